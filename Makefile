@@ -1,0 +1,39 @@
+# Two entry points for a fresh Debian 12 machine (as root): `make demo` and `make test`.
+# Both install what is missing (Debian packages, .venv with gantry and its test extra) and are
+# fast to re-run: each step is skipped when its stamp is newer than its inputs.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.gantry-installed
+DEB_PKGS := docker-registry skopeo podman git
+PYTEST_ARGS ?=
+
+.PHONY: demo test deps debs clean
+
+demo: deps
+	$(BIN)/gantry demo
+
+test: deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+deps: debs $(STAMP)
+
+# Install the Debian tools the demo and tests start (only those missing; apt-get needs root).
+debs:
+	@missing=""; \
+	for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv python3-pip"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

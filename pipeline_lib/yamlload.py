@@ -1,0 +1,71 @@
+"""Strict YAML loading for user-edited files: size cap, no duplicate keys, errors with a line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GantryError
+
+MAX_YAML_BYTES = 8 * 1024 * 1024
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "unhashable mapping key", key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse ``text``; a syntax error becomes ``GantryError('<where>:<line>', ...)``."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise GantryError(f"{where}{line}", f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise GantryError(where, f"invalid YAML: {exc}") from None
+
+
+def load_yaml_file(path: str | Path, display: str | None = None) -> Any:
+    """Read and parse a YAML file with the checks of :func:`load_yaml_text`."""
+    p = Path(path)
+    where = display or str(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise GantryError(where, f"file is {size} bytes, over the {MAX_YAML_BYTES} byte limit")
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise GantryError(where, "no such file") from None
+    except IsADirectoryError:
+        raise GantryError(where, "is a directory, expected a YAML file") from None
+    except PermissionError:
+        raise GantryError(where, "permission denied") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GantryError(where, f"not UTF-8 text (byte {exc.start})") from None
+    return load_yaml_text(text, where)
