@@ -17,6 +17,8 @@ from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "pipeline_lib.commands.catalog",
+    "pipeline_lib.commands.test",
+    "pipeline_lib.commands.demo",
 )
 
 

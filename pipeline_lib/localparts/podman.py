@@ -7,14 +7,14 @@ so nothing touches the host's podman set-up; ``insecure_registries`` are plain-H
 
 from __future__ import annotations
 
+import hashlib
 import os
-import time
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 
-from ..errors import GantryError
 from .process import ManagedProcess, require_tool
 
 # A unix socket path is limited to 107 bytes; keep it short and outside deep work dirs.
@@ -34,7 +34,12 @@ class PodmanService:
 
     @property
     def socket_path(self) -> Path:
-        return self.workdir / "podman.sock"
+        """``workdir/podman.sock``, or a short path under the temp dir when that is too long."""
+        path = self.workdir / "podman.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha1(str(self.workdir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"gantry-podman-{digest}" / "podman.sock"
 
     @property
     def base_url(self) -> str:
@@ -62,9 +67,8 @@ class PodmanService:
 
     def start(self, timeout: float = 60.0) -> PodmanService:
         binary = require_tool("podman", "podman")
-        if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
-            raise GantryError("podman", f"work directory path too long for a unix socket: {self.workdir}")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self._write_config()
         if self.socket_path.exists():
             self.socket_path.unlink()
@@ -93,7 +97,7 @@ class PodmanService:
         if self._process is not None:
             self._process.stop()
             self._process = None
-            time.sleep(0)
+        self.socket_path.unlink(missing_ok=True)
 
     def __enter__(self) -> PodmanService:
         return self.start()

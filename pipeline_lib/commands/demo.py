@@ -1,0 +1,40 @@
+"""``gantry demo``: run the whole pipeline once on local parts (see :mod:`pipeline_lib.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..demo import DEFAULT_REGISTRY_PORT, Demo, DemoConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="run the whole pipeline once, locally, on real local parts",
+        description="Run test, scans, build, gate, push and GitOps bump for an example service on a "
+                    "local registry, podman's Docker API and a local bare git repo, all on 127.0.0.1. "
+                    "Exit 0 when every stage passed or was honestly skipped, 1 otherwise, "
+                    "2 when the demo cannot start.")
+    p.add_argument("--workdir", type=Path, default=Path("demo-out"),
+                   help="work directory for reports, registry storage and the GitOps repo (default: %(default)s)")
+    p.add_argument("--service", default="storefront", help="catalog service to run (default: %(default)s)")
+    p.add_argument("--env", dest="environment", default="dev", choices=("dev", "prod", "event"),
+                   help="target environment of the bump (default: %(default)s)")
+    p.add_argument("--catalog", type=Path, default=None, help="catalog file (default: jobs/catalog.yaml)")
+    p.add_argument("--source", type=Path, default=None, help="service source (default: examples/SERVICE)")
+    p.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT,
+                   help="port of the local registry on 127.0.0.1 (default: %(default)s; 0 picks a free one)")
+    p.add_argument("--engine", choices=("auto", "docker", "podman"), default="auto",
+                   help="container engine behind the Docker API (default: a running Docker engine, else podman)")
+    p.add_argument("--policy", type=Path, default=None, help="gate policy file (default: the packaged policy)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 0 <= args.registry_port <= 65535:
+        from ..errors import GantryError
+        raise GantryError("--registry-port", f"{args.registry_port} is not a port number")
+    config = DemoConfig(workdir=args.workdir, service=args.service, environment=args.environment,
+                        catalog=args.catalog, source=args.source, registry_port=args.registry_port,
+                        engine=args.engine, policy=args.policy)
+    return Demo(config).run()

@@ -1,0 +1,70 @@
+"""Pipeline stages: one result type, timing, and the one-line report printed per stage.
+
+Jenkins runs each stage as its own ``gantry`` command; ``gantry demo`` runs the same stage
+functions in one process. Both print the same line per stage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TextIO
+
+from .errors import GantryError
+
+PASSED = "passed"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass
+class StageResult:
+    """What one stage did: ``passed``, ``failed`` or ``skipped``, with a one-line detail."""
+
+    name: str
+    status: str
+    detail: str = ""
+    duration: float = 0.0
+    data: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Passed or honestly skipped: the pipeline may go on."""
+        return self.status in (PASSED, SKIPPED)
+
+    def line(self) -> str:
+        detail = f"{self.status}: {self.detail}" if self.status == SKIPPED else self.status
+        if self.status != SKIPPED and self.detail:
+            detail += f" ({self.detail})"
+        return f"[{self.name:<16}] {detail}  {self.duration:.2f}s"
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None) -> StageResult:
+    """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line."""
+    start = time.monotonic()
+    try:
+        result = func()
+    except GantryError as exc:
+        result = StageResult(name, FAILED, str(exc))
+    result.name = name
+    result.duration = time.monotonic() - start
+    print(result.line(), file=out or sys.stdout, flush=True)
+    return result
+
+
+def summary(results: list[StageResult], total: float) -> str:
+    """The final summary line: counts per status and the wall time."""
+    counts = {s: sum(1 for r in results if r.status == s) for s in (PASSED, SKIPPED, FAILED)}
+    verdict = "OK" if all(r.ok for r in results) else "FAILED"
+    return (f"demo {verdict}: {counts[PASSED]} passed, {counts[SKIPPED]} skipped, "
+            f"{counts[FAILED]} failed in {total:.1f}s")
+
+
+def results_json(results: list[StageResult]) -> str:
+    return json.dumps([r.to_json() for r in results], indent=2, default=str)
