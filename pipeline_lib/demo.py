@@ -117,19 +117,20 @@ class Demo:
         print(f"gantry demo: service {self.service.name} ({self.config.environment}), tag {tag}, "
               f"work dir {self.workdir}", file=out, flush=True)
 
-        self._stage("test", lambda: run_tests(self.source, self.workdir / "test",
-                                              self.service.test_command))
-        for name, scanner in (("sonarqube", sonarqube.run), ("dependency-check", dependency_check.run)):
-            self._stage(name, lambda scanner=scanner: self._scan(scanner, self.source, scans))
-        self._stage("trivy", lambda: self._scan(trivy.run_fs, self.source, scans))
-
         with contextlib.ExitStack() as parts:
             print("gantry demo: starting local registry and container engine …", file=out, flush=True)
             registry = parts.enter_context(LocalRegistry(self.workdir / "registry", self.config.registry_port,
                                                          name="registry"))
             engine, client = parts.enter_context(container_engine(
                 self.config.engine, self.workdir / "podman", [registry.host]))
+            print(f"gantry demo: registry {registry.url}, engine {engine}", file=out, flush=True)
             repository = f"{registry.host}/{self.target.ecr_repository}"
+
+            self._stage("test", lambda: run_tests(self.source, self.workdir / "test",
+                                                  self.service.test_command))
+            for name, scanner in (("sonarqube", sonarqube.run), ("dependency-check", dependency_check.run)):
+                self._stage(name, lambda scanner=scanner: self._scan(scanner, self.source, scans))
+            self._stage("trivy", lambda: self._scan(trivy.run_fs, self.source, scans))
             built = self._stage("build", lambda: self._build(client, repository, tag, engine))
             gate = self._stage("gate", self._gate)
             if not (built.status == PASSED and gate.status == PASSED):

@@ -91,7 +91,7 @@ def generate_projects(catalog: Catalog, catalog_display: str = "jobs/catalog.yam
     doc: list[dict] = []
     if envs:
         doc.append({"project": {"name": "gantry-environments", "env": envs,
-                                "service": "", "repo": "", "jobs": [FOLDER_TEMPLATE]}})
+                                "jobs": [FOLDER_TEMPLATE]}})
     for svc in catalog.services:
         project = _service_project(svc)
         if github_url != "https://github.com":

@@ -1,0 +1,1 @@
+"""Image delivery: build through the Docker API, OCI registry client, push, replication check."""

@@ -1,0 +1,132 @@
+"""Render the JJB YAML in ``jobs/`` to Jenkins XML in-process, with jenkins-job-builder's own API.
+
+The output is byte-identical to ``jenkins-jobs test --config-xml -o DIR`` on the same files:
+the same loader, registry, XML generator and ``XmlJob.output()`` are used, and files are laid
+out as ``DIR/<folder>/<job>/config.xml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import GantryError
+from ..fileio import write_atomic
+
+log = logging.getLogger(__name__)
+
+JJB_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    """One job: its full name (``folder/job``), XML bytes and whether it is a folder."""
+
+    name: str
+    xml: bytes
+    is_folder: bool = False
+
+    @property
+    def folder(self) -> str | None:
+        return self.name.rsplit("/", 1)[0] if "/" in self.name else None
+
+
+def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """The JJB YAML files of ``jobs_dir`` in JJB's own order (sorted), minus ``exclude``."""
+    if not jobs_dir.is_dir():
+        raise GantryError(str(jobs_dir), "not a directory")
+    skip = {p.resolve() for p in exclude}
+    files = [p for p in sorted(jobs_dir.iterdir())
+             if p.suffix in JJB_SUFFIXES and p.is_file() and p.resolve() not in skip]
+    if not files:
+        raise GantryError(str(jobs_dir), "no JJB YAML files (*.yaml, *.yml)")
+    return files
+
+
+def jjb_config(conf: str | os.PathLike[str] | None = None, plugins_info: list | None = None):
+    """A JJBConfig as ``jenkins-jobs`` builds it; plugin info never queried from Jenkins."""
+    from jenkins_jobs.config import JJBConfig
+    from jenkins_jobs.errors import JenkinsJobsException
+
+    logging.getLogger("jenkins_jobs").setLevel(logging.ERROR)
+    try:
+        cfg = JJBConfig(str(conf) if conf is not None else None)
+        cfg.validate()
+    except JenkinsJobsException as exc:
+        raise GantryError(str(conf or "jenkins_jobs.ini"), str(exc).strip().splitlines()[0]) from None
+    except Exception as exc:  # configparser errors and the like
+        raise GantryError(str(conf or "jenkins_jobs.ini"), f"invalid JJB configuration: {exc}") from None
+    cfg.builder["plugins_info"] = plugins_info if plugins_info is not None else []
+    return cfg
+
+
+def _jjb_error(exc: Exception) -> GantryError:
+    pos = getattr(exc, "pos", None)
+    message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if pos is not None and getattr(pos, "path", None):
+        return GantryError(f"{pos.path}:{pos.line + 1}", message)
+    for ctx in getattr(exc, "ctx", []) or []:
+        cpos = getattr(ctx, "pos", None)
+        if cpos is not None and getattr(cpos, "path", None):
+            return GantryError(f"{cpos.path}:{cpos.line + 1}", f"{ctx.message}: {message}")
+    return GantryError("jobs", message)
+
+
+def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
+                plugins_info: list | None = None) -> list[RenderedJob]:
+    """Load the JJB ``paths`` and return every job's XML, sorted as JJB sorts them."""
+    from jenkins_jobs.alphanum import AlphanumSort
+    from jenkins_jobs.errors import JenkinsJobsException
+    from jenkins_jobs.loader import load_files
+    from jenkins_jobs.registry import ModuleRegistry
+    from jenkins_jobs.roots import Roots
+    from jenkins_jobs.xml_config import XmlJobGenerator
+
+    cfg = jjb_config(conf, plugins_info)
+    try:
+        roots = Roots(cfg)
+        load_files(cfg, roots, [Path(p) for p in paths])
+        registry = ModuleRegistry(cfg, cfg.builder["plugins_info"])
+        registry.set_macros(roots.macros)
+        jobs = roots.generate_jobs()
+        registry.amend_job_dicts(jobs)
+        xml_jobs = XmlJobGenerator(registry).generateXML(jobs)
+    except JenkinsJobsException as exc:
+        raise _jjb_error(exc) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.name}:{mark.line + 1}" if mark is not None else "jobs"
+        raise GantryError(where, f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise GantryError("jobs", f"invalid YAML: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GantryError("jobs", f"jenkins-job-builder could not render the jobs: "
+                                  f"{exc.__class__.__name__}: {exc}") from None
+    xml_jobs.sort(key=AlphanumSort)
+    out: list[RenderedJob] = []
+    seen: set[str] = set()
+    for job in xml_jobs:
+        if job.name in seen:
+            raise GantryError("jobs", f"job {job.name!r} is defined twice")
+        seen.add(job.name)
+        is_folder = job.xml.tag == "com.cloudbees.hudson.plugins.folder.Folder"
+        out.append(RenderedJob(job.name, job.output(), is_folder))
+    return out
+
+
+def output_path(out_dir: Path, name: str) -> Path:
+    """``jenkins-jobs test --config-xml`` layout: ``OUT/<folder>/<job>/config.xml``."""
+    parts = [p for p in os.path.normpath(name).split(os.sep) if p not in ("", ".", "..")]
+    return out_dir.joinpath(*parts, "config.xml")
+
+
+def write_jobs(jobs: Sequence[RenderedJob], out_dir: Path) -> list[Path]:
+    written = []
+    for job in jobs:
+        written.append(write_atomic(output_path(out_dir, job.name), job.xml))
+    return written

@@ -1,0 +1,105 @@
+"""``gantry demo`` end to end on real parts: registry, podman, trivy, git. Run twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SARIF_SCHEMA = ROOT.parent / "shared" / "fixtures" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def gantry(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline_lib.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(repo), *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+    work = tmp_path_factory.mktemp("demo") / "out"
+    runs = [gantry("demo", "--workdir", str(work), "--registry-port", "0", cwd=ROOT) for _ in range(2)]
+    return work, runs
+
+
+def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
+    work, runs = demo_runs
+    for proc in runs:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        stage_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
+        names = [ln[1:ln.index("]")].strip() for ln in stage_lines]
+        assert names == ["test", "sonarqube", "dependency-check", "trivy", "build", "gate", "push", "bump"]
+        assert all(ln.rstrip().endswith("s") for ln in stage_lines)  # duration
+        assert "demo OK: 6 passed, 2 skipped, 0 failed" in proc.stdout
+    # SonarQube and Dependency-Check are not configured here: visibly skipped, never passed
+    first = runs[0].stdout
+    assert "[sonarqube       ] skipped: " in first
+    assert "[dependency-check] skipped: " in first
+
+
+def test_demo_writes_the_security_report(demo_runs) -> None:
+    work, _ = demo_runs
+    for name in ("report.md", "report.sarif", "junit.xml", "findings.json"):
+        assert (work / name).is_file(), name
+    sarif = json.loads((work / "report.sarif").read_text())
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    assert isinstance(json.loads((work / "findings.json").read_text()), list)
+    assert (work / "scans" / "sbom.cdx.json").is_file()
+    stages = json.loads((work / "stages.json").read_text())
+    assert [s["status"] for s in stages].count("skipped") == 2
+
+
+def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
+    work, runs = demo_runs
+    image = json.loads((work / "image.json").read_text())
+    digest = image["digest"]
+    assert digest.startswith("sha256:") and len(digest) == 71
+    # the tag is in the registry's storage (the registry is stopped after the demo)
+    tags = work / "registry" / "data" / "docker" / "registry" / "v2" / "repositories" / "shop" / "storefront" / "_manifests" / "tags"
+    assert image["tag"] in {p.name for p in tags.iterdir()}
+    assert len(list(tags.iterdir())) == 2  # one tag per run
+    bare = work / "gitops.git"
+    log = git(bare, "log", "--format=%s%n%b", "main")
+    assert digest in log
+    overlay = git(bare, "show", "main:apps/storefront/overlays/dev/kustomization.yaml")
+    assert digest in overlay
+    # two runs, two bumps, and every commit is linear (no merge commits)
+    assert git(bare, "rev-list", "--merges", "main").strip() == ""
+    subjects = git(bare, "log", "--format=%s", "main").splitlines()
+    assert sum("storefront" in s for s in subjects) >= 2
+
+
+def test_demo_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = gantry("demo", "--workdir", str(tmp_path / "w"), "--registry-port", str(port), cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"gantry: registry: port {port} on 127.0.0.1 is already in use; "
+        "choose another port or stop what is listening there")
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_unknown_service_and_bad_catalog(tmp_path: Path) -> None:
+    proc = gantry("demo", "--workdir", str(tmp_path / "w"), "--service", "nope", cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("gantry: ") and "unknown service 'nope'" in proc.stderr
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("version: 1\nservices: [\n")
+    proc = gantry("demo", "--workdir", str(tmp_path / "w"), "--catalog", str(bad), cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"gantry: {bad}:3: invalid YAML: expected the node content, but found '<stream end>'"
+    assert "Traceback" not in proc.stderr
