@@ -17,7 +17,7 @@ demo: deps
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-deps: debs $(STAMP)
+deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root).
 debs:
@@ -34,6 +34,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# npm-groovy-lint (CodeNarc, needs only Java) validates the Jenkinsfile offline in the tests.
+node_modules/.bin/npm-groovy-lint: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the Jenkinsfile lint test will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -17,8 +17,14 @@ from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "pipeline_lib.commands.catalog",
+    "pipeline_lib.commands.image",
+    "pipeline_lib.commands.ecr",
+    "pipeline_lib.commands.gitops",
+    "pipeline_lib.commands.jobs",
+    "pipeline_lib.commands.webhook",
     "pipeline_lib.commands.test",
     "pipeline_lib.commands.demo",
+    "pipeline_lib.commands.security",
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,18 @@ def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = ()) -> list[Path]:
     return files
 
 
+def _quiet_jjb_import() -> None:
+    """Import JJB once without its pkg_resources deprecation warning on every command."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import jenkins_jobs.registry  # noqa: F401
+        import jenkins_jobs.xml_config  # noqa: F401
+
+
 def jjb_config(conf: str | os.PathLike[str] | None = None, plugins_info: list | None = None):
     """A JJBConfig as ``jenkins-jobs`` builds it; plugin info never queried from Jenkins."""
+    _quiet_jjb_import()
     from jenkins_jobs.config import JJBConfig
     from jenkins_jobs.errors import JenkinsJobsException
 
@@ -60,7 +71,8 @@ def jjb_config(conf: str | os.PathLike[str] | None = None, plugins_info: list | 
     except JenkinsJobsException as exc:
         raise GantryError(str(conf or "jenkins_jobs.ini"), str(exc).strip().splitlines()[0]) from None
     except Exception as exc:  # configparser errors and the like
-        raise GantryError(str(conf or "jenkins_jobs.ini"), f"invalid JJB configuration: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise GantryError(str(conf or "jenkins_jobs.ini"), f"invalid JJB configuration: {first}") from None
     cfg.builder["plugins_info"] = plugins_info if plugins_info is not None else []
     return cfg
 
@@ -70,7 +82,7 @@ def _jjb_error(exc: Exception) -> GantryError:
     message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     if pos is not None and getattr(pos, "path", None):
         return GantryError(f"{pos.path}:{pos.line + 1}", message)
-    for ctx in getattr(exc, "ctx", []) or []:
+    for ctx in reversed(getattr(exc, "ctx", []) or []):  # innermost (the template) first
         cpos = getattr(ctx, "pos", None)
         if cpos is not None and getattr(cpos, "path", None):
             return GantryError(f"{cpos.path}:{cpos.line + 1}", f"{ctx.message}: {message}")
@@ -80,6 +92,7 @@ def _jjb_error(exc: Exception) -> GantryError:
 def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
                 plugins_info: list | None = None) -> list[RenderedJob]:
     """Load the JJB ``paths`` and return every job's XML, sorted as JJB sorts them."""
+    _quiet_jjb_import()
     from jenkins_jobs.alphanum import AlphanumSort
     from jenkins_jobs.errors import JenkinsJobsException
     from jenkins_jobs.loader import load_files

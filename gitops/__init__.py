@@ -1,0 +1,1 @@
+"""GitOps: manifest bumps (kustomize, Helm values), git transactions, layout, Argo CD manifests."""

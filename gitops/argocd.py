@@ -1,0 +1,183 @@
+"""Argo CD: ``Application`` manifests (or one ``ApplicationSet``) from the catalog, and sync wait.
+
+Every catalog service × environment becomes one Application with automated sync, prune and
+self-heal. The destination is the environment's ``argocd_destination``: an ``https://`` URL is
+a cluster ``server`` (prod on EKS), anything else (or nothing) a cluster registered by ``name``
+(the event environment's own destination defaults to a cluster named ``event``).
+Spec: https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import sys
+import time
+from typing import Any
+
+import requests
+
+from pipeline_lib.catalog import Catalog, Environment, Service, ServiceEnvironment
+from pipeline_lib.errors import EXIT_CHECK_FAILED, GantryError
+
+API_VERSION = "argoproj.io/v1alpha1"
+
+
+def _destination(env: Environment) -> dict[str, str]:
+    dest = env.argocd_destination
+    if dest and dest.startswith(("https://", "http://")):
+        return {"server": dest, "namespace": env.namespace}
+    return {"name": dest or env.name, "namespace": env.namespace}
+
+
+def _source(se: ServiceEnvironment, repo: str, revision: str) -> dict[str, Any]:
+    if se.manifest_format == "helm":
+        chart_dir = posixpath.dirname(se.manifest) or "."
+        return {"repoURL": repo, "targetRevision": revision, "path": chart_dir,
+                "helm": {"valueFiles": [posixpath.basename(se.manifest)]}}
+    return {"repoURL": repo, "targetRevision": revision, "path": se.manifest.rstrip("/")}
+
+
+def app_name(svc: Service, env: str) -> str:
+    return f"{svc.name}-{env}"
+
+
+def applications(catalog: Catalog, repo: str, revision: str = "main", namespace: str = "argocd",
+                 project: str = "default") -> list[dict[str, Any]]:
+    docs = []
+    for svc in catalog.services:
+        for env_name, se in svc.environments.items():
+            env = catalog.environments[env_name]
+            docs.append({
+                "apiVersion": API_VERSION,
+                "kind": "Application",
+                "metadata": {
+                    "name": app_name(svc, env_name),
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/part-of": "gantry", "gantry.io/service": svc.name,
+                               "gantry.io/environment": env_name},
+                    "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+                },
+                "spec": {
+                    "project": project,
+                    "source": _source(se, repo, revision),
+                    "destination": _destination(env),
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        "syncOptions": ["CreateNamespace=true"],
+                        "retry": {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}},
+                    },
+                },
+            })
+    return docs
+
+
+_TEMPLATE_PATCH = """\
+spec:
+  source:
+    path: '{{ .path }}'
+    {{- if .valueFile }}
+    helm:
+      valueFiles:
+        - '{{ .valueFile }}'
+    {{- end }}
+  destination:
+    namespace: '{{ .namespace }}'
+    {{- if .server }}
+    server: '{{ .server }}'
+    {{- else }}
+    name: '{{ .cluster }}'
+    {{- end }}
+"""
+
+
+def application_set(catalog: Catalog, repo: str, revision: str = "main", namespace: str = "argocd",
+                    project: str = "default") -> dict[str, Any]:
+    elements = []
+    for app in applications(catalog, repo, revision, namespace, project):
+        src, dest, labels = app["spec"]["source"], app["spec"]["destination"], app["metadata"]["labels"]
+        elements.append({"name": app["metadata"]["name"], "service": labels["gantry.io/service"],
+                         "environment": labels["gantry.io/environment"], "path": src["path"],
+                         "valueFile": (src.get("helm") or {}).get("valueFiles", [""])[0],
+                         "namespace": dest["namespace"], "server": dest.get("server", ""),
+                         "cluster": dest.get("name", "")})
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ApplicationSet",
+        "metadata": {"name": "gantry-services", "namespace": namespace},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"list": {"elements": elements}}],
+            "template": {
+                "metadata": {"name": "{{ .name }}",
+                             "labels": {"app.kubernetes.io/part-of": "gantry",
+                                        "gantry.io/service": "{{ .service }}",
+                                        "gantry.io/environment": "{{ .environment }}"},
+                             "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+                "spec": {
+                    "project": project,
+                    "source": {"repoURL": repo, "targetRevision": revision, "path": "{{ .path }}"},
+                    "destination": {"namespace": "{{ .namespace }}"},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
+                                   "syncOptions": ["CreateNamespace=true"]},
+                },
+            },
+            "templatePatch": _TEMPLATE_PATCH,
+        },
+    }
+
+
+def dump_all(docs: list[dict[str, Any]]) -> str:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    buf = io.StringIO()
+    for doc in docs:
+        if "templatePatch" in doc.get("spec", {}):
+            doc["spec"]["templatePatch"] = LiteralScalarString(doc["spec"]["templatePatch"])
+        buf.write("---\n")
+        yaml.dump(doc, buf)
+    return buf.getvalue()
+
+
+def wait_synced(server: str, app: str, *, token: str | None = None, timeout: float = 300.0,
+                revision: str | None = None, verify: bool = True, interval: float = 2.0,
+                out=None) -> int:
+    """Poll ``GET /api/v1/applications/{app}`` until Synced and Healthy (exit 1 on timeout)."""
+    out = out or sys.stdout
+    base = server if server.startswith(("http://", "https://")) else f"https://{server}"
+    session = requests.Session()
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    deadline = time.monotonic() + timeout
+    delay = min(interval, 0.5)
+    last = "no answer"
+    while True:
+        try:
+            resp = session.get(f"{base.rstrip('/')}/api/v1/applications/{app}", timeout=10, verify=verify)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last = f"{type(exc).__name__}"
+        else:
+            if resp.status_code in (401, 403):
+                raise GantryError("argocd", f"{app}: HTTP {resp.status_code}: check ARGOCD_AUTH_TOKEN")
+            if resp.status_code == 404:
+                raise GantryError("argocd", f"no application {app!r} on {base}")
+            if resp.status_code == 200:
+                status = resp.json().get("status") or {}
+                sync = (status.get("sync") or {}).get("status", "Unknown")
+                health = (status.get("health") or {}).get("status", "Unknown")
+                synced_rev = (status.get("sync") or {}).get("revision", "")
+                last = f"sync {sync}, health {health}" + (f", revision {synced_rev[:12]}" if synced_rev else "")
+                print(f"argocd {app}: {last}", file=out, flush=True)
+                if sync == "Synced" and health == "Healthy" and (not revision or synced_rev.startswith(revision)):
+                    return 0
+            else:
+                last = f"HTTP {resp.status_code}"
+        if time.monotonic() + delay > deadline:
+            raise GantryError("argocd", f"{app} not Synced and Healthy after {timeout:.0f}s (last: {last})",
+                              exit_code=EXIT_CHECK_FAILED)
+        time.sleep(delay)
+        delay = min(delay * 1.5, interval * 4)

@@ -1,0 +1,67 @@
+"""Round-trip YAML (ruamel.yaml): comments, key order, quoting and indentation are preserved."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from pipeline_lib.errors import GantryError
+
+MAX_BYTES = 4 * 1024 * 1024
+
+
+class RoundTrip:
+    """A YAML document loaded for editing; :meth:`dump` writes it back with its own style."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.where = where
+        self.text = text
+        try:
+            _, seq_indent, offset = load_yaml_guess_indent(text)
+            seq_indent = seq_indent or 2
+            offset = offset or 0
+            self.yaml = YAML(typ="rt")
+            self.yaml.preserve_quotes = True
+            self.yaml.width = 4096
+            self.yaml.indent(mapping=max(seq_indent - offset, 2), sequence=seq_indent, offset=offset)
+            self.data: Any = self.yaml.load(text)
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise GantryError(f"{where}{line}", f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        self.explicit_start = text.lstrip().startswith("---")
+
+    @classmethod
+    def read(cls, path: Path, where: str) -> RoundTrip:
+        try:
+            if path.stat().st_size > MAX_BYTES:
+                raise GantryError(where, f"larger than {MAX_BYTES} bytes")
+            return cls(path.read_text(encoding="utf-8"), where)
+        except FileNotFoundError:
+            raise GantryError(where, "manifest not found") from None
+        except IsADirectoryError:
+            raise GantryError(where, "is a directory, expected a YAML file") from None
+        except UnicodeDecodeError:
+            raise GantryError(where, "not UTF-8 text") from None
+
+    def dump(self) -> str:
+        buf = io.StringIO()
+        if self.explicit_start:
+            self.yaml.explicit_start = True
+        self.yaml.dump(self.data, buf)
+        return buf.getvalue()
+
+
+def dump_new(data: Any) -> str:
+    """Serialize a fresh document (scaffolding) in the repository's style: 2-space, indented lists."""
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue()

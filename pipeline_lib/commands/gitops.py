@@ -1,0 +1,157 @@
+"""``gantry gitops init|bump|promote|apps|wait``: the GitOps repository and Argo CD."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
+from ..errors import GantryError
+
+
+def _catalog_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+
+
+def _digest(value: str) -> str:
+    from gitops.bump import parse_digest_arg
+    return parse_digest_arg(value)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gitops", help="bump, promote and scaffold the GitOps repo; Argo CD apps")
+    gsub = p.add_subparsers(dest="gitops_command", metavar="ACTION", required=True)
+
+    init = gsub.add_parser("init", help="create a GitOps repo (bare, local path) with the catalog's layout")
+    _catalog_opt(init)
+    init.add_argument("--repo", required=True, type=Path, help="bare repository path to create")
+    init.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
+    init.add_argument("--service", action="append", help="service (repeatable; default: all in --env)")
+    init.add_argument("--registry", help="registry host (default: the catalog's ECR host)")
+    init.set_defaults(func=_init)
+
+    bump = gsub.add_parser("bump", help="pin a service's image by digest in one environment")
+    _catalog_opt(bump)
+    bump.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    bump.add_argument("--env", required=True, help="environment: " + ", ".join(ENVIRONMENT_NAMES))
+    bump.add_argument("--service", required=True)
+    bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
+    bump.add_argument("--tag", help="image tag recorded beside the digest")
+    bump.add_argument("--image", help="image repository host/name (default: catalog ECR repository)")
+    bump.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="default: $BUILD_URL")
+    _mode_opts(bump)
+    bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
+    bump.add_argument("--json", action="store_true", help="print the result as JSON")
+    bump.set_defaults(func=_bump)
+
+    promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
+    _catalog_opt(promote)
+    promote.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    promote.add_argument("--from", dest="source", required=True)
+    promote.add_argument("--to", dest="target", required=True)
+    promote.add_argument("--service", required=True)
+    promote.add_argument("--build-url", default=os.environ.get("BUILD_URL"))
+    _mode_opts(promote)
+    promote.add_argument("--json", action="store_true")
+    promote.set_defaults(func=_promote)
+
+    apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
+    _catalog_opt(apps)
+    apps.add_argument("--repo", help="GitOps repository URL Argo CD reads (default: catalog gitops_repo)")
+    apps.add_argument("--revision", default="main")
+    apps.add_argument("--argocd-namespace", default="argocd")
+    apps.add_argument("--project", default="default")
+    apps.add_argument("--appset", action="store_true", help="one ApplicationSet instead of Applications")
+    apps.add_argument("--out", type=Path, help="write files under this directory instead of stdout")
+    apps.set_defaults(func=_apps)
+
+    wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
+    wait.add_argument("--app", required=True)
+    wait.add_argument("--server", default=os.environ.get("ARGOCD_SERVER"), help="default: $ARGOCD_SERVER")
+    wait.add_argument("--timeout", type=float, default=300.0)
+    wait.add_argument("--revision", help="also require this synced revision (commit)")
+    wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
+    wait.set_defaults(func=_wait)
+
+
+def _mode_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=("commit", "pr"), help="push to main, or open a pull request "
+                   "(default: the environment's deploy setting in the catalog)")
+    p.add_argument("--github-api", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                   help="GitHub REST API base for --mode pr (default: $GITHUB_API_URL or api.github.com)")
+    p.add_argument("--github-repo", help="owner/name for --mode pr (default: parsed from --repo)")
+
+
+def _init(args: argparse.Namespace) -> int:
+    from gitops.layout import init_repo
+    catalog = load_catalog(args.catalog)
+    services = [catalog.service(s) for s in args.service] if args.service else catalog.services_in(args.env)
+    created = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host)
+    print(f"{args.repo}: {'created' if created else 'already initialised, nothing changed'}")
+    return 0
+
+
+def _print_bump(result, as_json: bool, what: str) -> None:
+    if as_json:
+        from dataclasses import asdict
+        print(json.dumps(asdict(result), indent=2))
+        return
+    if not result.changed:
+        print(f"{what}: {result.manifest} already pins {result.new_digest}; no commit")
+        return
+    print(f"{what}: {result.manifest}: {result.old_tag or 'none'} -> {result.new_tag or 'none'}, "
+          f"{result.old_digest or 'none'} -> {result.new_digest}; commit {result.commit} on {result.branch}"
+          + (f"; pull request {result.pull_request}" if result.pull_request else ""))
+
+
+def _bump(args: argparse.Namespace) -> int:
+    from gitops.bump import default_image
+    from gitops.promote import deliver
+    catalog = load_catalog(args.catalog)
+    env = catalog.service(args.service).environment(args.env)
+    image = args.image or default_image(catalog, args.service, args.env)
+    result = deliver(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
+                     environment=args.env, image=image, digest=args.digest, tag=args.tag,
+                     build_url=args.build_url, mode=args.mode or env.deploy, github_api=args.github_api,
+                     github_repo=args.github_repo, workdir=args.workdir)
+    _print_bump(result, args.json, f"{args.service} {args.env}")
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from gitops.promote import promote
+    catalog = load_catalog(args.catalog)
+    result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
+                     source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
+                     github_api=args.github_api, github_repo=args.github_repo)
+    _print_bump(result, args.json, f"{args.service} {args.source} -> {args.target}")
+    return 0
+
+
+def _apps(args: argparse.Namespace) -> int:
+    from gitops.argocd import application_set, applications, dump_all
+    catalog = load_catalog(args.catalog)
+    repo = args.repo or catalog.gitops_repo
+    docs = ([application_set(catalog, repo, args.revision, args.argocd_namespace, args.project)]
+            if args.appset else applications(catalog, repo, args.revision, args.argocd_namespace, args.project))
+    if args.out is None:
+        sys.stdout.write(dump_all(docs))
+        return 0
+    from ..fileio import write_atomic
+    for doc in docs:
+        path = args.out / f"{doc['metadata']['name']}.yaml"
+        write_atomic(path, dump_all([doc]))
+        print(path)
+    return 0
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from gitops.argocd import wait_synced
+    if not args.server:
+        raise GantryError("gitops wait", "--server (or $ARGOCD_SERVER) is required")
+    token = os.environ.get("ARGOCD_AUTH_TOKEN") or os.environ.get("ARGOCD_TOKEN")
+    return wait_synced(args.server, args.app, token=token, timeout=args.timeout, revision=args.revision,
+                       verify=not args.insecure)

@@ -1,0 +1,171 @@
+"""``gantry image build|push|verify-replication``: images to ECR (or any OCI registry)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..catalog import DEFAULT_CATALOG, load_catalog
+from ..errors import GantryError
+
+
+def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
+    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+    p.add_argument("--service", required=True)
+    p.add_argument("--env", required=env_required, default=None if env_required else "dev",
+                   help="environment whose ECR repository is used" + ("" if env_required else " (default: dev)"))
+    p.add_argument("--registry", help="registry host (default: the catalog's ECR host in the registry region)")
+
+
+def _digest(value: str) -> str:
+    from ..image.reference import check_digest
+    try:
+        return check_digest(value)
+    except GantryError as exc:
+        raise argparse.ArgumentTypeError(exc.what) from None
+
+
+def _region_host(value: str) -> tuple[str, str]:
+    region, sep, host = value.partition("=")
+    if not sep or not region or not host:
+        raise argparse.ArgumentTypeError(f"expected REGION=HOST, got {value!r}")
+    return region, host
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("image", help="build, push and verify replication of service images")
+    isub = p.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+
+    build = isub.add_parser("build", help="build the service image through the Docker API (DOCKER_HOST)")
+    _common(build)
+    build.add_argument("--source", type=Path, default=Path("."), help="service checkout (default: .)")
+    build.add_argument("--tag", action="append", required=True, help="tag (repeatable: commit sha, semver)")
+    build.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    build.set_defaults(func=_build)
+
+    push = isub.add_parser("push", help="push the image; print and record its digest")
+    _common(push)
+    push.add_argument("--tag", action="append", required=True,
+                      help="tag (repeatable; the first is the commit sha, others e.g. the semver)")
+    src = push.add_mutually_exclusive_group()
+    src.add_argument("--oci-layout", type=Path, help="push this OCI layout directory (no container engine)")
+    src.add_argument("--oci-archive", type=Path, help="push this OCI archive (tar of a layout)")
+    push.add_argument("--ref", default="", help="image name inside the OCI layout/archive")
+    push.add_argument("--mount-from", help="repository in the same registry to mount shared blobs from")
+    push.add_argument("--output", type=Path, help="write the result as JSON here")
+    push.set_defaults(func=_push)
+
+    verify = isub.add_parser("verify-replication",
+                             help="wait until the digest is in every replica region (exit 1 on timeout)")
+    _common(verify)
+    verify.add_argument("--digest", required=True, type=_digest)
+    verify.add_argument("--registry-for", action="append", type=_region_host, default=[], metavar="REGION=HOST",
+                        help="registry host to check for a region (default: its ECR host)")
+    verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
+    verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
+    verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")
+    verify.set_defaults(func=_verify)
+
+
+def _repository(args: argparse.Namespace) -> tuple[object, str, str]:
+    catalog = load_catalog(args.catalog)
+    env = catalog.service(args.service).environment(args.env)
+    host = args.registry or catalog.registry_host
+    return catalog, host, env.ecr_repository
+
+
+def _docker():
+    import docker
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        raise GantryError("docker", f"cannot reach the Docker API (DOCKER_HOST): {str(exc)[:200]}") from None
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ..image.build import build_image
+    catalog, host, repo = _repository(args)
+    svc = catalog.service(args.service)
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GantryError("image build", f"--label {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    image = build_image(_docker(), args.source / svc.context, svc.dockerfile,
+                        [f"{host}/{repo}:{t}" for t in args.tag], labels=labels)
+    print(f"built {image.id} as {', '.join(image.tags)}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    catalog, host, repo = _repository(args)
+    from ..image.push import registry_for
+    if args.oci_layout or args.oci_archive:
+        import tempfile
+        from ..image.copy import LayoutSource, copy_image, extract_archive
+        with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
+            source = (LayoutSource(args.oci_layout) if args.oci_layout
+                      else extract_archive(args.oci_archive, Path(tmp)))
+            result = copy_image(source, args.ref or args.tag[0], registry_for(host), repo, args.tag,
+                                mount_hint=args.mount_from)
+        record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": result.digest,
+                  "references": [f"{host}/{repo}:{t}" for t in args.tag],
+                  "blobs_skipped": result.stats.blobs_skipped, "blobs_mounted": result.stats.blobs_mounted,
+                  "blobs_uploaded": result.stats.blobs_uploaded, "bytes_uploaded": result.stats.bytes_uploaded}
+    else:
+        from ..image.push import push_image
+        client = _docker()
+        first = f"{host}/{repo}:{args.tag[0]}"
+        import docker
+        try:
+            image = client.images.get(first)
+            for tag in args.tag[1:]:
+                image.tag(f"{host}/{repo}", tag)
+        except docker.errors.ImageNotFound:
+            raise GantryError("push", f"no local image {first}; run 'gantry image build' first") from None
+        results = [push_image(client, f"{host}/{repo}", tag) for tag in args.tag]
+        digests = {r.digest for r in results}
+        if len(digests) != 1:
+            raise GantryError("push", f"tags of one image got different digests: {', '.join(sorted(digests))}")
+        record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": results[0].digest,
+                  "references": [r.reference for r in results]}
+    for ref in record["references"]:
+        print(f"pushed {ref}@{record['digest']}")
+    if "bytes_uploaded" in record:
+        print(f"blobs: {record['blobs_uploaded']} uploaded ({record['bytes_uploaded']} bytes), "
+              f"{record['blobs_mounted']} mounted, {record['blobs_skipped']} already there")
+    print(f"digest {record['digest']}")
+    if args.output:
+        from ..fileio import write_atomic
+        write_atomic(args.output, json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..ecr.auth import ecr_client
+    from ..image.push import registry_for
+    from ..image.replication import Destination, verify_replication
+    catalog, host, repo = _repository(args)
+    overrides = dict(args.registry_for)
+    unknown = set(overrides) - {catalog.registry_region, *catalog.replica_regions}
+    if unknown:
+        raise GantryError("verify-replication", f"--registry-for: region(s) {', '.join(sorted(unknown))} are "
+                                                f"neither the registry region nor a replica region")
+
+    def host_for(region: str) -> str:
+        return overrides.get(region) or f"{catalog.aws_account_id}.dkr.ecr.{region}.amazonaws.com"
+
+    source = registry_for(args.registry or host_for(catalog.registry_region))
+    dests = [Destination(r, registry_for(host_for(r))) for r in catalog.replica_regions]
+    ecr = None if args.no_status_api else ecr_client(catalog.registry_region)
+    report = verify_replication(repo, args.digest, dests, source=source, ecr=ecr,
+                                registry_id=catalog.aws_account_id, timeout=args.timeout,
+                                interval=args.interval, out=sys.stdout)
+    print(f"verify-replication: {repo}@{args.digest} is in "
+          f"{', '.join(f'{r} ({s:.1f}s)' for r, s in report.present.items())}")
+    return 0

@@ -1,0 +1,141 @@
+"""``gantry jobs generate|render|diff|update``: Jenkins jobs from the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..catalog import DEFAULT_CATALOG, load_catalog
+from ..errors import EXIT_CHECK_FAILED, GantryError
+
+DEFAULT_JOBS_DIR = Path("jobs")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs-dir", type=Path, default=DEFAULT_JOBS_DIR,
+                   help="directory of JJB YAML (default: jobs)")
+    p.add_argument("--catalog", type=Path, default=None,
+                   help="service catalog (default: <jobs-dir>/catalog.yaml)")
+    p.add_argument("--conf", default=None,
+                   help="JJB ini file: [job_builder] options and, unless JENKINS_* are set, [jenkins] url/user/password")
+
+
+def _workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=4, metavar="N",
+                   help="parallel requests to Jenkins (default 4)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    jobs = subparsers.add_parser("jobs", help="render, diff and update Jenkins jobs from the catalog")
+    sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=type(jobs))
+    jobs.set_defaults(func=lambda args: (jobs.print_help(sys.stderr), 2)[1])
+
+    gen = sub.add_parser("generate", help=f"write <jobs-dir>/projects.generated.yaml from the catalog")
+    _common(gen)
+    gen.add_argument("--check", action="store_true", help="only check it is up to date (exit 1 if not)")
+    gen.set_defaults(func=cmd_generate)
+
+    render = sub.add_parser("render", help="render every job to DIR/<folder>/<job>/config.xml")
+    _common(render)
+    render.add_argument("-o", "--output", type=Path, default=Path("out"), metavar="DIR",
+                        help="output directory (default: out)")
+    render.set_defaults(func=cmd_render)
+
+    diff = sub.add_parser("diff", help="unified diff of each job against the live Jenkins (exit 1 on drift)")
+    _common(diff)
+    _workers(diff)
+    diff.set_defaults(func=cmd_diff)
+
+    update = sub.add_parser("update", help="create/update jobs whose live XML differs; --prune deletes orphans")
+    _common(update)
+    _workers(update)
+    update.add_argument("--prune", action="store_true", help="delete managed jobs no longer in the catalog")
+    update.add_argument("--dry-run", action="store_true", help="report the actions, change nothing")
+    update.set_defaults(func=cmd_update)
+
+
+def _catalog_path(args: argparse.Namespace) -> Path:
+    if args.catalog is not None:
+        return args.catalog
+    if args.jobs_dir == DEFAULT_JOBS_DIR:
+        return DEFAULT_CATALOG
+    return args.jobs_dir / "catalog.yaml"
+
+
+def rendered(args: argparse.Namespace):
+    """Catalog -> drift check of the generated projects -> JJB render. Nothing touches Jenkins."""
+    from ..jobs.generate import check_generated
+    from ..jobs.render import jjb_files, render_jobs
+
+    catalog_path = _catalog_path(args)
+    catalog = load_catalog(catalog_path)
+    check_generated(catalog, args.jobs_dir, str(catalog_path))
+    files = jjb_files(args.jobs_dir, exclude=[catalog_path])
+    return render_jobs(files, conf=args.conf)
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if not 1 <= args.workers <= 64:
+        raise GantryError("--workers", f"must be from 1 to 64, got {args.workers}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ..jobs.generate import check_generated, generated_path, write_generated
+
+    catalog_path = _catalog_path(args)
+    catalog = load_catalog(catalog_path)
+    if args.check:
+        check_generated(catalog, args.jobs_dir, str(catalog_path))
+        print(f"{generated_path(args.jobs_dir)}: up to date")
+        return 0
+    changed = write_generated(catalog, args.jobs_dir, str(catalog_path))
+    print(f"{generated_path(args.jobs_dir)}: {'written' if changed else 'up to date'}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ..jobs.render import write_jobs
+
+    jobs = rendered(args)
+    try:
+        write_jobs(jobs, args.output)
+    except OSError as exc:
+        raise GantryError(str(args.output), f"cannot write: {exc.strerror or exc}") from None
+    print(f"rendered {len(jobs)} jobs to {args.output}")
+    return 0
+
+
+def _client(args: argparse.Namespace):
+    from ..jenkins import client_from
+    return client_from(args.conf)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from ..jobs.sync import plan
+
+    _check_workers(args)
+    jobs = rendered(args)
+    p = plan(_client(args), jobs, workers=args.workers)
+    for job in p.create + p.update:
+        sys.stdout.write(p.diff(job))
+    for name in p.orphans + p.kept_orphans:
+        print(f"orphan {name}: managed by gantry/JJB but no longer in the catalog")
+    print(p.summary())
+    return EXIT_CHECK_FAILED if (p.create or p.update or p.orphans or p.kept_orphans) else 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from ..jobs.sync import apply, plan
+
+    _check_workers(args)
+    jobs = rendered(args)
+    client = _client(args)
+    p = plan(client, jobs, workers=args.workers)
+    counts = apply(client, p, prune=args.prune, dry_run=args.dry_run, workers=args.workers,
+                   report=lambda line: print(line, flush=True))
+    verb = "would be " if args.dry_run else ""
+    print(f"{counts['created']} {verb}created, {counts['updated']} {verb}updated, "
+          f"{counts['unchanged']} unchanged, {counts['deleted']} {verb}deleted, "
+          f"{counts['orphaned']} orphaned")
+    return 0

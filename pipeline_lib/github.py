@@ -1,0 +1,197 @@
+"""A small GitHub REST client: one sticky PR comment and a commit status.
+
+Works with GitHub.com (``https://api.github.com``) and GitHub Enterprise Server
+(``https://HOST/api/v3``). The token comes from the environment (``GITHUB_TOKEN``), is sent
+as ``Authorization: Bearer`` and never appears in messages. 5xx answers and secondary rate
+limits (403/429 with ``Retry-After``, or ``x-ratelimit-remaining: 0``) are retried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import GantryError
+
+DEFAULT_API_URL = "https://api.github.com"
+STATUS_CONTEXT = "gantry/security"
+MAX_COMMENT_CHARS = 65_536
+MAX_STATUS_DESCRIPTION = 140
+STATES = ("success", "failure", "error", "pending")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+
+
+def api_url_from_env() -> str:
+    """``GITHUB_API_URL`` (set by Actions / configurable in Jenkins) or GitHub.com."""
+    return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+
+
+def check_repo(repo: str) -> str:
+    if not _REPO.match(repo or "") or ".." in repo:
+        raise GantryError("--repo", f"expected owner/name, not {repo!r}")
+    return repo
+
+
+def check_sha(sha: str) -> str:
+    if not _SHA.match(sha or ""):
+        raise GantryError("--sha", "expected a hexadecimal commit SHA")
+    return sha
+
+
+@dataclass
+class CommentResult:
+    action: str        # created | updated | unchanged
+    id: int
+    url: str
+
+
+class GitHubClient:
+    """GitHub REST v3 with retries; ``sleep`` is injectable so tests do not wait."""
+
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, timeout: float = 30,
+                 max_retries: int = 4, max_wait: float = 120, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not token:
+            raise GantryError("GITHUB_TOKEN", "not set (a token with pull request and status write access)")
+        if not api_url.startswith(("https://", "http://")):
+            raise GantryError("--api-url", "must be an http(s) URL")
+        self._token = token
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+                                     "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "gantry"})
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(api_url={self.api_url!r})"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _wait_for(self, resp: requests.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``resp``, or None when it must not be retried."""
+        if resp.status_code >= 500:
+            return min(2.0 ** attempt, self.max_wait)
+        if resp.status_code in (403, 429):
+            retry_after = resp.headers.get("Retry-After")
+            if retry_after is not None:
+                try:
+                    return max(0.0, float(retry_after))
+                except ValueError:
+                    return 60.0
+            if resp.headers.get("x-ratelimit-remaining") == "0":
+                try:
+                    return max(0.0, float(resp.headers.get("x-ratelimit-reset", "0")) - time.time()) + 1
+                except ValueError:
+                    return 60.0
+            if resp.status_code == 429:
+                return 60.0
+        return None
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> requests.Response:
+        url = path if path.startswith(("http://", "https://")) else f"{self.api_url}/{path.lstrip('/')}"
+        where = f"github {method} {re.sub(r'^https?://[^/]+', '', url).split('?')[0]}"
+        for attempt in range(self.max_retries + 1):
+            try:
+                resp = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
+            except requests.RequestException as exc:
+                if attempt < self.max_retries:
+                    self.sleep(min(2.0 ** attempt, self.max_wait))
+                    continue
+                raise GantryError(where, self._redact(f"request failed: {type(exc).__name__}")) from None
+            if resp.status_code < 400:
+                return resp
+            wait = self._wait_for(resp, attempt)
+            if wait is not None and attempt < self.max_retries:
+                if wait > self.max_wait:
+                    raise GantryError(where, f"rate limited; retry after {wait:.0f}s exceeds the {self.max_wait:.0f}s limit")
+                self.sleep(wait)
+                continue
+            raise GantryError(where, self._redact(f"HTTP {resp.status_code}: {_message(resp)}"))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def paginate(self, path: str, params: dict | None = None, *, max_pages: int = 100) -> Iterator[dict]:
+        url: str | None = path
+        for _ in range(max_pages):
+            if url is None:
+                return
+            resp = self.request("GET", url, params=params)
+            params = None  # the next link carries them
+            data = _json(resp, f"github GET {path}")
+            if not isinstance(data, list):
+                raise GantryError(f"github GET {path}", "expected a JSON array")
+            yield from (d for d in data if isinstance(d, dict))
+            m = _NEXT.search(resp.headers.get("Link", ""))
+            url = m.group(1) if m else None
+
+    def find_comment(self, repo: str, pr: int, marker: str) -> dict | None:
+        for c in self.paginate(f"repos/{check_repo(repo)}/issues/{int(pr)}/comments", {"per_page": 100}):
+            if marker in (c.get("body") or ""):
+                return c
+        return None
+
+    def upsert_comment(self, repo: str, pr: int, body: str, marker: str) -> CommentResult:
+        """Edit the comment carrying ``marker`` or create it: never a second comment."""
+        if pr <= 0:
+            raise GantryError("--pr", "must be a positive pull request number")
+        if marker not in body:
+            body = f"{marker}\n{body}"
+        if len(body) > MAX_COMMENT_CHARS:
+            note = "\n\n_Truncated to GitHub's comment size limit._\n"
+            body = body[: MAX_COMMENT_CHARS - len(note)] + note
+        existing = self.find_comment(repo, pr, marker)
+        if existing is not None:
+            if existing.get("body") == body:
+                return CommentResult("unchanged", int(existing.get("id", 0)), str(existing.get("html_url", "")))
+            resp = self.request("PATCH", f"repos/{repo}/issues/comments/{int(existing['id'])}", json={"body": body})
+            data = _json(resp, "github PATCH comment")
+            return CommentResult("updated", int(data.get("id", existing["id"])), str(data.get("html_url", "")))
+        resp = self.request("POST", f"repos/{repo}/issues/{int(pr)}/comments", json={"body": body})
+        data = _json(resp, "github POST comment")
+        return CommentResult("created", int(data.get("id", 0)), str(data.get("html_url", "")))
+
+    def set_status(self, repo: str, sha: str, state: str, description: str, *,
+                   context: str = STATUS_CONTEXT, target_url: str | None = None) -> dict:
+        if state not in STATES:
+            raise GantryError("status", f"state must be one of {', '.join(STATES)}")
+        desc = " ".join(description.split())
+        if len(desc) > MAX_STATUS_DESCRIPTION:
+            desc = desc[: MAX_STATUS_DESCRIPTION - 1] + "…"
+        payload: dict[str, Any] = {"state": state, "description": desc, "context": context}
+        if target_url:
+            payload["target_url"] = target_url
+        resp = self.request("POST", f"repos/{check_repo(repo)}/statuses/{check_sha(sha)}", json=payload)
+        return _json(resp, "github POST status")
+
+
+def _json(resp: requests.Response, where: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise GantryError(where, f"HTTP {resp.status_code}: response is not JSON") from None
+
+
+def _message(resp: requests.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return (resp.reason or "error")[:200]
+    if not isinstance(data, dict):
+        return (resp.reason or "error")[:200]
+    msg = str(data.get("message", resp.reason or "error"))
+    errs = data.get("errors")
+    if isinstance(errs, list) and errs:
+        msg += " (" + "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) if isinstance(e, dict) else str(e)
+                                for e in errs[:5]) + ")"
+    return msg[:300]

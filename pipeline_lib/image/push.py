@@ -1,0 +1,95 @@
+"""Push a built image through the Docker API and read its digest back from the registry.
+
+The digest is taken from the registry (``HEAD /v2/<name>/manifests/<tag>``), never from the
+push stream (podman reports sizes that differ from the stored manifest). Tags are treated as
+immutable: a tag that already points at another image is an error; at the same image, a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import docker
+
+from ..ecr.auth import credentials_for
+from ..errors import GantryError
+from .reference import check_tag, parse_repository
+from .registry import RegistryClient
+
+TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "503", "502", "500", "504",
+                     "429", "too many requests", "connection refused", "temporarily")
+
+
+@dataclass
+class PushResult:
+    reference: str
+    repository: str
+    tag: str
+    digest: str
+    skipped: bool = False
+
+
+def registry_for(host: str) -> RegistryClient:
+    """A registry client for ``host`` with ECR credentials when it is an ECR host."""
+    return RegistryClient(host, credentials=credentials_for(host))
+
+
+def _config_digest(reg: RegistryClient, repository: str, reference: str) -> str | None:
+    body, _ = reg.get_manifest(repository, reference)
+    try:
+        return json.loads(body).get("config", {}).get("digest")
+    except ValueError:
+        return None
+
+
+def _push_once(client: docker.DockerClient, repository: str, tag: str, auth: dict[str, str] | None) -> None:
+    kwargs = {"auth_config": auth} if auth else {}
+    for item in client.images.push(repository, tag=tag, stream=True, decode=True, **kwargs):
+        if isinstance(item, dict) and (item.get("error") or item.get("errorDetail")):
+            detail = item.get("error") or (item.get("errorDetail") or {}).get("message") or str(item)
+            raise GantryError("push", f"{repository}:{tag}: {str(detail).strip()}")
+
+
+def push_image(client: docker.DockerClient, repository: str, tag: str, *, attempts: int = 3) -> PushResult:
+    """Push ``repository:tag`` (``host/name``) and return the digest the registry stores."""
+    name = parse_repository(repository, "push")
+    check_tag(tag, "push")
+    reg = registry_for(name.host)
+    reference = f"{repository}:{tag}"
+    try:
+        local = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        raise GantryError("push", f"no local image {reference}; build it first") from None
+    except docker.errors.DockerException as exc:
+        raise GantryError("push", str(exc)) from None
+
+    existing = reg.head_manifest(name.repository, tag)
+    if existing is not None:
+        config = _config_digest(reg, name.repository, tag)
+        if config and config == local.id:
+            return PushResult(reference, repository, tag, existing.digest, skipped=True)
+        raise GantryError("push", f"tag {reference} already exists with digest {existing.digest} "
+                                  f"for another image (tags are immutable); use a new tag")
+
+    creds = reg.credentials() if reg.credentials else None
+    auth = {"username": creds[0], "password": creds[1]} if creds else None
+    for attempt in range(attempts):
+        try:
+            _push_once(client, repository, tag, auth)
+            break
+        except GantryError as exc:
+            transient = any(m in exc.what.lower() for m in TRANSIENT_MARKERS)
+            if not transient or attempt + 1 == attempts:
+                raise
+        except docker.errors.APIError as exc:
+            if attempt + 1 == attempts:
+                raise GantryError("push", f"{reference}: {exc.explanation or exc}") from None
+        except docker.errors.DockerException as exc:
+            raise GantryError("push", f"{reference}: {exc}") from None
+        time.sleep(0.5 * 2 ** attempt)
+    info = reg.head_manifest(name.repository, tag)
+    if info is None:
+        raise GantryError("push", f"{reference}: pushed, but the registry has no manifest for the tag")
+    return PushResult(reference, repository, tag, info.digest)

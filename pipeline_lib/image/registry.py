@@ -1,0 +1,251 @@
+"""A small OCI distribution client (``/v2/`` API) over ``requests``.
+
+Manifests are fetched with an ``Accept`` header listing both OCI and Docker media types
+(docker-registry 2.8 answers 404 otherwise). Blobs are checked with ``HEAD`` before upload,
+mounted across repositories when possible (``POST …/blobs/uploads/?mount=&from=``) and
+uploaded monolithically (``POST`` then ``PUT ?digest=``). Transient failures (connection
+errors, 429, 5xx) are retried with backoff; an upload restarts from a fresh session so a
+dropped connection never leaves a half-written blob behind a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import requests
+
+from ..errors import GantryError
+from .reference import MANIFEST_ACCEPT
+
+Credentials = Callable[[], "tuple[str, str] | None"]
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def is_local(host: str) -> bool:
+    return host.rsplit(":", 1)[0] in LOCAL_HOSTS or host.startswith("[::1]")
+
+
+@dataclass
+class ManifestInfo:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass
+class TransferStats:
+    """What a copy or push did with blobs: how many were skipped, mounted or uploaded."""
+
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    blobs_uploaded: int = 0
+    bytes_uploaded: int = 0
+
+    def add(self, other: TransferStats) -> None:
+        self.blobs_skipped += other.blobs_skipped
+        self.blobs_mounted += other.blobs_mounted
+        self.blobs_uploaded += other.blobs_uploaded
+        self.bytes_uploaded += other.bytes_uploaded
+
+
+class RegistryClient:
+    """One registry host; ``credentials()`` (basic auth) is asked again after a 401."""
+
+    def __init__(self, host: str, *, credentials: Credentials | None = None, scheme: str | None = None,
+                 attempts: int = 5, backoff: float = 0.2, timeout: float = 60.0,
+                 session: requests.Session | None = None) -> None:
+        self.host = host
+        self.scheme = scheme or ("http" if is_local(host) else "https")
+        self.base = f"{self.scheme}://{host}"
+        self.credentials = credentials
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self._bearer: str | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _auth_headers(self) -> dict[str, str]:
+        if self._bearer:
+            return {"Authorization": f"Bearer {self._bearer}"}
+        creds = self.credentials() if self.credentials else None
+        if creds:
+            user, password = creds
+            import base64
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        return {}
+
+    def _bearer_token(self, challenge: str) -> bool:
+        """Answer a ``WWW-Authenticate: Bearer realm=…`` challenge (token auth registries)."""
+        if not challenge.lower().startswith("bearer "):
+            return False
+        params = {}
+        for part in challenge[7:].split(","):
+            k, _, v = part.strip().partition("=")
+            params[k] = v.strip('"')
+        realm = params.pop("realm", None)
+        if not realm:
+            return False
+        creds = self.credentials() if self.credentials else None
+        resp = self.session.get(realm, params=params, auth=creds, timeout=self.timeout)
+        if resp.status_code != 200:
+            return False
+        body = resp.json()
+        self._bearer = body.get("token") or body.get("access_token")
+        return bool(self._bearer)
+
+    def request(self, method: str, path_or_url: str, *, ok: Iterable[int] = (200,),
+                headers: dict[str, str] | None = None, data: Any = None,
+                params: dict[str, str] | None = None, stream: bool = False,
+                retry_body: bool = True) -> requests.Response:
+        """One API call with retries on transient failures; non-``ok`` statuses are returned too."""
+        url = path_or_url if path_or_url.startswith(("http://", "https://")) else self.base + path_or_url
+        ok = tuple(ok)
+        last: str = ""
+        for attempt in range(self.attempts):
+            hdrs = {**self._auth_headers(), **(headers or {})}
+            try:
+                body = data() if callable(data) else data
+                resp = self.session.request(method, url, headers=hdrs, data=body, params=params,
+                                            timeout=self.timeout, stream=stream, allow_redirects=True)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+                if not retry_body and data is not None and not callable(data):
+                    break
+            else:
+                if resp.status_code == 401 and attempt == 0:
+                    challenge = resp.headers.get("WWW-Authenticate", "")
+                    if self._bearer_token(challenge) or self.credentials:
+                        continue
+                if resp.status_code not in RETRY_STATUS or resp.status_code in ok:
+                    return resp
+                last = f"HTTP {resp.status_code} {resp.reason}"
+                resp.close()
+            if attempt + 1 < self.attempts:
+                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
+        raise GantryError(f"registry {self.host}", f"{method} {url.removeprefix(self.base)} failed after "
+                                                   f"{self.attempts} attempts: {last}")
+
+    @staticmethod
+    def _fail(resp: requests.Response, what: str) -> GantryError:
+        detail = ""
+        try:
+            errors = resp.json().get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        except ValueError:
+            detail = resp.text[:200]
+        return GantryError(f"registry {resp.url.split('/v2/')[0].split('://')[-1]}",
+                           f"{what}: HTTP {resp.status_code}{' ' + detail if detail else ''}")
+
+    # -- API ----------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        resp = self.request("GET", "/v2/", ok=(200, 401))
+        return resp.status_code == 200
+
+    def head_manifest(self, repository: str, reference: str) -> ManifestInfo | None:
+        """The manifest's digest (``Docker-Content-Digest``), or None when it does not exist."""
+        resp = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", ok=(200, 404),
+                            headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, f"HEAD manifest {repository}:{reference}")
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        if not digest and reference.startswith("sha256:"):
+            digest = reference
+        if not digest:
+            _, info = self.get_manifest(repository, reference)
+            return info
+        return ManifestInfo(digest, resp.headers.get("Content-Type", ""),
+                            int(resp.headers.get("Content-Length", "0") or 0))
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, ManifestInfo]:
+        resp = self.request("GET", f"/v2/{repository}/manifests/{reference}", ok=(200, 404),
+                            headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code != 200:
+            raise self._fail(resp, f"manifest {repository}:{reference} not found"
+                             if resp.status_code == 404 else f"GET manifest {repository}:{reference}")
+        body = resp.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if reference.startswith("sha256:") and reference != digest:
+            raise GantryError(f"registry {self.host}", f"manifest {repository}@{reference} content has digest {digest}")
+        return body, ManifestInfo(digest, resp.headers.get("Content-Type", "").split(";")[0], len(body))
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        resp = self.request("PUT", f"/v2/{repository}/manifests/{reference}", ok=(201, 200),
+                            headers={"Content-Type": media_type}, data=body)
+        if resp.status_code not in (200, 201):
+            raise self._fail(resp, f"PUT manifest {repository}:{reference}")
+        digest = resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        return digest
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", ok=(200, 404))
+        if resp.status_code not in (200, 404):
+            raise self._fail(resp, f"HEAD blob {digest[:19]}")
+        return resp.status_code == 200
+
+    def mount_blob(self, repository: str, digest: str, source_repository: str) -> bool:
+        """Cross-repository mount; True when the registry mounted it (201), False otherwise."""
+        resp = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(201, 202),
+                            params={"mount": digest, "from": source_repository})
+        if resp.status_code == 201:
+            return True
+        if resp.status_code == 202:  # mount refused: an upload session was opened; cancel it
+            location = resp.headers.get("Location")
+            if location:
+                try:
+                    self.request("DELETE", self._abs(location), ok=(204, 404, 200))
+                except GantryError:
+                    pass
+        return False
+
+    def _abs(self, location: str) -> str:
+        return location if location.startswith(("http://", "https://")) else self.base + location
+
+    def upload_blob(self, repository: str, digest: str, opener: Callable[[], BinaryIO | bytes],
+                    size: int) -> None:
+        """Monolithic upload; each attempt opens a new session and re-reads the data from the start."""
+        last = ""
+        for attempt in range(self.attempts):
+            try:
+                start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
+                if start.status_code != 202:
+                    raise self._fail(start, f"start upload of {digest[:19]}")
+                location = self._abs(start.headers["Location"])
+                sep = "&" if "?" in location else "?"
+                body = opener()
+                try:
+                    resp = self.session.put(f"{location}{sep}digest={digest}", data=body,
+                                            headers={**self._auth_headers(),
+                                                     "Content-Type": "application/octet-stream",
+                                                     "Content-Length": str(size)},
+                                            timeout=self.timeout)
+                finally:
+                    if hasattr(body, "close"):
+                        body.close()
+                if resp.status_code in (201, 204):
+                    return
+                if resp.status_code not in RETRY_STATUS:
+                    raise self._fail(resp, f"upload of blob {digest[:19]}")
+                last = f"HTTP {resp.status_code}"
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if attempt + 1 < self.attempts:
+                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
+        raise GantryError(f"registry {self.host}", f"upload of blob {digest[:19]} to {repository} failed "
+                                                   f"after {self.attempts} attempts: {last}")
+
+    def get_blob(self, repository: str, digest: str) -> requests.Response:
+        resp = self.request("GET", f"/v2/{repository}/blobs/{digest}", ok=(200,), stream=True)
+        if resp.status_code != 200:
+            raise self._fail(resp, f"GET blob {digest[:19]}")
+        return resp

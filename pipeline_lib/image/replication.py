@@ -1,0 +1,102 @@
+"""``gantry image verify-replication``: is the exact digest in every destination region yet?
+
+ECR replicates asynchronously. Each poll asks ``DescribeImageReplicationStatus`` (when the
+endpoint implements it: a FAILED status fails at once) and ``HEAD``s the manifest by digest on
+each destination registry, which is the proof. Polls back off up to ``max_interval``; past
+``timeout`` the check fails naming the regions still missing the digest.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ..errors import EXIT_CHECK_FAILED, GantryError
+from .reference import check_digest
+from .registry import RegistryClient
+
+
+@dataclass
+class Destination:
+    region: str
+    registry: RegistryClient
+
+
+@dataclass
+class ReplicationReport:
+    digest: str
+    present: dict[str, float] = field(default_factory=dict)  # region -> seconds until seen
+    polls: int = 0
+    status_api: bool = False
+
+
+def _status(ecr: Any, repository: str, digest: str, registry_id: str | None) -> dict[str, tuple[str, str]] | None:
+    """region -> (status, failure) from DescribeImageReplicationStatus, None when unavailable."""
+    import botocore.exceptions
+    kwargs: dict[str, Any] = {"repositoryName": repository, "imageId": {"imageDigest": digest}}
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        resp = ecr.describe_image_replication_status(**kwargs)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, AttributeError):
+        return None
+    return {s["region"]: (s.get("status", ""), s.get("failureCode", "")) for s in resp.get("replicationStatuses", [])}
+
+
+def verify_replication(repository: str, digest: str, destinations: list[Destination], *,
+                       source: RegistryClient | None = None, ecr: Any = None, registry_id: str | None = None,
+                       timeout: float = 600.0, interval: float = 1.0, max_interval: float = 15.0,
+                       out: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> ReplicationReport:
+    """Poll until ``repository@digest`` is in every destination; GantryError (exit 1) on timeout."""
+    out = out or sys.stdout
+    check_digest(digest, "verify-replication: --digest")
+    if not destinations:
+        raise GantryError("verify-replication", "no destination regions (catalog replica_regions is empty)")
+    if source is not None and source.head_manifest(repository, digest) is None:
+        raise GantryError("verify-replication", f"{digest} is not in the source registry "
+                                                f"{source.host}/{repository}; push it first")
+    report = ReplicationReport(digest)
+    start = clock()
+    delay = interval
+    status_api = ecr is not None
+    pending = {d.region: d for d in destinations}
+    while True:
+        report.polls += 1
+        statuses = _status(ecr, repository, digest, registry_id) if status_api else None
+        if status_api and statuses is None:
+            status_api = False
+            print("verify-replication: DescribeImageReplicationStatus not available; checking the "
+                  "destination registries only", file=out, flush=True)
+        elif statuses is not None:
+            report.status_api = True
+            for region, (status, failure) in statuses.items():
+                if region in pending and status == "FAILED":
+                    raise GantryError("verify-replication", f"replication of {repository}@{digest[:19]} to "
+                                      f"{region} FAILED: {failure or 'no failure code'}",
+                                      exit_code=EXIT_CHECK_FAILED)
+        for region, dest in list(pending.items()):
+            try:
+                found = dest.registry.head_manifest(repository, digest) is not None
+            except GantryError as exc:
+                found = False
+                print(f"verify-replication: {region}: {exc.what}", file=out, flush=True)
+            if found:
+                report.present[region] = round(clock() - start, 2)
+                print(f"verify-replication: {region}: {repository}@{digest[:19]} present "
+                      f"after {report.present[region]:.1f}s", file=out, flush=True)
+                del pending[region]
+        if not pending:
+            return report
+        elapsed = clock() - start
+        if elapsed >= timeout:
+            missing = ", ".join(f"{r} ({d.registry.host})" for r, d in pending.items())
+            raise GantryError("verify-replication", f"timed out after {timeout:.0f}s: {repository}@{digest} "
+                              f"missing in {missing}", exit_code=EXIT_CHECK_FAILED)
+        wait = min(delay, max(timeout - elapsed, 0.05))
+        print(f"verify-replication: waiting for {', '.join(pending)} ({elapsed:.0f}s of {timeout:.0f}s; "
+              f"next check in {wait:.1f}s)", file=out, flush=True)
+        time.sleep(wait)
+        delay = min(delay * 1.6, max_interval)

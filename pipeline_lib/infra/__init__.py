@@ -1,0 +1,1 @@
+"""Terraform in ``infra/``: catalog values, CLI config, and ``gantry infra check``."""

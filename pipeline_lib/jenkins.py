@@ -1,0 +1,245 @@
+"""Jenkins client: python-jenkins with settings from env or the JJB ini, retries and crumbs.
+
+Settings: ``JENKINS_URL``, ``JENKINS_USER``, ``JENKINS_API_TOKEN`` from the environment win;
+otherwise the ``[jenkins]`` section (``url``, ``user``, ``password``) of the JJB ini file given
+with ``--conf``. CSRF crumbs come from ``crumbIssuer/api/json`` (python-jenkins) and are fetched
+again when Jenkins refuses an expired one. Connection errors, timeouts and 5xx answers are
+retried with exponential backoff; 4xx answers are not.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import jenkins
+import requests
+
+from .errors import GantryError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STATUS_IN_MESSAGE = re.compile(r"\[(\d{3})\]")
+
+
+@dataclass(frozen=True)
+class JenkinsSettings:
+    """Where Jenkins is and who we are; the token is never printed."""
+
+    url: str
+    user: str | None = None
+    token: str | None = None
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return f"JenkinsSettings(url={self.url!r}, user={self.user!r}, token={'***' if self.token else None})"
+
+
+def load_settings(conf: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None, section: str = "jenkins") -> JenkinsSettings:
+    """Settings from ``env`` (default ``os.environ``), falling back to the JJB ini ``conf``."""
+    env = os.environ if env is None else env
+    url = env.get("JENKINS_URL") or None
+    user = env.get("JENKINS_USER") or None
+    token = env.get("JENKINS_API_TOKEN") or None
+    timeout = 30.0
+    if conf is not None:
+        where = str(conf)
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(conf, encoding="utf-8") as fh:
+                parser.read_file(fh)
+        except FileNotFoundError:
+            raise GantryError(where, "no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GantryError(where, f"unreadable: {exc.__class__.__name__}") from None
+        except configparser.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise GantryError(where, f"invalid ini file: {first}") from None
+        if parser.has_section(section):
+            url = url or parser.get(section, "url", fallback=None) or None
+            user = user or parser.get(section, "user", fallback=None) or None
+            token = token or parser.get(section, "password", fallback=None) or None
+            raw_timeout = parser.get(section, "timeout", fallback=None)
+            if raw_timeout:
+                try:
+                    timeout = float(raw_timeout)
+                except ValueError:
+                    raise GantryError(f"{where}: [{section}] timeout", f"not a number: {raw_timeout!r}") from None
+    if not url:
+        raise GantryError("jenkins", "no Jenkins URL: set JENKINS_URL or pass --conf with a [jenkins] url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise GantryError("jenkins", f"JENKINS_URL must be an http(s) URL, got {url!r}")
+    if (user is None) != (token is None):
+        raise GantryError("jenkins", "set both JENKINS_USER and JENKINS_API_TOKEN (or user and password in the ini)")
+    return JenkinsSettings(url.rstrip("/") + "/", user, token, timeout)
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status behind ``exc`` (python-jenkins wraps requests' HTTPError in its own)."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 5:
+        response = getattr(cur, "response", None)
+        if response is not None and getattr(response, "status_code", None):
+            return int(response.status_code)
+        m = _STATUS_IN_MESSAGE.search(str(cur))
+        if m:
+            return int(m.group(1))
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Connection problems, timeouts and 5xx are worth another try; the rest is final."""
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, jenkins.TimeoutException,
+                        ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, jenkins.NotFoundException):
+        return False
+    status = _status(exc)
+    if status is not None:
+        return status >= 500
+    if isinstance(exc, jenkins.BadHTTPException):  # get_info's wrapper around a failed request
+        return True
+    return isinstance(exc, jenkins.JenkinsException) and "Error in request" in str(exc)
+
+
+class JenkinsClient:
+    """The calls gantry needs, each retried with backoff; thread-safe for ``--workers``."""
+
+    def __init__(self, settings: JenkinsSettings, *, retries: int = 4, backoff: float = 0.5,
+                 max_backoff: float = 8.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._local = threading.local()
+        self._crumb_lock = threading.Lock()
+        self._crumb: Any = None  # shared between threads: None unknown, False not needed
+
+    # python-jenkins keeps a requests.Session; one per thread keeps workers independent.
+    @property
+    def server(self) -> jenkins.Jenkins:
+        srv = getattr(self._local, "server", None)
+        if srv is None:
+            s = self.settings
+            srv = jenkins.Jenkins(s.url, s.user, s.token, timeout=s.timeout)
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
+            srv._session.mount("http://", adapter)
+            srv._session.mount("https://", adapter)
+            srv.crumb = self._crumb
+            self._local.server = srv
+        return srv
+
+    def call(self, what: str, fn: Callable[[jenkins.Jenkins], T]) -> T:
+        """Run ``fn(server)``; retry transient failures; a crumb refused once is fetched again."""
+        attempt = 0
+        crumb_refreshed = False
+        while True:
+            srv = self.server
+            try:
+                srv.crumb = self._crumb if srv.crumb is None else srv.crumb
+                result = fn(srv)
+                if srv.crumb is not None and self._crumb is None:
+                    with self._crumb_lock:
+                        self._crumb = srv.crumb
+                return result
+            except Exception as exc:  # noqa: BLE001 - classified below
+                status = _status(exc)
+                if status == 403 and srv.crumb and not crumb_refreshed:
+                    # Crumbs expire with the session that issued them: fetch a new one.
+                    crumb_refreshed = True
+                    with self._crumb_lock:
+                        self._crumb = None
+                    srv.crumb = None
+                    continue
+                if attempt < self.retries and is_retryable(exc):
+                    delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+                    delay *= 0.5 + random.random() / 2
+                    log.warning("jenkins: %s failed (%s), retry %d/%d in %.1fs",
+                                what, _short(exc), attempt + 1, self.retries, delay)
+                    attempt += 1
+                    self._sleep(delay)
+                    continue
+                err = self._error(what, exc)
+                err.retryable = is_retryable(exc)  # type: ignore[attr-defined]
+                raise err from None
+
+    def _error(self, what: str, exc: BaseException) -> GantryError:
+        status = _status(exc)
+        host = urlsplit(self.settings.url).netloc
+        if status in (401, 403):
+            return GantryError(f"jenkins {host}", f"{what}: HTTP {status}: check JENKINS_USER and JENKINS_API_TOKEN"
+                               " (and the user's permissions)")
+        if isinstance(exc, jenkins.NotFoundException):
+            return GantryError(f"jenkins {host}", f"{what}: not found (HTTP 404)")
+        return GantryError(f"jenkins {host}", f"{what}: {_short(exc)}")
+
+    # -- jobs -------------------------------------------------------------------------------
+    def list_jobs(self) -> list[str]:
+        """Full names (``folder/job``) of every item, folders included."""
+        jobs = self.call("list jobs", lambda s: s.get_all_jobs())
+        return [j["fullname"] for j in jobs if isinstance(j, dict) and "fullname" in j]
+
+    def get_config(self, name: str) -> str | None:
+        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+        try:
+            return self.call(f"read {name}/config.xml", lambda s: s.get_job_config(name))
+        except GantryError as err:
+            if "not found (HTTP 404)" in err.what:
+                return None
+            raise
+
+    def create(self, name: str, xml: str) -> None:
+        self.call(f"create {name}", lambda s: _post_xml(s, name, xml, create=True))
+
+    def reconfigure(self, name: str, xml: str) -> None:
+        self.call(f"update {name}", lambda s: _post_xml(s, name, xml, create=False))
+
+    def delete(self, name: str) -> None:
+        self.call(f"delete {name}", lambda s: s.jenkins_open(requests.Request(
+            "POST", s._build_url(jenkins.DELETE_JOB, _folder_vars(s, name)))))
+
+    def build(self, name: str, parameters: Mapping[str, str]) -> int:
+        """``buildWithParameters``; returns the queue item number from ``Location``."""
+        return self.call(f"build {name}", lambda s: s.build_job(name, dict(parameters)))
+
+
+def _folder_vars(srv: jenkins.Jenkins, name: str) -> dict[str, str]:
+    folder_url, short_name = srv._get_job_folder(name)
+    return {"folder_url": folder_url, "short_name": short_name}
+
+
+def _post_xml(srv: jenkins.Jenkins, name: str, xml: str, *, create: bool) -> None:
+    """createItem / config.xml POST without python-jenkins' extra existence probes.
+
+    ``Jenkins.create_job`` GETs the job before and after creating it; with a plan computed from
+    the live job list that doubles the requests of ``gantry jobs update`` for nothing.
+    """
+    spec = jenkins.CREATE_JOB if create else jenkins.CONFIG_JOB
+    srv.jenkins_open(requests.Request("POST", srv._build_url(spec, _folder_vars(srv, name)),
+                                      data=xml.encode("utf-8"), headers=jenkins.DEFAULT_HEADERS))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0][:300]}" if text else exc.__class__.__name__
+
+
+def client_from(conf: str | Path | None = None, **kwargs: Any) -> JenkinsClient:
+    return JenkinsClient(load_settings(conf), **kwargs)

@@ -1,0 +1,311 @@
+"""A small local HTTP server speaking the documented Jenkins remote-access API.
+
+Used by tests and benchmarks in place of a Jenkins controller. It implements only the
+endpoints gantry and python-jenkins call, shaped as https://www.jenkins.io/doc/book/using/remote-access-api/
+documents them:
+
+- ``GET crumbIssuer/api/json`` -> ``{"crumb": ..., "crumbRequestField": "Jenkins-Crumb"}``
+  (404 when CSRF protection is off); with it on, every POST without the crumb gets 403;
+- ``GET [job/F/]api/json?tree=jobs[...]`` (folders nest ``jobs``), ``job/X/api/json?tree=name``;
+- ``POST [job/F/]createItem?name=X`` with ``config.xml`` (400 if it exists, 404 if no folder);
+- ``GET|POST job/F/job/X/config.xml``; ``POST job/X/doDelete`` (302 to the parent);
+- ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``;
+  ``GET queue/item/N/api/json``.
+
+Basic auth with a user and API token is enforced when configured. Faults can be injected:
+``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
+
+
+@dataclass
+class Item:
+    xml: str
+    folder: bool
+
+
+@dataclass
+class Build:
+    job: str
+    params: dict[str, str]
+    queue_id: int
+
+
+@dataclass
+class JenkinsState:
+    items: dict[str, Item] = field(default_factory=dict)
+    builds: list[Build] = field(default_factory=list)
+    requests: collections.Counter = field(default_factory=collections.Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_queue_id: int = 1
+
+
+class LocalJenkins:
+    """Start with ``with LocalJenkins(...) as j:``; ``j.url`` is the controller URL."""
+
+    def __init__(self, *, user: str | None = None, token: str | None = None,
+                 crumb: bool = False, host: str = "127.0.0.1") -> None:
+        self.user = user
+        self.token = token
+        self.crumb = "c0ffee5eed" if crumb else None
+        self.state = JenkinsState()
+        self.fail_next = 0
+        self.build_delay = 0.0
+        self.crumbs_issued = 0
+        self._host = host
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "LocalJenkins":
+        handler = type("Handler", (_Handler,), {"jenkins": self})
+        self._server = ThreadingHTTPServer((self._host, 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jenkins", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "LocalJenkins":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    # -- helpers for tests --------------------------------------------------------------------
+    def count(self, method: str, action: str) -> int:
+        return self.state.requests[(method, action)]
+
+    def reset_counts(self) -> None:
+        self.state.requests.clear()
+
+    def put(self, name: str, xml: str, folder: bool | None = None) -> None:
+        """Create or overwrite an item directly (what a hand edit in the UI does)."""
+        if folder is None:
+            folder = ET.fromstring(xml.encode()).tag == FOLDER_CLASS
+        self.state.items[name] = Item(xml, folder)
+
+    def config(self, name: str) -> str | None:
+        item = self.state.items.get(name)
+        return item.xml if item else None
+
+
+def _parse_path(path: str) -> tuple[str, str]:
+    """``/job/a/job/b/config.xml`` -> (``a/b``, ``config.xml``)."""
+    parts = [unquote(p) for p in path.strip("/").split("/") if p]
+    names: list[str] = []
+    i = 0
+    while i + 1 < len(parts) and parts[i] == "job":
+        names.append(parts[i + 1])
+        i += 2
+    return "/".join(names), "/".join(parts[i:])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    jenkins: LocalJenkins
+    server_version = "Jetty(10.0.20)"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep quiet
+        pass
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes | str = b"", ctype: str = "text/plain;charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Jenkins", "2.462.3")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, obj: object, status: int = 200) -> None:
+        self._send(status, json.dumps(obj), "application/json;charset=utf-8")
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _authorized(self) -> bool:
+        j = self.jenkins
+        if j.user is None:
+            return True
+        expected = "Basic " + base64.b64encode(f"{j.user}:{j.token}".encode()).decode()
+        return self.headers.get("Authorization") == expected
+
+    def _job_url(self, name: str) -> str:
+        return self.jenkins.url + "".join(f"job/{quote(p)}/" for p in name.split("/"))
+
+    def _children(self, folder: str) -> list[str]:
+        prefix = folder + "/" if folder else ""
+        return sorted(n for n in self.jenkins.state.items
+                      if n.startswith(prefix) and "/" not in n[len(prefix):])
+
+    def _tree(self, folder: str) -> list[dict]:
+        out = []
+        for name in self._children(folder):
+            item = self.jenkins.state.items[name]
+            entry = {"_class": FOLDER_CLASS if item.folder else "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+                     "name": name.rsplit("/", 1)[-1], "url": self._job_url(name)}
+            if item.folder:
+                entry["jobs"] = self._tree(name)
+            else:
+                entry["color"] = "notbuilt"
+            out.append(entry)
+        return out
+
+    # -- verbs --------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        j = self.jenkins
+        url = urlsplit(self.path)
+        name, action = _parse_path(url.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        body = self._body() if method == "POST" else b""
+        kind = action.split("/")[0] if action else ("job" if name else "root")
+        with j.state.lock:
+            j.state.requests[(method, action or kind)] += 1
+            if j.fail_next > 0:
+                j.fail_next -= 1
+                self._send(503, "Service Unavailable")
+                return
+        if not self._authorized():
+            self._send(401, "Unauthorized", headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
+            return
+        if action == "crumbIssuer/api/json" and method == "GET":
+            if j.crumb is None:
+                self._send(404, "Not Found")
+            else:
+                j.crumbs_issued += 1
+                self._json({"_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                            "crumb": j.crumb, "crumbRequestField": "Jenkins-Crumb"})
+            return
+        if method == "POST" and j.crumb is not None and self.headers.get("Jenkins-Crumb") != j.crumb:
+            self._send(403, "No valid crumb was included in the request")
+            return
+        with j.state.lock:
+            self._route(method, name, action, query, body)
+
+    def _route(self, method: str, name: str, action: str, query: dict[str, str], body: bytes) -> None:
+        j = self.jenkins
+        items = j.state.items
+        if name and name not in items:
+            if not (method == "GET" and action == ""):
+                self._send(404, "Not Found")
+                return
+        if method == "GET" and action == "api/json":
+            if name and query.get("tree") == "name":
+                self._json({"_class": "x", "name": name.rsplit("/", 1)[-1]})
+            elif name and not items[name].folder:
+                self._json({"name": name.rsplit("/", 1)[-1], "url": self._job_url(name), "color": "notbuilt"})
+            else:
+                self._json({"_class": "hudson.model.Hudson", "jobs": self._tree(name)})
+            return
+        if method == "GET" and action == "":
+            self._send(200 if not name or name in items else 404, "ok")
+            return
+        if action == "config.xml":
+            if method == "GET":
+                self._send(200, items[name].xml, "application/xml")
+                return
+            try:
+                ET.fromstring(body)
+            except ET.ParseError as exc:
+                self._send(500, f"Failed to parse config.xml: {exc}")
+                return
+            items[name] = Item(body.decode("utf-8"), items[name].folder)
+            self._send(200, "")
+            return
+        if method == "POST" and action == "createItem":
+            short = query.get("name", "")
+            full = f"{name}/{short}" if name else short
+            if not short or "/" in short:
+                self._send(400, "No name is specified")
+                return
+            if name and not items[name].folder:
+                self._send(404, "Not Found")
+                return
+            if full in items:
+                self._send(400, f"A job already exists with the name \u2018{short}\u2019")
+                return
+            if "mode" in query or not body:
+                self._send(400, "createItem requires config.xml in this stand-in")
+                return
+            try:
+                root = ET.fromstring(body)
+            except ET.ParseError as exc:
+                self._send(500, f"Failed to parse config.xml: {exc}")
+                return
+            items[full] = Item(body.decode("utf-8"), root.tag == FOLDER_CLASS)
+            self._send(200, "")
+            return
+        if method == "POST" and action == "doDelete":
+            for n in [n for n in items if n == name or n.startswith(name + "/")]:
+                del items[n]
+            parent = name.rsplit("/", 1)[0] if "/" in name else ""
+            self._send(302, "", headers={"Location": self._job_url(parent) if parent else j.url})
+            return
+        if method == "POST" and action in ("buildWithParameters", "build"):
+            if items[name].folder:
+                self._send(405, "Method Not Allowed")
+                return
+            queue_id = j.state.next_queue_id
+            j.state.next_queue_id += 1
+            j.state.builds.append(Build(name, dict(query), queue_id))
+            delay = j.build_delay
+            if delay:
+                j.state.lock.release()
+                try:
+                    time.sleep(delay)
+                finally:
+                    j.state.lock.acquire()
+            self._send(201, "", headers={"Location": f"{j.url}queue/item/{queue_id}/"})
+            return
+        if method == "GET" and action.startswith("queue/item/"):
+            try:
+                queue_id = int(action.split("/")[2])
+            except (IndexError, ValueError):
+                self._send(404, "Not Found")
+                return
+            for b in j.state.builds:
+                if b.queue_id == queue_id:
+                    self._json({"_class": "hudson.model.Queue$WaitingItem", "id": queue_id,
+                                "task": {"name": b.job.rsplit("/", 1)[-1], "url": self._job_url(b.job)},
+                                "why": "Waiting for next available executor",
+                                "params": "\n" + "\n".join(f"{k}={v}" for k, v in b.params.items())})
+                    return
+            self._send(404, "Not Found")
+            return
+        self._send(404, "Not Found")

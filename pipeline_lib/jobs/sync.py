@@ -1,0 +1,192 @@
+"""Compare rendered jobs with the live Jenkins and bring Jenkins in line.
+
+The comparison is always against the live ``config.xml`` (normalized), never a local cache,
+so a job edited by hand in the UI shows up as "update" and is reset. Orphans are items that
+carry JJB's management marker but are no longer rendered; they are deleted only on request.
+"""
+
+from __future__ import annotations
+
+import difflib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..errors import GantryError
+from ..jenkins import JenkinsClient
+from .render import RenderedJob
+
+MANAGED_MARKER = "<!-- Managed by Jenkins Job Builder -->"
+
+
+def normalize_xml(text: str | bytes) -> str:
+    """Canonical form for comparison: no declaration, no layout whitespace, sorted attributes,
+    plugin versions dropped (Jenkins writes ``plugin="git@5.2.1"`` for our ``plugin="git"``)."""
+    try:
+        root = ET.fromstring(text.encode("utf-8") if isinstance(text, str) else text)
+    except ET.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
+    for el in root.iter():
+        if el.text is not None and not el.text.strip() and len(el):
+            el.text = None
+        if el.tail is not None and not el.tail.strip():
+            el.tail = None
+        if el.text == "":
+            el.text = None
+        plugin = el.attrib.get("plugin")
+        if plugin and "@" in plugin:
+            el.attrib["plugin"] = plugin.split("@", 1)[0]
+    return ET.canonicalize(ET.tostring(root, encoding="unicode"), strip_text=False)
+
+
+def _pretty(text: str) -> list[str]:
+    """Readable lines for a unified diff (one element per line)."""
+    try:
+        root = ET.fromstring(normalize_xml(text))
+    except (ValueError, ET.ParseError):
+        return text.splitlines(keepends=True)
+    ET.indent(root)
+    return [line + "\n" for line in ET.tostring(root, encoding="unicode").splitlines()]
+
+
+def is_managed(xml: str | None) -> bool:
+    if not xml:
+        return False
+    try:
+        root = ET.fromstring(xml.encode("utf-8"))
+    except ET.ParseError:
+        return False
+    desc = root.find("description")
+    return desc is not None and (desc.text or "").rstrip().endswith(MANAGED_MARKER)
+
+
+@dataclass
+class Plan:
+    """What ``update`` would do; ``live`` holds the live XML read while planning."""
+
+    create: list[RenderedJob] = field(default_factory=list)
+    update: list[RenderedJob] = field(default_factory=list)
+    unchanged: list[RenderedJob] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    kept_orphans: list[str] = field(default_factory=list)  # managed folders holding unmanaged items
+    live: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"{len(self.create)} to create, {len(self.update)} to update, "
+                f"{len(self.unchanged)} unchanged, {len(self.orphans) + len(self.kept_orphans)} orphaned")
+
+    def diff(self, job: RenderedJob) -> str:
+        before = _pretty(self.live[job.name]) if job.name in self.live else []
+        after = _pretty(job.xml.decode("utf-8"))
+        return "".join(difflib.unified_diff(before, after, f"jenkins/{job.name}/config.xml",
+                                            f"rendered/{job.name}/config.xml"))
+
+
+def _effective(job: RenderedJob, live_xml: str | None) -> str:
+    """Our XML as it should be sent: like JJB, keep a live ``<disabled>`` we do not set."""
+    ours = job.xml.decode("utf-8")
+    if live_xml is None:
+        return ours
+    try:
+        root = ET.fromstring(job.xml)
+        if root.find("disabled") is not None:
+            return ours
+        live_disabled = ET.fromstring(live_xml.encode("utf-8")).find("disabled")
+    except ET.ParseError:
+        return ours
+    if live_disabled is None or (live_disabled.text or "").strip() != "true":
+        return ours
+    ET.SubElement(root, "disabled").text = "true"
+    return "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode")
+
+
+def _same(job: RenderedJob, live_xml: str) -> bool:
+    try:
+        return normalize_xml(_effective(job, live_xml)) == normalize_xml(live_xml)
+    except ValueError:
+        return False  # live XML is garbage: rewrite it
+
+
+def plan(client: JenkinsClient, jobs: Sequence[RenderedJob], workers: int = 4) -> Plan:
+    """Read the live job list and each relevant config.xml, and classify every job."""
+    live_names = client.list_jobs()
+    live_set = set(live_names)
+    wanted = {j.name for j in jobs}
+    existing = [j for j in jobs if j.name in live_set]
+    candidates = [n for n in live_names if n not in wanted]
+    result = Plan()
+
+    def fetch(name: str) -> tuple[str, str | None]:
+        return name, client.get_config(name)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        fetched = dict(pool.map(fetch, [j.name for j in existing] + candidates))
+    for job in jobs:
+        live_xml = fetched.get(job.name)
+        if live_xml is None:
+            result.create.append(job)
+            continue
+        result.live[job.name] = live_xml
+        (result.unchanged if _same(job, live_xml) else result.update).append(job)
+    managed = {n for n in candidates if is_managed(fetched.get(n))}
+    for name in candidates:
+        if name not in managed:
+            continue
+        children = [n for n in live_names if n.startswith(name + "/")]
+        if any(c not in managed and c not in wanted for c in children) or any(c in wanted for c in children):
+            result.kept_orphans.append(name)
+        elif not any(name.startswith(o + "/") for o in result.orphans):
+            result.orphans.append(name)
+    return result
+
+
+Reporter = Callable[[str], None]
+
+
+def apply(client: JenkinsClient, p: Plan, *, prune: bool = False, dry_run: bool = False,
+          workers: int = 4, report: Reporter = print) -> dict[str, int]:
+    """Create folders first, then create/update jobs in parallel, then delete orphans if asked."""
+    counts = {"created": 0, "updated": 0, "unchanged": len(p.unchanged), "deleted": 0, "orphaned": 0}
+    prefix = "would " if dry_run else ""
+    # Folders in depth order: a job's folder always exists before the job is created.
+    folders = sorted([j for j in p.create + p.update if j.is_folder], key=lambda j: j.name.count("/"))
+    others = [j for j in p.create + p.update if not j.is_folder]
+    creating = {j.name for j in p.create}
+
+    def do(job: RenderedJob) -> str:
+        if job.name in creating:
+            if not dry_run:
+                client.create(job.name, job.xml.decode("utf-8"))
+            return f"{prefix}create {job.name}"
+        if not dry_run:
+            client.reconfigure(job.name, _effective(job, p.live.get(job.name)))
+        return f"{prefix}update {job.name}"
+
+    for job in folders:
+        report(do(job))
+    errors: list[GantryError] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(do, j) for j in others]
+        for fut in futures:
+            try:
+                report(fut.result())
+            except GantryError as err:
+                errors.append(err)
+    if errors:
+        raise GantryError(errors[0].where, errors[0].what, problems=[str(e) for e in errors])
+    counts["created"] = len(p.create)
+    counts["updated"] = len(p.update)
+    for name in sorted(p.orphans, key=lambda n: -n.count("/")):
+        if prune:
+            if not dry_run:
+                client.delete(name)
+            counts["deleted"] += 1
+            report(f"{prefix}delete {name}")
+        else:
+            counts["orphaned"] += 1
+            report(f"orphan {name} (kept: pass --prune to delete it)")
+    for name in p.kept_orphans:
+        counts["orphaned"] += 1
+        report(f"orphan {name} (kept: it holds items gantry does not manage)")
+    return counts

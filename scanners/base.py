@@ -1,0 +1,199 @@
+"""The one small typed interface every scanner module implements, and the normalized finding.
+
+A scanner module (``scanners/trivy.py``, ``scanners/dependency_check.py``,
+``scanners/sonarqube.py``) satisfies :class:`Scanner`: ``TOOL``, ``run(...) -> ScanOutcome``
+and ``parse(path) -> ParsedReport``. Parsing is pure; subprocess and HTTP live in ``run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline_lib.errors import GantryError
+
+SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN")
+#: Rank used for thresholds: higher is worse. UNKNOWN ranks with MEDIUM so that an unrated
+#: finding is never silently below a MEDIUM threshold (fail closed) but does not fail a HIGH gate.
+SEVERITY_RANK: dict[str, int] = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "UNKNOWN": 3, "LOW": 2, "INFO": 1}
+OUTCOME_STATUSES = ("ok", "skipped", "error")
+MAX_TEXT = 500          # titles/messages are cut to this many characters (hostile reports)
+MAX_REFERENCES = 8
+
+
+def clip(value: Any, limit: int = MAX_TEXT) -> str:
+    """A one-line string of at most ``limit`` characters (None becomes "")."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return " ".join(text.split()) if ("\n" in text or "\r" in text or "\t" in text) else text
+
+
+def severity_from_score(score: float | None) -> str:
+    """CVSS v2/v3/v4 base score → severity (the CVSS v3 qualitative bands)."""
+    if score is None:
+        return "UNKNOWN"
+    if score >= 9.0:
+        return "CRITICAL"
+    if score >= 7.0:
+        return "HIGH"
+    if score >= 4.0:
+        return "MEDIUM"
+    if score > 0.0:
+        return "LOW"
+    return "INFO"
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable id from the identifying parts of a finding (never its line number)."""
+    h = hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8", "replace"))
+    return h.hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Finding:
+    """One normalized finding, the same shape for every tool.
+
+    ``kind`` is vulnerability | misconfiguration | secret | license | hotspot.
+    ``fingerprint`` identifies the same finding across runs; ``line`` is informative only.
+    """
+
+    tool: str
+    kind: str
+    id: str
+    severity: str
+    title: str
+    fingerprint: str
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
+    target: str | None = None
+    line: int | None = None
+    url: str | None = None
+    references: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, "id": self.id, "severity": self.severity, "title": self.title,
+                "package": self.package, "installed_version": self.installed_version,
+                "fixed_version": self.fixed_version, "target": self.target, "line": self.line,
+                "fingerprint": self.fingerprint, "kind": self.kind, "url": self.url,
+                "references": list(self.references)}
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity, 3)
+
+
+@dataclass(slots=True)
+class Suppressed:
+    """A finding the scanner itself suppressed (e.g. a Dependency-Check suppression file)."""
+
+    finding: Finding
+    note: str = ""
+
+
+@dataclass
+class ParsedReport:
+    """What one report file yields: findings, scanner-side suppressions and gate facts."""
+
+    path: Path
+    tool: str
+    format: str
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    #: external quality gates reported by the tool itself: (name, passed, detail)
+    tool_gates: list[tuple[str, bool, str]] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+
+
+class FindingSet:
+    """Collects findings for one report: one per identity key; equal fingerprints get an ordinal."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self._keys: set[tuple] = set()
+        self._fps: dict[str, int] = {}
+
+    def add(self, key: tuple | None, finding: Finding) -> bool:
+        """Add unless ``key`` was seen; ``key`` None means "always a distinct finding"."""
+        if key is not None:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+        n = self._fps.get(finding.fingerprint, 0)
+        self._fps[finding.fingerprint] = n + 1
+        if n:
+            finding.fingerprint = f"{finding.fingerprint}-{n + 1}"
+        self.findings.append(finding)
+        return True
+
+
+@dataclass
+class ScanOutcome:
+    """What running one scanner produced: ok (reports written), skipped (not configured) or error."""
+
+    tool: str
+    status: str
+    reports: list[Path] = field(default_factory=list)
+    reason: str = ""
+    duration: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in OUTCOME_STATUSES:
+            raise ValueError(f"outcome status must be one of {OUTCOME_STATUSES}, not {self.status!r}")
+        self.reports = [Path(p) for p in self.reports]
+
+    def to_json(self) -> str:
+        return json.dumps({"tool": self.tool, "status": self.status,
+                           "reports": [str(p) for p in self.reports], "reason": self.reason,
+                           "duration": round(self.duration, 3)}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = "outcome") -> ScanOutcome:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GantryError(where, f"not a scan outcome (invalid JSON: {exc})") from None
+        if not isinstance(data, dict):
+            raise GantryError(where, "not a scan outcome (expected a JSON object)")
+        tool, status = data.get("tool"), data.get("status")
+        reports, reason, duration = data.get("reports", []), data.get("reason", ""), data.get("duration", 0.0)
+        if not isinstance(tool, str) or not tool:
+            raise GantryError(where, "scan outcome has no 'tool'")
+        if status not in OUTCOME_STATUSES:
+            raise GantryError(where, f"scan outcome status must be one of {', '.join(OUTCOME_STATUSES)}")
+        if not isinstance(reports, list) or not all(isinstance(r, str) for r in reports):
+            raise GantryError(where, "scan outcome 'reports' must be a list of paths")
+        if not isinstance(reason, str) or not isinstance(duration, (int, float)) or isinstance(duration, bool):
+            raise GantryError(where, "scan outcome 'reason'/'duration' have wrong types")
+        return cls(tool, status, [Path(r) for r in reports], reason, float(duration))
+
+    def write(self, out_dir: Path) -> Path:
+        from pipeline_lib.fileio import write_atomic
+
+        return write_atomic(Path(out_dir) / f"{self.tool}.outcome.json", self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> ScanOutcome:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise GantryError(str(path), f"cannot read: {exc.strerror or exc}") from None
+        if len(raw) > 1_000_000:
+            raise GantryError(str(path), "scan outcome is too large")
+        return cls.from_json(raw, str(path))
+
+
+class Scanner(Protocol):
+    """What a scanner module provides (modules satisfy this protocol structurally)."""
+
+    TOOL: str
+
+    def run(self, project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome: ...
+
+    def parse(self, path: Path, **opts: Any) -> ParsedReport: ...

@@ -1,0 +1,314 @@
+"""OWASP Dependency-Check: run the CLI and parse its JSON and XML reports.
+
+Severity mapping (Dependency-Check): the vulnerability's ``severity`` text —
+critical→CRITICAL, high→HIGH, medium/moderate→MEDIUM, low→LOW, info/informational/none→INFO;
+when it is missing or unrecognised, the highest CVSS base score (v4, v3, v2) in CVSS v3 bands
+(≥9 CRITICAL, ≥7 HIGH, ≥4 MEDIUM, >0 LOW); otherwise UNKNOWN.
+
+Findings: one per (dependency file path, vulnerability name). Entries under
+``suppressedVulnerabilities`` (a suppression file matched them) are kept apart in
+``ParsedReport.suppressed`` and are never findings. A vulnerability without a name gets the id
+``UNNAMED-<hash of its description>``. Dependency-Check gives no fixed version.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from pipeline_lib.errors import GantryError
+
+from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, Suppressed, clip,
+                   fingerprint, severity_from_score)
+from .process import run_tool
+from .registry import ParseOptions, register
+
+TOOL = "dependency-check"
+REPORT_JSON = "dependency-check-report.json"
+REPORT_XML = "dependency-check-report.xml"
+_SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "moderate": "MEDIUM",
+             "low": "LOW", "info": "INFO", "informational": "INFO", "none": "INFO"}
+
+
+def map_severity(text: Any, scores: list[float]) -> str:
+    """Dependency-Check severity text (else the best CVSS score) → normalized severity."""
+    if isinstance(text, str) and text.strip().lower() in _SEVERITY:
+        return _SEVERITY[text.strip().lower()]
+    return severity_from_score(max(scores)) if scores else "UNKNOWN"
+
+
+# ---------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------
+
+def find_cli(cli: str | None = None) -> str | None:
+    """The CLI: ``cli``, $DEPENDENCY_CHECK_HOME/bin/dependency-check.sh, or PATH."""
+    if cli:
+        return cli if Path(cli).is_file() or shutil.which(cli) else None
+    home = os.environ.get("DEPENDENCY_CHECK_HOME")
+    if home and (Path(home) / "bin" / "dependency-check.sh").is_file():
+        return str(Path(home) / "bin" / "dependency-check.sh")
+    return shutil.which("dependency-check.sh") or shutil.which("dependency-check")
+
+
+def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: Path | None = None,
+        suppression: Path | None = None, project: str | None = None, timeout: float = 3600,
+        nvd_api_key_env: str = "NVD_API_KEY", no_update: bool = False, extra_args: tuple[str, ...] = (),
+        **_: Any) -> ScanOutcome:
+    """Scan ``project_dir``; writes ``dependency-check-report.json`` (and ``.xml``) in ``out_dir``.
+
+    Skipped (not an error) when the CLI is not installed. The NVD API key is read from the
+    environment variable ``nvd_api_key_env`` and handed over in a private properties file, never
+    on the command line. ``--failOnCVSS`` is not used: the gate decides.
+    """
+    start = time.monotonic()
+    binary = find_cli(cli)
+    if binary is None:
+        return ScanOutcome(TOOL, "skipped", [], "dependency-check CLI not found (set DEPENDENCY_CHECK_HOME "
+                                                 "or put dependency-check.sh on PATH)")
+    if not Path(project_dir).is_dir():
+        return ScanOutcome(TOOL, "error", [], f"{project_dir}: not a directory")
+    out_dir = Path(out_dir)
+    work = out_dir / "dependency-check"
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = [binary, "--scan", str(project_dir), "--out", str(work), "--format", "JSON", "--format", "XML",
+           "--project", project or Path(project_dir).resolve().name, *(["--noupdate"] if no_update else []),
+           *extra_args]
+    if data_dir:
+        cmd += ["--data", str(data_dir)]
+    if suppression:
+        if not Path(suppression).is_file():
+            return ScanOutcome(TOOL, "error", [], f"{suppression}: suppression file not found")
+        cmd += ["--suppression", str(suppression)]
+    key = os.environ.get(nvd_api_key_env, "")
+    props = None
+    try:
+        if key:
+            fd, props = tempfile.mkstemp(prefix=".dc-", suffix=".properties", dir=work)
+            os.fchmod(fd, stat.S_IRUSR | stat.S_IWUSR)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"nvd.api.key={key}\n")
+            cmd += ["--propertyfile", props]
+        res = run_tool(cmd, timeout=timeout)
+    finally:
+        if props:
+            Path(props).unlink(missing_ok=True)
+    if res.timed_out:
+        return ScanOutcome(TOOL, "error", [], f"dependency-check timed out after {timeout:g}s",
+                           time.monotonic() - start)
+    report = work / REPORT_JSON
+    if res.returncode != 0 or not report.is_file():
+        why = res.last_error_line((key,)) or f"exit code {res.returncode}"
+        return ScanOutcome(TOOL, "error", [], f"dependency-check failed: {why}", time.monotonic() - start)
+    return ScanOutcome(TOOL, "ok", [report], "", time.monotonic() - start)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------------------
+
+def _package_from_purl(purl: str) -> tuple[str | None, str | None]:
+    m = re.match(r"pkg:([^/]+)/([^@?#]+)(?:@([^?#]+))?", purl.strip())
+    if not m:
+        return None, None
+    ptype, name, version = m.groups()
+    name = name.replace("/", ":") if ptype == "maven" else name
+    return name, version
+
+
+def _vuln_id(name: Any, description: str) -> str:
+    if isinstance(name, str) and name.strip():
+        return clip(name.strip(), 200)
+    return "UNNAMED-" + fingerprint(description)[:8]
+
+
+def _url_for(vid: str, refs: tuple[str, ...]) -> str | None:
+    if re.fullmatch(r"CVE-\d{4}-\d{4,}", vid):
+        return f"https://nvd.nist.gov/vuln/detail/{vid}"
+    return refs[0] if refs else None
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if 0.0 <= f <= 10.0 else None
+
+
+class _Builder:
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.report = ParsedReport(path, TOOL, fmt)
+        self.out = FindingSet()
+
+    def add(self, *, file_name: str | None, file_path: str | None, package: str | None, version: str | None,
+            name: Any, severity: Any, scores: list[float], description: str, refs: tuple[str, ...],
+            suppressed: bool, note: str = "") -> None:
+        vid = _vuln_id(name, description)
+        sev = map_severity(severity, scores)
+        first = description.strip().split("\n")[0] if description else ""
+        finding = Finding(TOOL, "vulnerability", vid, sev, clip(first or vid, 200),
+                          fingerprint(TOOL, "vulnerability", vid, package or file_name, version, file_name),
+                          package=clip(package or file_name, 300) or None, installed_version=clip(version, 200) or None,
+                          target=clip(file_path or file_name, 500) or None, url=_url_for(vid, refs), references=refs)
+        if suppressed:
+            self.report.suppressed.append(Suppressed(finding, clip(note, 300)))
+        else:
+            self.out.add((file_path, vid), finding)
+
+    def done(self) -> ParsedReport:
+        self.report.findings = self.out.findings
+        return self.report
+
+
+def _sniff_json(head: str) -> bool:
+    return head.startswith("{") and '"reportSchema"' in head
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+@register("dependency-check-json", TOOL, _sniff_json)
+def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    from .trivy import _load_json
+
+    where = str(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or "reportSchema" not in doc:
+        raise GantryError(where, "not a Dependency-Check JSON report (no reportSchema)")
+    deps = doc.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise GantryError(where, "dependencies must be a list")
+    b = _Builder(Path(path), "dependency-check-json")
+    for di, dep in enumerate(deps):
+        if not isinstance(dep, dict):
+            raise GantryError(where, f"dependencies[{di}]: expected an object")
+        pkg, ver = None, None
+        for p in dep.get("packages") or []:
+            if isinstance(p, dict) and isinstance(p.get("id"), str):
+                pkg, ver = _package_from_purl(p["id"])
+                if pkg:
+                    break
+        for field, suppressed in (("vulnerabilities", False), ("suppressedVulnerabilities", True)):
+            vulns = dep.get(field) or []
+            if not isinstance(vulns, list):
+                raise GantryError(where, f"dependencies[{di}].{field} must be a list")
+            for vi, v in enumerate(vulns):
+                if not isinstance(v, dict):
+                    raise GantryError(where, f"dependencies[{di}].{field}[{vi}]: expected an object")
+                for key in ("name", "severity", "description"):
+                    if v.get(key) is not None and not isinstance(v[key], str):
+                        raise GantryError(where, f"dependencies[{di}].{field}[{vi}].{key} must be a string")
+                scores = []
+                for key, sub in (("cvssv2", "score"), ("cvssv3", "baseScore"), ("cvssv4", "baseScore")):
+                    c = v.get(key)
+                    if isinstance(c, dict):
+                        s = _num(c.get(sub))
+                        if s is None and isinstance(c.get("cvssData"), dict):
+                            s = _num(c["cvssData"].get("baseScore"))
+                        if s is not None:
+                            scores.append(s)
+                refs = tuple(clip(r.get("url"), 300) for r in (v.get("references") or [])
+                             if isinstance(r, dict) and isinstance(r.get("url"), str))[:MAX_REFERENCES]
+                b.add(file_name=_str(dep.get("fileName")), file_path=_str(dep.get("filePath")), package=pkg,
+                      version=ver, name=v.get("name"), severity=v.get("severity"), scores=scores,
+                      description=_str(v.get("description")) or "", refs=refs, suppressed=suppressed,
+                      note=_str(v.get("notes")) or "")
+    return b.done()
+
+
+def _sniff_xml(head: str) -> bool:
+    return head.startswith("<") and "<analysis" in head and "dependencycheck" in head.lower()
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    for c in el:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _text(el: ET.Element | None, name: str | None = None) -> str | None:
+    if el is not None and name is not None:
+        el = _child(el, name)
+    if el is None or el.text is None:
+        return None
+    t = el.text.strip()
+    return t or None
+
+
+def load_xml(path: Path) -> ET.Element:
+    """Parse an XML report; DTDs/entities are refused (no entity expansion from hostile files)."""
+    where = str(path)
+    head = path.read_bytes()[:65536]
+    if re.search(rb"<!(DOCTYPE|ENTITY)", head, re.I):
+        raise GantryError(where, "XML with a DOCTYPE/ENTITY declaration is refused")
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        msg = str(exc)
+        what = "truncated XML" if ("no element found" in msg or "unclosed token" in msg) else "invalid XML"
+        raise GantryError(where, f"{what}: {msg}") from None
+
+
+@register("dependency-check-xml", TOOL, _sniff_xml)
+def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    where = str(path)
+    root = load_xml(Path(path))
+    if _local(root.tag) != "analysis":
+        raise GantryError(where, "not a Dependency-Check XML report (root is not <analysis>)")
+    b = _Builder(Path(path), "dependency-check-xml")
+    deps = _child(root, "dependencies")
+    for dep in (deps if deps is not None else []):
+        if _local(dep.tag) != "dependency":
+            continue
+        pkg, ver = None, None
+        idents = _child(dep, "identifiers")
+        if idents is not None:
+            for el in idents.iter():
+                tag = _local(el.tag)
+                if tag == "package" and _text(el, "id"):
+                    pkg, ver = _package_from_purl(_text(el, "id") or "")
+                elif tag == "identifier" and el.get("type") == "maven" and _text(el, "name"):
+                    parts = (_text(el, "name") or "").split(":")
+                    if len(parts) >= 3:
+                        pkg, ver = ":".join(parts[:-1]), parts[-1]
+                if pkg:
+                    break
+        vulns = _child(dep, "vulnerabilities")
+        for v in (vulns if vulns is not None else []):
+            tag = _local(v.tag)
+            if tag not in ("vulnerability", "suppressedVulnerability"):
+                continue
+            scores = []
+            for val in (_text(v, "cvssScore"), _text(_child(v, "cvssV2"), "score"),
+                        _text(_child(v, "cvssV3"), "baseScore"), _text(_child(v, "cvssV4"), "baseScore")):
+                s = _num(val)
+                if s is not None:
+                    scores.append(s)
+            refs_el = _child(v, "references")
+            refs = tuple(clip(_text(r, "url"), 300) for r in (refs_el if refs_el is not None else [])
+                         if _text(r, "url"))[:MAX_REFERENCES]
+            b.add(file_name=_text(dep, "fileName"), file_path=_text(dep, "filePath"), package=pkg, version=ver,
+                  name=_text(v, "name"), severity=_text(v, "severity"), scores=scores,
+                  description=_text(v, "description") or "", refs=refs,
+                  suppressed=tag == "suppressedVulnerability", note=_text(v, "notes") or "")
+    return b.done()
+
+
+def parse(path: Path, **opts: Any) -> ParsedReport:
+    from .registry import parse_report
+
+    return parse_report(path)

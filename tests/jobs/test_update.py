@@ -1,0 +1,186 @@
+"""`gantry jobs diff|update` against a local server speaking the Jenkins remote-access API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline_lib.cli import main
+from pipeline_lib.errors import GantryError
+from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings, load_settings
+from pipeline_lib.jobs.localjenkins import LocalJenkins
+from pipeline_lib.jobs.sync import normalize_xml
+
+from .conftest import PROJECT_ROOT
+
+N_JOBS = 15  # 3 folders + 12 jobs for the shipped catalog
+
+
+@pytest.fixture(autouse=True)
+def _in_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(["jobs", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_first_update_creates_folders_before_jobs_then_nothing_to_do(jenkins_env: LocalJenkins, capsys) -> None:
+    rc, out, err = _run(capsys, "update", "--workers", "4")
+    assert rc == 0, err
+    lines = out.splitlines()
+    creates = [line.split()[1] for line in lines if line.startswith("create ")]
+    assert len(creates) == N_JOBS
+    for i, name in enumerate(creates):
+        if "/" in name:
+            assert name.split("/")[0] in creates[:i], f"{name} created before its folder"
+    assert lines[-1] == f"{N_JOBS} created, 0 updated, 0 unchanged, 0 deleted, 0 orphaned"
+    assert jenkins_env.state.items["dev"].folder
+    assert "<scriptPath>Jenkinsfile</scriptPath>" in jenkins_env.config("prod/storefront")
+    assert jenkins_env.crumbs_issued >= 1
+
+    jenkins_env.reset_counts()
+    rc, out, err = _run(capsys, "update")
+    assert rc == 0
+    assert out.splitlines()[-1] == f"0 created, 0 updated, {N_JOBS} unchanged, 0 deleted, 0 orphaned"
+    assert jenkins_env.count("POST", "config.xml") == 0 and jenkins_env.count("POST", "createItem") == 0
+    assert jenkins_env.count("GET", "config.xml") == N_JOBS  # compared with the live XML, not a cache
+
+    rc, out, _ = _run(capsys, "diff")
+    assert rc == 0
+    assert out.strip() == f"0 to create, 0 to update, {N_JOBS} unchanged, 0 orphaned"
+
+
+def test_job_changed_by_hand_is_detected_and_reset(jenkins_env: LocalJenkins, capsys) -> None:
+    assert _run(capsys, "update")[0] == 0
+    original = jenkins_env.config("dev/storefront")
+    edited = original.replace("<numToKeep>100</numToKeep>", "<numToKeep>3</numToKeep>")
+    # Jenkins rewrites what it saves: XML 1.1 declaration, versioned plugin ids, other layout.
+    edited = edited.replace('<?xml version="1.0" encoding="utf-8"?>', "<?xml version='1.1' encoding='UTF-8'?>")
+    edited = edited.replace('plugin="workflow-job"', 'plugin="workflow-job@1436.vfa_244484591f"')
+    jenkins_env.put("dev/storefront", edited)
+    cosmetic = jenkins_env.config("dev/order-api").replace("  <", "    <").replace(
+        'plugin="workflow-job"', 'plugin="workflow-job@1436.vfa_244484591f"')
+    jenkins_env.put("dev/order-api", cosmetic)
+
+    rc, out, _ = _run(capsys, "diff")
+    assert rc == 1
+    assert "--- jenkins/dev/storefront/config.xml" in out and "+++ rendered/dev/storefront/config.xml" in out
+    assert re.search(r"^-\s*<numToKeep>3</numToKeep>$", out, flags=re.M)
+    assert re.search(r"^\+\s*<numToKeep>100</numToKeep>$", out, flags=re.M)
+    assert "dev/order-api" not in out  # only cosmetic differences: unchanged
+    assert out.splitlines()[-1] == f"0 to create, 1 to update, {N_JOBS - 1} unchanged, 0 orphaned"
+
+    jenkins_env.reset_counts()
+    rc, out, _ = _run(capsys, "update")
+    assert rc == 0 and "update dev/storefront" in out
+    assert jenkins_env.count("POST", "config.xml") == 1
+    assert normalize_xml(jenkins_env.config("dev/storefront")) == normalize_xml(original)
+
+
+def test_orphans_are_reported_and_deleted_only_with_prune(jenkins_env: LocalJenkins, capsys) -> None:
+    assert _run(capsys, "update")[0] == 0
+    managed = jenkins_env.config("dev/order-api")
+    jenkins_env.put("dev/retired-api", managed)
+    jenkins_env.put("dev/retired-api-pr", managed)
+    jenkins_env.put("dev/hand-made", "<flow-definition><description>made by a human</description></flow-definition>")
+    jenkins_env.put("legacy", jenkins_env.config("dev").replace("dev environment", "legacy"), folder=True)
+    jenkins_env.put("legacy/old", managed)
+
+    rc, out, _ = _run(capsys, "diff")
+    assert rc == 1
+    assert out.splitlines()[-1] == f"0 to create, 0 to update, {N_JOBS} unchanged, 3 orphaned"
+
+    rc, out, _ = _run(capsys, "update")
+    assert rc == 0
+    assert "orphan dev/retired-api (kept: pass --prune to delete it)" in out
+    assert "dev/retired-api" in jenkins_env.state.items
+
+    rc, out, _ = _run(capsys, "update", "--prune", "--dry-run")
+    assert "would delete dev/retired-api" in out and "dev/retired-api" in jenkins_env.state.items
+
+    jenkins_env.reset_counts()
+    rc, out, _ = _run(capsys, "update", "--prune")
+    assert rc == 0
+    assert {"delete dev/retired-api", "delete dev/retired-api-pr", "delete legacy"} <= set(out.splitlines())
+    assert "legacy/old" not in out  # went with its folder
+    assert jenkins_env.count("POST", "doDelete") == 3
+    assert "dev/hand-made" in jenkins_env.state.items  # not managed by gantry: never deleted
+    assert not any(n.startswith(("legacy", "dev/retired")) for n in jenkins_env.state.items)
+
+
+def test_dry_run_changes_nothing(jenkins_env: LocalJenkins, capsys) -> None:
+    rc, out, _ = _run(capsys, "update", "--dry-run")
+    assert rc == 0 and "would create dev/storefront" in out
+    assert out.splitlines()[-1].startswith(f"{N_JOBS} would be created")
+    assert jenkins_env.state.items == {}
+    assert jenkins_env.count("POST", "createItem") == 0
+
+
+def test_transient_5xx_are_retried(jenkins_env: LocalJenkins, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    jenkins_env.fail_next = 3
+    rc, out, err = _run(capsys, "update", "--workers", "1")
+    assert rc == 0, err
+    assert len(jenkins_env.state.items) == N_JOBS
+
+
+def test_wrong_token_is_one_clear_line(jenkins_env: LocalJenkins, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("JENKINS_API_TOKEN", "wrong")
+    rc, out, err = _run(capsys, "diff")
+    assert rc == 2
+    assert err.strip().count("\n") == 0
+    assert err.startswith("gantry: jenkins 127.0.0.1:") and "HTTP 401" in err
+    assert "wrong" not in err
+
+
+def test_settings_from_jjb_ini_when_env_is_unset(jenkins: LocalJenkins, tmp_path: Path, capsys, monkeypatch) -> None:
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    ini = tmp_path / "jenkins_jobs.ini"
+    ini.write_text(f"[job_builder]\nignore_cache=True\n[jenkins]\nurl={jenkins.url}\nuser=release\n"
+                   "password=s3cret-token\nquery_plugins_info=False\n")
+    rc, out, err = _run(capsys, "update", "--conf", str(ini))
+    assert rc == 0, err
+    assert len(jenkins.state.items) == N_JOBS
+    settings = load_settings(ini, env={"JENKINS_URL": "http://other:8080"})
+    assert settings.url == "http://other:8080/" and settings.user == "release"
+    assert "s3cret" not in repr(settings)
+
+
+def test_bad_settings_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    rc, _, err = _run(capsys, "diff")
+    assert rc == 2 and err.startswith("gantry: jenkins: no Jenkins URL")
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[jenkins\nurl=x\n")
+    rc, _, err = _run(capsys, "diff", "--conf", str(bad))
+    assert rc == 2 and err.startswith(f"gantry: {bad}") and err.count("\n") == 1
+    monkeypatch.setenv("JENKINS_URL", "ftp://example")
+    rc, _, err = _run(capsys, "diff")
+    assert rc == 2 and "http(s) URL" in err
+    rc, _, err = _run(capsys, "update", "--workers", "0")
+    assert rc == 2 and err.startswith("gantry: --workers")
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    sleeps: list[float] = []
+    client = JenkinsClient(JenkinsSettings("http://127.0.0.1:9/", timeout=2), retries=3, sleep=sleeps.append)
+    with pytest.raises(GantryError) as info:
+        client.list_jobs()
+    assert len(sleeps) == 3 and sleeps[0] < sleeps[1] < sleeps[2]  # exponential backoff
+    assert info.value.where == "jenkins 127.0.0.1:9" and "list jobs" in info.value.what
+
+
+def test_expired_crumb_is_fetched_again(jenkins_env: LocalJenkins, capsys) -> None:
+    client = JenkinsClient(load_settings(), retries=0)
+    client.create("solo", "<flow-definition><description>x</description></flow-definition>")
+    jenkins_env.crumb = "rotated"  # the controller restarted: old crumbs are refused
+    client.reconfigure("solo", "<flow-definition><description>y</description></flow-definition>")
+    assert "<description>y</description>" in jenkins_env.config("solo")
+    assert jenkins_env.crumbs_issued == 2

@@ -1,0 +1,138 @@
+"""Webhook fixtures: a test catalog naming the fixture payloads' repository, a local Jenkins,
+a receiver wired to both, and helpers to sign and send deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline_lib.catalog import Catalog, load_catalog
+from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+from pipeline_lib.jobs.localjenkins import LocalJenkins
+from pipeline_lib.webhook.app import Receiver, WebhookConfig
+from pipeline_lib.webhook.store import DeliveryStore
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SECRET = b"It's a Secret to Everybody"
+TEST_SERVICE = """
+  - name: hello-world
+    repo: Codertocat/Hello-World
+    ecr_repository: shop/hello-world
+    manifest_path: apps/hello-world
+    paths: ["src/**", "README.md"]
+    environments:
+      dev:
+        branches: [master, "release/*"]
+      prod:
+        branches: ["refs/tags/*"]
+"""
+HELLO_JOBS = ("dev/hello-world", "dev/hello-world-pr", "prod/hello-world")
+
+
+def fixture_files(shared: Path) -> list[Path]:
+    return sorted(p for p in (shared / "github-webhooks").glob("*.json") if "schema" not in p.name)
+
+
+def event_of(path: Path) -> str:
+    """The event name of a fixture file: the part before the first '-' or '.'."""
+    name = path.name
+    cut = min(i for i in (name.find("-"), name.find(".")) if i != -1)
+    return name[:cut]
+
+
+def sign(body: bytes, secret: bytes = SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def headers_for(event: str, body: bytes, delivery: str | None = None, secret: bytes = SECRET) -> dict[str, str]:
+    return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign(body, secret), "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/test"}
+
+
+@pytest.fixture()
+def test_catalog_path(tmp_path: Path) -> Path:
+    """A tmp copy of jobs/catalog.yaml plus a service built from Codertocat/Hello-World."""
+    text = (PROJECT_ROOT / "jobs" / "catalog.yaml").read_text()
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text.rstrip("\n") + "\n" + TEST_SERVICE)
+    return path
+
+
+@pytest.fixture()
+def test_catalog(test_catalog_path: Path) -> Catalog:
+    return load_catalog(test_catalog_path)
+
+
+def seed_jobs(jenkins: LocalJenkins) -> None:
+    folder = "<com.cloudbees.hudson.plugins.folder.Folder><description>f</description></com.cloudbees.hudson.plugins.folder.Folder>"
+    for f in ("dev", "prod"):
+        jenkins.put(f, folder, folder=True)
+    for job in HELLO_JOBS:
+        jenkins.put(job, "<flow-definition><description>j</description></flow-definition>", folder=False)
+
+
+@pytest.fixture()
+def jenkins() -> Iterator[LocalJenkins]:
+    with LocalJenkins(user="hook", token="hook-token", crumb=True) as j:
+        seed_jobs(j)
+        yield j
+
+
+def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path, **config) -> Receiver:
+    cfg = WebhookConfig(SECRET, catalog, backoff=config.pop("backoff", 0.01), **config)
+    client = JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=10), retries=0)
+    return Receiver(cfg, client, DeliveryStore(db))
+
+
+@pytest.fixture()
+def receiver(test_catalog: Catalog, jenkins: LocalJenkins, tmp_path: Path) -> Iterator[Receiver]:
+    r = make_receiver(test_catalog, jenkins, tmp_path / "deliveries.sqlite3")
+    yield r
+    r.store.close()
+
+
+async def asgi_request(app, method: str, path: str, headers: dict[str, str] | list[tuple[bytes, bytes]],
+                       body: bytes = b"") -> tuple[int, bytes]:
+    """One request straight into the ASGI app (no network), for fast fuzzing."""
+    if isinstance(headers, dict):
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    else:
+        raw = headers
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": raw, "client": ("127.0.0.1", 40000),
+             "server": ("127.0.0.1", 8090)}
+    done = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive():
+        nonlocal done
+        if not done:
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+def load_fixture(path: Path) -> tuple[bytes, dict]:
+    body = path.read_bytes()
+    return body, json.loads(body)
