@@ -8,6 +8,8 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.gantry-installed
 DEB_PKGS := docker-registry skopeo podman git
 PYTEST_ARGS ?=
+TF_CLI_CONFIG := $(VENV)/terraform.rc
+CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test deps debs clean
 
@@ -17,7 +19,7 @@ demo: deps
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint
+deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root).
 debs:
@@ -39,6 +41,18 @@ $(STAMP): setup.cfg pyproject.toml
 node_modules/.bin/npm-groovy-lint: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund && touch $@; \
 	else echo "npm not found: the Jenkinsfile lint test will be skipped"; fi
+
+# Terraform CLI config: a provider filesystem mirror found at run time (offline machines),
+# else a plugin cache under .venv (machines with internet). Rewritten on every run (cheap).
+.PHONY: tf-cli-config
+tf-cli-config: $(STAMP)
+	$(BIN)/gantry infra cli-config --output $(TF_CLI_CONFIG) --plugin-cache $(VENV)/terraform-plugin-cache
+
+# checkov in its own environment: it installs an `hcl2` package that overwrites python-hcl2.
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q checkov
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.catalog import Catalog
+from pipeline_lib.catalog import Catalog, Service, ServiceEnvironment
 from pipeline_lib.errors import GantryError
 from pipeline_lib.fileio import write_atomic
 from pipeline_lib.image.reference import check_digest, check_tag, parse_repository, strip_reference
@@ -59,10 +59,63 @@ def default_image(catalog: Catalog, service: str, environment: str) -> str:
     return f"{catalog.registry_host}/{catalog.service(service).environment(environment).ecr_repository}"
 
 
+@dataclass
+class BumpSpec:
+    """One bump, self-contained (JSON-serialisable) so another gantry process can apply it."""
+
+    service: str
+    environment: str
+    ecr_repository: str
+    manifest: str
+    manifest_format: str
+    values_key: str
+    image: str
+    digest: str
+    tag: str | None = None
+    build_url: str | None = None
+    verb: str = "deploy"
+
+    def __post_init__(self) -> None:
+        self.rel = self.manifest
+        self.old = ImagePin(None, None, None)
+
+    def _objects(self) -> tuple[Service, ServiceEnvironment]:
+        env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
+                                 self.values_key)
+        svc = Service(self.service, "", "", ".", self.ecr_repository, "", {self.environment: env})
+        return svc, env
+
+    def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
+        """Edit the manifest in ``checkout``; None when it already pins this image."""
+        svc, env = self._objects()
+        path, self.rel = manifest_file(checkout, env)
+        doc = RoundTrip.read(path, self.rel)
+        if env.manifest_format == "kustomize":
+            self.old, changed = pin_kustomize(doc, svc, env, self.image, self.tag, self.digest)
+        else:
+            self.old, changed = pin_helm(doc, env, self.image, self.tag, self.digest)
+        if not changed:
+            return None
+        write_atomic(path, doc.dump())
+        return (commit_message(self.service, self.environment, self.image, self.old, self.tag, self.digest,
+                               self.build_url, self.verb), [self.rel], None)
+
+    def result(self, commit: str | None, attempts: int = 1, branch: str = "main") -> BumpResult:
+        return BumpResult(commit is not None, commit, self.old.tag, self.tag, self.old.digest, self.digest,
+                          self.rel, attempts, branch)
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
 def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
          tag: str | None = None, build_url: str | None = None, workdir: Path | None = None,
          branch: str = "main", push_branch: str | None = None, verb: str = "deploy") -> BumpResult:
-    """Pin ``image@digest`` (and ``tag``) for ``service`` in ``environment`` and push the commit."""
+    """Pin ``image@digest`` (and ``tag``) for ``service`` in ``environment`` and push the commit.
+
+    Concurrent bumps of one repository from this host are group-committed (:mod:`gitops.batch`):
+    each keeps its own commit, and they share one push.
+    """
     svc = catalog.service(service)
     env = svc.environment(environment)
     check_digest(digest, "bump: --digest")
@@ -70,28 +123,13 @@ def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, ima
         check_tag(tag, "bump: --tag")
     image = strip_reference(image) if "@" in image else image
     parse_repository(image, "bump: image")
-    state: dict[str, object] = {"manifest": env.manifest, "old": ImagePin(None, None, None)}
-
-    def change(checkout: Path):
-        path, rel = manifest_file(checkout, env)
-        state["manifest"] = rel
-        doc = RoundTrip.read(path, rel)
-        if env.manifest_format == "kustomize":
-            old, changed = pin_kustomize(doc, svc, env, image, tag, digest)
-        else:
-            old, changed = pin_helm(doc, env, image, tag, digest)
-        state["old"] = old
-        if not changed:
-            return None
-        text = doc.dump()
-        write_atomic(path, text)
-        return commit_message(svc.name, environment, image, old, tag, digest, build_url, verb), [rel], None
-
-    tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir)
-    old = state["old"]
-    assert isinstance(old, ImagePin)
-    return BumpResult(tx.commit is not None, tx.commit, old.tag, tag, old.digest, digest,
-                      str(state["manifest"]), tx.attempts, push_branch or branch)
+    spec = BumpSpec(svc.name, environment, env.ecr_repository, env.manifest, env.manifest_format,
+                    env.values_key, image, digest, tag, build_url, verb)
+    from . import batch
+    if push_branch is None and workdir is None and batch.enabled():
+        return batch.submit(repo_url, branch, spec)
+    tx = transact(repo_url, spec.apply, branch=branch, push_branch=push_branch, workdir=workdir)
+    return spec.result(tx.commit, tx.attempts, push_branch or branch)
 
 
 def parse_digest_arg(value: str) -> str:

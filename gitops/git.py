@@ -10,6 +10,9 @@ the old or the new commit on the remote, never a partial one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import random
 import shutil
@@ -87,52 +90,113 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
     return workdir
 
 
-def sync(workdir: Path, branch: str) -> None:
+def lock_path(url: str) -> Path:
+    """The host-wide lock file for writers of ``url`` (``$GANTRY_LOCK_DIR`` or the temp dir)."""
+    lock_dir = Path(os.environ.get("GANTRY_LOCK_DIR") or tempfile.gettempdir()) / "gantry-gitops-locks"
+    return lock_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
+
+
+@contextlib.contextmanager
+def writer_lock(url: str):
+    """Queue the gantry writers of ``url`` on this host (``flock``), so they do not race each other.
+
+    Writers on other hosts still race; fetch-rebase-retry handles them. Without this, N local
+    writers waste O(N^2) rejected pushes. Disabled by ``GANTRY_GITOPS_NO_LOCK=1``.
+    """
+    if os.environ.get("GANTRY_GITOPS_NO_LOCK") == "1":
+        yield True
+        return
+    path = lock_path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        waited = False
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield waited
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _head(workdir: Path, branch: str) -> str:
+    ref = workdir / ".git" / "refs" / "heads" / branch
+    try:
+        value = ref.read_text().strip()
+        if len(value) == 40:
+            return value
+    except OSError:
+        pass
+    return out(workdir, "rev-parse", "HEAD")
+
+
+def sync(workdir: Path, branch: str, *, full: bool = True) -> None:
     """Reset the checkout to the remote tip (discarding any half-done local change)."""
     git(workdir, "fetch", "-q", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
-    git(workdir, "checkout", "-q", "-B", branch, f"origin/{branch}")
+    if full:
+        git(workdir, "checkout", "-q", "-f", "-B", branch, f"origin/{branch}")
+        git(workdir, "clean", "-q", "-fdx")
     git(workdir, "reset", "-q", "--hard", f"origin/{branch}")
-    git(workdir, "clean", "-q", "-fdx")
+
+
+def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool, give_up: float,
+              deadline: float, max_delay: float, stale: bool) -> Transaction:
+    attempt = 0
+    fresh = stale  # we waited for another local writer: our checkout is behind, fetch first
+    while True:
+        attempt += 1
+        if attempt > 1 or fresh:
+            sync(wd, branch, full=False)
+            fresh = False
+        outcome = change(wd)
+        if outcome is None:
+            return Transaction(None, attempt)
+        message, paths, result = outcome
+        proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message, check=False)
+        if proc.returncode != 0 and "did not match any file" in proc.stderr:
+            git(wd, "add", "-A", "--", *paths)  # new files (scaffolding)
+            proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message, check=False)
+        if proc.returncode != 0:
+            if "nothing" in (proc.stdout + proc.stderr):
+                return Transaction(None, attempt, result)
+            raise GitError(["commit"], proc.stderr or proc.stdout)
+        args = ["push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{target}"]
+        if force:  # gantry's own review branch: its content is recomputed, overwrite it
+            args.insert(1, "--force")
+        proc = git(wd, *args, check=False)
+        if proc.returncode == 0:
+            return Transaction(_head(wd, branch), attempt, result)
+        text = (proc.stderr + proc.stdout).lower()
+        if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            raise GantryError("git", f"push to {url} failed: {lines[-1] if lines else 'unknown error'}")
+        if time.monotonic() >= give_up:
+            raise GantryError("git", f"push to {url} still rejected after {attempt} attempts in "
+                                     f"{deadline:.0f}s (too many concurrent writers?)")
+        time.sleep(random.uniform(0, min(max_delay, 0.05 * 2 ** min(attempt, 8))))
 
 
 def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | None], *,
              branch: str = "main", push_branch: str | None = None, workdir: Path | None = None,
-             attempts: int = 30, max_delay: float = 1.0) -> Transaction:
+             deadline: float = 300.0, max_delay: float = 2.0) -> Transaction:
     """Apply ``change(checkout)`` on the remote tip, commit and push; retry on rejection.
 
-    ``change`` returns ``None`` for "nothing to do", else ``(message, paths, result)``.
-    ``push_branch`` pushes to another branch (pull-request mode); the default is ``branch``.
+    ``change`` returns ``None`` for "nothing to do", else ``(message, paths, result)`` after
+    writing the files. ``push_branch`` pushes to another branch (pull-request mode). A push
+    rejected because another writer got there first is retried (fetch, reset, re-apply) with
+    jittered exponential backoff until ``deadline`` seconds have passed.
     """
     own = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="gantry-gitops-")) / "repo" if own else Path(workdir)
     target = push_branch or branch
+    give_up = time.monotonic() + deadline
     try:
         checkout(url, branch, wd)
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                sync(wd, branch)
-            outcome = change(wd)
-            if outcome is None:
-                return Transaction(None, attempt)
-            message, paths, result = outcome
-            git(wd, "add", "--", *paths)
-            if git(wd, "diff", "--cached", "--quiet", check=False).returncode == 0:
-                return Transaction(None, attempt, result)
-            git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message)
-            commit = out(wd, "rev-parse", "HEAD")
-            args = ["push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{target}"]
-            if push_branch:  # gantry's own review branch: its content is recomputed, overwrite it
-                args.insert(1, "--force")
-            proc = git(wd, *args, check=False)
-            if proc.returncode == 0:
-                return Transaction(commit, attempt, result)
-            text = (proc.stderr + proc.stdout).lower()
-            if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
-                lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-                raise GantryError("git", f"push to {url} failed: {lines[-1] if lines else 'unknown error'}")
-            time.sleep(min(max_delay, 0.02 * attempt) * (0.5 + random.random()))
-        raise GantryError("git", f"push to {url} still rejected after {attempts} attempts "
-                                 f"(too many concurrent writers?)")
+        with writer_lock(url) as waited:
+            return _attempts(url, wd, change, branch, target, push_branch is not None, give_up, deadline,
+                             max_delay, stale=waited)
     finally:
         if own:
             shutil.rmtree(wd.parent, ignore_errors=True)

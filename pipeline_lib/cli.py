@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline_lib.commands.gitops",
     "pipeline_lib.commands.jobs",
     "pipeline_lib.commands.webhook",
+    "pipeline_lib.commands.infra",
+    "pipeline_lib.commands.event",
     "pipeline_lib.commands.test",
     "pipeline_lib.commands.demo",
     "pipeline_lib.commands.security",

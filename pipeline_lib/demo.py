@@ -148,7 +148,7 @@ class Demo:
         total = time.monotonic() - start
         print(summary(self.results, total), file=out)
         for result in self.results:
-            for key in ("digest", "commit", "report_dir"):
+            for key in ("digest", "repo", "commit", "report_dir"):
                 if key in result.data:
                     print(f"  {result.name}: {key} {result.data[key]}", file=out)
         return 0 if all(r.ok for r in self.results) else 1
@@ -207,5 +207,5 @@ class Demo:
         if not result.changed:
             return StageResult("bump", PASSED, f"{result.manifest}: already at {digest[:19]}, no commit")
         return StageResult("bump", PASSED,
-                           f"{result.manifest}: {result.old_tag} -> {result.new_tag} ({str(result.commit)[:12]})",
+                           f"{result.manifest}: {result.old_tag or 'none'} -> {result.new_tag} ({str(result.commit)[:12]})",
                            data={"commit": result.commit, "repo": str(bare)})

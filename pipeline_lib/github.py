@@ -95,8 +95,8 @@ class GitHubClient:
                     return max(0.0, float(resp.headers.get("x-ratelimit-reset", "0")) - time.time()) + 1
                 except ValueError:
                     return 60.0
-            if resp.status_code == 429:
-                return 60.0
+            if resp.status_code == 429 or "rate limit" in resp.text[:2000].lower():
+                return 60.0   # GitHub: otherwise wait at least one minute before retrying
         return None
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> requests.Response:

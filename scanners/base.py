@@ -26,6 +26,8 @@ MAX_REFERENCES = 8
 
 def clip(value: Any, limit: int = MAX_TEXT) -> str:
     """A one-line string of at most ``limit`` characters (None becomes "")."""
+    if value.__class__ is str and len(value) <= limit and value.isprintable():
+        return value
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
@@ -51,8 +53,8 @@ def severity_from_score(score: float | None) -> str:
 
 def fingerprint(*parts: object) -> str:
     """A stable id from the identifying parts of a finding (never its line number)."""
-    h = hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8", "replace"))
-    return h.hexdigest()[:32]
+    text = "\x1f".join([p if p.__class__ is str else ("" if p is None else str(p)) for p in parts])
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
@@ -76,12 +78,13 @@ class Finding:
     line: int | None = None
     url: str | None = None
     references: tuple[str, ...] = ()
+    cvss: float | None = None   # the CVSS base score the tool reported (v4, else v3, else v2)
 
     def to_json(self) -> dict[str, Any]:
         return {"tool": self.tool, "id": self.id, "severity": self.severity, "title": self.title,
                 "package": self.package, "installed_version": self.installed_version,
                 "fixed_version": self.fixed_version, "target": self.target, "line": self.line,
-                "fingerprint": self.fingerprint, "kind": self.kind, "url": self.url,
+                "fingerprint": self.fingerprint, "kind": self.kind, "cvss": self.cvss, "url": self.url,
                 "references": list(self.references)}
 
     @property
@@ -119,12 +122,19 @@ class FindingSet:
         self._keys: set[tuple] = set()
         self._fps: dict[str, int] = {}
 
-    def add(self, key: tuple | None, finding: Finding) -> bool:
-        """Add unless ``key`` was seen; ``key`` None means "always a distinct finding"."""
+    def add(self, key: tuple | None, finding: Finding, *, fingerprint_is_key: bool = False) -> bool:
+        """Add unless ``key`` was seen; ``key`` None means "always a distinct finding".
+
+        ``fingerprint_is_key``: the fingerprint hashes exactly the key's parts, so it cannot repeat
+        for a new key (the fast path for Trivy vulnerabilities).
+        """
         if key is not None:
             if key in self._keys:
                 return False
             self._keys.add(key)
+            if fingerprint_is_key:
+                self.findings.append(finding)
+                return True
         n = self._fps.get(finding.fingerprint, 0)
         self._fps[finding.fingerprint] = n + 1
         if n:

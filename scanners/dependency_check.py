@@ -157,7 +157,8 @@ class _Builder:
         finding = Finding(TOOL, "vulnerability", vid, sev, clip(first or vid, 200),
                           fingerprint(TOOL, "vulnerability", vid, package or file_name, version, file_name),
                           package=clip(package or file_name, 300) or None, installed_version=clip(version, 200) or None,
-                          target=clip(file_path or file_name, 500) or None, url=_url_for(vid, refs), references=refs)
+                          target=clip(file_path or file_name, 500) or None, url=_url_for(vid, refs), references=refs,
+                          cvss=scores[-1] if scores else None)
         if suppressed:
             self.report.suppressed.append(Suppressed(finding, clip(note, 300)))
         else:

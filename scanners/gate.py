@@ -10,6 +10,7 @@ yield a Verdict with ``exit_code`` 2 ("cannot evaluate", a failed gate) and the 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import time
 from collections import Counter
@@ -134,8 +135,22 @@ def _outcome_reports(outcomes: Iterable[ScanOutcome]) -> list[Path]:
 
 
 def evaluate(reports: Sequence[Path], *, policy: Policy, environment: str = "dev", baseline: Path | None = None,
-             outcomes: Sequence[ScanOutcome] = (), licenses: bool = False, today: dt.date | None = None) -> Verdict:
+             outcomes: Sequence[ScanOutcome] = (), licenses: bool = False, today: dt.date | None = None,
+             report_format: str | None = None) -> Verdict:
     """Parse ``reports`` (plus the reports of "ok" ``outcomes`` when none are given) and gate them."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()   # many long-lived small objects and no cycles: spare the cyclic GC's passes
+    try:
+        return _evaluate(reports, policy=policy, environment=environment, baseline=baseline, outcomes=outcomes,
+                         licenses=licenses, today=today, report_format=report_format)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, baseline: Path | None,
+              outcomes: Sequence[ScanOutcome], licenses: bool, today: dt.date | None,
+              report_format: str | None) -> Verdict:
     start = time.monotonic()
     policy.check_environment(environment)
     today = today or dt.date.today()
@@ -145,7 +160,7 @@ def evaluate(reports: Sequence[Path], *, policy: Policy, environment: str = "dev
     parsed: list[ParsedReport] = []
     for p in paths:
         try:
-            parsed.append(parse_report(p, licenses=licenses))
+            parsed.append(parse_report(p, licenses=licenses, format=report_format))
         except GantryError as exc:
             errors.append(str(exc))
     baseline_fps: set[str] | None = None
@@ -167,7 +182,7 @@ def evaluate(reports: Sequence[Path], *, policy: Policy, environment: str = "dev
             errors.append(f"{o.tool}: scanner error: {o.reason or 'no reason given'}")
             rules.append(GateRule("scanner ran", o.tool, ERROR, clip(o.reason or "scanner error", 300)))
         elif o.status == "skipped":
-            rules.append(GateRule("scanner ran", o.tool, SKIPPED, clip(o.reason or "skipped", 300)))
+            rules.append(GateRule("scanner ran", o.tool, SKIPPED, "skipped, not passed: " + clip(o.reason or "no reason", 300)))
         else:
             rules.append(GateRule("scanner ran", o.tool, PASS, f"ok in {o.duration:.1f}s"))
     for req in policy.required_for(environment):

@@ -9,12 +9,20 @@ and arrays key by key; each leaf element (one vulnerability) is decoded by the C
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
 from pipeline_lib.errors import GantryError
 
 _WS = " \t\n\r"
+_NUMBER_TAIL = frozenset("0123456789.eE+-")
+_SKIP_WS = re.compile(r"[ \t\n\r]*").match
+# fast paths (complete matches only; anything else falls back to the careful slow path)
+_FIRST_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:').match
+_NEXT_KEY = re.compile(r'[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:').match
+_OBJ_END = re.compile(r"[ \t\n\r]*}").match
+_ARR_SEP = re.compile(r"[ \t\n\r]*([,\]])").match
 _DECODER = json.JSONDecoder()
 CHUNK = 1 << 20
 
@@ -22,10 +30,10 @@ CHUNK = 1 << 20
 class JsonStream:
     """A cursor over a JSON text file; ``where`` names the file in errors."""
 
-    def __init__(self, fh: IO[str], where: str, chunk: int = CHUNK) -> None:
+    def __init__(self, fh: IO[str], where: str, chunk: int | None = None) -> None:
         self.fh = fh
         self.where = where
-        self.chunk = chunk
+        self.chunk = chunk or CHUNK
         self.buf = ""
         self.pos = 0
         self.eof = False
@@ -59,11 +67,11 @@ class JsonStream:
     def peek(self) -> str:
         """The next non-blank character without consuming it ('' at end of file)."""
         while True:
-            buf, pos, n = self.buf, self.pos, len(self.buf)
-            while pos < n and buf[pos] in _WS:
-                pos += 1
-            self.pos = pos
-            if pos < n:
+            buf, pos = self.buf, self.pos
+            if pos < len(buf) and buf[pos] not in _WS:
+                return buf[pos]
+            pos = self.pos = _SKIP_WS(buf, pos).end()
+            if pos < len(buf):
                 return buf[pos]
             if not self._more():
                 return ""
@@ -78,7 +86,8 @@ class JsonStream:
 
     def value(self) -> Any:
         """Decode the next complete JSON value."""
-        if not self.peek():
+        pos = self.pos
+        if (pos >= len(self.buf) or self.buf[pos] in _WS) and not self.peek():
             raise self.truncated()
         while True:
             try:
@@ -92,8 +101,9 @@ class JsonStream:
                 raise self._fail(f"invalid JSON at character {self.consumed + exc.pos}: {exc.msg}") from None
             except RecursionError:
                 raise self._fail("JSON nested too deeply") from None
-            if end >= len(self.buf) and not self.eof and not isinstance(obj, (dict, list, str)):
-                # a number or literal at the very end of the buffer may continue in the next chunk
+            if not self.eof and not isinstance(obj, (dict, list, str)) and (
+                    end >= len(self.buf) or self.buf[end] in _NUMBER_TAIL):
+                # a number cut by the chunk boundary ("0" of "0.5") continues in the next chunk
                 if self._more():
                     continue
             self.pos = end
@@ -112,17 +122,32 @@ class JsonStream:
         if self.peek() == "}":
             self.pos += 1
             return
+        m = _FIRST_KEY(self.buf, self.pos)
         while True:
-            if self.peek() != '"':
-                if not self.peek():
-                    raise self.truncated()
-                raise self._fail(f"invalid JSON in {path or 'document'}: expected a key")
-            key = self.value()
-            self.expect(":")
+            if m is not None:
+                self.pos = m.end()
+                key = m.group(1)
+            else:
+                if self.peek() != '"':
+                    if not self.peek():
+                        raise self.truncated()
+                    raise self._fail(f"invalid JSON in {path or 'document'}: expected a key")
+                key = self.value()
+                if not isinstance(key, str):
+                    raise self._fail(f"invalid JSON in {path or 'document'}: expected a key")
+                self.expect(":")
             yield key
+            m = _NEXT_KEY(self.buf, self.pos)
+            if m is not None:
+                continue
+            e = _OBJ_END(self.buf, self.pos)
+            if e is not None:
+                self.pos = e.end()
+                return
             ch = self.peek()
             if ch == ",":
                 self.pos += 1
+                m = _FIRST_KEY(self.buf, self.pos)
                 continue
             if ch == "}":
                 self.pos += 1
@@ -150,6 +175,12 @@ class JsonStream:
         while True:
             yield i
             i += 1
+            m = _ARR_SEP(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                if m.group(1) == ",":
+                    continue
+                return
             ch = self.peek()
             if ch == ",":
                 self.pos += 1

@@ -66,8 +66,9 @@ class SonarClient:
     """A small SonarQube Web API client; the token is sent as a Bearer header, never logged."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 30, retries: int = 3,
-                 session: requests.Session | None = None) -> None:
+                 page_size: int = 500, session: requests.Session | None = None) -> None:
         self.base = base_url.rstrip("/")
+        self.page_size = page_size
         self.timeout = timeout
         self.retries = retries
         self.session = session or requests.Session()
@@ -131,7 +132,8 @@ class SonarClient:
             raise GantryError("sonarqube api/qualitygates/project_status", "response has no 'projectStatus'")
         return status
 
-    def _paged(self, path: str, params: dict[str, Any], key: str, page_size: int = 500) -> list[dict]:
+    def _paged(self, path: str, params: dict[str, Any], key: str) -> list[dict]:
+        page_size = self.page_size
         items: list[dict] = []
         page = 1
         while True:
@@ -184,9 +186,9 @@ def read_report_task(path: Path) -> dict[str, str]:
 
 
 def collect(task: dict[str, str], token: str, out_dir: Path, *, poll_timeout: float = 600,
-            poll_interval: float = 2.0, session: requests.Session | None = None) -> Path:
+            poll_interval: float = 2.0, page_size: int = 500, session: requests.Session | None = None) -> Path:
     """Wait for the analysis of ``task`` (report-task.txt) and write ``out_dir/sonarqube.json``."""
-    client = SonarClient(task["serverUrl"], token, session=session)
+    client = SonarClient(task["serverUrl"], token, page_size=page_size, session=session)
     ce = client.wait_for_task(task["ceTaskId"], timeout=poll_timeout, interval=poll_interval)
     key = task["projectKey"]
     gate = client.quality_gate(ce.get("analysisId"), key)
@@ -209,7 +211,7 @@ def find_scanner(scanner: str | None = None) -> list[str] | None:
 
 def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, project_key: str | None = None,
         scanner: str | None = None, timeout: float = 1800, poll_timeout: float = 600, poll_interval: float = 2.0,
-        extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
+        page_size: int = 500, extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
     """Run the scanner on ``project_dir`` and collect results into ``out_dir/sonarqube.json``.
 
     Skipped when SONAR_HOST_URL/SONAR_TOKEN are not set or no scanner is installed. The token
@@ -240,7 +242,8 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
         return ScanOutcome(TOOL, "error", [], f"sonar-scanner failed: {why}", time.monotonic() - start)
     try:
         task = read_report_task(work / "report-task.txt")
-        report = collect(task, token, out_dir, poll_timeout=poll_timeout, poll_interval=poll_interval)
+        report = collect(task, token, out_dir, poll_timeout=poll_timeout, poll_interval=poll_interval,
+                         page_size=page_size)
     except GantryError as exc:
         return ScanOutcome(TOOL, "error", [], str(exc).replace(token, "***"), time.monotonic() - start)
     return ScanOutcome(TOOL, "ok", [report], "", time.monotonic() - start)

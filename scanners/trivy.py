@@ -14,6 +14,7 @@ license entries only with ``licenses=True``.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -175,24 +176,55 @@ def run(project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome:
 # parsing: JSON (streamed)
 # ---------------------------------------------------------------------------------------
 
-def _s(item: dict, key: str, where: str, *, required: bool = False) -> str | None:
+class _Bad(ValueError):
+    """A malformed entry; the caller adds the report path and the JSON path."""
+
+
+def _s(item: dict, key: str, *, required: bool = False) -> str | None:
     v = item.get(key)
+    if v.__class__ is str and v:
+        return v
     if v is None or v == "":
         if required:
-            raise GantryError(where, f"missing {key}")
+            raise _Bad(f"missing {key}")
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return str(v)
     if not isinstance(v, str):
-        raise GantryError(where, f"{key} must be a string, not {type(v).__name__}")
+        raise _Bad(f"{key} must be a string, not {type(v).__name__}")
     return v
+
+
+_SEV_SET = frozenset(SEVERITIES)
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    """Length cap for identifiers (no whitespace normalization: they are escaped on output)."""
+    if not text:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _refs(item: dict, key: str = "References") -> tuple[str, ...]:
     v = item.get(key)
     if not isinstance(v, list):
         return ()
-    return tuple(clip(r, 300) for r in v[:MAX_REFERENCES] if isinstance(r, str))
+    return tuple([r if len(r) <= 300 else clip(r, 300) for r in v[:MAX_REFERENCES] if r.__class__ is str])
+
+
+def _cvss(v: dict) -> float | None:
+    """The score of the severity source's CVSS entry (else NVD, else any): v4, v3, then v2."""
+    cvss = v.get("CVSS")
+    if cvss.__class__ is not dict or not cvss:
+        return None
+    entry = cvss.get(v.get("SeveritySource")) or cvss.get("nvd")
+    entries = (entry,) if entry.__class__ is dict else cvss.values()
+    for entry in entries:
+        if entry.__class__ is dict:
+            score = entry.get("V40Score") or entry.get("V3Score") or entry.get("V2Score")
+            if score.__class__ in (int, float) and 0 < score <= 10:
+                return float(score)
+    return None
 
 
 def _int(v: Any) -> int | None:
@@ -200,70 +232,81 @@ def _int(v: Any) -> int | None:
 
 
 class _ResultBuilder:
-    """Turns the entries of one ``Results[]`` element into findings."""
+    """Turns the entries of one ``Results[]`` element into findings (raises _Bad on bad entries)."""
 
     def __init__(self, where: str, out: FindingSet, licenses: bool) -> None:
         self.where, self.out, self.licenses = where, out, licenses
         self.target: str = ""
+        self.target_clip: str | None = None
 
-    def vulnerability(self, v: Any, w: str) -> None:
-        if not isinstance(v, dict):
-            raise GantryError(self.where, f"{w}: expected an object")
-        vid = _s(v, "VulnerabilityID", f"{self.where}: {w}", required=True)
-        pkg = _s(v, "PkgName", f"{self.where}: {w}")
-        inst = _s(v, "InstalledVersion", f"{self.where}: {w}")
-        key = ("v", vid, pkg, inst, self.target)
-        self.out.add(key, Finding(
-            TOOL, "vulnerability", clip(vid, 200), map_severity(v.get("Severity")),
-            clip(_s(v, "Title", f"{self.where}: {w}") or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, self.target),
-            package=pkg and clip(pkg, 300), installed_version=inst and clip(inst, 200),
-            fixed_version=clip(_s(v, "FixedVersion", f"{self.where}: {w}"), 200) or None,
-            target=clip(self.target, 500) or None, url=clip(_s(v, "PrimaryURL", self.where), 500) or None,
-            references=_refs(v)))
+    def set_target(self, t: str) -> None:
+        self.target = t
+        self.target_clip = clip(t, 500) or None
 
-    def misconfiguration(self, m: Any, w: str) -> None:
+    def vulnerability(self, v: Any) -> None:
+        # the hot path of a 100 MB report: plain lookups, type checks only where values are used
+        if v.__class__ is not dict:
+            raise _Bad("expected an object")
+        get = v.get
+        vid, pkg, inst, fixed, url, title = (get("VulnerabilityID"), get("PkgName"), get("InstalledVersion"),
+                                             get("FixedVersion"), get("PrimaryURL"), get("Title"))
+        if not (vid.__class__ is str and vid):
+            vid = _s(v, "VulnerabilityID", required=True)
+        if pkg.__class__ is not str or inst.__class__ is not str or fixed.__class__ is not str \
+                or url.__class__ is not str or title.__class__ is not str:
+            pkg, inst, fixed, url, title = (_s(v, "PkgName"), _s(v, "InstalledVersion"), _s(v, "FixedVersion"),
+                                            _s(v, "PrimaryURL"), _s(v, "Title"))
+        target = self.target
+        sev = get("Severity")
+        self.out.add(("v", vid, pkg, inst, target), Finding(
+            TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev),
+            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, target),
+            _cut(pkg, 300) or None, _cut(inst, 200) or None, _cut(fixed, 200) or None, self.target_clip, None,
+            _cut(url, 500) or None, _refs(v), _cvss(v)), fingerprint_is_key=True)
+
+    def misconfiguration(self, m: Any) -> None:
         if not isinstance(m, dict):
-            raise GantryError(self.where, f"{w}: expected an object")
-        status = _s(m, "Status", f"{self.where}: {w}") or "FAIL"
+            raise _Bad("expected an object")
+        status = _s(m, "Status") or "FAIL"
         if status.upper() != "FAIL":
             return
-        mid = _s(m, "ID", f"{self.where}: {w}") or _s(m, "AVDID", f"{self.where}: {w}")
+        mid = _s(m, "ID") or _s(m, "AVDID")
         if not mid:
-            raise GantryError(self.where, f"{w}: missing ID")
+            raise _Bad("missing ID")
         cause = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
-        msg = _s(m, "Message", f"{self.where}: {w}")
+        msg = _s(m, "Message")
         self.out.add(None, Finding(
             TOOL, "misconfiguration", clip(mid, 200), map_severity(m.get("Severity")),
-            clip(_s(m, "Title", f"{self.where}: {w}") or msg or mid),
+            clip(_s(m, "Title") or msg or mid),
             fingerprint(TOOL, "misconfiguration", mid, self.target, cause.get("Resource"), msg),
-            target=clip(self.target, 500) or None, line=_int(cause.get("StartLine")),
-            url=clip(_s(m, "PrimaryURL", self.where), 500) or None, references=_refs(m)))
+            target=self.target_clip, line=_int(cause.get("StartLine")),
+            url=clip(_s(m, "PrimaryURL"), 500) or None, references=_refs(m)))
 
-    def secret(self, s: Any, w: str) -> None:
+    def secret(self, s: Any) -> None:
         if not isinstance(s, dict):
-            raise GantryError(self.where, f"{w}: expected an object")
-        rid = _s(s, "RuleID", f"{self.where}: {w}", required=True)
+            raise _Bad("expected an object")
+        rid = _s(s, "RuleID", required=True)
+        match = s.get("Match") if isinstance(s.get("Match"), str) else ""
         self.out.add(None, Finding(
-            TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity")),
-            clip(_s(s, "Title", f"{self.where}: {w}") or rid),
-            fingerprint(TOOL, "secret", rid, self.target, s.get("Match") if isinstance(s.get("Match"), str) else ""),
-            target=clip(self.target, 500) or None, line=_int(s.get("StartLine"))))
+            TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity")), clip(_s(s, "Title") or rid),
+            fingerprint(TOOL, "secret", rid, self.target, match), target=self.target_clip,
+            line=_int(s.get("StartLine"))))
 
-    def license(self, lic: Any, w: str) -> None:
+    def license(self, lic: Any) -> None:
         if not self.licenses:
             return
         if not isinstance(lic, dict):
-            raise GantryError(self.where, f"{w}: expected an object")
-        name = _s(lic, "Name", f"{self.where}: {w}", required=True)
-        pkg = _s(lic, "PkgName", f"{self.where}: {w}")
-        fpath = _s(lic, "FilePath", f"{self.where}: {w}")
-        cat = _s(lic, "Category", f"{self.where}: {w}")
+            raise _Bad("expected an object")
+        name = _s(lic, "Name", required=True)
+        pkg = _s(lic, "PkgName")
+        fpath = _s(lic, "FilePath")
+        cat = _s(lic, "Category")
         target = fpath or self.target
         self.out.add(("l", name, pkg, fpath, self.target), Finding(
             TOOL, "license", clip(name, 200), map_severity(lic.get("Severity")),
             clip(f"{name} license" + (f" ({cat})" if cat else "")),
             fingerprint(TOOL, "license", name, pkg, target), package=pkg and clip(pkg, 300),
-            target=clip(target, 500) or None, url=clip(_s(lic, "Link", self.where), 500) or None))
+            target=clip(target, 500) or None, url=clip(_s(lic, "Link"), 500) or None))
 
 
 _ENTRY_KINDS = {"Vulnerabilities": "vulnerability", "Misconfigurations": "misconfiguration",
@@ -277,6 +320,16 @@ def _sniff_json(head: str) -> bool:
 @register("trivy-json", TOOL, _sniff_json)
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """Stream a Trivy JSON report (SchemaVersion 2) into findings."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()   # millions of short-lived dicts, no cycles: the cyclic GC only costs time here
+    try:
+        return _parse_json(path, options)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
     where = str(path)
     out = FindingSet()
     schema: Any = None
@@ -308,26 +361,35 @@ def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRepo
 
 
 def _parse_result(js: JsonStream, w: str, b: _ResultBuilder) -> None:
-    pending: list[tuple[str, Any, str]] = []   # entries seen before Target (unusual key order)
+    pending: list[tuple[str, Any, int]] = []   # entries seen before Target (unusual key order)
     seen_target = False
     for key in js.iter_object(w):
         if key == "Target":
             t = js.value()
             if not isinstance(t, str):
                 raise GantryError(b.where, f"{w}.Target must be a string")
-            b.target, seen_target = t, True
+            b.set_target(t)
+            seen_target = True
         elif key in _ENTRY_KINDS:
             handler = getattr(b, _ENTRY_KINDS[key])
-            for i in js.iter_array(f"{w}.{key}"):
-                item = js.value()
-                if seen_target:
-                    handler(item, f"{w}.{key}[{i}]")
-                else:
-                    pending.append((key, item, f"{w}.{key}[{i}]"))
+            value = js.value
+            i = -1
+            try:
+                for i in js.iter_array(f"{w}.{key}"):
+                    item = value()
+                    if seen_target:
+                        handler(item)
+                    else:
+                        pending.append((key, item, i))
+            except _Bad as exc:
+                raise GantryError(b.where, f"{w}.{key}[{i}]: {exc}") from None
         else:
             js.skip()
-    for key, item, iw in pending:
-        getattr(b, _ENTRY_KINDS[key])(item, iw)
+    for key, item, i in pending:
+        try:
+            getattr(b, _ENTRY_KINDS[key])(item)
+        except _Bad as exc:
+            raise GantryError(b.where, f"{w}.{key}[{i}]: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------

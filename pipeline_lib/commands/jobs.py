@@ -63,16 +63,16 @@ def _catalog_path(args: argparse.Namespace) -> Path:
     return args.jobs_dir / "catalog.yaml"
 
 
-def rendered(args: argparse.Namespace):
+def rendered(args: argparse.Namespace, cached: bool = True):
     """Catalog -> drift check of the generated projects -> JJB render. Nothing touches Jenkins."""
     from ..jobs.generate import check_generated
-    from ..jobs.render import jjb_files, render_jobs
+    from ..jobs.render import jjb_files, render_jobs, render_jobs_cached
 
     catalog_path = _catalog_path(args)
     catalog = load_catalog(catalog_path)
     check_generated(catalog, args.jobs_dir, str(catalog_path))
     files = jjb_files(args.jobs_dir, exclude=[catalog_path])
-    return render_jobs(files, conf=args.conf)
+    return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
 
 
 def _check_workers(args: argparse.Namespace) -> None:
@@ -97,7 +97,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from ..jobs.render import write_jobs
 
-    jobs = rendered(args)
+    jobs = rendered(args, cached=False)  # `render` always runs jenkins-job-builder itself
     try:
         write_jobs(jobs, args.output)
     except OSError as exc:

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
+    p.add_argument("--input-format", default=None, help="report format (default: detected from content)")
     p.set_defaults(func=cmd_findings)
 
     p = sub.add_parser("gate", help="evaluate scan reports against the security policy (0 pass, 1 fail, 2 cannot evaluate)")
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", type=Path, help="write report.md, report.sarif, junit.xml, report.html, findings.json")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
+    p.add_argument("--input-format", default=None, help="format of every REPORT (default: detected from content)")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("pr-report", help="post/update the security comment and commit status on a pull request")
@@ -83,6 +85,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if args.timeout <= 0:
             raise GantryError("--timeout", "must be positive")
         opts["timeout"] = args.timeout
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GantryError(str(args.out), f"cannot create: {exc.strerror or exc}") from None
+    if not args.src.is_dir():
+        raise GantryError(str(args.src), "not a directory")
     if args.tool == "trivy":
         scanners = tuple(s.strip() for s in args.scanners.split(",") if s.strip())
         opts.update(scanners=scanners, sbom=not args.no_sbom, trivy=args.trivy, cache_dir=args.cache_dir,
@@ -118,9 +126,10 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
     findings = []
     for path in args.reports:
-        findings.extend(parse_report(path, licenses=args.licenses).findings)
+        findings.extend(parse_report(path, licenses=args.licenses, format=args.input_format).findings)
     if args.format == "json":
-        sys.stdout.write(json.dumps([f.to_json() for f in findings], indent=1, ensure_ascii=False) + "\n")
+        sys.stdout.write("[\n" + ",\n".join(json.dumps(f.to_json(), ensure_ascii=False) for f in findings)
+                         + ("\n]\n" if findings else "]\n"))
         return 0
     rows = [("SEVERITY", "TOOL", "ID", "PACKAGE", "INSTALLED", "FIXED", "LOCATION")]
     for f in sorted(findings, key=lambda f: (-f.rank, f.tool, f.id)):
@@ -160,9 +169,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if not args.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
     verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=args.baseline,
-                       outcomes=outcomes, licenses=args.licenses)
+                       outcomes=outcomes, licenses=args.licenses, report_format=args.input_format)
+    build_url = os.environ.get("BUILD_URL", "")
+    if build_url.startswith(("https://", "http://")):
+        verdict.links.setdefault("Jenkins build", build_url)
     if args.report_dir:
-        write_all(verdict, args.report_dir)
+        try:
+            write_all(verdict, args.report_dir)
+        except OSError as exc:
+            raise GantryError(str(args.report_dir), f"cannot write reports: {exc.strerror or exc}") from None
     if args.format == "json":
         print(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -205,6 +220,7 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
     state = {0: "success", 1: "failure", 2: "error"}[code]
     client = GitHubClient(os.environ.get("GITHUB_TOKEN", ""), args.api_url or api_url_from_env())
     comment = client.upsert_comment(args.repo, args.pr, body, MARKER)
-    client.set_status(args.repo, args.sha, state, summary or state, context=args.context, target_url=args.target_url)
+    target_url = args.target_url or os.environ.get("BUILD_URL") or None
+    client.set_status(args.repo, args.sha, state, summary or state, context=args.context, target_url=target_url)
     print(f"pr-report: comment {comment.action} ({comment.id}); status {args.context} = {state}")
     return 0

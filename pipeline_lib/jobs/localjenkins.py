@@ -74,7 +74,8 @@ class LocalJenkins:
         handler = type("Handler", (_Handler,), {"jenkins": self})
         self._server = ThreadingHTTPServer((self._host, 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jenkins", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="local-jenkins", daemon=True)
         self._thread.start()
         return self
 
@@ -127,6 +128,7 @@ def _parse_path(path: str) -> tuple[str, str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
     jenkins: LocalJenkins
     server_version = "Jetty(10.0.20)"
 

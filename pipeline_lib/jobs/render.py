@@ -7,9 +7,14 @@ out as ``DIR/<folder>/<job>/config.xml``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import os
+import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +113,9 @@ def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = Non
         registry.set_macros(roots.macros)
         jobs = roots.generate_jobs()
         registry.amend_job_dicts(jobs)
+        parallel = _generate_parallel(registry, jobs)
+        if parallel is not None:
+            return parallel
         xml_jobs = XmlJobGenerator(registry).generateXML(jobs)
     except JenkinsJobsException as exc:
         raise _jjb_error(exc) from None
@@ -132,14 +140,116 @@ def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = Non
     return out
 
 
+# -- parallel XML generation ----------------------------------------------------------------------
+# After expansion every job's XML is generated independently by JJB's XmlJobGenerator; forked
+# workers each generate a contiguous slice (same code, same bytes). Any failure falls back to
+# the serial path, which reports errors exactly as jenkins-jobs does.
+PARALLEL_MIN_JOBS = 200
+_FORK_STATE: tuple | None = None
+
+
+def _generate_slice(bounds: tuple[int, int]) -> list[tuple[str, bytes, bool]]:
+    from jenkins_jobs.xml_config import XmlJobGenerator
+
+    assert _FORK_STATE is not None
+    registry, jobs = _FORK_STATE
+    xml_jobs = XmlJobGenerator(registry).generateXML(jobs[bounds[0]:bounds[1]])
+    return [(j.name, j.output(), j.xml.tag == "com.cloudbees.hudson.plugins.folder.Folder") for j in xml_jobs]
+
+
+def _generate_parallel(registry, jobs) -> list[RenderedJob] | None:
+    import multiprocessing
+
+    from jenkins_jobs.alphanum import AlphanumSort
+
+    global _FORK_STATE
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 8)
+    if len(jobs) < PARALLEL_MIN_JOBS or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    step = -(-len(jobs) // workers)
+    bounds = [(i, min(i + step, len(jobs))) for i in range(0, len(jobs), step)]
+    _FORK_STATE = (registry, jobs)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(bounds)) as pool:
+            parts = pool.map(_generate_slice, bounds)
+    except Exception as exc:  # noqa: BLE001 - the serial path reports the real error
+        log.debug("parallel XML generation failed, falling back: %s", exc)
+        return None
+    finally:
+        _FORK_STATE = None
+    rendered = [RenderedJob(name, xml, folder) for part in parts for name, xml, folder in part]
+    rendered.sort(key=lambda j: AlphanumSort(j.name))
+    names = [j.name for j in rendered]
+    if len(set(names)) != len(names):
+        return None
+    return rendered
+
+
 def output_path(out_dir: Path, name: str) -> Path:
     """``jenkins-jobs test --config-xml`` layout: ``OUT/<folder>/<job>/config.xml``."""
     parts = [p for p in os.path.normpath(name).split(os.sep) if p not in ("", ".", "..")]
     return out_dir.joinpath(*parts, "config.xml")
 
 
-def write_jobs(jobs: Sequence[RenderedJob], out_dir: Path) -> list[Path]:
-    written = []
-    for job in jobs:
-        written.append(write_atomic(output_path(out_dir, job.name), job.xml))
-    return written
+def write_jobs(jobs: Sequence[RenderedJob], out_dir: Path, workers: int = 8) -> list[Path]:
+    """Write every job atomically; in parallel, since each file is fsynced."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda j: write_atomic(output_path(out_dir, j.name), j.xml), jobs))
+
+
+# -- render cache ---------------------------------------------------------------------------------
+# Rendering is a pure function of the JJB files, the JJB ini and the JJB version; caching it
+# makes `gantry jobs diff|update` on unchanged input fast. The cache never replaces the
+# comparison with the live Jenkins: it only saves re-running jenkins-job-builder.
+CACHE_FORMAT = 1
+_DYNAMIC_TAGS = ("!include", "!j2", "!include-raw", "!include-jinja2")
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GANTRY_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gantry"
+
+
+def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    try:
+        jjb_version = version("jenkins-job-builder")
+    except PackageNotFoundError:
+        jjb_version = "?"
+    h.update(f"{CACHE_FORMAT}|{jjb_version}|{sys.version_info[:2]}\n".encode())
+    try:
+        for p in [Path(x) for x in paths] + ([Path(conf)] if conf is not None else []):
+            data = p.read_bytes()
+            if any(tag.encode() in data for tag in _DYNAMIC_TAGS):
+                return None  # included files are not hashed: never cache
+            h.update(str(p.resolve()).encode() + b"\0" + hashlib.sha256(data).digest())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None) -> list[RenderedJob]:
+    """:func:`render_jobs`, reusing the previous result when no input changed."""
+    key = _cache_key(paths, conf)
+    path = cache_dir() / f"jobs-render-{key}.json" if key else None
+    if path is not None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return [RenderedJob(j["name"], base64.b64decode(j["xml"]), bool(j["folder"])) for j in raw]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    jobs = render_jobs(paths, conf)
+    if path is not None:
+        try:
+            for old in sorted(path.parent.glob("jobs-render-*.json"), key=lambda p: p.stat().st_mtime)[:-7]:
+                old.unlink(missing_ok=True)
+            write_atomic(path, json.dumps([{"name": j.name, "folder": j.is_folder,
+                                            "xml": base64.b64encode(j.xml).decode()} for j in jobs]))
+        except OSError as exc:
+            log.debug("render cache not written: %s", exc)
+    return jobs

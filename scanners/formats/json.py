@@ -21,7 +21,11 @@ def finding_rows(verdict) -> list[dict]:
 
 
 def render(verdict) -> str:
-    return json.dumps(finding_rows(verdict), indent=1, ensure_ascii=False) + "\n"
+    """One JSON array, one finding per line (the C encoder; ``indent`` would be 5x slower)."""
+    rows = finding_rows(verdict)
+    if not rows:
+        return "[]\n"
+    return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n"
 
 
 def render_files(verdict) -> dict[str, str]:

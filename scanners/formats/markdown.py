@@ -70,10 +70,12 @@ def render(verdict) -> str:
     parts.append("### Gate rules")
     for r in v.rules[:100]:
         parts.append(f"- {_ICON.get(r.status, '•')} **{cell(r.tool, 30)}** {cell(r.name, 40)}: {cell(r.message, 300)}")
-    for o in v.outcomes:
-        if o.status == "skipped":
-            parts.append(f"- ⏭️ **{cell(o.tool, 30)}** was skipped, not passed: {cell(o.reason, 200)}")
     parts.append("")
+    if v.expired:
+        parts.append("### Expired allowlist entries (no longer suppress)")
+        parts.extend(f"- {cell(a.label, 80)} — owner {cell(a.owner, 40)}, expired {a.expires.isoformat()}: "
+                     f"{cell(a.reason, 200)}" for a in v.expired[:50])
+        parts.append("")
     if v.suppressed:
         parts.append(f"{len(v.suppressed)} finding(s) suppressed by the scanner's own suppression file "
                      "(not counted; listed in report.html).")

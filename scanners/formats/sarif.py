@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from urllib.parse import quote
 
 from ..base import clip
@@ -16,6 +17,7 @@ _INFO_URI = {"trivy": "https://github.com/aquasecurity/trivy",
              "sonarqube": "https://www.sonarsource.com/products/sonarqube/"}
 
 
+@lru_cache(maxsize=4096)
 def _uri(target: str) -> str:
     return quote(target.replace("\\", "/"), safe="/:@-._~!$&'()*+,;=")
 
@@ -29,7 +31,8 @@ def _run(tool: str, items: list, status: str, reason: str, with_baseline: bool) 
         if f.id not in index:
             index[f.id] = len(rules)
             rule = {"id": f.id, "shortDescription": {"text": clip(f.title, 300) or f.id},
-                    "properties": {"security-severity": _SCORE[f.severity], "tags": ["security", f.kind, f.severity]}}
+                    "properties": {"security-severity": f"{f.cvss:.1f}" if f.cvss else _SCORE[f.severity],
+                                   "tags": ["security", f.kind, f.severity]}}
             if f.url and f.url.startswith(("http://", "https://")):
                 rule["helpUri"] = _uri(f.url)
             rules.append(rule)
@@ -74,4 +77,4 @@ def render(verdict) -> str:
     runs = [_run(t, by_tool.get(t, []), verdict.tools.get(t, "report"), reasons.get(t, ""), verdict.baseline is not None)
             for t in sorted(set(by_tool) | set(verdict.tools))]
     doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"

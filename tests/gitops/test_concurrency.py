@@ -18,11 +18,12 @@ from tests.gitops.conftest import PROJECT_ROOT, REGISTRY, clone, digest, synthet
 N = 8
 
 
-def _start(catalog: Path, repo: Path, service: str, dig: str) -> subprocess.Popen[str]:
+def _start(catalog: Path, repo: Path, service: str, dig: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "gitops", "bump", "--catalog", str(catalog),
                              "--repo", repo.as_uri(), "--env", "dev", "--service", service, "--digest", dig,
                              "--tag", service, "--image", f"{REGISTRY}/shop/{service}"],
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
 
 
 @pytest.fixture()
@@ -34,11 +35,14 @@ def many(tmp_path: Path) -> tuple[Path, Path]:
     return cat_path, bare
 
 
-def test_concurrent_bumps_of_different_services(many, tmp_path: Path) -> None:
+@pytest.mark.parametrize("lock", ["1", "0"], ids=["host-lock", "retry-only"])
+def test_concurrent_bumps_of_different_services(many, tmp_path: Path, lock: str) -> None:
+    """With the per-host writer lock, and without it (pure fetch-rebase-retry, as across hosts)."""
     cat_path, bare = many
     base = git(bare, "rev-parse", "main")
     t0 = time.monotonic()
-    procs = [_start(cat_path, bare, f"svc-{i:03d}", digest("0123456789abcdef"[i % 16])) for i in range(N)]
+    env = {"GANTRY_GITOPS_NO_LOCK": "0" if lock == "1" else "1", "GANTRY_LOCK_DIR": str(tmp_path / "locks")}
+    procs = [_start(cat_path, bare, f"svc-{i:03d}", digest("0123456789abcdef"[i % 16]), env) for i in range(N)]
     results = [(p, *p.communicate(timeout=120)) for p in procs]
     assert time.monotonic() - t0 < 60
     for proc, out, err in results:
@@ -54,7 +58,7 @@ def test_concurrent_bumps_of_different_services(many, tmp_path: Path) -> None:
 def test_identical_concurrent_bumps_collapse(many) -> None:
     cat_path, bare = many
     base = git(bare, "rev-parse", "main")
-    procs = [_start(cat_path, bare, "svc-000", digest("f")) for _ in range(4)]
+    procs = [_start(cat_path, bare, "svc-000", digest("f"), {"GANTRY_GITOPS_NO_LOCK": "1"}) for _ in range(4)]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err

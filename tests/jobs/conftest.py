@@ -35,3 +35,11 @@ def jobs_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "jobs"
     shutil.copytree(JOBS_DIR, dest, ignore=shutil.ignore_patterns("*.example", "__pycache__"))
     return dest
+
+
+@pytest.fixture(autouse=True)
+def _render_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the render cache out of the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("gantry-cache")
+    monkeypatch.setenv("GANTRY_CACHE_DIR", str(path))
+    return path

@@ -139,3 +139,17 @@ def test_broken_catalog_sends_nothing_to_jenkins(jobs_copy: Path, jenkins_env, c
     assert f"gantry: {catalog}: services[0]" in err
     assert "Traceback" not in err
     assert sum(jenkins_env.state.requests.values()) == 0
+
+
+def test_render_cache_is_exact_and_invalidated_by_any_change(jobs_copy: Path, _render_cache: Path) -> None:
+    from pipeline_lib.jobs.render import render_jobs_cached
+    files = jjb_files(jobs_copy, exclude=[jobs_copy / "catalog.yaml"])
+    fresh = render_jobs(files)
+    assert render_jobs_cached(files) == fresh            # fills the cache
+    assert len(list(_render_cache.glob("jobs-render-*.json"))) == 1
+    assert render_jobs_cached(files) == fresh            # served from it
+    defaults = jobs_copy / "defaults.yaml"
+    defaults.write_text(defaults.read_text().replace("keep-builds: 100", "keep-builds: 7"))
+    changed = render_jobs_cached(files)
+    assert changed != fresh and b"<numToKeep>7</numToKeep>" in changed[1].xml
+    assert changed == render_jobs(files)

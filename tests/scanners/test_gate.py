@@ -153,6 +153,15 @@ BROKEN = {
     "sarif-no-runs": b'{"version": "2.1.0", "runs": 5}',
     "dc-wrong": b'{"reportSchema": "1.1", "dependencies": [{"vulnerabilities": [{"name": 5, "severity": []}]}], "scanInfo": {}}',
     "sonar-bad": b'{"issues": [{"key": 1}], "paging": {}}',
+    "sonar-report-no-gate": b'{"gantryReport": "sonarqube/1", "issues": [], "hotspots": []}',
+    "sonar-report-bad-issues": b'{"gantryReport": "sonarqube/1", "issues": 5, "hotspots": [], "qualityGate": {"status": "OK"}}',
+    "sarif-result-bad": b'{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}, "results": [5]}]}',
+    "sarif-no-rule": b'{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}, "results": [{}]}]}',
+    "cdx-bad": b'{"bomFormat": "CycloneDX", "specVersion": "1.5", "vulnerabilities": {"a": 1}}',
+    "null": b"null",
+    "bom-utf16": "\ufeff{}".encode("utf-16"),
+    "trivy-misconf-bad": b'{"SchemaVersion": 2, "Results": [{"Target": "D", "Misconfigurations": [{"Status": "FAIL"}]}]}',
+    "trivy-target-type": b'{"SchemaVersion": 2, "Results": [{"Target": 5, "Secrets": []}]}',
 }
 
 
@@ -248,3 +257,37 @@ def test_bad_baseline(tmp_path, gantry, trivy_fx):
     for data in ("", "{", '{"a": 1}', "[1]", '[{"fingerprint": 3}]'):
         b.write_text(data)
         assert gantry("gate", trivy_fx / "pip-fs.json", "--baseline", b).code == 2, data
+
+
+def test_input_format_given_and_wrong(gantry, trivy_fx):
+    assert gantry("findings", trivy_fx / "pip-fs.json", "--input-format", "trivy-json").code == 0
+    r = gantry("findings", trivy_fx / "pip-fs.json", "--input-format", "dependency-check-xml")
+    assert r.code == 2 and r.err.startswith(f"gantry: {trivy_fx / 'pip-fs.json'}: ")
+    r = gantry("gate", trivy_fx / "pip-fs.json", "--input-format", "nope")
+    assert r.code == 2 and "unknown format" in r.err
+
+
+def test_unwritable_report_dir(gantry, trivy_fx, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = gantry("gate", trivy_fx / "pip-fs.json", "--report-dir", blocker / "sub")
+    assert r.code == 2 and "cannot write reports" in r.err and "Traceback" not in r.err
+    r = gantry("scan", "trivy", "--src", tmp_path, "--out", blocker / "sub")
+    assert r.code == 2 and "cannot create" in r.err
+    r = gantry("scan", "trivy", "--src", tmp_path / "missing", "--out", tmp_path / "o")
+    assert r.code == 2 and "not a directory" in r.err
+
+
+def test_same_jar_in_two_modules_stays_two_findings(tmp_path, gantry, shared_fixtures):
+    """One finding per (dependency file path, vulnerability): equal file names do not merge."""
+    doc = json.loads((shared_fixtures / "dependency-check" / "with-exceptions.json").read_text())
+    dep = next(d for d in doc["dependencies"] if d.get("vulnerabilities"))
+    twin = json.loads(json.dumps(dep))
+    twin["filePath"] = "/other/module/" + dep["fileName"]
+    doc["dependencies"].append(twin)
+    path = tmp_path / "twins.json"
+    path.write_text(json.dumps(doc))
+    rows = gantry("findings", path, "--format", "json").json()
+    assert len(rows) == 2 and len({r["fingerprint"] for r in rows}) == 2
+    r = gantry("gate", path, "--format", "json")
+    assert r.json()["counts"]["total"] == 2

@@ -97,9 +97,9 @@ def test_10000_findings_fast_and_bounded(tmp_path, sarif_schema):
     report = big_trivy(tmp_path / "big.json", 10_000)
     v = evaluate([report], policy=load_policy(None))
     assert len(v.findings) == 10_000
-    start = time.monotonic()
+    start = time.process_time()   # CPU time: the goal must not depend on other jobs on the agent
     files = write_all(v, tmp_path / "out")
-    assert time.monotonic() - start < 2.0
+    assert time.process_time() - start < 2.0
     md = files["report.md"].read_text()
     assert len(md) <= MAX_CHARS
     assert "Truncated" in md

@@ -1,0 +1,104 @@
+"""N concurrent ``gantry gitops bump`` processes (different services) on one bare repo.
+
+Goals: 0 lost updates, every bump pushed (N commits, no merge commit), p95 latency < 5 s.
+The reference in the same run is one uncontended bump; the p95 is also printed as a ratio of it.
+Run: ``.venv/bin/python benchmarks/bench_gitops.py [-n 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gitops.layout import init_repo  # noqa: E402
+from pipeline_lib.catalog import load_catalog  # noqa: E402
+
+REGISTRY = "127.0.0.1:5000"
+
+
+def write_catalog(path: Path, n: int) -> Path:
+    lines = ["version: 1", "defaults:", '  aws_account_id: "123456789012"', "  registry_region: ap-northeast-2",
+             "  replica_regions: [ap-northeast-1]", "  gitops_repo: https://github.com/example/gitops.git",
+             "environments:", "  dev:", "    platform: jenkins", "    aws_region: ap-northeast-2",
+             "    domain: dev.example.com", "    namespace: shop-dev", "services:"]
+    for i in range(n + 1):
+        lines += [f"  - name: svc-{i:03d}", f"    repo: example/svc-{i:03d}", f"    ecr_repository: shop/svc-{i:03d}",
+                  f"    manifest_path: apps/svc-{i:03d}", "    environments:", "      dev: {}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def argv(catalog: Path, bare: Path, i: int, digest: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline_lib.cli", "gitops", "bump", "--catalog", str(catalog),
+            "--repo", bare.as_uri(), "--env", "dev", "--service", f"svc-{i:03d}", "--digest", digest,
+            "--tag", f"t{i}", "--image", f"{REGISTRY}/shop/svc-{i:03d}", "--build-url", f"https://ci/{i}"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=50)
+    args = parser.parse_args()
+    n = args.n
+    with tempfile.TemporaryDirectory(prefix="bench-gitops-") as tmp_s:
+        tmp = Path(tmp_s)
+        cat_path = write_catalog(tmp / "catalog.yaml", n)
+        catalog = load_catalog(cat_path)
+        bare = tmp / "gitops.git"
+        init_repo(bare, catalog, list(catalog.services), "dev", REGISTRY)
+        # reference: one bump alone (service n, outside the concurrent set)
+        t0 = time.perf_counter()
+        subprocess.run(argv(cat_path, bare, n, "sha256:" + "f" * 64), check=True, capture_output=True, cwd=ROOT)
+        alone = time.perf_counter() - t0
+        base = git(bare, "rev-parse", "main")
+
+        digests = [f"sha256:{i:064x}" for i in range(n)]
+        starts, procs = [], []
+        t_all = time.perf_counter()
+        for i in range(n):
+            starts.append(time.perf_counter())
+            procs.append(subprocess.Popen(argv(cat_path, bare, i, digests[i]), cwd=ROOT,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        latencies = [0.0] * n
+        pending = set(range(n))
+        while pending:
+            for i in list(pending):
+                if procs[i].poll() is not None:
+                    latencies[i] = time.perf_counter() - starts[i]
+                    pending.discard(i)
+            time.sleep(0.005)
+        total = time.perf_counter() - t_all
+        failed = [(i, p.stderr.read().strip()) for i, p in enumerate(procs) if p.returncode != 0]
+        commits = int(git(bare, "rev-list", "--count", f"{base}..main"))
+        merges = int(git(bare, "rev-list", "--merges", "--count", "main"))
+        work = tmp / "check"
+        subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True)
+        lost = [i for i in range(n) if f"digest: {digests[i]}" not in
+                (work / f"apps/svc-{i:03d}/overlays/dev/kustomization.yaml").read_text()]
+        p95 = statistics.quantiles(latencies, n=20)[18] if n >= 2 else latencies[0]
+        print(f"bench_gitops: {n} concurrent 'gantry gitops bump' processes, one bare repo, different services")
+        print(f"  lone bump (reference): {alone:.2f}s")
+        print(f"  latency: median {statistics.median(latencies):.2f}s, p95 {p95:.2f}s (goal < 5 s), "
+              f"max {max(latencies):.2f}s; p95 / lone = {p95 / alone:.1f}×; all done in {total:.2f}s")
+        print(f"  pushed commits {commits}/{n}, merge commits {merges}, lost updates {len(lost)}, "
+              f"failed processes {len(failed)}")
+        for i, err in failed[:5]:
+            print(f"    svc-{i:03d}: {err.splitlines()[-1] if err else 'no output'}")
+        ok = not failed and not lost and commits == n and merges == 0 and p95 < 5.0
+        print(f"  {'PASS' if ok else 'FAIL'}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

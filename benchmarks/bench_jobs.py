@@ -1,0 +1,110 @@
+"""Jobs benchmarks, printed as ratios measured in one run.
+
+1. Render 1 000 jobs from a generated catalog: ``gantry jobs render`` vs
+   ``jenkins-jobs test --config-xml`` on the same YAML (both as CLI processes; goal <= 1.0x),
+   and the two outputs must be byte-identical.
+2. ``gantry jobs update`` against a local Jenkins-API server: the first update creates the
+   1 000 jobs; a second one on unchanged jobs must send 0 config POSTs (goal: <= 0.1x the first).
+
+Run: ``.venv/bin/python benchmarks/bench_jobs.py [--services 333]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline_lib.catalog import load_catalog  # noqa: E402
+from pipeline_lib.jobs.generate import write_generated  # noqa: E402
+from pipeline_lib.jobs.localjenkins import LocalJenkins  # noqa: E402
+
+BIN = Path(sys.executable).parent
+JJB_INI = "[job_builder]\nquery_plugins_info=False\n[jenkins]\nurl=http://127.0.0.1:9\nquery_plugins_info=False\n"
+
+
+def make_catalog(path: Path, services: int) -> None:
+    head = (ROOT / "jobs" / "catalog.yaml").read_text().split("\nservices:\n", 1)[0]
+    lines = [head, "services:"]
+    for i in range(services):
+        lines += [f"  - name: svc-{i:04d}", f"    repo: flashshop/svc-{i:04d}",
+                  f"    ecr_repository: shop/svc-{i:04d}", f"    manifest_path: apps/svc-{i:04d}",
+                  "    environments:", "      dev: {}", "      prod: {}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=333, help="3 jobs each, + 2 folders (default 333 -> 1001 jobs)")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N for the render timing")
+    ap.add_argument("--workers", type=int, default=8)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        tmp_path = Path(tmp)
+        jobs = tmp_path / "jobs"
+        jobs.mkdir()
+        for name in ("defaults.yaml", "macros.yaml", "templates.yaml"):
+            shutil.copy(ROOT / "jobs" / name, jobs / name)
+        make_catalog(jobs / "catalog.yaml", args.services)
+        write_generated(load_catalog(jobs / "catalog.yaml"), jobs, str(jobs / "catalog.yaml"))
+        jjb_only = tmp_path / "jjb"
+        jjb_only.mkdir()
+        for f in jobs.glob("*.yaml"):
+            if f.name != "catalog.yaml":
+                shutil.copy(f, jjb_only / f.name)
+        ini = tmp_path / "jenkins_jobs.ini"
+        ini.write_text(JJB_INI)
+
+        jjb_times, gantry_times = [], []
+        for i in range(args.repeat):
+            out1, out2 = tmp_path / f"out-jjb-{i}", tmp_path / f"out-gantry-{i}"
+            jjb_times.append(timed([str(BIN / "jenkins-jobs"), "--conf", str(ini), "test", "--config-xml",
+                                    "-o", str(out1), str(jjb_only)]))
+            gantry_times.append(timed([str(BIN / "gantry"), "jobs", "render", "--jobs-dir", str(jobs),
+                                       "-o", str(out2)]))
+        a, b = tree(tmp_path / "out-jjb-0"), tree(tmp_path / "out-gantry-0")
+        identical = a == b
+        n_jobs = len(a)
+        jjb_t, gantry_t = min(jjb_times), min(gantry_times)
+        print(f"render {n_jobs} jobs: jenkins-jobs test --config-xml {jjb_t:.2f}s, gantry jobs render {gantry_t:.2f}s"
+              f" -> ratio {gantry_t / jjb_t:.2f}x (goal <= 1.0x); byte-identical: {identical}")
+
+        with LocalJenkins(user="bench", token="bench-token", crumb=True) as jenkins:
+            env = dict(os.environ, JENKINS_URL=jenkins.url, JENKINS_USER="bench", JENKINS_API_TOKEN="bench-token")
+            cmd = [str(BIN / "gantry"), "jobs", "update", "--jobs-dir", str(jobs), "--workers", str(args.workers)]
+            first = timed(cmd, env)
+            created = jenkins.count("POST", "createItem")
+            jenkins.reset_counts()
+            second = timed(cmd, env)
+            posts = jenkins.count("POST", "createItem") + jenkins.count("POST", "config.xml")
+            gets = jenkins.count("GET", "config.xml")
+        print(f"update {n_jobs} jobs: first {first:.2f}s ({created} createItem), unchanged {second:.2f}s "
+              f"({posts} config POSTs, {gets} live config.xml reads) -> ratio {second / first:.2f}x (goal <= 0.1x)")
+        ok = identical and gantry_t <= jjb_t and posts == 0
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

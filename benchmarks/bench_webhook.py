@@ -1,0 +1,156 @@
+"""Webhook benchmark: signed deliveries per second, p99 latency and duplicate builds, in one run.
+
+Starts a local Jenkins-API server and the real ``gantry webhook serve`` (uvicorn), then sends
+signed ``push`` deliveries over keep-alive HTTP/1.1 connections from an asyncio client; 10 % of
+them are redeliveries of an earlier id. Goals: >= 1 000 deliveries/s, p99 < 20 ms, and every
+unique delivery starts exactly one build (0 duplicates).
+
+Run: ``.venv/bin/python benchmarks/bench_webhook.py [--deliveries 5000] [--connections 16]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline_lib.jobs.localjenkins import LocalJenkins  # noqa: E402
+
+SECRET = b"bench-secret"
+SERVICE = """
+  - name: hello-world
+    repo: Codertocat/Hello-World
+    ecr_repository: shop/hello-world
+    manifest_path: apps/hello-world
+    environments:
+      dev:
+        branches: [master]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_requests(n: int, port: int, redeliver: float, prefix: str = "bench") -> tuple[list[bytes], int]:
+    template = json.loads((ROOT.parent / "shared" / "fixtures" / "github-webhooks" / "push.json").read_bytes())
+    template.update(ref="refs/heads/master", deleted=False, created=False)
+    rng = random.Random(5)
+    requests: list[bytes] = []
+    ids: list[str] = []
+    for i in range(n):
+        if ids and rng.random() < redeliver:
+            delivery, sha = rng.choice(ids)
+        else:
+            sha = hashlib.sha1(f"{prefix}-{i}".encode()).hexdigest()
+            delivery = f"{prefix}-{i:08d}"
+            ids.append((delivery, sha))
+        payload = dict(template, after=sha, commits=[{"id": sha, "added": [], "removed": [], "modified": ["src/x.py"]}])
+        body = json.dumps(payload).encode()
+        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        head = (f"POST /github-webhook/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
+                f"Content-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {delivery}\r\n"
+                f"X-Hub-Signature-256: {sig}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        requests.append(head + body)
+    return requests, len(ids)
+
+
+async def client(port: int, queue: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while queue:
+            req = queue.pop()
+            t0 = time.perf_counter()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            status = int(head.split(b" ", 2)[1])
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def load(port: int, requests: list[bytes], connections: int) -> tuple[float, list[float], dict[int, int]]:
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(port, queue, latencies, statuses) for _ in range(connections)))
+    return time.perf_counter() - t0, latencies, statuses
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--deliveries", type=int, default=5000)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--redeliver", type=float, default=0.1, help="share of redeliveries (default 0.1)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, \
+            LocalJenkins(user="bench", token="bench-token", crumb=True) as jenkins:
+        jenkins.put("dev", "<com.cloudbees.hudson.plugins.folder.Folder/>", folder=True)
+        jenkins.put("dev/hello-world", "<flow-definition/>", folder=False)
+        catalog = Path(tmp) / "catalog.yaml"
+        catalog.write_text((ROOT / "jobs" / "catalog.yaml").read_text().rstrip("\n") + "\n" + SERVICE)
+        port = free_port()
+        env = dict(os.environ, GITHUB_WEBHOOK_SECRET=SECRET.decode(), JENKINS_URL=jenkins.url,
+                   JENKINS_USER="bench", JENKINS_API_TOKEN="bench-token")
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "gantry"), "webhook", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--catalog", str(catalog), "--db", str(Path(tmp) / "db.sqlite3")],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            requests, unique = build_requests(args.deliveries, port, args.redeliver)
+            warm, _ = build_requests(200, port, 0.0, prefix="warm")
+            asyncio.run(load(port, warm, 4))  # warm-up: imports, JIT-free caches, connections
+            elapsed, latencies, statuses = asyncio.run(load(port, requests, args.connections))
+            expected = unique + len(warm)
+            deadline = time.monotonic() + 120
+            while len(jenkins.state.builds) < expected and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.0)  # anything extra would be a duplicate
+            shas = [b.params.get("COMMIT_SHA") for b in jenkins.state.builds]
+            duplicates = len(shas) - len(set(shas))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    latencies.sort()
+    rate = len(latencies) / elapsed
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"webhook on {cores} cores: {len(latencies)} signed deliveries in {elapsed:.2f}s -> {rate:.0f}/s "
+          f"(goal >= 1000/s, ratio {rate / 1000:.2f}x); p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"(goal < 20 ms, ratio {p99 / 20:.2f}x); statuses {dict(sorted(statuses.items()))}")
+    print(f"builds: {len(shas)} for {expected} unique deliveries, {duplicates} duplicates (goal 0)")
+    return 0 if rate >= 1000 and p99 < 20 and duplicates == 0 and len(shas) == expected else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, NoRegionError
+
+from ..catalog import DEFAULT_CATALOG, load_catalog
+from ..errors import EXIT_OK, GantryError
+from ..event.cost import HOURS_PER_MONTH, estimate, render
+from ..event.lifecycle import STEPS, Handler, LifecycleConfig
+from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
+
+
+def _duration(flag: str, raw: str) -> timedelta:
+    m = _DURATION.match(raw.strip())
+    if not m:
+        raise GantryError(f"event: {flag}", f"{raw!r} is not a duration such as 90s, 30m or 2h")
+    return timedelta(seconds=float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("event", help="event environment: schedule, lifecycle, cost")
+    esub = parser.add_subparsers(dest="event_command", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(func=lambda a: parser.print_help() or 2)
+
+    sch = esub.add_parser("schedule", help="create/update (or --delete) the event's create/destroy schedules")
+    sch.add_argument("--name", required=True, help="event name (lower-case, digits, '-')")
+    sch.add_argument("--start", help="event start, ISO date-time local to --tz")
+    sch.add_argument("--end", help="event end, ISO date-time local to --tz")
+    sch.add_argument("--tz", default="Asia/Seoul", help="time zone of --start/--end and of the schedules")
+    sch.add_argument("--destroy-delay", default="1h", help="destroy this long after --end (default 1h)")
+    sch.add_argument("--group", default="event-events", help="Scheduler schedule group (infra: event-runner)")
+    sch.add_argument("--project", default="event-runner", help="CodeBuild runner project")
+    sch.add_argument("--role-arn", help="role the Scheduler assumes (default: role/event-scheduler in the account)")
+    sch.add_argument("--region", default=None, help="AWS region (default: the catalog's event region)")
+    sch.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    sch.add_argument("--delete", action="store_true", help="delete the event's schedules instead")
+    sch.set_defaults(func=_schedule)
+
+    lc = esub.add_parser("lifecycle", help="run one lifecycle step (what the runner executes)")
+    lc.add_argument("--name", required=True)
+    lc.add_argument("--step", required=True, choices=STEPS)
+    lc.add_argument("--event-end", required=True, help="event end (ISO date-time with offset)")
+    lc.add_argument("--region", default=os.environ.get("AWS_REGION") or "ap-northeast-2")
+    lc.add_argument("--db-instance", default="event")
+    lc.add_argument("--final-sync-task", default="event-final-sync")
+    lc.add_argument("--slack-secret", default=os.environ.get("SLACK_WEBHOOK_SECRET_ID", "event/slack-webhook"))
+    lc.add_argument("--sns-topic-arn", default=None)
+    lc.add_argument("--event-root", type=Path, default=Path("infra/envs/event"))
+    lc.add_argument("--terraform", default=os.environ.get("GANTRY_TERRAFORM", "terraform"),
+                    help="terraform command (split like a shell)")
+    lc.add_argument("--window", default="2h", help="retry window (default 2h)")
+    lc.add_argument("--retry-interval", default="60s")
+    lc.add_argument("--sync-wait", default="30m", help="wait per attempt for the DMS final sync")
+    lc.set_defaults(func=_lifecycle)
+
+    cost = esub.add_parser("cost", help="event stack cost for its lifetime vs always on")
+    cost.add_argument("--name", default="event")
+    cost.add_argument("--start", required=True)
+    cost.add_argument("--end", required=True)
+    cost.add_argument("--tz", default="Asia/Seoul")
+    cost.add_argument("--destroy-delay", default="1h")
+    cost.add_argument("--period-hours", type=float, default=HOURS_PER_MONTH,
+                      help=f"always-on comparison period (default {HOURS_PER_MONTH:g} h, a month)")
+    cost.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    cost.set_defaults(func=_cost)
+
+
+def _session(region: str) -> boto3.session.Session:
+    try:
+        return boto3.session.Session(region_name=region)
+    except (BotoCoreError, NoRegionError) as exc:
+        raise GantryError("event: aws", str(exc)) from None
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    if "event" not in catalog.environments:
+        raise GantryError(str(args.catalog), "defines no event environment")
+    region = args.region or catalog.environments["event"].aws_region
+    session = _session(region)
+    scheduler = session.client("scheduler")
+    if args.delete:
+        results = delete_schedules(scheduler, args.name, args.group)
+    else:
+        if not args.start or not args.end:
+            raise GantryError("event schedule", "--start and --end are required (or --delete)")
+        window = parse_window(args.name, args.start, args.end, args.tz,
+                              _duration("--destroy-delay", args.destroy_delay))
+        role = args.role_arn or f"arn:aws:iam::{catalog.aws_account_id}:role/event-scheduler"
+        results = ensure_schedules(scheduler, session.client("codebuild"), window, args.group, args.project, role)
+        print(f"event {window.name}: create at {window.create_at.isoformat()}, destroy at "
+              f"{window.destroy_at.isoformat()} ({window.lifetime_hours:g} h)")
+    for name, action in results:
+        print(f"{name}: {action}")
+    return EXIT_OK
+
+
+def _lifecycle(args: argparse.Namespace) -> int:
+    try:
+        end = datetime.fromisoformat(args.event_end)
+    except ValueError:
+        raise GantryError("event: --event-end", f"{args.event_end!r} is not an ISO date-time") from None
+    if end.tzinfo is None:
+        raise GantryError("event: --event-end", "needs a UTC offset (e.g. 2027-03-01T22:00:00+09:00)")
+    cmd = tuple(shlex.split(args.terraform))
+    if not cmd:
+        raise GantryError("event: --terraform", "is empty")
+    cfg = LifecycleConfig(
+        event_name=args.name, event_end=end, region=args.region, db_instance_id=args.db_instance,
+        final_sync_task_id=args.final_sync_task, slack_secret_id=args.slack_secret,
+        sns_topic_arn=args.sns_topic_arn, event_root=args.event_root, terraform_cmd=cmd,
+        window_seconds=_duration("--window", args.window).total_seconds(),
+        retry_interval=_duration("--retry-interval", args.retry_interval).total_seconds(),
+        sync_wait_seconds=_duration("--sync-wait", args.sync_wait).total_seconds())
+    outcome = Handler(cfg, _session(args.region)).run(args.step)
+    print(f"event {args.name}: {args.step} done after {outcome.attempts} attempt(s)")
+    return EXIT_OK
+
+
+def _cost(args: argparse.Namespace) -> int:
+    window = parse_window(args.name, args.start, args.end, args.tz, _duration("--destroy-delay", args.destroy_delay))
+    if args.period_hours < window.lifetime_hours:
+        raise GantryError("event cost: --period-hours", f"{args.period_hours:g} h is shorter than the stack's "
+                          f"lifetime ({window.lifetime_hours:g} h)")
+    print(render(estimate(load_catalog(args.catalog), window, args.period_hours), window))
+    return EXIT_OK

@@ -1,0 +1,190 @@
+"""Per-event EventBridge Scheduler schedules that start the event runner (CodeBuild).
+
+``gantry event schedule --name N --start ... --end ... --tz Asia/Seoul`` keeps two one-time
+schedules in the runner's schedule group: ``<N>-create`` at D-1 22:00 local time and
+``<N>-destroy`` after the event. Each starts the runner project through the Scheduler's
+universal target (``aws-sdk:codebuild:startBuild``) with EVENT_NAME/EVENT_STEP/EVENT_END.
+Creating, updating and deleting are idempotent: an unchanged schedule is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import GantryError
+
+CREATE_AT_LOCAL = time(22, 0)          # D-1 22:00 in the event's time zone
+DEFAULT_DESTROY_DELAY = timedelta(hours=1)
+CODEBUILD_TARGET = "arn:aws:scheduler:::aws-sdk:codebuild:startBuild"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """An event's name and local start/end, and when its stack is created and destroyed."""
+
+    name: str
+    start: datetime          # aware, in tz
+    end: datetime            # aware, in tz
+    tz: str
+    destroy_delay: timedelta = DEFAULT_DESTROY_DELAY
+
+    @property
+    def create_at(self) -> datetime:
+        day_before = (self.start - timedelta(days=1)).date()
+        return datetime.combine(day_before, CREATE_AT_LOCAL, tzinfo=self.start.tzinfo)
+
+    @property
+    def destroy_at(self) -> datetime:
+        return self.end + self.destroy_delay
+
+    @property
+    def lifetime_hours(self) -> float:
+        return (self.destroy_at - self.create_at).total_seconds() / 3600
+
+
+def parse_window(name: str, start: str, end: str, tz: str,
+                 destroy_delay: timedelta = DEFAULT_DESTROY_DELAY) -> EventWindow:
+    """Validate user input: a schedule-safe name, ISO times (local to ``tz``), end after start."""
+    if not _NAME.match(name or ""):
+        raise GantryError("event: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise GantryError("event: --tz", f"unknown time zone {tz!r} (e.g. Asia/Seoul)") from None
+    times = []
+    for flag, raw in (("--start", start), ("--end", end)):
+        try:
+            value = datetime.fromisoformat(raw)
+        except (TypeError, ValueError):
+            raise GantryError(f"event: {flag}", f"{raw!r} is not an ISO date-time (e.g. 2027-03-01T10:00)") from None
+        times.append(value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone))
+    if times[1] <= times[0]:
+        raise GantryError("event: --end", f"{end} is not after --start {start}")
+    if times[1] - times[0] > timedelta(days=14):
+        raise GantryError("event: --end", "an event lasts at most 14 days (this is not an always-on stack)")
+    if destroy_delay < timedelta(0):
+        raise GantryError("event: --destroy-delay", "must not be negative")
+    return EventWindow(name, times[0], times[1], tz, destroy_delay)
+
+
+def _at(moment: datetime) -> str:
+    return f"at({moment.replace(tzinfo=None).isoformat(timespec='seconds')})"
+
+
+def desired_schedules(window: EventWindow, project: str, project_arn: str,
+                      role_arn: str) -> dict[str, dict[str, Any]]:
+    """Schedule name -> the CreateSchedule/UpdateSchedule arguments (without Name/GroupName)."""
+    out = {}
+    for step, moment in (("create", window.create_at), ("destroy", window.destroy_at)):
+        build = {
+            "ProjectName": project,
+            "EnvironmentVariablesOverride": [
+                {"Name": "EVENT_NAME", "Value": window.name, "Type": "PLAINTEXT"},
+                {"Name": "EVENT_STEP", "Value": step, "Type": "PLAINTEXT"},
+                {"Name": "EVENT_END", "Value": window.end.isoformat(), "Type": "PLAINTEXT"},
+            ],
+        }
+        out[f"{window.name}-{step}"] = {
+            "Description": f"gantry event {window.name}: {step} the event stack ({project_arn})",
+            "ScheduleExpression": _at(moment),
+            "ScheduleExpressionTimezone": window.tz,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Target": {
+                "Arn": CODEBUILD_TARGET,
+                "RoleArn": role_arn,
+                "Input": json.dumps(build, sort_keys=True),
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 5},
+            },
+        }
+    return out
+
+
+_COMPARED = ("Description", "ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "State")
+
+
+def _same(have: dict[str, Any], want: dict[str, Any]) -> bool:
+    if any(have.get(k) != want[k] for k in _COMPARED):
+        return False
+    ht, wt = have.get("Target") or {}, want["Target"]
+    try:
+        same_input = json.loads(ht.get("Input") or "null") == json.loads(wt["Input"])
+    except ValueError:
+        same_input = False
+    return (same_input and ht.get("Arn") == wt["Arn"] and ht.get("RoleArn") == wt["RoleArn"]
+            and ht.get("RetryPolicy") == wt["RetryPolicy"])
+
+
+def _aws(where: str, exc: Exception) -> GantryError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return GantryError(where, f"{err.get('Code', 'error')}: {err.get('Message', '')}".strip())
+    return GantryError(where, str(exc))
+
+
+def _runner_arn(codebuild: Any, project: str) -> str:
+    try:
+        found = codebuild.batch_get_projects(names=[project]).get("projects", [])
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws("event: codebuild", exc) from None
+    if not found:
+        raise GantryError("event: --project", f"CodeBuild project {project!r} not found (apply infra/envs/prod first)")
+    return found[0]["arn"]
+
+
+def ensure_schedules(scheduler: Any, codebuild: Any, window: EventWindow, group: str, project: str,
+                     role_arn: str) -> list[tuple[str, str]]:
+    """Create or update the event's schedules; returns ``(name, created|updated|unchanged)``."""
+    project_arn = _runner_arn(codebuild, project)
+    try:
+        scheduler.get_schedule_group(Name=group)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise GantryError("event: --group", f"schedule group {group!r} not found (apply infra/envs/prod first)") from None
+        raise _aws("event: scheduler", exc) from None
+    results = []
+    for name, want in desired_schedules(window, project, project_arn, role_arn).items():
+        try:
+            try:
+                have = scheduler.get_schedule(GroupName=group, Name=name)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                scheduler.create_schedule(Name=name, GroupName=group, **want)
+                results.append((name, "created"))
+                continue
+            if _same(have, want):
+                results.append((name, "unchanged"))
+            else:
+                scheduler.update_schedule(Name=name, GroupName=group, **want)
+                results.append((name, "updated"))
+        except (ClientError, BotoCoreError) as exc:
+            raise _aws(f"event: schedule {name}", exc) from None
+    return results
+
+
+def delete_schedules(scheduler: Any, name: str, group: str) -> list[tuple[str, str]]:
+    """Delete the event's schedules; missing ones are ``absent`` (idempotent)."""
+    if not _NAME.match(name or ""):
+        raise GantryError("event: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
+    results = []
+    for step in ("create", "destroy"):
+        sched = f"{name}-{step}"
+        try:
+            scheduler.delete_schedule(GroupName=group, Name=sched)
+            results.append((sched, "deleted"))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise _aws(f"event: schedule {sched}", exc) from None
+            results.append((sched, "absent"))
+        except BotoCoreError as exc:
+            raise _aws(f"event: schedule {sched}", exc) from None
+    return results

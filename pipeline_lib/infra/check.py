@@ -1,0 +1,93 @@
+"""``gantry infra check``: fmt, validate, structure, catalog drift and checkov, as one report."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalog import Catalog, load_catalog
+from ..errors import GantryError
+from . import checkov as checkov_mod
+from .catalogvars import drift
+from .cliconfig import write_cli_config
+from .structure import check_structure
+from .terraform import Finding, fmt_check, validate_all
+
+STEPS = ("fmt", "validate", "structure", "drift", "checkov")
+DEFAULT_CLI_CONFIG = Path(".venv/terraform.rc")
+
+
+@dataclass
+class StepResult:
+    step: str
+    findings: list[Finding]
+    seconds: float
+    note: str = ""
+
+
+@dataclass
+class Report:
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.results for f in r.findings]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def resolve_cli_config(explicit: Path | None, tmpdir: Path) -> Path:
+    """``--cli-config``, ``$TF_CLI_CONFIG_FILE``, ``.venv/terraform.rc`` (make), or a fresh one."""
+    for candidate in (explicit, os.environ.get("TF_CLI_CONFIG_FILE"), DEFAULT_CLI_CONFIG):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+        if candidate is explicit and explicit is not None:
+            raise GantryError(str(explicit), "no such Terraform CLI config file")
+    return write_cli_config(tmpdir / "terraform.rc", plugin_cache_dir=tmpdir / "plugin-cache")
+
+
+def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...] = STEPS,
+              cli_config: Path | None = None, project_dir: Path | None = None,
+              checkov_reports: list | None = None,
+              progress: Callable[[StepResult], None] | None = None) -> Report:
+    """Run ``steps`` in order; a step that cannot run is a :class:`GantryError` (exit 2)."""
+    if not infra_dir.is_dir():
+        raise GantryError(str(infra_dir), "no such directory (expected infra/ with modules/ and envs/)")
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise GantryError("infra check", f"unknown step {unknown[0]!r} (steps: {', '.join(STEPS)})")
+    catalog: Catalog | None = None
+    if catalog_path is not None and ({"structure", "drift"} & set(steps)):
+        catalog = load_catalog(catalog_path)
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="gantry-infra-") as tmp:
+        for step in steps:
+            t0 = time.monotonic()
+            note = ""
+            if step == "fmt":
+                found = fmt_check(infra_dir)
+            elif step == "validate":
+                found = validate_all(infra_dir, resolve_cli_config(cli_config, Path(tmp)))
+            elif step == "structure":
+                found = check_structure(infra_dir, catalog)
+            elif step == "drift":
+                if catalog is None:
+                    raise GantryError("infra check", "drift needs the catalog (--catalog)")
+                found = [Finding("drift", d.path, d.what) for d in drift(catalog, infra_dir)]
+            else:
+                reports = checkov_reports if checkov_reports is not None else \
+                    checkov_mod.run_checkov(infra_dir, project_dir)
+                found = checkov_mod.evaluate(reports, infra_dir)
+                s = checkov_mod.summary(reports)
+                note = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped with a reason"
+            result = StepResult(step, found, time.monotonic() - t0, note)
+            report.results.append(result)
+            if progress is not None:
+                progress(result)
+    return report

@@ -1,0 +1,109 @@
+"""`gantry infra check` on the real infra/ (passes) and on broken copies (clear failures)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline_lib.cli import main
+from pipeline_lib.infra.check import run_check
+
+from .conftest import CATALOG, INFRA, PROJECT_ROOT, edit
+
+pytestmark = pytest.mark.integration
+
+
+def test_full_check_passes_on_infra(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    t0 = time.monotonic()
+    rc = main(["infra", "check"])
+    out, err = capsys.readouterr()
+    assert rc == 0, out + err
+    for step in ("fmt: ok", "validate: ok", "structure: ok", "drift: ok", "checkov: ok"):
+        assert step in out
+    assert "0 failed" in out
+    print(f"full infra check: {time.monotonic() - t0:.1f}s")
+
+
+def test_syntax_error_is_reported_with_its_file(infra_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = infra_copy / "modules" / "rds" / "main.tf"
+    edit(broken, 'resource "aws_db_subnet_group" "this" {', 'resource "aws_db_subnet_group" "this" {{')
+    rc = main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(CATALOG),
+               "--steps", "fmt,structure"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert f"gantry: infra check: fmt: {infra_copy}" in err
+    assert f"structure: {broken}: HCL syntax error" in err
+    assert "Traceback" not in err
+
+
+def test_missing_multi_az_flag_fails_structure(infra_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prod = infra_copy / "envs" / "prod" / "main.tf"
+    edit(prod, "  multi_az              = true\n  backup_retention_days = 35", "  backup_retention_days = 35")
+    rc = main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(CATALOG), "--steps", "structure"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert f'structure: {prod}: module "rds": multi_az must be true, is <unset> (prod RDS is Multi-AZ)' in err
+
+
+def test_module_that_hardcodes_multi_az_off_fails(infra_copy: Path) -> None:
+    edit(infra_copy / "modules" / "redis" / "main.tf", "multi_az_enabled           = var.multi_az",
+         "multi_az_enabled           = false")
+    report = run_check(infra_copy, CATALOG, ("structure",))
+    assert [f.what for f in report.findings] == [
+        "aws_elasticache_replication_group.this: multi_az_enabled must be var.multi_az, is false "
+        "(Redis Multi-AZ follows the caller)"]
+
+
+def test_event_stack_must_not_outlive_the_event(infra_copy: Path) -> None:
+    edit(infra_copy / "modules" / "ecs-fargate" / "main.tf",
+         "    ignore_changes = [desired_count] # owned by the autoscaler",
+         "    ignore_changes  = [desired_count]\n    prevent_destroy = true")
+    edit(infra_copy / "envs" / "event" / "main.tf", "  deletion_protection   = false\n", "")
+    whats = [f.what for f in run_check(infra_copy, CATALOG, ("structure",)).findings]
+    assert any("prevent_destroy in the event stack" in w for w in whats), whats
+    assert any('module "rds": deletion_protection must be false' in w for w in whats), whats
+
+
+def test_catalog_drift_fails_with_the_key(infra_copy: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG.read_text(encoding="utf-8").replace(
+        "ecr_repository: shop/product-api", "ecr_repository: shop/products"), encoding="utf-8")
+    rc = main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(catalog), "--steps", "drift"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    prod = infra_copy / "envs" / "prod" / "catalog.auto.tfvars.json"
+    assert (f"gantry: infra check: drift: {prod}: services.product-api.ecr_repository: file has "
+            '"shop/product-api", catalog gives "shop/products"') in err
+    assert "ecr_replication_rule" not in err  # same prefix "shop/": the rule did not change
+    # sync repairs it, and the check passes again
+    assert main(["infra", "sync", "--infra", str(infra_copy), "--catalog", str(catalog)]) == 0
+    assert main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(catalog), "--steps", "drift"]) == 0
+
+
+def test_committed_tfvars_match_the_catalog() -> None:
+    assert run_check(INFRA, CATALOG, ("drift",)).ok
+
+
+def test_validate_reports_file_and_line(tmp_path: Path) -> None:
+    root = tmp_path / "infra" / "modules" / "tiny"
+    root.mkdir(parents=True)
+    (root / "main.tf").write_text(
+        'terraform {\n  required_providers {\n    aws = {\n      source  = "hashicorp/aws"\n'
+        '      version = "5.100.0"\n    }\n  }\n}\n\nresource "aws_s3_bucket" "b" {\n'
+        '  bucket   = "x"\n  no_such_argument = true\n}\n', encoding="utf-8")
+    report = run_check(tmp_path / "infra", None, ("validate",))
+    assert [f.line() for f in report.findings] == [
+        f"validate: {root}/main.tf:12: Unsupported argument "
+        '(An argument named "no_such_argument" is not expected here.)']
+
+
+def test_unknown_step_and_missing_dir_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["infra", "check", "--steps", "fmt,lint"]) == 2
+    assert main(["infra", "check", "--infra", str(tmp_path / "nope"), "--steps", "fmt"]) == 2
+    err = capsys.readouterr().err
+    assert "gantry: infra check: --steps: unknown step 'lint'" in err
+    assert f"gantry: {tmp_path / 'nope'}: no such directory" in err

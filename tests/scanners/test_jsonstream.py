@@ -1,0 +1,68 @@
+"""The streaming JSON reader agrees with json.loads at every chunk boundary."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline_lib.errors import GantryError
+from scanners import jsonstream
+from scanners.jsonstream import JsonStream
+from scanners.registry import parse_report
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "trivy"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+def walk(text: str, chunk: int) -> dict:
+    js = JsonStream(io.StringIO(text), "doc", chunk=chunk)
+    out: dict = {}
+    for key in js.iter_object(""):
+        if key == "items":
+            out[key] = [js.value() for _ in js.iter_array("items")]
+        else:
+            out[key] = js.value()
+    js.end()
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(json_values, max_size=6), other=json_values, chunk=st.integers(1, 17),
+       indent=st.sampled_from([None, 1, 2]))
+def test_stream_equals_json_loads(items, other, chunk, indent):
+    doc = {"before": other, "items": items, "after": [other]}
+    text = json.dumps(doc, indent=indent)
+    assert walk(text, chunk) == json.loads(text)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64, 4096])
+def test_trivy_fixtures_same_at_any_chunk(chunk, monkeypatch):
+    paths = sorted(FIXTURES.glob("*.json"))
+    before = {p.name: [f.to_json() for f in parse_report(p, licenses=True).findings]
+              for p in paths if "cdx" not in p.name}
+    monkeypatch.setattr(jsonstream, "CHUNK", chunk)
+    after = {p.name: [f.to_json() for f in parse_report(p, licenses=True).findings]
+             for p in paths if "cdx" not in p.name}
+    assert after == before
+
+
+@pytest.mark.parametrize("text", ['{"items": [1, 2', '{"items": [1, 2]', '{"a": "unterminated', '{"a": 1,', "{"])
+def test_truncated_documents(text):
+    with pytest.raises(GantryError, match="truncated"):
+        walk(text, 4)
+
+
+@pytest.mark.parametrize("text", ['{"items": [1 2]}', '{"a" 1}', '{"a": 1} x', '[1]', '{"a": tru}x'])
+def test_invalid_documents(text):
+    with pytest.raises(GantryError):
+        walk(text, 4)
