@@ -104,7 +104,7 @@ async def load(port: int, requests: list[bytes], connections: int) -> tuple[floa
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deliveries", type=int, default=5000)
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--redeliver", type=float, default=0.1, help="share of redeliveries (default 0.1)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, \

@@ -22,7 +22,7 @@ from pipeline_lib.errors import GantryError
 from pipeline_lib.fileio import write_atomic
 
 from .bump import BumpResult, BumpSpec
-from .git import GitError, REJECT_MARKERS, FINAL_MARKERS, _head, checkout, git, lock_path, sync, writer_lock
+from .git import FINAL_MARKERS, REJECT_MARKERS, _head, checkout, git, lock_path, sync, writer_lock
 
 STALE_SECONDS = 3600
 
@@ -147,5 +147,3 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
             with open(trace, "a") as fh:
                 fh.write(f"{os.getpid()} batch {len(pending)} in {time.monotonic() - t0:.2f}s\n")
 
-
-__all__ = ["enabled", "submit", "run_batch", "GitError"]

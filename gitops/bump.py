@@ -17,7 +17,6 @@ from pipeline_lib.image.reference import check_digest, check_tag, parse_reposito
 
 from .git import transact
 from .manifest import ImagePin, manifest_file, pin_helm, pin_kustomize
-from .yamlrt import RoundTrip
 
 
 @dataclass
@@ -87,6 +86,7 @@ class BumpSpec:
 
     def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
         """Edit the manifest in ``checkout``; None when it already pins this image."""
+        from .yamlrt import RoundTrip
         svc, env = self._objects()
         path, self.rel = manifest_file(checkout, env)
         doc = RoundTrip.read(path, self.rel)

@@ -6,12 +6,15 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import TYPE_CHECKING
 
 from pipeline_lib.catalog import Service, ServiceEnvironment
 from pipeline_lib.errors import GantryError
 
-from .yamlrt import RoundTrip
+if TYPE_CHECKING:  # ruamel.yaml is imported only when a manifest is edited
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from .yamlrt import RoundTrip
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -101,6 +104,7 @@ def _str(value: object) -> str | None:
 def pin_helm(doc: RoundTrip, env: ServiceEnvironment, image: str, tag: str | None,
              digest: str) -> tuple[ImagePin, bool]:
     """Set ``repository``/``tag``/``digest`` under ``values_key`` (a dotted path) in a values file."""
+    from ruamel.yaml.comments import CommentedMap
     data = doc.data
     if data is None:
         doc.data = data = CommentedMap()
@@ -143,6 +147,7 @@ def _parse_image_string(value: str) -> ImagePin:
 
 def read_pin(checkout: Path, service: Service, env: ServiceEnvironment) -> ImagePin:
     """The image pinned for ``service`` in ``env`` (used by promote)."""
+    from .yamlrt import RoundTrip
     path, rel = manifest_file(checkout, env)
     doc = RoundTrip.read(path, rel)
     if env.manifest_format == "kustomize":

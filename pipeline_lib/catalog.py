@@ -16,6 +16,7 @@ from .errors import GantryError
 from .yamlload import load_yaml_file
 
 DEFAULT_CATALOG = Path("jobs/catalog.yaml")
+CATALOG_KEY = "_catalog"
 ENVIRONMENT_NAMES = ("dev", "prod", "event")
 DEPLOY_MODES = ("commit", "pr")
 MANIFEST_FORMATS = ("kustomize", "helm")
@@ -312,9 +313,26 @@ def _parse_service(index: int, raw: Any, env_names: set[str],
                    paths, test_command, owners)
 
 
+def unwrap(data: Any) -> Any:
+    """The catalog mapping inside ``[{"_catalog": {...}}]``, the form ``jobs/catalog.yaml`` uses.
+
+    jenkins-job-builder reads every ``*.yaml`` in ``jobs/`` and skips top-level entries whose
+    key starts with ``_``, so the wrapped form lets ``jenkins-jobs update jobs/`` run unchanged.
+    A bare mapping is accepted too (a catalog kept outside ``jobs/``).
+    """
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict) and list(data[0]) == [CATALOG_KEY]:
+        return data[0][CATALOG_KEY]
+    return data
+
+
 def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     """Validate parsed YAML ``data``; raise :class:`GantryError` listing every problem."""
     problems = _Problems(source)
+    if isinstance(data, list):
+        unwrapped = unwrap(data)
+        if unwrapped is data:
+            raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
+        data = unwrapped
     top = _mapping(data, "", problems, {"version", "defaults", "environments", "services"},
                    {"version", "defaults", "environments", "services"})
     if top is None:

@@ -75,7 +75,7 @@ def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: P
                                                  "or put dependency-check.sh on PATH)")
     if not Path(project_dir).is_dir():
         return ScanOutcome(TOOL, "error", [], f"{project_dir}: not a directory")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     work = out_dir / "dependency-check"
     work.mkdir(parents=True, exist_ok=True)
     cmd = [binary, "--scan", str(project_dir), "--out", str(work), "--format", "JSON", "--format", "XML",

@@ -111,6 +111,24 @@ class JsonStream:
 
     skip = value
 
+    def try_value(self) -> tuple[bool, Any]:
+        """Decode the next value only if it lies wholly in the current buffer (no refill).
+
+        A whole small element in one C call is much cheaper than walking it; on failure the
+        cursor does not move and the caller walks the element instead (which also reports
+        errors precisely). Memory stays bounded by the buffer size.
+        """
+        if not self.peek():
+            return False, None
+        try:
+            obj, end = _DECODER.raw_decode(self.buf, self.pos)
+        except (json.JSONDecodeError, RecursionError):
+            return False, None
+        if not isinstance(obj, (dict, list)):
+            return False, None
+        self.pos = end
+        return True, obj
+
     def iter_object(self, path: str) -> Iterator[str]:
         """Yield each key of the object at the cursor; the caller consumes each value."""
         ch = self.peek()

@@ -227,7 +227,7 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     if cmd is None:
         return ScanOutcome(TOOL, "skipped", [], "sonar-scanner CLI not found (install sonar-scanner or pysonar)")
     project_dir = Path(project_dir)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     work = (out_dir / "sonar-work").resolve()
     work.mkdir(parents=True, exist_ok=True)
     key = project_key or project_dir.resolve().name

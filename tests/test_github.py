@@ -126,6 +126,7 @@ def pr_report(capsys, report_dir: Path, api_url: str, *extra: str) -> tuple[int,
 
 def test_sticky_comment_created_then_updated(github, report_dir, capsys, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.delenv("BUILD_URL", raising=False)
     github.comments.append({"id": 5, "body": "LGTM", "user": "alice"})
     code, out, err = pr_report(capsys, report_dir, github.url(""))
     assert code == 0, err

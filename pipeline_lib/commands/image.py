@@ -41,14 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     build = isub.add_parser("build", help="build the service image through the Docker API (DOCKER_HOST)")
     _common(build)
     build.add_argument("--source", type=Path, default=Path("."), help="service checkout (default: .)")
-    build.add_argument("--tag", action="append", required=True, help="tag (repeatable: commit sha, semver)")
+    build.add_argument("--tag", action="append", help="tag (repeatable; default: $GIT_COMMIT[:12] and "
+                       "$TAG_NAME when it is a semver tag)")
     build.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     build.set_defaults(func=_build)
 
     push = isub.add_parser("push", help="push the image; print and record its digest")
     _common(push)
-    push.add_argument("--tag", action="append", required=True,
-                      help="tag (repeatable; the first is the commit sha, others e.g. the semver)")
+    push.add_argument("--tag", action="append",
+                      help="tag (repeatable; the first is the commit sha, others e.g. the semver; "
+                           "default: $GIT_COMMIT[:12] and $TAG_NAME when it is a semver tag)")
     src = push.add_mutually_exclusive_group()
     src.add_argument("--oci-layout", type=Path, help="push this OCI layout directory (no container engine)")
     src.add_argument("--oci-archive", type=Path, help="push this OCI archive (tar of a layout)")
@@ -67,6 +69,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
     verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")
     verify.set_defaults(func=_verify)
+
+
+_SEMVER = __import__("re").compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def default_tags(env: dict[str, str]) -> list[str]:
+    """Jenkins' ``GIT_COMMIT`` (12 characters) and, on a tag build, ``TAG_NAME`` when it is semver."""
+    tags = []
+    commit = env.get("GIT_COMMIT", "").strip()
+    if commit:
+        tags.append(commit[:12])
+    tag_name = env.get("TAG_NAME", "").strip()
+    if tag_name and _SEMVER.match(tag_name):
+        tags.append(tag_name.replace("+", "_"))
+    return tags
+
+
+def _tags(args: argparse.Namespace) -> list[str]:
+    import os
+    from ..image.reference import check_tag
+    tags = args.tag or default_tags(dict(os.environ))
+    if not tags:
+        raise GantryError(f"image {args.image_command}", "no tag: pass --tag or set GIT_COMMIT")
+    return [check_tag(t, f"image {args.image_command}: --tag") for t in tags]
 
 
 def _repository(args: argparse.Namespace) -> tuple[object, str, str]:
@@ -97,14 +123,15 @@ def _build(args: argparse.Namespace) -> int:
             raise GantryError("image build", f"--label {item!r}: expected KEY=VALUE")
         labels[key] = value
     image = build_image(_docker(), args.source / svc.context, svc.dockerfile,
-                        [f"{host}/{repo}:{t}" for t in args.tag], labels=labels)
+                        [f"{host}/{repo}:{t}" for t in _tags(args)], labels=labels)
     print(f"built {image.id} as {', '.join(image.tags)}")
     return 0
 
 
 def _push(args: argparse.Namespace) -> int:
     catalog, host, repo = _repository(args)
-    from ..image.push import registry_for
+    args.tag = _tags(args)
+    from ..image.registry import registry_for
     if args.oci_layout or args.oci_archive:
         import tempfile
         from ..image.copy import LayoutSource, copy_image, extract_archive
@@ -148,7 +175,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from ..ecr.auth import ecr_client
-    from ..image.push import registry_for
+    from ..image.registry import registry_for
     from ..image.replication import Destination, verify_replication
     catalog, host, repo = _repository(args)
     overrides = dict(args.registry_for)

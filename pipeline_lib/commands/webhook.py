@@ -53,7 +53,8 @@ def build_receiver(catalog_path: Path, db: Path, conf: str | None, workers: int 
     # Retries happen in the receiver's queue (non-blocking backoff), not inside one call.
     client = JenkinsClient(load_settings(conf), retries=0)
     store = DeliveryStore(db)
-    return Receiver(WebhookConfig(secret.encode("utf-8"), catalog, workers=workers), client, store)
+    return Receiver(WebhookConfig(secret.encode("utf-8"), catalog, workers=workers, trigger_process=True),
+                    client, store)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import docker
 
-from ..ecr.auth import credentials_for
 from ..errors import GantryError
 from .reference import check_tag, parse_repository
-from .registry import RegistryClient
+from .registry import RegistryClient, registry_for
 
 TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "503", "502", "500", "504",
                      "429", "too many requests", "connection refused", "temporarily")
@@ -29,11 +28,6 @@ class PushResult:
     tag: str
     digest: str
     skipped: bool = False
-
-
-def registry_for(host: str) -> RegistryClient:
-    """A registry client for ``host`` with ECR credentials when it is an ECR host."""
-    return RegistryClient(host, credentials=credentials_for(host))
 
 
 def _config_digest(reg: RegistryClient, repository: str, reference: str) -> str | None:

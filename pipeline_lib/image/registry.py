@@ -249,3 +249,9 @@ class RegistryClient:
         if resp.status_code != 200:
             raise self._fail(resp, f"GET blob {digest[:19]}")
         return resp
+
+
+def registry_for(host: str) -> RegistryClient:
+    """A client for ``host``: plain HTTP on loopback, HTTPS otherwise, ECR credentials on ECR hosts."""
+    from ..ecr.auth import credentials_for
+    return RegistryClient(host, credentials=credentials_for(host))

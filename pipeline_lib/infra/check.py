@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,11 @@ def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...]
     if catalog_path is not None and ({"structure", "drift"} & set(steps)):
         catalog = load_catalog(catalog_path)
     report = Report()
-    with tempfile.TemporaryDirectory(prefix="gantry-infra-") as tmp:
+    pending = None
+    with tempfile.TemporaryDirectory(prefix="gantry-infra-") as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+        if "checkov" in steps and checkov_reports is None and len(steps) > 1:
+            # checkov is a separate process: let it run while Terraform validates.
+            pending = pool.submit(checkov_mod.run_checkov, infra_dir, project_dir)
         for step in steps:
             t0 = time.monotonic()
             note = ""
@@ -81,8 +86,12 @@ def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...]
                     raise GantryError("infra check", "drift needs the catalog (--catalog)")
                 found = [Finding("drift", d.path, d.what) for d in drift(catalog, infra_dir)]
             else:
-                reports = checkov_reports if checkov_reports is not None else \
-                    checkov_mod.run_checkov(infra_dir, project_dir)
+                if checkov_reports is not None:
+                    reports = checkov_reports
+                elif pending is not None:
+                    reports = pending.result()
+                else:
+                    reports = checkov_mod.run_checkov(infra_dir, project_dir)
                 found = checkov_mod.evaluate(reports, infra_dir)
                 s = checkov_mod.summary(reports)
                 note = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped with a reason"

@@ -81,7 +81,7 @@ def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
     return findings
 
 
-def _env(cli_config: Path | None, data_dir: Path | None = None) -> dict[str, str]:
+def _env(cli_config: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env["TF_IN_AUTOMATION"] = "1"
     env["CHECKPOINT_DISABLE"] = "1"

@@ -33,12 +33,12 @@ def _finding_row(e) -> str:
     f = e.finding
     loc = (f.target or "") + (f":{f.line}" if f.line else "")
     state = "allowlisted" if e.allowed_by else ("new" if e.new else "existing")
-    return (f"| {f.severity} | {cell(f.tool, 20)} | {link(cell(f.id, 60), f.url)} | {cell(f.package, 50)} | "
+    return (f"| {f.severity} | {cell(f.tool, 20)} | {link(cell(f.id, 60), f.url)} | {cell(f.title, 70)} | {cell(f.package, 50)} | "
             f"{cell(f.installed_version, 30)} | {cell(f.fixed_version, 40) or '—'} | {cell(loc, 60)} | {state} |")
 
 
-_TABLE_HEAD = ("| Severity | Tool | ID | Package | Installed | Fixed in | Location | State |\n"
-               "|---|---|---|---|---|---|---|---|")
+_TABLE_HEAD = ("| Severity | Tool | ID | Title | Package | Installed | Fixed in | Location | State |\n"
+               "|---|---|---|---|---|---|---|---|---|")
 
 
 def render(verdict) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline_lib.ecr.auth import EcrTokenProvider, credentials_for, ecr_host_region
-from pipeline_lib.image.push import registry_for
+from pipeline_lib.image.registry import registry_for
 
 pytestmark = pytest.mark.integration
 

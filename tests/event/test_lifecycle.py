@@ -145,3 +145,13 @@ def test_missing_task_without_snapshot_refuses(stack, terraform, slack) -> None:
     with pytest.raises(GantryError, match="cannot prove event orders reached prod; refusing to destroy"):
         _handler(stack, terraform, window_seconds=0.1).run("destroy")
     assert not terraform[1].exists()
+
+
+def test_lifecycle_cli_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline_lib.cli import main
+
+    assert main(["event", "lifecycle", "--name", "s", "--step", "destroy", "--event-end", "2027-03-05T22:00"]) == 2
+    assert "gantry: event: --event-end: needs a UTC offset" in capsys.readouterr().err
+    assert main(["event", "lifecycle", "--name", "s", "--step", "destroy", "--event-end",
+                 "2027-03-05T22:00+09:00", "--window", "soon"]) == 2
+    assert "gantry: event: --window: 'soon' is not a duration" in capsys.readouterr().err

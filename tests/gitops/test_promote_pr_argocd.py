@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import shutil
 from pathlib import Path
 
 import pytest

@@ -57,3 +57,12 @@ def test_build_error_is_one_line(podman, registry, tmp_path: Path) -> None:
 def test_missing_dockerfile(podman, registry, tmp_path: Path) -> None:
     with pytest.raises(GantryError, match="not found"):
         build_image(podman.client(), tmp_path, "Dockerfile", [f"{registry.host}/shop/x:t"])
+
+
+def test_default_tags_from_jenkins_environment() -> None:
+    from pipeline_lib.commands.image import default_tags
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert default_tags({"GIT_COMMIT": sha}) == ["0123456789ab"]
+    assert default_tags({"GIT_COMMIT": sha, "TAG_NAME": "v1.4.0"}) == ["0123456789ab", "v1.4.0"]
+    assert default_tags({"GIT_COMMIT": sha, "TAG_NAME": "nightly"}) == ["0123456789ab"]
+    assert default_tags({}) == []

@@ -107,3 +107,14 @@ def test_unknown_step_and_missing_dir_exit_2(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "gantry: infra check: --steps: unknown step 'lint'" in err
     assert f"gantry: {tmp_path / 'nope'}: no such directory" in err
+
+
+def test_new_replica_region_is_drift_in_the_rule(infra_copy: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG.read_text(encoding="utf-8").replace(
+        "replica_regions: [ap-northeast-1]", "replica_regions: [ap-northeast-1, ap-southeast-1]"), encoding="utf-8")
+    report = run_check(infra_copy, catalog, ("structure", "drift"))
+    lines = [f.line() for f in report.findings]
+    assert any("drift:" in ln and "ecr_replication_rule.destinations" in ln for ln in lines), lines
+    assert any("structure:" in ln and "ECR replication goes to ['ap-northeast-1'], the catalog says "
+               "['ap-northeast-1', 'ap-southeast-1']" in ln for ln in lines), lines

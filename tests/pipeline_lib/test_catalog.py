@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_lib.catalog import load_catalog, parse_catalog
+from pipeline_lib.catalog import load_catalog, parse_catalog, unwrap
 from pipeline_lib.cli import main
 from pipeline_lib.errors import GantryError
 
@@ -18,7 +18,7 @@ CATALOG = ROOT / "jobs" / "catalog.yaml"
 
 @pytest.fixture()
 def raw() -> dict:
-    return yaml.safe_load(CATALOG.read_text())
+    return unwrap(yaml.safe_load(CATALOG.read_text()))
 
 
 def problems(data: object) -> list[str]:
@@ -83,7 +83,7 @@ def test_duplicate_service_and_shared_repository(raw: dict) -> None:
 
 @pytest.mark.parametrize("data, expected", [
     (None, "must be a mapping, got nothing"),
-    ([], "must be a mapping, got a list"),
+    ([], "must be a mapping or a one-item list holding"),
     ({"version": 1, "defaults": {}, "environments": {}, "services": "x"}, "services: must be a list"),
     ({"version": 2, "defaults": {}, "environments": {}, "services": []}, "unsupported catalog version 2"),
 ])
@@ -103,6 +103,15 @@ def test_replicas_min_above_max(raw: dict) -> None:
     raw["services"][0]["environments"]["prod"]["replicas"] = {"min": 9, "max": 3}
     assert problems(raw) == ["gantry: jobs/catalog.yaml: services[0].environments.prod.replicas: "
                              "min (9) is greater than max (3)"]
+
+
+def test_jenkins_job_builder_skips_the_wrapped_catalog() -> None:
+    data = yaml.safe_load(CATALOG.read_text())
+    # JJB: a top-level list of single-key dicts; keys starting with "_" are skipped
+    assert isinstance(data, list) and len(data) == 1 and list(data[0]) == ["_catalog"]
+    assert unwrap(data) is data[0]["_catalog"]
+    with pytest.raises(GantryError, match="one-item list holding '_catalog:'"):
+        parse_catalog([{"job": {}}])
 
 
 def test_cli_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: dict) -> None:

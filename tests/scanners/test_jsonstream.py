@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,29 @@ def test_truncated_documents(text):
 def test_invalid_documents(text):
     with pytest.raises(GantryError):
         walk(text, 4)
+
+
+@pytest.mark.parametrize("chunk", [2, 1 << 20])
+@pytest.mark.parametrize("doc,needle", [
+    ('{"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": "oops"}]}', "Vulnerabilities: expected a list"),
+    ('{"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": [42]}]}', "Vulnerabilities[0]: expected an object"),
+    ('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"PkgName": "p"}], "Target": "x"}]}', "missing VulnerabilityID"),
+    ('{"SchemaVersion": 2, "Results": [{"Target": 7}]}', "Target must be a string"),
+    ('{"SchemaVersion": 2, "Results": [{"Target": "x", "Secrets": [{"RuleID": "r"}]}, 5]}', "expected a JSON object"),
+])
+def test_errors_same_on_both_paths(doc, needle, chunk, tmp_path, monkeypatch):
+    """Whole-element decoding (fits the buffer) and the streaming walk report the same problems."""
+    monkeypatch.setattr(jsonstream, "CHUNK", chunk)
+    path = tmp_path / "r.json"
+    path.write_text(doc)
+    with pytest.raises(GantryError, match=re.escape(needle)):
+        parse_report(path)
+
+
+def test_target_after_entries_streamed(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonstream, "CHUNK", 3)
+    path = tmp_path / "r.json"
+    path.write_text('{"SchemaVersion": 2, "Results": [{"Secrets": [{"RuleID": "aws-access-key-id", '
+                    '"Severity": "CRITICAL"}], "Target": "deploy.sh"}]}')
+    (f,) = parse_report(path).findings
+    assert f.target == "deploy.sh" and f.severity == "CRITICAL"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from scanners import dependency_check, sonarqube, trivy
+from scanners import dependency_check, trivy
 from scanners.base import ScanOutcome
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"

@@ -258,3 +258,20 @@ def test_healthz_and_metrics(client) -> None:
     assert client.get("/github-webhook/").status_code == 405
     assert all(job in HELLO_JOBS for job in ("dev/hello-world",))
     assert SECRET.decode() not in text
+
+
+def test_trigger_process_mode_starts_builds_and_reports_metrics(test_catalog, jenkins, tmp_path) -> None:
+    """What `gantry webhook serve` runs: Jenkins calls from a lower-priority child process."""
+    r = make_receiver(test_catalog, jenkins, tmp_path / "db.sqlite3", trigger_process=True)
+    with TestClient(create_app(r)) as c:
+        jenkins.fail_next = 1
+        pr = (SHARED / "github-webhooks" / "pull_request-opened.json").read_bytes()
+        assert c.post("/github-webhook/", content=PUSH, headers=headers_for("push", PUSH)).status_code == 202
+        assert c.post("/github-webhook/", content=pr, headers=headers_for("pull_request", pr)).status_code == 202
+        c.portal.call(r.drain, 20.0)
+        metrics = c.get("/metrics").text
+        assert c.get("/healthz").json() == {"status": "ok", "queue": 0}
+    r.store.close()
+    assert sorted(b.job for b in jenkins.state.builds) == ["dev/hello-world-pr", "prod/hello-world"]
+    assert 'gantry_webhook_triggers_total{result="started"} 2.0' in metrics
+    assert "gantry_webhook_trigger_retries_total 1.0" in metrics

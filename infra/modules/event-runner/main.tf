@@ -60,9 +60,12 @@ data "aws_iam_policy_document" "runner" {
     resources = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/event-*"]
   }
   statement {
-    sid       = "SlackSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.slack_webhook.arn]
+    sid     = "RunnerSecrets"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = [
+      aws_secretsmanager_secret.slack_webhook.arn,
+      "arn:aws:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret:${var.redis_auth_token_secret}-*",
+    ]
   }
 }
 
@@ -108,6 +111,12 @@ resource "aws_codebuild_project" "runner" {
     environment_variable {
       name  = "SLACK_WEBHOOK_SECRET_ID"
       value = aws_secretsmanager_secret.slack_webhook.name
+    }
+
+    environment_variable {
+      name  = "TF_VAR_redis_auth_token"
+      type  = "SECRETS_MANAGER"
+      value = var.redis_auth_token_secret
     }
   }
 

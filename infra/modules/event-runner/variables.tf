@@ -33,6 +33,12 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
+variable "redis_auth_token_secret" {
+  description = "Secrets Manager secret name holding the event Redis AUTH token (TF_VAR_redis_auth_token)."
+  type        = string
+  default     = "event/redis-auth-token"
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
