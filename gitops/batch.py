@@ -98,6 +98,7 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-batch-"))
     results: dict[Path, dict] = {}
+    done = False  # results are written only once they are true (pushed, unchanged, or an error)
     try:
         wd = checkout(url, branch, tmp / "repo")
         give_up = time.monotonic() + deadline
@@ -125,9 +126,11 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
                                 "old_tag": spec.old.tag, "old_digest": spec.old.digest, "attempts": attempt,
                                 "batch": len(pending)}
             if not committed:
+                done = True
                 break
             proc = git(wd, "push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{branch}", check=False)
             if proc.returncode == 0:
+                done = True
                 break
             text = (proc.stderr + proc.stdout).lower()
             if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
@@ -139,8 +142,9 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
     except GantryError as exc:
         results = {req: {"error": {"where": exc.where, "what": exc.what, "exit_code": exc.exit_code}}
                    for req, _ in pending}
+        done = True
     finally:
-        for req, data in results.items():
+        for req, data in (results.items() if done else ()):
             write_atomic(req.with_suffix(".res"), json.dumps(data))
         shutil.rmtree(tmp, ignore_errors=True)
         if trace:

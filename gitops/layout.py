@@ -113,6 +113,38 @@ def _helm_values(svc: Service, env: ServiceEnvironment, image: str, domain: str)
     return "\n".join(lines)
 
 
+def _helm_deployment(svc: Service, image: str) -> str:
+    ref = ('{{ ' + image + '.repository }}{{ if ' + image + '.tag }}:{{ ' + image + '.tag }}{{ end }}'
+           '{{ if ' + image + '.digest }}@{{ ' + image + '.digest }}{{ end }}')
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {svc.name}
+  labels:
+    app.kubernetes.io/name: {svc.name}
+spec:
+  replicas: {{{{ .Values.replicaCount }}}}
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: {svc.name}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: {svc.name}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+      containers:
+        - name: {svc.name}
+          image: "{ref}"
+          ports:
+            - containerPort: {PORT}
+              name: http
+"""
+
+
 def scaffold(root: Path, catalog: Catalog, services: list[Service], environments: list[str],
              registry_host: str) -> list[str]:
     """Write the layout for ``services`` × ``environments`` under ``root``; return relative paths."""
@@ -144,6 +176,8 @@ def scaffold(root: Path, catalog: Catalog, services: list[Service], environments
                 chart_dir = posixpath.dirname(env.manifest)
                 put(posixpath.join(chart_dir, "Chart.yaml"),
                     f"apiVersion: v2\nname: {svc.name}\nversion: 0.1.0\ntype: application\n")
+                put(posixpath.join(chart_dir, "templates", "deployment.yaml"),
+                    _helm_deployment(svc, ".Values." + env.values_key))
     return written
 
 

@@ -237,7 +237,21 @@ def _post_xml(srv: jenkins.Jenkins, name: str, xml: str, *, create: bool) -> Non
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """One short, secret-free line for ``exc`` (requests' connection errors are very long)."""
+    text = str(exc)
+    if isinstance(exc, (requests.ConnectionError, ConnectionError)) or "NewConnectionError" in text:
+        for needle, short in (("Connection refused", "connection refused"),
+                              ("Name or service not known", "host not found"),
+                              ("Failed to resolve", "host not found"),
+                              ("timed out", "timed out"),
+                              ("Connection reset", "connection reset"),
+                              ("RemoteDisconnected", "connection closed by the server")):
+            if needle in text:
+                return short
+        return "connection failed"
+    if isinstance(exc, (requests.Timeout, jenkins.TimeoutException, TimeoutError)):
+        return "timed out"
+    text = text.strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0][:300]}" if text else exc.__class__.__name__
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import shlex
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -97,6 +98,13 @@ def _schedule(args: argparse.Namespace) -> int:
             raise GantryError("event schedule", "--start and --end are required (or --delete)")
         window = parse_window(args.name, args.start, args.end, args.tz,
                               _duration("--destroy-delay", args.destroy_delay))
+        now = datetime.now(window.start.tzinfo)
+        if window.destroy_at <= now:
+            raise GantryError("event: --end", f"the event is over (destroy time {window.destroy_at.isoformat()} "
+                              "has passed); nothing to schedule")
+        if window.create_at <= now:
+            print(f"note: create time {window.create_at.isoformat()} has passed; run "
+                  f"'gantry event lifecycle --name {window.name} --step create' now", file=sys.stderr)
         role = args.role_arn or f"arn:aws:iam::{catalog.aws_account_id}:role/event-scheduler"
         results = ensure_schedules(scheduler, session.client("codebuild"), window, args.group, args.project, role)
         print(f"event {window.name}: create at {window.create_at.isoformat()}, destroy at "

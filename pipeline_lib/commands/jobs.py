@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=type(jobs))
     jobs.set_defaults(func=lambda args: (jobs.print_help(sys.stderr), 2)[1])
 
-    gen = sub.add_parser("generate", help=f"write <jobs-dir>/projects.generated.yaml from the catalog")
+    gen = sub.add_parser("generate", help="write <jobs-dir>/projects.generated.yaml from the catalog")
     _common(gen)
     gen.add_argument("--check", action="store_true", help="only check it is up to date (exit 1 if not)")
     gen.set_defaults(func=cmd_generate)

@@ -8,17 +8,33 @@ immutable: a tag that already points at another image is an error; at the same i
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 
 import docker
+import requests
 
 from ..errors import GantryError
 from .reference import check_tag, parse_repository
 from .registry import RegistryClient, registry_for
 
-TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "503", "502", "500", "504",
-                     "429", "too many requests", "connection refused", "temporarily")
+TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "timed out", "too many requests",
+                     "connection refused", "temporarily", "service unavailable", "bad gateway")
+_TRANSIENT_STATUS = re.compile(r"\b(?:5\d\d|429)\b")
+
+
+class _StreamError(GantryError):
+    """An error item in the engine's push stream; ``detail`` is the engine's message alone."""
+
+    def __init__(self, reference: str, detail: str) -> None:
+        super().__init__("push", f"{reference}: {detail}")
+        self.detail = detail
+
+    @property
+    def transient(self) -> bool:
+        low = self.detail.lower()
+        return any(m in low for m in TRANSIENT_MARKERS) or bool(_TRANSIENT_STATUS.search(low))
 
 
 @dataclass
@@ -43,7 +59,7 @@ def _push_once(client: docker.DockerClient, repository: str, tag: str, auth: dic
     for item in client.images.push(repository, tag=tag, stream=True, decode=True, **kwargs):
         if isinstance(item, dict) and (item.get("error") or item.get("errorDetail")):
             detail = item.get("error") or (item.get("errorDetail") or {}).get("message") or str(item)
-            raise GantryError("push", f"{repository}:{tag}: {str(detail).strip()}")
+            raise _StreamError(f"{repository}:{tag}", str(detail).strip())
 
 
 def push_image(client: docker.DockerClient, repository: str, tag: str, *, attempts: int = 3) -> PushResult:
@@ -73,15 +89,17 @@ def push_image(client: docker.DockerClient, repository: str, tag: str, *, attemp
         try:
             _push_once(client, repository, tag, auth)
             break
-        except GantryError as exc:
-            transient = any(m in exc.what.lower() for m in TRANSIENT_MARKERS)
-            if not transient or attempt + 1 == attempts:
+        except _StreamError as exc:
+            if not exc.transient or attempt + 1 == attempts:
                 raise
         except docker.errors.APIError as exc:
             if attempt + 1 == attempts:
                 raise GantryError("push", f"{reference}: {exc.explanation or exc}") from None
         except docker.errors.DockerException as exc:
             raise GantryError("push", f"{reference}: {exc}") from None
+        except requests.RequestException as exc:  # the engine's API connection dropped
+            if attempt + 1 == attempts:
+                raise GantryError("push", f"{reference}: {type(exc).__name__}: {str(exc)[:200]}") from None
         time.sleep(0.5 * 2 ** attempt)
     info = reg.head_manifest(name.repository, tag)
     if info is None:

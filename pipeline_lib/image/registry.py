@@ -60,7 +60,7 @@ class RegistryClient:
 
     def __init__(self, host: str, *, credentials: Credentials | None = None, scheme: str | None = None,
                  attempts: int = 5, backoff: float = 0.2, timeout: float = 60.0,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, chunk_size: int = 16 << 20) -> None:
         self.host = host
         self.scheme = scheme or ("http" if is_local(host) else "https")
         self.base = f"{self.scheme}://{host}"
@@ -69,6 +69,7 @@ class RegistryClient:
         self.backoff = backoff
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.chunk_size = chunk_size
         self._bearer: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -213,7 +214,14 @@ class RegistryClient:
 
     def upload_blob(self, repository: str, digest: str, opener: Callable[[], BinaryIO | bytes],
                     size: int) -> None:
-        """Monolithic upload; each attempt opens a new session and re-reads the data from the start."""
+        """Upload a blob: monolithic up to ``chunk_size``, chunked (resumable) above it.
+
+        A monolithic attempt that fails opens a new upload session and re-reads the data from
+        the start; the registry checks the digest on the final ``PUT``, so a broken transfer can
+        never be stored under the digest.
+        """
+        if size > self.chunk_size:
+            return self._upload_chunked(repository, digest, opener, size)
         last = ""
         for attempt in range(self.attempts):
             try:
@@ -243,6 +251,86 @@ class RegistryClient:
                 time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
         raise GantryError(f"registry {self.host}", f"upload of blob {digest[:19]} to {repository} failed "
                                                    f"after {self.attempts} attempts: {last}")
+
+    @staticmethod
+    def _open_at(opener: Callable[[], BinaryIO | bytes], offset: int) -> BinaryIO:
+        import io
+        stream = opener()
+        if isinstance(stream, bytes):
+            stream = io.BytesIO(stream)
+        if offset:
+            if getattr(stream, "seekable", lambda: False)():
+                stream.seek(offset)
+            else:  # a network stream: read past what the registry already has
+                left = offset
+                while left:
+                    got = stream.read(min(left, 1 << 20))
+                    if not got:
+                        raise GantryError("upload", "source ended before the resume offset")
+                    left -= len(got)
+        return stream
+
+    def _upload_chunked(self, repository: str, digest: str, opener: Callable[[], BinaryIO | bytes],
+                        size: int) -> None:
+        """``PATCH`` chunks with ``Content-Range``; after a failure ask the registry how much it
+        has (``GET`` the upload: ``Range: 0-N``) and resume from there; then ``PUT ?digest=``."""
+        last = ""
+        for session_attempt in range(self.attempts):
+            start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
+            if start.status_code != 202:
+                raise self._fail(start, f"start upload of {digest[:19]}")
+            location = self._abs(start.headers["Location"])
+            offset, failures = 0, 0
+            stream = self._open_at(opener, 0)
+            try:
+                while offset < size:
+                    chunk = stream.read(min(self.chunk_size, size - offset))
+                    if not chunk:
+                        raise GantryError("upload", f"blob {digest[:19]}: source ended at {offset} of {size} bytes")
+                    try:
+                        resp = self.session.patch(location, data=chunk, timeout=self.timeout, headers={
+                            **self._auth_headers(), "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                            "Content-Length": str(len(chunk))})
+                    except (requests.ConnectionError, requests.Timeout) as exc:
+                        resp, last = None, f"{type(exc).__name__}"
+                    if resp is not None and resp.status_code == 202:
+                        location = self._abs(resp.headers.get("Location", location))
+                        offset += len(chunk)
+                        failures = 0
+                        continue
+                    if resp is not None:
+                        if resp.status_code not in RETRY_STATUS and resp.status_code != 416:
+                            raise self._fail(resp, f"upload of blob {digest[:19]}")
+                        last = f"HTTP {resp.status_code}"
+                    failures += 1
+                    if failures >= self.attempts:
+                        break
+                    time.sleep(self.backoff * (2 ** (failures - 1)) * (0.5 + random.random()))
+                    status = self.request("GET", location, ok=(204, 404))
+                    if status.status_code != 204:
+                        break  # the session is gone: start a new one
+                    have = status.headers.get("Range", "")
+                    end = int(have.rsplit("-", 1)[1]) if "-" in have else -1
+                    if end <= 0 and offset > 1:
+                        break  # "0-0" is ambiguous; never guess an offset
+                    offset = end + 1 if end > 0 else 0
+                    location = self._abs(status.headers.get("Location", location))
+                    stream.close()
+                    stream = self._open_at(opener, offset)
+                else:
+                    sep = "&" if "?" in location else "?"
+                    resp = self.request("PUT", f"{location}{sep}digest={digest}", ok=(201, 204),
+                                        headers={"Content-Length": "0"})
+                    if resp.status_code in (201, 204):
+                        return
+                    if resp.status_code != 400:
+                        raise self._fail(resp, f"finish upload of {digest[:19]}")
+                    last = "digest mismatch after resume"
+            finally:
+                stream.close()
+        raise GantryError(f"registry {self.host}", f"chunked upload of blob {digest[:19]} to {repository} failed "
+                                                   f"after {self.attempts} sessions: {last}")
 
     def get_blob(self, repository: str, digest: str) -> requests.Response:
         resp = self.request("GET", f"/v2/{repository}/blobs/{digest}", ok=(200,), stream=True)

@@ -43,6 +43,11 @@ class Report:
         return not self.findings
 
 
+def _timed(func: Callable, *args: object) -> tuple[object, float]:
+    t0 = time.monotonic()
+    return func(*args), time.monotonic() - t0
+
+
 def resolve_cli_config(explicit: Path | None, tmpdir: Path) -> Path:
     """``--cli-config``, ``$TF_CLI_CONFIG_FILE``, ``.venv/terraform.rc`` (make), or a fresh one."""
     for candidate in (explicit, os.environ.get("TF_CLI_CONFIG_FILE"), DEFAULT_CLI_CONFIG):
@@ -71,7 +76,7 @@ def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...]
     with tempfile.TemporaryDirectory(prefix="gantry-infra-") as tmp, ThreadPoolExecutor(max_workers=1) as pool:
         if "checkov" in steps and checkov_reports is None and len(steps) > 1:
             # checkov is a separate process: let it run while Terraform validates.
-            pending = pool.submit(checkov_mod.run_checkov, infra_dir, project_dir)
+            pending = pool.submit(_timed, checkov_mod.run_checkov, infra_dir, project_dir)
         for step in steps:
             t0 = time.monotonic()
             note = ""
@@ -89,12 +94,13 @@ def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...]
                 if checkov_reports is not None:
                     reports = checkov_reports
                 elif pending is not None:
-                    reports = pending.result()
+                    reports, own = pending.result()
+                    note = f"ran {own:.1f}s in parallel; "
                 else:
                     reports = checkov_mod.run_checkov(infra_dir, project_dir)
                 found = checkov_mod.evaluate(reports, infra_dir)
                 s = checkov_mod.summary(reports)
-                note = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped with a reason"
+                note += f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped"
             result = StepResult(step, found, time.monotonic() - t0, note)
             report.results.append(result)
             if progress is not None:

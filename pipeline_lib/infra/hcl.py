@@ -6,6 +6,7 @@ them and keeps, per block, the file it came from, so findings name a file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,11 @@ def load_file(path: Path) -> list[Block]:
     try:
         data = _norm(hcl2.loads(text))
     except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "cannot parse"
-        first = " ".join(str(exc).split())[:200]
-        raise GantryError(str(path), f"HCL syntax error: {first}") from None
+        text_exc = " ".join(str(exc).split())
+        pos = re.search(r"line (\d+),? col(?:umn)? (\d+)", text_exc)
+        if pos:
+            raise GantryError(f"{path}:{pos.group(1)}", f"HCL syntax error at column {pos.group(2)}") from None
+        raise GantryError(str(path), f"HCL syntax error: {text_exc[:200]}") from None
     blocks: list[Block] = []
     for kind, value in data.items():
         _flatten(kind, value, _LABELS.get(kind, 0), (), path, blocks)

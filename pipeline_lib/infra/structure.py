@@ -8,6 +8,7 @@ environment runs on, a route for every service, replication to the catalog's rep
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,19 +93,20 @@ class _Checker:
         self.infra = infra_dir
         self.catalog = catalog
         self.findings: list[Finding] = []
-        self._roots: dict[Path, Root] = {}
+        self._roots: dict[Path, Root | None] = {}
 
     def add(self, where: Path | str, what: str) -> None:
         self.findings.append(Finding("structure", str(where), what))
 
     def root(self, path: Path) -> Root | None:
-        if path not in self._roots:
+        key = path.resolve()
+        if key not in self._roots:
             try:
-                self._roots[path] = load_root(path)
+                self._roots[key] = load_root(path)
             except GantryError as exc:
                 self.add(exc.where, exc.what)
-                return None
-        return self._roots[path]
+                self._roots[key] = None
+        return self._roots[key]
 
     # --- modules ---
     def check_module(self, name: str, path: Path) -> None:
@@ -140,7 +142,7 @@ class _Checker:
                 if "version" not in block.body or not _EXACT_VERSION.match(str(block.get("version"))):
                     self.add(block.file, f'module "{block.labels[0]}": registry modules need an exact version')
                 continue
-            target = (root.path / source).resolve()
+            target = Path(os.path.normpath(root.path / source))
             if not target.is_dir():
                 self.add(block.file, f'module "{block.labels[0]}": source {source} does not exist')
                 continue

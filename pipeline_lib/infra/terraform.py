@@ -59,7 +59,7 @@ def _first_error(text: str) -> str:
     lines = [ln.strip(" │╷╵") for ln in text.splitlines()]
     lines = [ln.strip() for ln in lines if ln.strip()]
     for i, ln in enumerate(lines):
-        if ln.startswith("Error:"):
+        if ln.startswith("Error:") and "encountered problems during initiali" not in ln:
             where = next((x for x in lines[i + 1:i + 3] if x.startswith("on ")), "")
             detail = next((x for x in lines[i + 1:i + 6] if not x.startswith(("on ", "Error:")) and ":" not in x[:4]), "")
             msg = ln.removeprefix("Error:").strip()
@@ -77,7 +77,13 @@ def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
     findings = [Finding("fmt", str(infra_dir / ln.strip()), f"not formatted (run 'terraform fmt -recursive {infra_dir}')")
                 for ln in proc.stdout.splitlines() if ln.strip()]
     if proc.returncode != 0 and not findings:
-        findings.append(Finding("fmt", str(infra_dir), _first_error(proc.stderr or proc.stdout)))
+        message = _first_error(proc.stderr or proc.stdout)
+        where = str(infra_dir)
+        m = re.search(r" — (\S+) line (\d+)", message)
+        if m:
+            where = f"{infra_dir / m.group(1)}:{m.group(2)}"
+            message = message.replace(m.group(0), "")
+        findings.append(Finding("fmt", where, message))
     return findings
 
 

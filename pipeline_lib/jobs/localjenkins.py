@@ -13,7 +13,8 @@ documents them:
   ``GET queue/item/N/api/json``.
 
 Basic auth with a user and API token is enforced when configured. Faults can be injected:
-``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down.
+``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down and
+``write_delay`` models the time a real controller takes to save and load a job.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class LocalJenkins:
         self.state = JenkinsState()
         self.fail_next = 0
         self.build_delay = 0.0
+        self.write_delay = 0.0  # seconds per createItem/config.xml POST (a controller saving to disk)
         self.crumbs_issued = 0
         self._host = host
         self._server: ThreadingHTTPServer | None = None
@@ -217,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and j.crumb is not None and self.headers.get("Jenkins-Crumb") != j.crumb:
             self._send(403, "No valid crumb was included in the request")
             return
+        if method == "POST" and j.write_delay and action in ("createItem", "config.xml"):
+            time.sleep(j.write_delay)
         with j.state.lock:
             self._route(method, name, action, query, body)
 

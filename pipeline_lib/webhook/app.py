@@ -96,6 +96,10 @@ class Receiver:
     def _ensure_started(self) -> None:
         loop = asyncio.get_running_loop()
         if self.config.trigger_process:
+            if self._process is not None and not self._process.alive():
+                log.error("webhook: the trigger process exited; restarting it")
+                self._restart_process()
+                return
             if self._process is None:
                 self._loop = loop
                 self._process = TriggerProcess(self.store.path, self.client.settings, self.policy,
@@ -110,10 +114,31 @@ class Receiver:
             self._tasks = [loop.create_task(self._worker(i)) for i in range(max(1, self.config.workers))]
             self._enqueue(self.store.pending())  # left over from a previous run
 
+    def _restart_process(self) -> None:
+        old = self._process
+        self._process = None
+        if old is not None:
+            if self._loop is not None:
+                try:
+                    self._loop.remove_reader(old.results.fileno())
+                except (OSError, ValueError):
+                    pass
+            try:
+                old.stop(timeout=1.0)
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+        self._ensure_started()
+
     def _enqueue(self, triggers: list[PendingTrigger]) -> None:
         if self._process is not None:
-            self._process.send(triggers)
-            self.metrics.queue.set(self._process.outstanding)
+            try:
+                self._process.send(triggers)
+            except (OSError, ValueError) as exc:
+                # The trigger process died: the rows are in the database, and a new process
+                # reads every pending row when it starts.
+                log.error("webhook: trigger process unreachable (%s); restarting it", exc)
+                self._restart_process()
+            self.metrics.queue.set(self._process.outstanding if self._process else 0)
             return
         assert self._queue is not None
         for trigger in triggers:

@@ -163,3 +163,7 @@ class TriggerProcess:
 
     def alive(self) -> bool:
         return self._proc.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid

@@ -62,3 +62,9 @@ def synthetic_catalog(path: Path, n: int) -> Path:
                   "    environments:", "      dev: {}"]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _in_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI calls without --catalog read jobs/catalog.yaml relative to the project root."""
+    monkeypatch.chdir(PROJECT_ROOT)

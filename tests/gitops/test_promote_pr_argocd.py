@@ -130,3 +130,30 @@ def test_argocd_wait_timeout_and_missing_app(httpserver) -> None:
     with pytest.raises(GantryError, match="no application 'ghost'") as info:
         wait_synced(httpserver.url_for(""), "ghost", timeout=1)
     assert info.value.exit_code == 2
+
+
+def test_cli_init_promote_and_apps_out(tmp_path: Path, capsys) -> None:
+    bare = tmp_path / "cli.git"
+    assert main(["gitops", "init", "--repo", str(bare), "--env", "dev", "--registry", REGISTRY]) == 0
+    assert "created" in capsys.readouterr().out
+    assert main(["gitops", "init", "--repo", str(bare), "--env", "dev"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    from gitops.git import transact
+    from gitops.layout import scaffold
+    from pipeline_lib.catalog import load_catalog
+    catalog = load_catalog("jobs/catalog.yaml")
+    transact(bare.as_uri(), lambda wd: ("prod layout", scaffold(wd, catalog, list(catalog.services), ["prod"],
+                                                                 REGISTRY), None))
+    assert main(["gitops", "bump", "--repo", bare.as_uri(), "--env", "dev", "--service", "order-api",
+                 "--digest", digest("9"), "--tag", "o9", "--image", f"{REGISTRY}/shop/order-api"]) == 0
+    capsys.readouterr()
+    assert main(["gitops", "promote", "--repo", bare.as_uri(), "--from", "dev", "--to", "prod",
+                 "--service", "order-api", "--mode", "commit", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["changed"] and result["new_digest"] == digest("9") and result["new_tag"] == "o9"
+    assert main(["gitops", "promote", "--repo", bare.as_uri(), "--from", "dev", "--to", "event",
+                 "--service", "order-api"]) == 2
+    assert "not deployed to environment 'event'" in capsys.readouterr().err
+    out = tmp_path / "apps"
+    assert main(["gitops", "apps", "--out", str(out)]) == 0
+    assert (out / "storefront-prod.yaml").is_file() and (out / "event-api-event.yaml").is_file()

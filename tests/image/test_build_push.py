@@ -66,3 +66,14 @@ def test_default_tags_from_jenkins_environment() -> None:
     assert default_tags({"GIT_COMMIT": sha, "TAG_NAME": "v1.4.0"}) == ["0123456789ab", "v1.4.0"]
     assert default_tags({"GIT_COMMIT": sha, "TAG_NAME": "nightly"}) == ["0123456789ab"]
     assert default_tags({}) == []
+
+
+def test_push_to_unreachable_registry_is_one_line_error(podman, tmp_path: Path) -> None:
+    from tests.image.conftest import make_context
+    from pipeline_lib.localparts.process import free_port
+    repo = f"127.0.0.1:{free_port()}/shop/down"
+    build_image(podman.client(), make_context(tmp_path / "c", "down"), "Dockerfile", [f"{repo}:t1"])
+    with pytest.raises(GantryError) as info:
+        push_image(podman.client(), repo, "t1")
+    assert "failed after 5 attempts" in info.value.what and "Connection" in info.value.what
+    assert "\n" not in str(info.value)

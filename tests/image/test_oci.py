@@ -146,3 +146,28 @@ def test_persistent_5xx_fails_with_one_line(registry, tmp_path: Path) -> None:
     # nothing was tagged
     assert requests.head(f"{registry.url}/v2/shop/down/manifests/t1", headers={"Accept": MANIFEST_ACCEPT},
                          timeout=5).status_code == 404
+
+
+def test_chunked_upload_resumes_after_drop_and_5xx(registry, tmp_path: Path) -> None:
+    """Blobs above chunk_size go in PATCH chunks; a dropped or 503'd chunk resumes at the registry's Range."""
+    seen = {"patch": 0}
+
+    def faults(method: str, path: str):
+        if method == "PATCH":
+            seen["patch"] += 1
+            return {2: "drop", 4: 503}.get(seen["patch"])
+        return None
+
+    proxy = FaultyProxy(registry.url, faults)
+    layout, info = layout_with(tmp_path, "chunky", base_size=300 * 1024)
+    repo = f"shop/chunked-{uuid.uuid4().hex[:6]}"
+    with proxy.running():
+        client = RegistryClient(proxy.host, backoff=0.01, chunk_size=64 * 1024)
+        result = copy_image(LayoutSource(layout), "app", client, repo, ["t1"])
+    assert result.digest == info["digest"]
+    assert seen["patch"] >= 7  # 5 chunks of the base layer + the retried ones
+    statuses = [path for method, path, _ in proxy.log if method == "GET" and "/blobs/uploads/" in path]
+    assert len(statuses) == 2  # asked the registry twice where to resume
+    base = info["layers"][0]["digest"]
+    blob = requests.get(f"{registry.url}/v2/{repo}/blobs/{base}", timeout=5).content
+    assert "sha256:" + hashlib.sha256(blob).hexdigest() == base

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline_lib.catalog import Catalog, load_catalog
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
@@ -57,12 +58,19 @@ def headers_for(event: str, body: bytes, delivery: str | None = None, secret: by
             "User-Agent": "GitHub-Hookshot/test"}
 
 
+def catalog_with(services_yaml: str) -> str:
+    """The shipped catalog (a copy) with more services, as a bare mapping (gantry reads both forms)."""
+    from pipeline_lib.catalog import unwrap
+    data = unwrap(yaml.safe_load((PROJECT_ROOT / "jobs" / "catalog.yaml").read_text()))
+    data["services"] = list(data["services"]) + yaml.safe_load(services_yaml)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 @pytest.fixture()
 def test_catalog_path(tmp_path: Path) -> Path:
     """A tmp copy of jobs/catalog.yaml plus a service built from Codertocat/Hello-World."""
-    text = (PROJECT_ROOT / "jobs" / "catalog.yaml").read_text()
     path = tmp_path / "catalog.yaml"
-    path.write_text(text.rstrip("\n") + "\n" + TEST_SERVICE)
+    path.write_text(catalog_with(TEST_SERVICE))
     return path
 
 

@@ -275,3 +275,18 @@ def test_trigger_process_mode_starts_builds_and_reports_metrics(test_catalog, je
     assert sorted(b.job for b in jenkins.state.builds) == ["dev/hello-world-pr", "prod/hello-world"]
     assert 'gantry_webhook_triggers_total{result="started"} 2.0' in metrics
     assert "gantry_webhook_trigger_retries_total 1.0" in metrics
+
+
+def test_a_dead_trigger_process_is_restarted_and_loses_nothing(test_catalog, jenkins, tmp_path) -> None:
+    import os
+    import signal
+    r = make_receiver(test_catalog, jenkins, tmp_path / "db.sqlite3", trigger_process=True)
+    with TestClient(create_app(r)) as c:
+        os.kill(r._process.pid, signal.SIGKILL)
+        r._process._proc.join(5)
+        assert c.get("/healthz").status_code == 503
+        assert c.post("/github-webhook/", content=PUSH, headers=headers_for("push", PUSH)).status_code == 202
+        c.portal.call(r.drain, 20.0)
+        assert c.get("/healthz").json()["status"] == "ok"
+    r.store.close()
+    assert [b.job for b in jenkins.state.builds] == ["prod/hello-world"]

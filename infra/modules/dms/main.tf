@@ -129,7 +129,7 @@ resource "aws_dms_endpoint" "source" {
   database_name                   = var.source_db.database
   secrets_manager_arn             = var.source_db.secret_arn
   secrets_manager_access_role_arn = aws_iam_role.secrets.arn
-  ssl_mode                        = "verify-full"
+  ssl_mode                        = "require"
   kms_key_arn                     = var.kms_key_arn
   tags                            = var.tags
 }
@@ -143,7 +143,7 @@ resource "aws_dms_endpoint" "target" {
   database_name                   = var.target_db.database
   secrets_manager_arn             = var.target_db.secret_arn
   secrets_manager_access_role_arn = aws_iam_role.secrets.arn
-  ssl_mode                        = "verify-full"
+  ssl_mode                        = "require"
   kms_key_arn                     = var.kms_key_arn
   tags                            = var.tags
 }
