@@ -15,19 +15,25 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "pipeline_lib.commands.catalog",
-    "pipeline_lib.commands.image",
-    "pipeline_lib.commands.ecr",
-    "pipeline_lib.commands.gitops",
-    "pipeline_lib.commands.jobs",
-    "pipeline_lib.commands.webhook",
-    "pipeline_lib.commands.infra",
-    "pipeline_lib.commands.event",
-    "pipeline_lib.commands.test",
-    "pipeline_lib.commands.demo",
-    "pipeline_lib.commands.security",
-)
+# Command name -> the module that registers it. Only the module of the command being run is
+# imported, so `gantry gitops bump` does not pay for boto3, docker or hcl2 at start-up.
+COMMANDS: dict[str, str] = {
+    "catalog": "pipeline_lib.commands.catalog",
+    "test": "pipeline_lib.commands.test",
+    "scan": "pipeline_lib.commands.security",
+    "findings": "pipeline_lib.commands.security",
+    "gate": "pipeline_lib.commands.security",
+    "pr-report": "pipeline_lib.commands.security",
+    "image": "pipeline_lib.commands.image",
+    "ecr": "pipeline_lib.commands.ecr",
+    "gitops": "pipeline_lib.commands.gitops",
+    "jobs": "pipeline_lib.commands.jobs",
+    "webhook": "pipeline_lib.commands.webhook",
+    "infra": "pipeline_lib.commands.infra",
+    "event": "pipeline_lib.commands.event",
+    "demo": "pipeline_lib.commands.demo",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,17 +44,21 @@ class _Parser(argparse.ArgumentParser):
                   f" (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` alone when it is known, else for every command."""
     parser = _Parser(prog="gantry", description="Catalog-driven Jenkins pipelines with security gates, ECR delivery and GitOps deployment.")
     parser.add_argument("--version", action="version", version=f"gantry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -65,12 +65,11 @@ def _catalog_path(args: argparse.Namespace) -> Path:
 
 def rendered(args: argparse.Namespace, cached: bool = True):
     """Catalog -> drift check of the generated projects -> JJB render. Nothing touches Jenkins."""
-    from ..jobs.generate import check_generated
-    from ..jobs.render import jjb_files, render_jobs, render_jobs_cached
+    from ..jobs.generate import check_generated_cached
+    from ..jobs.render import cache_dir, jjb_files, render_jobs, render_jobs_cached
 
     catalog_path = _catalog_path(args)
-    catalog = load_catalog(catalog_path)
-    check_generated(catalog, args.jobs_dir, str(catalog_path))
+    check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
     files = jjb_files(args.jobs_dir, exclude=[catalog_path])
     return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
 

@@ -118,6 +118,7 @@ def test_unknown_macro_is_reported_with_file_and_line(jobs_copy: Path, capsys) -
 
 def test_catalog_drift_refuses_to_render(jobs_copy: Path, capsys) -> None:
     catalog = jobs_copy / "catalog.yaml"
+    assert main(["jobs", "render", "--jobs-dir", str(jobs_copy), "-o", str(jobs_copy.parent / "out")]) == 0
     catalog.write_text(catalog.read_text().replace("name: product-api", "name: products-api"))
     assert main(["jobs", "render", "--jobs-dir", str(jobs_copy), "-o", str(jobs_copy.parent / "out")]) == 1
     err = capsys.readouterr().err
