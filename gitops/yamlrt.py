@@ -11,6 +11,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from pipeline_lib.errors import GantryError
+from pipeline_lib.yamlload import read_text
 
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -38,16 +39,7 @@ class RoundTrip:
 
     @classmethod
     def read(cls, path: Path, where: str) -> RoundTrip:
-        try:
-            if path.stat().st_size > MAX_BYTES:
-                raise GantryError(where, f"larger than {MAX_BYTES} bytes")
-            return cls(path.read_text(encoding="utf-8"), where)
-        except FileNotFoundError:
-            raise GantryError(where, "manifest not found") from None
-        except IsADirectoryError:
-            raise GantryError(where, "is a directory, expected a YAML file") from None
-        except UnicodeDecodeError:
-            raise GantryError(where, "not UTF-8 text") from None
+        return cls(read_text(path, where, missing="manifest not found", max_bytes=MAX_BYTES), where)
 
     def dump(self) -> str:
         buf = io.StringIO()

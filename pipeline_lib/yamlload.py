@@ -49,23 +49,29 @@ def load_yaml_text(text: str, where: str) -> Any:
         raise GantryError(where, f"invalid YAML: {exc}") from None
 
 
-def load_yaml_file(path: str | Path, display: str | None = None) -> Any:
-    """Read and parse a YAML file with the checks of :func:`load_yaml_text`."""
+def read_text(path: str | Path, where: str | None = None, *, missing: str = "no such file",
+              max_bytes: int = MAX_YAML_BYTES) -> str:
+    """Read a user's UTF-8 text file; every failure is one :class:`GantryError` naming ``where``."""
     p = Path(path)
-    where = display or str(path)
+    where = where or str(path)
     try:
         size = p.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise GantryError(where, f"file is {size} bytes, over the {MAX_YAML_BYTES} byte limit")
+        if size > max_bytes:
+            raise GantryError(where, f"file is {size} bytes, over the {max_bytes} byte limit")
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise GantryError(where, "no such file") from None
+        raise GantryError(where, missing) from None
     except IsADirectoryError:
         raise GantryError(where, "is a directory, expected a YAML file") from None
     except PermissionError:
         raise GantryError(where, "permission denied") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GantryError(where, f"not UTF-8 text (byte {exc.start})") from None
-    return load_yaml_text(text, where)
+
+
+def load_yaml_file(path: str | Path, display: str | None = None) -> Any:
+    """Read and parse a YAML file with the checks of :func:`read_text` and :func:`load_yaml_text`."""
+    where = display or str(path)
+    return load_yaml_text(read_text(path, where), where)

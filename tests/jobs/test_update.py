@@ -184,3 +184,25 @@ def test_expired_crumb_is_fetched_again(jenkins_env: LocalJenkins, capsys) -> No
     client.reconfigure("solo", "<flow-definition><description>y</description></flow-definition>")
     assert "<description>y</description>" in jenkins_env.config("solo")
     assert jenkins_env.crumbs_issued == 2
+
+
+def test_release_engineers_jenkins_jobs_update_agrees_with_gantry(jenkins: LocalJenkins, tmp_path: Path,
+                                                                   capsys, monkeypatch) -> None:
+    """`jenkins-jobs --conf jenkins_jobs.ini update jobs/` as documented; then gantry sees no drift."""
+    import subprocess
+    import sys
+    ini = tmp_path / "jenkins_jobs.ini"
+    example = (PROJECT_ROOT / "jobs" / "jenkins_jobs.ini.example").read_text()
+    ini.write_text(example.replace("https://jenkins.flashshop.example", jenkins.url.rstrip("/"))
+                   .replace("release-bot", "release").replace("CHANGE-ME-api-token", "s3cret-token"))
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("JENKINS_")}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.run([str(Path(sys.executable).parent / "jenkins-jobs"), "--conf", str(ini), "update", "jobs/"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(jenkins.state.items) == N_JOBS
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    rc, out, _ = _run(capsys, "diff", "--conf", str(ini))
+    assert rc == 0, out
+    assert out.strip() == f"0 to create, 0 to update, {N_JOBS} unchanged, 0 orphaned"
