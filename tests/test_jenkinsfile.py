@@ -58,7 +58,7 @@ def test_every_stage_has_a_timeout() -> None:
 
 
 def test_each_stage_command_is_gantry() -> None:
-    commands = re.findall(r"""(?<=\s)sh\s*(?:\(returnStdout: true, script: )?(['"]{1,3})(.+?)\1""", TEXT, flags=re.S)
+    commands = re.findall(r"""(?<=\s)sh\s*(?:\(returnStdout: true,\s*script: )?(['"]{1,3})(.+?)\1""", TEXT, flags=re.S)
     cmds = [c.strip() for _, c in commands]
     assert cmds, "no sh steps found"
     for cmd in cmds:

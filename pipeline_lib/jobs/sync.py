@@ -144,11 +144,7 @@ def plan(client: JenkinsClient, jobs: Sequence[RenderedJob], workers: int = 4) -
     candidates = [n for n in live_names if n not in wanted]
     result = Plan()
 
-    def fetch(name: str) -> tuple[str, str | None]:
-        return name, client.get_config(name)
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        fetched = dict(pool.map(fetch, [j.name for j in existing] + candidates))
+    fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
     for job in jobs:
         live_xml = fetched.get(job.name)
         if live_xml is None:

@@ -206,3 +206,21 @@ def test_release_engineers_jenkins_jobs_update_agrees_with_gantry(jenkins: Local
     rc, out, _ = _run(capsys, "diff", "--conf", str(ini))
     assert rc == 0, out
     assert out.strip() == f"0 to create, 0 to update, {N_JOBS} unchanged, 0 orphaned"
+
+
+def test_bulk_config_reads_retry_5xx_and_report_missing_jobs(jenkins_env: LocalJenkins) -> None:
+    sleeps: list[float] = []
+    client = JenkinsClient(load_settings(), retries=3, sleep=sleeps.append)
+    jenkins_env.put("dev", "<com.cloudbees.hudson.plugins.folder.Folder><description>d</description>"
+                           "</com.cloudbees.hudson.plugins.folder.Folder>", folder=True)
+    jenkins_env.put("dev/caf\u00e9 api", "<flow-definition><description>\u00e9</description></flow-definition>",
+                    folder=False)
+    jenkins_env.fail_next = 2
+    got = client.get_configs(["dev/caf\u00e9 api", "dev/missing", "nowhere/x"], workers=1)
+    assert got["dev/caf\u00e9 api"].endswith("<description>\u00e9</description></flow-definition>")
+    assert got["dev/missing"] is None and got["nowhere/x"] is None
+    assert len(sleeps) == 2
+    bad = JenkinsClient(JenkinsSettings(jenkins_env.url, "release", "wrong"), retries=0)
+    with pytest.raises(GantryError) as info:
+        bad.get_configs(["dev"])
+    assert "HTTP 401" in info.value.what
