@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "webhook": "pipeline_lib.commands.webhook",
     "infra": "pipeline_lib.commands.infra",
     "event": "pipeline_lib.commands.event",
+    "notify": "pipeline_lib.commands.notify",
     "demo": "pipeline_lib.commands.demo",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))

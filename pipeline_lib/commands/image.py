@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--tag", action="append", help="tag (repeatable; default: $GIT_COMMIT[:12] and "
                        "$TAG_NAME when it is a semver tag)")
     build.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    build.add_argument("--builder", choices=("docker", "buildkit"), default="docker",
+                       help="docker: the Docker API (Docker engine or podman); buildkit: rootless "
+                            "BuildKit into an OCI archive (default: %(default)s)")
+    build.add_argument("--output-oci", type=Path, default=Path("image.oci.tar"),
+                       help="with --builder buildkit: the OCI archive to write (default: %(default)s)")
     build.set_defaults(func=_build)
 
     push = isub.add_parser("push", help="push the image; print and record its digest")
@@ -122,8 +127,14 @@ def _build(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise GantryError("image build", f"--label {item!r}: expected KEY=VALUE")
         labels[key] = value
-    image = build_image(_docker(), args.source / svc.context, svc.dockerfile,
-                        [f"{host}/{repo}:{t}" for t in _tags(args)], labels=labels)
+    refs = [f"{host}/{repo}:{t}" for t in _tags(args)]
+    if args.builder == "buildkit":
+        from ..image.buildkit import build_oci_archive
+        archive = build_oci_archive(args.source / svc.context, svc.dockerfile, args.output_oci, refs[0],
+                                    labels=labels)
+        print(f"built {refs[0]} into OCI archive {archive}")
+        return 0
+    image = build_image(_docker(), args.source / svc.context, svc.dockerfile, refs, labels=labels)
     print(f"built {image.id} as {', '.join(image.tags)}")
     return 0
 
