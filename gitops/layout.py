@@ -21,11 +21,10 @@ from .git import git, out
 PORT = 8080
 
 
-def _deployment(svc: Service, env: ServiceEnvironment | None) -> str:
-    replicas = env.replicas_min if env else 1
+def _deployment(svc: Service, replicas: str, image: str, header: str = "") -> str:
+    """The one Deployment both layouts use; kustomize and Helm differ only in replicas and image."""
     return f"""\
-# {svc.name}: the Deployment every environment overlays (image pinned by the overlay)
-apiVersion: apps/v1
+{header}apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {svc.name}
@@ -46,7 +45,7 @@ spec:
         runAsUser: 10001
       containers:
         - name: {svc.name}
-          image: {svc.name}  # replaced by the overlay's images: entry
+          image: {image}
           ports:
             - containerPort: {PORT}
               name: http
@@ -58,6 +57,12 @@ spec:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
 """
+
+
+def _kustomize_deployment(svc: Service, env: ServiceEnvironment | None) -> str:
+    return _deployment(svc, str(env.replicas_min if env else 1),
+                       f"{svc.name}  # replaced by the overlay's images: entry",
+                       f"# {svc.name}: the Deployment every environment overlays (image pinned by the overlay)\n")
 
 
 def _service(svc: Service) -> str:
@@ -116,33 +121,7 @@ def _helm_values(svc: Service, env: ServiceEnvironment, image: str, domain: str)
 def _helm_deployment(svc: Service, image: str) -> str:
     ref = ('{{ ' + image + '.repository }}{{ if ' + image + '.tag }}:{{ ' + image + '.tag }}{{ end }}'
            '{{ if ' + image + '.digest }}@{{ ' + image + '.digest }}{{ end }}')
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {svc.name}
-  labels:
-    app.kubernetes.io/name: {svc.name}
-spec:
-  replicas: {{{{ .Values.replicaCount }}}}
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: {svc.name}
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: {svc.name}
-    spec:
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 10001
-      containers:
-        - name: {svc.name}
-          image: "{ref}"
-          ports:
-            - containerPort: {PORT}
-              name: http
-"""
+    return _deployment(svc, "{{ .Values.replicaCount }}", f'"{ref}"')
 
 
 def scaffold(root: Path, catalog: Catalog, services: list[Service], environments: list[str],
@@ -165,7 +144,7 @@ def scaffold(root: Path, catalog: Catalog, services: list[Service], environments
             environment = catalog.environments[env_name]
             image = f"{registry_host}/{env.ecr_repository}"
             if env.manifest_format == "kustomize":
-                put(posixpath.join(base, "deployment.yaml"), _deployment(svc, env))
+                put(posixpath.join(base, "deployment.yaml"), _kustomize_deployment(svc, env))
                 put(posixpath.join(base, "service.yaml"), _service(svc))
                 put(posixpath.join(base, "kustomization.yaml"), _BASE_KUSTOMIZATION)
                 overlay = env.manifest.rstrip("/")
