@@ -25,6 +25,5 @@ class GantryError(Exception):
 
     def lines(self) -> list[str]:
         """Every line to print on stderr, each prefixed by ``gantry: ``."""
-        if self.problems:
-            return [f"gantry: {p}" for p in self.problems]
-        return [f"gantry: {self}"]
+        lines = self.problems or [str(self)]
+        return ["gantry: " + " ".join(line.split()) for line in lines]

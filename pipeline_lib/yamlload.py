@@ -45,8 +45,10 @@ def load_yaml_text(text: str, where: str) -> Any:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "invalid YAML"
         raise GantryError(f"{where}{line}", f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        raise GantryError(where, f"invalid YAML: {exc.reason} (character {exc.position})") from None
     except yaml.YAMLError as exc:
-        raise GantryError(where, f"invalid YAML: {exc}") from None
+        raise GantryError(where, "invalid YAML: " + " ".join(str(exc).split())) from None
 
 
 def read_text(path: str | Path, where: str | None = None, *, missing: str = "no such file",

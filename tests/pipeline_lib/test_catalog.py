@@ -154,3 +154,11 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "list", "--catalog", str(CATALOG), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == [s.name for s in load_catalog(CATALOG).services]
+
+
+def test_control_characters_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "catalog.yaml"
+    bad.write_bytes(b"\x00\x01garbage")
+    assert main(["catalog", "check", "--catalog", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"gantry: {bad}: invalid YAML: special characters are not allowed (character 0)\n"
