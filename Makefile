@@ -13,7 +13,7 @@ CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test deps debs clean
 
-demo: deps
+demo: debs $(STAMP)
 	$(BIN)/gantry demo
 
 test: deps
