@@ -81,7 +81,7 @@ def _outcome_stage(outcome: object) -> StageResult:
     reports = [str(p) for p in getattr(outcome, "reports", [])]
     detail = getattr(outcome, "reason", "") or ", ".join(Path(r).name for r in reports)
     return StageResult(getattr(outcome, "tool", "scan"), status, detail,
-                       data={"outcome": outcome, "reports": reports})
+                       data={"reports": reports})
 
 
 class Demo:

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("auto", "docker", "podman"), default="auto",
                    help="container engine behind the Docker API (default: a running Docker engine, else podman)")
     p.add_argument("--policy", type=Path, default=None, help="gate policy file (default: the packaged policy)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: progress on stderr, the stage results as one JSON array on stdout")
     p.set_defaults(func=_run)
 
 
@@ -34,7 +36,16 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.registry_port <= 65535:
         from ..errors import GantryError
         raise GantryError("--registry-port", f"{args.registry_port} is not a port number")
+    import sys
+
+    from ..stages import results_json
+
     config = DemoConfig(workdir=args.workdir, service=args.service, environment=args.environment,
                         catalog=args.catalog, source=args.source, registry_port=args.registry_port,
-                        engine=args.engine, policy=args.policy)
-    return Demo(config).run()
+                        engine=args.engine, policy=args.policy,
+                        out=sys.stderr if args.format == "json" else None)
+    demo = Demo(config)
+    code = demo.run()
+    if args.format == "json":
+        print(results_json(demo.results))
+    return code

@@ -78,6 +78,17 @@ def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
     assert sum("storefront" in s for s in subjects) >= 2
 
 
+def test_demo_json_format(demo_runs) -> None:
+    work, _ = demo_runs
+    proc = gantry("demo", "--workdir", str(work), "--registry-port", "0", "--format", "json", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads(proc.stdout)
+    assert [s["name"] for s in stages] == ["test", "sonarqube", "dependency-check", "trivy", "build", "gate",
+                                           "push", "bump"]
+    assert {s["status"] for s in stages} == {"passed", "skipped"}
+    assert "[push            ] passed" in proc.stderr  # progress stays visible on stderr
+
+
 def test_demo_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
     import socket
 
