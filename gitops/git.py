@@ -33,12 +33,23 @@ REJECT_MARKERS = ("non-fast-forward", "fetch first", "failed to update ref", "ca
 FINAL_MARKERS = ("hook declined", "declined", "permission denied", "protected branch")
 
 
+# HTTPS credentials for the GitOps remote come from the environment (Jenkins' withCredentials
+# sets GIT_USER / GIT_TOKEN): git asks this helper, so the token is never in a URL, argv or log.
+CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; echo "username=${GIT_USER:-x-access-token}"; '
+                     'echo "password=${GIT_TOKEN}"; }; f')
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     for key, value in DEFAULT_IDENTITY.items():
         env.setdefault(key, value)
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_CONFIG_NOSYSTEM", "1")
+    if env.get("GIT_TOKEN"):
+        n = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+        env[f"GIT_CONFIG_KEY_{n}"] = "credential.helper"
+        env[f"GIT_CONFIG_VALUE_{n}"] = CREDENTIAL_HELPER
+        env["GIT_CONFIG_COUNT"] = str(n + 1)
     return env
 
 
