@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--event-root", type=Path, default=Path("infra/envs/event"))
     lc.add_argument("--terraform", default=os.environ.get("GANTRY_TERRAFORM", "terraform"),
                     help="terraform command (split like a shell)")
+    lc.add_argument("--gitops-repo", default=None,
+                    help="create: write the event images' digests pinned in this GitOps repo to "
+                         "images.auto.tfvars.json before apply")
+    lc.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     lc.add_argument("--window", default="2h", help="retry window (default 2h)")
     lc.add_argument("--retry-interval", default="60s")
     lc.add_argument("--sync-wait", default="30m", help="wait per attempt for the DMS final sync")
@@ -130,7 +134,8 @@ def _lifecycle(args: argparse.Namespace) -> int:
         sns_topic_arn=args.sns_topic_arn, event_root=args.event_root, terraform_cmd=cmd,
         window_seconds=_duration("--window", args.window).total_seconds(),
         retry_interval=_duration("--retry-interval", args.retry_interval).total_seconds(),
-        sync_wait_seconds=_duration("--sync-wait", args.sync_wait).total_seconds())
+        sync_wait_seconds=_duration("--sync-wait", args.sync_wait).total_seconds(),
+        gitops_repo=args.gitops_repo, catalog_path=args.catalog)
     outcome = Handler(cfg, _session(args.region)).run(args.step)
     print(f"event {args.name}: {args.step} done after {outcome.attempts} attempt(s)")
     return EXIT_OK

@@ -68,6 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     apps.add_argument("--out", type=Path, help="write files under this directory instead of stdout")
     apps.set_defaults(func=_apps)
 
+    pins = gsub.add_parser("pins", help="the digests the GitOps repo pins for one environment "
+                                        "(--tfvars: the event stack's images.auto.tfvars.json)")
+    _catalog_opt(pins)
+    pins.add_argument("--env", required=True, choices=("dev", "prod", "event"))
+    pins.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    pins.add_argument("--format", choices=("table", "json"), default="table")
+    pins.add_argument("--tfvars", type=Path, help="write {\"image_digests\": …} here for Terraform "
+                                                  "(every service must have a digest pinned)")
+    pins.set_defaults(func=_pins)
+
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
     wait.add_argument("--app", required=True)
     wait.add_argument("--server", default=os.environ.get("ARGOCD_SERVER"), help="default: $ARGOCD_SERVER")
@@ -145,6 +155,23 @@ def _apps(args: argparse.Namespace) -> int:
         path = args.out / f"{doc['metadata']['name']}.yaml"
         write_atomic(path, dump_all([doc]))
         print(path)
+    return 0
+
+
+def _pins(args: argparse.Namespace) -> int:
+    from gitops.pins import image_digests, read_pins, write_tfvars
+    catalog = load_catalog(args.catalog)
+    pins = read_pins(args.repo or catalog.gitops_repo, catalog, args.env)
+    if args.tfvars:
+        write_tfvars(args.tfvars, image_digests(pins, args.env))
+    if args.format == "json":
+        print(json.dumps({name: {"image": p.name, "tag": p.tag, "digest": p.digest} for name, p in pins.items()},
+                         indent=2))
+    else:
+        for name, pin in pins.items():
+            print(f"{name:<20} {pin.tag or '-':<20} {pin.digest or 'not pinned'}")
+    if args.tfvars:
+        print(f"wrote {args.tfvars}", file=sys.stderr)
     return 0
 
 

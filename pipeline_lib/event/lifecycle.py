@@ -57,6 +57,8 @@ class LifecycleConfig:
     poll_seconds: float = 15.0
     terraform_timeout: float = 3 * 3600
     endpoint_url: str | None = None
+    gitops_repo: str | None = None        # pin the event images from here before apply
+    catalog_path: Path = Path("jobs/catalog.yaml")
 
     @property
     def snapshot_id(self) -> str:
@@ -212,6 +214,22 @@ class Handler:
                                  "refusing to destroy")
             self.sleep(self.cfg.poll_seconds)
 
+    # --- images ---
+    def pin_images(self, actions: list[str]) -> None:
+        """Write ``images.auto.tfvars.json`` from the digests the GitOps repo pins for ``event``."""
+        if not self.cfg.gitops_repo:
+            return
+        from gitops.pins import image_digests, read_pins, write_tfvars
+
+        from ..catalog import load_catalog
+        try:
+            pins = read_pins(self.cfg.gitops_repo, load_catalog(self.cfg.catalog_path), "event")
+            digests = image_digests(pins, "event")
+        except GantryError as exc:
+            raise StepFailed(str(exc)) from None
+        write_tfvars(self.cfg.event_root / "images.auto.tfvars.json", digests)
+        actions.append(f"image digests: {len(digests)} pinned from the GitOps repo")
+
     # --- terraform ---
     def terraform(self, action: str, actions: list[str]) -> None:
         root = self.cfg.event_root
@@ -238,6 +256,7 @@ class Handler:
         actions: list[str] = []
         try:
             if step == "create":
+                self.pin_images(actions)
                 self.terraform("apply", actions)
             else:
                 self.final_sync(actions)

@@ -8,9 +8,14 @@ variable "availability_zones" {
   type        = list(string)
 }
 
-variable "image_tags" {
-  description = "Service name => image tag, written to images.auto.tfvars.json by the deploy stage."
+variable "image_digests" {
+  description = "Service name => image digest pinned in the GitOps repo, written to images.auto.tfvars.json by `gantry gitops pins --env event --tfvars` before apply."
   type        = map(string)
+
+  validation {
+    condition     = alltrue([for d in values(var.image_digests) : can(regex("^sha256:[0-9a-f]{64}$", d))])
+    error_message = "Every image_digests value must be sha256: followed by 64 lower-case hex digits."
+  }
 }
 
 variable "service_routes" {

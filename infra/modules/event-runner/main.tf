@@ -114,6 +114,11 @@ resource "aws_codebuild_project" "runner" {
     }
 
     environment_variable {
+      name  = "GITOPS_REPO"
+      value = var.gitops_repo_url
+    }
+
+    environment_variable {
       name  = "TF_VAR_redis_auth_token"
       type  = "SECRETS_MANAGER"
       value = var.redis_auth_token_secret
@@ -132,7 +137,7 @@ resource "aws_codebuild_project" "runner" {
             - python3 -m pip install --quiet .
         build:
           commands:
-            - gantry event lifecycle --name "$EVENT_NAME" --step "$EVENT_STEP" --event-end "$EVENT_END"
+            - gantry event lifecycle --name "$EVENT_NAME" --step "$EVENT_STEP" --event-end "$EVENT_END" $${GITOPS_REPO:+--gitops-repo "$GITOPS_REPO"}
     YAML
   }
 

@@ -8,6 +8,12 @@ variable "source_repository_url" {
   type        = string
 }
 
+variable "gitops_repo_url" {
+  description = "GitOps repository whose event pins give the event images' digests (empty: use images.auto.tfvars.json as committed)."
+  type        = string
+  default     = ""
+}
+
 variable "state_bucket_arn" {
   description = "S3 bucket of the Terraform state (the runner reads and writes envs/event)."
   type        = string
