@@ -14,8 +14,6 @@ locals {
   }
 }
 
-data "aws_caller_identity" "current" {}
-
 data "terraform_remote_state" "prod" {
   backend = "s3"
   config = {
@@ -25,44 +23,31 @@ data "terraform_remote_state" "prod" {
   }
 }
 
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:Key policy; "*" is this key and the account-root statement is the AWS default key policy
-  # checkov:skip=CKV_AWS_111:Key policy; "*" is this key and the account-root statement is the AWS default key policy
-  # checkov:skip=CKV_AWS_356:Key policy; in a key policy the resource "*" means this key only
-  statement {
-    sid       = "AccountAdmin"
-    actions   = ["kms:*"]
-    resources = ["*"] # in a key policy "*" is this key
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"] # in a key policy "*" is this key
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.environment.aws_region}.amazonaws.com", "logs.us-east-1.amazonaws.com"]
-    }
-  }
-}
+module "kms" {
+  source = "../../modules/kms"
 
-resource "aws_kms_key" "this" {
   description             = "${local.name} data at rest"
-  enable_key_rotation     = true
+  log_regions             = [var.environment.aws_region, "us-east-1"]
   deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.kms.json
 }
 
-resource "aws_kms_key" "us_east_1" {
-  provider = aws.us_east_1
+module "kms_us_east_1" {
+  source    = "../../modules/kms"
+  providers = { aws = aws.us_east_1 }
 
   description             = "${local.name} WAF logs (us-east-1)"
-  enable_key_rotation     = true
+  log_regions             = [var.environment.aws_region, "us-east-1"]
   deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.kms.json
+}
+
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_key.us_east_1
+  to   = module.kms_us_east_1.aws_kms_key.this
 }
 
 module "network" {
@@ -72,7 +57,7 @@ module "network" {
   cidr_block         = var.vpc_cidr
   availability_zones = var.availability_zones
   single_nat_gateway = false
-  kms_key_arn        = aws_kms_key.this.arn
+  kms_key_arn        = module.kms.key_arn
 }
 
 module "rds" {
@@ -87,7 +72,7 @@ module "rds" {
   backup_retention_days = 1
   deletion_protection   = false
   skip_final_snapshot   = true # the lifecycle handler takes "<event>-final" after the final DMS sync
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
 }
 
 module "redis" {
@@ -101,14 +86,14 @@ module "redis" {
   multi_az                = true
   snapshot_retention_days = 0
   auth_token              = var.redis_auth_token
-  kms_key_arn             = aws_kms_key.this.arn
+  kms_key_arn             = module.kms.key_arn
 }
 
 module "monitoring" {
   source = "../../modules/monitoring"
 
   name                  = local.name
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
   slack_workspace_id    = var.slack_workspace_id
   slack_channel_id      = var.slack_alarm_channel_id
   force_destroy_archive = true
@@ -139,8 +124,8 @@ module "edge" {
   routes                        = { for name, svc in var.services : name => var.service_routes[name] }
   log_bucket_id                 = module.monitoring.archive_bucket
   log_bucket_domain_name        = module.monitoring.archive_bucket_regional_domain_name
-  waf_log_kms_key_arn           = aws_kms_key.this.arn
-  waf_log_kms_key_arn_us_east_1 = aws_kms_key.us_east_1.arn
+  waf_log_kms_key_arn           = module.kms.key_arn
+  waf_log_kms_key_arn_us_east_1 = module.kms_us_east_1.key_arn
   deletion_protection           = false
 }
 
@@ -151,7 +136,7 @@ module "ecs" {
   vpc_id                = module.network.vpc_id
   subnet_ids            = module.network.private_subnet_ids
   alb_security_group_id = module.edge.alb_security_group_id
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
 
   services = {
     for name, svc in var.services : name => {
@@ -174,7 +159,7 @@ module "dms" {
   peer_vpc_id          = data.terraform_remote_state.prod.outputs.vpc_id
   peer_vpc_cidr_block  = data.terraform_remote_state.prod.outputs.vpc_cidr_block
   peer_route_table_ids = data.terraform_remote_state.prod.outputs.private_route_table_ids
-  kms_key_arn          = aws_kms_key.this.arn
+  kms_key_arn          = module.kms.key_arn
 
   source_db = {
     server_name = module.rds.address

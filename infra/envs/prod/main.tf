@@ -10,51 +10,37 @@ locals {
   }
 }
 
-data "aws_caller_identity" "current" {}
+module "kms" {
+  source = "../../modules/kms"
 
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:Key policy; "*" is this key and the account-root statement is the AWS default key policy
-  # checkov:skip=CKV_AWS_111:Key policy; "*" is this key and the account-root statement is the AWS default key policy
-  # checkov:skip=CKV_AWS_356:Key policy; in a key policy the resource "*" means this key only
-  statement {
-    sid       = "AccountAdmin"
-    actions   = ["kms:*"]
-    resources = ["*"] # in a key policy "*" is this key
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"] # in a key policy "*" is this key
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.environment.aws_region}.amazonaws.com", "logs.us-east-1.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_kms_key" "this" {
   description             = "${local.name} data at rest"
-  enable_key_rotation     = true
+  log_regions             = [var.environment.aws_region, "us-east-1"]
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
+  alias                   = local.name
 }
 
-resource "aws_kms_key" "us_east_1" {
-  provider = aws.us_east_1
+module "kms_us_east_1" {
+  source    = "../../modules/kms"
+  providers = { aws = aws.us_east_1 }
 
   description             = "${local.name} WAF logs (us-east-1)"
-  enable_key_rotation     = true
+  log_regions             = [var.environment.aws_region, "us-east-1"]
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${local.name}"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms.aws_kms_alias.this[0]
+}
+
+moved {
+  from = aws_kms_key.us_east_1
+  to   = module.kms_us_east_1.aws_kms_key.this
 }
 
 module "network" {
@@ -64,7 +50,7 @@ module "network" {
   cidr_block         = var.vpc_cidr
   availability_zones = var.availability_zones
   single_nat_gateway = false
-  kms_key_arn        = aws_kms_key.this.arn
+  kms_key_arn        = module.kms.key_arn
 }
 
 module "ecr" {
@@ -80,7 +66,7 @@ module "eks" {
   name              = local.name
   vpc_id            = module.network.vpc_id
   subnet_ids        = module.network.private_subnet_ids
-  kms_key_arn       = aws_kms_key.this.arn
+  kms_key_arn       = module.kms.key_arn
   system_node_min   = 3
   system_node_max   = 6
   karpenter_enabled = true
@@ -97,7 +83,7 @@ module "rds" {
   multi_az              = true
   backup_retention_days = 35
   deletion_protection   = true
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
 }
 
 module "redis" {
@@ -111,14 +97,14 @@ module "redis" {
   replicas_per_node_group = 2
   multi_az                = true
   auth_token              = var.redis_auth_token
-  kms_key_arn             = aws_kms_key.this.arn
+  kms_key_arn             = module.kms.key_arn
 }
 
 module "monitoring" {
   source = "../../modules/monitoring"
 
   name               = local.name
-  kms_key_arn        = aws_kms_key.this.arn
+  kms_key_arn        = module.kms.key_arn
   slack_workspace_id = var.slack_workspace_id
   slack_channel_id   = var.slack_alarm_channel_id
   log_group_names    = ["/aws/eks/${local.name}/cluster"]
@@ -154,8 +140,8 @@ module "edge" {
   routes                        = { for name, svc in var.services : name => var.service_routes[name] }
   log_bucket_id                 = module.monitoring.archive_bucket
   log_bucket_domain_name        = module.monitoring.archive_bucket_regional_domain_name
-  waf_log_kms_key_arn           = aws_kms_key.this.arn
-  waf_log_kms_key_arn_us_east_1 = aws_kms_key.us_east_1.arn
+  waf_log_kms_key_arn           = module.kms.key_arn
+  waf_log_kms_key_arn_us_east_1 = module.kms_us_east_1.key_arn
   deletion_protection           = true
 }
 
@@ -166,7 +152,7 @@ module "event_runner" {
   source_repository_url = var.gantry_repository_url
   state_bucket_arn      = "arn:aws:s3:::flashshop-terraform-state-${var.aws_account_id}"
   lock_table_arn        = "arn:aws:dynamodb:ap-northeast-2:${var.aws_account_id}:table/flashshop-terraform-locks"
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
   vpc_id                = module.network.vpc_id
   subnet_ids            = module.network.private_subnet_ids
 }
