@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,9 +79,12 @@ def test_killed_bump_leaves_no_partial_commit_and_rerun_converges(many, tmp_path
     # a git pre-push hook in the checkout would be ours; instead kill at random points in time
     env = {**os.environ, "GANTRY_LOCK_DIR": str(tmp_path / "locks")}
     for delay in (0.05, 0.15, 0.3, 0.45):
-        proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        # its own process group, killed whole (as Jenkins aborts a step): git push and the remote's
+        # receive-pack die with it, so no orphaned child is still writing while fsck reads the repo
+        proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
         time.sleep(delay)
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         head = git(bare, "rev-parse", "main")
         assert head == base or git(bare, "log", "-1", "--format=%s", "main").startswith("deploy(svc-001)")
