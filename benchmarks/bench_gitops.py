@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gitops.layout import init_repo  # noqa: E402
-from pipeline_lib.catalog import load_catalog  # noqa: E402
+from pipeline_lib.core.catalog import load_catalog  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
 

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline_lib.catalog import load_catalog  # noqa: E402
+from pipeline_lib.core.catalog import load_catalog  # noqa: E402
 from pipeline_lib.jobs.generate import write_generated  # noqa: E402
-from pipeline_lib.jobs.localjenkins import LocalJenkins  # noqa: E402
+from tests.support.localjenkins import LocalJenkins  # noqa: E402
 
 BIN = Path(sys.executable).parent
 JJB_INI = "[job_builder]\nquery_plugins_info=False\n[jenkins]\nurl=http://127.0.0.1:9\nquery_plugins_info=False\n"
@@ -37,7 +37,7 @@ def make_catalog(path: Path, services: int) -> None:
     """The shipped catalog's settings with ``services`` generated services (dev + prod each)."""
     import yaml
 
-    from pipeline_lib.catalog import CATALOG_KEY, unwrap
+    from pipeline_lib.core.catalog import CATALOG_KEY, unwrap
     data = unwrap(yaml.safe_load((ROOT / "jobs" / "catalog.yaml").read_text()))
     data["services"] = [{"name": f"svc-{i:04d}", "repo": f"flashshop/svc-{i:04d}",
                          "ecr_repository": f"shop/svc-{i:04d}", "manifest_path": f"apps/svc-{i:04d}",

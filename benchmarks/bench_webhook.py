@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline_lib.catalog import unwrap  # noqa: E402
+from pipeline_lib.core.catalog import unwrap  # noqa: E402
 
 
 SECRET = b"bench-secret"
@@ -49,7 +49,7 @@ SERVICE = """
 JENKINS_PROCESS = """
 import json, os, sys
 os.nice(10)  # stands in for a Jenkins controller on another machine: not for our 2 cores' CPU
-from pipeline_lib.jobs.localjenkins import LocalJenkins
+from tests.support.localjenkins import LocalJenkins
 with LocalJenkins(user="bench", token="bench-token", crumb=True) as j:
     j.put("dev", "<com.cloudbees.hudson.plugins.folder.Folder/>", folder=True)
     j.put("dev/hello-world", "<flow-definition/>", folder=False)

@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from pipeline_lib.catalog import Catalog, Environment, Service, ServiceEnvironment
-from pipeline_lib.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.catalog import Catalog, Environment, Service, ServiceEnvironment
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 
 API_VERSION = "argoproj.io/v1alpha1"
 

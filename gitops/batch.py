@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
-from pipeline_lib.errors import GantryError
-from pipeline_lib.fileio import write_atomic
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 from .bump import BumpResult, BumpSpec
 from .git import FINAL_MARKERS, REJECT_MARKERS, _head, checkout, git, lock_path, sync, writer_lock

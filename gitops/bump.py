@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.catalog import Catalog, Service, ServiceEnvironment
-from pipeline_lib.errors import GantryError
-from pipeline_lib.fileio import write_atomic
-from pipeline_lib.image.reference import check_digest, check_tag, parse_repository, strip_reference
+from pipeline_lib.core.catalog import Catalog, Service, ServiceEnvironment
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.reference import check_digest, check_tag, parse_repository, strip_reference
 
 from .git import transact
 from .manifest import ImagePin, manifest_file, pin_helm, pin_kustomize

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 DEFAULT_IDENTITY = {"GIT_AUTHOR_NAME": "gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
                     "GIT_COMMITTER_NAME": "gantry", "GIT_COMMITTER_EMAIL": "gantry@localhost"}

@@ -1,6 +1,6 @@
 """Pull requests for ``--mode pr``: open one (or find the open one) for gantry's review branch.
 
-Uses :class:`pipeline_lib.github.GitHubClient` (session, retries, rate limits, token redaction).
+Uses :class:`pipeline_lib.core.github.GitHubClient` (session, retries, rate limits, token redaction).
 Endpoints: ``POST /repos/{owner}/{repo}/pulls`` and ``GET /repos/{owner}/{repo}/pulls?head=…``
 (https://docs.github.com/en/rest/pulls/pulls). The token comes from ``$GITHUB_TOKEN``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 _URL_REPO = re.compile(r"(?:github\.com[:/]|/)(?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 
@@ -24,7 +24,7 @@ def repo_from_url(url: str) -> str:
 
 class GitHub:
     def __init__(self, api: str, token: str | None = None) -> None:
-        from pipeline_lib.github import GitHubClient
+        from pipeline_lib.core.github import GitHubClient
         token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
         if not token:
             raise GantryError("github", "GITHUB_TOKEN is not set (needed to open a pull request)")
@@ -32,7 +32,7 @@ class GitHub:
 
     def open_pull_request(self, repo: str, head: str, base: str, title: str, body: str) -> str:
         """The ``html_url`` of a new pull request, or of the open one for ``head`` already there."""
-        from pipeline_lib.github import check_repo
+        from pipeline_lib.core.github import check_repo
         check_repo(repo)
         try:
             resp = self.client.request("POST", f"/repos/{repo}/pulls",

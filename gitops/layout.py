@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline_lib.catalog import Catalog, Service, ServiceEnvironment
-from pipeline_lib.errors import GantryError
-from pipeline_lib.fileio import write_atomic
+from pipeline_lib.core.catalog import Catalog, Service, ServiceEnvironment
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 from .git import git, out
 

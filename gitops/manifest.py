@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from pipeline_lib.catalog import Service, ServiceEnvironment
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.catalog import Service, ServiceEnvironment
+from pipeline_lib.core.errors import GantryError
 
 if TYPE_CHECKING:  # ruamel.yaml is imported only when a manifest is edited
     from ruamel.yaml.comments import CommentedMap, CommentedSeq

@@ -13,9 +13,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline_lib.catalog import Catalog
-from pipeline_lib.errors import GantryError
-from pipeline_lib.fileio import write_atomic
+from pipeline_lib.core.catalog import Catalog
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 from .git import checkout
 from .manifest import ImagePin, read_pin

@@ -6,8 +6,8 @@ import tempfile
 import shutil
 from pathlib import Path
 
-from pipeline_lib.catalog import Catalog
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.catalog import Catalog
+from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
 from .git import checkout

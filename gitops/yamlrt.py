@@ -10,8 +10,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from pipeline_lib.errors import GantryError
-from pipeline_lib.yamlload import read_text
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.yamlload import read_text
 
 MAX_BYTES = 4 * 1024 * 1024
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
+from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
 
 # Command name -> the module that registers it. Only the module of the command being run is
 # imported, so `gantry gitops bump` does not pay for boto3, docker or hcl2 at start-up.

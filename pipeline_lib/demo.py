@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .catalog import Catalog, Service, load_catalog
-from .errors import GantryError
-from .fileio import write_atomic
+from pipeline_lib.core.catalog import Catalog, Service, load_catalog
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 from .localparts.engine import container_engine
 from .localparts.registry import LocalRegistry
 from .stages import FAILED, PASSED, SKIPPED, StageResult, results_json, run_stage, summary

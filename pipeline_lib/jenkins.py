@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import jenkins
 import requests
 
-from .errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

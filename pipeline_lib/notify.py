@@ -7,7 +7,7 @@ import urllib.parse
 
 import requests
 
-from .errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 DEFAULT_TIMEOUT = 10.0
 

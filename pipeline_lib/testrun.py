@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from .stages import FAILED, PASSED, StageResult
 
 

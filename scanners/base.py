@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN")
 #: Rank used for thresholds: higher is worse. UNKNOWN ranks with MEDIUM so that an unrated
@@ -184,7 +184,7 @@ class ScanOutcome:
         return cls(tool, status, [Path(r) for r in reports], reason, float(duration))
 
     def write(self, out_dir: Path) -> Path:
-        from pipeline_lib.fileio import write_atomic
+        from pipeline_lib.core.fileio import write_atomic
 
         return write_atomic(Path(out_dir) / f"{self.tool}.outcome.json", self.to_json())
 

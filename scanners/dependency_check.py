@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, Suppressed, clip,
                    fingerprint, severity_from_score)

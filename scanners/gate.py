@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
 from .policy import AllowEntry, Policy, Rules

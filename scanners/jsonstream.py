@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 _WS = " \t\n\r"
 _NUMBER_TAIL = frozenset("0123456789.eE+-")

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.errors import GantryError
-from pipeline_lib.yamlload import load_yaml_file
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.yamlload import load_yaml_file
 
 from .base import SEVERITIES, SEVERITY_RANK, Finding
 

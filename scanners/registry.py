@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 from .base import ParsedReport
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import requests
 
-from pipeline_lib.errors import GantryError
-from pipeline_lib.fileio import write_atomic
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
 from .process import run_tool

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, clip,
                    fingerprint, severity_from_score)

@@ -10,8 +10,8 @@ import pytest
 from werkzeug import Request, Response
 
 from pipeline_lib.cli import main
-from pipeline_lib.errors import GantryError
-from pipeline_lib.github import GitHubClient
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.github import GitHubClient
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 TOKEN = "ghp_testtoken1234567890abcdefABCDEF0000"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
 
 
 def add_catalog_option(parser: argparse.ArgumentParser) -> None:

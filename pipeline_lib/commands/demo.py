@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.registry_port <= 65535:
-        from ..errors import GantryError
+        from pipeline_lib.core.errors import GantryError
         raise GantryError("--registry-port", f"{args.registry_port} is not a port number")
     import sys
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
 
 
 def register(sub: argparse._SubParsersAction) -> None:

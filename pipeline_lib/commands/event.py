@@ -13,8 +13,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, NoRegionError
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
-from ..errors import EXIT_OK, GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.errors import EXIT_OK, GantryError
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
-from ..errors import GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
+from pipeline_lib.core.errors import GantryError
 
 
 def _catalog_opt(p: argparse.ArgumentParser) -> None:
@@ -150,7 +150,7 @@ def _apps(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(dump_all(docs))
         return 0
-    from ..fileio import write_atomic
+    from pipeline_lib.core.fileio import write_atomic
     for doc in docs:
         path = args.out / f"{doc['metadata']['name']}.yaml"
         write_atomic(path, dump_all([doc]))

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
-from ..errors import GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.errors import GantryError
 
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
@@ -20,7 +20,7 @@ def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
 
 
 def _digest(value: str) -> str:
-    from ..image.reference import check_digest
+    from pipeline_lib.core.reference import check_digest
     try:
         return check_digest(value)
     except GantryError as exc:
@@ -93,7 +93,7 @@ def default_tags(env: dict[str, str]) -> list[str]:
 
 def _tags(args: argparse.Namespace) -> list[str]:
     import os
-    from ..image.reference import check_tag
+    from pipeline_lib.core.reference import check_tag
     tags = args.tag or default_tags(dict(os.environ))
     if not tags:
         raise GantryError(f"image {args.image_command}", "no tag: pass --tag or set GIT_COMMIT")
@@ -179,7 +179,7 @@ def _push(args: argparse.Namespace) -> int:
               f"{record['blobs_mounted']} mounted, {record['blobs_skipped']} already there")
     print(f"digest {record['digest']}")
     if args.output:
-        from ..fileio import write_atomic
+        from pipeline_lib.core.fileio import write_atomic
         write_atomic(args.output, json.dumps(record, indent=2) + "\n")
     return 0
 

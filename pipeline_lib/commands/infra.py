@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
-from ..errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from ..infra.catalogvars import sync
 from ..infra.check import STEPS, StepResult, run_check
 from ..infra.cliconfig import find_mirror, write_cli_config

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..catalog import DEFAULT_CATALOG, load_catalog
-from ..errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 
 DEFAULT_JOBS_DIR = Path("jobs")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from ..notify import post_slack
 
 STATUS_ICONS = {"SUCCESS": ":white_check_mark:", "UNSTABLE": ":warning:", "FAILURE": ":x:",

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 _TOOLS = ("trivy", "dependency-check", "sonarqube")
 
@@ -193,7 +193,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_pr_report(args: argparse.Namespace) -> int:
     from scanners.formats.markdown import MARKER
 
-    from ..github import GitHubClient, api_url_from_env, check_repo, check_sha
+    from pipeline_lib.core.github import GitHubClient, api_url_from_env, check_repo, check_sha
 
     check_repo(args.repo)
     check_sha(args.sha)

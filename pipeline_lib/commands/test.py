@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from ..stages import run_stage
 from ..testrun import run_tests
 from .catalog import add_catalog_option

@@ -7,8 +7,8 @@ import logging
 import os
 from pathlib import Path
 
-from ..catalog import DEFAULT_CATALOG
-from ..errors import GantryError
+from pipeline_lib.core.catalog import DEFAULT_CATALOG
+from pipeline_lib.core.errors import GantryError
 
 
 def _port(value: str) -> int:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_receiver(catalog_path: Path, db: Path, conf: str | None, workers: int = 4):
-    from ..catalog import load_catalog
+    from pipeline_lib.core.catalog import load_catalog
     from ..jenkins import JenkinsClient, load_settings
     from ..webhook.app import Receiver, WebhookConfig
     from ..webhook.store import DeliveryStore

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import Catalog
-from ..errors import GantryError
+from pipeline_lib.core.catalog import Catalog
+from pipeline_lib.core.errors import GantryError
 from .auth import ecr_client
 from .replication import desired_rule
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import Catalog
+from pipeline_lib.core.catalog import Catalog
 
 RULE_MARKER_FILTER_TYPE = "PREFIX_MATCH"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..catalog import Catalog
+from pipeline_lib.core.catalog import Catalog
 from .schedule import EventWindow
 
 HOURS_PER_MONTH = 730.0

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from ..notify import post_slack
 
 STEPS = ("create", "destroy")
@@ -221,7 +221,7 @@ class Handler:
             return
         from gitops.pins import image_digests, read_pins, write_tfvars
 
-        from ..catalog import load_catalog
+        from pipeline_lib.core.catalog import load_catalog
         try:
             pins = read_pins(self.cfg.gitops_repo, load_catalog(self.cfg.catalog_path), "event")
             digests = image_digests(pins, "event")

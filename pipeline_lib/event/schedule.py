@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 CREATE_AT_LOCAL = time(22, 0)          # D-1 22:00 in the event's time zone
 DEFAULT_DESTROY_DELAY = timedelta(hours=1)

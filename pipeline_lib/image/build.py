@@ -7,8 +7,8 @@ from pathlib import Path
 
 import docker
 
-from ..errors import GantryError
-from .reference import check_tag, parse_repository
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.reference import check_tag, parse_repository
 
 
 @dataclass

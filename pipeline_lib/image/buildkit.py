@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 BUILDCTL_CANDIDATES = ("buildctl-daemonless.sh", "buildctl")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from ..errors import GantryError
-from .reference import check_tag
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.reference import check_tag
 from .registry import RegistryClient, TransferStats
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import docker
 import requests
 
-from ..errors import GantryError
-from .reference import check_tag, parse_repository
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.reference import check_tag, parse_repository
 from .registry import RegistryClient, registry_for
 
 TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "timed out", "too many requests",

@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 
 import requests
 
-from ..errors import GantryError
-from .reference import MANIFEST_ACCEPT
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.reference import MANIFEST_ACCEPT
 
 Credentials = Callable[[], "tuple[str, str] | None"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ..errors import EXIT_CHECK_FAILED, GantryError
-from .reference import check_digest
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.reference import check_digest
 from .registry import RegistryClient
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog
+from pipeline_lib.core.catalog import Catalog
 from ..ecr.replication import desired_rule
-from ..errors import GantryError
-from ..fileio import write_atomic
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 TFVARS_NAME = "catalog.auto.tfvars.json"
 # The environment that owns the registry (repositories + replication): it is always on.

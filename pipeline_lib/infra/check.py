@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog import Catalog, load_catalog
-from ..errors import GantryError
+from pipeline_lib.core.catalog import Catalog, load_catalog
+from pipeline_lib.core.errors import GantryError
 from . import checkov as checkov_mod
 from .catalogvars import drift
 from .cliconfig import write_cli_config

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from .terraform import Finding
 
 CHECKOV_VENV = ".venv-checkov"

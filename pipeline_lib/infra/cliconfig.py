@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..fileio import write_atomic
+from pipeline_lib.core.fileio import write_atomic
 
 PROVIDER_HOST = "registry.terraform.io"
 SEARCH_ROOTS = ("/opt", "/usr/share", "/usr/local/share", "~/.terraform.d", "~/.local/share/terraform")

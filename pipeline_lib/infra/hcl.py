@@ -13,7 +13,7 @@ from typing import Any
 
 import hcl2
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 MAX_TF_BYTES = 2 * 1024 * 1024
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog
-from ..errors import GantryError
+from pipeline_lib.core.catalog import Catalog
+from pipeline_lib.core.errors import GantryError
 from .catalogvars import REGISTRY_OWNER, TFVARS_NAME
 from .hcl import Root, load_root
 from .terraform import Finding

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 DEFAULT_TIMEOUT = 300.0
 _ALIASES = re.compile(r"configuration_aliases\s*=\s*\[([^\]]*)\]")

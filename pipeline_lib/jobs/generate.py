@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from ..catalog import ENVIRONMENT_NAMES, Catalog, Service
-from ..errors import GantryError
-from ..fileio import write_atomic
+from pipeline_lib.core.catalog import ENVIRONMENT_NAMES, Catalog, Service
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 GENERATED_NAME = "projects.generated.yaml"
 FOLDER_TEMPLATE = "gantry-env-folder"
@@ -140,7 +140,7 @@ def check_generated_cached(catalog_path: Path, jobs_dir: Path, cache: Path) -> N
 
     Both files are hashed (not timestamps): any edit to either re-runs the full validation.
     """
-    from ..catalog import load_catalog
+    from pipeline_lib.core.catalog import load_catalog
 
     gen = generated_path(jobs_dir)
     try:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import GantryError
-from ..fileio import write_atomic
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient
 from .render import RenderedJob
 

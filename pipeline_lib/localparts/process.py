@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 LOOPBACK = "127.0.0.1"
 

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..catalog import Catalog
+from pipeline_lib.core.catalog import Catalog
 from ..jenkins import JenkinsClient
 from .routing import BadPayload, route
 from .store import DeliveryStore, PendingTrigger

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..catalog import ENVIRONMENT_NAMES, Catalog, Service
+from pipeline_lib.core.catalog import ENVIRONMENT_NAMES, Catalog, Service
 from ..jobs.generate import pipeline_job_name, pr_environment, pr_job_name
 
 PR_ACTIONS = ("opened", "synchronize", "reopened")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 DEFAULT_TTL = 7 * 24 * 3600.0  # GitHub lets a delivery be redelivered for 3 days
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient, JenkinsSettings
 from .store import DeliveryStore, PendingTrigger
 

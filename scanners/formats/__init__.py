@@ -11,7 +11,7 @@ import importlib
 import re
 from pathlib import Path
 
-from pipeline_lib.fileio import write_atomic
+from pipeline_lib.core.fileio import write_atomic
 
 WRITER_MODULES = ("markdown", "sarif", "junit", "html", "json")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

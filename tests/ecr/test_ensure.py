@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline_lib.catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.cli import main
 from pipeline_lib.ecr.ensure import lifecycle_policy, merge_rules, plan_ensure
 from pipeline_lib.ecr.replication import desired_rule

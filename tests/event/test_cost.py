@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline_lib.catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.cli import main
 from pipeline_lib.event.cost import estimate
 from pipeline_lib.event.schedule import parse_window

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.event.lifecycle import Handler, LifecycleConfig
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops.layout import init_repo
-from pipeline_lib.catalog import Catalog, load_catalog
+from pipeline_lib.core.catalog import Catalog, load_catalog
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"

@@ -10,7 +10,7 @@ import pytest
 
 from gitops.bump import bump
 from gitops.layout import init_repo
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from tests.conftest import git
 from tests.gitops.conftest import REGISTRY, clone, digest, gantry
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitops.layout import init_repo
-from pipeline_lib.catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from tests.conftest import git
 from tests.gitops.conftest import PROJECT_ROOT, REGISTRY, clone, digest, synthetic_catalog
 

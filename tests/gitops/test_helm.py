@@ -8,7 +8,7 @@ import yaml
 
 from gitops.bump import bump
 from gitops.layout import init_repo
-from pipeline_lib.catalog import parse_catalog
+from pipeline_lib.core.catalog import parse_catalog
 from tests.conftest import git
 from tests.gitops.conftest import REGISTRY, clone, digest
 

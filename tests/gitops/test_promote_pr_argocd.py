@@ -13,7 +13,7 @@ from gitops.argocd import application_set, applications, wait_synced
 from gitops.bump import bump
 from gitops.promote import deliver, promote, review_branch
 from pipeline_lib.cli import main
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from tests.conftest import git
 from tests.gitops.conftest import REGISTRY, clone, digest
 
@@ -140,7 +140,7 @@ def test_cli_init_promote_and_apps_out(tmp_path: Path, capsys) -> None:
     assert "nothing changed" in capsys.readouterr().out
     from gitops.git import transact
     from gitops.layout import scaffold
-    from pipeline_lib.catalog import load_catalog
+    from pipeline_lib.core.catalog import load_catalog
     catalog = load_catalog("jobs/catalog.yaml")
     transact(bare.as_uri(), lambda wd: ("prod layout", scaffold(wd, catalog, list(catalog.services), ["prod"],
                                                                  REGISTRY), None))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.image.build import build_image
 from pipeline_lib.image.push import push_image
-from pipeline_lib.image.reference import MANIFEST_ACCEPT
+from pipeline_lib.core.reference import MANIFEST_ACCEPT
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops.layout import init_repo
-from pipeline_lib.catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.cli import main
 from tests.conftest import git
 from tests.image.conftest import make_context

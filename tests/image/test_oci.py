@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.image.copy import LayoutSource, RegistrySource, copy_image
-from pipeline_lib.image.reference import MANIFEST_ACCEPT
+from pipeline_lib.core.reference import MANIFEST_ACCEPT
 from pipeline_lib.image.registry import RegistryClient
 from tests.image.helpers import FaultyProxy
 

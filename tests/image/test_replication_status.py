@@ -12,7 +12,7 @@ import boto3
 import pytest
 from werkzeug import Response
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.image.copy import LayoutSource, copy_image
 from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.image.replication import Destination, verify_replication

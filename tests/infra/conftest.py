@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.catalog import Catalog, load_catalog
+from pipeline_lib.core.catalog import Catalog, load_catalog
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INFRA = PROJECT_ROOT / "infra"

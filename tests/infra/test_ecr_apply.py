@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline_lib.catalog import Catalog
+from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.ecr.replication import desired_rule
 from pipeline_lib.infra.catalogvars import env_values
 from pipeline_lib.infra.cliconfig import write_cli_config

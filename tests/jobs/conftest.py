@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.jobs.localjenkins import LocalJenkins
+from tests.support.localjenkins import LocalJenkins
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = PROJECT_ROOT / "jobs"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.catalog import load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.cli import main
 from pipeline_lib.jenkins import load_settings
 from pipeline_lib.jobs.generate import check_generated, expected_job_names, generate_projects

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline_lib.cli import main
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings, load_settings
-from pipeline_lib.jobs.localjenkins import LocalJenkins
+from tests.support.localjenkins import LocalJenkins
 from pipeline_lib.jobs.sync import normalize_xml
 
 from .conftest import PROJECT_ROOT

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_lib.catalog import load_catalog, parse_catalog, unwrap
+from pipeline_lib.core.catalog import load_catalog, parse_catalog, unwrap
 from pipeline_lib.cli import main
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "jobs" / "catalog.yaml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.localparts.process import LOOPBACK, require_tool
 from pipeline_lib.localparts.registry import LocalRegistry
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_lib.cli import main
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.stages import FAILED, PASSED
 from pipeline_lib.testrun import read_junit, run_tests
 

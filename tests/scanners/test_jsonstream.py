@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from scanners import jsonstream
 from scanners.jsonstream import JsonStream
 from scanners.registry import parse_report

@@ -127,7 +127,7 @@ def test_sonarqube_skipped_without_settings(project, tmp_path, monkeypatch, gant
 def test_outcome_json_roundtrip_and_hostile(tmp_path):
     o = ScanOutcome("trivy", "ok", [tmp_path / "trivy.json"], "", 1.25)
     assert ScanOutcome.from_json(o.to_json()) == o
-    from pipeline_lib.errors import GantryError
+    from pipeline_lib.core.errors import GantryError
 
     for bad in ("", "[]", '{"tool": "t", "status": "maybe"}', '{"tool": 1, "status": "ok"}',
                 '{"tool": "t", "status": "ok", "reports": "x"}', b"\xff\xfe"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.errors import GantryError
+from pipeline_lib.core.errors import GantryError
 from scanners import sonarqube
 from scanners.registry import parse_report
 

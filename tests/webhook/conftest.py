@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_lib.catalog import Catalog, load_catalog
+from pipeline_lib.core.catalog import Catalog, load_catalog
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
-from pipeline_lib.jobs.localjenkins import LocalJenkins
+from tests.support.localjenkins import LocalJenkins
 from pipeline_lib.webhook.app import Receiver, WebhookConfig
 from pipeline_lib.webhook.store import DeliveryStore
 
@@ -60,7 +60,7 @@ def headers_for(event: str, body: bytes, delivery: str | None = None, secret: by
 
 def catalog_with(services_yaml: str) -> str:
     """The shipped catalog (a copy) with more services, as a bare mapping (gantry reads both forms)."""
-    from pipeline_lib.catalog import unwrap
+    from pipeline_lib.core.catalog import unwrap
     data = unwrap(yaml.safe_load((PROJECT_ROOT / "jobs" / "catalog.yaml").read_text()))
     data["services"] = list(data["services"]) + yaml.safe_load(services_yaml)
     return yaml.safe_dump(data, sort_keys=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import GantryError
+from .errors import GantryError
 
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

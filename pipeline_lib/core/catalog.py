@@ -2,7 +2,7 @@
 
 The catalog is the single source of truth for services. Validation collects every
 problem with its key path (``jobs/catalog.yaml: services[2].ecr_repository: required``)
-and raises one :class:`~pipeline_lib.errors.GantryError` carrying all of them.
+and raises one :class:`~pipeline_lib.core.errors.GantryError` carrying all of them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
-from .errors import GantryError
+from pipeline_lib.core.errors import GantryError
 
 PASSED = "passed"
 FAILED = "failed"
