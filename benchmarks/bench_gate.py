@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "trivy"
+FIXTURES = ROOT / "tests" / "fixtures" / "trivy"
 SOURCES = ("alpine-3.9-image.json", "many-vulns-image.json", "fluentd-gems-image.json", "pip-fs.json",
            "misconfig-and-secrets.json", "secrets-fs.json", "cvssv4-severity-source.json")
 

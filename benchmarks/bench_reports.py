@@ -23,7 +23,7 @@ from scanners.formats.markdown import MAX_CHARS  # noqa: E402
 from scanners.gate import evaluate  # noqa: E402
 from scanners.policy import load_policy  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "trivy"
+FIXTURES = ROOT / "tests" / "fixtures" / "trivy"
 
 
 def make_report(path: Path, n: int) -> None:

@@ -89,7 +89,7 @@ def free_port() -> int:
 
 
 def build_requests(n: int, port: int, redeliver: float, prefix: str = "bench") -> tuple[list[bytes], int]:
-    template = json.loads((ROOT.parent / "shared" / "fixtures" / "github-webhooks" / "push.json").read_bytes())
+    template = json.loads((ROOT / "tests" / "fixtures" / "github-webhooks" / "push.json").read_bytes())
     template.update(ref="refs/heads/master", deleted=False, created=False)
     rng = random.Random(5)
     requests: list[bytes] = []

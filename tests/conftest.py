@@ -13,17 +13,15 @@ import pytest
 from pipeline_lib.localparts.moto_server import MotoServer
 from pipeline_lib.localparts.podman import PodmanService
 from pipeline_lib.localparts.registry import LocalRegistry
+from tests.support.paths import FIXTURES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
-    """``../shared/fixtures``: real scanner reports and webhook payloads (read-only)."""
-    if not SHARED_FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {SHARED_FIXTURES}")
-    return SHARED_FIXTURES
+    """``tests/fixtures``: real scanner reports, payloads and schemas (see its SOURCES.md)."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from werkzeug import Request, Response
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 TOKEN = "ghp_testtoken1234567890abcdefABCDEF0000"
 REPO = "octokit-fixture-org/create-status"
 SHA = "0000000000000000000000000000000000000001"

@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 REPORTS = sorted(p for d in ("trivy", "dependency-check", "sonarqube") for p in (FIXTURES / d).iterdir())
 
 

@@ -15,8 +15,9 @@ from pipeline_lib.core.errors import GantryError
 from scanners import jsonstream
 from scanners.jsonstream import JsonStream
 from scanners.registry import parse_report
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "trivy"
+FIXTURES = FIXTURES / "trivy"
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)

@@ -15,8 +15,8 @@ from scanners.formats import write_all
 from scanners.formats.markdown import MARKER, MAX_CHARS
 from scanners.gate import evaluate
 from scanners.policy import load_policy
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 ALL_REPORTS = sorted(p for d in ("trivy", "dependency-check", "sonarqube") for p in (FIXTURES / d).iterdir())
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from scanners import dependency_check, trivy
 from scanners.base import ScanOutcome
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 FAKE_KEY = "AKIA" + "ZQ3J7RV2LP5TXW4N"   # an AWS access key id *pattern*, not a real key
 
 

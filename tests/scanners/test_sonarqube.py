@@ -11,8 +11,9 @@ import pytest
 from pipeline_lib.core.errors import GantryError
 from scanners import sonarqube
 from scanners.registry import parse_report
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sonarqube"
+FIXTURES = FIXTURES / "sonarqube"
 TOKEN = "squ_test_token_0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

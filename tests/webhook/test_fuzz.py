@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from pipeline_lib.webhook.app import create_app
 
 from .conftest import SECRET, asgi_request, fixture_files, make_receiver, sign
+from tests.support.paths import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED = FIXTURES
 FIXTURES = {p.name: json.loads(p.read_bytes()) for p in fixture_files(SHARED)}
 EVENTS = st.sampled_from(["push", "pull_request", "ping", "issues", "create", ""]) | st.text(max_size=20)
 HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80)

@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 from pipeline_lib.webhook.app import create_app
 
 from .conftest import (HELLO_JOBS, SECRET, event_of, fixture_files, headers_for, load_fixture, make_receiver,
+from tests.support.paths import FIXTURES
                        sign)
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED = FIXTURES
 FIXTURES = fixture_files(SHARED)
 
 EXPECTED = {

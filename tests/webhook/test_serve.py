@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from .conftest import SECRET, headers_for
+from tests.support.paths import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github-webhooks"
+SHARED = FIXTURES / "github-webhooks"
 GANTRY = Path(sys.executable).parent / "gantry"
 
 
