@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ..fixplan import fix_plan
+
 FILENAME = "findings.json"
 VERDICT = "verdict.json"
 
@@ -28,5 +30,19 @@ def render(verdict) -> str:
     return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n"
 
 
+def plan_for(verdict) -> list:
+    """The fix plan of a verdict: its non-allowlisted findings, blocking ones marked."""
+    return fix_plan([e.finding for e in verdict.findings if e.allowed_by is None],
+                    {e.finding.fingerprint for e in verdict.findings if e.blocking})
+
+
+def verdict_json(verdict) -> dict:
+    """``verdict.json``: the gate's summary, the whole fix plan and the findings the PR fixed."""
+    doc = verdict.to_json()
+    doc["fix_plan"] = [p.to_json() for p in plan_for(verdict)]
+    doc["fixed"] = [f.to_json() for f in getattr(verdict, "fixed", [])]
+    return doc
+
+
 def render_files(verdict) -> dict[str, str]:
-    return {FILENAME: render(verdict), VERDICT: json.dumps(verdict.to_json(), indent=2, ensure_ascii=False) + "\n"}
+    return {FILENAME: render(verdict), VERDICT: json.dumps(verdict_json(verdict), indent=2, ensure_ascii=False) + "\n"}
