@@ -10,7 +10,8 @@ read as release lines: a version ``V`` clears a finding when ``V`` is at least i
 including the first one where ``F_i`` and the next fix ``F_{i+1}`` differ (``5.0.3`` is fixed by ``5.0.1`` above; ``4.0.0`` is not).
 
 Versions are compared with ``packaging.version`` (PEP 440) where the ecosystem's scheme is
-PEP 440 (pip) or plain dotted numbers (npm/Maven/Go/RubyGems/Cargo releases, and Alpine's
+PEP 440 (pip) or plain dotted numbers (npm/Maven/Go/RubyGems/Cargo releases, with an optional
+``-alpha.N``/``-beta.N``/``-rc.N`` pre-release, and Alpine's
 ``1.2.3[a-z]-rN``: ``-rN`` orders as a PEP 440 post-release and the letter as a 7th release
 number, as apk orders them). Anything else
 (Debian ``1:2.3-4+deb12u1``, pre-releases outside pip, …) is not compared: the entry says
@@ -32,7 +33,7 @@ from .base import SEVERITIES, SEVERITY_RANK, Finding
 UPGRADE, PARTIAL, NO_FIX, CANNOT_COMPARE = "upgrade", "partial", "no-fix", "cannot-compare"
 _OS = re.compile(r"\((alpine|wolfi|chainguard|debian|ubuntu|redhat|centos|rocky|alma|amazon|oracle|photon|"
                  r"suse|opensuse[^ ]*|sles|mariner|azurelinux|fedora)[ )]", re.I)
-_NUMERIC = re.compile(r"^v?\d+(\.\d+)*$")
+_NUMERIC = re.compile(r"^v?\d+(\.\d+)*(-(alpha|beta|rc)\.?\d+)?$")   # semver pre-releases order as PEP 440's
 _ALPINE = re.compile(r"^(\d+(?:\.\d+){0,5})([a-z]?)(-r\d+)?$")
 _LANG = {  # Trivy's language-aggregate targets and lock/manifest file names → ecosystem
     "python": "pip", "node.js": "npm", "java": "maven", "ruby": "gem", "go": "go", "rust": "cargo",
@@ -41,6 +42,8 @@ _LANG = {  # Trivy's language-aggregate targets and lock/manifest file names →
     "pom.xml": "maven", "gradle.lockfile": "maven", "gemfile.lock": "gem", "go.mod": "go", "go.sum": "go",
     "cargo.lock": "cargo", "composer.lock": "composer", "packages.lock.json": "nuget",
 }
+_OS_SCHEMES = {"debian": 1, "ubuntu": 1, "redhat": 1, "centos": 1, "rocky": 1, "alma": 1, "amazon": 1, "oracle": 1,
+               "fedora": 1, "suse": 1, "sles": 1, "photon": 1, "mariner": 1, "azurelinux": 1}   # dpkg/rpm: never PEP 440
 _SUFFIX = {".jar": "maven", ".war": "maven", ".ear": "maven", ".gemspec": "gem", ".whl": "pip", ".egg": "pip"}
 
 
@@ -141,7 +144,7 @@ def parse_version(text: str | None, ecosystem: str) -> Version | None:
         if m.group(2):   # apk's letter suffix (1.1.1b > 1.1.1a > 1.1.1): a 7th release number
             nums = m.group(1).split(".")
             text = ".".join(nums + ["0"] * (6 - len(nums)) + [str(ord(m.group(2)) - 96)]) + (m.group(3) or "")
-    elif not _NUMERIC.match(text):
+    elif _OS_SCHEMES.get(ecosystem) or not _NUMERIC.match(text):
         return None
     try:
         return Version(text)

@@ -40,12 +40,12 @@ table{border-collapse:collapse;margin:.4em 0;border:0}td,th{border:1px solid #d0
 th{background:#f6f8fa;position:sticky;top:0}.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev{font-weight:600;white-space:nowrap}.sev-CRITICAL{color:#8b0000}.sev-HIGH{color:#cf222e}.sev-MEDIUM{color:#9a6700}
 .sev-LOW{color:#0969da}.blocking{font-weight:600;color:#cf222e}code{font-size:90%;word-break:break-all}
-.scroll{overflow-x:auto;max-width:100%}.kpi td{font-size:1.2em}svg{max-width:640px}
+.scroll{overflow-x:auto;max-width:100%}.kpi td{font-size:1.2em}svg{max-width:100%;height:auto}
 #filters{display:flex;flex-wrap:wrap;gap:.4em 1.2em;align-items:center;background:#f6f8fa;padding:.6em;border-radius:6px;
 position:sticky;top:0;z-index:2}#filters fieldset{border:0;padding:0;margin:0}#filters legend{font-weight:600;float:left;margin-right:.4em}
 #filters input[type=search]{min-width:14em;padding:3px}th button{font:inherit;font-weight:600;background:none;border:0;
 padding:0;cursor:pointer}th button:after{content:" \\2195";color:#8c959f}th[aria-sort=ascending] button:after{content:" \\2191"}
-th[aria-sort=descending] button:after{content:" \\2193"}td.title{min-width:16em}
+th[aria-sort=descending] button:after{content:" \\2193"}td{overflow-wrap:anywhere}td.title{min-width:14em;max-width:26em}
 @media (max-width:700px){body{padding:.5em}#findings-table thead{display:none}#findings-table tr{display:block;
 border:1px solid #d0d7de;margin:.4em 0;padding:.3em}#findings-table td{display:block;border:0;padding:1px 4px}
 #findings-table td:before{content:attr(data-label) ": ";color:#57606a;font-weight:600}td.title{min-width:0}
@@ -124,7 +124,7 @@ def chart(by_sev: dict[str, dict[str, int]]) -> str:
     scale = (width - label_w - 70) / total_max
     h = len(SEVERITIES) * (bar_h + gap) + 30
     desc = "; ".join(f"{s}: {sum(by_sev[s].values())} ({by_sev[s]['new']} new)" for s in SEVERITIES)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="100%" role="img" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="{width}" height="{h}" role="img" '
            f'aria-labelledby="chart-title"><title id="chart-title">Findings by severity: {desc}</title>']
     for i, s in enumerate(SEVERITIES):
         y = i * (bar_h + gap)
@@ -161,7 +161,7 @@ def _plan_table(plan) -> str:
         ids = ", ".join(e(i_, 60) for i_ in p.finding_ids[:12]) + (f" … (+{len(p.finding_ids) - 12})" if len(p.finding_ids) > 12 else "")
         out.append(f'<tr><td class="num">{i}</td><td><code>{e(p.package)}</code> <small>{e(p.ecosystem)}</small></td>'
                    f"<td>{e(p.installed)}</td><td><strong>{e(p.to_version) if p.to_version else '—'}</strong></td>"
-                   f'<td>{p.fixes} ({e(p.severity_text())})</td><td class="num">{p.blocking_fixed} of {p.blocking_total}</td>'
+                   f'<td>{f"{p.fixes} ({e(p.severity_text())})" if p.fixes else "—"}</td><td class="num">{p.blocking_fixed} of {p.blocking_total}</td>'
                    f"<td>{status}{' · ' + e(p.note) if p.note and p.status in (UPGRADE, PARTIAL) else ''}</td>"
                    f"<td>{ids}</td></tr>")
     out.append("</tbody></table></div>")
@@ -184,12 +184,12 @@ def render(verdict) -> str:
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
            f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
            f'<header><h1 class="{v.status}">{_ICON[v.status]} {e(title)}</h1><p><strong>{e(v.summary, 600)}</strong></p>',
-           '<table class="kpi" border="1" cellpadding="4"><tr><th>Findings</th><th>Blocking</th><th>New in this change</th>'
+           '<div class="scroll"><table class="kpi" border="1" cellpadding="4"><tr><th>Findings</th><th>Blocking</th><th>New in this change</th>'
            "<th>Fixed</th><th>Already on the base branch</th><th>Allowlisted</th><th>Suppressed by scanner</th></tr>",
            f'<tr><td class="num">{len(v.findings)}</td><td class="num blocking">{len(v.blocking)}</td>'
            f'<td class="num">{n_new}</td><td class="num">{len(fixed) if v.baseline else "—"}</td>'
            f'<td class="num">{n_old if v.baseline else "—"}</td><td class="num">{n_allow}</td>'
-           f'<td class="num">{len(v.suppressed)}</td></tr></table>',
+           f'<td class="num">{len(v.suppressed)}</td></tr></table></div>',
            f"<p>Environment <code>{e(v.environment)}</code> · policy <code>{e(v.policy)}</code> · generated "
            f"{e(v.generated_at)} · "
            + (f"baseline <code>{e(v.baseline)}</code>" if v.baseline else
@@ -258,12 +258,12 @@ def render(verdict) -> str:
         out.append("<h2>Links</h2><ul>" + "".join(f"<li>{_a(e(k), u)}</li>" for k, u in links) + "</ul>")
     if v.suppressed:
         out.append(f"<details><summary>Suppressed by the scanner ({len(v.suppressed)})</summary>"
-                   '<table border="1" cellpadding="3">'
+                   '<div class="scroll"><table border="1" cellpadding="3">'
                    "<tr><th>Severity</th><th>Tool</th><th>ID</th><th>Package</th><th>Location</th><th>Note</th></tr>")
         out.extend(f"<tr><td>{s.finding.severity}</td><td>{e(s.finding.tool)}</td><td>{_a(e(s.finding.id), s.finding.url)}</td>"
                    f"<td>{e(s.finding.package)}</td><td>{e(s.finding.target)}</td><td>{e(s.note)}</td></tr>"
                    for s in v.suppressed)
-        out.append("</table></details>")
+        out.append("</table></div></details>")
     if v.expired:
         out.append("<h2>Expired allowlist entries</h2><ul>" + "".join(
             f"<li>{e(a.label)} — owner {e(a.owner)}, expired {a.expires.isoformat()}: {e(a.reason)}</li>"
