@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", type=Path, help="policy YAML (default: the packaged policy, fails on HIGH/CRITICAL)")
     p.add_argument("--env", default="dev", help="environment (dev, prod, event)")
     p.add_argument("--baseline", type=Path, help="findings.json of an earlier run (for only-new rules)")
+    p.add_argument("--baseline-from-jenkins", metavar="JOB",
+                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); unreachable → no "
+                        "baseline, said in the reports, never a failed gate for that alone")
+    p.add_argument("--baseline-artifact", default="reports/gate/findings.json",
+                   help="archived path of findings.json in that build (default reports/gate/findings.json)")
     p.add_argument("--outcomes", type=Path, help="directory with <tool>.outcome.json files")
     p.add_argument("--report-dir", type=Path, help="write report.md, report.sarif, junit.xml, report.html, findings.json")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -71,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-url", default=None, help="API base URL (GitHub Enterprise: https://HOST/api/v3)")
     p.add_argument("--target-url", default=None, help="link for the status (e.g. the Jenkins build)")
     p.add_argument("--context", default="gantry/security")
+    p.add_argument("--code-scanning", action="store_true",
+                   help="also upload report.sarif to GitHub code scanning (ref refs/pull/N/head) and wait for it")
+    p.add_argument("--code-scanning-timeout", type=float, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_pr_report)
 
 
@@ -168,8 +176,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     outcomes = read_outcomes(args.outcomes) if args.outcomes else []
     if not args.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=args.baseline,
+    baseline, baseline_note = args.baseline, ""
+    if args.baseline_from_jenkins:   # issue 16: the base branch's findings.json from Jenkins
+        baseline, baseline_note = jenkins_baseline(args.baseline_from_jenkins, args.baseline_artifact, args.report_dir)
+    verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=baseline,
                        outcomes=outcomes, licenses=args.licenses, report_format=args.input_format)
+    add_baseline_facts(verdict, baseline, baseline_note)
     build_url = os.environ.get("BUILD_URL", "")
     if build_url.startswith(("https://", "http://")):
         verdict.links.setdefault("Jenkins build", build_url)
@@ -188,6 +200,43 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for err in verdict.errors:
         print(f"gantry: {err}", file=sys.stderr)
     return verdict.exit_code
+
+
+def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[Path | None, str]:
+    """(path of the fetched findings.json, "") or (None, why there is none). Never raises for Jenkins."""
+    import tempfile
+
+    from pipeline_lib.jenkins import load_settings
+    from pipeline_lib.jenkins_artifacts import fetch_last_successful
+    from scanners.gate import load_baseline
+
+    try:
+        art = fetch_last_successful(load_settings(), job, artifact)
+        directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
+        directory.mkdir(parents=True, exist_ok=True)
+        from pipeline_lib.core.fileio import write_atomic
+
+        path = write_atomic(directory / "baseline.findings.json", art.content)
+        load_baseline(path)   # an unreadable baseline is "no baseline", not "cannot evaluate"
+    except GantryError as exc:
+        print(f"gantry: no baseline: {exc}", file=sys.stderr)
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot store the baseline: {exc.strerror or exc}"
+    print(f"baseline: {job} build #{art.build} ({art.path})")
+    return path, ""
+
+
+def add_baseline_facts(verdict, baseline: Path | None, note: str) -> None:
+    """Record why there is no baseline, or which baseline findings are gone (fixed)."""
+    from scanners.baseline import fixed_since, read_findings
+
+    verdict.baseline_note = note
+    if baseline is not None and not verdict.errors:
+        try:
+            verdict.fixed = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
+        except GantryError:
+            pass   # the gate already reported an unreadable baseline
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
@@ -223,4 +272,11 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
     target_url = args.target_url or os.environ.get("BUILD_URL") or None
     client.set_status(args.repo, args.sha, state, summary or state, context=args.context, target_url=target_url)
     print(f"pr-report: comment {comment.action} ({comment.id}); status {args.context} = {state}")
+    if args.code_scanning:
+        from pipeline_lib.codescanning import pr_ref
+        from pipeline_lib.commands.codescanning import upload_sarif
+
+        for r in upload_sarif(args.repo, args.sha, pr_ref(args.pr), args.report_dir / "report.sarif",
+                              api_url=args.api_url, timeout=args.code_scanning_timeout):
+            print(f"pr-report: code scanning {r['tool']}: {r['status']} ({r['results_sent']} of {r['results_total']} results)")
     return 0
