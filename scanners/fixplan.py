@@ -73,6 +73,7 @@ class FixPlanEntry:
     targets: tuple[str, ...] = ()
     note: str = ""
     max_rank: int = field(default=0, compare=False)
+    cleared: frozenset[str] = field(default=frozenset(), compare=False, repr=False)   # fingerprints cleared
 
     def severity_text(self) -> str:
         """``"1 HIGH, 2 MEDIUM"`` for the cleared findings."""
@@ -196,6 +197,7 @@ def _group(package: str, installed: str | None, eco: str, items: list[Finding], 
         sev = Counter(f.severity for f in cleared)
         status = NO_FIX if to is None else (UPGRADE if not rest else PARTIAL)
         return FixPlanEntry(status=status, to_version=to, fixes=len(cleared), remaining=rest,
+                            cleared=frozenset(f.fingerprint for f in cleared),
                             fixes_by_severity={s: sev.get(s, 0) for s in SEVERITIES},
                             blocking_fixed=sum(f.fingerprint in blocking for f in cleared), note=note, **base)
 

@@ -124,9 +124,15 @@ def render(verdict) -> str:
     plan = plan_for(v)
     if plan:
         useful = [p for p in plan if p.status in (UPGRADE, PARTIAL)]
+        new_fps = {e.finding.fingerprint for e in new}
+        new_blocking = {e.finding.fingerprint for e in new if e.blocking}
+        if v.baseline is not None:   # what this PR introduced first, then the plan's own order
+            plan = sorted(plan, key=lambda p: (-len(p.cleared & new_blocking), -len(p.cleared & new_fps)))
         parts.append(f"### 🔧 Fix plan (top {min(TOP_PLAN, len(plan))} of {len(plan)} packages; "
-                     f"{len(useful)} with an upgrade)")
-        parts.extend(f"{i}. {plan_line(p)}" for i, p in enumerate(plan[:TOP_PLAN], 1))
+                     f"{len(useful)} with an upgrade; all in report.html and verdict.json)")
+        for i, p in enumerate(plan[:TOP_PLAN], 1):
+            mine = len(p.cleared & new_fps) if v.baseline is not None else 0
+            parts.append(f"{i}. {plan_line(p)}" + (f" — {mine} introduced by this PR" if mine else ""))
         parts.append("")
     if old:
         sev = {s: sum(e.finding.severity == s for e in old) for s in SEVERITIES}
