@@ -185,9 +185,12 @@ def _group(package: str, installed: str | None, eco: str, items: list[Finding], 
     targets = tuple(dict.fromkeys(f.target for f in items if f.target))[:10]
     nblock = sum(f.fingerprint in blocking for f in items)
     max_rank = max(SEVERITY_RANK.get(f.severity, 3) for f in items)
-    fixable = [f for f in items if split_fixed(f.fixed_version)]
-    no_fix = [f for f in items if not split_fixed(f.fixed_version)]
-    listed = tuple(dict.fromkeys(x for f in fixable for x in split_fixed(f.fixed_version)))
+    fixes_of = {}
+    for f in items:
+        if f.fixed_version not in fixes_of:
+            fixes_of[f.fixed_version] = split_fixed(f.fixed_version)
+    fixable = [f for f in items if fixes_of[f.fixed_version]]
+    listed = tuple(dict.fromkeys(x for fv, xs in fixes_of.items() for x in xs))
     base = dict(package=package, installed=installed, ecosystem=eco, blocking_total=nblock, findings=len(items),
                 finding_ids=ids, targets=targets, candidates=listed, max_rank=max_rank)
 
@@ -209,8 +212,9 @@ def _group(package: str, installed: str | None, eco: str, items: list[Finding], 
         return entry(only, fixable, note)
     inst = parse_version(installed, eco) if installed else None
     parsed: list[tuple[Finding, list[Version]]] = []
+    versions = {x: parse_version(x, eco) for x in listed}
     for f in fixable:
-        vs = [parse_version(x, eco) for x in split_fixed(f.fixed_version)]
+        vs = [versions[x] for x in fixes_of[f.fixed_version]]
         if any(v is None for v in vs) or (installed and inst is None):
             return FixPlanEntry(status=CANNOT_COMPARE, to_version=None, fixes=0,
                                 fixes_by_severity=dict.fromkeys(SEVERITIES, 0), blocking_fixed=0,
@@ -241,10 +245,16 @@ def fix_plan(findings: Iterable[Finding], blocking: Collection[str] = frozenset(
     """
     blocking = blocking if isinstance(blocking, (set, frozenset, dict)) else set(blocking)
     groups: dict[tuple[str, str | None, str], list[Finding]] = {}
+    eco_of_target: dict[str | None, str] = {}
     for f in findings:
         if f.kind != "vulnerability" or not f.package:
             continue
-        groups.setdefault((f.package, f.installed_version, ecosystem_of(f)), []).append(f)
+        eco = eco_of_target.get(f.target) if not f.package.startswith("pkg:") else None
+        if eco is None:
+            eco = ecosystem_of(f)
+            if not f.package.startswith("pkg:"):
+                eco_of_target[f.target] = eco
+        groups.setdefault((f.package, f.installed_version, eco), []).append(f)
     entries = [_group(p, inst, eco, items, blocking) for (p, inst, eco), items in groups.items()]
     entries.sort(key=lambda e: (-e.blocking_fixed, e.status in (NO_FIX, CANNOT_COMPARE),
                                 -max((SEVERITY_RANK.get(s, 3) for s, n in e.fixes_by_severity.items() if n), default=0),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 from ..fixplan import fix_plan
+
+_last_plan: tuple[weakref.ref, int, list] | None = None   # one verdict's plan, shared by the writers
 
 FILENAME = "findings.json"
 VERDICT = "verdict.json"
@@ -31,9 +34,17 @@ def render(verdict) -> str:
 
 
 def plan_for(verdict) -> list:
-    """The fix plan of a verdict: its non-allowlisted findings, blocking ones marked."""
-    return fix_plan([e.finding for e in verdict.findings if e.allowed_by is None],
+    """The fix plan of a verdict: its non-allowlisted findings, blocking ones marked.
+
+    Computed once per verdict (Markdown, HTML and verdict.json all show it).
+    """
+    global _last_plan
+    if _last_plan is not None and _last_plan[0]() is verdict and _last_plan[1] == len(verdict.findings):
+        return _last_plan[2]
+    plan = fix_plan([e.finding for e in verdict.findings if e.allowed_by is None],
                     {e.finding.fingerprint for e in verdict.findings if e.blocking})
+    _last_plan = (weakref.ref(verdict), len(verdict.findings), plan)
+    return plan
 
 
 def verdict_json(verdict) -> dict:

@@ -134,6 +134,7 @@ def test_10000_findings_fast_and_bounded(tmp_path, sarif_schema):
     md = files["report.md"].read_text()
     assert len(md) <= MAX_CHARS
     assert "Truncated" in md
+    assert md.index("### 🆕 Introduced by this PR (10000") < md.index("### 🔧 Fix plan") < md.index("<details>")
     assert len(json.loads(files["findings.json"].read_text())) == 10_000
     assert len(ET.parse(files["junit.xml"]).getroot().findall(".//testcase")) == len(v.rules)
 
