@@ -16,7 +16,8 @@ GitHub's documented limits (same page; "SARIF support for code scanning"), enfor
 uploading rather than left to GitHub's silent truncation: at most 10 MB of *gzip-compressed*
 SARIF per upload, 20 runs per file, 25 000 results and 25 000 rules per run, of which "only the
 top 5 000 results will be included, prioritized by severity"; 1 000 locations per result
-(100 shown); 20 tags per rule (10 shown). gantry orders each run's results by severity itself
+(100 shown); 20 tags per rule (10 shown). A result without a location gets one
+pseudo-location (``gantry-security-report``, line 1), as trivy-action does for images. gantry orders each run's results by severity itself
 (rule ``security-severity``, then SARIF ``level``), keeps the top 5 000, 100 locations per result
 and 10 tags per rule, halves the results until the gzip fits 10 MB, and reports what it cut.
 """
@@ -45,6 +46,7 @@ MAX_RULES_PER_RUN = 25_000
 SHOWN_LOCATIONS_PER_RESULT = 100
 SHOWN_TAGS_PER_RULE = 10
 MAX_SARIF_BYTES = 512 * 1024 * 1024
+NO_LOCATION_URI = "gantry-security-report"   # where results without a file are placed (like trivy-action)
 _LEVEL_RANK = {"error": 3, "warning": 2, "note": 1, "none": 0}
 _SEV_RANK = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "UNKNOWN": 3, "LOW": 2, "INFO": 1}
 _FULL_SHA = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
@@ -146,7 +148,10 @@ def _cap_run(run: dict, limit: int) -> tuple[dict, int, list[str]]:
     for r in kept:
         r = dict(r)
         locs = r.get("locations")
-        if isinstance(locs, list) and len(locs) > SHOWN_LOCATIONS_PER_RESULT:
+        if not locs:   # GitHub cannot place a result without a location (image/dependency findings)
+            r["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": NO_LOCATION_URI},
+                                                    "region": {"startLine": 1}}}]
+        elif isinstance(locs, list) and len(locs) > SHOWN_LOCATIONS_PER_RESULT:
             r["locations"] = locs[:SHOWN_LOCATIONS_PER_RESULT]
             too_many_locs += 1
         idx = r.get("ruleIndex")

@@ -114,6 +114,7 @@ def test_one_upload_per_tool_with_its_own_category(gh, httpserver, report_dir, s
         assert len(u["sarif"]["runs"]) == 1 and u["gzip_bytes"] <= MAX_GZIP_BYTES
         jsonschema.validate(u["sarif"], sarif_schema)
         assert len(u["sarif"]["runs"][0]["results"]) == len(run_["results"])   # small: nothing cut
+        assert all(r["locations"] for r in u["sarif"]["runs"][0]["results"])  # GitHub needs one per result
     assert all(n == 2 for n in gh.polls.values())   # pending, then complete
     out = capsys.readouterr().out
     assert out.count("processing complete") == len(tools)
