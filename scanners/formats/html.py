@@ -45,10 +45,10 @@ th{background:#f6f8fa;position:sticky;top:0}.num{text-align:right;font-variant-n
 position:sticky;top:0;z-index:2}#filters fieldset{border:0;padding:0;margin:0}#filters legend{font-weight:600;float:left;margin-right:.4em}
 #filters input[type=search]{min-width:14em;padding:3px}th button{font:inherit;font-weight:600;background:none;border:0;
 padding:0;cursor:pointer}th button:after{content:" \\2195";color:#8c959f}th[aria-sort=ascending] button:after{content:" \\2191"}
-th[aria-sort=descending] button:after{content:" \\2193"}td{overflow-wrap:anywhere}td.title{min-width:14em;max-width:26em}
+th[aria-sort=descending] button:after{content:" \\2193"}#findings-table td{overflow-wrap:anywhere}td.title{min-width:14em;max-width:26em}
 @media (max-width:700px){body{padding:.5em}#findings-table thead{display:none}#findings-table tr{display:block;
 border:1px solid #d0d7de;margin:.4em 0;padding:.3em}#findings-table td{display:block;border:0;padding:1px 4px}
-#findings-table td:before{content:attr(data-label) ": ";color:#57606a;font-weight:600}td.title{min-width:0}
+#findings-table td:before{color:#57606a;font-weight:600}td.title{min-width:0}
 #filters input[type=search]{min-width:0;width:100%}#filters{position:static}}"""
 _JS = """(function(){
 var table=document.getElementById('findings-table'),form=document.getElementById('filters');
@@ -77,6 +77,9 @@ rows=idx.map(function(p){return rows[p[1]];});text=null;
 var frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});body.appendChild(frag);});});
 apply();})();"""
 _COLS = ("Severity", "Tool", "ID", "Title", "Package", "Installed", "Fixed in", "Location", "State", "Fingerprint")
+# phone layout: each cell on its own line, labelled from the column (no per-cell attribute: 10 000 rows)
+_CSS += "@media (max-width:700px){" + "".join(
+    f'#findings-table td:nth-child({i}):before{{content:"{c}: "}}' for i, c in enumerate(_COLS, 1)) + "}"
 
 
 def e(value: object, limit: int = 300) -> str:
@@ -105,13 +108,13 @@ def _row(ev) -> str:
     detail = f"allowlisted: {e(ev.allowed_by.reason, 100)}" if ev.allowed_by else st
     loc = e(f.target) + (f":{f.line}" if f.line else "")
     return (f'<tr data-sev="{sv}" data-rank="{SEVERITY_RANK.get(sv, 3)}" data-tool="{tool}" data-state="{st}" '
-            f'data-blocking="{1 if ev.blocking else 0}"><td data-label="Severity" class="sev sev-{sv}">{sv}</td>'
-            f'<td data-label="Tool">{tool}</td><td data-label="ID">{_a(e(f.id), f.url)}</td>'
-            f'<td data-label="Title" class="title">{e(f.title)}</td><td data-label="Package">{e(f.package)}</td>'
-            f'<td data-label="Installed">{e(f.installed_version)}</td><td data-label="Fixed in">{e(f.fixed_version)}</td>'
-            f'<td data-label="Location">{loc}</td><td data-label="State">{detail}'
+            f'data-blocking="{1 if ev.blocking else 0}"><td class="sev sev-{sv}">{sv}</td>'
+            f'<td>{tool}</td><td>{_a(e(f.id), f.url)}</td>'
+            f'<td class="title">{e(f.title)}</td><td>{e(f.package)}</td>'
+            f'<td>{e(f.installed_version)}</td><td>{e(f.fixed_version)}</td>'
+            f'<td>{loc}</td><td>{detail}'
             f'{" · <span class=blocking>blocking</span>" if ev.blocking else ""}</td>'
-            f'<td data-label="Fingerprint"><code>{e(f.fingerprint)}</code></td></tr>')
+            f'<td><code>{e(f.fingerprint)}</code></td></tr>')
 
 
 def chart(by_sev: dict[str, dict[str, int]]) -> str:

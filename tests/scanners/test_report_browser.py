@@ -104,6 +104,8 @@ def test_phone_width_has_no_page_overflow(browser, verdict, httpserver, tmp_path
         width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1] + 1, width
         browser.save_screenshot(str(tmp_path / "report-phone.png"))
+        browser.execute_script("document.getElementById('findings-table').scrollIntoView()")
+        browser.save_screenshot(str(tmp_path / "report-phone-findings.png"))
     finally:
         browser.set_window_size(1280, 900)
 
