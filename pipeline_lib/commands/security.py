@@ -177,6 +177,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if not args.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
     baseline, baseline_note = args.baseline, ""
+    if args.baseline_from_jenkins and args.baseline:
+        raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
     if args.baseline_from_jenkins:   # issue 16: the base branch's findings.json from Jenkins
         baseline, baseline_note = jenkins_baseline(args.baseline_from_jenkins, args.baseline_artifact, args.report_dir)
     verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=baseline,
@@ -191,7 +193,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise GantryError(str(args.report_dir), f"cannot write reports: {exc.strerror or exc}") from None
     if args.format == "json":
-        print(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
+        from scanners.formats.json import verdict_json
+
+        print(json.dumps(verdict_json(verdict), indent=2, ensure_ascii=False))
     else:
         print(verdict.summary)
         for r in verdict.rules:

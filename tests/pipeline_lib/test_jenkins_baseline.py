@@ -140,3 +140,11 @@ def test_fetch_paths_and_size_cap(httpserver, main_findings):
     assert job_path("dev/web one") == "job/dev/job/web%20one"
     with pytest.raises(GantryError):
         job_path("../x")
+
+
+def test_baseline_file_and_jenkins_are_exclusive_and_json_has_the_plan(tmp_path, capsys):
+    assert main(["gate", str(PR[0]), "--baseline", str(tmp_path / "x.json"), "--baseline-from-jenkins", "dev/web"]) == 2
+    assert "either --baseline FILE or --baseline-from-jenkins" in capsys.readouterr().err
+    assert main(["gate", *map(str, PR), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fix_plan"] and doc["fix_plan"][0]["blocking_fixed"] >= 1 and doc["fixed"] == []
