@@ -52,3 +52,17 @@ def fixed_since(baseline: Iterable[Finding], current: Iterable[Finding]) -> list
     gone = [f for f in baseline if f.fingerprint not in now]
     gone.sort(key=lambda f: (-f.rank, f.tool, f.id))
     return gone
+
+
+def annotate(verdict, baseline: Path | None, note: str = "") -> None:
+    """Set ``verdict.baseline_note`` and ``verdict.fixed`` (baseline findings gone) after the gate.
+
+    ``note``: why there is no baseline ("" when one was used or none was asked for). An
+    unreadable baseline leaves ``fixed`` empty: the gate has already reported it.
+    """
+    verdict.baseline_note = note
+    if baseline is not None and not verdict.errors:
+        try:
+            verdict.fixed = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
+        except GantryError:
+            verdict.fixed = []

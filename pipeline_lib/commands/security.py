@@ -168,6 +168,7 @@ def read_outcomes(directory: Path) -> list:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from scanners.baseline import annotate as annotate_baseline
     from scanners.formats import write_all
     from scanners.gate import evaluate
     from scanners.policy import load_policy
@@ -183,7 +184,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         baseline, baseline_note = jenkins_baseline(args.baseline_from_jenkins, args.baseline_artifact, args.report_dir)
     verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=baseline,
                        outcomes=outcomes, licenses=args.licenses, report_format=args.input_format)
-    add_baseline_facts(verdict, baseline, baseline_note)
+    annotate_baseline(verdict, baseline, baseline_note)
     build_url = os.environ.get("BUILD_URL", "")
     if build_url.startswith(("https://", "http://")):
         verdict.links.setdefault("Jenkins build", build_url)
@@ -229,18 +230,6 @@ def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[
         return None, f"cannot store the baseline: {exc.strerror or exc}"
     print(f"baseline: {job} build #{art.build} ({art.path})")
     return path, ""
-
-
-def add_baseline_facts(verdict, baseline: Path | None, note: str) -> None:
-    """Record why there is no baseline, or which baseline findings are gone (fixed)."""
-    from scanners.baseline import fixed_since, read_findings
-
-    verdict.baseline_note = note
-    if baseline is not None and not verdict.errors:
-        try:
-            verdict.fixed = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
-        except GantryError:
-            pass   # the gate already reported an unreadable baseline
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
