@@ -185,12 +185,12 @@ def _group(package: str, installed: str | None, eco: str, items: list[Finding], 
     targets = tuple(dict.fromkeys(f.target for f in items if f.target))[:10]
     nblock = sum(f.fingerprint in blocking for f in items)
     max_rank = max(SEVERITY_RANK.get(f.severity, 3) for f in items)
-    fixes_of = {}
+    fixes_of: dict[str | None, list[str]] = {}
     for f in items:
         if f.fixed_version not in fixes_of:
             fixes_of[f.fixed_version] = split_fixed(f.fixed_version)
     fixable = [f for f in items if fixes_of[f.fixed_version]]
-    listed = tuple(dict.fromkeys(x for fv, xs in fixes_of.items() for x in xs))
+    listed = tuple(dict.fromkeys(x for xs in fixes_of.values() for x in xs))
     base = dict(package=package, installed=installed, ecosystem=eco, blocking_total=nblock, findings=len(items),
                 finding_ids=ids, targets=targets, candidates=listed, max_rank=max_rank)
 
@@ -233,7 +233,7 @@ def _group(package: str, installed: str | None, eco: str, items: list[Finding], 
     note = ""
     if inst is not None and best.release[:1] != inst.release[:1]:
         note = f"major upgrade {inst.release[0]} → {best.release[0]}"
-    original = next(x for x in listed if parse_version(x, eco) == best)
+    original = next(x for x in listed if versions[x] == best)
     return entry(original, target, note)
 
 
