@@ -188,7 +188,7 @@ def render(verdict) -> str:
            f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
            f'<header><h1 class="{v.status}">{_ICON[v.status]} {e(title)}</h1><p><strong>{e(v.summary, 600)}</strong></p>',
            '<div class="scroll"><table class="kpi" border="1" cellpadding="4"><tr><th>Findings</th><th>Blocking</th><th>New in this change</th>'
-           "<th>Fixed</th><th>Already on the base branch</th><th>Allowlisted</th><th>Suppressed by scanner</th></tr>",
+           "<th>Fixed</th><th>Already on main</th><th>Allowlisted</th><th>Suppressed by scanner</th></tr>",
            f'<tr><td class="num">{len(v.findings)}</td><td class="num blocking">{len(v.blocking)}</td>'
            f'<td class="num">{n_new}</td><td class="num">{len(fixed) if v.baseline else "—"}</td>'
            f'<td class="num">{n_old if v.baseline else "—"}</td><td class="num">{n_allow}</td>'

@@ -1,7 +1,7 @@
 """``report.md``: the pull-request comment. Verdict first; never longer than 65 536 characters.
 
 Order (the reviewer's questions): verdict → findings introduced by this PR → findings it fixed →
-the fix plan's top entries → findings already on the base branch → counts, rules, details.
+the fix plan's top entries → findings already on main → counts, rules, details.
 Untrusted text (titles, packages, versions, URLs come from scanners and public advisories) is
 escaped: no HTML, no table breaks, only http(s) links, and ``@name`` / ``#123`` are broken with
 a zero-width space so GitHub neither notifies anyone nor links an issue (GitHub's mention and
@@ -84,7 +84,7 @@ def render(verdict) -> str:
         note = getattr(v, "baseline_note", "")
         base = "no baseline" + (f" ({cell(note, 300)})" if note else "") + ": every finding is treated as new"
     else:
-        base = (f"{len(new)} introduced by this PR, {len(fixed)} fixed, {len(old)} already on the base branch "
+        base = (f"{len(new)} introduced by this PR, {len(fixed)} fixed, {len(old)} already on main "
                 f"(baseline {cell(v.baseline.rsplit('/', 1)[-1], 80)})")
     parts.append(f"Environment `{cell(v.environment, 30)}` · policy `{cell(v.policy.rsplit('/', 1)[-1], 60)}` · "
                  f"{len(v.findings)} findings: {base} · {v.generated_at}")
@@ -136,7 +136,7 @@ def render(verdict) -> str:
         parts.append("")
     if old:
         sev = {s: sum(e.finding.severity == s for e in old) for s in SEVERITIES}
-        parts.append(f"### Already on the base branch ({len(old)})")
+        parts.append(f"### Already on main ({len(old)})")
         parts.append(", ".join(f"{n} {s}" for s, n in sev.items() if n)
                      + f"; {sum(e.blocking for e in old)} blocking (listed in the details below and in report.html).")
         parts.append("")

@@ -89,7 +89,7 @@ def test_pr_report_leads_with_introduced_then_fixed_then_main(httpserver, jenkin
     i_new = md.index(f"### 🆕 Introduced by this PR ({len(now - base)})")
     i_fixed = md.index(f"### ✅ Fixed by this PR ({len(base - now)})")
     i_plan = md.index("### 🔧 Fix plan")
-    i_main = md.index(f"### Already on the base branch ({len(now & base)})")
+    i_main = md.index(f"### Already on main ({len(now & base)})")
     assert i_new < i_fixed < i_plan < i_main
     first_step = md[i_plan:].splitlines()[1]
     assert first_step.startswith("1. upgrade ") and first_step.endswith("introduced by this PR")
