@@ -177,14 +177,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
     outcomes = read_outcomes(args.outcomes) if args.outcomes else []
     if not args.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    baseline, baseline_note = args.baseline, ""
+    baseline, baseline_note, baseline_label = args.baseline, "", ""
     if args.baseline_from_jenkins and args.baseline:
         raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
     if args.baseline_from_jenkins:   # issue 16: the base branch's findings.json from Jenkins
-        baseline, baseline_note = jenkins_baseline(args.baseline_from_jenkins, args.baseline_artifact, args.report_dir)
+        baseline, baseline_note, baseline_label = jenkins_baseline(args.baseline_from_jenkins, args.baseline_artifact,
+                                                                   args.report_dir)
     verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=baseline,
                        outcomes=outcomes, licenses=args.licenses, report_format=args.input_format)
     annotate_baseline(verdict, baseline, baseline_note)
+    if baseline_label and verdict.baseline is not None:
+        verdict.baseline = baseline_label   # what the reports name ("dev/web build #41"), not a temp path
     build_url = os.environ.get("BUILD_URL", "")
     if build_url.startswith(("https://", "http://")):
         verdict.links.setdefault("Jenkins build", build_url)
@@ -207,10 +210,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[Path | None, str]:
-    """(path of the fetched findings.json, "") or (None, why there is none). Never raises for Jenkins."""
+def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[Path | None, str, str]:
+    """(fetched findings.json, "", "JOB build #N") or (None, why there is none, ""). Never raises for Jenkins."""
     import tempfile
 
+    from pipeline_lib.core.fileio import write_atomic
     from pipeline_lib.jenkins import load_settings
     from pipeline_lib.jenkins_artifacts import fetch_last_successful
     from scanners.gate import load_baseline
@@ -219,17 +223,16 @@ def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[
         art = fetch_last_successful(load_settings(), job, artifact)
         directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
         directory.mkdir(parents=True, exist_ok=True)
-        from pipeline_lib.core.fileio import write_atomic
-
         path = write_atomic(directory / "baseline.findings.json", art.content)
         load_baseline(path)   # an unreadable baseline is "no baseline", not "cannot evaluate"
     except GantryError as exc:
         print(f"gantry: no baseline: {exc}", file=sys.stderr)
-        return None, str(exc)
+        return None, str(exc), ""
     except OSError as exc:
-        return None, f"cannot store the baseline: {exc.strerror or exc}"
+        print(f"gantry: no baseline: cannot store it: {exc.strerror or exc}", file=sys.stderr)
+        return None, f"cannot store the baseline: {exc.strerror or exc}", ""
     print(f"baseline: {job} build #{art.build} ({art.path})")
-    return path, ""
+    return path, "", f"{job} build #{art.build}"
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ def render(verdict) -> str:
         base = "no baseline" + (f" ({cell(note, 300)})" if note else "") + ": every finding is treated as new"
     else:
         base = (f"{len(new)} introduced by this PR, {len(fixed)} fixed, {len(old)} already on main "
-                f"(baseline {cell(v.baseline.rsplit('/', 1)[-1], 80)})")
+                f"(baseline: {cell(v.baseline, 100)})")
     parts.append(f"Environment `{cell(v.environment, 30)}` · policy `{cell(v.policy.rsplit('/', 1)[-1], 60)}` · "
                  f"{len(v.findings)} findings: {base} · {v.generated_at}")
     parts.append("")

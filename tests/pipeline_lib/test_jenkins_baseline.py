@@ -96,7 +96,8 @@ def test_pr_report_leads_with_introduced_then_fixed_then_main(httpserver, jenkin
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["counts"]["fixed"] == len(base - now) and verdict["counts"]["new"] == len(now - base)
     assert {f["fingerprint"] for f in verdict["fixed"]} == base - now
-    assert verdict["baseline_note"] == "" and verdict["fix_plan"]
+    assert verdict["baseline_note"] == "" and verdict["fix_plan"] and verdict["baseline"] == "dev/web build #41"
+    assert "(baseline: dev/web build #​41)" in md   # '#41' is broken like any other #123 reference
     assert TOKEN not in md and TOKEN not in (out / "report.html").read_text()
 
 
