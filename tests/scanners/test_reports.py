@@ -117,6 +117,22 @@ def test_verdict_json_has_whole_fix_plan(all_fixtures_reports):
     assert "### 🔧 Fix plan" in md and f"**{cell(top['package'], 60)}**" in md
 
 
+def test_only_http_links_and_no_empty_links_section(all_fixtures_reports, tmp_path):
+    v, _ = all_fixtures_reports
+    saved = dict(v.links)
+    try:
+        v.links = {"evil": "javascript:alert(1)", "data": "data:text/html,x"}
+        files = write_all(v, tmp_path)
+        html, md = files["report.html"].read_text(), files["report.md"].read_text()
+        assert "<h2>Links</h2>" not in html and "### Links" not in md
+        assert "javascript:" not in html and "data:text" not in html and "javascript:" not in md
+        v.links = {"Jenkins build": "https://jenkins.example.com/job/dev/job/web/7/"}
+        html = write_all(v, tmp_path)["report.html"].read_text()
+        assert '<h2>Links</h2><ul><li><a href="https://jenkins.example.com/job/dev/job/web/7/"' in html
+    finally:
+        v.links = saved
+
+
 def test_findings_json_shape_is_baseline(all_fixtures_reports):
     v, files = all_fixtures_reports
     rows = json.loads(files["findings.json"].read_text())
@@ -155,6 +171,10 @@ def test_hostile_text_is_escaped(tmp_path, sarif_schema):
     assert "<script>" not in md and "<img" not in md and "@octocat" not in md and "@team" not in md
     assert "#123" not in md and "#42" not in md and re.search(r"(?<!\\)\]\(javascript:", md) is None
     assert "### 🔧 Fix plan" in md and 'id="fix-plan"' in html and "&lt;img src=x&gt;" in html
+    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    chart = ET.fromstring(svg)                                   # the chart is well-formed SVG …
+    assert "octocat" not in svg and chart.find("{http://www.w3.org/2000/svg}title").text.startswith("Findings by severity")
+    assert not re.search(r"\sstyle=", html)                     # … drawn without inline style attributes
     plan = json.loads(files["verdict.json"].read_text())["fix_plan"]
     assert plan[0]["package"] == "<img src=x>@octocat#42`"   # JSON keeps the data; the renderers escape it
     ET.parse(files["junit.xml"])      # control characters do not break the XML
