@@ -58,11 +58,15 @@ def annotate(verdict, baseline: Path | None, note: str = "") -> None:
     """Set ``verdict.baseline_note`` and ``verdict.fixed`` (baseline findings gone) after the gate.
 
     ``note``: why there is no baseline ("" when one was used or none was asked for). An
-    unreadable baseline leaves ``fixed`` empty: the gate has already reported it.
+    unreadable baseline leaves ``fixed`` empty: the gate has already reported it. Only tools that
+    ran this time count: a skipped or failed scanner's findings are not "fixed", just unseen.
     """
     verdict.baseline_note = note
+    verdict.fixed = []
     if baseline is not None and not verdict.errors:
+        ran = {tool for tool, status in verdict.tools.items() if status in ("ok", "report")}
         try:
-            verdict.fixed = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
+            gone = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
         except GantryError:
-            verdict.fixed = []
+            return
+        verdict.fixed = [f for f in gone if f.tool in ran]
