@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "findings": "pipeline_lib.commands.security",
     "gate": "pipeline_lib.commands.security",
     "pr-report": "pipeline_lib.commands.security",
+    "code-scanning": "pipeline_lib.commands.codescanning",
     "image": "pipeline_lib.commands.image",
     "ecr": "pipeline_lib.commands.ecr",
     "gitops": "pipeline_lib.commands.gitops",

@@ -69,6 +69,10 @@ class Verdict:
     baseline: str | None
     generated_at: str
     duration: float = 0.0
+    #: baseline findings gone from this run ("fixed by this PR"), see scanners.baseline
+    fixed: list[Finding] = field(default_factory=list)
+    #: why there is no baseline (e.g. "main build unreachable: …"); "" when none was asked for
+    baseline_note: str = ""
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -88,8 +92,8 @@ class Verdict:
         return {"exit_code": self.exit_code, "status": self.status, "summary": self.summary,
                 "environment": self.environment, "policy": self.policy, "errors": self.errors,
                 "tools": self.tools, "reports": self.reports, "baseline": self.baseline,
-                "generated_at": self.generated_at,
-                "counts": {"total": len(self.findings), "blocking": len(self.blocking),
+                "generated_at": self.generated_at, "baseline_note": self.baseline_note,
+                "counts": {"fixed": len(self.fixed), "total": len(self.findings), "blocking": len(self.blocking),
                            "new": sum(e.new for e in self.findings),
                            "allowlisted": sum(e.allowed_by is not None for e in self.findings),
                            "suppressed_by_scanner": len(self.suppressed), "by_tool": self.counts(only="all")},
