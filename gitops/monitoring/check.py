@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from pipeline_lib.core.errors import GantryError
 from .dashboards import SIDECAR_LABEL, dashboard_exprs
 
 TOOL_TIMEOUT = 120.0
+_CHECKING = re.compile(r"^Checking '?\S+?'?(?=\s|$)")  # promtool/amtool name the (temporary) file first
 _PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 
 
@@ -127,7 +130,8 @@ def _lint_alerts(rel: str, spec: dict[str, Any]) -> tuple[list[str], int]:
 
 
 def _tool_problem(rel: str, what: str, output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.startswith("Checking ")]
+    lines = [_CHECKING.sub("", ln).strip() for ln in output.splitlines()]
+    lines = [ln for ln in lines if ln]
     detail = "; ".join(lines[:12])
     return f"{rel}: {what}: {detail}" if detail else f"{rel}: {what}"
 
@@ -145,50 +149,44 @@ def check_monitoring(repo_dir: str | Path) -> list[str]:
     problems = list(found.problems)
     if not (found.rules or found.tests or found.dashboards or found.alertmanager):
         return problems
+    jobs: list[tuple[str, str, list[str], Path | None]] = []  # (rel, what, argv, cwd)
     with tempfile.TemporaryDirectory(prefix="gantry-monitoring-") as tmp:
         work = Path(tmp)
-        if found.rules or found.tests or found.dashboards:
-            promtool = tool("promtool")
+        promtool = tool("promtool") if (found.rules or found.tests or found.dashboards) else ""
         for rel, spec in found.rules.items():
             lint, alerts = _lint_alerts(rel, spec)
             problems += lint
-            out = work / rel.replace("#", ".")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-            code, output = run_tool([promtool, "check", "rules", str(out)])
-            if code != 0:
-                problems.append(_tool_problem(rel, "promtool check rules failed", output))
+            out = _write(work / rel.replace("#", "."), spec)
+            jobs.append((rel, "promtool check rules failed", [promtool, "check", "rules", str(out)], None))
             if alerts and not any(_covers(t, trel, rel) for trel, t in found.tests.items()):
                 problems.append(f"{rel}: {alerts} alerting rules but no promtool test file names it in rule_files")
         for rel, test in found.tests.items():
-            out = work / rel.replace("#", ".")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
-            code, output = run_tool([promtool, "test", "rules", out.name], cwd=out.parent)
-            if code != 0:
-                problems.append(_tool_problem(rel, "promtool test rules failed", output))
+            out = _write(work / rel.replace("#", "."), test)
+            jobs.append((rel, "promtool test rules failed", [promtool, "test", "rules", out.name], out.parent))
         for i, (rel, dashboard) in enumerate(found.dashboards.items()):
             groups = [{"name": f"panel {n}: {title}", "rules": [{"record": f"dashboard:expr:{n}", "expr": expr}]}
                       for n, (title, expr) in enumerate(dashboard_exprs(dashboard))]
-            if not groups:
-                continue
-            out = work / "_dashboards" / f"{i}.rules.yaml"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-            code, output = run_tool([promtool, "check", "rules", str(out)])
-            if code != 0:
-                problems.append(_tool_problem(rel, "a dashboard query does not parse", output))
-        if found.alertmanager:
-            amtool = tool("amtool")
+            if groups:
+                out = _write(work / "_dashboards" / f"{i}.rules.yaml", {"groups": groups})
+                jobs.append((rel, "a dashboard query does not parse", [promtool, "check", "rules", str(out)], None))
+        amtool = tool("amtool") if found.alertmanager else ""
         for i, (rel, config) in enumerate(found.alertmanager.items()):
             problems += [f"{rel}: {p}" for p in inline_secrets(config)]
-            out = work / "_alertmanager" / f"{i}.yaml"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-            code, output = run_tool([amtool, "check-config", str(out)])
+            out = _write(work / "_alertmanager" / f"{i}.yaml", config)
+            jobs.append((rel, "amtool check-config failed", [amtool, "check-config", str(out)], None))
+        # Each run is a short Go process: run them side by side, report in a stable order.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            results = list(pool.map(lambda job: run_tool(job[2], cwd=job[3]), jobs))
+        for (rel, what, _, _), (code, output) in zip(jobs, results):
             if code != 0:
-                problems.append(_tool_problem(rel, "amtool check-config failed", output))
+                problems.append(_tool_problem(rel, what, output))
     return problems
+
+
+def _write(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _covers(test: dict[str, Any], test_rel: str, rule_rel: str) -> bool:
