@@ -27,7 +27,8 @@ def need(name: str, package: str) -> str:
         pytest.skip(str(exc))
 
 
-def _ready(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """True when GET ``url`` answers 200 (readiness probes)."""
     with urllib.request.urlopen(url, timeout=1) as resp:
         return resp.status == 200
 
@@ -41,7 +42,7 @@ class Part:
         self.process = ManagedProcess(name, argv, workdir / f"{name}.log")
         self.process.start()
         try:
-            self.process.wait_ready(lambda: _ready(self.url + ready_path), timeout=30)
+            self.process.wait_ready(lambda: http_ok(self.url + ready_path), timeout=30)
         except BaseException:
             self.process.stop()
             raise

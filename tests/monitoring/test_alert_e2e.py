@@ -29,7 +29,7 @@ from tests.support.localjenkins import LocalJenkins
 from tests.support.paths import FIXTURES
 from tests.webhook.conftest import SECRET, TEST_SERVICE, catalog_with, headers_for, seed_jobs
 
-from .parts import SlackStandIn, need, start_alertmanager, start_prometheus, start_pushgateway
+from .parts import SlackStandIn, http_ok, need, start_alertmanager, start_prometheus, start_pushgateway
 
 GANTRY = Path(sys.executable).parent / "gantry"
 FAST = replace(DEFAULT_POLICY, webhook_pending_for="2s")
@@ -58,12 +58,8 @@ def _start_receiver(catalog_path: Path, workdir: Path, jenkins_url: str) -> tupl
                           workdir / "webhook.log", env=env)
     proc.start()
     url = f"http://{LOOPBACK}:{port}"
-
-    def ready() -> bool:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
-            return resp.status == 200
     try:
-        proc.wait_ready(ready, timeout=30)
+        proc.wait_ready(lambda: http_ok(url + "/healthz"), timeout=30)
     except BaseException:
         proc.stop()
         raise
@@ -140,7 +136,7 @@ def test_alerts_travel_from_gantry_through_prometheus_and_alertmanager_to_slack(
     gate = alerts["GantryGateFailing"]
     assert gate["channel"] == "#shop-alerts"
     for label in ("alertname=GantryGateFailing", "service=storefront", "env=prod", "stage=gate",
-                  "severity=warning", f"job=gantry"):
+                  "severity=warning", "job=gantry"):
         assert f"`{label}`" in gate["text"], gate["text"]
     assert "The security gate blocks storefront in prod" in gate["text"]
     pending = alerts["GantryWebhookTriggersPending"]
