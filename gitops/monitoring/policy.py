@@ -58,7 +58,7 @@ class MonitoringPolicy:
     webhook_stuck_for: str = "1m"
     gate_failing_for: str = "0s"
     replication_failing_for: str = "0s"
-    runbook_base: str = "https://github.com/flashshop/gitops/blob/main/monitoring/RUNBOOK.md"
+    runbook_base: str = ""                  # "" = the GitOps repo's monitoring/<env>/RUNBOOK.md
     dashboard_refresh: str = "30s"
     metrics: MetricNames = MetricNames()
 

@@ -6,6 +6,7 @@
 - ``rules/gantry.yaml`` — gantry's own rules (in the environments that host them);
 - ``dashboards/<name>.yaml`` — Grafana dashboards as ConfigMaps labelled ``grafana_dashboard: "1"``;
 - ``tests/<name>.test.yaml`` — the ``promtool test rules`` unit tests of each rule file;
+- ``RUNBOOK.md`` — the section each alert's ``runbook_url`` links to;
 - ``kustomization.yaml`` — the rules and dashboards (not the tests) for Argo CD.
 
 An ``ecs-fargate`` environment gets nothing: Argo CD and the Prometheus Operator do not run
@@ -14,6 +15,7 @@ there (its pipeline still reports through gantry's rules, which cover every envi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -24,7 +26,9 @@ from pipeline_lib.core.errors import GantryError
 from .dashboards import SIDECAR_LABEL, dashboard_json, pipeline_dashboard, services_dashboard
 from .policy import DEFAULT_POLICY, MonitoringPolicy
 from .ruletests import gantry_tests, service_tests
-from .rules import deploy_environments, gantry_groups, service_groups, target
+from .rules import (AlertSpec, deploy_environments, gantry_alerts, gantry_groups, service_alerts, service_groups,
+                    target)
+from .runbook import render_runbook
 
 MONITORING_DIR = "monitoring"
 MONITORING_NAMESPACE = "monitoring"
@@ -72,6 +76,12 @@ def hosts_gantry_rules(catalog: Catalog, environment: str) -> bool:
     return bool(eks) and eks[0] == environment
 
 
+def runbook_url(catalog: Catalog, environment: str) -> str:
+    """Where the rendered ``RUNBOOK.md`` is read: the GitOps repository's web page on GitHub."""
+    repo = catalog.gitops_repo.removesuffix(".git").rstrip("/")
+    return f"{repo}/blob/main/{MONITORING_DIR}/{environment}/RUNBOOK.md"
+
+
 def monitoring_resources(catalog: Catalog, environment: str, policy: MonitoringPolicy = DEFAULT_POLICY,
                          include_gantry: bool | None = None) -> dict[str, str]:
     """``{path relative to the GitOps repo root: file text}`` for ``environment``.
@@ -88,10 +98,14 @@ def monitoring_resources(catalog: Catalog, environment: str, policy: MonitoringP
     if include_gantry is None:
         include_gantry = hosts_gantry_rules(catalog, environment)
     root = f"{MONITORING_DIR}/{environment}"
+    if not policy.runbook_base:
+        policy = replace(policy, runbook_base=runbook_url(catalog, environment))
     files: dict[str, str] = {}
     resources: list[str] = []
+    alerts: list[tuple[str, AlertSpec]] = []
     for svc in catalog.services_in(environment):
         t = target(catalog, svc, environment)
+        alerts += [(svc.name, a) for a in service_alerts(t, policy)]
         files[f"{root}/rules/{svc.name}.yaml"] = _HEADER + dump_yaml(prometheus_rule(svc.name, service_groups(t, policy)))
         files[f"{root}/tests/{svc.name}.test.yaml"] = _HEADER + dump_yaml(
             service_tests(t, policy, f"../rules/{svc.name}.yaml"))
@@ -99,6 +113,7 @@ def monitoring_resources(catalog: Catalog, environment: str, policy: MonitoringP
     dashboards = {"services": services_dashboard(env.namespace, policy)}
     if include_gantry:
         deploy_envs = deploy_environments(catalog)
+        alerts += [("gantry", a) for a in gantry_alerts(policy, deploy_envs)]
         files[f"{root}/rules/gantry.yaml"] = _HEADER + dump_yaml(prometheus_rule("gantry", gantry_groups(policy, deploy_envs)))
         files[f"{root}/tests/gantry.test.yaml"] = _HEADER + dump_yaml(
             gantry_tests(policy, deploy_envs, "../rules/gantry.yaml"))
@@ -107,6 +122,7 @@ def monitoring_resources(catalog: Catalog, environment: str, policy: MonitoringP
     for name, dashboard in dashboards.items():
         files[f"{root}/dashboards/{name}.yaml"] = _HEADER + dump_yaml(dashboard_configmap(name, dashboard))
         resources.append(f"dashboards/{name}.yaml")
+    files[f"{root}/RUNBOOK.md"] = render_runbook(environment, alerts)
     files[f"{root}/kustomization.yaml"] = _HEADER + dump_yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources})
     return files

@@ -219,3 +219,22 @@ def test_check_refuses_to_pass_without_promtool(repo: Path, monkeypatch) -> None
     monkeypatch.setenv("PATH", str(repo))  # nothing there
     with pytest.raises(GantryError, match="promtool: not found on PATH: install the Debian package prometheus"):
         check_monitoring(repo)
+
+
+def test_every_runbook_url_leads_to_a_section_of_the_rendered_runbook(catalog: Catalog) -> None:
+    files = monitoring_resources(catalog, "prod")
+    runbook = files["monitoring/prod/RUNBOOK.md"]
+    headings = {line[3:] for line in runbook.splitlines() if line.startswith("## ")}
+    page = catalog.gitops_repo.removesuffix(".git") + "/blob/main/monitoring/prod/RUNBOOK.md"
+    for rel, text in files.items():
+        if "/rules/" not in rel:
+            continue
+        for alert in _alerts_of(text):
+            url = alert["annotations"]["runbook_url"]
+            assert url.startswith(page + "#") and url.split("#", 1)[1] in headings, (alert["alert"], url)
+            assert alert["annotations"]["why"] in runbook
+
+
+def _alerts_of(text: str) -> list[dict]:
+    spec = yaml.safe_load(text)["spec"]
+    return [r for g in spec["groups"] for r in g["rules"] if "alert" in r]
