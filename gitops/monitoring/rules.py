@@ -64,13 +64,20 @@ class ServiceTarget:
     team: str
     environment: str
     replicas_max: int = 1
+    production: bool = True  # False (dev): nothing pages, critical becomes warning
+
+    @property
+    def paging(self) -> str:
+        """The severity of this target's paging alerts."""
+        return "critical" if self.production else "warning"
 
 
 def target(catalog: Catalog, svc: Service, environment: str) -> ServiceTarget:
     """The :class:`ServiceTarget` of ``svc`` in ``environment`` (namespace from the catalog)."""
     env = catalog.environments[environment]
     team = svc.owners[0] if svc.owners else "sre"
-    return ServiceTarget(svc.name, env.namespace, team, environment, svc.environment(environment).replicas_max)
+    return ServiceTarget(svc.name, env.namespace, team, environment, svc.environment(environment).replicas_max,
+                         production=env.platform != "jenkins")
 
 
 def _num(value: float) -> str:
@@ -104,17 +111,18 @@ def _burn_expr(t: ServiceTarget, policy: MonitoringPolicy, severity: str) -> str
 
 
 def service_alerts(t: ServiceTarget, policy: MonitoringPolicy) -> list[AlertSpec]:
-    """The alerts of one service (see the module docstring)."""
+    """The alerts of one service (see the module docstring); in a non-production environment
+    (the Jenkins-platform dev) nothing is ``critical``, so dev never pages the on-call."""
     m = policy.metrics
     slo = f"{policy.availability_objective * 100:g}%"
-    base = {"service": t.name, "team": t.team}
+    base = {"service": t.name, "env": t.environment, "team": t.team}
     fast = [w for w in BURN_WINDOWS if w[3] == "critical"]
     slow = [w for w in BURN_WINDOWS if w[3] == "warning"]
     ns_sel = f'namespace="{t.namespace}"'
     return [
         AlertSpec(
             "ServiceErrorBudgetBurnFast", _burn_expr(t, policy, "critical"), policy.burn_fast_for,
-            {**base, "severity": "critical"},
+            {**base, "severity": t.paging},
             t.name + " is burning its error budget fast",
             "{{ $value | humanizePercentage }} of " + t.name + "'s requests in "
             "{{ $labels.namespace }} fail (5xx); the " + slo + " SLO allows "
@@ -138,7 +146,7 @@ def service_alerts(t: ServiceTarget, policy: MonitoringPolicy) -> list[AlertSpec
             f"histogram_quantile(0.99, sum by (namespace, service, le) "
             f'(rate({m.duration_bucket}{{namespace="{t.namespace}", service="{t.name}"}}[5m])))\n'
             f"> {_num(policy.latency_p99_seconds)}",
-            policy.latency_for, {**base, "severity": "critical"},
+            policy.latency_for, {**base, "severity": t.paging},
             t.name + " p99 latency is {{ $value | humanizeDuration }}",
             "The slowest 1% of " + t.name + "'s requests in {{ $labels.namespace }} take "
             "{{ $value | humanizeDuration }} (threshold "
@@ -151,7 +159,7 @@ def service_alerts(t: ServiceTarget, policy: MonitoringPolicy) -> list[AlertSpec
             f'max by (namespace, horizontalpodautoscaler) ({m.hpa_current}{{{ns_sel}, horizontalpodautoscaler="{t.name}"}})\n'
             f">= on (namespace, horizontalpodautoscaler)\n"
             f'max by (namespace, horizontalpodautoscaler) ({m.hpa_max}{{{ns_sel}, horizontalpodautoscaler="{t.name}"}})',
-            policy.hpa_max_for, {**base, "severity": "critical"},
+            policy.hpa_max_for, {**base, "severity": t.paging},
             t.name + " has been at its maximum replicas for " + policy.hpa_max_for,
             "The HorizontalPodAutoscaler {{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} "
             "runs {{ $value }} replicas, its maximum, since " + policy.hpa_max_for + " ago.",
