@@ -1,4 +1,4 @@
-"""``gantry monitoring render|check|alertmanager``: monitoring as code for the GitOps repository."""
+"""``gantry monitoring render|alertmanager|check|push-stage``: monitoring as code for the GitOps repository."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pipeline_lib.core.catalog import ENVIRONMENT_NAMES, load_catalog
-from pipeline_lib.core.errors import EXIT_CHECK_FAILED
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from pipeline_lib.core.fileio import write_atomic
 
 from .catalog import add_catalog_option
@@ -35,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("repo", type=Path, nargs="?", default=Path("."), help="GitOps repository (default: .)")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.set_defaults(func=_check)
+    push = msub.add_parser("push-stage", help="push one stage's outcome to the Pushgateway at PUSHGATEWAY_URL "
+                                              "(for Jenkins stages that are not run by gantry's stage runner)",
+                           description="Labels: service from SERVICE, env from TARGET_ENV. Without "
+                                       "PUSHGATEWAY_URL nothing is pushed (exit 0). A failed push exits 2.")
+    push.add_argument("--stage", required=True, help="stage name (the alerts read 'gate' and 'replicate')")
+    push.add_argument("--status", required=True, choices=("passed", "failed", "skipped"))
+    push.add_argument("--duration", type=float, default=0.0, help="seconds the stage took (default 0)")
+    push.set_defaults(func=_push_stage)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -79,3 +87,17 @@ def _check(args: argparse.Namespace) -> int:
         if not problems:
             print(f"{args.repo}: monitoring ok")
     return EXIT_CHECK_FAILED if problems else 0
+
+
+def _push_stage(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..metrics.pushgateway import URL_ENV, push_stage_from_env
+
+    if args.duration < 0:
+        raise GantryError("--duration", f"must be 0 or more seconds, got {args.duration:g}")
+    if push_stage_from_env(args.stage, args.status, args.duration):
+        print(f"pushed {args.stage}: {args.status}")
+    else:
+        print(f"gantry: not pushed: {URL_ENV} is not set", file=sys.stderr)
+    return 0

@@ -130,6 +130,11 @@ def test_alerts_travel_from_gantry_through_prometheus_and_alertmanager_to_slack(
         assert wanted <= set(alerts), (
             f"Slack got {sorted(alerts)}; Prometheus alerts: {prometheus.get_text('/api/v1/alerts')}; "
             f"targets: {prometheus.get_text('/api/v1/targets')[:2000]}; alertmanager log: {am.log[-2000:]}")
+        # Prometheus loaded every generated group and evaluates every rule without error.
+        loaded = prometheus.get_json("/api/v1/rules")["data"]["groups"]
+        generated = [g for p in rule_files for g in yaml.safe_load(p.read_text())["groups"]]
+        assert sorted(g["name"] for g in loaded) == sorted(g["name"] for g in generated)
+        assert all(r["health"] in ("ok", "unknown") for g in loaded for r in g["rules"]), loaded
 
     # Alertmanager posted to the URL it read from the file, never from its configuration.
     assert set(slack.paths) == {SLACK_PATH}

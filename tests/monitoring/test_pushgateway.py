@@ -76,3 +76,24 @@ def test_nothing_is_pushed_without_the_url(pushgateway, monkeypatch, capsys) -> 
     run_stage("build", lambda: StageResult("build", PASSED), out=io.StringIO())
     assert _samples(pushgateway) == {}
     assert capsys.readouterr().err == ""
+
+
+def test_push_stage_command_reports_a_jenkins_stage(pushgateway, monkeypatch, capsys) -> None:
+    from pipeline_lib import cli
+
+    monkeypatch.setenv("PUSHGATEWAY_URL", pushgateway.url)
+    monkeypatch.setenv("SERVICE", "order-api")
+    monkeypatch.setenv("TARGET_ENV", "event")
+    assert cli.main(["monitoring", "push-stage", "--stage", "replicate", "--status", "failed", "--duration", "42"]) == 0
+    assert capsys.readouterr().out == "pushed replicate: failed\n"
+    samples = _samples(pushgateway)
+    group = {"service": "order-api", "stage": "replicate", "env": "event"}
+    assert _value(samples, pm.STAGE_OUTCOME, **group, status="failed") == 1
+    assert _value(samples, pm.STAGE_DURATION, **group) == 42
+    pushgateway.stop()  # a Pushgateway that went away: one line, exit 2
+    assert cli.main(["monitoring", "push-stage", "--stage", "replicate", "--status", "passed"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gantry: pushgateway {pushgateway.url}: push failed:") and err.count("\n") == 1
+    monkeypatch.delenv("PUSHGATEWAY_URL")
+    assert cli.main(["monitoring", "push-stage", "--stage", "gate", "--status", "passed"]) == 0
+    assert capsys.readouterr().err == "gantry: not pushed: PUSHGATEWAY_URL is not set\n"
