@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gitops.monitoring import DEFAULT_POLICY, alertmanager_config, monitoring_resources
@@ -35,6 +36,8 @@ GANTRY = Path(sys.executable).parent / "gantry"
 FAST = replace(DEFAULT_POLICY, webhook_pending_for="2s")
 SLACK_PATH = "/services/T0000/B0000/e2e-test-token"
 DEADLINE = 30.0  # seconds from the faults to both Slack messages
+
+pytestmark = pytest.mark.integration
 
 
 def _rule_files(catalog, workdir: Path) -> list[Path]:

@@ -15,6 +15,8 @@ from pipeline_lib.stages import FAILED, PASSED, StageResult, run_stage
 
 from .parts import Part, start_pushgateway
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture()
 def pushgateway(tmp_path: Path) -> Iterator[Part]:
