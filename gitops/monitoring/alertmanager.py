@@ -67,7 +67,7 @@ def alertmanager_config(catalog: Catalog, *, slack_api_url_file: str = SLACK_URL
                   "group_wait": group_wait, "group_interval": group_interval,
                   "repeat_interval": repeat_interval, "routes": routes},
         "inhibit_rules": [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-                           "equal": ["namespace", "service"]}],
+                           "equal": ["namespace", "service", "env"]}],
         "receivers": receivers,
     }
 
@@ -75,3 +75,11 @@ def alertmanager_config(catalog: Catalog, *, slack_api_url_file: str = SLACK_URL
 def render_alertmanager_config(config: dict[str, Any]) -> str:
     """``config`` as the YAML file ``alertmanager --config.file`` and ``amtool`` read."""
     return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120)
+
+
+def alertmanager_values(catalog: Catalog, **config_options: str) -> dict[str, Any]:
+    """The kube-prometheus-stack Helm values under ``alertmanager:``: the configuration and the
+    Secret :data:`SLACK_SECRET` mounted at ``/etc/alertmanager/secrets/<name>/`` (key ``url``),
+    where :data:`SLACK_URL_FILE` reads it. ``config_options`` go to :func:`alertmanager_config`."""
+    return {"config": alertmanager_config(catalog, **config_options),
+            "alertmanagerSpec": {"secrets": [SLACK_SECRET]}}

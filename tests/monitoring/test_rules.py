@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.monitoring import (SLACK_URL_FILE, alertmanager_config, check_monitoring, monitoring_resources,
-                               render_alertmanager_config)
+from gitops.monitoring import (SLACK_URL_FILE, alertmanager_config, alertmanager_values, check_monitoring,
+                               monitoring_resources, render_alertmanager_config)
 from gitops.monitoring.dashboards import dashboard_exprs
 from pipeline_lib import cli
 from pipeline_lib.core import pipelinemetrics as pm
@@ -186,7 +186,8 @@ def test_alertmanager_reads_the_slack_url_from_a_file_and_amtool_checks_it(catal
 
 
 def test_helm_values_embedding_the_config_are_checked_too(catalog: Catalog, tmp_path: Path, tools: None) -> None:
-    values = {"alertmanager": {"config": alertmanager_config(catalog)}}
+    values = {"alertmanager": alertmanager_values(catalog)}
+    assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == [SLACK_URL_FILE.split("/")[-2]]
     (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
     assert check_monitoring(tmp_path) == []
     values["alertmanager"]["config"]["route"]["receiver"] = "nobody"
