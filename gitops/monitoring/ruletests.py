@@ -93,8 +93,8 @@ def service_tests(t: ServiceTarget, policy: MonitoringPolicy, rule_file: str) ->
     bad_ratio = 0.10
     assert bad_ratio > 14.4 * policy.error_budget, "policy's budget too loose for the burn case"
     burning = Case("10% of requests fail: both burn alerts fire, the fast one first", [
-        (_series(m.requests, {**sel, "code": "200"}), "0+54x240"),
-        (_series(m.requests, {**sel, "code": "500"}), "0+6x240"),
+        (_series(m.requests, {**sel, "code": "200"}), "0+54x40"),
+        (_series(m.requests, {**sel, "code": "500"}), "0+6x40"),
     ], [
         ("ServiceErrorBudgetBurnFast", _after(policy.burn_fast_for, 8), [Expect(slo, "10%")]),
         ("ServiceErrorBudgetBurnSlow", _after(policy.burn_fast_for, 8), []),
@@ -102,11 +102,11 @@ def service_tests(t: ServiceTarget, policy: MonitoringPolicy, rule_file: str) ->
     ])
     # 0.05 % failing: within a 99.9 % budget, silent.
     healthy = Case("0.05% of requests fail: within budget, no burn alert", [
-        (_series(m.requests, {**sel, "code": "200"}), "0+1999x240"),
-        (_series(m.requests, {**sel, "code": "503"}), "0+1x240"),
+        (_series(m.requests, {**sel, "code": "200"}), "0+1999x40"),
+        (_series(m.requests, {**sel, "code": "503"}), "0+1x40"),
     ], [
-        ("ServiceErrorBudgetBurnFast", "60m", []),
-        ("ServiceErrorBudgetBurnSlow", "3h", []),
+        ("ServiceErrorBudgetBurnFast", _after(policy.burn_fast_for, 8), []),
+        ("ServiceErrorBudgetBurnSlow", _after(policy.burn_slow_for, 10), []),
     ])
     # Every request in the (0.5 s, 1 s] bucket: p99 interpolates to 0.995 s.
     slow_buckets = [("0.1", "0x40"), ("0.5", "0x40"), ("1", "0+60x40"), ("+Inf", "0+60x40")]
@@ -142,9 +142,9 @@ def service_tests(t: ServiceTarget, policy: MonitoringPolicy, rule_file: str) ->
         ("ServicePodRestarting", _after(policy.restarts_for, 20),
          [Expect({k: pod[k] for k in ("namespace", "pod", "container")}, "15")]),
     ])
-    steady = Case("a container that restarted twice an hour ago: silent", [
-        (_series(m.restarts, pod), "0 1 2" + " 2" * 70),
-    ], [("ServicePodRestarting", "70m", [])])
+    steady = Case("a container that restarted twice half an hour ago: silent", [
+        (_series(m.restarts, pod), "0 1 2" + " 2" * 40),
+    ], [("ServicePodRestarting", "40m", [])])
     return _test_file(rule_file, [burning, healthy, slow, fast, pinned, headroom, crashing, steady],
                       specs, policy)
 
