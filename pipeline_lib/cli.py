@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "image": "pipeline_lib.commands.image",
     "ecr": "pipeline_lib.commands.ecr",
     "gitops": "pipeline_lib.commands.gitops",
+    "monitoring": "pipeline_lib.commands.monitoring",
     "jobs": "pipeline_lib.commands.jobs",
     "webhook": "pipeline_lib.commands.webhook",
     "infra": "pipeline_lib.commands.infra",
