@@ -101,7 +101,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         write_jobs(jobs, args.output)
     except OSError as exc:
         raise GantryError(str(args.output), f"cannot write: {exc.strerror or exc}") from None
-    print(f"rendered {len(jobs)} jobs to {args.output}")
+    views = sum(1 for j in jobs if j.is_view)
+    print(f"rendered {len(jobs) - views} jobs and {views} views to {args.output}")
     return 0
 
 
@@ -120,8 +121,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.write(p.diff(job))
     for name in p.orphans + p.kept_orphans:
         print(f"orphan {name}: managed by gantry/JJB but no longer in the catalog")
+    for name in p.orphan_views:
+        print(f"orphan view {name}: managed by gantry/JJB but no longer defined")
     print(p.summary())
-    return EXIT_CHECK_FAILED if (p.create or p.update or p.orphans or p.kept_orphans) else 0
+    return EXIT_CHECK_FAILED if (p.create or p.update or p.orphans or p.kept_orphans or p.orphan_views) else 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:
