@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(render)
     render.add_argument("-o", "--output", type=Path, default=Path("out"), metavar="DIR",
                         help="output directory (default: out)")
+    render.add_argument("--no-catalog", action="store_true",
+                        help="render the JJB files of --jobs-dir as they are (no catalog, no generated-file "
+                             "drift check): what `jenkins-jobs test --config-xml` renders")
     render.set_defaults(func=cmd_render)
 
     diff = sub.add_parser("diff", help="unified diff of each job against the live Jenkins (exit 1 on drift)")
@@ -68,6 +71,9 @@ def rendered(args: argparse.Namespace, cached: bool = True):
     from ..jobs.generate import check_generated_cached
     from ..jobs.render import cache_dir, jjb_files, render_jobs, render_jobs_cached
 
+    if getattr(args, "no_catalog", False):
+        files = jjb_files(args.jobs_dir)
+        return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
     catalog_path = _catalog_path(args)
     check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
     files = jjb_files(args.jobs_dir, exclude=[catalog_path])
