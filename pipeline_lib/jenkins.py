@@ -209,14 +209,18 @@ class JenkinsClient:
         jobs = self.call("list jobs", lambda s: s.get_all_jobs())
         return [j["fullname"] for j in jobs if isinstance(j, dict) and "fullname" in j]
 
-    def get_config(self, name: str) -> str | None:
-        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+    def _or_none(self, what: str, fn: Callable[[jenkins.Jenkins], str]) -> str | None:
+        """``call``, with None for HTTP 404."""
         try:
-            return self.call(f"read {name}/config.xml", lambda s: s.get_job_config(name))
+            return self.call(what, fn)
         except GantryError as err:
             if "not found (HTTP 404)" in err.what:
                 return None
             raise
+
+    def get_config(self, name: str) -> str | None:
+        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+        return self._or_none(f"read {name}/config.xml", lambda s: s.get_job_config(name))
 
     def get_configs(self, names: list[str], workers: int = 4) -> dict[str, str | None]:
         """Live ``config.xml`` of many jobs (None for missing ones), read in parallel.
@@ -259,12 +263,7 @@ class JenkinsClient:
 
     def get_view_config(self, name: str) -> str | None:
         """The live ``[job/F/]view/NAME/config.xml``, or None when there is no such view."""
-        try:
-            return self.call(f"read view {name}/config.xml", lambda s: s.get_view_config(name))
-        except GantryError as err:
-            if "not found (HTTP 404)" in err.what:
-                return None
-            raise
+        return self._or_none(f"read view {name}/config.xml", lambda s: s.get_view_config(name))
 
     def create_view(self, name: str, xml: str) -> None:
         """``POST [job/F/]createView?name=NAME`` with the config.xml (python-jenkins' URL template;

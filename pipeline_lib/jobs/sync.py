@@ -141,6 +141,17 @@ def _same(job: RenderedJob, live_xml: str) -> bool:
         return False  # live XML is garbage: rewrite it
 
 
+def _classify(items: Sequence[RenderedJob], fetched: dict[str, str | None], result: Plan) -> None:
+    """create (no live XML), unchanged or update, keeping the live XML for diffs."""
+    for item in items:
+        live_xml = fetched.get(item.name)
+        if live_xml is None:
+            result.create.append(item)
+            continue
+        result.live[item.key] = live_xml
+        (result.unchanged if _same(item, live_xml) else result.update).append(item)
+
+
 def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4) -> Plan:
     """Read the live job list and each relevant config.xml, and classify every job and view."""
     jobs = [j for j in rendered if not j.is_view]
@@ -153,13 +164,7 @@ def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 
     result = Plan()
 
     fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
-    for job in jobs:
-        live_xml = fetched.get(job.name)
-        if live_xml is None:
-            result.create.append(job)
-            continue
-        result.live[job.key] = live_xml
-        (result.unchanged if _same(job, live_xml) else result.update).append(job)
+    _classify(jobs, fetched, result)
     managed = {n for n in candidates if is_managed(fetched.get(n))}
     for name in candidates:
         if name not in managed:
@@ -179,13 +184,7 @@ def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Pla
     names = [v.name for v in views] + live_top
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         fetched = dict(zip(names, pool.map(client.get_view_config, names)))
-    for view in views:
-        live_xml = fetched.get(view.name)
-        if live_xml is None:
-            result.create.append(view)
-            continue
-        result.live[view.key] = live_xml
-        (result.unchanged if _same(view, live_xml) else result.update).append(view)
+    _classify(views, fetched, result)
     result.orphan_views = [n for n in live_top if is_managed(fetched.get(n))]
 
 
@@ -232,25 +231,21 @@ def apply(client: JenkinsClient, p: Plan, *, prune: bool = False, dry_run: bool 
         raise GantryError(errors[0].where, errors[0].what, problems=[str(e) for e in errors])
     counts["created"] = len(p.create)
     counts["updated"] = len(p.update)
-    for name in sorted(p.orphans, key=lambda n: -n.count("/")):
+    def orphan(name: str, kind: str, delete: Callable[[str], None]) -> None:
         if prune:
             if not dry_run:
-                client.delete(name)
+                delete(name)
             counts["deleted"] += 1
-            report(f"{prefix}delete {name}")
+            report(f"{prefix}delete {kind}{name}")
         else:
             counts["orphaned"] += 1
-            report(f"orphan {name} (kept: pass --prune to delete it)")
+            report(f"orphan {kind}{name} (kept: pass --prune to delete it)")
+
+    for name in sorted(p.orphans, key=lambda n: -n.count("/")):
+        orphan(name, "", client.delete)
     for name in p.kept_orphans:
         counts["orphaned"] += 1
         report(f"orphan {name} (kept: it holds items gantry does not manage)")
     for name in p.orphan_views:
-        if prune:
-            if not dry_run:
-                client.delete_view(name)
-            counts["deleted"] += 1
-            report(f"{prefix}delete view {name}")
-        else:
-            counts["orphaned"] += 1
-            report(f"orphan view {name} (kept: pass --prune to delete it)")
+        orphan(name, "view ", client.delete_view)
     return counts
