@@ -208,7 +208,7 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
     missing = [k for k in written if k in ("digest", "registry") and not re.search(rf"\.{k}\b", text)]
     if missing:
         raise GantryError(chart_rel, f"the chart's templates never read .{missing[0]} (gantry writes "
-                                     f"{env.values_key}.{missing[0]}): a digest the template ignores is not a pin; "
+                                     f"{env.values_key}.{missing[0]}): a {missing[0]} the template ignores is not a pin; "
                                      f"refusing (checked textually: helm is not available to render)")
     if not re.search(rf"\.Values\.{re.escape(env.values_key)}\b", text):
         return [f"{chart_rel}: no template mentions .Values.{env.values_key} directly (a helper may read it): "
@@ -221,15 +221,24 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
 def apply_intents(checkout: Path, intents: Sequence[Intent]) -> list[Applied]:
     """Edit, render and check each intent in ``checkout`` (files are written only when they pass).
 
-    Raises :class:`GantryError` (exit 2) when an edit would not take effect; the manifest is then
-    left as it was.
+    Raises :class:`GantryError` (exit 2) when an edit would not take effect; every manifest is
+    then left as it was (all intents or none).
     """
     out = []
-    for intent in intents:
-        if intent.env.manifest_format == "kustomize":
-            out.append(_apply_kustomize(checkout, intent))
-        else:
-            out.append(_apply_helm(checkout, intent))
+    originals: dict[Path, bytes] = {}
+    try:
+        for intent in intents:
+            path, _ = manifest_file(checkout, intent.env)
+            originals.setdefault(path, path.read_bytes())
+            if intent.env.manifest_format == "kustomize":
+                out.append(_apply_kustomize(checkout, intent))
+            else:
+                out.append(_apply_helm(checkout, intent))
+    except BaseException:
+        for path, data in originals.items():
+            if path.read_bytes() != data:
+                write_atomic(path, data)
+        raise
     return out
 
 

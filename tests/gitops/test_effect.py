@@ -298,3 +298,19 @@ def test_case9_the_catalog_branch_is_used_everywhere(tmp_path: Path, capsys) -> 
     assert "gitops_branch" in capsys.readouterr().err
     assert main(["gitops", "apps", "--catalog", str(cat_path), "--repo", "r", "--revision", "main",
                  "--allow-other-revision"]) == 0
+
+
+def test_a_render_failure_leaves_the_manifest_as_it_was(tmp_path: Path) -> None:
+    # the first intent (kustomize) passes and is written; the second (a chart that ignores the keys
+    # gantry writes) is refused: neither file stays edited
+    path = overlay(tmp_path, ISSUE_6)
+    from gitops.effect import Intent, apply_intents
+    cat = catalog()
+    web = cat.service("web")
+    nginx_values = chart(tmp_path, template="no digest here\n")
+    intents = [Intent(web, web.environment("dev"), f"registry.example.com/shop/web:v2@{digest('2')}"),
+               Intent(cat.service("nginx"), cat.service("nginx").environment("dev"), f"{ECR}/shop/nginx@{digest('3')}")]
+    with pytest.raises(GantryError) as info:
+        apply_intents(tmp_path, intents)
+    assert info.value.exit_code == 2 and "never read ." in info.value.what
+    assert path.read_text() == ISSUE_6 and nginx_values.read_text() == BITNAMI_VALUES  # all or nothing
