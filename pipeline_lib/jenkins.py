@@ -209,14 +209,18 @@ class JenkinsClient:
         jobs = self.call("list jobs", lambda s: s.get_all_jobs())
         return [j["fullname"] for j in jobs if isinstance(j, dict) and "fullname" in j]
 
-    def get_config(self, name: str) -> str | None:
-        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+    def _or_none(self, what: str, fn: Callable[[jenkins.Jenkins], str]) -> str | None:
+        """``call``, with None for HTTP 404."""
         try:
-            return self.call(f"read {name}/config.xml", lambda s: s.get_job_config(name))
+            return self.call(what, fn)
         except GantryError as err:
             if "not found (HTTP 404)" in err.what:
                 return None
             raise
+
+    def get_config(self, name: str) -> str | None:
+        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+        return self._or_none(f"read {name}/config.xml", lambda s: s.get_job_config(name))
 
     def get_configs(self, names: list[str], workers: int = 4) -> dict[str, str | None]:
         """Live ``config.xml`` of many jobs (None for missing ones), read in parallel.
@@ -250,6 +254,30 @@ class JenkinsClient:
     def delete(self, name: str) -> None:
         self.call(f"delete {name}", lambda s: s.jenkins_open(requests.Request(
             "POST", s._build_url(jenkins.DELETE_JOB, _folder_vars(s, name)))))
+
+    # -- views (python-jenkins: https://python-jenkins.readthedocs.io/en/latest/api.html) -----
+    def list_views(self) -> list[str]:
+        """Names of the controller's top-level views (``GET api/json`` -> ``views``)."""
+        views = self.call("list views", lambda s: s.get_views())
+        return [v["name"] for v in views if isinstance(v, dict) and "name" in v]
+
+    def get_view_config(self, name: str) -> str | None:
+        """The live ``[job/F/]view/NAME/config.xml``, or None when there is no such view."""
+        return self._or_none(f"read view {name}/config.xml", lambda s: s.get_view_config(name))
+
+    def create_view(self, name: str, xml: str) -> None:
+        """``POST [job/F/]createView?name=NAME`` with the config.xml (python-jenkins' URL template;
+        its ``create_view`` probes existence by short name, which fails for views in folders)."""
+        self.call(f"create view {name}", lambda s: s.jenkins_open(requests.Request(
+            "POST", s._build_url(jenkins.CREATE_VIEW, _folder_vars(s, name)), data=xml.encode("utf-8"),
+            headers=jenkins.DEFAULT_HEADERS)))
+
+    def reconfigure_view(self, name: str, xml: str) -> None:
+        self.call(f"update view {name}", lambda s: s.reconfig_view(name, xml))
+
+    def delete_view(self, name: str) -> None:
+        self.call(f"delete view {name}", lambda s: s.jenkins_open(requests.Request(
+            "POST", s._build_url(jenkins.DELETE_VIEW, _folder_vars(s, name)))))
 
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """``buildWithParameters``; returns the queue item number from ``Location``."""

@@ -10,7 +10,12 @@ documents them:
 - ``POST [job/F/]createItem?name=X`` with ``config.xml`` (400 if it exists, 404 if no folder);
 - ``GET|POST job/F/job/X/config.xml``; ``POST job/X/doDelete`` (302 to the parent);
 - ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``;
-  ``GET queue/item/N/api/json``.
+  ``GET queue/item/N/api/json``;
+- views (https://www.jenkins.io/doc/book/using/remote-access-api/ and python-jenkins' URL
+  templates): the root ``api/json`` lists top-level ``views`` (an ``all`` view always exists, as
+  on a real controller); ``POST [job/F/]createView?name=X`` with ``config.xml`` (400 if it
+  exists); ``GET|POST [job/F/]view/X/config.xml``; ``GET [job/F/]view/X/api/json?tree=name``;
+  ``POST [job/F/]view/X/doDelete``.
 
 Basic auth with a user and API token is enforced when configured. Faults can be injected:
 ``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down and
@@ -30,6 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
+ALL_VIEW_XML = ("<?xml version='1.1' encoding='UTF-8'?>\n<hudson.model.AllView>\n  <name>all</name>\n"
+                "  <filterExecutors>false</filterExecutors>\n  <filterQueue>false</filterQueue>\n"
+                "  <properties class=\"hudson.model.View$PropertyList\"/>\n</hudson.model.AllView>")
 
 
 @dataclass
@@ -48,6 +56,7 @@ class Build:
 @dataclass
 class JenkinsState:
     items: dict[str, Item] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=lambda: {"all": ALL_VIEW_XML})  # "folder/view" -> xml
     builds: list[Build] = field(default_factory=list)
     requests: collections.Counter = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +124,9 @@ class LocalJenkins:
     def config(self, name: str) -> str | None:
         item = self.state.items.get(name)
         return item.xml if item else None
+
+    def view_config(self, name: str) -> str | None:
+        return self.state.views.get(name)
 
 
 def _parse_path(path: str) -> tuple[str, str]:
@@ -224,9 +236,61 @@ class _Handler(BaseHTTPRequestHandler):
         with j.state.lock:
             self._route(method, name, action, query, body)
 
+    def _view_url(self, name: str) -> str:
+        folder, _, short = name.rpartition("/")
+        return (self._job_url(folder) if folder else self.jenkins.url) + f"view/{quote(short)}/"
+
+    def _route_view(self, method: str, folder: str, action: str, query: dict[str, str], body: bytes) -> bool:
+        """Views: ``createView``, ``view/X/config.xml``, ``view/X/api/json``, ``view/X/doDelete``."""
+        views = self.jenkins.state.views
+        prefix = folder + "/" if folder else ""
+        if method == "POST" and action == "createView":
+            short = query.get("name", "")
+            if not short or "/" in short:
+                self._send(400, "No name is specified")
+            elif prefix + short in views:
+                self._send(400, f"A view already exists with the name \"{short}\"")
+            else:
+                try:
+                    ET.fromstring(body)
+                except ET.ParseError as exc:
+                    self._send(500, f"Failed to parse config.xml: {exc}")
+                    return True
+                views[prefix + short] = body.decode("utf-8")
+                self._send(200, "")
+            return True
+        parts = action.split("/", 2)
+        if parts[0] != "view" or len(parts) < 3:
+            return False
+        full = prefix + unquote(parts[1])
+        if full not in views:
+            self._send(404, "Not Found")
+            return True
+        rest = parts[2]
+        if rest == "config.xml" and method == "GET":
+            self._send(200, views[full], "application/xml")
+        elif rest == "config.xml" and method == "POST":
+            try:
+                ET.fromstring(body)
+            except ET.ParseError as exc:
+                self._send(500, f"Failed to parse config.xml: {exc}")
+                return True
+            views[full] = body.decode("utf-8")
+            self._send(200, "")
+        elif rest == "api/json" and method == "GET":
+            self._json({"_class": "hudson.model.ListView", "name": full.rsplit("/", 1)[-1]})
+        elif rest == "doDelete" and method == "POST":
+            del views[full]
+            self._send(302, "", headers={"Location": self._job_url(folder) if folder else self.jenkins.url})
+        else:
+            self._send(404, "Not Found")
+        return True
+
     def _route(self, method: str, name: str, action: str, query: dict[str, str], body: bytes) -> None:
         j = self.jenkins
         items = j.state.items
+        if (not name or name in items) and self._route_view(method, name, action, query, body):
+            return
         if name and name not in items:
             if not (method == "GET" and action == ""):
                 self._send(404, "Not Found")
@@ -237,7 +301,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif name and not items[name].folder:
                 self._json({"name": name.rsplit("/", 1)[-1], "url": self._job_url(name), "color": "notbuilt"})
             else:
-                self._json({"_class": "hudson.model.Hudson", "jobs": self._tree(name)})
+                prefix = name + "/" if name else ""
+                views = [{"_class": "hudson.model.ListView", "name": v[len(prefix):], "url": self._view_url(v)}
+                         for v in sorted(j.state.views) if v.startswith(prefix) and "/" not in v[len(prefix):]]
+                self._json({"_class": "hudson.model.Hudson", "jobs": self._tree(name), "views": views})
             return
         if method == "GET" and action == "":
             self._send(200 if not name or name in items else 404, "ok")
