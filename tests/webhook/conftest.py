@@ -18,7 +18,8 @@ from pipeline_lib.core.catalog import Catalog, load_catalog
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
 from tests.support.localjenkins import LocalJenkins
 from pipeline_lib.webhook.app import Receiver, WebhookConfig
-from pipeline_lib.webhook.store import DeliveryStore
+from pipeline_lib.webhook.backends import open_store
+from pipeline_lib.webhook.retry import RetryPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"It's a Secret to Everybody"
@@ -94,10 +95,13 @@ def jenkins() -> Iterator[LocalJenkins]:
         yield j
 
 
-def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path, **config) -> Receiver:
-    cfg = WebhookConfig(SECRET, catalog, backoff=config.pop("backoff", 0.01), **config)
+def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path | str, **config) -> Receiver:
+    """A receiver (dispatcher thread unless trigger_process=True) on store ``db`` (path or URL)."""
+    policy = RetryPolicy(backoff=config.pop("backoff", 0.01), max_backoff=config.pop("max_backoff", 0.2),
+                         horizon=config.pop("horizon", 60.0), lease=config.pop("lease", 30.0))
+    cfg = WebhookConfig(SECRET, catalog, policy=policy, **config)
     client = JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=10), retries=0)
-    return Receiver(cfg, client, DeliveryStore(db))
+    return Receiver(cfg, client, open_store(db))
 
 
 @pytest.fixture()
@@ -144,3 +148,21 @@ async def asgi_request(app, method: str, path: str, headers: dict[str, str] | li
 def load_fixture(path: Path) -> tuple[bytes, dict]:
     body = path.read_bytes()
     return body, json.loads(body)
+
+
+@pytest.fixture(scope="session")
+def local_postgres():
+    """One real PostgreSQL for the session (stopped at the end, also on failure)."""
+    from tests.support.postgres import LocalPostgres, postgres_bin
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (`make deps` installs Debian's postgresql)")
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """A fresh trigger store: a SQLite file, or a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "triggers.sqlite3")
+    return request.getfixturevalue("local_postgres").new_database()

@@ -1,0 +1,126 @@
+"""The default trigger store: one SQLite file (WAL), for a receiver on one node.
+
+Claims and acquisitions are ``BEGIN IMMEDIATE`` transactions, so two processes on the node (the
+server and its trigger process) never hand out one row twice. Semantics: :mod:`.store`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from pipeline_lib.core.errors import GantryError
+from .store import (DEFAULT_TTL, EXPIRE, FINISH, PENDING_ROWS, RESCHEDULE, SCHEMA, STATES, STATS, UPSERT,
+                    ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
+
+_UPSERT = sql(UPSERT, "?")
+_FINISH = sql(FINISH, "?")
+_RESCHEDULE = sql(RESCHEDULE, "?")
+_EXPIRE = sql(EXPIRE, "?")
+_STATES = sql(STATES, "?")
+_DUE = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
+        " WHERE state IN ('pending', 'firing') AND due <= ? ORDER BY due LIMIT ?")
+_TAKE = "UPDATE webhook_triggers SET state = 'firing', due = ?, attempts = attempts + 1, owner = ?, updated = ?" \
+        " WHERE delivery = ? AND job = ?"
+
+
+class SQLiteStore(TriggerStore):
+    """Thread-safe: one connection behind a lock; ~0.1 ms per claim (no fsync per commit)."""
+
+    inline = True
+
+    def __init__(self, path: str | Path, ttl: float = DEFAULT_TTL, clock=time.time) -> None:
+        super().__init__(ttl, clock)
+        self.path = str(path)
+        self.url = self.location = self.path
+        self._lock = threading.Lock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            for statement in SCHEMA:
+                self._db.execute(statement)
+        except (sqlite3.Error, OSError) as exc:
+            raise GantryError(self.path, f"cannot open the trigger store: {exc}") from None
+        self.expire()
+
+    def _transaction(self, body):
+        with self._lock:
+            cur = self._db.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    result = body(cur)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise GantryError(self.path, f"trigger store: {exc}") from None
+            return result
+
+    def _execute(self, statement: str, args: tuple = ()) -> tuple[list[tuple], int]:
+        with self._lock:
+            try:
+                cur = self._db.execute(statement, args)
+                return cur.fetchall(), cur.rowcount
+            except sqlite3.Error as exc:
+                raise GantryError(self.path, f"trigger store: {exc}") from None
+
+    def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
+        now = self._clock()
+
+        def body(cur):
+            queued = []
+            for job, params in triggers:
+                if cur.execute(_UPSERT, (delivery, job, repo, encode_params(params), now, now, now)).fetchall():
+                    queued.append(job)
+            already = {}
+            if len(queued) < len(triggers):
+                already = {job: state for job, state, _ in cur.execute(_STATES, (delivery,)) if job not in queued}
+            return ClaimResult(queued, already)
+
+        return self._transaction(body)
+
+    def acquire(self, owner: str, limit: int, lease: float) -> list[TriggerRow]:
+        if limit <= 0:
+            return []
+        now = self._clock()
+
+        def body(cur):
+            rows = cur.execute(_DUE, (now, limit)).fetchall()
+            for r in rows:
+                cur.execute(_TAKE, (now + lease, owner, now, r[0], r[1]))
+            return [row_from(d, j, repo, p, state, acc, att + 1) for d, j, repo, p, state, acc, att in rows]
+
+        return self._transaction(body)
+
+    def _finish(self, row: TriggerRow, state: str, detail: str) -> bool:
+        return self._execute(_FINISH, (state, detail[:2000], self._clock(), row.delivery, row.job,
+                                       row.attempts))[1] == 1
+
+    def reschedule(self, row: TriggerRow, due: float, detail: str) -> bool:
+        return self._execute(_RESCHEDULE, (due, detail[:2000], self._clock(), row.delivery, row.job,
+                                           row.attempts))[1] == 1
+
+    def stats(self) -> PendingStats:
+        count, oldest = self._execute(STATS)[0][0]
+        return self._stats_from(count, oldest)
+
+    def states(self, delivery: str) -> dict[str, tuple[str, str]]:
+        return {job: (state, detail) for job, state, detail in self._execute(_STATES, (delivery,))[0]}
+
+    def pending(self) -> list[TriggerRow]:
+        return [row_from(*r) for r in self._execute(PENDING_ROWS)[0]]
+
+    def expire(self) -> int:
+        return self._execute(_EXPIRE, (self._clock() - self.ttl,))[1]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
