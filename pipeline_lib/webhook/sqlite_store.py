@@ -15,6 +15,7 @@ from pipeline_lib.core.errors import GantryError
 from .store import (DEFAULT_TTL, EXPIRE, FINISH, PENDING_ROWS, RESCHEDULE, SCHEMA, STATES, STATS, UPSERT,
                     ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
 
+BUSY_WAIT = 10.0  # seconds a statement waits for the other process's write lock
 _UPSERT = sql(UPSERT, "?")
 _FINISH = sql(FINISH, "?")
 _RESCHEDULE = sql(RESCHEDULE, "?")
@@ -22,6 +23,7 @@ _EXPIRE = sql(EXPIRE, "?")
 _STATES = sql(STATES, "?")
 _DUE = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
         " WHERE state IN ('pending', 'firing') AND due <= ? ORDER BY due LIMIT ?")
+_ANY_DUE = "SELECT 1 FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= ? LIMIT 1"
 _TAKE = "UPDATE webhook_triggers SET state = 'firing', due = ?, attempts = attempts + 1, owner = ?, updated = ?" \
         " WHERE delivery = ? AND job = ?"
 
@@ -42,35 +44,54 @@ class SQLiteStore(TriggerStore):
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute("PRAGMA busy_timeout=0")  # waits for the other process: _retry_busy
             for statement in SCHEMA:
                 self._db.execute(statement)
         except (sqlite3.Error, OSError) as exc:
             raise GantryError(self.path, f"cannot open the trigger store: {exc}") from None
         self.expire()
 
-    def _transaction(self, body):
-        with self._lock:
-            cur = self._db.cursor()
+    def _retry_busy(self, fn):
+        """Run ``fn`` (one statement or one BEGIN IMMEDIATE transaction), retrying while the
+        other process holds the write lock. SQLite's own busy handler sleeps 1, 2, 5, 10, 15 …
+        ms; the lock is held for ~0.1 ms here, so polling every 0.1 ms keeps the p99 low."""
+        deadline = time.monotonic() + BUSY_WAIT
+        delay = 0.0001
+        while True:
             try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    result = body(cur)
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
+                return fn()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise GantryError(self.path, f"trigger store: {exc}") from None
+                time.sleep(delay)
+                delay = min(0.002, delay * 1.5)
             except sqlite3.Error as exc:
                 raise GantryError(self.path, f"trigger store: {exc}") from None
+
+    def _transaction(self, body):
+        def once():
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
             return result
 
-    def _execute(self, statement: str, args: tuple = ()) -> tuple[list[tuple], int]:
         with self._lock:
-            try:
-                cur = self._db.execute(statement, args)
-                return cur.fetchall(), cur.rowcount
-            except sqlite3.Error as exc:
-                raise GantryError(self.path, f"trigger store: {exc}") from None
+            return self._retry_busy(once)
+
+    def _execute(self, statement: str, args: tuple = ()) -> tuple[list[tuple], int]:
+        def once():
+            cur = self._db.execute(statement, args)
+            return cur.fetchall(), cur.rowcount
+
+        with self._lock:
+            return self._retry_busy(once)
 
     def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
         now = self._clock()
@@ -91,6 +112,10 @@ class SQLiteStore(TriggerStore):
         if limit <= 0:
             return []
         now = self._clock()
+        # A read needs no lock in WAL mode: take the write lock only when something is due, so an
+        # idle dispatcher woken for every claim does not queue behind (or ahead of) the server.
+        if not self._execute(_ANY_DUE, (now,))[0]:
+            return []
 
         def body(cur):
             rows = cur.execute(_DUE, (now, limit)).fetchall()

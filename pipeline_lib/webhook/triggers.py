@@ -199,8 +199,10 @@ def slack_url(env_name: str | None) -> str | None:
 def _child_main(store_url: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
                 slack_env: str | None, inbox, outbox) -> None:
     """The trigger process: run a dispatcher; a message on ``inbox`` wakes it, None stops it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us by closing the pipe
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The server stops us through the pipe (after its own SIGTERM/SIGINT), so in-flight calls are
+    # recorded; if the server dies, the pipe closes and we stop the same way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.nice(10)
     except OSError:
@@ -268,7 +270,7 @@ class TriggerProcess:
             pass
         self._proc.join(timeout)
         if self._proc.is_alive():
-            self._proc.terminate()
+            self._proc.kill()  # it ignores SIGTERM; its triggers come back when their lease ends
             self._proc.join(5)
 
     def alive(self) -> bool:
