@@ -6,7 +6,7 @@ PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.gantry-installed
-DEB_PKGS := docker-registry skopeo podman git
+DEB_PKGS := docker-registry skopeo podman git postgresql
 PYTEST_ARGS ?=
 TF_CLI_CONFIG := $(VENV)/terraform.rc
 CHECKOV_VENV  := .venv-checkov
@@ -22,7 +22,7 @@ test: deps
 deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root):
-# the registry, skopeo, podman and git; npm and Java for the Jenkinsfile lint (npm-groovy-lint).
+# the registry, skopeo, podman, git and PostgreSQL (webhook store tests); npm and Java for the Jenkinsfile lint (npm-groovy-lint).
 debs:
 	@missing=""; \
 	for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
