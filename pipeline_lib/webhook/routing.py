@@ -160,7 +160,7 @@ def changed_files(payload: dict) -> set[str] | None:
 def delivery_host(payload: dict, enterprise_host: str | None) -> str:
     """The GitHub host a delivery comes from (lower case)."""
     if enterprise_host:
-        return enterprise_host.strip().lower()
+        return enterprise_host.strip().lower().split(":", 1)[0]
     repo = payload.get("repository")
     html_url = repo.get("html_url") if isinstance(repo, dict) else None
     if isinstance(html_url, str):

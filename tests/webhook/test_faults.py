@@ -10,60 +10,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
-from pipeline_lib.core.catalog import load_catalog, unwrap
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.webhook.app import create_app
-from tests.support.paths import FIXTURES
-
-from .conftest import TEST_SERVICE, catalog_with, headers_for, make_receiver, sign
-
-HOOKS = FIXTURES / "github-webhooks"
-REPO = "Codertocat/Hello-World"
-# A service whose dev, prod and event jobs are all built from main (fault 2).
-TRIPLE = """
-  - name: tri
-    repo: Codertocat/Tri
-    ecr_repository: shop/tri
-    manifest_path: apps/tri
-    paths: ["src/**"]
-    environments:
-      dev:
-        branches: [main]
-      prod:
-        branches: [main]
-      event:
-        branches: [main]
-"""
-SHA_A, SHA_B, TAG_OBJECT = "a" * 40, "b" * 40, "7" * 40
-
-
-def write_catalog(tmp_path: Path, github_url: str | None = None) -> Path:
-    data = yaml.safe_load(catalog_with(TEST_SERVICE + TRIPLE))
-    data = unwrap(data)
-    if github_url:
-        data.setdefault("defaults", {})["github_url"] = github_url
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def push(ref: str, after: str, commits: list[dict] | None, repo: str = REPO, **fields) -> dict:
-    payload = json.loads((HOOKS / "push-branch-commit.json").read_bytes())
-    payload.update(ref=ref, after=after, before="1" * 40, created=False, deleted=False, forced=False)
-    payload["repository"]["full_name"] = repo
-    payload["commits"] = commits if commits is not None else []
-    payload["head_commit"] = commits[-1] if commits else None
-    payload.update(fields)
-    return payload
-
-
-def commit(sha: str, *files: str, added: tuple[str, ...] = ()) -> dict:
-    return {"id": sha, "tree_id": "0" * 40, "distinct": True, "message": "m", "timestamp": "2026-01-01T00:00:00Z",
-            "url": f"https://github.com/{REPO}/commit/{sha}", "author": {"name": "a", "email": "a@x"},
-            "committer": {"name": "a", "email": "a@x"}, "added": list(added), "removed": [], "modified": list(files)}
-
+from .conftest import (HOOKS, REPO, SHA_A, SHA_B, TAG_OBJECT, commit, headers_for, make_receiver, push, sign,
+                       write_catalog)
 
 @pytest.fixture()
 def served(store_url, jenkins, tmp_path):

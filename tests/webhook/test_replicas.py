@@ -25,8 +25,7 @@ import pytest
 
 from tests.support.paths import FIXTURES
 
-from .conftest import SECRET, sign
-from .test_faults import TRIPLE, write_catalog
+from .conftest import SECRET, TRIPLE, sign, write_catalog
 
 GANTRY = Path(sys.executable).parent / "gantry"
 DELIVERIES = 1000

@@ -10,7 +10,7 @@ import pytest
 from pipeline_lib.webhook.routing import changed_files, route
 from tests.support.paths import FIXTURES
 
-from .test_faults import REPO, SHA_A, SHA_B, commit, push
+from .conftest import REPO, SHA_A, SHA_B, commit, push
 
 HOOKS = FIXTURES / "github-webhooks"
 DOCS_ONLY = [commit(SHA_A, "docs/a.md")]
