@@ -148,7 +148,13 @@ class Dispatcher:
             try:
                 found = self.client.find_build(row.job, row.params)
             except GantryError as err:
-                return self._transient(row, f"cannot tell whether an earlier attempt started it: {err}", outcome)
+                if getattr(err, "retryable", False):
+                    return self._transient(row, f"cannot tell whether an earlier attempt started it: {err}",
+                                           outcome)
+                # A final answer (the job is gone: 404; no right to read it: 403): start it, say so.
+                log.warning("webhook: delivery %s: cannot look %s up in Jenkins (%s); starting it",
+                            row.delivery, row.job, err)
+                found = None
             if found:
                 log.warning("webhook: delivery %s: %s was already started (%s) by a replica that stopped",
                             row.delivery, row.job, found)
