@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -138,10 +139,11 @@ class Receiver:
         self._thread: threading.Thread | None = None
 
     def _stats(self) -> PendingStats:
+        """For the gauges: NaN (Prometheus' "unknown") while the store cannot be read."""
         try:
             return self.store.stats()
         except GantryError:
-            return PendingStats(-1, -1.0)
+            return PendingStats(math.nan, math.nan)  # type: ignore[arg-type]
 
     # -- dispatcher -------------------------------------------------------------------------------
     def _ensure_started(self) -> None:

@@ -95,6 +95,7 @@ class Dispatcher:
     def run(self) -> None:
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="trigger")
         next_expire = time.monotonic() + EXPIRE_EVERY
+        store_down = False
         try:
             while not self.stop.is_set():
                 with self._lock:
@@ -103,8 +104,13 @@ class Dispatcher:
                 if free > 0:
                     try:
                         rows = self.store.acquire(self.owner, free, self.policy.lease)
+                        if store_down:
+                            log.info("webhook: the trigger store answers again")
+                        store_down = False
                     except GantryError as err:
-                        log.error("webhook: cannot read pending triggers: %s", err)
+                        if not store_down:  # once per outage, not every poll
+                            log.error("webhook: cannot read pending triggers: %s", err)
+                        store_down = True
                 for row in rows:
                     with self._lock:
                         self._busy += 1

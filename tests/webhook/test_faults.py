@@ -142,11 +142,11 @@ def test_other_jenkins_faults_start_the_build_once(fault, served, jenkins) -> No
         c.portal.call(r.drain, 10.0)
         jenkins.expire_crumb()
     else:
-        jenkins.build_delay = 1.0
+        jenkins.build_delay = 2.0
     before = len(jenkins.state.builds)
     t0 = time.monotonic()
     resp = send(c, "push", push("refs/heads/master", SHA_A, [commit(SHA_A, "src/app.py")]))
-    assert resp.status_code == 202 and time.monotonic() - t0 < 0.9  # answered before Jenkins did
+    assert resp.status_code == 202 and time.monotonic() - t0 < 1.5  # answered before Jenkins did
     c.portal.call(r.drain, 20.0)
     new = [b for b in jenkins.state.builds[before:]]
     assert [(b.job, b.params["COMMIT_SHA"]) for b in new] == [("dev/hello-world", SHA_A)]

@@ -75,6 +75,7 @@ def test_an_unreachable_store_answers_503_so_github_shows_the_failure(test_catal
         resp = c.post("/github-webhook/", content=body, headers=headers_for("push", body))
         assert resp.status_code == 503 and "redeliver" in resp.json()["error"]
         assert c.get("/healthz").status_code == 503
+        assert "gantry_webhook_pending_triggers NaN" in c.get("/metrics").text
     assert jenkins.state.builds == []
 
 
