@@ -47,9 +47,28 @@ class SQLiteStore(TriggerStore):
             self._db.execute("PRAGMA busy_timeout=0")  # waits for the other process: _retry_busy
             for statement in SCHEMA:
                 self._db.execute(statement)
+            self._import_legacy()
         except (sqlite3.Error, OSError) as exc:
             raise GantryError(self.path, f"cannot open the trigger store: {exc}") from None
         self.expire()
+
+    def _import_legacy(self) -> None:
+        """Files written before per-(delivery, job) rows kept pending triggers in ``triggers``
+        (id, delivery, job, params, accepted): they become pending rows, so an upgrade loses none."""
+        legacy = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'triggers'").fetchone()
+        if legacy is None:
+            return
+        now = self._clock()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO webhook_triggers (delivery, job, repo, params, state, accepted, due, updated)"
+                " SELECT delivery, job, '', params, 'pending', accepted, ?, ? FROM triggers", (now, now))
+            self._db.execute("DROP TABLE triggers")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _retry_busy(self, fn):
         """Run ``fn`` (one statement or one BEGIN IMMEDIATE transaction), retrying while the

@@ -102,3 +102,22 @@ def test_postgresql_connections_killed_by_the_server_are_opened_again(local_post
         c.portal.call(r.drain, 20.0)
     r.store.close()
     assert sorted(b.params["COMMIT_SHA"] for b in jenkins.state.builds) == [f"{i + 1:040x}" for i in range(12)]
+
+
+def test_pending_triggers_of_a_store_from_before_the_upgrade_are_kept(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(  # the layout gantry wrote before rows per (delivery, job)
+        "CREATE TABLE deliveries (id TEXT PRIMARY KEY, seen REAL NOT NULL, triggered INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE triggers (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery TEXT NOT NULL, job TEXT NOT NULL,"
+        " params TEXT NOT NULL, accepted REAL NOT NULL);"
+        "INSERT INTO triggers (delivery, job, params, accepted) VALUES ('d-old', 'dev/x', '{\"A\": \"1\"}', 5.0);")
+    old.commit()
+    old.close()
+    store = open_store(path)
+    [row] = store.pending()
+    assert (row.delivery, row.job, row.params, row.accepted_at) == ("d-old", "dev/x", {"A": "1"}, 5.0)
+    store.close()
+    assert len(open_store(path).pending()) == 1  # imported once
