@@ -338,7 +338,10 @@ class Receiver:
         return _answer(200, {"status": "ok", **body})
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # The pending-trigger gauges query the store: off the event loop unless it is SQLite.
+        text = (generate_latest(self.metrics.registry) if self.store.inline
+                else await asyncio.to_thread(generate_latest, self.metrics.registry))
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(receiver: Receiver) -> Starlette:
