@@ -157,6 +157,7 @@ class Receiver:
                 self._process = TriggerProcess(self.store.location, self.client.settings, self.policy,
                                                self.config.workers, self.config.slack_env)
                 self._process.start()
+                self.store.leave_upkeep_to_others()
                 self._loop.add_reader(self._process.results.fileno(), self._on_results)
             return
         if self._thread is None or not self._thread.is_alive():

@@ -168,3 +168,10 @@ class SQLiteStore(TriggerStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def leave_upkeep_to_others(self) -> None:
+        """No automatic checkpoint on this connection: a commit that checkpoints copies the WAL
+        into the database and fsyncs it (milliseconds to tens of ms on a busy disk), which on the
+        HTTP path stalls every delivery in flight. The trigger process's connection, which
+        commits after every claim's triggers, keeps checkpointing (SQLite's default 1000 pages)."""
+        self._execute("PRAGMA wal_autocheckpoint=0")

@@ -144,6 +144,10 @@ class TriggerStore:
     def close(self) -> None:
         raise NotImplementedError
 
+    def leave_upkeep_to_others(self) -> None:
+        """This connection serves HTTP: leave slow upkeep (SQLite's WAL checkpoints, which fsync)
+        to the trigger process's connection. No-op where the server does it (PostgreSQL)."""
+
     def _stats_from(self, count: int, oldest: float | None) -> PendingStats:
         age = max(0.0, self._clock() - float(oldest)) if oldest is not None else 0.0
         return PendingStats(int(count), age)
