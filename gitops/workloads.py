@@ -19,9 +19,9 @@ import json
 import posixpath
 from typing import Any
 
-import yaml
-
 from pipeline_lib.core.catalog import Environment, Resources, Service, ServiceEnvironment
+
+from .yamlrt import dump_new
 
 PORT = 8080
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -32,9 +32,9 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 def dump_docs(docs: list[dict[str, Any]], header: str = "") -> str:
-    """YAML documents (``---`` between them), keys in the order given, after a comment header."""
-    body = "---\n".join(yaml.safe_dump(d, sort_keys=False, default_flow_style=False, width=4096) for d in docs)
-    return header + body
+    """YAML documents (``---`` between them), keys in the order given, lists indented (the style
+    ``gantry gitops bump`` keeps), after a comment header."""
+    return header + "---\n".join(dump_new(d) for d in docs)
 
 
 def _labels(svc: Service) -> dict[str, str]:
@@ -208,14 +208,19 @@ def overlay_patch(svc: Service, se: ServiceEnvironment, env: Environment) -> str
 
 def overlay_kustomization(svc: Service, se: ServiceEnvironment, env: Environment, base_rel: str,
                           image: str) -> str:
-    return (f"# {svc.name} in {env.name}: gantry gitops bump pins the image below by digest.\n"
-            + dump_docs([{
-                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                "namespace": env.namespace,
-                "resources": [base_rel],
-                "patches": [{"path": "workload.yaml"}],
-                "images": [{"name": svc.name, "newName": image}],
-            }]))
+    return f"""\
+# {svc.name} in {env.name}: gantry gitops bump pins the image below by digest.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: {env.namespace}
+resources:
+  - {base_rel}
+patches:
+  - path: workload.yaml  # the environment's values from the catalog (gantry gitops init)
+images:
+  - name: {svc.name}  # the image name used in base/deployment.yaml
+    newName: {image}
+"""
 
 
 def workload_files(svc: Service, se: ServiceEnvironment, env: Environment, image: str) -> dict[str, str]:
