@@ -181,7 +181,10 @@ def context(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL
     if not roots:
         envs = ", ".join(environments)
         raise GantryError(str(repo), "no kustomization to check" + (f" for {envs}" if envs else ""))
-    rendered = [Rendered(t, render(repo, t, kubectl)) for t in roots]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=min(4, len(roots))) as pool:  # kubectl start-up dominates
+        outputs = list(pool.map(lambda t: render(repo, t, kubectl), roots))
+    rendered = [Rendered(t, docs) for t, docs in zip(roots, outputs)]
     return CheckContext(repo, rendered, _sources(repo), kubernetes_version)
 
 
@@ -258,24 +261,48 @@ def _schema_message(message: str) -> str:
     return " ".join(message.split())[:300]
 
 
+@functools.lru_cache(maxsize=4)
+def _k8s_registry(schema_dir: str):
+    """The ``_definitions.json`` of one kubernetes-validate schema directory, as a registry."""
+    from kubernetes_validate.utils import schema_contents
+    from referencing import Registry, Resource
+    return Resource.from_contents(schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json",
+                                                  schema_dir)) @ Registry()
+
+
+@functools.lru_cache(maxsize=None)
+def _k8s_validator(api_version: str, kind: str, kubernetes_version: str):
+    """kubernetes-validate's strict schema for ``kind`` (its file layout and version choice, as
+    ``kubernetes_validate.validate`` resolves them), compiled once; None when there is none."""
+    import re
+
+    import jsonschema
+    from kubernetes_validate.utils import all_versions, major_minor, schema_contents
+    from referencing import Resource
+    wanted = major_minor(kubernetes_version.lstrip("v"))
+    versions = [v for v in all_versions() if major_minor(v) <= wanted]
+    if not versions:
+        raise GantryError("gitops check", f"Kubernetes {kubernetes_version} is older than any schema "
+                                          "kubernetes-validate ships")
+    schema_dir = f"v{versions[-1]}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group}.json", wanted)
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(schema) @ _k8s_registry(schema_dir)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
 def validate_doc(doc: dict[str, Any], kubernetes_version: str = KUBERNETES_VERSION) -> list[tuple[str, str]]:
     """Schema problems of one object as ``(field path, message)``; [] when it is valid."""
-    import kubernetes_validate
     api_version, kind = str(doc.get("apiVersion")), str(doc.get("kind"))
-    validator = _crd_validator(api_version, kind)
-    if validator is not None:
-        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-        return [(_path(e.absolute_path), _schema_message(e.message)) for e in errors]
-    try:
-        kubernetes_validate.validate(doc, kubernetes_version, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+    validator = _crd_validator(api_version, kind) or _k8s_validator(api_version, kind, kubernetes_version)
+    if validator is None:
         return [("apiVersion", f"no schema for {api_version} {kind} (not a Kubernetes {kubernetes_version} "
                                "kind and no packaged CRD)")]
-    except kubernetes_validate.ValidationError as exc:
-        return [(_path(exc.absolute_path), _schema_message(exc.message))]
-    except kubernetes_validate.InvalidSchemaError as exc:
-        return [("(schema)", _schema_message(str(exc)))]
-    return []
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [(_path(e.absolute_path), _schema_message(e.message)) for e in errors]
 
 
 @register_check("schema")
