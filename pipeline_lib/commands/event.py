@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("--timeout", default="15m", help="wait this long for the rollout (default 15m)")
     dep.add_argument("--interval", default="10s", help="poll interval while waiting (default 10s)")
     dep.add_argument("--format", choices=("text", "json"), default="text")
-    dep.set_defaults(func=_deploy)
+    dep.set_defaults(func=_deploy, stage="deploy")
 
 
 def _session(region: str) -> boto3.session.Session:
@@ -170,32 +170,17 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from gitops.pins import image_digests, read_pins
-
-    from ..event.deploy import deploy
-    catalog = load_catalog(args.catalog)
-    env = catalog.environments.get(args.env)
-    if env is None:
-        raise GantryError("event deploy: --env", f"no environment {args.env!r} in {args.catalog}")
-    if env.platform != "ecs-fargate":
-        raise GantryError("event deploy: --env", f"{args.env} runs on {env.platform}, not ECS Fargate "
-                          "(Argo CD deploys it: gantry gitops bump)")
-    se = catalog.service(args.service).environment(args.env)
-    pins = read_pins(args.repo or catalog.gitops_repo, catalog, args.env)
-    digest = image_digests({args.service: pins[args.service]}, args.env)[args.service]
-    repository = pins[args.service].name or f"{catalog.registry_host}/{se.ecr_repository}"
-    ecs = _session(args.region or env.aws_region).client("ecs")
-    result = deploy(ecs, service=args.service, repository=repository, digest=digest,
-                    cluster=args.cluster or args.env, container=args.container, dry_run=args.dry_run,
-                    wait=not args.no_wait, timeout=_duration("--timeout", args.timeout).total_seconds(),
-                    interval=_duration("--interval", args.interval).total_seconds())
+    from ..stages.deploy import DeployOptions, run
+    result = run(DeployOptions(
+        load_catalog(args.catalog), args.service, args.env, lambda region: _session(region).client("ecs"),
+        repo_url=args.repo, cluster=args.cluster, container=args.container, region=args.region,
+        dry_run=args.dry_run, wait=not args.no_wait,
+        timeout=_duration("--timeout", args.timeout).total_seconds(),
+        interval=_duration("--interval", args.interval).total_seconds()))
+    if result.value is None:  # not an ECS environment
+        raise GantryError("event deploy: --env", f"{result.detail}; not ECS Fargate (use gantry gitops bump)")
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2))
-        return EXIT_OK
-    what = {"unchanged": f"already at {digest}; nothing to do",
-            "dry-run": f"would register a new revision of {result.previous_task_definition.rsplit('/', 1)[-1]} "
-                       f"with {result.image} and update the service",
-            "updated": f"updated to {result.task_definition.rsplit('/', 1)[-1]} ({result.image}); not waiting",
-            "completed": f"rolled out {result.task_definition.rsplit('/', 1)[-1]} ({result.image})"}[result.status]
-    print(f"event deploy {args.service} ({result.cluster}): {what}")
+        print(json.dumps(result.data, indent=2))
+    else:
+        print(f"event deploy {args.service} ({result.value.cluster}): {result.detail}")
     return EXIT_OK

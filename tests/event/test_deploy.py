@@ -88,7 +88,7 @@ def test_deploy_rolls_to_the_pinned_digest_then_is_idempotent(ecs, pinned, capsy
 
     revisions = _revisions(ecs)
     assert main(["event", "deploy", "--service", "storefront", "--repo", pinned]) == 0
-    assert f"already at {NEW}; nothing to do" in capsys.readouterr().out
+    assert f"already at {NEW[:19]}, nothing to do" in capsys.readouterr().out
     assert _revisions(ecs) == revisions  # no new revision, no update
 
 
@@ -117,7 +117,8 @@ def test_missing_service_and_wrong_platform_are_one_line(ecs, pinned, capsys) ->
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no ECS service 'event-api' in cluster 'event'" in err[0]
     assert main(["event", "deploy", "--service", "storefront", "--env", "prod", "--repo", pinned]) == 2
-    assert "prod runs on eks, not ECS Fargate" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == ("gantry: event deploy: --env: Argo CD deploys prod (eks) from the "
+                                               "GitOps repo; not ECS Fargate (use gantry gitops bump)")
 
 
 def test_not_pinned_is_an_error(ecs, tmp_path: Path, catalog, capsys) -> None:
