@@ -81,6 +81,9 @@ class CheckContext:
 
 Check = Callable[[CheckContext], Iterable[Problem]]
 CHECKS: dict[str, Check] = {}
+# Modules imported before the checks run, so they can register theirs (e.g. promtool/amtool
+# checks of gitops/monitoring) without this module importing them at load time.
+CHECK_MODULES: list[str] = []
 
 
 def register_check(name: str, check: Check | None = None):
@@ -189,6 +192,10 @@ def context(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL
 
 
 def run_checks(ctx: CheckContext, names: Iterable[str] | None = None) -> list[Problem]:
+    """Every registered check's problems (each tagged with its check's name)."""
+    import importlib
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
     problems: list[Problem] = []
     for name, check in CHECKS.items():
         if names is not None and name not in names:
