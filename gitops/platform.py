@@ -44,7 +44,9 @@ class Chart:
 
 
 # Pinned chart versions (bump deliberately; Renovate's argocd manager can propose updates).
-KARPENTER = Chart("karpenter", "public.ecr.aws/karpenter", "1.14.1", "karpenter")  # OCI registry
+# Karpenter's chart is in an OCI registry: Argo CD reads it through a Helm repository declared
+# with enableOCI: "true" for public.ecr.aws/karpenter (argocd-repositories Secret).
+KARPENTER = Chart("karpenter", "public.ecr.aws/karpenter", "1.14.1", "karpenter")
 METRICS_SERVER = Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.13.0",
                        "kube-system")
 AWS_LBC = Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts", "1.14.0", "kube-system")
@@ -99,7 +101,11 @@ def _chart_app(chart: Chart, env_name: str, values: dict[str, Any], wave: int, s
     return _application(chart.name, env_name, source, chart.namespace, wave, server)
 
 
-def _alertmanager_config(env: Environment) -> dict[str, Any]:
+def alertmanager_config(env: Environment) -> dict[str, Any]:
+    """Alertmanager's configuration (kube-prometheus-stack ``alertmanager.config``): everything to
+    Slack, the webhook URL read from the mounted Secret's file (``api_url_file``); Watchdog to a
+    null receiver; critical inhibits warning for the same alert and namespace.
+    Format: https://prometheus.io/docs/alerting/latest/configuration/"""
     slack = {"api_url_file": f"/etc/alertmanager/secrets/{SLACK_SECRET}/{SLACK_SECRET_KEY}",
              "channel": f"#alerts-{env.name}", "send_resolved": True,
              "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}',
@@ -143,7 +149,7 @@ def applications(catalog: Catalog, env_name: str) -> list[dict[str, Any]]:
             "ruleSelectorNilUsesHelmValues": False,
             "podMonitorSelectorNilUsesHelmValues": False,
             "retention": "15d", "replicas": 2}},
-        "alertmanager": {"config": _alertmanager_config(env),
+        "alertmanager": {"config": alertmanager_config(env),
                          "alertmanagerSpec": {"replicas": 2, "secrets": [SLACK_SECRET]}},
         "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
                                                "searchNamespace": "ALL"}}},
