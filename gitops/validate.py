@@ -1,7 +1,8 @@
 """``gantry gitops check``: render every kustomization of a GitOps checkout and check what comes out.
 
 Rendering: ``kubectl kustomize`` of every *root* kustomization (one no other kustomization lists
-in ``resources:``: each overlay, ``platform/<env>/apps``, ``platform/<env>/karpenter``).
+in ``resources:``: each overlay, ``platform/<env>/apps``, ``platform/<env>/karpenter``), plus
+``platform/<env>/root.yaml`` (the app-of-apps, applied by hand) as it is.
 
 Checks (a registry, :data:`CHECKS`; each takes a :class:`CheckContext`, returns
 :class:`Problem` s — more can be added with :func:`register_check`):
@@ -188,6 +189,15 @@ def context(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL
     with ThreadPoolExecutor(max_workers=min(4, len(roots))) as pool:  # kubectl start-up dominates
         outputs = list(pool.map(lambda t: render(repo, t, kubectl), roots))
     rendered = [Rendered(t, docs) for t, docs in zip(roots, outputs)]
+    # the app-of-apps root is applied by hand (kubectl apply -f), not through a kustomization
+    for root_app in sorted(repo.glob("platform/*/root.yaml")):
+        rel = root_app.relative_to(repo).as_posix()
+        if not environments or _environment_of(rel) in set(environments):
+            try:
+                docs = [d for d in yaml.safe_load_all(root_app.read_text()) if isinstance(d, dict)]
+            except yaml.YAMLError as exc:
+                raise GantryError(rel, f"invalid YAML: {exc}", exit_code=1) from None
+            rendered.append(Rendered(rel, docs))
     return CheckContext(repo, rendered, _sources(repo), kubernetes_version)
 
 

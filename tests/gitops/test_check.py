@@ -56,7 +56,7 @@ def test_generated_repo_validates(generated: Path, capsys) -> None:
     assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Ingress",
             "ServiceMonitor", "Application", "NodePool", "EC2NodeClass"} <= kinds
     targets = {r.target for r in ctx.rendered}
-    assert "platform/prod/apps" in targets and "platform/prod/karpenter" in targets
+    assert {"platform/prod/apps", "platform/prod/karpenter", "platform/prod/root.yaml"} <= targets
     assert not any(t.endswith("/base") for t in targets)  # bases are checked through their overlays
 
 
