@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -96,9 +97,46 @@ def _env(cli_config: Path | None) -> dict[str, str]:
     return env
 
 
+def _kill_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """SIGTERM the child's process group (Terraform and its provider plugins), SIGKILL after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_in_group(argv: list[str], cwd: Path, timeout: float,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in its own process group and capture its output (text).
+
+    On timeout or interrupt the whole group is killed (the provider plugins Terraform starts
+    included), then ``subprocess.TimeoutExpired`` / the interrupt propagates; after a normal
+    exit, any straggler left in the group is killed. ``OSError`` if ``argv[0]`` cannot start.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        _kill_group(proc)
+        proc.communicate()
+        raise
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+        return run_in_group(argv, cwd, timeout, env)
     except subprocess.TimeoutExpired:
         raise GantryError(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
     except OSError as exc:

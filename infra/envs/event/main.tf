@@ -162,16 +162,12 @@ module "dms" {
   kms_key_arn          = module.kms.key_arn
 
   source_db = {
-    server_name = module.rds.address
-    port        = module.rds.port
-    database    = "shop"
-    secret_arn  = module.rds.master_user_secret_arn
+    database   = "shop"
+    secret_arn = module.rds.master_user_secret_arn
   }
 
   target_db = {
-    server_name = data.terraform_remote_state.prod.outputs.db.address
-    port        = data.terraform_remote_state.prod.outputs.db.port
-    database    = "shop"
-    secret_arn  = data.terraform_remote_state.prod.outputs.db.secret_arn
+    database   = "shop"
+    secret_arn = data.terraform_remote_state.prod.outputs.db.secret_arn
   }
 }

@@ -51,22 +51,18 @@ variable "multi_az" {
 }
 
 variable "source_db" {
-  description = "Event DB (source): host, port, database and the Secrets Manager secret with its credentials."
+  description = "Event DB (source): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password)."
   type = object({
-    server_name = string
-    port        = number
-    database    = string
-    secret_arn  = string
+    database   = string
+    secret_arn = string
   })
 }
 
 variable "target_db" {
-  description = "Prod DB (target): host, port, database and the Secrets Manager secret with its credentials."
+  description = "Prod DB (target): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password)."
   type = object({
-    server_name = string
-    port        = number
-    database    = string
-    secret_arn  = string
+    database   = string
+    secret_arn = string
   })
 }
 
