@@ -69,6 +69,23 @@ def _first_error(text: str) -> str:
     return lines[-1] if lines else "failed with no output"
 
 
+def error_summary(text: str) -> str:
+    """Terraform's first ``Error:`` (human output, ``-no-color``) as one line: the error, the
+    resource address of its ``with <address>,`` line and the first detail line. Falls back to
+    the last non-empty line, or ``no output``."""
+    lines = [ln.strip(" │╷╵").strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for i, ln in enumerate(lines):
+        if not ln.startswith("Error:"):
+            continue
+        follow = lines[i + 1:i + 8]
+        follow = follow[:next((j for j, x in enumerate(follow) if x.startswith("Error:")), len(follow))]
+        address = next((x[5:].rstrip(",") for x in follow if x.startswith("with ")), "")
+        detail = next((x for x in follow if not x.startswith(("with ", "on ")) and not re.match(r"^\d+:", x)), "")
+        return ln + (f" [{address}]" if address else "") + (f" — {detail[:300]}" if detail else "")
+    return lines[-1][:300] if lines else "no output"
+
+
 def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
     """``terraform fmt -check -recursive``: one finding per badly formatted or unparsable file."""
     if not infra_dir.is_dir():
