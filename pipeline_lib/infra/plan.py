@@ -10,8 +10,9 @@ variables no committed file sets (CI secrets such as ``redis_auth_token``, the i
 the lifecycle pins) get placeholders in a generated ``*.auto.tfvars.json``. Nothing is written
 into ``infra/``.
 
-All inits run in parallel, then all plans (a root's init links the provider from the
-filesystem mirror, or from the shared plugin cache when there is no mirror).
+All inits run in parallel (with a filesystem mirror each links the provider in well under a
+second; with a shared plugin cache the first init runs alone to fill it), then all plans in
+parallel: the step takes about as long as the slowest root's plan.
 """
 
 from __future__ import annotations
@@ -170,6 +171,18 @@ def _plan(root: Path, display: str, env: dict[str, str], timeout: float, result:
         result.findings.append(Finding("plan", display, f"terraform plan exited {proc.returncode}: {tail[0][:300]}"))
 
 
+def _uses_plugin_cache(cli_config: Path | None) -> bool:
+    """True when providers are downloaded into a shared ``plugin_cache_dir`` (no filesystem mirror):
+    concurrent inits must not race to fill it (Terraform docs, "Provider Plugin Cache")."""
+    if cli_config is None:
+        return bool(os.environ.get("TF_PLUGIN_CACHE_DIR"))
+    try:
+        text = cli_config.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "plugin_cache_dir" in text and "filesystem_mirror" not in text
+
+
 def env_roots(infra_dir: Path) -> list[Path]:
     """``infra/envs/*`` directories holding ``.tf`` files, sorted."""
     base = infra_dir / "envs"
@@ -225,7 +238,10 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             for root, res in pairs:
                 res.findings += prepare_root(copy, root, url, work)
             with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
-                list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1]), pairs))
+                first = 1 if _uses_plugin_cache(cli_config) else 0
+                for p in pairs[:first]:   # fills the shared plugin cache; the others link from it
+                    _init(p[0], p[1].root, env, timeout, p[1])
+                list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1]), pairs[first:]))
                 ready = [p for p in pairs if not p[1].findings]
                 list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1]), ready))
             for res in results:
