@@ -100,7 +100,8 @@ def placeholder_outputs(infra_dir: Path, env: str, names: set[str]) -> tuple[dic
         "vpc_cidr_block": cidr,
         "private_route_table_ids": ["rtb-0123456789abcdef0", "rtb-0123456789abcdef1"],
         "db": {"address": f"{env}.cluster-placeholder.{region}.rds.amazonaws.com", "port": 5432,
-               "secret_arn": f"arn:aws:secretsmanager:{region}:123456789012:secret:rds!db-placeholder-AbCdEf"},
+               "secret_arn": f"arn:aws:secretsmanager:{region}:123456789012:secret:{env}/dms-replication-AbCdEf",
+               "kms_key_arn": f"arn:aws:kms:{region}:123456789012:key/00000000-0000-4000-8000-000000000000"},
     }
     missing = sorted(n for n in names if n not in declared)
     return {n: known.get(n, f"placeholder-{n}") for n in sorted(names)}, missing

@@ -77,16 +77,17 @@ def moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer
 
 
 def _fake_prod(url: str) -> dict:
-    """What the prod stack's outputs point at: a VPC, its private route tables, the DB secret."""
+    """What the prod stack's outputs point at: a VPC, its private route tables, the DMS user's secret and key."""
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url)
     vpc = ec2.create_vpc(CidrBlock=PROD_CIDR, TagSpecifications=[
         {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "prod"}]}])["Vpc"]["VpcId"]
     tables = [ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2)]
+    key = boto3.client("kms", region_name=REGION, endpoint_url=url).create_key()["KeyMetadata"]["Arn"]
     secret = boto3.client("secretsmanager", region_name=REGION, endpoint_url=url).create_secret(
-        Name="rds!db-prod", SecretString=json.dumps({"username": "shop_admin", "password": "not-a-secret-1",
-                                                    "host": "prod.db.internal", "port": 5432}))["ARN"]
+        Name="prod/dms-replication", KmsKeyId=key, SecretString=json.dumps(
+            {"username": "dms_replication", "password": "not-a-secret-1", "host": "prod.db.internal", "port": 5432}))["ARN"]
     return {"vpc_id": vpc, "vpc_cidr_block": PROD_CIDR, "private_route_table_ids": tables,
-            "db": {"address": "prod.db.internal", "port": 5432, "secret_arn": secret}}
+            "db": {"address": "prod.db.internal", "port": 5432, "secret_arn": secret, "kms_key_arn": key}}
 
 
 def _event_copy(tmp: Path, url: str, prod_outputs: dict) -> Path:

@@ -135,13 +135,14 @@ def test_plan_catches_the_dms_endpoint_conflict(infra_copy: Path, capsys: pytest
          "  port                            = var.target_db.port\n"
          "  database_name                   = var.target_db.database\n")
     text = (dms / "variables.tf").read_text(encoding="utf-8")
+    field = "    kms_key_arn = string # the key the secret is encrypted with\n"
+    assert text.count(field) == 2
     (dms / "variables.tf").write_text(text.replace(
-        "    database   = string\n", "    server_name = optional(string)\n    port = optional(number)\n"
-        "    database   = string\n"), encoding="utf-8")
-    edit(infra_copy / "envs" / "event" / "main.tf", "    secret_arn = data.terraform_remote_state.prod.outputs.db.secret_arn\n",
-         "    secret_arn = data.terraform_remote_state.prod.outputs.db.secret_arn\n"
+        field, field + "    server_name = optional(string)\n    port = optional(number)\n"), encoding="utf-8")
+    read = "    kms_key_arn = data.terraform_remote_state.prod.outputs.db.kms_key_arn\n"
+    edit(infra_copy / "envs" / "event" / "main.tf", read, read +
          "    server_name = data.terraform_remote_state.prod.outputs.db.address\n"
-         "    port = data.terraform_remote_state.prod.outputs.db.port\n")
+         "    port        = data.terraform_remote_state.prod.outputs.db.port\n")
     rc = main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(CATALOG), "--steps", "validate,plan"])
     out, err = capsys.readouterr()
     assert rc == 1, out + err

@@ -110,7 +110,7 @@ data "aws_iam_policy_document" "secrets" {
   }
   statement {
     actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
+    resources = distinct([var.kms_key_arn, var.source_db.kms_key_arn, var.target_db.kms_key_arn])
   }
 }
 

@@ -51,18 +51,20 @@ variable "multi_az" {
 }
 
 variable "source_db" {
-  description = "Event DB (source): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password)."
+  description = "Event DB (source): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password) and its KMS key."
   type = object({
-    database   = string
-    secret_arn = string
+    database    = string
+    secret_arn  = string
+    kms_key_arn = string # the key the secret is encrypted with
   })
 }
 
 variable "target_db" {
-  description = "Prod DB (target): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password)."
+  description = "Prod DB (target): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password) and its KMS key."
   type = object({
-    database   = string
-    secret_arn = string
+    database    = string
+    secret_arn  = string
+    kms_key_arn = string # the key the secret is encrypted with
   })
 }
 
