@@ -33,7 +33,7 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.localparts.moto_server import MotoServer
 from .hcl import load_root, load_tfvars
 from .localaws import remote_state_outputs, remote_states, write_local_state, write_overrides
-from .terraform import Finding, run_in_group, terraform_bin
+from .terraform import Finding, kill_running_groups, run_in_group, terraform_bin
 
 DEFAULT_TIMEOUT = 600.0
 PLACEHOLDER_TFVARS = "zz_gantry_plan.auto.tfvars.json"
@@ -239,12 +239,16 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             for root, res in pairs:
                 res.findings += prepare_root(copy, root, url, work)
             with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
-                first = 1 if _uses_plugin_cache(cli_config) else 0
-                for p in pairs[:first]:   # fills the shared plugin cache; the others link from it
-                    _init(p[0], p[1].root, env, timeout, p[1])
-                list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1]), pairs[first:]))
-                ready = [p for p in pairs if not p[1].findings]
-                list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1]), ready))
+                try:
+                    first = 1 if _uses_plugin_cache(cli_config) else 0
+                    for p in pairs[:first]:   # fills the shared plugin cache; the others link from it
+                        _init(p[0], p[1].root, env, timeout, p[1])
+                    list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1]), pairs[first:]))
+                    ready = [p for p in pairs if not p[1].findings]
+                    list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1]), ready))
+                except BaseException:
+                    kill_running_groups()   # an interrupt: do not wait for the other roots' plans
+                    raise
             for res in results:
                 findings += res.findings
                 if progress is not None:

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,20 @@ def _kill_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
             continue
 
 
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_running_groups() -> None:
+    """Kill the process group of every :func:`run_in_group` child still running (any thread).
+
+    For an interrupt in the main thread while worker threads wait on Terraform."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill_group(proc, grace=5.0)
+
+
 def run_in_group(argv: list[str], cwd: Path, timeout: float,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` in its own process group and capture its output (text).
@@ -138,12 +153,17 @@ def run_in_group(argv: list[str], cwd: Path, timeout: float,
     """
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:
         _kill_group(proc)
         proc.communicate()
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

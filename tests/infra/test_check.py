@@ -154,3 +154,46 @@ def test_plan_catches_the_dms_endpoint_conflict(infra_copy: Path, capsys: pytest
     assert "conflicts with secrets_manager_arn" in lines[0]
     assert f"({infra_copy}/modules/dms/main.tf:" in lines[0]
     assert not list(infra_copy.rglob("zz_gantry*"))              # overrides went to a temp copy only
+
+
+def test_interrupted_plan_leaves_no_process(tmp_path: Path) -> None:
+    """Ctrl-C during the plan step: exit 130, and no terraform, provider or moto process is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "infra", "check", "--steps", "plan"],
+                            cwd=PROJECT_ROOT, env={**os.environ, "TMPDIR": str(tmp_path)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (running := [p for p in _pids_under(tmp_path) if "terraform" in _cmd(p)]):
+        assert time.monotonic() < deadline and proc.poll() is None, "terraform never started"
+        time.sleep(0.2)
+    assert any("moto.server" in _cmd(p) for p in _pids_under(tmp_path))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _pids_under(tmp_path) == [], running
+
+
+def _cmd(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids_under(tmp: Path) -> list[str]:
+    """Processes whose working directory, command line or stdout (moto's log) is under ``tmp``."""
+    import os
+
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            paths = [os.readlink(f"/proc/{pid}/cwd"), os.readlink(f"/proc/{pid}/fd/1"), _cmd(pid)]
+        except OSError:
+            continue
+        if any(str(tmp) in x for x in paths):
+            found.append(pid)
+    return found
