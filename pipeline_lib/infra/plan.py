@@ -227,7 +227,11 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
         shutil.copytree(infra_dir, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan"))
         server = None if moto_url else MotoServer(work / "moto", settings=MOTO_SETTINGS)
         try:
-            url = moto_url or server.start().url  # type: ignore[union-attr]
+            try:
+                url = moto_url or server.start().url  # type: ignore[union-attr]
+            except GantryError as exc:
+                raise GantryError("infra check: plan", f"cannot start moto ({exc}); install it (make deps) "
+                                  "or leave plan out of --steps") from None
             env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0",
                        AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
             env.pop("AWS_PROFILE", None)
