@@ -169,9 +169,11 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
 
     arns = aws["ecs"].list_services(cluster="event")["serviceArns"]
     services = aws["ecs"].describe_services(cluster="event", services=arns)["services"]
+    wanted = json.loads((root / "catalog.auto.tfvars.json").read_text())["services"]
     images = {}
     for svc in services:
-        assert svc["status"] == "ACTIVE" and svc["desiredCount"] >= 1
+        assert svc["status"] == "ACTIVE" and svc["launchType"] == "FARGATE"
+        assert svc["desiredCount"] == wanted[svc["serviceName"]]["replicas_min"]
         td = aws["ecs"].describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
         images[svc["serviceName"]] = td["containerDefinitions"][0]["image"]
     repos = {s.name: s.environment("event").ecr_repository for s in catalog.services_in("event")}
@@ -210,4 +212,15 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
     assert aws["cloudfront"].list_distributions()["DistributionList"].get("Items", []) == []
     state = json.loads((tmp_path / "event.tfstate").read_text())
     assert state["resources"] == []
+    # and nothing named for the event stack elsewhere (S3, IAM, Secrets Manager, logs, security groups)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto.url)
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("event-")] == []
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto.url)
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("event-")] == []
+    sm = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto.url)
+    assert [x["Name"] for x in sm.list_secrets()["SecretList"] if x["Name"].startswith("event")] == []
+    logs = boto3.client("logs", region_name=REGION, endpoint_url=moto.url)
+    assert logs.describe_log_groups(logGroupNamePrefix="/ecs/event")["logGroups"] == []
+    assert aws["ec2"].describe_security_groups(Filters=[{"Name": "tag:Environment", "Values": ["event"]}])[
+        "SecurityGroups"] == []
     print(f"\nevent stack on moto: apply {apply_s:.0f}s, destroy {destroy_s:.0f}s")
