@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.localparts.moto_server import MotoServer
 from .hcl import load_root, load_tfvars
 from .localaws import remote_state_outputs, remote_states, write_local_state, write_overrides
@@ -190,7 +191,7 @@ def env_roots(infra_dir: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and any(p.glob("*.tf"))) if base.is_dir() else []
 
 
-def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path) -> list[Finding]:
+def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path, display: str = "") -> list[Finding]:
     """Write the overrides, remote-state files and placeholder tfvars into ``root`` (a copy).
 
     Returns findings for remote-state outputs the read root does not declare.
@@ -199,13 +200,13 @@ def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path) -> list[F
     states = {}
     for name, env in remote_states(root).items():
         outputs, missing = placeholder_outputs(infra_dir, env, remote_state_outputs(root, name))
-        findings += [Finding("plan", str(root), f"reads output {m!r} of envs/{env}, which does not declare it")
+        findings += [Finding("plan", display or str(root), f"reads output {m!r} of envs/{env}, which does not declare it")
                      for m in missing]
         states[name] = write_local_state(workdir / f"{root.name}-reads-{env}.tfstate", outputs)
     write_overrides(root, url, workdir / f"{root.name}.tfstate", states)
     values = placeholder_values(root)
     if values:
-        (root / PLACEHOLDER_TFVARS).write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        write_atomic(root / PLACEHOLDER_TFVARS, json.dumps(values, indent=2) + "\n")
     return findings
 
 
@@ -241,7 +242,7 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             pairs = [(copy / r.relative_to(infra_dir), res) for r, res in zip(roots, results)]
             findings: list[Finding] = []
             for root, res in pairs:
-                res.findings += prepare_root(copy, root, url, work)
+                res.findings += prepare_root(copy, root, url, work, res.root)
             with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
                 try:
                     first = 1 if _uses_plugin_cache(cli_config) else 0
