@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import TextIO
 from pipeline_lib.core.catalog import Catalog, Service, load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.process import run
 from .localparts.engine import container_engine
 from .localparts.registry import LocalRegistry
 from .stages import FAILED, PASSED, SKIPPED, StageResult, results_json, run_stage, summary
@@ -59,8 +59,10 @@ def _locate(path: Path | None, relative: str, what: str) -> Path:
 
 def _source_revision(source: Path) -> str:
     """Short commit of the source checkout, or ``local`` when it is not in a git repo."""
-    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source,
-                          capture_output=True, text=True, check=False)
+    try:
+        proc = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source, timeout=30)
+    except GantryError:
+        return "local"
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "local"
 
 

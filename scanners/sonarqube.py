@@ -27,11 +27,11 @@ from typing import Any
 
 import requests
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
-from .process import run_tool
 from .registry import ParseOptions, register
 
 TOOL = "sonarqube"
@@ -234,11 +234,12 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     cmd += [f"-Dsonar.host.url={host}", f"-Dsonar.projectKey={key}",
             f"-Dsonar.projectBaseDir={project_dir.resolve()}", f"-Dsonar.working.directory={work}", *extra_args]
     env = {**os.environ, "SONAR_TOKEN": token}
-    res = run_tool(cmd, timeout=timeout, cwd=project_dir, env=env)
-    if res.timed_out:
+    try:
+        res = run_command(cmd, timeout=timeout, cwd=project_dir, env=env, max_output=TAIL_OUTPUT, secrets=(token,))
+    except TimeoutExceeded:
         return ScanOutcome(TOOL, "error", [], f"sonar-scanner timed out after {timeout:g}s", time.monotonic() - start)
     if res.returncode != 0:
-        why = res.last_error_line((token,)) or f"exit code {res.returncode}"
+        why = res.last_line((token,)) or f"exit code {res.returncode}"
         return ScanOutcome(TOOL, "error", [], f"sonar-scanner failed: {why}", time.monotonic() - start)
     try:
         task = read_report_task(work / "report-task.txt")

@@ -14,7 +14,6 @@ the retry window closes; then the handler gives up with exit code 1.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError, TimeoutExceeded
+from pipeline_lib.core.process import run
 from ..notify import post_slack
 
 STEPS = ("create", "destroy")
@@ -239,12 +239,11 @@ class Handler:
         for argv in ([*self.cfg.terraform_cmd, "init", "-input=false"],
                      [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false"]):
             try:
-                proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True,
-                                      timeout=self.cfg.terraform_timeout)
-            except subprocess.TimeoutExpired:
+                proc = run(argv, cwd=root, env=env, timeout=self.cfg.terraform_timeout, what="terraform")
+            except TimeoutExceeded:
                 raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} timed out") from None
-            except OSError as exc:
-                raise StepFailed(f"cannot run terraform: {exc}") from None
+            except GantryError as exc:
+                raise StepFailed(f"cannot run terraform: {exc.what}") from None
             sys.stderr.write(proc.stdout[-4000:])
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

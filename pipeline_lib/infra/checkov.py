@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import run
 from .terraform import Finding
 
 CHECKOV_VENV = ".venv-checkov"
@@ -54,11 +54,9 @@ def run_checkov(infra_dir: Path, project_dir: Path | None = None,
     argv = [checkov_bin(project_dir), "-d", str(infra_dir), "--framework", "terraform",
             "--skip-download", "--download-external-modules", "false", "-o", "json", "--compact"]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise GantryError("checkov", f"timed out after {timeout:.0f}s") from None
-    except OSError as exc:
-        raise GantryError("checkov", str(exc)) from None
+        proc = run(argv, timeout=timeout, env=env, what="checkov")
+    except TimeoutExceeded:
+        raise TimeoutExceeded("checkov", f"timed out after {timeout:.0f}s") from None
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:

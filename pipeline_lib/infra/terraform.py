@@ -12,13 +12,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import Completed, run
 
 DEFAULT_TIMEOUT = 300.0
 _ALIASES = re.compile(r"configuration_aliases\s*=\s*\[([^\]]*)\]")
@@ -96,13 +96,11 @@ def _env(cli_config: Path | None) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> Completed:
     try:
-        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise GantryError(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
-    except OSError as exc:
-        raise GantryError(f"terraform {argv[1]}", str(exc)) from None
+        return run(argv, cwd=cwd, timeout=timeout, env=env, what=f"terraform {argv[1]}")
+    except TimeoutExceeded:
+        raise TimeoutExceeded(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
 
 
 def _add_alias_providers(root: Path) -> None:
