@@ -56,10 +56,11 @@ class GantryRetry(Retry):
 
     def __init__(self, *args: Any, sleep: Callable[[float], None] = time.sleep,
                  give_up_after: float = RETRY_AFTER_MAX, retry_after_statuses: Collection[int] = (),
-                 **kwargs: Any) -> None:
+                 not_processed: Collection[int] = NOT_PROCESSED, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sleep = sleep
         self.give_up_after = give_up_after
+        self.not_processed = frozenset(not_processed)
         self.retry_after_statuses = frozenset(retry_after_statuses)
         if self.retry_after_statuses:   # statuses retried only when they carry Retry-After
             self.RETRY_AFTER_STATUS_CODES = Retry.RETRY_AFTER_STATUS_CODES | self.retry_after_statuses
@@ -68,6 +69,7 @@ class GantryRetry(Retry):
         fresh = super().new(**kw)
         fresh._sleep = self._sleep
         fresh.give_up_after = self.give_up_after
+        fresh.not_processed = self.not_processed
         fresh.retry_after_statuses = self.retry_after_statuses
         fresh.RETRY_AFTER_STATUS_CODES = self.RETRY_AFTER_STATUS_CODES
         return fresh
@@ -76,7 +78,7 @@ class GantryRetry(Retry):
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> GantryRetry:
         unsafe = method is not None and method.upper() not in IDEMPOTENT
         if response is not None:
-            if unsafe and response.status not in NOT_PROCESSED:
+            if unsafe and response.status not in self.not_processed:
                 raise MaxRetryError(_pool, url, ResponseError(f"{method} not retried after HTTP {response.status}"))
             after = self.get_retry_after(response)
             if after is not None and after > self.give_up_after:
@@ -102,15 +104,16 @@ class GantryRetry(Retry):
 def retry_policy(*, total: int = TOTAL, backoff: float = BACKOFF, backoff_max: float = BACKOFF_MAX,
                  statuses: Collection[int] = RETRY_STATUSES, methods: Collection[str] | None = None,
                  retry_after_max: float = RETRY_AFTER_MAX, retry_after_statuses: Collection[int] = (),
-                 sleep: Callable[[float], None] = time.sleep) -> GantryRetry:
+                 not_processed: Collection[int] = NOT_PROCESSED, sleep: Callable[[float], None] = time.sleep,
+                 cls: type[GantryRetry] | None = None) -> GantryRetry:
     """The policy of the module docstring; ``methods`` defaults to the idempotent ones plus POST
     and PATCH (which :class:`GantryRetry` resends only when they cannot have been processed)."""
-    retry = GantryRetry(total=total, connect=total, read=total, status=total, other=0, redirect=5,
+    retry = (cls or GantryRetry)(total=total, connect=total, read=total, status=total, other=0, redirect=5,
                         allowed_methods=frozenset(methods or IDEMPOTENT | {"POST", "PATCH"}),
                         status_forcelist=frozenset(statuses), backoff_factor=backoff, backoff_jitter=backoff,
                         backoff_max=backoff_max, respect_retry_after_header=True, raise_on_status=False,
                         raise_on_redirect=False, sleep=sleep, give_up_after=retry_after_max,
-                        retry_after_statuses=retry_after_statuses)
+                        retry_after_statuses=retry_after_statuses, not_processed=not_processed)
     return retry
 
 
