@@ -8,12 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
-
-
-def _catalog_opt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+from .options import add_catalog, add_env, add_format
 
 
 def _digest(value: str) -> str:
@@ -26,17 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     gsub = p.add_subparsers(dest="gitops_command", metavar="ACTION", required=True)
 
     init = gsub.add_parser("init", help="create a GitOps repo (bare, local path) with the catalog's layout")
-    _catalog_opt(init)
+    add_catalog(init)
     init.add_argument("--repo", required=True, type=Path, help="bare repository path to create")
-    init.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
+    add_env(init, required=True)
     init.add_argument("--service", action="append", help="service (repeatable; default: all in --env)")
     init.add_argument("--registry", help="registry host (default: the catalog's ECR host)")
     init.set_defaults(func=_init)
 
     bump = gsub.add_parser("bump", help="pin a service's image by digest in one environment")
-    _catalog_opt(bump)
+    add_catalog(bump)
     bump.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    bump.add_argument("--env", required=True, help="environment: " + ", ".join(ENVIRONMENT_NAMES))
+    add_env(bump, required=True)
     bump.add_argument("--service", required=True)
     bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
     bump.add_argument("--tag", help="image tag recorded beside the digest")
@@ -48,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bump.set_defaults(func=_bump)
 
     promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
-    _catalog_opt(promote)
+    add_catalog(promote)
     promote.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
@@ -59,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.set_defaults(func=_promote)
 
     apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
-    _catalog_opt(apps)
+    add_catalog(apps)
     apps.add_argument("--repo", help="GitOps repository URL Argo CD reads (default: catalog gitops_repo)")
     apps.add_argument("--revision", default="main")
     apps.add_argument("--argocd-namespace", default="argocd")
@@ -70,10 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pins = gsub.add_parser("pins", help="the digests the GitOps repo pins for one environment "
                                         "(--tfvars: the event stack's images.auto.tfvars.json)")
-    _catalog_opt(pins)
-    pins.add_argument("--env", required=True, choices=("dev", "prod", "event"))
+    add_catalog(pins)
+    add_env(pins, required=True)
     pins.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    pins.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(pins, human="table")
     pins.add_argument("--tfvars", type=Path, help="write {\"image_digests\": …} here for Terraform "
                                                   "(every service must have a digest pinned)")
     pins.set_defaults(func=_pins)

@@ -7,8 +7,8 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG
 from pipeline_lib.core.errors import GantryError
+from .options import add_catalog
 
 
 def _port(value: str) -> int:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                        "JENKINS_USER and JENKINS_API_TOKEN (or --conf, a JJB ini file).")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8090)
-    serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(serve)
     serve.add_argument("--conf", default=None, help="JJB ini file with a [jenkins] section")
     serve.add_argument("--db", type=Path, default=Path(".gantry/webhook-deliveries.sqlite3"),
                        help="SQLite file of seen deliveries and pending triggers")

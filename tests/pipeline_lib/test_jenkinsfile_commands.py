@@ -37,8 +37,8 @@ VALUES = {"IMAGE_DIGEST": "sha256:" + "ab" * 32, "PR_NUMBER": "7", "GIT_SHA": "0
 
 @pytest.mark.parametrize("command", gantry_commands())
 def test_command_parses(command: str) -> None:
-    expanded = re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: VALUES.get(m.group(1), f"x-{m.group(1).lower()}"), command)
-    expanded = expanded.replace("\\$", "$")
+    shell = command.replace('\\"', '"').replace("\\$", "$")   # Groovy "…" escapes, as the shell sees them
+    expanded = re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: VALUES.get(m.group(1), f"x-{m.group(1).lower()}"), shell)
     expanded = re.sub(r"\$\{currentBuild\.currentResult\}", "SUCCESS", expanded)
     argv = shlex.split(expanded)[1:]
     assert argv[0] in COMMANDS, argv
