@@ -28,12 +28,16 @@ MAX_WAIT = 2.0      # seconds: the largest single wait
 
 
 def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...], *, deadline: float,
-             first: float = FIRST_WAIT, max_wait: float = MAX_WAIT,
+             attempts: int | None = None, first: float = FIRST_WAIT, max_wait: float = MAX_WAIT,
              sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
-    """Retry while the block raises ``retry_on``, for at most ``deadline`` seconds in total."""
+    """Retry while the block raises ``retry_on``, for at most ``deadline`` seconds in total
+    (and at most ``attempts`` tries when given); then the last exception is re-raised."""
+    stop = tenacity.stop_after_delay(deadline)
+    if attempts is not None:
+        stop = stop | tenacity.stop_after_attempt(max(1, attempts))
     return tenacity.Retrying(retry=tenacity.retry_if_exception_type(retry_on),
                              wait=tenacity.wait_random_exponential(multiplier=first, max=max_wait),
-                             stop=tenacity.stop_after_delay(deadline), sleep=sleep, reraise=True)
+                             stop=stop, sleep=sleep, reraise=True)
 
 
 def poll(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25,
