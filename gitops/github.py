@@ -7,11 +7,11 @@ Endpoints: ``POST /repos/{owner}/{repo}/pulls`` and ``GET /repos/{owner}/{repo}/
 
 from __future__ import annotations
 
-import os
 import re
 
 from pipeline_lib.core.errors import Conflict, GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo
+from pipeline_lib.core.settings import Settings
 
 _URL_REPO = re.compile(r"(?:github\.com[:/]|/)(?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 
@@ -25,7 +25,7 @@ def repo_from_url(url: str) -> str:
 
 class GitHub:
     def __init__(self, api: str, token: str | None = None) -> None:
-        token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        token = token or Settings.from_env().github_token
         if not token:
             raise GantryError("github", "GITHUB_TOKEN is not set (needed to open a pull request)")
         self.client = GitHubClient(token, api)

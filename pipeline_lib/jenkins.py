@@ -26,6 +26,7 @@ import jenkins
 import requests
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,10 +60,8 @@ class JenkinsSettings:
 def load_settings(conf: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None, section: str = "jenkins") -> JenkinsSettings:
     """Settings from ``env`` (default ``os.environ``), falling back to the JJB ini ``conf``."""
-    env = os.environ if env is None else env
-    url = env.get("JENKINS_URL") or None
-    user = env.get("JENKINS_USER") or None
-    token = env.get("JENKINS_API_TOKEN") or None
+    settings = Settings.from_env(env)
+    url, user, token = settings.jenkins_url, settings.jenkins_user, settings.jenkins_token
     timeout = 30.0
     if conf is not None:
         where = str(conf)

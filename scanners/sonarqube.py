@@ -32,6 +32,7 @@ from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 from pipeline_lib.core.retry import poll
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
@@ -217,8 +218,9 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     reaches the scanner through its SONAR_TOKEN environment variable, never the command line.
     """
     start = time.monotonic()
-    host = host_url or os.environ.get("SONAR_HOST_URL", "")
-    token = os.environ.get("SONAR_TOKEN", "")
+    settings = Settings.from_env()
+    host = host_url or settings.sonar_host_url or ""
+    token = settings.sonar_token or ""
     if not host or not token:
         missing = " and ".join(n for n, v in (("SONAR_HOST_URL", host), ("SONAR_TOKEN", token)) if not v)
         return ScanOutcome(TOOL, "skipped", [], f"{missing} not set")

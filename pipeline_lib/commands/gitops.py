@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from .options import add_catalog, add_env, add_format
 
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
     bump.add_argument("--tag", help="image tag recorded beside the digest")
     bump.add_argument("--image", help="image repository host/name (default: catalog ECR repository)")
-    bump.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="default: $BUILD_URL")
+    bump.add_argument("--build-url", default=Settings.from_env().build_url, help="default: $BUILD_URL")
     _mode_opts(bump)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
     bump.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
     promote.add_argument("--service", required=True)
-    promote.add_argument("--build-url", default=os.environ.get("BUILD_URL"))
+    promote.add_argument("--build-url", default=Settings.from_env().build_url)
     _mode_opts(promote)
     promote.add_argument("--json", action="store_true")
     promote.set_defaults(func=_promote)
@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
     wait.add_argument("--app", required=True)
-    wait.add_argument("--server", default=os.environ.get("ARGOCD_SERVER"), help="default: $ARGOCD_SERVER")
+    wait.add_argument("--server", default=Settings.from_env().argocd_server, help="default: $ARGOCD_SERVER")
     wait.add_argument("--timeout", type=float, default=300.0)
     wait.add_argument("--revision", help="also require this synced revision (commit)")
     wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _mode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("commit", "pr"), help="push to main, or open a pull request "
                    "(default: the environment's deploy setting in the catalog)")
-    p.add_argument("--github-api", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    p.add_argument("--github-api", default=Settings.from_env().github_api_url,
                    help="GitHub REST API base for --mode pr (default: $GITHUB_API_URL or api.github.com)")
     p.add_argument("--github-repo", help="owner/name for --mode pr (default: parsed from --repo)")
 
@@ -176,6 +176,6 @@ def _wait(args: argparse.Namespace) -> int:
     from gitops.argocd import wait_synced
     if not args.server:
         raise GantryError("gitops wait", "--server (or $ARGOCD_SERVER) is required")
-    token = os.environ.get("ARGOCD_AUTH_TOKEN") or os.environ.get("ARGOCD_TOKEN")
+    token = Settings.from_env().argocd_token
     return wait_synced(args.server, args.app, token=token, timeout=args.timeout, revision=args.revision,
                        verify=not args.insecure)

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from ..notify import post_slack
 from .options import add_dry_run, add_env
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_env(slack, dest="environment", required=True)
     slack.add_argument("--status", required=True, type=str.upper, choices=sorted(STATUS_ICONS),
                        help="Jenkins' currentBuild.currentResult")
-    slack.add_argument("--build-url", default=os.environ.get("BUILD_URL", ""))
+    slack.add_argument("--build-url", default=Settings.from_env().build_url or "")
     slack.add_argument("--url-env", default="SLACK_WEBHOOK_URL",
                        help="environment variable holding the webhook URL (default: %(default)s)")
     add_dry_run(slack, help="print the message instead of posting it")

@@ -9,7 +9,6 @@ of :mod:`pipeline_lib.core.http` with GitHub's rules (:class:`_GitHubRetry`).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +21,9 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from .errors import GantryError, Unavailable, error_for_status
 from .http import GantryRetry, retry_policy
 from .http import session as http_session
+from .settings import DEFAULT_GITHUB_API_URL, Settings
 
-DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_API_URL = DEFAULT_GITHUB_API_URL
 STATUS_CONTEXT = "gantry/security"
 MAX_COMMENT_CHARS = 65_536
 MAX_STATUS_DESCRIPTION = 140
@@ -35,7 +35,7 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 def api_url_from_env() -> str:
     """``GITHUB_API_URL`` (set by Actions / configurable in Jenkins) or GitHub.com."""
-    return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    return Settings.from_env().github_api_url
 
 
 def check_repo(repo: str) -> str:
