@@ -1,8 +1,10 @@
 """The one retry policy for work that is not an HTTP request (HTTP retries: :mod:`.http`).
 
-Built on tenacity (https://tenacity.readthedocs.io): "full jitter" exponential backoff (a wait
-drawn uniformly from ``[0, min(max_wait, first * 2**n)]``, as AWS's "Exponential Backoff And
-Jitter" recommends) until a deadline in seconds. Used for git pushes that lose a race to another
+Built on tenacity (https://tenacity.readthedocs.io): exponential backoff with "equal jitter"
+(AWS Architecture Blog, "Exponential Backoff And Jitter"): before retry n (1, 2, …) the wait is
+``b/2 + uniform(0, b/2)`` seconds with ``b = min(max_wait, first * 2**(n-1))``, so waits grow
+and writers racing each other spread out; tries stop at a deadline in seconds and/or a number
+of attempts. Used for git pushes that lose a race to another
 writer, and for polling waits (a server becoming ready, a port becoming free).
 
 - :func:`retrying` gives a ``tenacity.Retrying`` to iterate (``for attempt in retrying(...):
@@ -13,6 +15,7 @@ writer, and for polling waits (a server becoming ready, a port becoming free).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,17 +30,34 @@ FIRST_WAIT = 0.05   # seconds: the first backoff cap
 MAX_WAIT = 2.0      # seconds: the largest single wait
 
 
-def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...], *, deadline: float,
-             attempts: int | None = None, first: float = FIRST_WAIT, max_wait: float = MAX_WAIT,
-             sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
-    """Retry while the block raises ``retry_on``, for at most ``deadline`` seconds in total
-    (and at most ``attempts`` tries when given); then the last exception is re-raised."""
+class EqualJitter(tenacity.wait.wait_base):
+    """``b/2 + uniform(0, b/2)`` with ``b = min(max_wait, first * 2**(attempt-1))`` seconds."""
+
+    def __init__(self, first: float = FIRST_WAIT, max_wait: float = MAX_WAIT) -> None:
+        self.first = first
+        self.max_wait = max_wait
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        base = min(self.max_wait, self.first * 2 ** (retry_state.attempt_number - 1))
+        return base / 2 + random.uniform(0, base / 2)
+
+
+def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception, *,
+             deadline: float = float("inf"), attempts: int | None = None,
+             when: Callable[[BaseException], bool] | None = None, first: float = FIRST_WAIT,
+             max_wait: float = MAX_WAIT, sleep: Callable[[float], None] = time.sleep,
+             before_sleep: Callable[[tenacity.RetryCallState], None] | None = None) -> tenacity.Retrying:
+    """Retry while the block raises ``retry_on`` (and ``when(exc)`` is true, when given), for at
+    most ``deadline`` seconds in total and ``attempts`` tries; then the last exception is
+    re-raised unchanged. ``before_sleep`` sees each retry (for a log line)."""
     stop = tenacity.stop_after_delay(deadline)
     if attempts is not None:
         stop = stop | tenacity.stop_after_attempt(max(1, attempts))
-    return tenacity.Retrying(retry=tenacity.retry_if_exception_type(retry_on),
-                             wait=tenacity.wait_random_exponential(multiplier=first, max=max_wait),
-                             stop=stop, sleep=sleep, reraise=True)
+    retry = tenacity.retry_if_exception_type(retry_on)
+    if when is not None:
+        retry = retry & tenacity.retry_if_exception(when)
+    return tenacity.Retrying(retry=retry, wait=EqualJitter(first, max_wait), stop=stop, sleep=sleep,
+                             before_sleep=before_sleep, reraise=True)
 
 
 def poll(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25,

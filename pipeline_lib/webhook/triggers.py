@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.retry import retrying
 from ..jenkins import JenkinsClient, JenkinsSettings
 from .store import DeliveryStore, PendingTrigger
 
@@ -48,24 +49,25 @@ class Outcome:
 
 def fire(client: JenkinsClient, trigger: PendingTrigger, policy: RetryPolicy,
          sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Start the build; retry transient failures with backoff; never raises for Jenkins errors."""
-    last = ""
+    """Start the build; retry transient failures (:func:`pipeline_lib.core.retry.retrying`, waits
+    growing from ``policy.backoff`` to ``policy.max_backoff``); never raises for Jenkins errors."""
     retries = 0
-    for attempt in range(policy.attempts):
-        try:
-            queue_id = client.build(trigger.job, trigger.params)
-        except GantryError as err:
-            last = str(err)
-            if not getattr(err, "retryable", False) or attempt + 1 >= policy.attempts:
-                break
-            delay = min(policy.max_backoff, policy.backoff * (2 ** attempt))
-            log.warning("webhook: %s for delivery %s failed (%s); retry in %.1fs",
-                        trigger.job, trigger.delivery, last, delay)
-            retries += 1
-            sleep(delay)
-            continue
-        return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, True, str(queue_id), retries)
-    return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, False, last, retries)
+
+    def note(state) -> None:  # type: ignore[no-untyped-def]
+        nonlocal retries
+        retries += 1
+        log.warning("webhook: %s for delivery %s failed (%s); retry in %.1fs", trigger.job, trigger.delivery,
+                    state.outcome.exception(), state.next_action.sleep)
+
+    try:
+        for attempt in retrying(GantryError, when=lambda err: getattr(err, "retryable", False),
+                                attempts=policy.attempts, first=policy.backoff, max_wait=policy.max_backoff,
+                                sleep=sleep, before_sleep=note):
+            with attempt:
+                queue_id = client.build(trigger.job, trigger.params)
+    except GantryError as err:
+        return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, False, str(err), retries)
+    return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, True, str(queue_id), retries)
 
 
 def settle(store: DeliveryStore, trigger: PendingTrigger, outcome: Outcome) -> None:
