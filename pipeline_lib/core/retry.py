@@ -61,13 +61,22 @@ def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...] = E
 
 
 def poll(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25,
-         first: float = 0.02, describe: Callable[[], str] | None = None) -> T:
-    """``check()``'s first truthy result, trying for ``timeout`` seconds (waits grow from ``first``
-    to ``interval``); raises TimeoutExceeded(``what``, …) with ``describe()`` appended when given.
-    Exceptions from ``check`` propagate (a server that died is not worth waiting for)."""
-    waiter = tenacity.Retrying(retry=tenacity.retry_if_result(lambda r: not r),
-                               wait=tenacity.wait_exponential(multiplier=first, max=interval),
-                               stop=tenacity.stop_after_delay(timeout), reraise=True)
+         first: float = 0.02, describe: Callable[[], str] | None = None,
+         on_wait: Callable[[float], None] | None = None) -> T:
+    """``check()``'s first truthy result, trying for ``timeout`` seconds: waits double from
+    ``first`` up to ``interval`` seconds, the last one cut so a check runs at the deadline;
+    ``on_wait(seconds)`` is told each wait (for progress lines). Raises TimeoutExceeded(``what``,
+    …) with ``describe()`` appended when given. Exceptions from ``check`` propagate (a server
+    that died is not worth waiting for)."""
+    deadline = time.monotonic() + timeout
+    grow = tenacity.wait_exponential(multiplier=first, max=interval)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return min(grow(state), max(deadline - time.monotonic(), 0.01))
+
+    waiter = tenacity.Retrying(retry=tenacity.retry_if_result(lambda r: not r), wait=wait,
+                               stop=tenacity.stop_after_delay(timeout), reraise=True,
+                               before_sleep=(lambda s: on_wait(s.next_action.sleep)) if on_wait else None)
     try:
         return waiter(check)
     except tenacity.RetryError:
