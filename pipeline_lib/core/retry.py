@@ -30,16 +30,22 @@ FIRST_WAIT = 0.05   # seconds: the first backoff cap
 MAX_WAIT = 2.0      # seconds: the largest single wait
 
 
+def backoff_delay(failures: int, first: float = FIRST_WAIT, max_wait: float = MAX_WAIT) -> float:
+    """Seconds to wait after the ``failures``-th consecutive failure (1, 2, …): the policy above,
+    for loops that cannot be a tenacity block (a resumable upload keeps its own state)."""
+    base = min(max_wait, first * 2 ** (max(1, failures) - 1))
+    return base / 2 + random.uniform(0, base / 2)
+
+
 class EqualJitter(tenacity.wait.wait_base):
-    """``b/2 + uniform(0, b/2)`` with ``b = min(max_wait, first * 2**(attempt-1))`` seconds."""
+    """:func:`backoff_delay` as a tenacity wait."""
 
     def __init__(self, first: float = FIRST_WAIT, max_wait: float = MAX_WAIT) -> None:
         self.first = first
         self.max_wait = max_wait
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        base = min(self.max_wait, self.first * 2 ** (retry_state.attempt_number - 1))
-        return base / 2 + random.uniform(0, base / 2)
+        return backoff_delay(retry_state.attempt_number, self.first, self.max_wait)
 
 
 def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception, *,

@@ -13,7 +13,6 @@ leaves a half-written blob behind a digest.
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import requests
 from pipeline_lib.core.errors import GantryError, Unavailable, error_for_status
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
-from pipeline_lib.core.retry import retrying
+from pipeline_lib.core.retry import backoff_delay, retrying
 from pipeline_lib.core.reference import MANIFEST_ACCEPT
 
 Credentials = Callable[[], "tuple[str, str] | None"]
@@ -315,7 +314,7 @@ class RegistryClient:
                     failures += 1
                     if failures >= self.attempts:
                         break
-                    time.sleep(self.backoff * (2 ** (failures - 1)) * (0.5 + random.random()))
+                    time.sleep(backoff_delay(failures, self.backoff * 2, self.backoff * 2 ** self.attempts))
                     status = self.request("GET", location, ok=(204, 404))
                     if status.status_code != 204:
                         break  # the session is gone: start a new one
