@@ -6,11 +6,21 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.settings import Settings
+
 from .options import add_catalog, add_env, add_format
+
+if TYPE_CHECKING:
+    from pipeline_lib.core.catalog import Catalog
+
+
+def _load_catalog(path: Path) -> Catalog:
+    # YAML and the catalog model load when a command runs, not for `--help` (start-up time)
+    from pipeline_lib.core.catalog import load_catalog
+    return load_catalog(path)
 
 
 def _digest(value: str) -> str:
@@ -94,7 +104,7 @@ def _mode_opts(p: argparse.ArgumentParser) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     from gitops.layout import init_repo
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     services = [catalog.service(s) for s in args.service] if args.service else catalog.services_in(args.env)
     created = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host)
     print(f"{args.repo}: {'created' if created else 'already initialised, nothing changed'}")
@@ -117,7 +127,7 @@ def _print_bump(result, as_json: bool, what: str) -> None:
 def _bump(args: argparse.Namespace) -> int:
     from gitops.bump import default_image
     from gitops.promote import deliver
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     env = catalog.service(args.service).environment(args.env)
     image = args.image or default_image(catalog, args.service, args.env)
     result = deliver(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
@@ -130,7 +140,7 @@ def _bump(args: argparse.Namespace) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     from gitops.promote import promote
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
                      source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
                      github_api=args.github_api, github_repo=args.github_repo)
@@ -140,7 +150,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _apps(args: argparse.Namespace) -> int:
     from gitops.argocd import application_set, applications, dump_all
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     repo = args.repo or catalog.gitops_repo
     docs = ([application_set(catalog, repo, args.revision, args.argocd_namespace, args.project)]
             if args.appset else applications(catalog, repo, args.revision, args.argocd_namespace, args.project))
@@ -157,7 +167,7 @@ def _apps(args: argparse.Namespace) -> int:
 
 def _pins(args: argparse.Namespace) -> int:
     from gitops.pins import image_digests, read_pins, write_tfvars
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     pins = read_pins(args.repo or catalog.gitops_repo, catalog, args.env)
     if args.tfvars:
         write_tfvars(args.tfvars, image_digests(pins, args.env))
