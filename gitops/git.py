@@ -98,7 +98,7 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
     if proc.returncode != 0:
         msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "clone failed"
         if "not found in upstream" in proc.stderr or "Remote branch" in proc.stderr:
-            raise GantryError("git", f"{url}: branch {branch!r} not found")
+            raise NotFound("git", f"{url}: branch {branch!r} not found")
         raise GantryError("git", f"cannot clone {url}: {msg}")
     return workdir
 

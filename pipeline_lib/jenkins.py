@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import jenkins
 import requests
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, NotFound, Unauthorized, Unavailable
 from pipeline_lib.core.retry import retrying
 from pipeline_lib.core.settings import Settings
 
@@ -210,10 +210,12 @@ class JenkinsClient:
         status = _status(exc)
         host = urlsplit(self.settings.url).netloc
         if status in (401, 403):
-            return GantryError(f"jenkins {host}", f"{what}: HTTP {status}: check JENKINS_USER and JENKINS_API_TOKEN"
-                               " (and the user's permissions)")
-        if isinstance(exc, jenkins.NotFoundException):
-            return GantryError(f"jenkins {host}", f"{what}: not found (HTTP 404)")
+            return Unauthorized(f"jenkins {host}", f"{what}: HTTP {status}: check JENKINS_USER and "
+                                "JENKINS_API_TOKEN (and the user's permissions)")
+        if isinstance(exc, jenkins.NotFoundException) or status == 404:
+            return NotFound(f"jenkins {host}", f"{what}: not found (HTTP 404)")
+        if is_retryable(exc):
+            return Unavailable(f"jenkins {host}", f"{what}: {_short(exc)}")
         return GantryError(f"jenkins {host}", f"{what}: {_short(exc)}")
 
     # -- jobs -------------------------------------------------------------------------------
@@ -226,10 +228,8 @@ class JenkinsClient:
         """The live ``config.xml`` of ``name``, or None when there is no such job."""
         try:
             return self.call(f"read {name}/config.xml", lambda s: s.get_job_config(name))
-        except GantryError as err:
-            if "not found (HTTP 404)" in err.what:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def get_configs(self, names: list[str], workers: int = 4) -> dict[str, str | None]:
         """Live ``config.xml`` of many jobs (None for missing ones), read in parallel.
