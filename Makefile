@@ -6,23 +6,30 @@ PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.gantry-installed
-DEB_PKGS := docker-registry skopeo podman git
+# What `make demo` needs (registries, image conversion, the podman engine, git)…
+DEMO_PKGS := docker-registry skopeo podman git
+# …and what only the tests add: chromium + chromium-driver (the HTML report's Selenium test),
+# Prometheus' tools (promtool/amtool checks; the e2e alert test starts all three on 127.0.0.1).
+TEST_PKGS := chromium chromium-driver prometheus prometheus-alertmanager prometheus-pushgateway
+DEB_PKGS  ?= $(DEMO_PKGS) $(TEST_PKGS)
 PYTEST_ARGS ?=
 TF_CLI_CONFIG := $(VENV)/terraform.rc
 CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test deps debs clean
 
+demo: DEB_PKGS := $(DEMO_PKGS)
 demo: debs $(STAMP)
 	$(BIN)/gantry demo
 
 test: deps
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root):
-# the registry, skopeo, podman and git; npm and Java for the Jenkinsfile lint (npm-groovy-lint).
+# DEB_PKGS (the demo's and the tests' tools); npm and Java for the Jenkinsfile lint (npm-groovy-lint).
 debs:
 	@missing=""; \
 	for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -1,7 +1,10 @@
-"""Pipeline stages: one result type, timing, and the one-line report printed per stage.
+"""Pipeline stages: one module per Jenkinsfile stage, one result type, one runner.
 
-Jenkins runs each stage as its own ``gantry`` command; ``gantry demo`` runs the same stage
-functions in one process. Both print the same line per stage.
+Each stage module (``test``, ``scan``, ``build``, ``gate``, ``pr_report``, ``push``,
+``replicate``, ``bump``, ``notify``) exposes a typed options dataclass and
+``run(options) -> StageResult``. Jenkins runs each stage as its own ``gantry`` command (the
+command parses arguments into the options and calls ``run``); ``gantry demo`` calls the same
+``run`` functions, in the Jenkinsfile's order, in one process. Both print the same line per stage.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.metrics.pushgateway import push_stage_from_env
 
 PASSED = "passed"
 FAILED = "failed"
@@ -29,6 +33,8 @@ class StageResult:
     detail: str = ""
     duration: float = 0.0
     data: dict[str, object] = field(default_factory=dict)
+    #: the stage's typed product for in-process callers (e.g. the gate's Verdict); not serialised
+    value: object = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -42,11 +48,16 @@ class StageResult:
         return f"[{self.name:<16}] {detail}  {self.duration:.2f}s"
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "duration": self.duration, "data": self.data}
 
 
 def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None) -> StageResult:
-    """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line."""
+    """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line.
+
+    With ``PUSHGATEWAY_URL`` set, the outcome and duration are pushed too; a failed push is a
+    warning on stderr, never a failed stage.
+    """
     start = time.monotonic()
     try:
         result = func()
@@ -55,6 +66,10 @@ def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = N
     result.name = name
     result.duration = time.monotonic() - start
     print(result.line(), file=out or sys.stdout, flush=True)
+    try:
+        push_stage_from_env(name, result.status, result.duration)
+    except GantryError as exc:
+        print(f"gantry: warning: {exc}", file=sys.stderr, flush=True)
     return result
 
 

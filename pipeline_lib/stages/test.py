@@ -1,4 +1,7 @@
-"""The test stage: run a service's tests with JUnit XML output and read the counts back."""
+"""The ``Test`` stage: run a service's tests with JUnit XML output and read the counts back.
+
+Jenkinsfile: ``gantry test --service "$SERVICE" --src . --out "$REPORTS/test"``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError, NotFound, TimeoutExceeded
-from pipeline_lib.core.process import run
-from .stages import FAILED, PASSED, StageResult
+from pipeline_lib.core.process import run as run_command
+from . import FAILED, PASSED, StageResult
+
+
+@dataclass(frozen=True)
+class TestOptions:
+    """The test stage's inputs: the source checkout, the report directory and the command."""
+
+    __test__ = False  # not a pytest test class
+
+    src: Path
+    out: Path
+    command: str = "pytest"
+    timeout: float = 1800
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ def run_tests(src: Path, out_dir: Path, command: str = "pytest", timeout: float 
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     log.write_bytes(b"")
     try:
-        proc = run(argv, cwd=src, output_file=log, timeout=timeout, env=env, what="test")
+        proc = run_command(argv, cwd=src, output_file=log, timeout=timeout, env=env, what="test")
     except NotFound:
         raise NotFound("test", f"command not found: {argv[0]}") from None
     except TimeoutExceeded:
@@ -85,3 +100,8 @@ def run_tests(src: Path, out_dir: Path, command: str = "pytest", timeout: float 
     if proc.returncode != 0 or counts.failures or counts.errors:
         return StageResult("test", FAILED, f"{detail}; exit {proc.returncode} (log: {log})", data=data)
     return StageResult("test", PASSED, detail, data=data)
+
+
+def run(opts: TestOptions) -> StageResult:
+    """The stage entry point (the same call for ``gantry test`` and ``gantry demo``)."""
+    return run_tests(opts.src, opts.out, opts.command, opts.timeout)
