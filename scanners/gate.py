@@ -26,6 +26,7 @@ from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, cl
 from .policy import AllowEntry, Policy, Rules
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+SBOM_ONLY = "sbom-only"
 
 
 @dataclass(slots=True)
@@ -108,10 +109,20 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
                    environment: str) -> tuple[dict[str, str], list[GateRule], list[str]]:
     """Which tools ran, one "scanner ran" rule per outcome, and the required-scanner errors."""
     tools: dict[str, str] = {o.tool: o.status for o in outcomes}
+    vuln_outcome = {o.tool for o in outcomes if o.status == "ok" and "vuln" in o.scanners}
+    evidence: dict[str, bool] = {}
     for r in parsed:
-        tools.setdefault(r.tool, "report")
+        evidence[r.tool] = evidence.get(r.tool, False) or r.vulnerability_scan or r.tool in vuln_outcome
     rules: list[GateRule] = []
     errors: list[str] = []
+    for tool, shown in evidence.items():
+        if shown:
+            tools.setdefault(tool, "report")
+        elif tools.get(tool) in (None, "ok"):
+            # an SBOM alone: components listed, but nothing shows they were checked for vulnerabilities
+            tools[tool] = SBOM_ONLY
+            rules.append(GateRule("scanner ran", tool, SKIPPED, "an SBOM only: no evidence that a "
+                                  "vulnerability scan ran (no outcome recording the vuln scanner)"))
     for o in outcomes:
         if o.status == "error":
             errors.append(f"{o.tool}: scanner error: {o.reason or 'no reason given'}")
@@ -122,8 +133,9 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
             rules.append(GateRule("scanner ran", o.tool, PASS, f"ok in {o.duration:.1f}s"))
     for req in policy.required_for(environment):
         status = tools.get(req)
-        if status in (None, "skipped"):
-            why = "skipped" if status else "no report and no outcome"
+        if status in (None, "skipped", SBOM_ONLY):
+            why = {"skipped": "skipped", SBOM_ONLY: "only an SBOM, no evidence of a vulnerability scan"}.get(
+                status or "", "no report and no outcome")
             errors.append(f"{req}: required scanner did not run ({why})")
             rules.append(GateRule("required scanner", req, ERROR, f"required by the policy but {why}"))
     return tools, rules, errors
