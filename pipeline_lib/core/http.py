@@ -35,7 +35,7 @@ from urllib3.util.retry import Retry
 
 from pipeline_lib import __version__
 
-from .errors import GantryError, TimeoutExceeded, Unavailable, error_for_status
+from .errors import TimeoutExceeded, Unavailable, error_for_status
 
 USER_AGENT = f"gantry/{__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -183,5 +183,3 @@ def send(s: requests.Session, method: str, url: str, *, where: str, ok: Iterable
         raise Unavailable(where, text) from None
     return check(resp, where, ok)
 
-
-__all__ = ["GantryError", "GantryRetry", "USER_AGENT", "check", "retry_policy", "send", "session"]
