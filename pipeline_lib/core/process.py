@@ -87,15 +87,23 @@ class _Tail:
         self.buf = bytearray()
         self.dropped = False
 
-    def drain(self, fd: int) -> None:
+    def drain(self, stream) -> None:  # type: ignore[no-untyped-def]
+        """Read ``stream`` (a pipe) to its end, then close it. The thread holds the only use of
+        its descriptor, so a reader still blocked after a timeout never sees a reused number."""
         try:
+            fd = stream.fileno()
             while chunk := os.read(fd, _CHUNK):
                 self.buf += chunk
                 if len(self.buf) > self.cap:
                     del self.buf[: len(self.buf) - self.cap]
                     self.dropped = True
-        except OSError:
+        except (OSError, ValueError):
             pass
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     def text(self) -> str:
         return self.buf.decode("utf-8", errors="replace")
@@ -193,7 +201,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
     threads = []
     for stream, tail in ((proc.stdout, out), (proc.stderr, err)):
         if stream is not None:
-            t = threading.Thread(target=tail.drain, args=(stream.fileno(),), daemon=True)
+            t = threading.Thread(target=tail.drain, args=(stream,), daemon=True)
             t.start()
             threads.append(t)
     if input is not None and proc.stdin is not None:
@@ -241,12 +249,9 @@ def _feed(pipe, data: bytes) -> None:  # type: ignore[no-untyped-def]
 def _join(threads: list[threading.Thread], proc: subprocess.Popen) -> None:
     for t in threads:
         t.join(5.0)   # a grandchild that left the group may still hold a pipe: do not hang on it
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:
-                pass
+    if any(t.is_alive() for t in threads):
+        # the readers close their pipes when they end; keep Popen from closing them under them
+        proc.stdout = proc.stderr = None
 
 
 # --- long-running local servers -------------------------------------------------------------
