@@ -19,7 +19,7 @@ from pipeline_lib.core.errors import EXIT_OK, GantryError
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window
-from .options import add_catalog
+from .options import add_catalog, add_dry_run, add_env, add_format
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 
@@ -87,17 +87,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                           description="Exit 0: rolled out (or already at the pinned digest); 1: the rollout "
                                       "failed or timed out; 2: bad input or AWS error.")
     dep.add_argument("--service", required=True, help="catalog service (also the ECS service and container name)")
-    dep.add_argument("--env", default="event", help="an ecs-fargate environment of the catalog (default: event)")
+    add_env(dep, default="event", help="an ecs-fargate environment of the catalog")
     dep.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     dep.add_argument("--cluster", help="ECS cluster (default: the environment's name, as infra/envs/event)")
     dep.add_argument("--container", help="container to update (default: the service name)")
     dep.add_argument("--region", help="AWS region (default: the environment's aws_region)")
-    dep.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
-    dep.add_argument("--dry-run", action="store_true", help="say what would change; register and update nothing")
+    add_catalog(dep)
+    add_dry_run(dep, help="say what would change; register and update nothing")
     dep.add_argument("--no-wait", action="store_true", help="return after UpdateService")
     dep.add_argument("--timeout", default="15m", help="wait this long for the rollout (default 15m)")
     dep.add_argument("--interval", default="10s", help="poll interval while waiting (default 10s)")
-    dep.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(dep)
     dep.set_defaults(func=_deploy, stage="deploy")
 
 

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from pipeline_lib.core.settings import Settings
 
-from .options import add_catalog, add_env, add_format
+from .options import add_catalog, add_dry_run, add_env, add_format
 
 if TYPE_CHECKING:
     from pipeline_lib.core.catalog import Catalog
@@ -40,12 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "reported and the exit code is 1.")
     add_catalog(init)
     init.add_argument("--repo", required=True, type=Path, help="bare repository path (created if missing)")
-    init.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
+    add_env(init, required=True)
     init.add_argument("--service", action="append", help="service (repeatable; default: all in --env)")
     init.add_argument("--registry", help="registry host (default: the catalog's ECR host)")
-    init.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    add_dry_run(init, help="report what would change; change nothing")
     init.add_argument("--diff", action="store_true", help="show how each kept file differs from gantry's version")
-    init.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(init)
     init.set_defaults(func=_init)
 
     check = gsub.add_parser("check", help="render every kustomization (kubectl kustomize) and validate it: "
@@ -53,11 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Exit 0: all valid; 1: a problem (one line each); 2: cannot check.")
     check.add_argument("--repo", type=Path, default=Path("."),
                        help="checkout (or bare repository) of the GitOps repo (default: .)")
-    check.add_argument("--env", action="append", choices=ENVIRONMENT_NAMES,
-                       help="only this environment's overlays and platform (repeatable)")
+    add_env(check, repeatable=True, help="only this environment's overlays and platform")
     check.add_argument("--kubernetes-version", default=None, help="API schemas to validate against "
                        "(default: the EKS version in infra/modules/eks)")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(check)
     check.set_defaults(func=_check)
 
     bump = gsub.add_parser("bump", help="pin a service's image by digest in one environment")

@@ -35,12 +35,16 @@ def add_catalog(parser: argparse.ArgumentParser, *, default: Path | None = DEFAU
 
 
 def add_env(parser: argparse.ArgumentParser, *, required: bool = False, dest: str = "env",
-            help: str | None = None) -> None:
-    """``--env ENV`` validated against the catalog's environment names."""
+            help: str | None = None, default: str | None = DEFAULT_ENV, repeatable: bool = False) -> None:
+    """``--env ENV`` validated against the catalog's environment names (``repeatable``: a list)."""
     text = help or ENV_HELP
-    parser.add_argument("--env", dest=dest, required=required, default=None if required else DEFAULT_ENV,
+    if repeatable:
+        parser.add_argument("--env", dest=dest, action="append", choices=ENVIRONMENT_NAMES, metavar="ENV",
+                            help=text + " (repeatable; default: every environment)")
+        return
+    parser.add_argument("--env", dest=dest, required=required, default=None if required else default,
                         choices=ENVIRONMENT_NAMES, metavar="ENV",
-                        help=text + ("" if required else f" (default: {DEFAULT_ENV})"))
+                        help=text + ("" if required or default is None else f" (default: {default})"))
 
 
 def add_format(parser: argparse.ArgumentParser, *, human: str = "text", help: str | None = None) -> None:
