@@ -160,8 +160,10 @@ class Demo:
 
     def _build(self, client, repository: str, tag: str, engine: str) -> StageResult:
         from .image.build import build_image
+        from .image.pydeps import prepare_build_context
 
-        context = self.source / self.service.context
+        context = self.workdir / "build-context"   # the service context + its pinned deps (site-packages/)
+        prepare_build_context(self.source / self.service.context, context, wheel_cache=self.workdir / "wheels")
         image = build_image(client, context, self.service.dockerfile, [f"{repository}:{tag}"],
                             labels={"org.opencontainers.image.revision": tag})
         return StageResult("build", PASSED, f"{engine}: {repository}:{tag} {image.id[:19]}",

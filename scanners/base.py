@@ -152,6 +152,9 @@ class ScanOutcome:
     reports: list[Path] = field(default_factory=list)
     reason: str = ""
     duration: float = 0.0
+    #: the vulnerability DB's / Java DB's metadata.json UpdatedAt (RFC 3339), when one was used
+    db_updated_at: str = ""
+    java_db_updated_at: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in OUTCOME_STATUSES:
@@ -159,9 +162,13 @@ class ScanOutcome:
         self.reports = [Path(p) for p in self.reports]
 
     def to_json(self) -> str:
-        return json.dumps({"tool": self.tool, "status": self.status,
-                           "reports": [str(p) for p in self.reports], "reason": self.reason,
-                           "duration": round(self.duration, 3)}, indent=2) + "\n"
+        data: dict[str, Any] = {"tool": self.tool, "status": self.status,
+                                "reports": [str(p) for p in self.reports], "reason": self.reason,
+                                "duration": round(self.duration, 3)}
+        for key in ("db_updated_at", "java_db_updated_at"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = "outcome") -> ScanOutcome:
@@ -181,7 +188,10 @@ class ScanOutcome:
             raise GantryError(where, "scan outcome 'reports' must be a list of paths")
         if not isinstance(reason, str) or not isinstance(duration, (int, float)) or isinstance(duration, bool):
             raise GantryError(where, "scan outcome 'reason'/'duration' have wrong types")
-        return cls(tool, status, [Path(r) for r in reports], reason, float(duration))
+        stamps = [data.get(k) or "" for k in ("db_updated_at", "java_db_updated_at")]
+        if not all(isinstance(x, str) for x in stamps):
+            raise GantryError(where, "scan outcome 'db_updated_at'/'java_db_updated_at' must be strings")
+        return cls(tool, status, [Path(r) for r in reports], reason, float(duration), *stamps)
 
     def write(self, out_dir: Path) -> Path:
         from pipeline_lib.core.fileio import write_atomic

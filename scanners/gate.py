@@ -21,6 +21,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
+from .dbage import check_db_age
 from .policy import AllowEntry, Policy, Rules
 from .registry import parse_report
 
@@ -185,6 +186,10 @@ def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, base
             rules.append(GateRule("scanner ran", o.tool, SKIPPED, "skipped, not passed: " + clip(o.reason or "no reason", 300)))
         else:
             rules.append(GateRule("scanner ran", o.tool, PASS, f"ok in {o.duration:.1f}s"))
+    for check in check_db_age(outcomes, policy.vulnerability_db_for(environment), environment):
+        rules.append(GateRule("vulnerability DB age", check.tool, PASS if check.ok else ERROR, clip(check.message, 300)))
+        if not check.ok:
+            errors.append(f"{check.tool}: {check.message}")
     for req in policy.required_for(environment):
         status = tools.get(req)
         if status in (None, "skipped"):
