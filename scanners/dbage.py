@@ -91,6 +91,14 @@ def format_age(age: dt.timedelta) -> str:
     return f"{hours} h {mins} min" if hours else f"{mins} min"
 
 
+def format_limit(limit: dt.timedelta) -> str:
+    """A policy limit as written: ``7 days``, ``24 h``, ``90 min``."""
+    minutes = int(limit.total_seconds() // 60)
+    if minutes % 1440 == 0 and minutes >= 2880:
+        return f"{minutes // 1440} days"
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
 @dataclass(frozen=True)
 class DbAgeCheck:
     """One outcome's DB age against the limit: ``ok`` False means the gate cannot evaluate."""
@@ -129,9 +137,9 @@ def check_db_age(outcomes: Iterable[ScanOutcome], settings: VulnDbSettings, envi
             elif age > settings.max_age:
                 checks.append(DbAgeCheck(o.tool, False, f"{label} is {format_age(age)} old (UpdatedAt {stamp}); "
                                                         f"the {environment} policy allows at most "
-                                                        f"{format_age(settings.max_age)}: update the mirror "
+                                                        f"{format_limit(settings.max_age)}: update the mirror "
                                                         f"(gantry trivy-db mirror) and scan again"))
             else:
                 checks.append(DbAgeCheck(o.tool, True, f"{label} updated {format_age(age)} ago "
-                                                       f"(limit {format_age(settings.max_age)})"))
+                                                       f"(limit {format_limit(settings.max_age)})"))
     return checks
