@@ -77,8 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------------------
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from scanners import dependency_check, sonarqube, trivy
+    import importlib
+
     from scanners.registry import parse_report
+
+    # only the scanner being run is imported (start-up time of the scan stage)
+    module = importlib.import_module("scanners." + args.tool.replace("-", "_"))
+    trivy = dependency_check = sonarqube = module
 
     opts: dict = {}
     if args.timeout is not None:
