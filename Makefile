@@ -16,7 +16,7 @@ CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test deps debs clean trivydb
 
-demo: debs $(STAMP)
+demo: debs $(STAMP) $(TRIVYDB_BIN)
 	$(BIN)/gantry demo
 
 test: deps
