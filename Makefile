@@ -20,6 +20,7 @@ demo: debs $(STAMP) $(TRIVYDB_BIN)
 	$(BIN)/gantry demo
 
 test: deps
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov $(TRIVYDB_BIN)

@@ -34,12 +34,11 @@ print(json.dumps({"seconds": dt, "cpu": dc, "rss": resource.getrusage(resource.R
 CHILD_GATE = """
 import json, resource, sys, time
 from pathlib import Path
-from scanners.gate import evaluate
-from scanners.policy import load_policy
-import scanners.trivy, scanners.dependency_check, scanners.sonarqube
-policy = load_policy(None)
+from pipeline_lib.stages.gate import GateOptions, decide
+import scanners.trivy, scanners.dependency_check, scanners.sonarqube, scanners.policy
+scanners.policy.load_policy(None)
 t, c = time.perf_counter(), time.process_time()
-v = evaluate([Path(sys.argv[1])], policy=policy)
+v = decide(GateOptions("dev", reports=[Path(sys.argv[1])]))   # read + pure evaluate, as the gate stage does
 dt, dc = time.perf_counter() - t, time.process_time() - c
 print(json.dumps({"seconds": dt, "cpu": dc, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "findings": len(v.findings), "exit_code": v.exit_code}))

@@ -20,8 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from scanners.formats import render_all, write_all  # noqa: E402
 from scanners.formats.markdown import MAX_CHARS  # noqa: E402
-from scanners.gate import evaluate  # noqa: E402
-from scanners.policy import load_policy  # noqa: E402
+from pipeline_lib.stages.gate import GateOptions, decide  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "trivy"
 
@@ -48,7 +47,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gantry-bench-") as tmp:
         report = Path(tmp) / "trivy.json"
         make_report(report, args.findings)
-        verdict = evaluate([report], policy=load_policy(None))
+        verdict = decide(GateOptions("dev", reports=[report]))
         t = time.perf_counter()
         json.dumps([e.finding.to_json() for e in verdict.findings], indent=1)
         ref = time.perf_counter() - t

@@ -1,32 +1,47 @@
-"""``gantry demo``: the whole pipeline once, locally, on real parts the demo starts and stops.
+"""``gantry demo``: the Jenkinsfile's stages, in its order, with its options, on local parts.
 
-Stages (the same functions the Jenkinsfile's ``gantry`` commands run):
-test → sonarqube → dependency-check → trivy → build → gate (writes the security report)
-→ push (local registry standing in for ECR Seoul) → bump (local bare GitOps repo).
+Each step below is the stage function the Jenkinsfile's ``gantry`` command of the same stage
+calls (see :mod:`pipeline_lib.stages`), with the same options and the same artifacts between
+stages: ``reports/test``, ``reports/scans/<tool>.outcome.json``, ``image.oci.tar``,
+``reports/gate/*``, ``reports/image.json``. :data:`STAGES` is that order; a test checks it against
+the Jenkinsfile. Local parts (:class:`~pipeline_lib.localparts.stack.LocalStack`) stand in for
+ECR Seoul and Tokyo, and a bare git repository in the work directory for the GitOps repo.
+
+Differences, each forced by the machine, none by the logic: without BuildKit the build stage
+uses the Docker API (podman) behind the same interface and still writes the OCI archive; a
+pull-request build (``is_pr``) stops after the PR report, as Jenkins does, and without a GitHub
+token the PR report is skipped; Slack is skipped without ``SLACK_WEBHOOK_URL``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import fcntl
+import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from gitops.layout import init_repo
 from pipeline_lib.core.catalog import Catalog, Service, load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from .localparts.engine import container_engine
-from .localparts.registry import LocalRegistry
-from .stages import FAILED, PASSED, SKIPPED, StageResult, results_json, run_stage, summary
-from .testrun import run_tests
+from pipeline_lib.localparts.stack import LocalStack
+
+from .stages import SKIPPED, StageResult, results_json, run_stage, summary
+from .stages import build, bump, gate, notify, push, replicate, scan, test
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY_PORT = 5111
-REPORT_FILES = ("report.md", "report.sarif", "junit.xml", "findings.json")
+#: The Jenkinsfile's stages in order (stage name as printed).
+STAGES = ("test", "sonarqube", "dependency-check", "build", "trivy", "gate", "pr-report", "push",
+          "replicate", "bump", "notify")
+#: Trivy's scanners in the Trivy stage; ``vuln`` needs a vulnerability DB (or mirror).
+TRIVY_SCANNERS = ("vuln", "secret")
 
 
 @dataclass
@@ -41,7 +56,24 @@ class DemoConfig:
     registry_port: int = DEFAULT_REGISTRY_PORT
     engine: str = "auto"
     policy: Path | None = None
+    trivy_db_repository: str | None = None
+    is_pr: bool = False
+    branch: str = "main"
     out: TextIO | None = field(default=None, repr=False)
+
+
+def gate_options(environment: str, reports: Path, policy: Path | None = None) -> gate.GateOptions:
+    """The Gate stage's options, as the Jenkinsfile gives them: the scans' outcome files as
+    evidence (``$REPORTS/scans``), the reports into ``$REPORTS/gate``."""
+    return gate.GateOptions(environment, outcomes_dir=reports / "scans", policy=policy, report_dir=reports / "gate")
+
+
+def trivy_options(src: Path, reports: Path, archive: Path, db_repository: str | None) -> scan.ScanOptions:
+    """The Trivy stage's options, as the Jenkinsfile gives them (``--input image.oci.tar
+    --scanners vuln,secret``); without a vulnerability DB mirror only ``secret`` can run offline."""
+    scanners = TRIVY_SCANNERS if db_repository else tuple(s for s in TRIVY_SCANNERS if s != "vuln")
+    return scan.ScanOptions("trivy", src, reports / "scans", input=archive,
+                            options={"scanners": scanners, "db_repository": db_repository})
 
 
 def _locate(path: Path | None, relative: str, what: str) -> Path:
@@ -58,14 +90,13 @@ def _locate(path: Path | None, relative: str, what: str) -> Path:
 
 
 def _source_revision(source: Path) -> str:
-    """Short commit of the source checkout, or ``local`` when it is not in a git repo."""
-    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source, capture_output=True,
+                          text=True, check=False, timeout=30, stdin=subprocess.DEVNULL)
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "local"
 
 
 def _next_build_number(workdir: Path) -> int:
-    """A build counter kept in ``workdir`` (Jenkins' BUILD_NUMBER for the demo)."""
+    """Jenkins' BUILD_NUMBER for the demo, kept in the work directory."""
     path = workdir / "build-number"
     try:
         number = int(path.read_text().strip()) + 1
@@ -75,17 +106,17 @@ def _next_build_number(workdir: Path) -> int:
     return number
 
 
-def _outcome_stage(outcome: object) -> StageResult:
-    """Turn a scanner's outcome (ok / skipped / error) into a stage result, never hiding a skip."""
-    status = {"ok": PASSED, "skipped": SKIPPED}.get(getattr(outcome, "status", ""), FAILED)
-    reports = [str(p) for p in getattr(outcome, "reports", [])]
-    detail = getattr(outcome, "reason", "") or ", ".join(Path(r).name for r in reports)
-    return StageResult(getattr(outcome, "tool", "scan"), status, detail,
-                       data={"reports": reports})
+@contextmanager
+def _workdir_lock(workdir: Path) -> Iterator[None]:
+    """One demo at a time per work directory: a second one waits for the first."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 class Demo:
-    """One demo run: parts, stages, results."""
+    """One demo run: the stages in Jenkins' order and what they returned."""
 
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
@@ -95,119 +126,87 @@ class Demo:
         self.target = self.service.environment(config.environment)
         self.source = _locate(config.source, f"examples/{config.service}", "example service source")
         self.results: list[StageResult] = []
-        self.outcomes: list[object] = []
+        self.reports = self.workdir / "reports"
 
-    def _stage(self, name: str, func) -> StageResult:
+    def _stage(self, name: str, func: Callable[[], StageResult]) -> StageResult:
         result = run_stage(name, func, self.config.out)
         self.results.append(result)
         return result
 
-    def _skip(self, name: str, reason: str) -> None:
-        self._stage(name, lambda: StageResult(name, SKIPPED, reason))
+    def _skip(self, name: str, reason: str) -> StageResult:
+        return self._stage(name, lambda: StageResult(name, SKIPPED, reason))
+
+    def _failed_before(self) -> bool:
+        return not all(r.ok for r in self.results)
 
     def run(self) -> int:
-        from scanners import dependency_check, sonarqube, trivy
-
         out = self.config.out or sys.stdout
         start = time.monotonic()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        scans = self.workdir / "scans"
-        build = _next_build_number(self.workdir)
-        tag = f"{_source_revision(self.source)}-b{build}"
-        print(f"gantry demo: service {self.service.name} ({self.config.environment}), tag {tag}, "
-              f"work dir {self.workdir}", file=out, flush=True)
-
-        with contextlib.ExitStack() as parts:
-            print("gantry demo: starting local registry and container engine …", file=out, flush=True)
-            registry = parts.enter_context(LocalRegistry(self.workdir / "registry", self.config.registry_port,
-                                                         name="registry"))
-            engine, client = parts.enter_context(container_engine(
-                self.config.engine, self.workdir / "podman", [registry.host]))
-            print(f"gantry demo: registry {registry.url}, engine {engine}", file=out, flush=True)
-            repository = f"{registry.host}/{self.target.ecr_repository}"
-
-            self._stage("test", lambda: run_tests(self.source, self.workdir / "test",
-                                                  self.service.test_command))
-            for name, scanner in (("sonarqube", sonarqube.run), ("dependency-check", dependency_check.run)):
-                self._stage(name, lambda scanner=scanner: self._scan(scanner, self.source, scans))
-            self._stage("trivy", lambda: self._scan(trivy.run_fs, self.source, scans))
-            built = self._stage("build", lambda: self._build(client, repository, tag, engine))
-            gate = self._stage("gate", self._gate)
-            if not (built.status == PASSED and gate.status == PASSED):
-                self._skip("push", "not run: an earlier stage failed")
-                self._skip("bump", "not run: an earlier stage failed")
-            else:
-                pushed = self._stage("push", lambda: self._push(client, repository, tag))
-                if pushed.status == PASSED:
-                    self._stage("bump", lambda: self._bump(registry.host, repository, tag,
-                                                           str(pushed.data["digest"])))
-                else:
-                    self._skip("bump", "not run: push failed")
-
+        with _workdir_lock(self.workdir):
+            build_number = _next_build_number(self.workdir)
+            tag = f"{_source_revision(self.source)}-b{build_number}"
+            print(f"gantry demo: service {self.service.name} ({self.config.environment}), tag {tag}, "
+                  f"work dir {self.workdir}", file=out, flush=True)
+            print("gantry demo: starting local registries (Seoul, Tokyo) and container engine …", file=out, flush=True)
+            with LocalStack(self.workdir, self.config.registry_port, self.config.engine) as parts:
+                print(f"gantry demo: registries {parts.primary} (Seoul), {parts.replica} (Tokyo); "
+                      f"engine {parts.engine}", file=out, flush=True)
+                self._pipeline(parts, tag, build_number)
         write_atomic(self.workdir / "stages.json", results_json(self.results))
-        total = time.monotonic() - start
-        print(summary(self.results, total), file=out)
+        print(summary(self.results, time.monotonic() - start), file=out)
         for result in self.results:
             for key in ("digest", "repo", "commit", "report_dir"):
-                if key in result.data:
+                if result.data.get(key):
                     print(f"  {result.name}: {key} {result.data[key]}", file=out)
         return 0 if all(r.ok for r in self.results) else 1
 
-    def _scan(self, scanner, source: Path, scans: Path) -> StageResult:
-        outcome = scanner(source, scans)
-        self.outcomes.append(outcome)
-        return _outcome_stage(outcome)
-
-    def _build(self, client, repository: str, tag: str, engine: str) -> StageResult:
-        from .image.build import build_image
-        from .image.pydeps import prepare_build_context
-
-        context = self.workdir / "build-context"   # the service context + its pinned deps (site-packages/)
-        prepare_build_context(self.source / self.service.context, context, wheel_cache=self.workdir / "wheels")
-        image = build_image(client, context, self.service.dockerfile, [f"{repository}:{tag}"],
-                            labels={"org.opencontainers.image.revision": tag})
-        return StageResult("build", PASSED, f"{engine}: {repository}:{tag} {image.id[:19]}",
-                           data={"image_id": image.id})
-
-    def _gate(self) -> StageResult:
-        from scanners.formats import write_all
-        from scanners.gate import evaluate
-        from scanners.policy import load_policy
-
-        reports = [Path(p) for o in self.outcomes if getattr(o, "status", "") == "ok"
-                   for p in getattr(o, "reports", []) if Path(p).name != "sbom.cdx.json"]
-        verdict = evaluate(reports, policy=load_policy(self.config.policy),
-                           environment=self.config.environment, outcomes=self.outcomes)
-        written = write_all(verdict, self.workdir)
-        missing = [name for name in REPORT_FILES if not (self.workdir / name).is_file()]
-        if missing:
-            raise GantryError("report", f"not written: {', '.join(missing)}")
-        code = getattr(verdict, "exit_code", 1)
-        status = PASSED if code == 0 else FAILED
-        detail = getattr(verdict, "summary", "") or f"exit {code}"
-        return StageResult("gate", status, f"{detail}; {', '.join(sorted(Path(p).name for p in written.values()))}",
-                           data={"report_dir": str(self.workdir), "exit_code": code})
-
-    def _push(self, client, repository: str, tag: str) -> StageResult:
-        from .image.push import push_image
-
-        result = push_image(client, repository, tag)
-        write_atomic(self.workdir / "image.json", json.dumps(
-            {"reference": result.reference, "tag": result.tag, "digest": result.digest}, indent=2) + "\n")
-        return StageResult("push", PASSED, f"{result.reference}@{result.digest}",
-                           data={"digest": result.digest, "reference": result.reference})
-
-    def _bump(self, registry_host: str, repository: str, tag: str, digest: str) -> StageResult:
-        from gitops.bump import bump
-        from gitops.layout import init_repo
-
-        bare = self.workdir / "gitops.git"
-        init_repo(bare, self.catalog, [self.service], self.config.environment, registry_host)
-        result = bump(bare.as_uri(), catalog=self.catalog, service=self.service.name,
-                      environment=self.config.environment, image=repository, digest=digest, tag=tag,
-                      build_url=f"file://{self.workdir}/stages.json")
-        if not result.changed:
-            return StageResult("bump", PASSED, f"{result.manifest}: already at {digest[:19]}, no commit")
-        return StageResult("bump", PASSED,
-                           f"{result.manifest}: {result.old_tag or 'none'} -> {result.new_tag} ({str(result.commit)[:12]})",
-                           data={"commit": result.commit, "repo": str(bare)})
+    def _pipeline(self, parts: LocalStack, tag: str, build_number: int) -> None:
+        """The Jenkinsfile, stage by stage."""
+        cfg, svc, scans = self.config, self.service, self.reports / "scans"
+        repository = self.target.ecr_repository
+        archive = self.workdir / "image.oci.tar"
+        self._stage("test", lambda: test.run(test.TestOptions(self.source, self.reports / "test", svc.test_command)))
+        for tool in ("sonarqube", "dependency-check"):
+            self._stage(tool, lambda tool=tool: scan.run(scan.ScanOptions(tool, self.source, scans)))
+        builder = "buildkit" if shutil.which("buildctl") or shutil.which("buildctl-daemonless.sh") else "docker"
+        self._stage("build", lambda: build.run(build.BuildOptions(
+            self.source / svc.context, svc.dockerfile, [f"{parts.primary}/{repository}:{tag}"], archive, builder,
+            {"org.opencontainers.image.revision": tag}, parts.client,
+            vendor_to=self.workdir / "build-context", wheel_cache=self.workdir / "wheels")))
+        self._stage("trivy", lambda: scan.run(trivy_options(self.source, self.reports, archive,
+                                                            cfg.trivy_db_repository)))
+        self._stage("gate", lambda: gate.run(gate_options(cfg.environment, self.reports, cfg.policy)))
+        if cfg.is_pr:
+            self._skip("pr-report", "no GitHub API here: the comment is reports/gate/report.md")
+        else:
+            self._skip("pr-report", "not a pull request")
+        if cfg.is_pr or self._failed_before():
+            why = "pull request builds stop after the PR report" if cfg.is_pr else "an earlier stage failed"
+            for name in ("push", "replicate", "bump"):
+                self._skip(name, f"not run: {why}")
+        else:
+            pushed = self._stage("push", lambda: push.run(push.PushOptions(
+                parts.primary, repository, [tag], oci_archive=archive, output=self.reports / "image.json")))
+            digest = str(pushed.data.get("digest", ""))
+            if pushed.ok:
+                def _replicate() -> StageResult:
+                    parts.replicate(repository, digest, [tag])   # ECR's own replication, played locally
+                    return replicate.run(replicate.ReplicateOptions(repository, digest, parts.primary,
+                                                                    parts.replicas, timeout=60, out=cfg.out))
+                self._stage("replicate", _replicate)
+            else:
+                self._skip("replicate", "not run: push failed")
+            if self._failed_before() or cfg.branch != "main":
+                self._skip("bump", "not run: " + ("an earlier stage failed" if self._failed_before()
+                                                   else "only main-branch builds deploy"))
+            else:
+                bare = self.workdir / "gitops.git"
+                init_repo(bare, self.catalog, [svc], cfg.environment, parts.primary)
+                self._stage("bump", lambda: bump.run(bump.BumpOptions(
+                    self.catalog, svc.name, cfg.environment, digest, tag, bare.as_uri(),
+                    image=f"{parts.primary}/{repository}", build_url=f"file://{self.workdir}/stages.json",
+                    mode=None)))
+        status = "SUCCESS" if all(r.ok for r in self.results) else "FAILURE"
+        self._stage("notify", lambda: notify.run(notify.NotifyOptions(svc.name, cfg.environment, status,
+                                                                      f"file://{self.workdir}/stages.json"),
+                                                 required=False))

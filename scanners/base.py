@@ -112,6 +112,9 @@ class ParsedReport:
     #: external quality gates reported by the tool itself: (name, passed, detail)
     tool_gates: list[tuple[str, bool, str]] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
+    #: why this report is no evidence of a completed scan (e.g. a SARIF log with no run);
+    #: each line makes the gate "cannot evaluate"
+    errors: list[str] = field(default_factory=list)
 
 
 class FindingSet:
@@ -213,6 +216,7 @@ class Scanner(Protocol):
     """What a scanner module provides (modules satisfy this protocol structurally)."""
 
     TOOL: str
+    REPORT_NAME: str
 
     def run(self, project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome: ...
 

@@ -33,6 +33,7 @@ from .registry import ParseOptions, register
 TOOL = "dependency-check"
 REPORT_JSON = "dependency-check-report.json"
 REPORT_XML = "dependency-check-report.xml"
+REPORT_NAME = REPORT_JSON
 _SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "moderate": "MEDIUM",
              "low": "LOW", "info": "INFO", "informational": "INFO", "none": "INFO"}
 

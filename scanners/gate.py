@@ -1,32 +1,32 @@
-"""The gate: one pure evaluation of parsed reports against a policy → a :class:`Verdict`.
+"""The gate: one pure evaluation of parsed reports, outcomes, policy and baseline → a :class:`Verdict`.
 
-``evaluate`` never raises for bad *inputs*: an unreadable, empty, truncated or unknown report,
-a scanner outcome "error", a skipped-or-missing required scanner or an unreadable baseline all
-yield a Verdict with ``exit_code`` 2 ("cannot evaluate", a failed gate) and the problem in
-``errors``, so the reports still say why. A bad *policy* raises ``GantryError`` earlier, in
-``load_policy``. Exit codes: 0 pass, 1 gate failed, 2 cannot evaluate.
+:func:`evaluate` does no I/O: reading report files, outcome files and the baseline is
+:mod:`scanners.inputs`' job, and every problem found while reading arrives here as an
+``input_errors`` line. It never raises for bad *inputs*: an unreadable report, a scanner outcome
+"error", a required scanner that was skipped or left no evidence, or an unreadable baseline yield
+a Verdict with ``exit_code`` 2 ("cannot evaluate", a failed gate) and the problem in ``errors``,
+so the reports still say why. A bad *policy* raises ``GantryError`` earlier, in ``load_policy``;
+an environment the policy does not know raises here.
+
+Exit codes: 0 pass, 1 gate failed (the evidence says no), 2 cannot evaluate (no or broken
+evidence — including a scanner the policy requires for the environment that was skipped: without
+its report the gate cannot say the image is safe, so it is exit 2, never 0, and not 1 because no
+finding said no).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from pipeline_lib.core.errors import GantryError
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
 from .dbage import check_db_age
 from .policy import AllowEntry, Policy, Rules
-from .registry import parse_report
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
-MAX_BASELINE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -101,83 +101,14 @@ class Verdict:
                 "links": self.links}
 
 
-def load_baseline(path: Path) -> set[str]:
-    """Fingerprints from a previous ``findings.json`` (array, or ``{"findings": [...]}``)."""
-    where = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_BASELINE_BYTES:
-            raise GantryError(where, "baseline is too large")
-        if size == 0:
-            raise GantryError(where, "empty baseline file")
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise GantryError(where, "no such file") from None
-    except UnicodeDecodeError:
-        raise GantryError(where, "baseline is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise GantryError(where, f"baseline is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    except OSError as exc:
-        raise GantryError(where, f"cannot read: {exc.strerror or exc}") from None
-    items = data.get("findings") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise GantryError(where, "baseline must be a findings.json array")
-    fps = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("fingerprint"), str):
-            raise GantryError(where, f"baseline entry {i} has no fingerprint")
-        fps.add(item["fingerprint"])
-    return fps
-
-
-def _outcome_reports(outcomes: Iterable[ScanOutcome]) -> list[Path]:
-    return [Path(p) for o in outcomes if o.status == "ok" for p in o.reports if not str(p).endswith(".cdx.json")]
-
-
-def evaluate(reports: Sequence[Path], *, policy: Policy, environment: str = "dev", baseline: Path | None = None,
-             outcomes: Sequence[ScanOutcome] = (), licenses: bool = False, today: dt.date | None = None,
-             report_format: str | None = None) -> Verdict:
-    """Parse ``reports`` (plus the reports of "ok" ``outcomes`` when none are given) and gate them."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()   # many long-lived small objects and no cycles: spare the cyclic GC's passes
-    try:
-        return _evaluate(reports, policy=policy, environment=environment, baseline=baseline, outcomes=outcomes,
-                         licenses=licenses, today=today, report_format=report_format)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, baseline: Path | None,
-              outcomes: Sequence[ScanOutcome], licenses: bool, today: dt.date | None,
-              report_format: str | None) -> Verdict:
-    start = time.monotonic()
-    policy.check_environment(environment)
-    today = today or dt.date.today()
-    outcomes = list(outcomes)
-    errors: list[str] = []
-    paths = list(dict.fromkeys(Path(p) for p in (reports or _outcome_reports(outcomes))))
-    parsed: list[ParsedReport] = []
-    for p in paths:
-        try:
-            parsed.append(parse_report(p, licenses=licenses, format=report_format))
-        except GantryError as exc:
-            errors.append(str(exc))
-    baseline_fps: set[str] | None = None
-    if baseline is not None:
-        try:
-            baseline_fps = load_baseline(baseline)
-        except GantryError as exc:
-            errors.append(str(exc))
-
-    # tools and their scanner status
-    tools: dict[str, str] = {}
-    for o in outcomes:
-        tools[o.tool] = o.status
+def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedReport], policy: Policy,
+                   environment: str) -> tuple[dict[str, str], list[GateRule], list[str]]:
+    """Which tools ran, one "scanner ran" rule per outcome, and the required-scanner errors."""
+    tools: dict[str, str] = {o.tool: o.status for o in outcomes}
     for r in parsed:
         tools.setdefault(r.tool, "report")
     rules: list[GateRule] = []
+    errors: list[str] = []
     for o in outcomes:
         if o.status == "error":
             errors.append(f"{o.tool}: scanner error: {o.reason or 'no reason given'}")
@@ -196,29 +127,26 @@ def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, base
             why = "skipped" if status else "no report and no outcome"
             errors.append(f"{req}: required scanner did not run ({why})")
             rules.append(GateRule("required scanner", req, ERROR, f"required by the policy but {why}"))
-    if not parsed and not errors:
-        errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))
+    return tools, rules, errors
 
-    # findings
+
+def _classify(parsed: Sequence[ParsedReport], policy: Policy, environment: str, baseline: set[str] | None,
+              today: dt.date) -> tuple[list[Evaluated], dict[int, int], dict[str, Rules]]:
+    """Each distinct finding once, marked new / allowlisted / counted / blocking."""
     allow_active = [a for a in policy.allowlist if not a.expired(today)]
     allow_expired = [a for a in policy.allowlist if a.expired(today)]
     expired_hits: dict[int, int] = {}
     evaluated: list[Evaluated] = []
-    suppressed: list[Suppressed] = []
-    links: dict[str, str] = {}
     seen: set[tuple[str, str]] = set()
     rules_cache: dict[str, Rules] = {}
     for r in parsed:
-        suppressed.extend(r.suppressed)
-        links.update(r.links)
-        rl = rules_cache.setdefault(r.tool, policy.rules_for(r.tool, environment))
         for f in r.findings:
             key = (f.tool, f.fingerprint)
             if key in seen:
                 continue
             seen.add(key)
             rl = rules_cache.get(f.tool) or rules_cache.setdefault(f.tool, policy.rules_for(f.tool, environment))
-            e = Evaluated(f, new=baseline_fps is None or f.fingerprint not in baseline_fps)
+            e = Evaluated(f, new=baseline is None or f.fingerprint not in baseline)
             if allow_active or allow_expired:
                 e.allowed_by = next((a for a in allow_active if a.matches(f)), None)
                 if e.allowed_by is None:
@@ -228,52 +156,90 @@ def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, base
             e.counted = e.allowed_by is None and (e.new or not rl.only_new)
             e.blocking = e.counted and rl.blocks(f)
             evaluated.append(e)
+    return evaluated, expired_hits, rules_cache
 
-    # rules per tool
-    by_tool: dict[str, list[Evaluated]] = {}
+
+def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool) -> list[GateRule]:
+    """The severity-threshold and max-count rules of one tool."""
+    out: list[GateRule] = []
+    counted = [e for e in items if e.counted]
+    blocking = [e for e in counted if e.blocking]
+    scope = "new " if rl.only_new and scoped else ""
+    if rl.fail_on is None:
+        out.append(GateRule("severity threshold", tool, PASS, "no severity threshold"))
+    elif blocking:
+        sev = Counter(e.finding.severity for e in blocking)
+        out.append(GateRule("severity threshold", tool, FAIL,
+                            f"{len(blocking)} {scope}finding(s) at or above {rl.fail_on}: "
+                            + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s)),
+                            [f"{e.finding.severity} {e.finding.id} {e.finding.package or e.finding.target or ''}"
+                             for e in blocking[:50]]))
+    else:
+        out.append(GateRule("severity threshold", tool, PASS,
+                            f"no {scope}finding at or above {rl.fail_on} ({len(counted)} counted)"))
+    if rl.max:
+        sev = Counter(e.finding.severity for e in counted)
+        over = [f"{k}: {len(counted) if k == 'total' else sev.get(k, 0)} > {n}" for k, n in rl.max.items()
+                if (len(counted) if k == "total" else sev.get(k, 0)) > n]
+        out.append(GateRule("max counts", tool, FAIL if over else PASS,
+                            "; ".join(over) if over else "within " + ", ".join(f"{k} ≤ {n}" for k, n in rl.max.items())))
+    return out
+
+
+def _tool_gate_rules(report: ParsedReport, rl: Rules) -> list[GateRule]:
+    """The scanner's own quality gates (SonarQube), enforced only when the policy says so."""
+    if rl.quality_gate:
+        return [GateRule(name, report.tool, PASS if ok else FAIL, detail) for name, ok, detail in report.tool_gates]
+    return [GateRule(name, report.tool, SKIPPED, f"not enforced by the policy ({detail})")
+            for name, _ok, detail in report.tool_gates]
+
+
+def _allowlist_rule(policy: Policy, evaluated: list[Evaluated], expired_hits: dict[int, int],
+                    today: dt.date) -> GateRule:
+    allow_expired = [a for a in policy.allowlist if a.expired(today)]
+    used = sum(e.allowed_by is not None for e in evaluated)
+    details = [f"{a.label} (owner {a.owner}) expired {a.expires.isoformat()}"
+               + (f", matches {expired_hits[i]} finding(s) again" if expired_hits.get(i) else "")
+               for i, a in enumerate(allow_expired)]
+    return GateRule("allowlist", "policy", PASS,
+                    f"{used} finding(s) allowlisted; {len(allow_expired)} expired entr"
+                    f"{'y' if len(allow_expired) == 1 else 'ies'} no longer suppress", details)
+
+
+def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], policy: Policy,
+             baseline: set[str] | None = None, *, environment: str = "dev", input_errors: Sequence[str] = (),
+             today: dt.date | None = None, baseline_source: str | None = None) -> Verdict:
+    """Gate ``parsed`` reports and scanner ``outcomes`` against ``policy`` for ``environment``.
+
+    ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new).
+    ``input_errors``: problems met while reading the inputs (each one makes the verdict exit 2).
+    Pure: no file, network or clock access except ``today`` defaulting to the current date.
+    Raises :class:`GantryError` only for an environment the policy does not know.
+    """
+    start = time.monotonic()
+    policy.check_environment(environment)
+    today = today or dt.date.today()
+    outcomes = list(outcomes)
+    errors = list(input_errors)
+    for r in parsed:
+        errors.extend(f"{r.path}: {msg}" for msg in r.errors)
+    tools, rules, required_errors = _scanner_rules(outcomes, parsed, policy, environment)
+    errors.extend(required_errors)
+    if not parsed and not errors:
+        errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))
+
+    evaluated, expired_hits, rules_cache = _classify(parsed, policy, environment, baseline, today)
+    by_tool: dict[str, list[Evaluated]] = {r.tool: [] for r in parsed}
     for e in evaluated:
         by_tool.setdefault(e.finding.tool, []).append(e)
-    for r in parsed:
-        by_tool.setdefault(r.tool, [])
     for tool in sorted(by_tool):
-        items = by_tool[tool]
         rl = rules_cache.get(tool) or policy.rules_for(tool, environment)
-        counted = [e for e in items if e.counted]
-        blocking = [e for e in counted if e.blocking]
-        scope = "new " if rl.only_new and baseline_fps is not None else ""
-        if rl.fail_on is None:
-            rules.append(GateRule("severity threshold", tool, PASS, "no severity threshold"))
-        elif blocking:
-            sev = Counter(e.finding.severity for e in blocking)
-            rules.append(GateRule("severity threshold", tool, FAIL,
-                                  f"{len(blocking)} {scope}finding(s) at or above {rl.fail_on}: "
-                                  + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s)),
-                                  [f"{e.finding.severity} {e.finding.id} {e.finding.package or e.finding.target or ''}"
-                                   for e in blocking[:50]]))
-        else:
-            rules.append(GateRule("severity threshold", tool, PASS,
-                                  f"no {scope}finding at or above {rl.fail_on} ({len(counted)} counted)"))
-        if rl.max:
-            sev = Counter(e.finding.severity for e in counted)
-            over = [f"{k}: {len(counted) if k == 'total' else sev.get(k, 0)} > {n}" for k, n in rl.max.items()
-                    if (len(counted) if k == "total" else sev.get(k, 0)) > n]
-            rules.append(GateRule("max counts", tool, FAIL if over else PASS,
-                                  "; ".join(over) if over else "within " + ", ".join(f"{k} ≤ {n}" for k, n in rl.max.items())))
+        rules.extend(_threshold_rules(tool, by_tool[tool], rl, baseline is not None))
         for r in parsed:
             if r.tool == tool:
-                for name, ok, detail in r.tool_gates:
-                    if rl.quality_gate:
-                        rules.append(GateRule(name, tool, PASS if ok else FAIL, detail))
-                    else:
-                        rules.append(GateRule(name, tool, SKIPPED, f"not enforced by the policy ({detail})"))
+                rules.extend(_tool_gate_rules(r, rl))
     if policy.allowlist:
-        used = sum(e.allowed_by is not None for e in evaluated)
-        details = [f"{a.label} (owner {a.owner}) expired {a.expires.isoformat()}"
-                   + (f", matches {expired_hits[i]} finding(s) again" if expired_hits.get(i) else "")
-                   for i, a in enumerate(allow_expired)]
-        rules.append(GateRule("allowlist", "policy", PASS,
-                              f"{used} finding(s) allowlisted; {len(allow_expired)} expired entr"
-                              f"{'y' if len(allow_expired) == 1 else 'ies'} no longer suppress", details))
+        rules.append(_allowlist_rule(policy, evaluated, expired_hits, today))
     for err in errors:
         if not any(r.status == ERROR and r.message in err for r in rules):
             rules.append(GateRule("input readable", "input", ERROR, clip(err, 500)))
@@ -284,9 +250,13 @@ def _evaluate(reports: Sequence[Path], *, policy: Policy, environment: str, base
         code, status = 1, FAIL
     else:
         code, status = 0, PASS
+    suppressed = [s for r in parsed for s in r.suppressed]
+    links: dict[str, str] = {}
+    for r in parsed:
+        links.update(r.links)
     v = Verdict(code, status, "", environment, policy.source, evaluated, rules, errors, tools, outcomes,
-                [str(p) for p in paths], allow_expired, suppressed, links,
-                str(baseline) if baseline is not None else None,
+                [str(r.path) for r in parsed], [a for a in policy.allowlist if a.expired(today)], suppressed,
+                links, baseline_source,
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
     v.summary = _summary(v)
     v.duration = time.monotonic() - start

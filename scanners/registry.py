@@ -1,6 +1,12 @@
-"""Report formats: each scanner module registers its parsers here; detection picks one by content.
+"""The scanner registry: the one list of scanners, and the report formats they parse.
 
-A format is ``(name, tool, sniff, parse)``. ``sniff`` looks at the first 64 KiB of the file
+:data:`SCANNERS` maps each tool name to the module that implements it (the :class:`Scanner`
+protocol of :mod:`scanners.base`: ``TOOL``, ``REPORT_NAME``, ``run(src, out, **opts)``,
+``parse(path)``). Adding a scanner is one module plus one line here; the CLI's choices, the
+gate's report names and the demo read this list, never their own copy. Modules are imported on
+first use, so ``gantry --help`` does not pay for them.
+
+Each scanner module registers its report formats with :func:`register`. A format is ``(name, tool, sniff, parse)``. ``sniff`` looks at the first 64 KiB of the file
 (decoded text); the first registered format whose sniff matches wins. An unknown, empty or
 binary file is a :class:`GantryError` naming the file.
 """
@@ -15,11 +21,18 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 
-from .base import ParsedReport
+from .base import ParsedReport, Scanner
 
 HEAD_BYTES = 64 * 1024
 MAX_REPORT_BYTES = 2 * 1024 * 1024 * 1024
-SCANNER_MODULES = ("scanners.trivy", "scanners.dependency_check", "scanners.sonarqube")
+#: tool name → module: the only list of scanners.
+SCANNERS: dict[str, str] = {
+    "trivy": "scanners.trivy",
+    "dependency-check": "scanners.dependency_check",
+    "sonarqube": "scanners.sonarqube",
+    "checkov": "scanners.checkov",
+}
+SCANNER_MODULES = tuple(SCANNERS.values())
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,8 @@ class ReportFormat:
 
 
 FORMATS: dict[str, ReportFormat] = {}
+#: files a scanner's tooling writes that are *not* findings reports: (sniff, what it is)
+NOT_REPORTS: list[tuple[Callable[[str], bool], str]] = []
 
 
 def register(name: str, tool: str, sniff: Callable[[str], bool]):
@@ -48,9 +63,31 @@ def register(name: str, tool: str, sniff: Callable[[str], bool]):
     return deco
 
 
+def register_not_report(sniff: Callable[[str], bool], what: str) -> None:
+    """Recognise a file that is no findings report (e.g. an API status response) and say what it is."""
+    NOT_REPORTS.append((sniff, what))
+
+
 def _load() -> None:
     for mod in SCANNER_MODULES:
         importlib.import_module(mod)
+
+
+def tool_names() -> tuple[str, ...]:
+    """Every registered scanner, in registration order (no module is imported)."""
+    return tuple(SCANNERS)
+
+
+def scanner(tool: str) -> Scanner:
+    """The module implementing ``tool``; an unknown name is a :class:`GantryError`."""
+    if tool not in SCANNERS:
+        raise GantryError("scanner", f"unknown scanner {tool!r} (known: {', '.join(SCANNERS)})")
+    return importlib.import_module(SCANNERS[tool])  # type: ignore[return-value]
+
+
+def report_names() -> dict[str, str]:
+    """tool → the file name its ``run`` writes its findings report as."""
+    return {tool: scanner(tool).REPORT_NAME for tool in SCANNERS}
 
 
 def format_names() -> list[str]:
@@ -93,6 +130,9 @@ def detect(path: Path, head: str | None = None) -> ReportFormat:
     for fmt in FORMATS.values():
         if fmt.sniff(head):
             return fmt
+    for sniff, what in NOT_REPORTS:
+        if sniff(head):
+            raise GantryError(str(path), f"{what}, not a findings report")
     raise GantryError(str(path), "unknown report format (not a Trivy JSON/SARIF, CycloneDX, "
                                  "Dependency-Check JSON/XML or SonarQube report)")
 

@@ -32,7 +32,7 @@ from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
 from .process import run_tool
-from .registry import ParseOptions, register
+from .registry import ParseOptions, register, register_not_report
 
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
@@ -304,6 +304,13 @@ def _hotspots(items: Any, out: FindingSet, where: str, base_url: str | None) -> 
             TOOL, "hotspot", clip(rule, 200), map_hotspot_severity(h), clip(msg),
             fingerprint(TOOL, "hotspot", rule, comp, msg), target=clip(comp, 500) or None, line=_line(h),
             url=f"{base_url.rstrip('/')}/security_hotspots?hotspots={h['key']}" if base_url else None))
+
+
+register_not_report(lambda head: head.startswith("{") and '"task"' in head[:200] and '"componentKey"' in head,
+                    "a SonarQube api/ce/task response (the analysis task's status)")
+register_not_report(lambda head: head.startswith("{") and '"projectStatus"' in head[:200],
+                    "a SonarQube api/qualitygates/project_status response (the quality gate alone; "
+                    "gantry's sonarqube.json carries it beside the findings)")
 
 
 def _sniff_report(head: str) -> bool:

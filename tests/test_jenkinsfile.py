@@ -44,7 +44,7 @@ def _stage_names() -> list[str]:
 
 def test_stages_in_order() -> None:
     assert _stage_names() == ["Prepare", "Test", "Analysis", "SonarQube", "Dependency-Check", "Build",
-                              "Trivy", "Gate", "PR report", "Push", "GitOps bump"]
+                              "Trivy", "Gate", "PR report", "Push", "Replicate", "GitOps bump"]
     assert re.search(r"stage\('Analysis'\)\s*\{\s*parallel\s*\{", TEXT)
 
 

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _mode_opts(bump)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
     bump.add_argument("--json", action="store_true", help="print the result as JSON")
-    bump.set_defaults(func=_bump)
+    bump.set_defaults(func=_bump, stage="bump")
 
     promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
     _catalog_opt(promote)
@@ -118,15 +118,10 @@ def _print_bump(result, as_json: bool, what: str) -> None:
 
 
 def _bump(args: argparse.Namespace) -> int:
-    from gitops.bump import default_image
-    from gitops.promote import deliver
-    catalog = load_catalog(args.catalog)
-    env = catalog.service(args.service).environment(args.env)
-    image = args.image or default_image(catalog, args.service, args.env)
-    result = deliver(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
-                     environment=args.env, image=image, digest=args.digest, tag=args.tag,
-                     build_url=args.build_url, mode=args.mode or env.deploy, github_api=args.github_api,
-                     github_repo=args.github_repo, workdir=args.workdir)
+    from ..stages.bump import BumpOptions, run
+    result = run(BumpOptions(load_catalog(args.catalog), args.service, args.env, args.digest, args.tag, args.repo,
+                             args.image, args.build_url, args.mode, args.github_api, args.github_repo,
+                             args.workdir)).value
     _print_bump(result, args.json, f"{args.service} {args.env}")
     return 0
 

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "BuildKit into an OCI archive (default: %(default)s)")
     build.add_argument("--output-oci", type=Path, default=Path("image.oci.tar"),
                        help="with --builder buildkit: the OCI archive to write (default: %(default)s)")
-    build.set_defaults(func=_build)
+    build.set_defaults(func=_build, stage="build")
 
     push = isub.add_parser("push", help="push the image; print and record its digest")
     _common(push)
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--ref", default="", help="image name inside the OCI layout/archive")
     push.add_argument("--mount-from", help="repository in the same registry to mount shared blobs from")
     push.add_argument("--output", type=Path, help="write the result as JSON here")
-    push.set_defaults(func=_push)
+    push.set_defaults(func=_push, stage="push")
 
     verify = isub.add_parser("verify-replication",
                              help="wait until the digest is in every replica region (exit 1 on timeout)")
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
     verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")
-    verify.set_defaults(func=_verify)
+    verify.set_defaults(func=_verify, stage="replicate")
 
 
 _SEMVER = __import__("re").compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -118,7 +118,7 @@ def _docker():
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ..image.build import build_image
+    from ..stages.build import BuildOptions, run
     catalog, host, repo = _repository(args)
     svc = catalog.service(args.service)
     labels = {}
@@ -128,33 +128,22 @@ def _build(args: argparse.Namespace) -> int:
             raise GantryError("image build", f"--label {item!r}: expected KEY=VALUE")
         labels[key] = value
     refs = [f"{host}/{repo}:{t}" for t in _tags(args)]
-    if args.builder == "buildkit":
-        from ..image.buildkit import build_oci_archive
-        archive = build_oci_archive(args.source / svc.context, svc.dockerfile, args.output_oci, refs[0],
-                                    labels=labels)
-        print(f"built {refs[0]} into OCI archive {archive}")
-        return 0
-    image = build_image(_docker(), args.source / svc.context, svc.dockerfile, refs, labels=labels)
-    print(f"built {image.id} as {', '.join(image.tags)}")
+    client = _docker() if args.builder == "docker" else None
+    result = run(BuildOptions(args.source / svc.context, svc.dockerfile, refs, args.output_oci, args.builder,
+                              labels, client))
+    if result.data["image_id"]:
+        print(f"built {result.data['image_id']} as {', '.join(refs)}")
+    print(f"built {refs[0]} into OCI archive {result.data['oci_archive']}")
     return 0
 
 
 def _push(args: argparse.Namespace) -> int:
     catalog, host, repo = _repository(args)
     args.tag = _tags(args)
-    from ..image.registry import registry_for
     if args.oci_layout or args.oci_archive:
-        import tempfile
-        from ..image.copy import LayoutSource, copy_image, extract_archive
-        with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
-            source = (LayoutSource(args.oci_layout) if args.oci_layout
-                      else extract_archive(args.oci_archive, Path(tmp)))
-            result = copy_image(source, args.ref or args.tag[0], registry_for(host), repo, args.tag,
-                                mount_hint=args.mount_from)
-        record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": result.digest,
-                  "references": [f"{host}/{repo}:{t}" for t in args.tag],
-                  "blobs_skipped": result.stats.blobs_skipped, "blobs_mounted": result.stats.blobs_mounted,
-                  "blobs_uploaded": result.stats.blobs_uploaded, "bytes_uploaded": result.stats.bytes_uploaded}
+        from ..stages.push import PushOptions, run
+        record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,
+                                 args.mount_from)).data
     else:
         from ..image.push import push_image
         client = _docker()
@@ -186,8 +175,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from ..ecr.auth import ecr_client
-    from ..image.registry import registry_for
-    from ..image.replication import Destination, verify_replication
+    from ..stages.replicate import ReplicateOptions, run
     catalog, host, repo = _repository(args)
     overrides = dict(args.registry_for)
     unknown = set(overrides) - {catalog.registry_region, *catalog.replica_regions}
@@ -198,12 +186,10 @@ def _verify(args: argparse.Namespace) -> int:
     def host_for(region: str) -> str:
         return overrides.get(region) or f"{catalog.aws_account_id}.dkr.ecr.{region}.amazonaws.com"
 
-    source = registry_for(args.registry or host_for(catalog.registry_region))
-    dests = [Destination(r, registry_for(host_for(r))) for r in catalog.replica_regions]
     ecr = None if args.no_status_api else ecr_client(catalog.registry_region)
-    report = verify_replication(repo, args.digest, dests, source=source, ecr=ecr,
-                                registry_id=catalog.aws_account_id, timeout=args.timeout,
-                                interval=args.interval, out=sys.stdout)
+    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(catalog.registry_region),
+                                  {r: host_for(r) for r in catalog.replica_regions}, ecr, catalog.aws_account_id,
+                                  args.timeout, args.interval, sys.stdout))
     print(f"verify-replication: {repo}@{args.digest} is in "
-          f"{', '.join(f'{r} ({s:.1f}s)' for r, s in report.present.items())}")
+          f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")
     return 0

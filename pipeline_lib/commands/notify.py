@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from pipeline_lib.core.errors import GantryError
-from ..notify import post_slack
-
-STATUS_ICONS = {"SUCCESS": ":white_check_mark:", "UNSTABLE": ":warning:", "FAILURE": ":x:",
-                "ABORTED": ":no_entry_sign:", "NOT_BUILT": ":fast_forward:"}
+from ..stages.notify import STATUS_ICONS, NotifyOptions, run as run_notify
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,23 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     slack.add_argument("--url-env", default="SLACK_WEBHOOK_URL",
                        help="environment variable holding the webhook URL (default: %(default)s)")
     slack.add_argument("--dry-run", action="store_true", help="print the message instead of posting it")
-    slack.set_defaults(func=_slack)
-
-
-def message(service: str, environment: str, status: str, build_url: str) -> str:
-    """The one-line Slack message for a build result."""
-    link = f" <{build_url}|build>" if build_url else ""
-    return f"{STATUS_ICONS[status]} {service} ({environment}): {status}{link}"
+    slack.set_defaults(func=_slack, stage="notify")
 
 
 def _slack(args: argparse.Namespace) -> int:
-    text = message(args.service, args.environment, args.status, args.build_url)
-    if args.dry_run:
-        print(text)
-        return 0
-    url = os.environ.get(args.url_env, "").strip()
-    if not url:
-        raise GantryError("notify", f"environment variable {args.url_env} is not set (the Slack webhook URL)")
-    post_slack(url, text)
-    print(f"notify: slack: posted ({args.status})")
+    result = run_notify(NotifyOptions(args.service, args.environment, args.status, args.build_url,
+                                      args.url_env, args.dry_run))
+    print(result.data["text"] if args.dry_run else f"notify: {result.detail}")
     return 0

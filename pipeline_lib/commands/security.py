@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
-
-_TOOLS = ("trivy", "dependency-check", "sonarqube")
+from scanners.registry import tool_names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scan", help="run one security scanner and write its report and outcome")
-    p.add_argument("tool", choices=_TOOLS)
+    p.add_argument("tool", choices=tool_names())
     p.add_argument("--src", type=Path, required=True, help="source tree to scan")
     p.add_argument("--out", type=Path, required=True, help="directory for the report and <tool>.outcome.json")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the scanner is killed")
@@ -42,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host-url", help="SonarQube URL (default $SONAR_HOST_URL; token from $SONAR_TOKEN)")
     s.add_argument("--project-key")
     s.add_argument("--sonar-scanner", help="sonar-scanner or pysonar executable")
-    p.set_defaults(func=cmd_scan)
+    p.set_defaults(func=cmd_scan, stage="scan")
 
     p = sub.add_parser("findings", help="print the normalized findings of scan reports")
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
@@ -61,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
     p.add_argument("--input-format", default=None, help="format of every REPORT (default: detected from content)")
-    p.set_defaults(func=cmd_gate)
+    p.set_defaults(func=cmd_gate, stage="gate")
 
     p = sub.add_parser("pr-report", help="post/update the security comment and commit status on a pull request")
     p.add_argument("--repo", required=True, help="owner/name")
@@ -71,59 +70,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-url", default=None, help="API base URL (GitHub Enterprise: https://HOST/api/v3)")
     p.add_argument("--target-url", default=None, help="link for the status (e.g. the Jenkins build)")
     p.add_argument("--context", default="gantry/security")
-    p.set_defaults(func=cmd_pr_report)
+    p.set_defaults(func=cmd_pr_report, stage="pr_report")
 
 
 # ---------------------------------------------------------------------------------------
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    import importlib
-
-    from scanners.registry import parse_report
-
-    # only the scanner being run is imported (start-up time of the scan stage)
-    module = importlib.import_module("scanners." + args.tool.replace("-", "_"))
-    trivy = dependency_check = sonarqube = module
+def scan_options(args: argparse.Namespace) -> "ScanOptions":
+    """The scan stage's options from ``gantry scan`` arguments."""
+    from ..stages.scan import ScanOptions
 
     opts: dict = {}
-    if args.timeout is not None:
-        if args.timeout <= 0:
-            raise GantryError("--timeout", "must be positive")
-        opts["timeout"] = args.timeout
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GantryError(str(args.out), f"cannot create: {exc.strerror or exc}") from None
-    if not args.src.is_dir():
-        raise GantryError(str(args.src), "not a directory")
     if args.tool == "trivy":
-        scanners = tuple(s.strip() for s in args.scanners.split(",") if s.strip())
+        scanners = tuple(x.strip() for x in args.scanners.split(",") if x.strip())
         opts.update(scanners=scanners, sbom=not args.no_sbom, trivy=args.trivy, cache_dir=args.cache_dir,
                     db_repository=args.db_repository, java_db_repository=args.java_db_repository,
                     skip_db_update=args.skip_db_update)
-        if args.image or args.input:
-            outcome = trivy.run_image(args.image or "", args.out, input_tar=args.input, **opts)
-        else:
-            outcome = trivy.run_fs(args.src, args.out, **opts)
     elif args.tool == "dependency-check":
-        outcome = dependency_check.run(args.src, args.out, cli=args.dc_cli, data_dir=args.data_dir,
-                                       suppression=args.suppression, no_update=args.no_update, **opts)
-    else:
-        outcome = sonarqube.run(args.src, args.out, host_url=args.host_url, project_key=args.project_key,
-                                scanner=args.sonar_scanner, **opts)
-    if outcome.status == "ok":
-        try:
-            n = sum(len(parse_report(p).findings) for p in outcome.reports if not str(p).endswith(".cdx.json"))
-        except GantryError as exc:
-            from scanners.base import ScanOutcome
+        opts.update(cli=args.dc_cli, data_dir=args.data_dir, suppression=args.suppression, no_update=args.no_update)
+    elif args.tool == "sonarqube":
+        opts.update(host_url=args.host_url, project_key=args.project_key, scanner=args.sonar_scanner)
+    return ScanOptions(args.tool, args.src, args.out, args.timeout, args.image, args.input, opts)
 
-            outcome = ScanOutcome(outcome.tool, "error", outcome.reports, f"unreadable report: {exc}", outcome.duration)
-    outcome.write(args.out)
-    if outcome.status == "ok":
-        print(f"{outcome.tool}: ok ({n} findings) in {outcome.duration:.1f}s")
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from ..stages.scan import run
+
+    result = run(scan_options(args))
+    if result.data["outcome"] == "ok":
+        print(f"{args.tool}: ok ({result.data['findings']} findings) in {result.data['seconds']:.1f}s")
         return 0
-    print(f"{outcome.tool}: {outcome.status}: {outcome.reason}")
-    return 0 if outcome.status == "skipped" else 2
+    print(f"{args.tool}: {result.data['outcome']}: {result.data['reason']}")
+    return 0 if result.data["outcome"] == "skipped" else 2
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
@@ -156,33 +133,20 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
-def read_outcomes(directory: Path) -> list:
-    from scanners.base import ScanOutcome
+def gate_options(args: argparse.Namespace) -> "GateOptions":
+    """The gate stage's options from ``gantry gate`` arguments."""
+    from ..stages.gate import GateOptions
 
-    if not directory.is_dir():
-        raise GantryError(str(directory), "not a directory (expected <tool>.outcome.json files)")
-    return [ScanOutcome.read(p) for p in sorted(directory.glob("*.outcome.json"))]
+    return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
+                       policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
+                       licenses=args.licenses, input_format=args.input_format,
+                       links={"Jenkins build": os.environ.get("BUILD_URL", "")})
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from scanners.formats import write_all
-    from scanners.gate import evaluate
-    from scanners.policy import load_policy
+    from ..stages.gate import run
 
-    policy = load_policy(args.policy)
-    outcomes = read_outcomes(args.outcomes) if args.outcomes else []
-    if not args.reports and not outcomes:
-        raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    verdict = evaluate(args.reports, policy=policy, environment=args.env, baseline=args.baseline,
-                       outcomes=outcomes, licenses=args.licenses, report_format=args.input_format)
-    build_url = os.environ.get("BUILD_URL", "")
-    if build_url.startswith(("https://", "http://")):
-        verdict.links.setdefault("Jenkins build", build_url)
-    if args.report_dir:
-        try:
-            write_all(verdict, args.report_dir)
-        except OSError as exc:
-            raise GantryError(str(args.report_dir), f"cannot write reports: {exc.strerror or exc}") from None
+    verdict = run(gate_options(args)).value
     if args.format == "json":
         print(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -196,36 +160,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
-    from scanners.formats.markdown import MARKER
+    from pipeline_lib.core.github import api_url_from_env
 
-    from pipeline_lib.core.github import GitHubClient, api_url_from_env, check_repo, check_sha
+    from ..stages.pr_report import PrReportOptions, run
 
-    check_repo(args.repo)
-    check_sha(args.sha)
-    if args.pr <= 0:
-        raise GantryError("--pr", "must be a positive pull request number")
-    md_path = args.report_dir / "report.md"
-    verdict_path = args.report_dir / "verdict.json"
-    try:
-        body = md_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GantryError(str(md_path), "no such file (run gantry gate --report-dir first)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GantryError(str(md_path), f"cannot read: {exc}") from None
-    try:
-        verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
-        code = verdict["exit_code"]
-        summary = str(verdict.get("summary", ""))
-        if code not in (0, 1, 2):
-            raise ValueError("exit_code")
-    except FileNotFoundError:
-        raise GantryError(str(verdict_path), "no such file (run gantry gate --report-dir first)") from None
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise GantryError(str(verdict_path), "not a gantry verdict") from None
-    state = {0: "success", 1: "failure", 2: "error"}[code]
-    client = GitHubClient(os.environ.get("GITHUB_TOKEN", ""), args.api_url or api_url_from_env())
-    comment = client.upsert_comment(args.repo, args.pr, body, MARKER)
-    target_url = args.target_url or os.environ.get("BUILD_URL") or None
-    client.set_status(args.repo, args.sha, state, summary or state, context=args.context, target_url=target_url)
-    print(f"pr-report: comment {comment.action} ({comment.id}); status {args.context} = {state}")
+    result = run(PrReportOptions(args.repo, args.pr, args.sha, args.report_dir, args.api_url or api_url_from_env(),
+                                 os.environ.get("GITHUB_TOKEN", ""), args.target_url or os.environ.get("BUILD_URL") or None,
+                                 args.context))
+    print(f"pr-report: {result.detail}")
     return 0

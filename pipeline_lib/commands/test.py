@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import load_catalog
 from ..stages import run_stage
-from ..testrun import run_tests
+from ..stages.test import TestOptions, run as run_test_stage
 from .catalog import add_catalog_option
 
 
@@ -20,10 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--src", type=Path, default=Path("."), help="service source checkout (default: .)")
     p.add_argument("--out", type=Path, default=Path("gantry-out"), help="output directory (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds before the run is stopped")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, stage="test")
 
 
 def _run(args: argparse.Namespace) -> int:
     service = load_catalog(args.catalog).service(args.service)
-    result = run_stage("test", lambda: run_tests(args.src, args.out, service.test_command, args.timeout))
+    opts = TestOptions(args.src, args.out, service.test_command, args.timeout)
+    result = run_stage("test", lambda: run_test_stage(opts))
     return 0 if result.ok else 1

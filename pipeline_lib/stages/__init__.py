@@ -1,7 +1,10 @@
-"""Pipeline stages: one result type, timing, and the one-line report printed per stage.
+"""Pipeline stages: one module per Jenkinsfile stage, one result type, one runner.
 
-Jenkins runs each stage as its own ``gantry`` command; ``gantry demo`` runs the same stage
-functions in one process. Both print the same line per stage.
+Each stage module (``test``, ``scan``, ``build``, ``gate``, ``pr_report``, ``push``,
+``replicate``, ``bump``, ``notify``) exposes a typed options dataclass and
+``run(options) -> StageResult``. Jenkins runs each stage as its own ``gantry`` command (the
+command parses arguments into the options and calls ``run``); ``gantry demo`` calls the same
+``run`` functions, in the Jenkinsfile's order, in one process. Both print the same line per stage.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
@@ -29,6 +32,8 @@ class StageResult:
     detail: str = ""
     duration: float = 0.0
     data: dict[str, object] = field(default_factory=dict)
+    #: the stage's typed product for in-process callers (e.g. the gate's Verdict); not serialised
+    value: object = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -42,7 +47,8 @@ class StageResult:
         return f"[{self.name:<16}] {detail}  {self.duration:.2f}s"
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "duration": self.duration, "data": self.data}
 
 
 def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None) -> StageResult:

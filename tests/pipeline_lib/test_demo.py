@@ -10,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from pipeline_lib.demo import STAGES
+
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = ROOT / "tests" / "fixtures" / "schemas" / "sarif-schema-2.1.0.json"
 
@@ -37,9 +39,9 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         stage_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
         names = [ln[1:ln.index("]")].strip() for ln in stage_lines]
-        assert names == ["test", "sonarqube", "dependency-check", "trivy", "build", "gate", "push", "bump"]
+        assert names == list(STAGES)
         assert all(ln.rstrip().endswith("s") for ln in stage_lines)  # duration
-        assert "demo OK: 6 passed, 2 skipped, 0 failed" in proc.stdout
+        assert "demo OK: 7 passed, 4 skipped, 0 failed" in proc.stdout
     # SonarQube and Dependency-Check are not configured here: visibly skipped, never passed
     first = runs[0].stdout
     assert "[sonarqube       ] skipped: " in first
@@ -48,24 +50,26 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
 
 def test_demo_writes_the_security_report(demo_runs) -> None:
     work, _ = demo_runs
-    for name in ("report.md", "report.sarif", "junit.xml", "findings.json"):
-        assert (work / name).is_file(), name
-    sarif = json.loads((work / "report.sarif").read_text())
+    gate_dir = work / "reports" / "gate"
+    for name in ("report.md", "report.sarif", "junit.xml", "findings.json", "report.html", "verdict.json"):
+        assert (gate_dir / name).is_file(), name
+    sarif = json.loads((gate_dir / "report.sarif").read_text())
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
-    assert isinstance(json.loads((work / "findings.json").read_text()), list)
-    assert (work / "scans" / "sbom.cdx.json").is_file()
+    assert isinstance(json.loads((gate_dir / "findings.json").read_text()), list)
+    assert (work / "reports" / "scans" / "sbom.cdx.json").is_file()
+    assert (work / "image.oci.tar").is_file()   # the build stage's artifact, as in Jenkins
     stages = json.loads((work / "stages.json").read_text())
-    assert [s["status"] for s in stages].count("skipped") == 2
+    assert [s["status"] for s in stages].count("skipped") == 4
 
 
 def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
     work, runs = demo_runs
-    image = json.loads((work / "image.json").read_text())
+    image = json.loads((work / "reports" / "image.json").read_text())
     digest = image["digest"]
     assert digest.startswith("sha256:") and len(digest) == 71
     # the tag is in the registry's storage (the registry is stopped after the demo)
     tags = work / "registry" / "data" / "docker" / "registry" / "v2" / "repositories" / "shop" / "storefront" / "_manifests" / "tags"
-    assert image["tag"] in {p.name for p in tags.iterdir()}
+    assert image["tags"][0] in {p.name for p in tags.iterdir()}
     assert len(list(tags.iterdir())) == 2  # one tag per run
     bare = work / "gitops.git"
     log = git(bare, "log", "--format=%s%n%b", "main")
@@ -83,8 +87,7 @@ def test_demo_json_format(demo_runs) -> None:
     proc = gantry("demo", "--workdir", str(work), "--registry-port", "0", "--format", "json", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     stages = json.loads(proc.stdout)
-    assert [s["name"] for s in stages] == ["test", "sonarqube", "dependency-check", "trivy", "build", "gate",
-                                           "push", "bump"]
+    assert [s["name"] for s in stages] == list(STAGES)
     assert {s["status"] for s in stages} == {"passed", "skipped"}
     assert "[push            ] passed" in proc.stderr  # progress stays visible on stderr
 
@@ -114,3 +117,13 @@ def test_demo_unknown_service_and_bad_catalog(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"gantry: {bad}:3: invalid YAML: expected the node content, but found '<stream end>'"
     assert "Traceback" not in proc.stderr
+
+
+def test_two_demos_started_at_once_both_pass(tmp_path: Path) -> None:
+    """Same work directory, second run started before the first ends: it waits, then passes."""
+    work = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "demo", "--workdir", str(work),
+                               "--registry-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs

@@ -10,7 +10,7 @@ import pytest
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.stages import FAILED, PASSED
-from pipeline_lib.testrun import read_junit, run_tests
+from pipeline_lib.stages.test import read_junit, run_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "storefront"

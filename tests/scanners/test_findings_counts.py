@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 from tests.support.paths import FIXTURES
+from tests.support.reports import api_status_files, findings_reports, scanner_files
 
-REPORTS = sorted(p for d in ("trivy", "dependency-check", "sonarqube") for p in (FIXTURES / d).iterdir())
+SCANNER_FILES = scanner_files()
+REPORTS = findings_reports()
+API_STATUS = api_status_files()
 
 
 def _trivy_json(doc: dict, licenses: bool) -> Counter:
@@ -83,8 +86,16 @@ def expected(path: Path, licenses: bool = False) -> int:
     return _sonar(doc)
 
 
-def test_every_fixture_is_covered():
-    assert len(REPORTS) == 21
+def test_every_fixture_is_a_report_or_a_recognised_api_response():
+    assert REPORTS and API_STATUS
+    assert set(REPORTS) | set(API_STATUS) == set(SCANNER_FILES)
+
+
+@pytest.mark.parametrize("path", API_STATUS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_api_status_is_not_counted_as_a_report(gantry, path):
+    r = gantry("findings", path, "--format", "json")
+    assert r.code == 2
+    assert r.err.strip().endswith("not a findings report") and str(path) in r.err
 
 
 @pytest.mark.parametrize("path", REPORTS, ids=lambda p: f"{p.parent.name}/{p.name}")

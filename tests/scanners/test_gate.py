@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scanners.base import ScanOutcome
-from scanners.gate import evaluate
+from tests.support.gate import evaluate_files as evaluate
 from scanners.policy import load_policy
 
 

@@ -13,11 +13,12 @@ import pytest
 from scanners.base import ScanOutcome
 from scanners.formats import write_all
 from scanners.formats.markdown import MARKER, MAX_CHARS
-from scanners.gate import evaluate
+from tests.support.gate import evaluate_files as evaluate
 from scanners.policy import load_policy
 from tests.support.paths import FIXTURES
+from tests.support.reports import findings_reports
 
-ALL_REPORTS = sorted(p for d in ("trivy", "dependency-check", "sonarqube") for p in (FIXTURES / d).iterdir())
+ALL_REPORTS = findings_reports()
 
 
 def big_trivy(path: Path, n: int, title: str | None = None) -> Path:

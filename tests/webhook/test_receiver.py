@@ -11,8 +11,9 @@ from starlette.testclient import TestClient
 
 from pipeline_lib.webhook.app import create_app
 
-from .conftest import (HELLO_JOBS, SECRET, event_of, fixture_files, headers_for, load_fixture, make_receiver,
 from tests.support.paths import FIXTURES
+
+from .conftest import (HELLO_JOBS, SECRET, event_of, fixture_files, headers_for, load_fixture, make_receiver,
                        sign)
 
 SHARED = FIXTURES

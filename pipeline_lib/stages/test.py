@@ -1,4 +1,7 @@
-"""The test stage: run a service's tests with JUnit XML output and read the counts back."""
+"""The ``Test`` stage: run a service's tests with JUnit XML output and read the counts back.
+
+Jenkinsfile: ``gantry test --service "$SERVICE" --src . --out "$REPORTS/test"``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
-from .stages import FAILED, PASSED, StageResult
+from . import FAILED, PASSED, StageResult
+
+
+@dataclass(frozen=True)
+class TestOptions:
+    """The test stage's inputs: the source checkout, the report directory and the command."""
+
+    __test__ = False  # not a pytest test class
+
+    src: Path
+    out: Path
+    command: str = "pytest"
+    timeout: float = 1800
 
 
 @dataclass(frozen=True)
@@ -86,3 +101,8 @@ def run_tests(src: Path, out_dir: Path, command: str = "pytest", timeout: float 
     if proc.returncode != 0 or counts.failures or counts.errors:
         return StageResult("test", FAILED, f"{detail}; exit {proc.returncode} (log: {log})", data=data)
     return StageResult("test", PASSED, detail, data=data)
+
+
+def run(opts: TestOptions) -> StageResult:
+    """The stage entry point (the same call for ``gantry test`` and ``gantry demo``)."""
+    return run_tests(opts.src, opts.out, opts.command, opts.timeout)

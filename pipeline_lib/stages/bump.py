@@ -1,0 +1,53 @@
+"""The ``GitOps bump`` stage: pin the pushed digest for one service in one environment.
+
+Jenkinsfile: ``gantry gitops bump --env "$TARGET_ENV" --service "$SERVICE" --digest
+"$IMAGE_DIGEST" --tag "$TAG"``. The environment's ``deploy`` setting in the catalog decides
+between a direct commit and a pull request (``mode``); both are :func:`gitops.promote.deliver`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gitops.bump import BumpResult, default_image
+from gitops.promote import deliver
+from pipeline_lib.core.catalog import Catalog
+
+from . import PASSED, StageResult
+
+
+@dataclass
+class BumpOptions:
+    """``repo_url``: the GitOps repository (None: the catalog's); ``mode``: commit | pr
+    (None: the environment's deploy setting); ``image``: None → the catalog's ECR repository."""
+
+    catalog: Catalog
+    service: str
+    environment: str
+    digest: str
+    tag: str | None = None
+    repo_url: str | None = None
+    image: str | None = None
+    build_url: str | None = None
+    mode: str | None = None
+    github_api: str = "https://api.github.com"
+    github_repo: str | None = None
+    workdir: Path | None = None
+
+
+def run(opts: BumpOptions) -> StageResult:
+    """Deliver the pin; ``value`` is the :class:`gitops.bump.BumpResult`."""
+    env = opts.catalog.service(opts.service).environment(opts.environment)
+    image = opts.image or default_image(opts.catalog, opts.service, opts.environment)
+    result: BumpResult = deliver(opts.repo_url or opts.catalog.gitops_repo, catalog=opts.catalog,
+                                 service=opts.service, environment=opts.environment, image=image,
+                                 digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
+                                 mode=opts.mode or env.deploy, github_api=opts.github_api,
+                                 github_repo=opts.github_repo, workdir=opts.workdir)
+    if not result.changed:
+        detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"
+    else:
+        detail = (f"{result.manifest}: {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
+                  f"({str(result.commit)[:12]})" + (f"; pull request {result.pull_request}" if result.pull_request else ""))
+    return StageResult("bump", PASSED, detail, data=asdict(result), value=result)

@@ -1,0 +1,80 @@
+"""The ``Gate`` stage: read the scan evidence, evaluate it against the policy, write the reports.
+
+Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --report-dir
+"$REPORTS/gate"``. Exit codes (``StageResult.data["exit_code"]``): 0 pass, 1 the gate failed,
+2 cannot evaluate — see :mod:`scanners.gate` for why a skipped required scanner is 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline_lib.core.errors import GantryError
+from scanners.formats import write_all
+from scanners.gate import Verdict, evaluate
+from scanners.inputs import no_cyclic_gc, read_inputs, read_outcomes
+from scanners.policy import load_policy
+
+from . import FAILED, PASSED, StageResult
+
+REPORT_FILES = ("report.md", "report.sarif", "junit.xml", "report.html", "findings.json", "verdict.json")
+
+
+@dataclass
+class GateOptions:
+    """What the gate reads and where it writes.
+
+    ``reports``: report files (none: the reports named by the ``ok`` outcomes);
+    ``outcomes_dir``: directory of ``<tool>.outcome.json`` files; ``report_dir``: where the
+    six report files go (none: no files).
+    """
+
+    environment: str = "dev"
+    reports: list[Path] = field(default_factory=list)
+    outcomes_dir: Path | None = None
+    policy: Path | None = None
+    baseline: Path | None = None
+    report_dir: Path | None = None
+    licenses: bool = False
+    input_format: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    today: dt.date | None = None
+
+
+def decide(opts: GateOptions) -> Verdict:
+    """Read the inputs and evaluate them (raises GantryError only for a bad policy or env)."""
+    policy = load_policy(opts.policy)
+    outcomes = read_outcomes(opts.outcomes_dir) if opts.outcomes_dir else []
+    if not opts.reports and not outcomes:
+        raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
+    with no_cyclic_gc():
+        inputs = read_inputs(opts.reports, outcomes, baseline=opts.baseline, licenses=opts.licenses,
+                             report_format=opts.input_format)
+        verdict = evaluate(inputs.parsed, inputs.outcomes, policy, inputs.baseline,
+                           environment=opts.environment, input_errors=inputs.errors, today=opts.today,
+                           baseline_source=inputs.baseline_source)
+    for name, url in opts.links.items():
+        if url.startswith(("https://", "http://")):
+            verdict.links.setdefault(name, url)
+    return verdict
+
+
+def run(opts: GateOptions) -> StageResult:
+    """Decide, write the reports, and say passed (exit 0) or failed (exit 1 or 2)."""
+    verdict = decide(opts)
+    written: list[str] = []
+    if opts.report_dir is not None:
+        try:
+            written = sorted(p.name for p in write_all(verdict, opts.report_dir).values())
+        except OSError as exc:
+            raise GantryError(str(opts.report_dir), f"cannot write reports: {exc.strerror or exc}") from None
+        missing = [n for n in REPORT_FILES if n not in written]
+        if missing:
+            raise GantryError(str(opts.report_dir), f"reports not written: {', '.join(missing)}")
+    status = PASSED if verdict.exit_code == 0 else FAILED
+    return StageResult("gate", status, verdict.summary,
+                       data={"exit_code": verdict.exit_code,
+                             "report_dir": str(opts.report_dir) if opts.report_dir else None,
+                             "reports": written}, value=verdict)
