@@ -22,6 +22,7 @@ from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.image.trivydb import DbMetadata, parse_ref, push_db
 from scanners import trivy
 from scanners.gate import evaluate
+from scanners.inputs import read_inputs
 from scanners.policy import load_policy
 from tests.support.trivydb import Expected, build_db, expected_findings, install_db, pins_of
 
@@ -31,6 +32,12 @@ def found(outcome) -> set[Expected]:
     report = trivy.parse_json(outcome.reports[0])
     return {Expected(f.id, f.package, f.installed_version, f.severity, f.fixed_version)
             for f in report.findings if f.kind == "vulnerability"}
+
+
+def gate(outcome, env: str = "dev"):
+    """The gate on one scan, as the Gate stage reads it (the outcome's reports, parsed)."""
+    inputs = read_inputs([], [outcome])
+    return evaluate(inputs.parsed, inputs.outcomes, load_policy(None), environment=env, input_errors=inputs.errors)
 
 
 def fs_scan(src: Path, out: Path, cache: Path, **opts):
@@ -106,7 +113,7 @@ def test_image_scan_sees_the_vendored_packages(trivy_bin, trivy_cache, variants,
     paths = {v["PkgPath"] for r in raw["Results"] for v in r.get("Vulnerabilities", [])}
     assert paths == {f"usr/local/lib/python3.11/site-packages/{variants.package}-{variants.vulnerable}.dist-info/METADATA"}
     # the gate blocks the PR image on the HIGH advisory and names it
-    verdict = evaluate([], policy=load_policy(None), environment="dev", outcomes=[outcome])
+    verdict = gate(outcome, "dev")
     assert verdict.exit_code == 1
     assert {e.finding.id for e in verdict.blocking} == {e.id for e in expected if e.severity in ("HIGH", "CRITICAL")}
 
@@ -127,7 +134,7 @@ def test_stale_db_is_not_a_scan(trivy_bin, trivydb_builder, variants, tmp_path, 
     updated = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days, minutes=5)
     cache = install_db(build_db(tmp_path / "db", updated_at=updated), tmp_path / "cache")
     outcome = fs_scan(variants.pr.source, tmp_path / "out", cache, skip_db_update=True)
-    verdict = evaluate([], policy=load_policy(None), environment=env, outcomes=[outcome])
+    verdict = gate(outcome, env)
     assert verdict.exit_code == code, verdict.summary
     if code == 2:
         assert f"vulnerability DB is {days} days 0 h old" in verdict.summary
@@ -156,6 +163,6 @@ def test_jar_without_java_db_cannot_be_evaluated(trivy_bin, trivy_db, registry, 
                               cache_dir=tmp_path / "cache", db_repository=f"{registry.host}/jar-case/trivy-db:2")
     assert outcome.status == "error"
     assert "Java archives but no Java DB" in outcome.reason
-    verdict = evaluate([], policy=load_policy(None), environment="dev", outcomes=[outcome])
+    verdict = gate(outcome, "dev")
     assert verdict.exit_code == 2 and verdict.summary.startswith("cannot evaluate")
     assert "Java DB" in verdict.summary
