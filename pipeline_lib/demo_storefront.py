@@ -18,11 +18,14 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.image.registry import RegistryClient
+from pipeline_lib.image.trivydb import DbMetadata, parse_ref, push_db
 
 REQUIREMENTS = "requirements.txt"
 PR_PACKAGE = "requests"
@@ -88,3 +91,33 @@ def prepare_variants(workdir: Path, source: Path) -> Variants:
                                         f"a/{REQUIREMENTS}", f"b/{REQUIREMENTS}"))
     return Variants(Variant("pr", "pr/pin-requests", trees["pr"], True),
                     Variant("main", "main", trees["main"], False), diff, PR_PACKAGE, PR_VERSION, fixed.group(1))
+
+
+#: The test Trivy DB builder (``make trivydb``) and its inputs, relative to the gantry checkout.
+DB_BUILDER = Path("tests/tools/trivydb/bin/trivydb")
+DB_INPUTS = {"-ghsa": Path("tests/fixtures/advisories/ghsa"), "-fixtures": Path("tests/fixtures/trivy-db")}
+DB_REPOSITORY = "aquasecurity/trivy-db"
+
+
+def publish_demo_db(workdir: Path, registry_host: str, project_root: Path) -> tuple[str, DbMetadata]:
+    """Build the demo's Trivy DB from the real advisory files (the tests' builder) and push it
+    to ``registry_host`` as Trivy's OCI artifact → (``--db-repository`` reference, metadata).
+
+    Raises GantryError when the builder is missing (``make trivydb`` builds it) or fails.
+    """
+    binary = project_root / DB_BUILDER
+    if not binary.is_file():
+        raise GantryError(str(binary), "the Trivy DB builder is missing: run 'make trivydb'")
+    out = Path(workdir) / "trivy-db"
+    argv = [str(binary), "-out", str(out)]
+    for flag, rel in DB_INPUTS.items():
+        argv += [flag, str(project_root / rel)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise GantryError("trivy-db", "the DB builder timed out") from None
+    if proc.returncode != 0:
+        raise GantryError("trivy-db", f"the DB builder failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    ref = parse_ref(f"{registry_host}/{DB_REPOSITORY}:2")
+    _digest, meta = push_db(RegistryClient(registry_host), ref, out)
+    return str(ref), meta
