@@ -22,7 +22,7 @@ import sys
 import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +32,7 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.localparts.stack import LocalStack
 
+from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
 from .stages import SKIPPED, StageResult, results_json, run_stage, summary
 from .stages import build, bump, gate, notify, push, replicate, scan, test
 
@@ -175,10 +176,6 @@ class Demo:
 
     def _story(self, parts: LocalStack, tag: str, build_number: int, start: float) -> int:
         """The PR build (must be blocked by the gate, nothing pushed), then main (must ship)."""
-        from dataclasses import replace
-
-        from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
-
         out = self.config.out or sys.stdout
         base, source = self.config, self.source
         variants = prepare_variants(self.workdir, source)
