@@ -166,3 +166,20 @@ def test_jar_without_java_db_cannot_be_evaluated(trivy_bin, trivy_db, registry, 
     verdict = gate(outcome, "dev")
     assert verdict.exit_code == 2 and verdict.summary.startswith("cannot evaluate")
     assert "Java DB" in verdict.summary
+
+
+def test_gantry_scan_takes_the_mirror_from_the_policy(trivy_bin, trivy_db, registry, variants, tmp_path,
+                                                      capsys) -> None:
+    from pipeline_lib.cli import main
+
+    ref = f"{registry.host}/policy-mirror/trivy-db:2"
+    push_db(RegistryClient(registry.host), parse_ref(ref), trivy_db)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nenvironments:\n  prod:\n    vulnerability_db: {{repository: '{ref}', max_age: 24h}}\n")
+    cache = tmp_path / "cache"
+    code = main(["scan", "trivy", "--src", str(variants.pr.source), "--out", str(tmp_path / "out"), "--scanners", "vuln",
+                 "--no-sbom", "--cache-dir", str(cache), "--policy", str(policy), "--env", "prod"])
+    assert code == 0, capsys.readouterr()
+    assert (cache / "db" / "metadata.json").is_file()     # pulled from the policy's mirror
+    outcome = json.loads((tmp_path / "out" / "trivy.outcome.json").read_text())
+    assert outcome["db_updated_at"] == DbMetadata.read(trivy_db / "metadata.json").to_json()["UpdatedAt"]
