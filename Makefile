@@ -6,7 +6,13 @@ PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.gantry-installed
-DEB_PKGS := docker-registry skopeo podman git
+# What `make demo` needs (registries, image conversion, the podman engine, git)…
+DEMO_PKGS := docker-registry skopeo podman git
+# …and what only the tests add: chromium + chromium-driver (the HTML report's Selenium test),
+# Prometheus' tools (promtool/amtool checks; the e2e alert test starts all three on 127.0.0.1).
+# PostgreSQL (the webhook's two-replica store tests).
+TEST_PKGS := postgresql chromium chromium-driver prometheus prometheus-alertmanager prometheus-pushgateway
+DEB_PKGS  ?= $(DEMO_PKGS) $(TEST_PKGS)
 # Go and the two libraries of the test Trivy DB builder (tests/tools/trivydb), built offline.
 GO_DEB_PKGS := golang-go golang-github-coreos-bbolt-dev golang-gopkg-yaml.v3-dev
 TRIVYDB_BIN := tests/tools/trivydb/bin/trivydb
@@ -16,6 +22,7 @@ CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test deps debs clean trivydb
 
+demo: DEB_PKGS := $(DEMO_PKGS)
 demo: debs $(STAMP) $(TRIVYDB_BIN)
 	$(BIN)/gantry demo
 
@@ -26,13 +33,15 @@ test: deps
 deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov $(TRIVYDB_BIN)
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root):
-# the registry, skopeo, podman and git; npm and Java for the Jenkinsfile lint (npm-groovy-lint).
+# DEB_PKGS (the demo's and the tests' tools); npm and Java for the Jenkinsfile lint (npm-groovy-lint);
+# kubectl (built-in kustomize) renders every GitOps kustomize edit to check its effect.
 debs:
 	@missing=""; \
 	for p in $(DEB_PKGS) $(GO_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv python3-pip"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -42,8 +42,11 @@ def app_name(svc: Service, env: str) -> str:
     return f"{svc.name}-{env}"
 
 
-def applications(catalog: Catalog, repo: str, revision: str = "main", namespace: str = "argocd",
+def applications(catalog: Catalog, repo: str, revision: str | None = None, namespace: str = "argocd",
                  project: str = "default") -> list[dict[str, Any]]:
+    """One Application per service × environment, tracking ``revision`` (default: the catalog's
+    ``gitops_branch``, the branch gantry writes pins to)."""
+    revision = revision or catalog.gitops_branch
     docs = []
     for svc in catalog.services:
         for env_name, se in svc.environments.items():
@@ -91,8 +94,9 @@ spec:
 """
 
 
-def application_set(catalog: Catalog, repo: str, revision: str = "main", namespace: str = "argocd",
+def application_set(catalog: Catalog, repo: str, revision: str | None = None, namespace: str = "argocd",
                     project: str = "default") -> dict[str, Any]:
+    revision = revision or catalog.gitops_branch
     elements = []
     for app in applications(catalog, repo, revision, namespace, project):
         src, dest, labels = app["spec"]["source"], app["spec"]["destination"], app["metadata"]["labels"]

@@ -1,22 +1,24 @@
 """``gantry gitops bump``: pin a service's image by digest in one environment's manifest.
 
-The edit is round-trip YAML (comments, order and formatting kept), committed with a message
-naming service, environment, old -> new tag and digest and the build URL, and pushed with
-fetch-rebase-retry (:func:`gitops.git.transact`). No change means no commit.
+The edit changes only the lines that hold the pin (:mod:`gitops.yamlrt`) and is kept only when
+the rendered manifest runs exactly the pin (:func:`gitops.effect.apply_intents`). It is committed
+with a message naming service, environment, the tag and digest that were running (from the
+render before the edit) -> the new ones and the build URL, and pushed with fetch-rebase-retry
+(:func:`gitops.git.transact`). No change means no commit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline_lib.core.catalog import Catalog, Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.reference import check_digest, check_tag, parse_repository, strip_reference
 
+from .effect import Intent, apply_intents
 from .git import transact
-from .manifest import ImagePin, manifest_file, pin_helm, pin_kustomize
+from .manifest import ImagePin
 
 
 @dataclass
@@ -31,6 +33,7 @@ class BumpResult:
     attempts: int = 1
     branch: str = "main"
     pull_request: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _short(value: str | None, n: int = 19) -> str:
@@ -77,6 +80,7 @@ class BumpSpec:
     def __post_init__(self) -> None:
         self.rel = self.manifest
         self.old = ImagePin(None, None, None)
+        self.warnings: list[str] = []
 
     def _objects(self) -> tuple[Service, ServiceEnvironment]:
         env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
@@ -84,25 +88,24 @@ class BumpSpec:
         svc = Service(self.service, "", "", ".", self.ecr_repository, "", {self.environment: env})
         return svc, env
 
+    @property
+    def reference(self) -> str:
+        """The full reference the service must run: ``image[:tag]@digest``."""
+        return ImagePin(self.image, self.tag, self.digest).reference
+
     def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
-        """Edit the manifest in ``checkout``; None when it already pins this image."""
-        from .yamlrt import RoundTrip
+        """Edit the manifest in ``checkout`` through the effect check; None when it already pins this image."""
         svc, env = self._objects()
-        path, self.rel = manifest_file(checkout, env)
-        doc = RoundTrip.read(path, self.rel)
-        if env.manifest_format == "kustomize":
-            self.old, changed = pin_kustomize(doc, svc, env, self.image, self.tag, self.digest)
-        else:
-            self.old, changed = pin_helm(doc, env, self.image, self.tag, self.digest)
-        if not changed:
+        applied = apply_intents(checkout, [Intent(svc, env, self.reference)])[0]
+        self.rel, self.old, self.warnings = applied.manifest, applied.running, applied.warnings
+        if not applied.changed:
             return None
-        write_atomic(path, doc.dump())
         return (commit_message(self.service, self.environment, self.image, self.old, self.tag, self.digest,
                                self.build_url, self.verb), [self.rel], None)
 
     def result(self, commit: str | None, attempts: int = 1, branch: str = "main") -> BumpResult:
         return BumpResult(commit is not None, commit, self.old.tag, self.tag, self.old.digest, self.digest,
-                          self.rel, attempts, branch)
+                          self.rel, attempts, branch, warnings=list(self.warnings))
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -110,12 +113,14 @@ class BumpSpec:
 
 def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
          tag: str | None = None, build_url: str | None = None, workdir: Path | None = None,
-         branch: str = "main", push_branch: str | None = None, verb: str = "deploy") -> BumpResult:
+         branch: str | None = None, push_branch: str | None = None, verb: str = "deploy") -> BumpResult:
     """Pin ``image@digest`` (and ``tag``) for ``service`` in ``environment`` and push the commit.
 
     Concurrent bumps of one repository from this host are group-committed (:mod:`gitops.batch`):
-    each keeps its own commit, and they share one push.
+    each keeps its own commit, and they share one push. ``branch`` defaults to the catalog's
+    ``gitops_branch``.
     """
+    branch = branch or catalog.gitops_branch
     svc = catalog.service(service)
     env = svc.environment(environment)
     check_digest(digest, "bump: --digest")

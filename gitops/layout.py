@@ -174,17 +174,17 @@ def init_repo(bare: Path, catalog: Catalog, services: list[Service], environment
             return False
     if not (bare / "HEAD").is_file():
         bare.parent.mkdir(parents=True, exist_ok=True)
-        git(None, "init", "--bare", "-q", "-b", "main", str(bare))
+        git(None, "init", "--bare", "-q", "-b", catalog.gitops_branch, str(bare))
     tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-init-"))
     try:
         work = tmp / "repo"
-        git(None, "init", "-q", "-b", "main", str(work))
+        git(None, "init", "-q", "-b", catalog.gitops_branch, str(work))
         scaffold(work, catalog, services, [environment], registry_host)
         write_atomic(work / "README.md", "# GitOps repository\n\nManaged by gantry: one directory per "
                      "service (kustomize base + overlays, or Helm values). Argo CD syncs it.\n")
         git(work, "add", "-A")
         git(work, "commit", "-q", "-m", f"gantry: initial layout for {environment}")
-        proc = git(work, "push", "-q", str(bare.resolve()), "HEAD:refs/heads/main", check=False)
+        proc = git(work, "push", "-q", str(bare.resolve()), f"HEAD:refs/heads/{catalog.gitops_branch}", check=False)
         if proc.returncode != 0:
             if out(bare, "for-each-ref", "--count=1", "refs/heads"):
                 return False  # someone else initialised it first

@@ -1,4 +1,9 @@
-"""Pin one service's image in one environment's manifest: kustomize ``images:`` or Helm values."""
+"""Pin one service's image in one environment's manifest: kustomize ``images:`` or Helm values.
+
+These functions edit text (:class:`gitops.yamlrt.LineDoc`); they do not decide whether the edit
+takes effect. Every edit goes through :func:`gitops.effect.apply_intents`, which renders the
+result and checks it.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,10 @@ from typing import TYPE_CHECKING
 
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.reference import parse_repository
 
 if TYPE_CHECKING:  # ruamel.yaml is imported only when a manifest is edited
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    from .yamlrt import RoundTrip
+    from .yamlrt import LineDoc
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -26,6 +30,26 @@ class ImagePin:
     name: str | None
     tag: str | None
     digest: str | None
+
+    @classmethod
+    def parse(cls, value: str | None) -> ImagePin:
+        """``host/repo[:tag][@digest]`` -> its parts (empty -> all None)."""
+        if not value:
+            return cls(None, None, None)
+        ref, _, digest = value.partition("@")
+        head, _, last = ref.rpartition("/")
+        name, _, tag = last.partition(":")
+        return cls(f"{head}/{name}" if head else name, tag or None, digest or None)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name or ''}{':' + self.tag if self.tag else ''}{'@' + self.digest if self.digest else ''}"
+
+    def satisfies(self, intended: ImagePin) -> bool:
+        """True when this (rendered) image is exactly ``intended``: same name and digest, and the
+        tag either absent or the intended one (a tag beside a digest is not used for the pull)."""
+        return (self.name == intended.name and self.digest == intended.digest
+                and (self.tag is None or self.tag == intended.tag))
 
 
 def manifest_file(checkout: Path, env: ServiceEnvironment) -> tuple[Path, str]:
@@ -45,122 +69,128 @@ def manifest_file(checkout: Path, env: ServiceEnvironment) -> tuple[Path, str]:
 
 
 def _repo_tail(name: str) -> str:
-    name = name.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
+    return ImagePin.parse(name).name or ""
 
 
-def _find_kustomize_entry(images: CommentedSeq, service: Service, env: ServiceEnvironment) -> CommentedMap | None:
-    repo = env.ecr_repository
-    wanted = {service.name, repo, repo.rsplit("/", 1)[-1]}
-    for entry in images:
-        if not isinstance(entry, dict):
-            continue
-        name = str(entry.get("name", ""))
-        new_name = _repo_tail(str(entry.get("newName", "")))
-        if name in wanted or name.endswith("/" + repo) or new_name == repo or new_name.endswith("/" + repo):
-            return entry
-    return None
-
-
-def _set(mapping: CommentedMap, key: str, value: str | None) -> bool:
-    """Set (or with None remove) ``key``; True when the document changed."""
-    if value is None:
-        if key in mapping:
-            del mapping[key]
-            return True
-        return False
-    current = mapping.get(key)
-    if current is not None and str(current) == value:
-        return False
-    mapping[key] = value
-    return True
-
-
-def pin_kustomize(doc: RoundTrip, service: Service, env: ServiceEnvironment, image: str,
-                  tag: str | None, digest: str) -> tuple[ImagePin, bool]:
-    """Set ``newName``/``newTag``/``digest`` on the service's ``images:`` entry.
-
-    Returns the old pin and whether anything changed.
-    """
-    data = doc.data
+def kustomize_entries(doc: LineDoc) -> list[dict]:
+    """The ``images:`` entries of a kustomization (plain dicts; non-mappings as empty dicts)."""
+    data = doc.data()
     if not isinstance(data, dict):
         raise GantryError(doc.where, "expected a kustomization mapping")
     images = data.get("images")
-    entry = _find_kustomize_entry(images, service, env) if isinstance(images, list) else None
-    if entry is None:
-        raise GantryError(doc.where, f"no images: entry for service {service.name} "
-                                     f"(name {service.name!r} or newName ending in {env.ecr_repository!r})")
-    old = ImagePin(entry.get("newName"), _str(entry.get("newTag")), entry.get("digest"))
-    changed = [_set(entry, "newName", image), _set(entry, "newTag", tag), _set(entry, "digest", digest)]
-    return old, any(changed)
+    if images is None:
+        return []
+    if not isinstance(images, list):
+        raise GantryError(doc.where, "images: expected a list")
+    return [e if isinstance(e, dict) else {} for e in images]
+
+
+def kustomize_candidates(entries: list[dict], service: Service, env: ServiceEnvironment,
+                         image: str) -> list[int]:
+    """Indexes of the entries that can act on the service's image, in file order.
+
+    Kustomize applies ``images:`` entries in order, each to the image name the previous ones
+    produced (https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/images/), so
+    an entry whose ``name`` is an earlier match's ``newName`` acts on the same container.
+    """
+    repo = env.ecr_repository
+    names = {service.name, repo, repo.rsplit("/", 1)[-1], image} - {""}
+    out = []
+    for i, entry in enumerate(entries):
+        name = str(entry.get("name", ""))
+        new_name = _repo_tail(str(entry.get("newName", "")))
+        if (name in names or name.endswith("/" + repo) or (image and new_name == image) or new_name == repo
+                or new_name.endswith("/" + repo)):
+            out.append(i)
+            names.add(name)
+            if new_name:
+                names.add(new_name)
+    return out
+
+
+def describe_entry(entries: list[dict], index: int) -> str:
+    e = entries[index]
+    extra = ", ".join(f"{k} {e[k]}" for k in ("newName", "newTag", "digest") if e.get(k))
+    return f"images[{index}] (name {e.get('name')!r}{', ' + extra if extra else ''})"
+
+
+def pin_kustomize(doc: LineDoc, index: int, pin: ImagePin) -> bool:
+    """Set ``newName``/``newTag``/``digest`` of ``images[index]``; True when the text changed."""
+    path: list[str | int] = ["images", index]
+    changed = doc.set(path, "newName", str(pin.name))
+    changed = (doc.set(path, "newTag", pin.tag) if pin.tag else doc.remove(path, "newTag")) or changed
+    if pin.digest:
+        changed = doc.set(path, "digest", pin.digest) or changed
+    else:
+        changed = doc.remove(path, "digest") or changed
+    return changed
 
 
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def pin_helm(doc: RoundTrip, env: ServiceEnvironment, image: str, tag: str | None,
-             digest: str) -> tuple[ImagePin, bool]:
-    """Set ``repository``/``tag``/``digest`` under ``values_key`` (a dotted path) in a values file."""
-    from ruamel.yaml.comments import CommentedMap
-    data = doc.data
-    if data is None:
-        doc.data = data = CommentedMap()
-    if not isinstance(data, dict):
-        raise GantryError(doc.where, "expected a Helm values mapping")
-    node = data
-    keys = env.values_key.split(".")
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = CommentedMap()
-        if not isinstance(child, dict):
-            raise GantryError(doc.where, f"{env.values_key}: {key} is not a mapping")
-        node = child
-    last = keys[-1]
-    current = node.get(last)
-    if isinstance(current, str):
-        # a single image string: "repo:tag@sha256:…"
-        old = _parse_image_string(current)
-        return old, _set(node, last, f"{image}{':' + tag if tag else ''}@{digest}")
-    if current is None:
-        current = node[last] = CommentedMap()
-    if not isinstance(current, dict):
-        raise GantryError(doc.where, f"{env.values_key}: expected a mapping or an image string")
-    old = ImagePin(current.get("repository"), _str(current.get("tag")) or None, current.get("digest") or None)
-    changed = [_set(current, "repository", image),
-               _set(current, "tag", "" if tag is None and "tag" in current else tag),
-               _set(current, "digest", digest)]
-    return old, any(changed)
-
-
-def _parse_image_string(value: str) -> ImagePin:
-    if not value:
-        return ImagePin(None, None, None)
-    ref, _, digest = value.partition("@")
-    head, _, last = ref.rpartition("/")
-    name, _, tag = last.partition(":")
-    return ImagePin(f"{head}/{name}" if head else name, tag or None, digest or None)
-
-
-def read_pin(checkout: Path, service: Service, env: ServiceEnvironment) -> ImagePin:
-    """The image pinned for ``service`` in ``env`` (used by promote)."""
-    from .yamlrt import RoundTrip
-    path, rel = manifest_file(checkout, env)
-    doc = RoundTrip.read(path, rel)
-    if env.manifest_format == "kustomize":
-        images = doc.data.get("images") if isinstance(doc.data, dict) else None
-        entry = _find_kustomize_entry(images, service, env) if isinstance(images, list) else None
-        if entry is None:
-            raise GantryError(rel, f"no images: entry for service {service.name}")
-        return ImagePin(entry.get("newName"), _str(entry.get("newTag")), entry.get("digest"))
-    node = doc.data
+def helm_node(doc: LineDoc, env: ServiceEnvironment) -> object:
+    """The value under ``values_key`` (a mapping, an image string, or None)."""
+    node = doc.data()
     for key in env.values_key.split("."):
         node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def helm_pin(doc: LineDoc, env: ServiceEnvironment) -> ImagePin:
+    """The image the values give the chart: ``[registry/]repository``, tag, digest.
+
+    A non-empty ``global.imageRegistry`` replaces ``registry`` (Bitnami's
+    ``common.images.image`` helper does so), so it is applied here too.
+    """
+    node = helm_node(doc, env)
     if isinstance(node, str):
-        return _parse_image_string(node)
-    if isinstance(node, dict):
-        return ImagePin(node.get("repository"), _str(node.get("tag")) or None, node.get("digest") or None)
-    return ImagePin(None, None, None)
+        return ImagePin.parse(node)
+    if not isinstance(node, dict):
+        return ImagePin(None, None, None)
+    repository = _str(node.get("repository"))
+    if "registry" in node:
+        data = doc.data()
+        glob = data.get("global") if isinstance(data, dict) else None
+        registry = (_str(glob.get("imageRegistry")) if isinstance(glob, dict) else None) or _str(node.get("registry"))
+        if registry and repository:
+            repository = f"{registry}/{repository}"
+    return ImagePin(repository, _str(node.get("tag")) or None, _str(node.get("digest")) or None)
+
+
+def pin_helm(doc: LineDoc, env: ServiceEnvironment, pin: ImagePin) -> tuple[bool, list[str]]:
+    """Write ``pin`` under ``values_key``; returns (changed, keys written).
+
+    A mapping with a ``registry`` key (Bitnami style, ``registry/repository@digest``) gets the
+    registry host and the repository path separately; otherwise ``repository`` holds the
+    whole name. An image string is replaced whole.
+    """
+    keys = env.values_key.split(".")
+    path: list[str | int] = []
+    for key in keys[:-1]:
+        doc.set_mapping(path, key)
+        path.append(key)
+    last = keys[-1]
+    current = helm_node(doc, env)
+    if isinstance(current, str):
+        return doc.set(path, last, pin.reference), [last]
+    doc.set_mapping(path, last)
+    path.append(last)
+    current = helm_node(doc, env)
+    assert isinstance(current, dict)
+    changed = False
+    written = ["repository", "tag", "digest"]
+    if "registry" in current:
+        name = parse_repository(str(pin.name), f"{doc.where}: {env.values_key}")
+        changed = doc.set(path, "registry", name.host) or changed
+        changed = doc.set(path, "repository", name.repository) or changed
+        written.insert(0, "registry")
+    else:
+        changed = doc.set(path, "repository", str(pin.name)) or changed
+    if pin.tag is not None:
+        changed = doc.set(path, "tag", pin.tag) or changed
+    elif "tag" in current and current.get("tag"):
+        changed = doc.set(path, "tag", "") or changed
+    changed = doc.set(path, "digest", str(pin.digest)) or changed
+    return changed, written

@@ -17,21 +17,23 @@ from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
+from .effect import running_pin
 from .git import checkout
-from .manifest import ImagePin, read_pin
+from .manifest import ImagePin
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-def read_pins(repo_url: str, catalog: Catalog, environment: str, branch: str = "main") -> dict[str, ImagePin]:
-    """Service name -> the pin in ``environment``'s manifest, for every service deployed there."""
+def read_pins(repo_url: str, catalog: Catalog, environment: str, branch: str | None = None) -> dict[str, ImagePin]:
+    """Service name -> what ``environment`` runs (kustomize: the rendered overlay), for every service
+    deployed there, read from ``branch`` (default: the catalog's ``gitops_branch``)."""
     services = catalog.services_in(environment)
     if not services:
         raise GantryError("gitops pins", f"no catalog service is deployed to {environment!r}")
     tmp = Path(tempfile.mkdtemp(prefix="gantry-pins-"))
     try:
-        work = checkout(repo_url, branch, tmp / "repo")
-        return {svc.name: read_pin(work, svc, svc.environment(environment)) for svc in services}
+        work = checkout(repo_url, branch or catalog.gitops_branch, tmp / "repo")
+        return {svc.name: running_pin(work, svc, svc.environment(environment)) for svc in services}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -10,8 +10,8 @@ from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
+from .effect import running_pin
 from .git import checkout
-from .manifest import read_pin
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -22,32 +22,35 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
             tag: str | None = None, build_url: str | None = None, mode: str = "commit",
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             workdir: Path | None = None, verb: str = "deploy") -> BumpResult:
-    """``mode='commit'``: push to main. ``mode='pr'``: push a review branch and open a pull request."""
+    """``mode='commit'``: push to the catalog's GitOps branch. ``mode='pr'``: push a review branch
+    and open a pull request against it."""
+    branch_base = catalog.gitops_branch
     if mode not in ("commit", "pr"):
         raise GantryError("gitops", f"unknown mode {mode!r} (commit or pr)")
     if mode == "commit":
         return bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
-                    digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb)
+                    digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base)
     from .github import GitHub, repo_from_url
     gh_repo = github_repo or repo_from_url(repo_url)
     client = GitHub(github_api)  # fail on a missing token before pushing anything
     branch = review_branch(service, environment, digest)
     result = bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
-                  digest=digest, tag=tag, build_url=build_url, workdir=workdir, push_branch=branch, verb=verb)
+                  digest=digest, tag=tag, build_url=build_url, workdir=workdir, push_branch=branch, verb=verb,
+                  branch=branch_base)
     if result.changed:
         title = (f"{verb}({service}): {environment} {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
                  f"({digest[:19]})")
         body = (f"Service: {service}\nEnvironment: {environment}\nImage: {image}\n"
                 f"Tag: {result.old_tag or 'none'} -> {result.new_tag or 'none'}\n"
                 f"Digest: {result.old_digest or 'none'} -> {digest}\nBuild: {build_url or 'n/a'}\n")
-        result.pull_request = client.open_pull_request(gh_repo, branch, "main", title, body)
+        result.pull_request = client.open_pull_request(gh_repo, branch, branch_base, title, body)
     return result
 
 
 def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, target: str,
             build_url: str | None = None, mode: str | None = None,
             github_api: str = "https://api.github.com", github_repo: str | None = None) -> BumpResult:
-    """Pin in ``target`` the exact digest (and tag) that ``source`` runs."""
+    """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render)."""
     svc = catalog.service(service)
     src_env = svc.environment(source)
     dst_env = svc.environment(target)
@@ -55,7 +58,7 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
         raise GantryError("gitops promote", "--from and --to are the same environment")
     tmp = Path(tempfile.mkdtemp(prefix="gantry-promote-"))
     try:
-        pin = read_pin(checkout(repo_url, "main", tmp / "repo"), svc, src_env)
+        pin = running_pin(checkout(repo_url, catalog.gitops_branch, tmp / "repo"), svc, src_env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not pin.digest:

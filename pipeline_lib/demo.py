@@ -10,7 +10,7 @@ ECR Seoul and Tokyo, and a bare git repository in the work directory for the Git
 Differences, each forced by the machine, none by the logic: without BuildKit the build stage
 uses the Docker API (podman) behind the same interface and still writes the OCI archive; a
 pull-request build (``is_pr``) stops after the PR report, as Jenkins does, and without a GitHub
-token the PR report is skipped; Slack is skipped without ``SLACK_WEBHOOK_URL``.
+token the PR report and the code-scanning upload are skipped; Slack is skipped without ``SLACK_WEBHOOK_URL``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .stages import build, bump, gate, notify, push, replicate, scan, test
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY_PORT = 5111
 #: The Jenkinsfile's stages in order (stage name as printed).
-STAGES = ("test", "sonarqube", "dependency-check", "build", "trivy", "gate", "pr-report", "push",
+STAGES = ("test", "sonarqube", "dependency-check", "build", "trivy", "gate", "code-scanning", "pr-report", "push",
           "replicate", "bump", "notify")
 #: Trivy's scanners in the Trivy stage; ``vuln`` needs a vulnerability DB (or mirror).
 TRIVY_SCANNERS = ("vuln", "secret")
@@ -250,6 +250,7 @@ class Demo:
         self._stage("trivy", lambda: scan.run(trivy_options(self.source, self.reports, archive,
                                                             cfg.trivy_db_repository, self._trivy_cache)))
         self._stage("gate", lambda: gate.run(gate_options(cfg.environment, self.reports, cfg.policy)))
+        self._skip("code-scanning", "no GitHub API here: the SARIF is reports/gate/report.sarif")
         if cfg.is_pr:
             self._skip("pr-report", "no GitHub API here: the comment is reports/gate/report.md")
         else:

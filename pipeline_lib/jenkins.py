@@ -10,6 +10,7 @@ retried with exponential backoff; 4xx answers are not.
 from __future__ import annotations
 
 import configparser
+import json
 import logging
 import os
 import random
@@ -209,14 +210,18 @@ class JenkinsClient:
         jobs = self.call("list jobs", lambda s: s.get_all_jobs())
         return [j["fullname"] for j in jobs if isinstance(j, dict) and "fullname" in j]
 
-    def get_config(self, name: str) -> str | None:
-        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+    def _or_none(self, what: str, fn: Callable[[jenkins.Jenkins], str]) -> str | None:
+        """``call``, with None for HTTP 404."""
         try:
-            return self.call(f"read {name}/config.xml", lambda s: s.get_job_config(name))
+            return self.call(what, fn)
         except GantryError as err:
             if "not found (HTTP 404)" in err.what:
                 return None
             raise
+
+    def get_config(self, name: str) -> str | None:
+        """The live ``config.xml`` of ``name``, or None when there is no such job."""
+        return self._or_none(f"read {name}/config.xml", lambda s: s.get_job_config(name))
 
     def get_configs(self, names: list[str], workers: int = 4) -> dict[str, str | None]:
         """Live ``config.xml`` of many jobs (None for missing ones), read in parallel.
@@ -251,9 +256,68 @@ class JenkinsClient:
         self.call(f"delete {name}", lambda s: s.jenkins_open(requests.Request(
             "POST", s._build_url(jenkins.DELETE_JOB, _folder_vars(s, name)))))
 
+    # -- views (python-jenkins: https://python-jenkins.readthedocs.io/en/latest/api.html) -----
+    def list_views(self) -> list[str]:
+        """Names of the controller's top-level views (``GET api/json`` -> ``views``)."""
+        views = self.call("list views", lambda s: s.get_views())
+        return [v["name"] for v in views if isinstance(v, dict) and "name" in v]
+
+    def get_view_config(self, name: str) -> str | None:
+        """The live ``[job/F/]view/NAME/config.xml``, or None when there is no such view."""
+        return self._or_none(f"read view {name}/config.xml", lambda s: s.get_view_config(name))
+
+    def create_view(self, name: str, xml: str) -> None:
+        """``POST [job/F/]createView?name=NAME`` with the config.xml (python-jenkins' URL template;
+        its ``create_view`` probes existence by short name, which fails for views in folders)."""
+        self.call(f"create view {name}", lambda s: s.jenkins_open(requests.Request(
+            "POST", s._build_url(jenkins.CREATE_VIEW, _folder_vars(s, name)), data=xml.encode("utf-8"),
+            headers=jenkins.DEFAULT_HEADERS)))
+
+    def reconfigure_view(self, name: str, xml: str) -> None:
+        self.call(f"update view {name}", lambda s: s.reconfig_view(name, xml))
+
+    def delete_view(self, name: str) -> None:
+        self.call(f"delete view {name}", lambda s: s.jenkins_open(requests.Request(
+            "POST", s._build_url(jenkins.DELETE_VIEW, _folder_vars(s, name)))))
+
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """``buildWithParameters``; returns the queue item number from ``Location``."""
         return self.call(f"build {name}", lambda s: s.build_job(name, dict(parameters)))
+
+
+    def find_build(self, name: str, parameters: Mapping[str, str], recent: int = 100) -> str | None:
+        """Is a build of ``name`` with these parameters queued or among its ``recent`` builds?
+
+        Returns ``"queue item N"`` / ``"build #N"`` or None. Reads ``queue/api/json`` and
+        ``job/…/api/json?tree=builds[…]{0,recent}`` (both list ``ParametersAction`` parameters as
+        ``{"name", "value"}``). A parameter the job does not define is dropped by Jenkins, so only
+        the names a build reports are compared; ``COMMIT_SHA`` and ``GIT_REF`` must be among them.
+        """
+        def matches(actions: Any) -> bool:
+            seen: dict[str, str] = {}
+            for action in actions if isinstance(actions, list) else []:
+                for p in (action or {}).get("parameters", []) or []:
+                    if isinstance(p, dict) and "name" in p:
+                        seen[str(p["name"])] = "" if p.get("value") is None else str(p.get("value"))
+            if not {"COMMIT_SHA", "GIT_REF"} <= seen.keys():
+                return False
+            return all(seen[k] == v for k, v in parameters.items() if k in seen)
+
+        job_url_tail = "".join(f"job/{part}/" for part in name.split("/"))
+        queue = self.call("read the queue", lambda s: json.loads(s.jenkins_open(requests.Request(
+            "GET", s._build_url("queue/api/json?tree=items[id,task[url],actions[parameters[name,value]]]")))))
+        for item in queue.get("items", []) if isinstance(queue, dict) else []:
+            url = str(((item or {}).get("task") or {}).get("url", ""))
+            if url.endswith(job_url_tail) and matches(item.get("actions")):
+                return f"queue item {item.get('id')}"
+        tree = f"builds[number,actions[parameters[name,value]]]{{0,{int(recent)}}}"
+        info = self.call(f"read {name} builds", lambda s: json.loads(s.jenkins_open(requests.Request(
+            "GET", s._build_url("%(folder_url)sjob/%(short_name)s/api/json?tree=" + tree.replace("%", "%%"),
+                                _folder_vars(s, name))))))
+        for build in info.get("builds", []) if isinstance(info, dict) else []:
+            if matches((build or {}).get("actions")):
+                return f"build #{build.get('number')}"
+        return None
 
 
 class _HTTPStatusError(Exception):

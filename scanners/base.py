@@ -51,6 +51,35 @@ def severity_from_score(score: float | None) -> str:
     return "INFO"
 
 
+def normalize_severity(value: Any, names: dict[str, str]) -> tuple[str, str | None]:
+    """A tool's severity value → (normalized severity, problem or None).
+
+    ``names`` maps the tool's lower-case severity names to :data:`SEVERITIES`. A number (or a
+    numeric string such as Dependency-Check's ``"9.8"`` for OSS Index findings) is a CVSS base
+    score, mapped by the CVSS v3.1 qualitative rating scale (FIRST, CVSS v3.1 specification §5):
+    0.1–3.9 LOW, 4.0–6.9 MEDIUM, 7.0–8.9 HIGH, 9.0–10.0 CRITICAL, and 0.0 ("None") → INFO.
+    No value at all is UNKNOWN with no problem; any other value is UNKNOWN *with* a problem, which
+    the gate reports (an unreadable severity never falls below the threshold silently).
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "UNKNOWN", "unknown")):
+        return "UNKNOWN", None
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in names:
+            return names[key], None
+        try:
+            score = float(key)
+        except ValueError:
+            return "UNKNOWN", f"unknown severity {clip(value, 40)!r}"
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        score = float(value)
+    else:
+        return "UNKNOWN", f"unknown severity {clip(value, 40)!r}"
+    if not 0.0 <= score <= 10.0:
+        return "UNKNOWN", f"severity score {score:g} is outside the CVSS range 0-10"
+    return severity_from_score(score), None
+
+
 def fingerprint(*parts: object) -> str:
     """A stable id from the identifying parts of a finding (never its line number)."""
     text = "\x1f".join([p if p.__class__ is str else ("" if p is None else str(p)) for p in parts])
@@ -115,6 +144,8 @@ class ParsedReport:
     #: why this report is no evidence of a completed scan (e.g. a SARIF log with no run);
     #: each line makes the gate "cannot evaluate"
     errors: list[str] = field(default_factory=list)
+    #: False for a document that is no evidence a vulnerability analysis ran (a CycloneDX SBOM)
+    vulnerability_scan: bool = True
 
 
 class FindingSet:
@@ -155,6 +186,8 @@ class ScanOutcome:
     reports: list[Path] = field(default_factory=list)
     reason: str = ""
     duration: float = 0.0
+    #: what the tool was asked to scan for (e.g. Trivy's ``vuln``, ``secret``), when it says
+    scanners: list[str] = field(default_factory=list)
     #: the vulnerability DB's / Java DB's metadata.json UpdatedAt (RFC 3339), when one was used
     db_updated_at: str = ""
     java_db_updated_at: str = ""
@@ -167,7 +200,7 @@ class ScanOutcome:
     def to_json(self) -> str:
         data: dict[str, Any] = {"tool": self.tool, "status": self.status,
                                 "reports": [str(p) for p in self.reports], "reason": self.reason,
-                                "duration": round(self.duration, 3)}
+                                "duration": round(self.duration, 3), "scanners": list(self.scanners)}
         for key in ("db_updated_at", "java_db_updated_at"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
@@ -191,10 +224,13 @@ class ScanOutcome:
             raise GantryError(where, "scan outcome 'reports' must be a list of paths")
         if not isinstance(reason, str) or not isinstance(duration, (int, float)) or isinstance(duration, bool):
             raise GantryError(where, "scan outcome 'reason'/'duration' have wrong types")
+        scanners = data.get("scanners", [])
+        if not isinstance(scanners, list) or not all(isinstance(x, str) for x in scanners):
+            raise GantryError(where, "scan outcome 'scanners' must be a list of names")
         stamps = [data.get(k) or "" for k in ("db_updated_at", "java_db_updated_at")]
         if not all(isinstance(x, str) for x in stamps):
             raise GantryError(where, "scan outcome 'db_updated_at'/'java_db_updated_at' must be strings")
-        return cls(tool, status, [Path(r) for r in reports], reason, float(duration), *stamps)
+        return cls(tool, status, [Path(r) for r in reports], reason, float(duration), scanners, *stamps)
 
     def write(self, out_dir: Path) -> Path:
         from pipeline_lib.core.fileio import write_atomic

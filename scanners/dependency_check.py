@@ -26,7 +26,7 @@ from typing import Any
 from pipeline_lib.core.errors import GantryError
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, Suppressed, clip,
-                   fingerprint, severity_from_score)
+                   fingerprint, severity_from_score, normalize_severity)
 from .process import run_tool
 from .registry import ParseOptions, register
 
@@ -38,11 +38,13 @@ _SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "modera
              "low": "LOW", "info": "INFO", "informational": "INFO", "none": "INFO"}
 
 
-def map_severity(text: Any, scores: list[float]) -> str:
-    """Dependency-Check severity text (else the best CVSS score) → normalized severity."""
-    if isinstance(text, str) and text.strip().lower() in _SEVERITY:
-        return _SEVERITY[text.strip().lower()]
-    return severity_from_score(max(scores)) if scores else "UNKNOWN"
+def map_severity(text: Any, scores: list[float]) -> tuple[str, str | None]:
+    """Dependency-Check severity (a name, or a bare CVSS score as OSS Index findings carry it),
+    else the best CVSS score → (normalized severity, problem); see :func:`normalize_severity`."""
+    sev, problem = normalize_severity(text, _SEVERITY)
+    if sev == "UNKNOWN" and problem is None and scores:
+        return severity_from_score(max(scores)), None
+    return sev, problem
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,7 +155,9 @@ class _Builder:
             name: Any, severity: Any, scores: list[float], description: str, refs: tuple[str, ...],
             suppressed: bool, note: str = "") -> None:
         vid = _vuln_id(name, description)
-        sev = map_severity(severity, scores)
+        sev, problem = map_severity(severity, scores)
+        if problem and problem not in self.report.errors:
+            self.report.errors.append(f"{problem} ({vid}); cannot place it against the threshold")
         first = description.strip().split("\n")[0] if description else ""
         finding = Finding(TOOL, "vulnerability", vid, sev, clip(first or vid, 200),
                           fingerprint(TOOL, "vulnerability", vid, package or file_name, version, file_name),

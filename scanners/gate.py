@@ -27,6 +27,7 @@ from .dbage import check_db_age
 from .policy import AllowEntry, Policy, Rules
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+SBOM_ONLY = "sbom-only"
 
 
 @dataclass(slots=True)
@@ -70,6 +71,10 @@ class Verdict:
     baseline: str | None
     generated_at: str
     duration: float = 0.0
+    #: baseline findings gone from this run ("fixed by this PR"), see scanners.baseline
+    fixed: list[Finding] = field(default_factory=list)
+    #: why there is no baseline (e.g. "main build unreachable: …"); "" when none was asked for
+    baseline_note: str = ""
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -89,8 +94,8 @@ class Verdict:
         return {"exit_code": self.exit_code, "status": self.status, "summary": self.summary,
                 "environment": self.environment, "policy": self.policy, "errors": self.errors,
                 "tools": self.tools, "reports": self.reports, "baseline": self.baseline,
-                "generated_at": self.generated_at,
-                "counts": {"total": len(self.findings), "blocking": len(self.blocking),
+                "generated_at": self.generated_at, "baseline_note": self.baseline_note,
+                "counts": {"fixed": len(self.fixed), "total": len(self.findings), "blocking": len(self.blocking),
                            "new": sum(e.new for e in self.findings),
                            "allowlisted": sum(e.allowed_by is not None for e in self.findings),
                            "suppressed_by_scanner": len(self.suppressed), "by_tool": self.counts(only="all")},
@@ -105,10 +110,20 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
                    environment: str) -> tuple[dict[str, str], list[GateRule], list[str]]:
     """Which tools ran, one "scanner ran" rule per outcome, and the required-scanner errors."""
     tools: dict[str, str] = {o.tool: o.status for o in outcomes}
+    vuln_outcome = {o.tool for o in outcomes if o.status == "ok" and "vuln" in o.scanners}
+    evidence: dict[str, bool] = {}
     for r in parsed:
-        tools.setdefault(r.tool, "report")
+        evidence[r.tool] = evidence.get(r.tool, False) or r.vulnerability_scan or r.tool in vuln_outcome
     rules: list[GateRule] = []
     errors: list[str] = []
+    for tool, shown in evidence.items():
+        if shown:
+            tools.setdefault(tool, "report")
+        elif tools.get(tool) in (None, "ok"):
+            # an SBOM alone: components listed, but nothing shows they were checked for vulnerabilities
+            tools[tool] = SBOM_ONLY
+            rules.append(GateRule("scanner ran", tool, SKIPPED, "an SBOM only: no evidence that a "
+                                  "vulnerability scan ran (no outcome recording the vuln scanner)"))
     for o in outcomes:
         if o.status == "error":
             errors.append(f"{o.tool}: scanner error: {o.reason or 'no reason given'}")
@@ -123,8 +138,9 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
             errors.append(f"{check.tool}: {check.message}")
     for req in policy.required_for(environment):
         status = tools.get(req)
-        if status in (None, "skipped"):
-            why = "skipped" if status else "no report and no outcome"
+        if status in (None, "skipped", SBOM_ONLY):
+            why = {"skipped": "skipped", SBOM_ONLY: "only an SBOM, no evidence of a vulnerability scan"}.get(
+                status or "", "no report and no outcome")
             errors.append(f"{req}: required scanner did not run ({why})")
             rules.append(GateRule("required scanner", req, ERROR, f"required by the policy but {why}"))
     return tools, rules, errors

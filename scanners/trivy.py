@@ -28,7 +28,7 @@ from typing import Any
 from pipeline_lib.core.errors import GantryError
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, clip,
-                   fingerprint, severity_from_score)
+                   fingerprint, severity_from_score, normalize_severity)
 from .jsonstream import JsonStream
 from .process import run_tool
 from .registry import ParseOptions, register
@@ -42,13 +42,19 @@ _CDX_SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "lo
                  "info": "INFO", "none": "INFO", "unknown": "UNKNOWN"}
 
 
-def map_severity(value: Any) -> str:
-    """Trivy severity name → normalized severity (the one mapping for Trivy)."""
-    if isinstance(value, str):
-        up = value.strip().upper()
-        if up in SEVERITIES:
-            return up
-    return "UNKNOWN"
+_SEVERITY_NAMES = {s.lower(): s for s in SEVERITIES}
+
+
+def map_severity(value: Any, problems: set[str] | None = None) -> str:
+    """Trivy severity name → normalized severity (the one mapping for Trivy).
+
+    A value that is neither a severity name nor a CVSS score is UNKNOWN and, when ``problems`` is
+    given, recorded there so the gate reports it (see :func:`scanners.base.normalize_severity`).
+    """
+    sev, problem = normalize_severity(value, _SEVERITY_NAMES)
+    if problem and problems is not None:
+        problems.add(problem)
+    return sev
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,7 +182,8 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
             return ScanOutcome(TOOL, "error", reports, f"trivy SBOM failed: {why}", time.monotonic() - start)
         os.replace(sbom_tmp, sbom_path)
         reports.append(sbom_path)
-    return ScanOutcome(TOOL, "ok", reports, "", time.monotonic() - start, db_updated_at, java_db_updated_at)
+    return ScanOutcome(TOOL, "ok", reports, "", time.monotonic() - start, list(scanners), db_updated_at,
+                       java_db_updated_at)
 
 
 def run_fs(target: Path, out_dir: Path, *, scanners: tuple[str, ...] = ("misconfig", "secret"),
@@ -274,8 +281,9 @@ def _int(v: Any) -> int | None:
 class _ResultBuilder:
     """Turns the entries of one ``Results[]`` element into findings (raises _Bad on bad entries)."""
 
-    def __init__(self, where: str, out: FindingSet, licenses: bool) -> None:
+    def __init__(self, where: str, out: FindingSet, licenses: bool, problems: set[str] | None = None) -> None:
         self.where, self.out, self.licenses = where, out, licenses
+        self.problems: set[str] = problems if problems is not None else set()
         self.target: str = ""
         self.target_clip: str | None = None
 
@@ -299,7 +307,7 @@ class _ResultBuilder:
         target = self.target
         sev = get("Severity")
         self.out.add(("v", vid, pkg, inst, target), Finding(
-            TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev),
+            TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev, self.problems),
             clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, target),
             _cut(pkg, 300) or None, _cut(inst, 200) or None, _cut(fixed, 200) or None, self.target_clip, None,
             _cut(url, 500) or None, _refs(v), _cvss(v)), fingerprint_is_key=True)
@@ -316,7 +324,7 @@ class _ResultBuilder:
         cause = m.get("CauseMetadata") if isinstance(m.get("CauseMetadata"), dict) else {}
         msg = _s(m, "Message")
         self.out.add(None, Finding(
-            TOOL, "misconfiguration", clip(mid, 200), map_severity(m.get("Severity")),
+            TOOL, "misconfiguration", clip(mid, 200), map_severity(m.get("Severity"), self.problems),
             clip(_s(m, "Title") or msg or mid),
             fingerprint(TOOL, "misconfiguration", mid, self.target, cause.get("Resource"), msg),
             target=self.target_clip, line=_int(cause.get("StartLine")),
@@ -328,7 +336,7 @@ class _ResultBuilder:
         rid = _s(s, "RuleID", required=True)
         match = s.get("Match") if isinstance(s.get("Match"), str) else ""
         self.out.add(None, Finding(
-            TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity")), clip(_s(s, "Title") or rid),
+            TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity"), self.problems), clip(_s(s, "Title") or rid),
             fingerprint(TOOL, "secret", rid, self.target, match), target=self.target_clip,
             line=_int(s.get("StartLine"))))
 
@@ -343,7 +351,7 @@ class _ResultBuilder:
         cat = _s(lic, "Category")
         target = fpath or self.target
         self.out.add(("l", name, pkg, fpath, self.target), Finding(
-            TOOL, "license", clip(name, 200), map_severity(lic.get("Severity")),
+            TOOL, "license", clip(name, 200), map_severity(lic.get("Severity"), self.problems),
             clip(f"{name} license" + (f" ({cat})" if cat else "")),
             fingerprint(TOOL, "license", name, pkg, target), package=pkg and clip(pkg, 300),
             target=clip(target, 500) or None, url=clip(_s(lic, "Link"), 500) or None))
@@ -374,6 +382,7 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
     out = FindingSet()
     schema: Any = None
     artifact = ""
+    problems: set[str] = set()
     with open(path, encoding="utf-8", errors="strict", newline="") as fh:
         if fh.read(1) != "\ufeff":
             fh.seek(0)
@@ -386,7 +395,7 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
                 artifact = a if isinstance(a, str) else ""
             elif key == "Results":
                 for ri in js.iter_array("Results"):
-                    builder = _ResultBuilder(where, out, options.licenses)
+                    builder = _ResultBuilder(where, out, options.licenses, problems)
                     whole, result = js.try_value()
                     if whole:
                         _result_from_dict(result, f"Results[{ri}]", builder)
@@ -399,7 +408,8 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
         raise GantryError(where, "no SchemaVersion: not a Trivy JSON report")
     if schema != 2:
         raise GantryError(where, f"unsupported Trivy SchemaVersion {schema!r} (expected 2)")
-    report = ParsedReport(Path(path), TOOL, "trivy-json", out.findings)
+    report = ParsedReport(Path(path), TOOL, "trivy-json", out.findings,
+                          errors=[f"{p}; cannot place it against the threshold" for p in sorted(problems)])
     if artifact:
         report.links["artifact"] = clip(artifact, 300)
     return report
@@ -482,6 +492,12 @@ def _load_json(path: Path) -> Any:
         raise GantryError(str(path), f"{what} at character {exc.pos}: {exc.msg}") from None
 
 
+def _suppressed(result: dict) -> bool:
+    """SARIF §3.27.23: a result with a suppression whose status is not "rejected" is suppressed."""
+    sup = result.get("suppressions")
+    return isinstance(sup, list) and any(isinstance(x, dict) and x.get("status") != "rejected" for x in sup)
+
+
 def _sarif_severity(rule: dict, result: dict) -> str:
     props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
     tags = props.get("tags") if isinstance(props.get("tags"), list) else []
@@ -507,6 +523,9 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
         raise GantryError(where, "not a SARIF log (no 'runs' list)")
     out = FindingSet()
     tool = TOOL
+    errors: list[str] = []
+    if not doc["runs"]:
+        errors.append("report records no run (an empty SARIF log is no evidence of a scan)")
     for ri, run in enumerate(doc["runs"]):
         if not isinstance(run, dict) or not isinstance(run.get("tool"), dict):
             raise GantryError(where, f"runs[{ri}]: missing tool")
@@ -515,7 +534,12 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
         tool = "trivy" if name.lower().startswith("trivy") else clip(name.lower(), 50)
         rules = driver.get("rules") if isinstance(driver.get("rules"), list) else []
         by_id = {r.get("id"): r for r in rules if isinstance(r, dict)}
-        results = run.get("results") or []
+        if "results" not in run or run["results"] is None:
+            # SARIF 2.1.0 §3.14.23: an absent results array means the tool did not run or did not
+            # complete; an empty one means it ran and found nothing (GitHub rejects the former)
+            errors.append(f"runs[{ri}] ({clip(name, 50)}) has no results array: the scan did not run or did not finish")
+            continue
+        results = run["results"]
         if not isinstance(results, list):
             raise GantryError(where, f"runs[{ri}].results must be a list")
         for i, res in enumerate(results):
@@ -542,6 +566,10 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
             tags = ((rule.get("properties") or {}).get("tags") or []) if isinstance(rule.get("properties"), dict) else []
             kind = next((k for k in ("vulnerability", "misconfiguration", "secret", "license")
                          if k in tags), "vulnerability")
+            if kind == "license" and not options.licenses:
+                continue   # as in the JSON form: license results count only with --licenses
+            if _suppressed(res):
+                continue   # as in the JSON form: findings the scanner suppressed are not results
             pkg, inst = fields.get("Package"), fields.get("Installed Version")
             short = rule.get("shortDescription") if isinstance(rule.get("shortDescription"), dict) else {}
             title = short.get("text") if isinstance(short.get("text"), str) else (msg.splitlines() or [rid])[0]
@@ -557,7 +585,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
                 fixed_version=clip(fields.get("Fixed Version"), 200) or None, target=clip(uri, 500) or None,
                 line=line if kind != "vulnerability" else None,
                 url=clip(rule.get("helpUri"), 500) or None if isinstance(rule.get("helpUri"), str) else None))
-    return ParsedReport(Path(path), tool, "sarif", out.findings)
+    return ParsedReport(Path(path), tool, "sarif", out.findings, errors=errors)
 
 
 # ---------------------------------------------------------------------------------------
@@ -607,7 +635,10 @@ def parse_cyclonedx(path: Path, options: ParseOptions = ParseOptions()) -> Parse
                 TOOL, "vulnerability", clip(v["id"], 200), sev, clip(v.get("description") or v["id"]),
                 fingerprint(TOOL, "vulnerability", v["id"], pkg, ver, None), package=pkg, installed_version=ver,
                 target=clip(ref, 500) if isinstance(ref, str) else None))
-    return ParsedReport(Path(path), TOOL, "cyclonedx", out.findings)
+    # An SBOM is no evidence that a vulnerability analysis ran ("vulnerabilities": [] is written
+    # either way): the gate counts it for a required scanner only with an "ok" outcome of the
+    # same tool that records the vuln scanner (see scanners.gate).
+    return ParsedReport(Path(path), TOOL, "cyclonedx", out.findings, vulnerability_scan=False)
 
 
 def parse(path: Path, **opts: Any) -> ParsedReport:

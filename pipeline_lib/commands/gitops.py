@@ -61,7 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
     _catalog_opt(apps)
     apps.add_argument("--repo", help="GitOps repository URL Argo CD reads (default: catalog gitops_repo)")
-    apps.add_argument("--revision", default="main")
+    apps.add_argument("--revision", help="branch Argo CD tracks (default: the catalog's gitops_branch, "
+                      "the branch bump/promote/pins use; another value must be confirmed with --allow-other-revision)")
+    apps.add_argument("--allow-other-revision", action="store_true",
+                      help="let Applications track a revision other than the branch gantry writes to")
     apps.add_argument("--argocd-namespace", default="argocd")
     apps.add_argument("--project", default="default")
     apps.add_argument("--appset", action="store_true", help="one ApplicationSet instead of Applications")
@@ -105,6 +108,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _print_bump(result, as_json: bool, what: str) -> None:
+    _warn(result)
     if as_json:
         from dataclasses import asdict
         print(json.dumps(asdict(result), indent=2))
@@ -126,6 +130,11 @@ def _bump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(result) -> None:
+    for line in result.warnings:
+        print(f"gantry: warning: {line}", file=sys.stderr)
+
+
 def _promote(args: argparse.Namespace) -> int:
     from gitops.promote import promote
     catalog = load_catalog(args.catalog)
@@ -140,6 +149,13 @@ def _apps(args: argparse.Namespace) -> int:
     from gitops.argocd import application_set, applications, dump_all
     catalog = load_catalog(args.catalog)
     repo = args.repo or catalog.gitops_repo
+    revision = args.revision or catalog.gitops_branch
+    if revision != catalog.gitops_branch and not args.allow_other_revision:
+        raise GantryError("gitops apps", f"--revision {revision} differs from the catalog's gitops_branch "
+                                         f"{catalog.gitops_branch!r}, where bump, promote and pins write and read: "
+                                         "Argo CD would not deploy gantry's pins (set defaults.gitops_branch, or pass "
+                                         "--allow-other-revision)")
+    args.revision = revision
     docs = ([application_set(catalog, repo, args.revision, args.argocd_namespace, args.project)]
             if args.appset else applications(catalog, repo, args.revision, args.argocd_namespace, args.project))
     if args.out is None:

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(render)
     render.add_argument("-o", "--output", type=Path, default=Path("out"), metavar="DIR",
                         help="output directory (default: out)")
+    render.add_argument("--no-catalog", action="store_true",
+                        help="render the JJB files of --jobs-dir as they are (no catalog, no generated-file "
+                             "drift check): what `jenkins-jobs test --config-xml` renders")
     render.set_defaults(func=cmd_render)
 
     diff = sub.add_parser("diff", help="unified diff of each job against the live Jenkins (exit 1 on drift)")
@@ -68,6 +71,9 @@ def rendered(args: argparse.Namespace, cached: bool = True):
     from ..jobs.generate import check_generated_cached
     from ..jobs.render import cache_dir, jjb_files, render_jobs, render_jobs_cached
 
+    if getattr(args, "no_catalog", False):
+        files = jjb_files(args.jobs_dir)
+        return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
     catalog_path = _catalog_path(args)
     check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
     files = jjb_files(args.jobs_dir, exclude=[catalog_path])
@@ -101,7 +107,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         write_jobs(jobs, args.output)
     except OSError as exc:
         raise GantryError(str(args.output), f"cannot write: {exc.strerror or exc}") from None
-    print(f"rendered {len(jobs)} jobs to {args.output}")
+    views = sum(1 for j in jobs if j.is_view)
+    print(f"rendered {len(jobs) - views} jobs and {views} views to {args.output}")
     return 0
 
 
@@ -120,8 +127,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.write(p.diff(job))
     for name in p.orphans + p.kept_orphans:
         print(f"orphan {name}: managed by gantry/JJB but no longer in the catalog")
+    for name in p.orphan_views:
+        print(f"orphan view {name}: managed by gantry/JJB but no longer defined")
     print(p.summary())
-    return EXIT_CHECK_FAILED if (p.create or p.update or p.orphans or p.kept_orphans) else 0
+    return EXIT_CHECK_FAILED if (p.create or p.update or p.orphans or p.kept_orphans or p.orphan_views) else 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:

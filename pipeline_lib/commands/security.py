@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", type=Path, help="policy YAML (default: the packaged policy, fails on HIGH/CRITICAL)")
     p.add_argument("--env", default="dev", help="environment (dev, prod, event)")
     p.add_argument("--baseline", type=Path, help="findings.json of an earlier run (for only-new rules)")
+    p.add_argument("--baseline-from-jenkins", metavar="JOB",
+                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); unreachable → no "
+                        "baseline, said in the reports, never a failed gate for that alone")
+    p.add_argument("--baseline-artifact", default="reports/gate/findings.json",
+                   help="archived path of findings.json in that build (default reports/gate/findings.json)")
     p.add_argument("--outcomes", type=Path, help="directory with <tool>.outcome.json files")
     p.add_argument("--report-dir", type=Path, help="write report.md, report.sarif, junit.xml, report.html, findings.json")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -73,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-url", default=None, help="API base URL (GitHub Enterprise: https://HOST/api/v3)")
     p.add_argument("--target-url", default=None, help="link for the status (e.g. the Jenkins build)")
     p.add_argument("--context", default="gantry/security")
+    p.add_argument("--code-scanning", action="store_true",
+                   help="also upload report.sarif to GitHub code scanning (ref refs/pull/N/head) and wait for it")
+    p.add_argument("--code-scanning-timeout", type=float, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_pr_report, stage="pr_report")
 
 
@@ -144,10 +152,14 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
     """The gate stage's options from ``gantry gate`` arguments."""
     from ..stages.gate import GateOptions
 
+    if args.baseline_from_jenkins and args.baseline:
+        raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
                        policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
                        licenses=args.licenses, input_format=args.input_format,
-                       links={"Jenkins build": os.environ.get("BUILD_URL", "")})
+                       links={"Jenkins build": os.environ.get("BUILD_URL", "")},
+                       baseline_from_jenkins=args.baseline_from_jenkins or None,
+                       baseline_artifact=args.baseline_artifact)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -155,7 +167,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     verdict = run(gate_options(args)).value
     if args.format == "json":
-        print(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
+        from scanners.formats.json import verdict_json
+
+        print(json.dumps(verdict_json(verdict), indent=2, ensure_ascii=False))
     else:
         print(verdict.summary)
         for r in verdict.rules:
@@ -173,6 +187,9 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
     result = run(PrReportOptions(args.repo, args.pr, args.sha, args.report_dir, args.api_url or api_url_from_env(),
                                  os.environ.get("GITHUB_TOKEN", ""), args.target_url or os.environ.get("BUILD_URL") or None,
-                                 args.context))
+                                 args.context, code_scanning=args.code_scanning,
+                                 code_scanning_timeout=args.code_scanning_timeout))
     print(f"pr-report: {result.detail}")
+    for r in result.data.get("code_scanning", []):
+        print(f"pr-report: code scanning {r['tool']}: {r['status']} ({r['results_sent']} of {r['results_total']} results)")
     return 0

@@ -28,6 +28,9 @@ _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}
 _ECR_REPO = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+# A branch name git accepts (git-check-ref-format(1)): no control characters, space, ~ ^ : ? * [ \,
+# no "..", "@{", "//", no component starting with "." or ending with ".lock", not ending in "/" or ".".
+_BRANCH = re.compile(r"^(?!/|.*(?:\.\.|@\{|//|/\.|\.lock/|\.lock$|[/.]$))(?!\.)[^\x00-\x20\x7f~^:?*\[\\]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -95,6 +98,7 @@ class Catalog:
     github_url: str
     environments: dict[str, Environment]
     services: tuple[Service, ...] = field(default_factory=tuple)
+    gitops_branch: str = "main"  # the one branch bump, promote, pins, PR mode and Argo CD use
 
     @property
     def registry_host(self) -> str:
@@ -339,7 +343,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         raise GantryError(source, problems.lines[0].split(": ", 1)[1], problems=problems.lines)
     if top.get("version") not in (None, 1):
         problems.add("version", f"unsupported catalog version {top.get('version')!r} (this gantry reads 1)")
-    defaults_keys = {"aws_account_id", "registry_region", "replica_regions", "gitops_repo", "github_url"}
+    defaults_keys = {"aws_account_id", "registry_region", "replica_regions", "gitops_repo", "gitops_branch",
+                     "github_url"}
     d = _mapping(top.get("defaults", {}), "defaults", problems, defaults_keys,
                  {"aws_account_id", "registry_region", "gitops_repo"}) or {}
     account = _string(d, "aws_account_id", "defaults", problems, _ACCOUNT, "12 digits (quote it in YAML)")
@@ -348,6 +353,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     if region and region in replicas:
         problems.add("defaults.replica_regions", f"must not contain the registry region {region}")
     gitops_repo = _string(d, "gitops_repo", "defaults", problems)
+    gitops_branch = _string(d, "gitops_branch", "defaults", problems, _BRANCH,
+                            "a git branch name (git check-ref-format)", default="main")
     github_url = _string(d, "github_url", "defaults", problems, re.compile(r"^https?://\S+$"),
                          "an http(s) URL", default="https://github.com")
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
@@ -380,7 +387,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         first = problems.lines[0].split(": ", 1)[1]
         raise GantryError(source, first, problems=problems.lines)
     assert account and region and gitops_repo and github_url  # guaranteed by required checks
-    return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services))
+    return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
+                   gitops_branch=gitops_branch or "main")
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:

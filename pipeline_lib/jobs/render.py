@@ -1,8 +1,15 @@
 """Render the JJB YAML in ``jobs/`` to Jenkins XML in-process, with jenkins-job-builder's own API.
 
 The output is byte-identical to ``jenkins-jobs test --config-xml -o DIR`` on the same files:
-the same loader, registry, XML generator and ``XmlJob.output()`` are used, and files are laid
-out as ``DIR/<folder>/<job>/config.xml``.
+the same loader, registry, XML generators (``XmlJobGenerator`` for jobs, ``XmlViewGenerator``
+for ``view:`` definitions) and ``output()`` are used, and files are laid out as
+``DIR/<folder>/<name>/config.xml`` — jobs first, then views, as ``jenkins-jobs test`` writes them
+(so a view named like a job overwrites the job's file there too).
+
+JJB errors become one line: JJB's own message at its own location. For a duplicate definition
+JJB raises "Previous <kind> definition" at the first definition and carries the real message
+("Duplicate <kind>: 'name'", at the duplicate) as context; gantry prints the real message at
+the duplicate's location and names the previous definition after it.
 """
 
 from __future__ import annotations
@@ -31,11 +38,17 @@ JJB_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class RenderedJob:
-    """One job: its full name (``folder/job``), XML bytes and whether it is a folder."""
+    """One job or view: its full name (``folder/name``), XML bytes, and whether it is a folder or a view."""
 
     name: str
     xml: bytes
     is_folder: bool = False
+    is_view: bool = False
+
+    @property
+    def key(self) -> str:
+        """Unique among jobs and views (a view may share a job's name)."""
+        return f"view:{self.name}" if self.is_view else self.name
 
     @property
     def folder(self) -> str | None:
@@ -82,16 +95,33 @@ def jjb_config(conf: str | os.PathLike[str] | None = None, plugins_info: list | 
     return cfg
 
 
+def _where(pos) -> str | None:
+    if pos is None or not getattr(pos, "path", None):
+        return None
+    return f"{pos.path}:{pos.line + 1}:{pos.column + 1}"
+
+
 def _jjb_error(exc: Exception) -> GantryError:
+    """JJB's real message and location, one line (see the module docstring)."""
+    text = str(getattr(exc, "message", None) or exc).strip()
+    message = text.splitlines()[0] if text else exc.__class__.__name__
     pos = getattr(exc, "pos", None)
-    message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    if pos is not None and getattr(pos, "path", None):
-        return GantryError(f"{pos.path}:{pos.line + 1}", message)
-    for ctx in reversed(getattr(exc, "ctx", []) or []):  # innermost (the template) first
-        cpos = getattr(ctx, "pos", None)
-        if cpos is not None and getattr(cpos, "path", None):
-            return GantryError(f"{cpos.path}:{cpos.line + 1}", f"{ctx.message}: {message}")
-    return GantryError("jobs", message)
+    ctx = list(getattr(exc, "ctx", []) or [])
+    if message.startswith("Previous ") and message.endswith(" definition"):
+        dup = next((c for c in ctx if str(c.message).startswith("Duplicate ")), None)
+        if dup is not None and _where(dup.pos):
+            prev = _where(pos)
+            return GantryError(str(_where(dup.pos)), f"{dup.message}" + (f" (previous definition: {prev})" if prev else ""))
+    where = _where(pos)
+    outer = [c for c in ctx if _where(c.pos)]
+    if where is None and outer:  # the innermost context with a location (the template) names the place
+        inner = outer.pop()
+        return GantryError(str(_where(inner.pos)), f"{inner.message}: {message}")
+    if where is None:
+        return GantryError("jobs", message)
+    if outer:
+        return GantryError(where, f"{message} ({outer[-1].message} at {_where(outer[-1].pos)})")
+    return GantryError(where, message)
 
 
 def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
@@ -103,7 +133,7 @@ def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = Non
     from jenkins_jobs.loader import load_files
     from jenkins_jobs.registry import ModuleRegistry
     from jenkins_jobs.roots import Roots
-    from jenkins_jobs.xml_config import XmlJobGenerator
+    from jenkins_jobs.xml_config import XmlJobGenerator, XmlViewGenerator
 
     cfg = jjb_config(conf, plugins_info)
     try:
@@ -112,10 +142,14 @@ def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = Non
         registry = ModuleRegistry(cfg, cfg.builder["plugins_info"])
         registry.set_macros(roots.macros)
         jobs = roots.generate_jobs()
+        views = roots.generate_views()
         registry.amend_job_dicts(jobs)
+        xml_views = XmlViewGenerator(registry).generateXML(views)
+        xml_views.sort(key=AlphanumSort)
+        rendered_views = [RenderedJob(v.name, v.output(), False, True) for v in xml_views]
         parallel = _generate_parallel(registry, jobs)
         if parallel is not None:
-            return parallel
+            return parallel + rendered_views
         xml_jobs = XmlJobGenerator(registry).generateXML(jobs)
     except JenkinsJobsException as exc:
         raise _jjb_error(exc) from None
@@ -137,7 +171,7 @@ def render_jobs(paths: Sequence[Path], conf: str | os.PathLike[str] | None = Non
         seen.add(job.name)
         is_folder = job.xml.tag == "com.cloudbees.hudson.plugins.folder.Folder"
         out.append(RenderedJob(job.name, job.output(), is_folder))
-    return out
+    return out + rendered_views
 
 
 # -- parallel XML generation ----------------------------------------------------------------------
@@ -192,16 +226,19 @@ def output_path(out_dir: Path, name: str) -> Path:
 
 
 def write_jobs(jobs: Sequence[RenderedJob], out_dir: Path, workers: int = 8) -> list[Path]:
-    """Write every job atomically; in parallel, since each file is fsynced."""
+    """Write every job, then every view, atomically; in parallel, since each file is fsynced."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda j: write_atomic(output_path(out_dir, j.name), j.xml), jobs))
+        written = list(pool.map(lambda j: write_atomic(output_path(out_dir, j.name), j.xml),
+                                [j for j in jobs if not j.is_view]))
+        return written + list(pool.map(lambda j: write_atomic(output_path(out_dir, j.name), j.xml),
+                                       [j for j in jobs if j.is_view]))
 
 
 # -- render cache ---------------------------------------------------------------------------------
 # Rendering is a pure function of the JJB files, the JJB ini and the JJB version; caching it
 # makes `gantry jobs diff|update` on unchanged input fast. The cache never replaces the
 # comparison with the live Jenkins: it only saves re-running jenkins-job-builder.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _DYNAMIC_TAGS = ("!include", "!j2", "!include-raw", "!include-jinja2")
 
 
@@ -240,7 +277,8 @@ def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | Non
     if path is not None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return [RenderedJob(j["name"], base64.b64decode(j["xml"]), bool(j["folder"])) for j in raw]
+            return [RenderedJob(j["name"], base64.b64decode(j["xml"]), bool(j["folder"]), bool(j.get("view")))
+                    for j in raw]
         except (OSError, ValueError, KeyError, TypeError):
             pass
     jobs = render_jobs(paths, conf)
@@ -248,7 +286,7 @@ def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | Non
         try:
             for old in sorted(path.parent.glob("jobs-render-*.json"), key=lambda p: p.stat().st_mtime)[:-7]:
                 old.unlink(missing_ok=True)
-            write_atomic(path, json.dumps([{"name": j.name, "folder": j.is_folder,
+            write_atomic(path, json.dumps([{"name": j.name, "folder": j.is_folder, "view": j.is_view,
                                             "xml": base64.b64encode(j.xml).decode()} for j in jobs]))
         except OSError as exc:
             log.debug("render cache not written: %s", exc)

@@ -3,6 +3,9 @@
 The comparison is always against the live ``config.xml`` (normalized), never a local cache,
 so a job edited by hand in the UI shows up as "update" and is reset. Orphans are items that
 carry JJB's management marker but are no longer rendered; they are deleted only on request.
+Views (``view:`` definitions) are planned and applied like jobs, as ``jenkins-jobs update``
+does: read ``view/NAME/config.xml``, create (``createView?name=``) or reconfigure it; a managed
+top-level view no longer defined is an orphan.
 """
 
 from __future__ import annotations
@@ -95,17 +98,20 @@ class Plan:
     unchanged: list[RenderedJob] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     kept_orphans: list[str] = field(default_factory=list)  # managed folders holding unmanaged items
-    live: dict[str, str] = field(default_factory=dict)
+    orphan_views: list[str] = field(default_factory=list)
+    live: dict[str, str] = field(default_factory=dict)  # keyed by RenderedJob.key
 
     def summary(self) -> str:
         return (f"{len(self.create)} to create, {len(self.update)} to update, "
-                f"{len(self.unchanged)} unchanged, {len(self.orphans) + len(self.kept_orphans)} orphaned")
+                f"{len(self.unchanged)} unchanged, "
+                f"{len(self.orphans) + len(self.kept_orphans) + len(self.orphan_views)} orphaned")
 
     def diff(self, job: RenderedJob) -> str:
-        before = _pretty(self.live[job.name]) if job.name in self.live else []
+        before = _pretty(self.live[job.key]) if job.key in self.live else []
         after = _pretty(job.xml.decode("utf-8"))
-        return "".join(difflib.unified_diff(before, after, f"jenkins/{job.name}/config.xml",
-                                            f"rendered/{job.name}/config.xml"))
+        kind = "view/" if job.is_view else ""
+        return "".join(difflib.unified_diff(before, after, f"jenkins/{kind}{job.name}/config.xml",
+                                            f"rendered/{kind}{job.name}/config.xml"))
 
 
 def _effective(job: RenderedJob, live_xml: str | None) -> str:
@@ -135,8 +141,21 @@ def _same(job: RenderedJob, live_xml: str) -> bool:
         return False  # live XML is garbage: rewrite it
 
 
-def plan(client: JenkinsClient, jobs: Sequence[RenderedJob], workers: int = 4) -> Plan:
-    """Read the live job list and each relevant config.xml, and classify every job."""
+def _classify(items: Sequence[RenderedJob], fetched: dict[str, str | None], result: Plan) -> None:
+    """create (no live XML), unchanged or update, keeping the live XML for diffs."""
+    for item in items:
+        live_xml = fetched.get(item.name)
+        if live_xml is None:
+            result.create.append(item)
+            continue
+        result.live[item.key] = live_xml
+        (result.unchanged if _same(item, live_xml) else result.update).append(item)
+
+
+def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4) -> Plan:
+    """Read the live job list and each relevant config.xml, and classify every job and view."""
+    jobs = [j for j in rendered if not j.is_view]
+    views = [j for j in rendered if j.is_view]
     live_names = client.list_jobs()
     live_set = set(live_names)
     wanted = {j.name for j in jobs}
@@ -145,13 +164,7 @@ def plan(client: JenkinsClient, jobs: Sequence[RenderedJob], workers: int = 4) -
     result = Plan()
 
     fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
-    for job in jobs:
-        live_xml = fetched.get(job.name)
-        if live_xml is None:
-            result.create.append(job)
-            continue
-        result.live[job.name] = live_xml
-        (result.unchanged if _same(job, live_xml) else result.update).append(job)
+    _classify(jobs, fetched, result)
     managed = {n for n in candidates if is_managed(fetched.get(n))}
     for name in candidates:
         if name not in managed:
@@ -161,7 +174,18 @@ def plan(client: JenkinsClient, jobs: Sequence[RenderedJob], workers: int = 4) -
             result.kept_orphans.append(name)
         elif not any(name.startswith(o + "/") for o in result.orphans):
             result.orphans.append(name)
+    _plan_views(client, views, result, workers)
     return result
+
+
+def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Plan, workers: int) -> None:
+    wanted = {v.name for v in views}
+    live_top = [n for n in client.list_views() if n not in wanted]
+    names = [v.name for v in views] + live_top
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        fetched = dict(zip(names, pool.map(client.get_view_config, names)))
+    _classify(views, fetched, result)
+    result.orphan_views = [n for n in live_top if is_managed(fetched.get(n))]
 
 
 Reporter = Callable[[str], None]
@@ -172,44 +196,56 @@ def apply(client: JenkinsClient, p: Plan, *, prune: bool = False, dry_run: bool 
     """Create folders first, then create/update jobs in parallel, then delete orphans if asked."""
     counts = {"created": 0, "updated": 0, "unchanged": len(p.unchanged), "deleted": 0, "orphaned": 0}
     prefix = "would " if dry_run else ""
-    # Folders in depth order: a job's folder always exists before the job is created.
+    # Folders in depth order: a job's folder always exists before the job is created; views
+    # (which list jobs and may live in folders) after every job, as jenkins-jobs update does.
     folders = sorted([j for j in p.create + p.update if j.is_folder], key=lambda j: j.name.count("/"))
-    others = [j for j in p.create + p.update if not j.is_folder]
-    creating = {j.name for j in p.create}
+    others = [j for j in p.create + p.update if not j.is_folder and not j.is_view]
+    views = [j for j in p.create + p.update if j.is_view]
+    creating = {j.key for j in p.create}
 
     def do(job: RenderedJob) -> str:
-        if job.name in creating:
+        kind = "view " if job.is_view else ""
+        if job.key in creating:
             if not dry_run:
-                client.create(job.name, job.xml.decode("utf-8"))
-            return f"{prefix}create {job.name}"
+                (client.create_view if job.is_view else client.create)(job.name, job.xml.decode("utf-8"))
+            return f"{prefix}create {kind}{job.name}"
         if not dry_run:
-            client.reconfigure(job.name, _effective(job, p.live.get(job.name)))
-        return f"{prefix}update {job.name}"
+            if job.is_view:
+                client.reconfigure_view(job.name, job.xml.decode("utf-8"))
+            else:
+                client.reconfigure(job.name, _effective(job, p.live.get(job.key)))
+        return f"{prefix}update {kind}{job.name}"
 
     for job in folders:
         report(do(job))
     errors: list[GantryError] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(do, j) for j in others]
-        for fut in futures:
-            try:
-                report(fut.result())
-            except GantryError as err:
-                errors.append(err)
+    for batch in (others, views):
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(do, j) for j in batch]
+            for fut in futures:
+                try:
+                    report(fut.result())
+                except GantryError as err:
+                    errors.append(err)
     if errors:
         raise GantryError(errors[0].where, errors[0].what, problems=[str(e) for e in errors])
     counts["created"] = len(p.create)
     counts["updated"] = len(p.update)
-    for name in sorted(p.orphans, key=lambda n: -n.count("/")):
+    def orphan(name: str, kind: str, delete: Callable[[str], None]) -> None:
         if prune:
             if not dry_run:
-                client.delete(name)
+                delete(name)
             counts["deleted"] += 1
-            report(f"{prefix}delete {name}")
+            report(f"{prefix}delete {kind}{name}")
         else:
             counts["orphaned"] += 1
-            report(f"orphan {name} (kept: pass --prune to delete it)")
+            report(f"orphan {kind}{name} (kept: pass --prune to delete it)")
+
+    for name in sorted(p.orphans, key=lambda n: -n.count("/")):
+        orphan(name, "", client.delete)
     for name in p.kept_orphans:
         counts["orphaned"] += 1
         report(f"orphan {name} (kept: it holds items gantry does not manage)")
+    for name in p.orphan_views:
+        orphan(name, "view ", client.delete_view)
     return counts

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.metrics.pushgateway import push_stage_from_env
 
 PASSED = "passed"
 FAILED = "failed"
@@ -52,7 +53,11 @@ class StageResult:
 
 
 def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None) -> StageResult:
-    """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line."""
+    """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line.
+
+    With ``PUSHGATEWAY_URL`` set, the outcome and duration are pushed too; a failed push is a
+    warning on stderr, never a failed stage.
+    """
     start = time.monotonic()
     try:
         result = func()
@@ -61,6 +66,10 @@ def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = N
     result.name = name
     result.duration = time.monotonic() - start
     print(result.line(), file=out or sys.stdout, flush=True)
+    try:
+        push_stage_from_env(name, result.status, result.duration)
+    except GantryError as exc:
+        print(f"gantry: warning: {exc}", file=sys.stderr, flush=True)
     return result
 
 

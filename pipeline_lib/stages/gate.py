@@ -8,13 +8,19 @@ Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --rep
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.jenkins import load_settings
+from pipeline_lib.jenkins_artifacts import fetch_last_successful
+from scanners.baseline import annotate as annotate_baseline
 from scanners.formats import write_all
 from scanners.gate import Verdict, evaluate
-from scanners.inputs import no_cyclic_gc, read_inputs, read_outcomes
+from scanners.inputs import load_baseline, no_cyclic_gc, read_inputs, read_outcomes
 from scanners.policy import load_policy
 
 from . import FAILED, PASSED, StageResult
@@ -41,6 +47,31 @@ class GateOptions:
     input_format: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     today: dt.date | None = None
+    #: PR builds: the job whose last successful build's archived findings.json is the baseline
+    baseline_from_jenkins: str | None = None
+    baseline_artifact: str = "reports/gate/findings.json"
+
+
+def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[Path | None, str, str]:
+    """(fetched findings.json, "", "JOB build #N") or (None, why there is none, "").
+
+    Never raises for Jenkins: an unreachable or unreadable baseline means "no baseline" (every
+    finding counts as new, and the comment says why), never a failed build on its own.
+    """
+    try:
+        art = fetch_last_successful(load_settings(), job, artifact)
+        directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
+        directory.mkdir(parents=True, exist_ok=True)
+        path = write_atomic(directory / "baseline.findings.json", art.content)
+        load_baseline(path)
+    except GantryError as exc:
+        print(f"gantry: no baseline: {exc}", file=sys.stderr)
+        return None, str(exc), ""
+    except OSError as exc:
+        print(f"gantry: no baseline: cannot store it: {exc.strerror or exc}", file=sys.stderr)
+        return None, f"cannot store the baseline: {exc.strerror or exc}", ""
+    print(f"baseline: {job} build #{art.build} ({art.path})", file=sys.stderr)
+    return path, "", f"{job} build #{art.build}"
 
 
 def decide(opts: GateOptions) -> Verdict:
@@ -49,12 +80,16 @@ def decide(opts: GateOptions) -> Verdict:
     outcomes = read_outcomes(opts.outcomes_dir) if opts.outcomes_dir else []
     if not opts.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
+    baseline, note, label = opts.baseline, "", ""
+    if opts.baseline_from_jenkins:
+        baseline, note, label = jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir)
     with no_cyclic_gc():
-        inputs = read_inputs(opts.reports, outcomes, baseline=opts.baseline, licenses=opts.licenses,
+        inputs = read_inputs(opts.reports, outcomes, baseline=baseline, licenses=opts.licenses,
                              report_format=opts.input_format)
         verdict = evaluate(inputs.parsed, inputs.outcomes, policy, inputs.baseline,
                            environment=opts.environment, input_errors=inputs.errors, today=opts.today,
-                           baseline_source=inputs.baseline_source)
+                           baseline_source=label or inputs.baseline_source)
+    annotate_baseline(verdict, baseline, note)
     for name, url in opts.links.items():
         if url.startswith(("https://", "http://")):
             verdict.links.setdefault(name, url)

@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline_lib.codescanning import pr_ref
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo, check_sha
 from scanners.formats.markdown import MARKER
 
 from . import PASSED, StageResult
+from .code_scanning import upload_sarif
 
 STATES = {0: "success", 1: "failure", 2: "error"}
 
@@ -31,6 +33,8 @@ class PrReportOptions:
     token: str = field(default="", repr=False)
     target_url: str | None = None
     context: str = "gantry/security"
+    code_scanning: bool = False            # also upload report.sarif (ref refs/pull/N/head)
+    code_scanning_timeout: float = 300.0
 
 
 def _verdict(path: Path) -> tuple[int, str]:
@@ -64,5 +68,10 @@ def run(opts: PrReportOptions) -> StageResult:
     client = GitHubClient(opts.token, opts.api_url)
     comment = client.upsert_comment(opts.repo, opts.pr, body, MARKER)
     client.set_status(opts.repo, opts.sha, state, summary or state, context=opts.context, target_url=opts.target_url)
+    uploads = []
+    if opts.code_scanning:
+        uploads = upload_sarif(opts.repo, opts.sha, pr_ref(opts.pr), opts.report_dir / "report.sarif",
+                               api_url=opts.api_url, timeout=opts.code_scanning_timeout)
     return StageResult("pr-report", PASSED, f"comment {comment.action} ({comment.id}); status {opts.context} = {state}",
-                       data={"comment": comment.id, "action": comment.action, "state": state})
+                       data={"comment": comment.id, "action": comment.action, "state": state,
+                             "code_scanning": uploads})

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import weakref
+
+from ..fixplan import fix_plan
+
+_last_plan: tuple[weakref.ref, int, list] | None = None   # one verdict's plan, shared by the writers
 
 FILENAME = "findings.json"
 VERDICT = "verdict.json"
@@ -28,5 +33,27 @@ def render(verdict) -> str:
     return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n"
 
 
+def plan_for(verdict) -> list:
+    """The fix plan of a verdict: its non-allowlisted findings, blocking ones marked.
+
+    Computed once per verdict (Markdown, HTML and verdict.json all show it).
+    """
+    global _last_plan
+    if _last_plan is not None and _last_plan[0]() is verdict and _last_plan[1] == len(verdict.findings):
+        return _last_plan[2]
+    plan = fix_plan([e.finding for e in verdict.findings if e.allowed_by is None],
+                    {e.finding.fingerprint for e in verdict.findings if e.blocking})
+    _last_plan = (weakref.ref(verdict), len(verdict.findings), plan)
+    return plan
+
+
+def verdict_json(verdict) -> dict:
+    """``verdict.json``: the gate's summary, the whole fix plan and the findings the PR fixed."""
+    doc = verdict.to_json()
+    doc["fix_plan"] = [p.to_json() for p in plan_for(verdict)]
+    doc["fixed"] = [f.to_json() for f in getattr(verdict, "fixed", [])]
+    return doc
+
+
 def render_files(verdict) -> dict[str, str]:
-    return {FILENAME: render(verdict), VERDICT: json.dumps(verdict.to_json(), indent=2, ensure_ascii=False) + "\n"}
+    return {FILENAME: render(verdict), VERDICT: json.dumps(verdict_json(verdict), indent=2, ensure_ascii=False) + "\n"}

@@ -55,5 +55,5 @@ def test_helm_key_path_and_string_image(tmp_path: Path) -> None:
                                                        "digest": digest("a")}
     api_text = (after / "charts/api/values-event.yaml").read_text()
     # the end-of-line comment stays on its line (ruamel keeps its column, or one space when the value grew)
-    assert api_text == (f"# api values\nimage: {REGISTRY}/event/api:a2@{digest('b')} # pinned by gantry\n"
+    assert api_text == (f"# api values\nimage: {REGISTRY}/event/api:a2@{digest('b')}  # pinned by gantry\n"
                         "replicaCount: 2\n")

@@ -162,3 +162,17 @@ def test_control_characters_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["catalog", "check", "--catalog", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err == f"gantry: {bad}: invalid YAML: special characters are not allowed (character 0)\n"
+
+
+@pytest.mark.parametrize("branch", ["main", "release/2026-11", "gitops.prod"])
+def test_gitops_branch_is_read(raw: dict, branch: str) -> None:
+    assert parse_catalog(raw).gitops_branch == "main"  # the default
+    raw["defaults"]["gitops_branch"] = branch
+    assert parse_catalog(raw).gitops_branch == branch
+
+
+@pytest.mark.parametrize("branch", ["a..b", "x.lock", "/x", "x/", "has space", "a:b", "@{1}", "", 7])
+def test_gitops_branch_must_be_a_git_branch_name(raw: dict, branch: object) -> None:
+    raw["defaults"]["gitops_branch"] = branch
+    (line,) = [p for p in problems(raw) if "gitops_branch" in p]
+    assert line.startswith("gantry: jobs/catalog.yaml: defaults.gitops_branch: ")

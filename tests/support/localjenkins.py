@@ -9,12 +9,27 @@ documents them:
 - ``GET [job/F/]api/json?tree=jobs[...]`` (folders nest ``jobs``), ``job/X/api/json?tree=name``;
 - ``POST [job/F/]createItem?name=X`` with ``config.xml`` (400 if it exists, 404 if no folder);
 - ``GET|POST job/F/job/X/config.xml``; ``POST job/X/doDelete`` (302 to the parent);
-- ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``;
-  ``GET queue/item/N/api/json``.
+- ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``
+  (404 when the job does not exist); ``GET queue/item/N/api/json``; ``GET queue/api/json``
+  (items waiting; builds here leave the queue at once, so it is empty) and
+  ``GET job/X/api/json?tree=builds[number,actions[parameters[name,value]]]`` (newest first,
+  each with its ``ParametersAction``).
+- views (https://www.jenkins.io/doc/book/using/remote-access-api/ and python-jenkins' URL
+  templates): the root ``api/json`` lists top-level ``views`` (an ``all`` view always exists, as
+  on a real controller); ``POST [job/F/]createView?name=X`` with ``config.xml`` (400 if it
+  exists); ``GET|POST [job/F/]view/X/config.xml``; ``GET [job/F/]view/X/api/json?tree=name``;
+  ``POST [job/F/]view/X/doDelete``.
 
-Basic auth with a user and API token is enforced when configured. Faults can be injected:
-``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down and
-``write_delay`` models the time a real controller takes to save and load a job.
+Basic auth with a user and API token is enforced when configured. Faults, as real controllers
+show them:
+
+- ``fail(status, count=N)`` / ``fail(status, seconds=T)``: answer ``status`` (500, 502, 503) to
+  the next N requests or for T seconds; ``unavailable_for(T)`` is a restart (503 "Jenkins is
+  getting ready to work"); ``fail_next = N`` is ``fail(503, count=N)``;
+- ``expire_crumb()``: the crumb handed out so far stops working (a controller restart or a
+  new session): a POST carrying it gets 403 "No valid crumb was included in the request";
+- ``build_delay`` answers builds slowly; ``write_delay`` models the time a real controller
+  takes to save and load a job.
 """
 
 from __future__ import annotations
@@ -30,6 +45,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 FOLDER_CLASS = "com.cloudbees.hudson.plugins.folder.Folder"
+ALL_VIEW_XML = ("<?xml version='1.1' encoding='UTF-8'?>\n<hudson.model.AllView>\n  <name>all</name>\n"
+                "  <filterExecutors>false</filterExecutors>\n  <filterQueue>false</filterQueue>\n"
+                "  <properties class=\"hudson.model.View$PropertyList\"/>\n</hudson.model.AllView>")
 
 
 @dataclass
@@ -43,11 +61,13 @@ class Build:
     job: str
     params: dict[str, str]
     queue_id: int
+    number: int = 0
 
 
 @dataclass
 class JenkinsState:
     items: dict[str, Item] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=lambda: {"all": ALL_VIEW_XML})  # "folder/view" -> xml
     builds: list[Build] = field(default_factory=list)
     requests: collections.Counter = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,9 +84,12 @@ class LocalJenkins:
         self.crumb = "c0ffee5eed" if crumb else None
         self.state = JenkinsState()
         self.fail_next = 0
+        self.fail_status = 503
+        self.fail_until = 0.0  # time.monotonic() before which every request gets fail_status
         self.build_delay = 0.0
         self.write_delay = 0.0  # seconds per createItem/config.xml POST (a controller saving to disk)
         self.crumbs_issued = 0
+        self._crumb_generation = 0
         self._host = host
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -99,6 +122,31 @@ class LocalJenkins:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/"
 
+    # -- faults -------------------------------------------------------------------------------
+    def fail(self, status: int = 503, *, count: int = 0, seconds: float = 0.0) -> None:
+        """Answer ``status`` to the next ``count`` requests, or to every request for ``seconds``."""
+        with self.state.lock:
+            self.fail_status = status
+            self.fail_next = count
+            self.fail_until = time.monotonic() + seconds if seconds else 0.0
+
+    def unavailable_for(self, seconds: float) -> None:
+        """A restart: 503 for ``seconds``; the crumbs issued before it are void afterwards."""
+        self.fail(503, seconds=seconds)
+        if self.crumb is not None:
+            self.expire_crumb()
+
+    def expire_crumb(self) -> None:
+        """The crumb issued so far is refused from now on (403); crumbIssuer hands out a new one."""
+        with self.state.lock:
+            if self.crumb is not None:
+                self._crumb_generation += 1
+                self.crumb = f"c0ffee5eed{self._crumb_generation}"
+
+    def builds_of(self, job: str) -> list[Build]:
+        with self.state.lock:
+            return [b for b in self.state.builds if b.job == job]
+
     # -- helpers for tests --------------------------------------------------------------------
     def count(self, method: str, action: str) -> int:
         return self.state.requests[(method, action)]
@@ -115,6 +163,9 @@ class LocalJenkins:
     def config(self, name: str) -> str | None:
         item = self.state.items.get(name)
         return item.xml if item else None
+
+    def view_config(self, name: str) -> str | None:
+        return self.state.views.get(name)
 
 
 def _parse_path(path: str) -> tuple[str, str]:
@@ -201,10 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
         kind = action.split("/")[0] if action else ("job" if name else "root")
         with j.state.lock:
             j.state.requests[(method, action or kind)] += 1
+            failing = j.fail_next > 0 or time.monotonic() < j.fail_until
             if j.fail_next > 0:
                 j.fail_next -= 1
-                self._send(503, "Service Unavailable")
-                return
+            status = j.fail_status
+        if failing:
+            body = {500: "<html><body><h2>Oops!</h2>A problem occurred while processing the request.</body></html>",
+                    503: "<html><body>Jenkins is getting ready to work</body></html>"}.get(status, "Error")
+            self._send(status, body, "text/html;charset=utf-8")
+            return
         if not self._authorized():
             self._send(401, "Unauthorized", headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
             return
@@ -224,20 +280,87 @@ class _Handler(BaseHTTPRequestHandler):
         with j.state.lock:
             self._route(method, name, action, query, body)
 
+    def _view_url(self, name: str) -> str:
+        folder, _, short = name.rpartition("/")
+        return (self._job_url(folder) if folder else self.jenkins.url) + f"view/{quote(short)}/"
+
+    def _route_view(self, method: str, folder: str, action: str, query: dict[str, str], body: bytes) -> bool:
+        """Views: ``createView``, ``view/X/config.xml``, ``view/X/api/json``, ``view/X/doDelete``."""
+        views = self.jenkins.state.views
+        prefix = folder + "/" if folder else ""
+        if method == "POST" and action == "createView":
+            short = query.get("name", "")
+            if not short or "/" in short:
+                self._send(400, "No name is specified")
+            elif prefix + short in views:
+                self._send(400, f"A view already exists with the name \"{short}\"")
+            else:
+                try:
+                    ET.fromstring(body)
+                except ET.ParseError as exc:
+                    self._send(500, f"Failed to parse config.xml: {exc}")
+                    return True
+                views[prefix + short] = body.decode("utf-8")
+                self._send(200, "")
+            return True
+        parts = action.split("/", 2)
+        if parts[0] != "view" or len(parts) < 3:
+            return False
+        full = prefix + unquote(parts[1])
+        if full not in views:
+            self._send(404, "Not Found")
+            return True
+        rest = parts[2]
+        if rest == "config.xml" and method == "GET":
+            self._send(200, views[full], "application/xml")
+        elif rest == "config.xml" and method == "POST":
+            try:
+                ET.fromstring(body)
+            except ET.ParseError as exc:
+                self._send(500, f"Failed to parse config.xml: {exc}")
+                return True
+            views[full] = body.decode("utf-8")
+            self._send(200, "")
+        elif rest == "api/json" and method == "GET":
+            self._json({"_class": "hudson.model.ListView", "name": full.rsplit("/", 1)[-1]})
+        elif rest == "doDelete" and method == "POST":
+            del views[full]
+            self._send(302, "", headers={"Location": self._job_url(folder) if folder else self.jenkins.url})
+        else:
+            self._send(404, "Not Found")
+        return True
+
     def _route(self, method: str, name: str, action: str, query: dict[str, str], body: bytes) -> None:
         j = self.jenkins
         items = j.state.items
+        if (not name or name in items) and self._route_view(method, name, action, query, body):
+            return
         if name and name not in items:
             if not (method == "GET" and action == ""):
                 self._send(404, "Not Found")
                 return
+        if method == "GET" and action == "queue/api/json":
+            self._json({"_class": "hudson.model.Queue", "discoverableItems": [], "items": []})
+            return
         if method == "GET" and action == "api/json":
             if name and query.get("tree") == "name":
                 self._json({"_class": "x", "name": name.rsplit("/", 1)[-1]})
             elif name and not items[name].folder:
-                self._json({"name": name.rsplit("/", 1)[-1], "url": self._job_url(name), "color": "notbuilt"})
+                job = {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": name.rsplit("/", 1)[-1],
+                       "url": self._job_url(name), "color": "notbuilt"}
+                if query.get("tree", "").startswith("builds["):
+                    job = {"_class": job["_class"], "builds": [
+                        {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number,
+                         "actions": [{"_class": "hudson.model.ParametersAction", "parameters": [
+                             {"_class": "hudson.model.StringParameterValue", "name": k, "value": v}
+                             for k, v in b.params.items()]}]}
+                        for b in reversed(j.state.builds) if b.job == name]}
+                self._json(job)
             else:
-                self._json({"_class": "hudson.model.Hudson", "jobs": self._tree(name)})
+                prefix = name + "/" if name else ""
+                views = [{"_class": "hudson.model.ListView", "name": v[len(prefix):], "url": self._view_url(v)}
+                         for v in sorted(j.state.views) if v.startswith(prefix) and "/" not in v[len(prefix):]]
+                self._json({"_class": "hudson.model.Hudson", "jobs": self._tree(name), "views": views})
             return
         if method == "GET" and action == "":
             self._send(200 if not name or name in items else 404, "ok")
@@ -289,7 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             queue_id = j.state.next_queue_id
             j.state.next_queue_id += 1
-            j.state.builds.append(Build(name, dict(query), queue_id))
+            number = 1 + sum(1 for b in j.state.builds if b.job == name)
+            j.state.builds.append(Build(name, dict(query), queue_id, number))
             delay = j.build_delay
             if delay:
                 j.state.lock.release()

@@ -1,0 +1,322 @@
+"""Verify the effect, not the edit: every manifest edit is rendered and checked before it is kept.
+
+:func:`apply_intents` is the one function through which every manifest edit goes (bump, batch,
+promote, pull-request mode; a registry failover can pass references on another registry keeping
+the digests). For each :class:`Intent` — *this service in this environment must run exactly this
+image reference* — it:
+
+1. refuses (exit 2) when an Argo CD parameter-override file (``.argocd-source-<app>.yaml`` or
+   ``.argocd-source.yaml`` in the application's path) sets the service's image: Argo CD applies
+   it over the files, so a pin in the manifest would not deploy
+   (https://argo-cd.readthedocs.io/en/stable/user-guide/parameters/). gantry does not edit that
+   file: it belongs to whoever ran ``argocd app set``; removing the override is their call.
+2. kustomize: renders the overlay with ``kubectl kustomize`` before the edit (the tag and digest
+   that were actually running come from this render), edits an ``images:`` entry of the service
+   — the last one in the chain first, since kustomize applies entries in order, each to the name
+   the previous ones produced — renders again and keeps the edit only when every container of the
+   service renders exactly the intended reference and no other container changed. When no entry
+   does, the file is restored and the bump refused (exit 2) naming the entries tried.
+3. Helm: edits the values file, recomputes the image the values give the chart
+   (``[registry/]repository``, ``global.imageRegistry`` included) and, when the chart is in the
+   GitOps repo, checks its templates textually (``helm`` is not installable from Debian or PyPI):
+   a chart whose templates never read ``digest`` (or ``registry``, when gantry writes it) is
+   refused (exit 2) — a digest the template ignores is not a pin; templates that never mention
+   ``.Values.<values_key>`` (e.g. passed through a library helper) only produce a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline_lib.core.catalog import Service, ServiceEnvironment
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.fileio import write_atomic
+
+from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
+                       manifest_file, pin_helm, pin_kustomize)
+from .yamlrt import LineDoc
+
+KUBECTL_TIMEOUT = 120.0
+CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """``service`` in ``env`` must run exactly ``reference`` (``host/repo[:tag]@sha256:…``)."""
+
+    service: Service
+    env: ServiceEnvironment
+    reference: str
+
+    @property
+    def pin(self) -> ImagePin:
+        return ImagePin.parse(self.reference)
+
+
+@dataclass
+class Applied:
+    """Outcome of one intent: the manifest, what ran before (from the render), whether it changed."""
+
+    intent: Intent
+    manifest: str
+    running: ImagePin
+    changed: bool
+    edited: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def app_name(service: Service, environment: str) -> str:
+    """The Argo CD Application name gantry generates for a service in an environment."""
+    return f"{service.name}-{environment}"
+
+
+# -- rendering ------------------------------------------------------------------------------------
+def render_kustomize(overlay: Path, where: str) -> list[dict[str, Any]]:
+    """``kubectl kustomize OVERLAY`` parsed into documents; GantryError (exit 2) when it fails."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise GantryError("kubectl", "not found on PATH: gantry renders every kustomize edit to check it "
+                                     "(install kubectl; Debian: kubernetes-client)")
+    try:
+        proc = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True,
+                              timeout=KUBECTL_TIMEOUT, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise GantryError(where, f"kubectl kustomize did not finish in {KUBECTL_TIMEOUT:.0f}s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise GantryError(where, f"kubectl kustomize failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+    try:
+        return [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+    except yaml.YAMLError as exc:
+        raise GantryError(where, f"kubectl kustomize printed unreadable YAML: {exc}") from None
+
+
+def containers(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """``Kind/namespace/name:path`` -> image of every container of every rendered resource."""
+    out: dict[str, str] = {}
+
+    def walk(node: Any, path: str, res: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in CONTAINER_KEYS and isinstance(value, list):
+                    for i, c in enumerate(value):
+                        if isinstance(c, dict) and isinstance(c.get("image"), str):
+                            out[f"{res}:{path}.{key}[{c.get('name', i)}]"] = c["image"]
+                walk(value, f"{path}.{key}", res)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]", res)
+
+    for doc in docs:
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        walk(doc, "", f"{doc.get('kind')}/{meta.get('namespace') or ''}/{meta.get('name')}")
+    return out
+
+
+def _service_names(entries: list[dict], candidates: list[int], intent: Intent) -> set[str]:
+    names = {intent.pin.name or "", intent.service.name, intent.env.ecr_repository}
+    for i in candidates:
+        names.add(str(entries[i].get("name", "")))
+        if entries[i].get("newName"):
+            names.add(ImagePin.parse(str(entries[i]["newName"])).name or "")
+    return names - {""}
+
+
+def _is_service_image(image: str, names: set[str], repo: str) -> bool:
+    name = ImagePin.parse(image).name or ""
+    return name in names or name.endswith("/" + repo)
+
+
+# -- Argo CD parameter overrides ------------------------------------------------------------------
+def _override_name(entry: str) -> str:
+    old, sep, new = entry.partition("=")
+    return old if sep else (ImagePin.parse(entry).name or "")
+
+
+def check_argocd_overrides(checkout: Path, app_dir: str, intent: Intent, names: set[str]) -> None:
+    """Refuse (exit 2) when an Argo CD override file in ``app_dir`` sets the service's image."""
+    app = app_name(intent.service, intent.env.name)
+    for fname in (f".argocd-source-{app}.yaml", ".argocd-source.yaml"):
+        rel = posixpath.join(app_dir, fname) if app_dir not in ("", ".") else fname
+        path = checkout / rel
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise GantryError(rel, f"Argo CD override file is unreadable ({exc.__class__.__name__}); "
+                                   "it may set the image: refusing to pin") from None
+        hits: list[str] = []
+        kust = data.get("kustomize") if isinstance(data, dict) else None
+        for entry in (kust.get("images") or []) if isinstance(kust, dict) else []:
+            if _override_name(str(entry)) in names or _override_name(str(entry)).endswith(
+                    "/" + intent.env.ecr_repository):
+                hits.append(f"kustomize.images {entry}")
+        helm = data.get("helm") if isinstance(data, dict) else None
+        key = intent.env.values_key
+        for param in (helm.get("parameters") or []) if isinstance(helm, dict) else []:
+            pname = str(param.get("name", "")) if isinstance(param, dict) else ""
+            if pname == key or pname.startswith(key + ".") or pname.startswith("global.imageRegistry"):
+                hits.append(f"helm.parameters {pname}={param.get('value')}")
+        if isinstance(helm, dict) and (helm.get("values") or helm.get("valuesObject")) and intent.env.manifest_format == "helm":
+            hits.append("helm.values (inline values may set the image)")
+        if hits:
+            raise GantryError(rel, f"Argo CD parameter override sets {intent.service.name}'s image ({'; '.join(hits)}): "
+                                   f"it overrides whatever the manifest pins, so gantry refuses to pin; remove the "
+                                   f"override (argocd app unset {app} …) or this file")
+
+
+# -- Helm chart templates -------------------------------------------------------------------------
+def _template_texts(chart: Path) -> Iterator[str]:
+    for base in [chart, *sorted(p for p in (chart / "charts").glob("*") if p.is_dir())]:
+        tdir = base / "templates"
+        if tdir.is_dir():
+            for p in sorted(tdir.rglob("*")):
+                if p.is_file():
+                    yield p.read_text(encoding="utf-8", errors="replace")
+    for tgz in sorted((chart / "charts").glob("*.tgz")):
+        try:
+            with tarfile.open(tgz) as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and "/templates/" in member.name:
+                        fh = tar.extractfile(member)
+                        if fh is not None:
+                            yield io.TextIOWrapper(fh, encoding="utf-8", errors="replace").read()
+        except (OSError, tarfile.TarError):
+            continue
+
+
+def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, written: list[str]) -> list[str]:
+    """Refuse a chart whose templates ignore a key gantry writes; warnings for what cannot be confirmed."""
+    chart_rel = posixpath.dirname(values_rel) or "."
+    chart = checkout / chart_rel
+    if not (chart / "Chart.yaml").is_file():
+        return [f"{chart_rel}: no Chart.yaml beside {posixpath.basename(values_rel)}: the chart is not in the "
+                f"GitOps repo, so its templates were not checked for the keys gantry writes"]
+    text = "\n".join(_template_texts(chart))
+    missing = [k for k in written if k in ("digest", "registry") and not re.search(rf"\.{k}\b", text)]
+    if missing:
+        raise GantryError(chart_rel, f"the chart's templates never read .{missing[0]} (gantry writes "
+                                     f"{env.values_key}.{missing[0]}): a {missing[0]} the template ignores is not a pin; "
+                                     f"refusing (checked textually: helm is not available to render)")
+    if not re.search(rf"\.Values\.{re.escape(env.values_key)}\b", text):
+        return [f"{chart_rel}: no template mentions .Values.{env.values_key} directly (a helper may read it): "
+                f"checked that templates read {', '.join(k for k in written if k in ('digest', 'registry'))}, "
+                f"not that they read them from {env.values_key}"]
+    return []
+
+
+# -- the one entry point --------------------------------------------------------------------------
+def apply_intents(checkout: Path, intents: Sequence[Intent]) -> list[Applied]:
+    """Edit, render and check each intent in ``checkout`` (files are written only when they pass).
+
+    Raises :class:`GantryError` (exit 2) when an edit would not take effect; every manifest is
+    then left as it was (all intents or none).
+    """
+    out = []
+    originals: dict[Path, bytes] = {}
+    try:
+        for intent in intents:
+            path, _ = manifest_file(checkout, intent.env)
+            originals.setdefault(path, path.read_bytes())
+            if intent.env.manifest_format == "kustomize":
+                out.append(_apply_kustomize(checkout, intent))
+            else:
+                out.append(_apply_helm(checkout, intent))
+    except BaseException:
+        for path, data in originals.items():
+            if path.read_bytes() != data:
+                write_atomic(path, data)
+        raise
+    return out
+
+
+def _apply_kustomize(checkout: Path, intent: Intent) -> Applied:
+    path, rel = manifest_file(checkout, intent.env)
+    original = LineDoc.read(path, rel)
+    entries = kustomize_entries(original)
+    pin = intent.pin
+    candidates = kustomize_candidates(entries, intent.service, intent.env, pin.name or "")
+    if not candidates:
+        raise GantryError(rel, f"no images: entry for service {intent.service.name} (name "
+                               f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
+    names = _service_names(entries, candidates, intent)
+    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+    before = containers(render_kustomize(path.parent, rel))
+    mine = [k for k, image in before.items() if _is_service_image(image, names, intent.env.ecr_repository)]
+    if not mine:
+        raise GantryError(rel, f"the rendered overlay has no container using {intent.service.name}'s image "
+                               f"({', '.join(sorted(names))}): cannot check the pin")
+    running = ImagePin.parse(before[mine[0]])
+    tried = []
+    for index in [candidates[-1], *reversed(candidates[:-1])]:
+        doc = LineDoc(original.text, rel)
+        changed = pin_kustomize(doc, index, pin)
+        if changed:
+            write_atomic(path, doc.text.encode("utf-8"))
+            after = containers(render_kustomize(path.parent, rel))
+        else:
+            after = before
+        ok = (after.keys() == before.keys()
+              and all(ImagePin.parse(after[k]).satisfies(pin) for k in mine)
+              and all(after[k] == before[k] for k in before if k not in mine))
+        if ok:
+            return Applied(intent, rel, running, changed, describe_entry(entries, index))
+        tried.append(f"{describe_entry(entries, index)} -> renders "
+                     f"{', '.join(sorted({after.get(k, 'nothing') for k in mine}))}")
+        if changed:
+            write_atomic(path, original.text.encode("utf-8"))
+    raise GantryError(rel, f"no images: entry makes {intent.service.name} run {intent.reference} (kustomize applies "
+                           f"entries in order): {'; '.join(tried)}; fix the entries by hand")
+
+
+def _apply_helm(checkout: Path, intent: Intent) -> Applied:
+    path, rel = manifest_file(checkout, intent.env)
+    doc = LineDoc.read(path, rel)
+    pin = intent.pin
+    names = {pin.name or "", intent.env.ecr_repository}
+    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+    running = helm_pin(doc, intent.env)
+    changed, written = pin_helm(doc, intent.env, pin)
+    effective = helm_pin(doc, intent.env)
+    if not effective.satisfies(pin):
+        raise GantryError(rel, f"after the edit the values give the chart {effective.reference or 'no image'}, not "
+                               f"{intent.reference} (global.imageRegistry or the key layout overrides it); "
+                               "refusing to pin")
+    warnings = check_chart(checkout, rel, intent.env, written)
+    if changed:
+        write_atomic(path, doc.text.encode("utf-8"))
+    return Applied(intent, rel, running, changed, f"{intent.env.values_key} ({', '.join(written)})", warnings)
+
+
+def running_pin(checkout: Path, service: Service, env: ServiceEnvironment) -> ImagePin:
+    """What ``service`` runs in ``env`` according to the GitOps repo (kustomize: the render)."""
+    path, rel = manifest_file(checkout, env)
+    doc = LineDoc.read(path, rel)
+    if env.manifest_format != "kustomize":
+        return helm_pin(doc, env)
+    entries = kustomize_entries(doc)
+    candidates = kustomize_candidates(entries, service, env, "")
+    if not candidates:
+        raise GantryError(rel, f"no images: entry for service {service.name}")
+    intent = Intent(service, env, "")
+    names = _service_names(entries, candidates, intent)
+    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+    found = [image for image in containers(render_kustomize(path.parent, rel)).values()
+             if _is_service_image(image, names, env.ecr_repository)]
+    if not found:
+        raise GantryError(rel, f"the rendered overlay has no container using {service.name}'s image")
+    if len(set(found)) > 1:
+        raise GantryError(rel, f"{service.name}'s containers render different images: {', '.join(sorted(set(found)))}")
+    return ImagePin.parse(found[0])

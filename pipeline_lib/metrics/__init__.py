@@ -1,0 +1,1 @@
+"""Metrics gantry reports about itself (stage outcomes and durations to a Pushgateway)."""

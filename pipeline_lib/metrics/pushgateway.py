@@ -1,0 +1,94 @@
+"""Push a stage's outcome and duration to a Prometheus Pushgateway.
+
+Each ``gantry`` stage is a short-lived batch job, the case the Pushgateway exists for
+(https://prometheus.io/docs/practices/pushing/). A push goes to job
+:data:`~pipeline_lib.core.pipelinemetrics.PUSH_JOB` with the grouping key ``service``,
+``stage``, ``env`` and uses POST (``pushadd_to_gateway``): it replaces only the metric names it
+carries, so the last-failure timestamp survives the passing runs that follow it. Metric names
+and meaning: :mod:`pipeline_lib.core.pipelinemetrics`.
+
+Configuration from the environment: ``PUSHGATEWAY_URL`` (unset: nothing is pushed),
+optional ``PUSHGATEWAY_USERNAME``/``PUSHGATEWAY_PASSWORD`` (basic auth); the service and
+environment labels from ``SERVICE`` and ``TARGET_ENV`` (the Jenkinsfile's variables).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import basic_auth_handler, default_handler, pushadd_to_gateway
+
+from pipeline_lib.core import pipelinemetrics as pm
+from pipeline_lib.core.errors import GantryError
+
+URL_ENV = "PUSHGATEWAY_URL"
+PUSH_TIMEOUT = 5.0  # seconds; a slow Pushgateway must not hold up the pipeline
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """One stage run: labels of its group, its status (passed/failed/skipped), seconds taken."""
+
+    service: str
+    stage: str
+    env: str
+    status: str
+    duration: float
+    finished_at: float  # Unix time
+
+    def grouping_key(self) -> dict[str, str]:
+        return {"service": self.service, "stage": self.stage, "env": self.env}
+
+
+def registry_for(report: StageReport) -> CollectorRegistry:
+    """The metrics of one push (see :mod:`pipeline_lib.core.pipelinemetrics`)."""
+    if report.status not in pm.STATUSES:
+        raise GantryError("pushgateway", f"unknown stage status {report.status!r} (one of {', '.join(pm.STATUSES)})")
+    registry = CollectorRegistry()
+    outcome = Gauge(pm.STAGE_OUTCOME, "1 for the status of the stage's last run, 0 for the others",
+                    ["status"], registry=registry)
+    for status in pm.STATUSES:
+        outcome.labels(status).set(1 if status == report.status else 0)
+    Gauge(pm.STAGE_DURATION, "Seconds the stage's last run took", registry=registry).set(report.duration)
+    Gauge(pm.STAGE_LAST_RUN, "Unix time the stage's last run ended", registry=registry).set(report.finished_at)
+    if report.status == "failed":
+        Gauge(pm.STAGE_LAST_FAILURE, "Unix time the stage last failed", registry=registry).set(report.finished_at)
+    return registry
+
+
+def push(url: str, report: StageReport, timeout: float = PUSH_TIMEOUT,
+         username: str | None = None, password: str | None = None) -> None:
+    """POST ``report`` to the Pushgateway at ``url``; :class:`GantryError` when it fails."""
+    handler = partial(basic_auth_handler, username=username, password=password) if username else default_handler
+    try:
+        pushadd_to_gateway(url, job=pm.PUSH_JOB, registry=registry_for(report),
+                           grouping_key=report.grouping_key(), timeout=timeout, handler=handler)
+    except urllib.error.HTTPError as exc:
+        raise GantryError(f"pushgateway {url}", f"HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise GantryError(f"pushgateway {url}", f"push failed: {reason}") from None
+
+
+def push_stage_from_env(stage: str, status: str, duration: float,
+                        environ: Mapping[str, str] | None = None) -> bool:
+    """Push one stage run when ``PUSHGATEWAY_URL`` is set; False when it is not.
+
+    Raises :class:`GantryError` when the push fails (callers treat that as a warning).
+    """
+    env = os.environ if environ is None else environ
+    url = env.get(URL_ENV, "").strip()
+    if not url:
+        return False
+    report = StageReport(service=env.get("SERVICE") or "unknown", stage=stage,
+                         env=env.get("TARGET_ENV") or "unknown", status=status, duration=duration,
+                         finished_at=time.time())
+    push(url, report, username=env.get("PUSHGATEWAY_USERNAME") or None,
+         password=env.get("PUSHGATEWAY_PASSWORD") or None)
+    return True
