@@ -109,7 +109,13 @@ def prepare_build_context(context: Path, dest: Path, *, wheel_cache: Path,
     if not context.is_dir():
         raise GantryError(str(context), "build context is not a directory")
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(context, dest, ignore=_COPY_IGNORE, symlinks=True)
+    inner = dest.resolve()
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set(_COPY_IGNORE(directory, names))
+        return skipped | {n for n in names if (Path(directory) / n).resolve() == inner}   # dest inside context
+
+    shutil.copytree(context, dest, ignore=ignore, symlinks=True)
     req = dest / requirements
     if not req.is_file():
         (dest / SITE_PACKAGES).mkdir()
