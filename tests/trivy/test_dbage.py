@@ -71,3 +71,21 @@ def test_parse_and_format_age() -> None:
     assert format_age(dt.timedelta(hours=26, minutes=5)) == "1 day 2 h"
     assert format_age(dt.timedelta(minutes=42)) == "42 min"
     assert [format_limit(parse_age(v, "x")) for v in ("7d", "24h", "1d", "90m")] == ["7 days", "24 h", "24 h", "90 min"]
+
+
+def test_the_gate_takes_the_clock_as_an_input() -> None:
+    from scanners.gate import evaluate
+
+    o = ScanOutcome("trivy", "ok", db_updated_at="2026-11-29T12:00:00Z")   # exactly 24 h before NOW
+    policy = load_policy(None)
+
+    def age_rule(now):
+        v = evaluate([], [o], policy, environment="prod", now=now)
+        (rule,) = [r for r in v.rules if r.name == "vulnerability DB age"]
+        return v, rule
+
+    _, at_limit = age_rule(NOW)
+    assert at_limit.status == "pass"
+    late, over = age_rule(NOW + dt.timedelta(minutes=1))
+    assert over.status == "error" and late.exit_code == 2
+    assert "vulnerability DB is 1 day 0 h old" in late.summary
