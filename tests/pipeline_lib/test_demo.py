@@ -43,6 +43,7 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
         assert all(ln.rstrip().endswith("s") for ln in stage_lines)  # duration
         assert "demo OK: both builds behaved as expected" in proc.stdout
         assert "  PR build: BLOCKED by the gate" in proc.stdout and "  main build: PASSED the gate" in proc.stdout
+        assert "[deploy          ] skipped: Argo CD syncs dev from the GitOps repo" in proc.stdout
     # SonarQube and Dependency-Check are not configured here: visibly skipped, never passed
     first = runs[0].stdout
     assert "[sonarqube       ] skipped: " in first
@@ -81,7 +82,7 @@ def test_demo_writes_the_security_report(demo_runs) -> None:
     assert (work / "main" / "reports" / "scans" / "sbom.cdx.json").is_file()
     assert (work / "image.oci.tar").is_file()   # the build stage's artifact, as in Jenkins
     stages = json.loads((work / "main" / "stages.json").read_text())
-    assert [s["status"] for s in stages].count("skipped") == 5
+    assert [s["status"] for s in stages].count("skipped") == 6  # sonarqube, dependency-check, code-scanning, pr-report, deploy, notify
 
 
 def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
