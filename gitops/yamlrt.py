@@ -13,6 +13,7 @@ and a key whose value is a collection where a scalar is expected.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -54,6 +55,20 @@ class Node:
             if k.kind == "scalar" and k.value == key:
                 return k
         return None
+
+
+def dump_new(data: Any) -> str:
+    """Serialize a fresh document (scaffolding) in the repository's style: 2-space, indented lists.
+
+    (Kept for gitops/workloads.py and gitops/platform.py, which write new files; edits of
+    existing files go through :class:`LineDoc`.)
+    """
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue()
 
 
 def _build(events: list, where: str) -> tuple[list[Node], set[str], dict[str, Node]]:
