@@ -70,7 +70,7 @@ Generator = Callable[[LayoutContext], Iterable[LayoutFile]]
 
 # Extra generators, "module:function" (imported when a layout is planned, so gitops/monitoring
 # can register without an import cycle). Each returns LayoutFile objects.
-GENERATORS: list[str] = []
+GENERATORS: list[str] = ["gitops.monitoring.hooks:layout_files"]
 
 
 def register_generator(spec: str) -> None:
@@ -255,7 +255,7 @@ def _merge_kustomization(path: Path, rel: str, planned: str) -> tuple[str | None
     """Append the planned ``resources:``/``patches:`` entries the file lacks; (new text, added)."""
     import yaml
 
-    from .yamlrt import RoundTrip
+    from .yamldoc import RoundTrip
     doc = RoundTrip.read(path, rel)
     if not isinstance(doc.data, dict):
         return None, []

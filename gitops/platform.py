@@ -11,7 +11,7 @@ The Karpenter names follow infra/modules/eks (``<cluster>-karpenter-controller``
 ``<cluster>-karpenter`` interruption queue, ``<cluster>-node`` node role) and
 infra/modules/network (private subnets tagged ``karpenter.sh/discovery: <cluster>``; the eks
 module tags the cluster security group alike). Slack's webhook URL is never in git: Alertmanager
-reads it from the file the Secret ``alertmanager-slack`` (key ``webhook-url``) mounts.
+reads it from the file the Secret ``alertmanager-slack`` (key ``url``) mounts.
 Sources: Argo CD declarative setup, Karpenter v1 NodePool/EC2NodeClass reference, chart values
 of each chart's repository.
 """
@@ -25,11 +25,11 @@ from typing import Any
 from pipeline_lib.core.catalog import Catalog, Environment
 from pipeline_lib.core.errors import GantryError
 
+from .monitoring.alertmanager import SLACK_SECRET, alertmanager_values
+from .monitoring.resources import MONITORING_DIR, MONITORING_NAMESPACE
 from .workloads import dump_docs
 
 API_VERSION = "argoproj.io/v1alpha1"
-SLACK_SECRET = "alertmanager-slack"
-SLACK_SECRET_KEY = "webhook-url"
 DISCOVERY_TAG = "karpenter.sh/discovery"
 
 
@@ -101,24 +101,13 @@ def _chart_app(chart: Chart, env_name: str, values: dict[str, Any], wave: int, s
     return _application(chart.name, env_name, source, chart.namespace, wave, server)
 
 
-def alertmanager_config(env: Environment) -> dict[str, Any]:
-    """Alertmanager's configuration (kube-prometheus-stack ``alertmanager.config``): everything to
-    Slack, the webhook URL read from the mounted Secret's file (``api_url_file``); Watchdog to a
-    null receiver; critical inhibits warning for the same alert and namespace.
-    Format: https://prometheus.io/docs/alerting/latest/configuration/"""
-    slack = {"api_url_file": f"/etc/alertmanager/secrets/{SLACK_SECRET}/{SLACK_SECRET_KEY}",
-             "channel": f"#alerts-{env.name}", "send_resolved": True,
-             "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}',
-             "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n{{ end }}'}
-    return {
-        "global": {"resolve_timeout": "5m"},
-        "route": {"receiver": "slack", "group_by": ["alertname", "namespace", "service"],
-                  "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
-                  "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
-        "receivers": [{"name": "null"}, {"name": "slack", "slack_configs": [slack]}],
-        "inhibit_rules": [{"source_matchers": ['severity = "critical"'], "target_matchers": ['severity = "warning"'],
-                           "equal": ["alertname", "namespace"]}],
-    }
+def _alertmanager(catalog: Catalog) -> dict[str, Any]:
+    """kube-prometheus-stack's ``alertmanager:`` values: the one Alertmanager configuration
+    (:mod:`gitops.monitoring.alertmanager`: Slack by severity and team, the URL from the mounted
+    Secret), two replicas."""
+    values = alertmanager_values(catalog)
+    values["alertmanagerSpec"]["replicas"] = 2
+    return values
 
 
 def applications(catalog: Catalog, env_name: str) -> list[dict[str, Any]]:
@@ -149,22 +138,25 @@ def applications(catalog: Catalog, env_name: str) -> list[dict[str, Any]]:
             "ruleSelectorNilUsesHelmValues": False,
             "podMonitorSelectorNilUsesHelmValues": False,
             "retention": "15d", "replicas": 2}},
-        "alertmanager": {"config": alertmanager_config(env),
-                         "alertmanagerSpec": {"replicas": 2, "secrets": [SLACK_SECRET]}},
+        "alertmanager": _alertmanager(catalog),
         "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
                                                "searchNamespace": "ALL"}}},
     }, 0, server)
     nodepools = _application(f"karpenter-nodepools-{env_name}", env_name,
-                             {"repoURL": catalog.gitops_repo, "targetRevision": "main",
+                             {"repoURL": catalog.gitops_repo, "targetRevision": catalog.gitops_branch,
                               "path": posixpath.join(platform_root(env_name), "karpenter")},
                              "karpenter", 1, server)
-    return [karpenter, metrics, lbc, prometheus, nodepools]
+    monitoring = _application(f"monitoring-{env_name}", env_name,
+                              {"repoURL": catalog.gitops_repo, "targetRevision": catalog.gitops_branch,
+                               "path": posixpath.join(MONITORING_DIR, env_name)},
+                              MONITORING_NAMESPACE, 2, server)
+    return [karpenter, metrics, lbc, prometheus, nodepools, monitoring]
 
 
 def root_application(catalog: Catalog, env_name: str) -> dict[str, Any]:
     """The app-of-apps: syncs ``platform/<env>/apps`` into the argocd namespace."""
     return _application(f"platform-{env_name}", env_name,
-                        {"repoURL": catalog.gitops_repo, "targetRevision": "main",
+                        {"repoURL": catalog.gitops_repo, "targetRevision": catalog.gitops_branch,
                          "path": posixpath.join(platform_root(env_name), "apps")}, "argocd", -1)
 
 

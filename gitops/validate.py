@@ -84,7 +84,7 @@ Check = Callable[[CheckContext], Iterable[Problem]]
 CHECKS: dict[str, Check] = {}
 # Modules imported before the checks run, so they can register theirs (e.g. promtool/amtool
 # checks of gitops/monitoring) without this module importing them at load time.
-CHECK_MODULES: list[str] = []
+CHECK_MODULES: list[str] = ["gitops.monitoring.hooks"]
 
 
 def register_check(name: str, check: Check | None = None):

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline_lib.core.catalog import Environment, Resources, Service, ServiceEnvironment
 
-from .yamlrt import dump_new
+from .yamldoc import dump_new
 
 PORT = 8080
 ZONE_KEY = "topology.kubernetes.io/zone"

@@ -54,7 +54,7 @@ def test_generated_repo_validates(generated: Path, capsys) -> None:
     kinds = {d["kind"] for r in ctx.rendered for d in r.docs}
     # every kind gantry generates was rendered and checked, custom resources included
     assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Ingress",
-            "ServiceMonitor", "Application", "NodePool", "EC2NodeClass"} <= kinds
+            "ServiceMonitor", "Application", "NodePool", "EC2NodeClass", "PrometheusRule", "ConfigMap"} <= kinds
     targets = {r.target for r in ctx.rendered}
     assert {"platform/prod/apps", "platform/prod/karpenter", "platform/prod/root.yaml"} <= targets
     assert not any(t.endswith("/base") for t in targets)  # bases are checked through their overlays
@@ -147,3 +147,17 @@ def test_registered_checks_run_too(copy: Path, monkeypatch) -> None:
                                            "no certificate-arn annotation")
     _, problems = validate.check_repo(copy, ["prod"])
     assert problems and {p.check for p in problems} == {"no-latest"}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (make test installs it)")
+def test_broken_alert_rule_fails_with_the_file_named(copy: Path, capsys) -> None:
+    """The monitoring generated into the layout is checked by promtool through `gitops check`."""
+    rules = sorted((copy / "monitoring" / "prod" / "rules").glob("*.yaml"))
+    assert rules, "the layout has no PrometheusRules"
+    text = rules[0].read_text()
+    rules[0].write_text(text.replace("expr: ", "expr: sum(( ", 1))
+    assert main(["gitops", "check", "--repo", str(copy)]) != 0
+    err = capsys.readouterr().err
+    rel = rules[0].relative_to(copy).as_posix()
+    assert any(ln.startswith(f"gantry: gitops check: {rel}: PrometheusRule/") and "parse error" in ln
+               for ln in err.splitlines()), err

@@ -84,8 +84,9 @@ def test_event_gets_values_only_and_platform_apps_are_pinned(prod_and_event: Pat
     assert _one(root / "root.yaml")["spec"]["source"]["path"] == "platform/prod/apps"
     # Alertmanager -> Slack: the webhook URL is read from a mounted Secret, never written to git
     am = charts["kube-prometheus-stack"]["helm"]["valuesObject"]["alertmanager"]
-    (slack,) = [r for r in am["config"]["receivers"] if r["name"] == "slack"]
-    assert slack["slack_configs"][0]["api_url_file"].startswith(f"/etc/alertmanager/secrets/{platform.SLACK_SECRET}/")
+    slack = [r for r in am["config"]["receivers"] if r["name"].startswith("slack-")]
+    assert slack and all("api_url" not in c for r in slack for c in r["slack_configs"])
+    assert am["config"]["global"]["slack_api_url_file"].startswith(f"/etc/alertmanager/secrets/{platform.SLACK_SECRET}/")
     assert am["alertmanagerSpec"]["secrets"] == [platform.SLACK_SECRET]
     text = "".join(p.read_text() for p in work.rglob("*.yaml"))
     assert "hooks.slack.com" not in text and "api_url:" not in text
