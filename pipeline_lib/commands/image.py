@@ -7,15 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
+from .options import add_catalog, add_env
 
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
-    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+    add_catalog(p)
     p.add_argument("--service", required=True)
-    p.add_argument("--env", required=env_required, default=None if env_required else "dev",
-                   help="environment whose ECR repository is used" + ("" if env_required else " (default: dev)"))
+    add_env(p, required=env_required, help="environment whose ECR repository is used")
     p.add_argument("--registry", help="registry host (default: the catalog's ECR host in the registry region)")
 
 
