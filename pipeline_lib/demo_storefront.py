@@ -18,12 +18,12 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.process import run
 from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.image.trivydb import DbMetadata, parse_ref, push_db
 
@@ -112,12 +112,7 @@ def publish_demo_db(workdir: Path, registry_host: str, project_root: Path) -> tu
     argv = [str(binary), "-out", str(out)]
     for flag, rel in DB_INPUTS.items():
         argv += [flag, str(project_root / rel)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise GantryError("trivy-db", "the DB builder timed out") from None
-    if proc.returncode != 0:
-        raise GantryError("trivy-db", f"the DB builder failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    run(argv, timeout=300, check=True, what="trivy-db builder")
     ref = parse_ref(f"{registry_host}/{DB_REPOSITORY}:2")
     _digest, meta = push_db(RegistryClient(registry_host), ref, out)
     return str(ref), meta

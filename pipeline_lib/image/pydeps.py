@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.process import Completed, run
 
 SITE_PACKAGES = "site-packages"
 _PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
@@ -56,17 +56,14 @@ def read_pins(requirements: Path) -> list[Pin]:
     return pins
 
 
-def _pip(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise GantryError("pip", f"timed out after {timeout:.0f}s: pip {args[0]}") from None
+def _pip(args: list[str], timeout: float) -> Completed:
+    """``python -m pip …`` through the process runner (TimeoutExceeded after ``timeout``)."""
+    return run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], timeout=timeout,
+               what=f"pip {args[0]}")
 
 
-def _last_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-    return lines[-1].strip()[:300] if lines else f"exit code {proc.returncode}"
+def _last_line(proc: Completed) -> str:
+    return proc.last_line() or f"exit code {proc.returncode}"
 
 
 def vendor_requirements(requirements: Path, target: Path, *, wheel_cache: Path,
