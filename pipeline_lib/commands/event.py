@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("--cluster", help="ECS cluster (default: the environment's name, as infra/envs/event)")
     dep.add_argument("--container", help="container to update (default: the service name)")
     dep.add_argument("--region", help="AWS region (default: the environment's aws_region)")
-    dep.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(dep)
     dep.add_argument("--dry-run", action="store_true", help="say what would change; register and update nothing")
     dep.add_argument("--no-wait", action="store_true", help="return after UpdateService")
     dep.add_argument("--timeout", default="15m", help="wait this long for the rollout (default 15m)")
