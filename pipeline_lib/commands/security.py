@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--java-db-repository", help="trivy Java DB mirror (OCI repository)")
     t.add_argument("--policy", type=Path, help="policy whose vulnerability_db (for --env) gives the DB mirrors "
                    "when --db-repository/--java-db-repository are not given (default: the packaged policy)")
-    t.add_argument("--env", default="dev", help="environment for the policy's vulnerability_db (default: dev)")
+    add_env(t, help="environment for the policy's vulnerability_db")
     t.add_argument("--skip-db-update", action="store_true", default=None)
     t.add_argument("--trivy", help="trivy binary")
     d = p.add_argument_group("dependency-check")

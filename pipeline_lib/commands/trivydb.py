@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 
+from .options import add_dry_run, add_format
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trivy-db", help="mirror Trivy's vulnerability DB between OCI registries",
@@ -30,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also mirror the Java DB (…/trivy-java-db:1 beside each trivy-db repository)")
     m.add_argument("--java-db-from", metavar="REF", help="Java DB source (implies --java-db)")
     m.add_argument("--java-db-to", metavar="REF", help="Java DB destination (implies --java-db)")
-    m.add_argument("--dry-run", action="store_true", help="write nothing; say what would be copied")
-    m.add_argument("--format", choices=("text", "json"), default="text")
+    add_dry_run(m, help="write nothing; say what would be copied")
+    add_format(m)
     m.set_defaults(func=_mirror)
 
     push = tsub.add_parser("push", help="package a DB directory (trivy.db + metadata.json) and push it",
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--db-dir", type=Path, required=True, metavar="DIR")
     push.add_argument("--to", dest="dest", required=True, metavar="REF")
     push.add_argument("--java", action="store_true", help="DIR holds the Java DB (trivy-java.db)")
-    push.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(push)
     push.set_defaults(func=_push)
 
 
