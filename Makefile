@@ -13,28 +13,31 @@ DEMO_PKGS := docker-registry skopeo podman git
 # PostgreSQL (the webhook's two-replica store tests).
 TEST_PKGS := postgresql chromium chromium-driver prometheus prometheus-alertmanager prometheus-pushgateway
 DEB_PKGS  ?= $(DEMO_PKGS) $(TEST_PKGS)
+# Go and the two libraries of the test Trivy DB builder (tests/tools/trivydb), built offline.
+GO_DEB_PKGS := golang-go golang-github-coreos-bbolt-dev golang-gopkg-yaml.v3-dev
+TRIVYDB_BIN := tests/tools/trivydb/bin/trivydb
 PYTEST_ARGS ?=
 TF_CLI_CONFIG := $(VENV)/terraform.rc
 CHECKOV_VENV  := .venv-checkov
 
-.PHONY: demo test deps debs clean
+.PHONY: demo test deps debs clean trivydb
 
 demo: DEB_PKGS := $(DEMO_PKGS)
-demo: debs $(STAMP)
+demo: debs $(STAMP) $(TRIVYDB_BIN)
 	$(BIN)/gantry demo
 
 test: deps
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov
+deps: debs $(STAMP) node_modules/.bin/npm-groovy-lint tf-cli-config $(CHECKOV_VENV)/bin/checkov $(TRIVYDB_BIN)
 
 # Install the Debian tools the demo and tests start (only those missing; apt-get needs root):
 # DEB_PKGS (the demo's and the tests' tools); npm and Java for the Jenkinsfile lint (npm-groovy-lint);
 # kubectl (built-in kustomize) renders every GitOps kustomize edit to check its effect.
 debs:
 	@missing=""; \
-	for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(DEB_PKGS) $(GO_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv python3-pip"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
@@ -61,6 +64,12 @@ node_modules/.bin/npm-groovy-lint: package.json package-lock.json
 tf-cli-config: $(STAMP)
 	$(BIN)/gantry infra cli-config --output $(TF_CLI_CONFIG) --plugin-cache $(VENV)/terraform-plugin-cache
 
+# The test Trivy DB builder (Go, Debian's bbolt and yaml.v3, no module download).
+trivydb: $(TRIVYDB_BIN)
+$(TRIVYDB_BIN): tests/tools/trivydb/main.go
+	cd tests/tools/trivydb && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
+	  go build -o bin/trivydb .
+
 # checkov in its own environment: it installs an `hcl2` package that overwrites python-hcl2.
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -68,4 +77,4 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(CHECKOV_VENV)/bin/python -m pip install -q checkov
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules demo-out .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules demo-out .pytest_cache tests/tools/trivydb/bin

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "event": "pipeline_lib.commands.event",
     "notify": "pipeline_lib.commands.notify",
     "demo": "pipeline_lib.commands.demo",
+    "trivy-db": "pipeline_lib.commands.trivydb",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -21,7 +21,7 @@ import sys
 import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +32,7 @@ from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.process import run
 from pipeline_lib.localparts.stack import LocalStack
 
+from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
 from .stages import SKIPPED, StageResult, results_json, run_stage, summary
 from .stages import build, bump, gate, notify, push, replicate, scan, test
 
@@ -59,6 +60,9 @@ class DemoConfig:
     trivy_db_repository: str | None = None
     is_pr: bool = False
     branch: str = "main"
+    #: two builds (pipeline_lib/demo_storefront.py): a PR pinning a vulnerable dependency, which
+    #: the gate must block, then main with the fixed version, which must ship; False: one build
+    story: bool = True
     out: TextIO | None = field(default=None, repr=False)
 
 
@@ -68,12 +72,15 @@ def gate_options(environment: str, reports: Path, policy: Path | None = None) ->
     return gate.GateOptions(environment, outcomes_dir=reports / "scans", policy=policy, report_dir=reports / "gate")
 
 
-def trivy_options(src: Path, reports: Path, archive: Path, db_repository: str | None) -> scan.ScanOptions:
+def trivy_options(src: Path, reports: Path, archive: Path, db_repository: str | None,
+                  cache_dir: Path | None = None) -> scan.ScanOptions:
     """The Trivy stage's options, as the Jenkinsfile gives them (``--input image.oci.tar
     --scanners vuln,secret``); without a vulnerability DB mirror only ``secret`` can run offline."""
     scanners = TRIVY_SCANNERS if db_repository else tuple(s for s in TRIVY_SCANNERS if s != "vuln")
-    return scan.ScanOptions("trivy", src, reports / "scans", input=archive,
-                            options={"scanners": scanners, "db_repository": db_repository})
+    options: dict = {"scanners": scanners, "db_repository": db_repository}
+    if cache_dir is not None:
+        options["cache_dir"] = cache_dir
+    return scan.ScanOptions("trivy", src, reports / "scans", input=archive, options=options)
 
 
 def _locate(path: Path | None, relative: str, what: str) -> Path:
@@ -130,6 +137,8 @@ class Demo:
         self.source = _locate(config.source, f"examples/{config.service}", "example service source")
         self.results: list[StageResult] = []
         self.reports = self.workdir / "reports"
+        self.builds: list[tuple[str, list[StageResult]]] = []   # the story's builds: (pr|main, results)
+        self._trivy_cache: Path | None = None
 
     def _stage(self, name: str, func: Callable[[], StageResult]) -> StageResult:
         result = run_stage(name, func, self.config.out)
@@ -154,14 +163,79 @@ class Demo:
             with LocalStack(self.workdir, self.config.registry_port, self.config.engine) as parts:
                 print(f"gantry demo: registries {parts.primary} (Seoul), {parts.replica} (Tokyo); "
                       f"engine {parts.engine}", file=out, flush=True)
+                if self.config.story:
+                    return self._story(parts, tag, build_number, start)
                 self._pipeline(parts, tag, build_number)
         write_atomic(self.workdir / "stages.json", results_json(self.results))
         print(summary(self.results, time.monotonic() - start), file=out)
-        for result in self.results:
+        self._print_links(self.results)
+        return 0 if all(r.ok for r in self.results) else 1
+
+    def _print_links(self, results: list[StageResult]) -> None:
+        for result in results:
             for key in ("digest", "repo", "commit", "report_dir"):
                 if result.data.get(key):
-                    print(f"  {result.name}: {key} {result.data[key]}", file=out)
-        return 0 if all(r.ok for r in self.results) else 1
+                    print(f"  {result.name}: {key} {result.data[key]}", file=self.config.out or sys.stdout)
+
+    def _story(self, parts: LocalStack, tag: str, build_number: int, start: float) -> int:
+        """The PR build (must be blocked by the gate, nothing pushed), then main (must ship)."""
+        out = self.config.out or sys.stdout
+        base, source = self.config, self.source
+        variants = prepare_variants(self.workdir, source)
+        db_repository, meta = publish_demo_db(self.workdir, parts.primary, PROJECT_ROOT)
+        cache = self.workdir / "trivy-cache"
+        shutil.rmtree(cache / "db", ignore_errors=True)   # Trivy pulls the DB from the mirror each run
+        print(f"gantry demo: Trivy DB from the GitHub advisory files pushed to {db_repository} "
+              f"(UpdatedAt {meta.to_json()['UpdatedAt']}); scans pull it with --db-repository", file=out, flush=True)
+        verdicts: list[str] = []
+        expected = True
+        for n, v in enumerate(variants, 1):
+            print(f"gantry demo: build {n}/2: {'pull request' if v.name == 'pr' else 'main branch'} "
+                  f"({v.branch}; {variants.package} {variants.vulnerable if v.name == 'pr' else variants.fixed})",
+                  file=out, flush=True)
+            if v.name == "pr":
+                print("gantry demo: the change:\n" + variants.diff.rstrip(), file=out, flush=True)
+            self.config = replace(base, is_pr=v.name == "pr", branch=v.branch,
+                                  trivy_db_repository=base.trivy_db_repository or db_repository)
+            self.source, self.reports, self.results = v.source, self.workdir / v.name / "reports", []
+            self._trivy_cache = cache
+            self._pipeline(parts, f"{tag}-pr" if v.name == "pr" else tag, build_number)
+            write_atomic(self.workdir / v.name / "stages.json", results_json(self.results))
+            ok, verdict = self._judge(v.name, self.results, PR_BLOCKING_IDS)
+            expected = expected and ok
+            verdicts.append(verdict)
+            self.builds.append((v.name, self.results))
+        self.config, self.source = base, source
+        self.results = [r for _, results in self.builds for r in results]
+        write_atomic(self.workdir / "stages.json", results_json(self.results))
+        print(("demo OK: both builds behaved as expected" if expected else
+               "demo FAILED: a build did not behave as expected") + f" in {time.monotonic() - start:.1f}s", file=out)
+        for line in verdicts:
+            print(f"  {line}", file=out)
+        self._print_links(self.results)
+        return 0 if expected else 1
+
+    def _judge(self, name: str, results: list[StageResult], blocking_ids: tuple[str, ...]) -> tuple[bool, str]:
+        """Did this build do what the story says? → (as expected, one summary line)."""
+        by = {r.name: r for r in results}
+        gate_r = by.get("gate")
+        report = self.workdir / name / "reports" / "gate" / "report.md"
+        if name == "pr":
+            text = report.read_text(encoding="utf-8") if report.is_file() else ""
+            missing = [i for i in blocking_ids if i not in text]
+            shipped = [s for s in ("push", "replicate", "bump") if by.get(s) and by[s].status != SKIPPED]
+            ok = (gate_r is not None and gate_r.data.get("exit_code") == 1 and not missing and not shipped)
+            why = ("" if ok else f" — NOT as expected: gate exit {gate_r.data.get('exit_code') if gate_r else 'none'}"
+                   + (f", {', '.join(missing)} missing from report.md" if missing else "")
+                   + (f", {', '.join(shipped)} ran" if shipped else ""))
+            return ok, (f"PR build: BLOCKED by the gate ({gate_r.detail if gate_r else 'no gate'}); "
+                        f"report {report}; nothing pushed{why}")
+        others = [r for r in results if r.name != "notify"]
+        ok = all(r.ok for r in others) and all(by.get(s) and by[s].status != SKIPPED for s in ("push", "replicate", "bump"))
+        digest = by["push"].data.get("digest", "") if by.get("push") else ""
+        return ok, (f"main build: {'PASSED' if ok else 'FAILED'} the gate ({gate_r.detail if gate_r else 'no gate'}); "
+                    f"pushed {digest or 'nothing'}, replicated, bumped" if ok else
+                    f"main build: NOT as expected: " + "; ".join(r.line() for r in others if not r.ok))
 
     def _pipeline(self, parts: LocalStack, tag: str, build_number: int) -> None:
         """The Jenkinsfile, stage by stage."""
@@ -174,9 +248,10 @@ class Demo:
         builder = "buildkit" if shutil.which("buildctl") or shutil.which("buildctl-daemonless.sh") else "docker"
         self._stage("build", lambda: build.run(build.BuildOptions(
             self.source / svc.context, svc.dockerfile, [f"{parts.primary}/{repository}:{tag}"], archive, builder,
-            {"org.opencontainers.image.revision": tag}, parts.client)))
+            {"org.opencontainers.image.revision": tag}, parts.client,
+            vendor_to=self.workdir / "build-context", wheel_cache=self.workdir / "wheels")))
         self._stage("trivy", lambda: scan.run(trivy_options(self.source, self.reports, archive,
-                                                            cfg.trivy_db_repository)))
+                                                            cfg.trivy_db_repository, self._trivy_cache)))
         self._stage("gate", lambda: gate.run(gate_options(cfg.environment, self.reports, cfg.policy)))
         self._skip("code-scanning", "no GitHub API here: the SARIF is reports/gate/report.sarif")
         if cfg.is_pr:

@@ -188,6 +188,9 @@ class ScanOutcome:
     duration: float = 0.0
     #: what the tool was asked to scan for (e.g. Trivy's ``vuln``, ``secret``), when it says
     scanners: list[str] = field(default_factory=list)
+    #: the vulnerability DB's / Java DB's metadata.json UpdatedAt (RFC 3339), when one was used
+    db_updated_at: str = ""
+    java_db_updated_at: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in OUTCOME_STATUSES:
@@ -195,9 +198,13 @@ class ScanOutcome:
         self.reports = [Path(p) for p in self.reports]
 
     def to_json(self) -> str:
-        return json.dumps({"tool": self.tool, "status": self.status,
-                           "reports": [str(p) for p in self.reports], "reason": self.reason,
-                           "duration": round(self.duration, 3), "scanners": list(self.scanners)}, indent=2) + "\n"
+        data: dict[str, Any] = {"tool": self.tool, "status": self.status,
+                                "reports": [str(p) for p in self.reports], "reason": self.reason,
+                                "duration": round(self.duration, 3), "scanners": list(self.scanners)}
+        for key in ("db_updated_at", "java_db_updated_at"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = "outcome") -> ScanOutcome:
@@ -220,7 +227,10 @@ class ScanOutcome:
         scanners = data.get("scanners", [])
         if not isinstance(scanners, list) or not all(isinstance(x, str) for x in scanners):
             raise GantryError(where, "scan outcome 'scanners' must be a list of names")
-        return cls(tool, status, [Path(r) for r in reports], reason, float(duration), scanners)
+        stamps = [data.get(k) or "" for k in ("db_updated_at", "java_db_updated_at")]
+        if not all(isinstance(x, str) for x in stamps):
+            raise GantryError(where, "scan outcome 'db_updated_at'/'java_db_updated_at' must be strings")
+        return cls(tool, status, [Path(r) for r in reports], reason, float(duration), scanners, *stamps)
 
     def write(self, out_dir: Path) -> Path:
         from pipeline_lib.core.fileio import write_atomic

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
+from .dbage import check_db_age
 from .policy import AllowEntry, Policy, Rules
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
@@ -106,7 +107,7 @@ class Verdict:
 
 
 def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedReport], policy: Policy,
-                   environment: str) -> tuple[dict[str, str], list[GateRule], list[str]]:
+                   environment: str, now: dt.datetime | None = None) -> tuple[dict[str, str], list[GateRule], list[str]]:
     """Which tools ran, one "scanner ran" rule per outcome, and the required-scanner errors."""
     tools: dict[str, str] = {o.tool: o.status for o in outcomes}
     vuln_outcome = {o.tool for o in outcomes if o.status == "ok" and "vuln" in o.scanners}
@@ -131,6 +132,10 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
             rules.append(GateRule("scanner ran", o.tool, SKIPPED, "skipped, not passed: " + clip(o.reason or "no reason", 300)))
         else:
             rules.append(GateRule("scanner ran", o.tool, PASS, f"ok in {o.duration:.1f}s"))
+    for check in check_db_age(outcomes, policy.vulnerability_db_for(environment), environment, now):
+        rules.append(GateRule("vulnerability DB age", check.tool, PASS if check.ok else ERROR, clip(check.message, 300)))
+        if not check.ok:
+            errors.append(f"{check.tool}: {check.message}")
     for req in policy.required_for(environment):
         status = tools.get(req)
         if status in (None, "skipped", SBOM_ONLY):
@@ -219,22 +224,25 @@ def _allowlist_rule(policy: Policy, evaluated: list[Evaluated], expired_hits: di
 
 def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], policy: Policy,
              baseline: set[str] | None = None, *, environment: str = "dev", input_errors: Sequence[str] = (),
-             today: dt.date | None = None, baseline_source: str | None = None) -> Verdict:
+             today: dt.date | None = None, baseline_source: str | None = None,
+             now: dt.datetime | None = None) -> Verdict:
     """Gate ``parsed`` reports and scanner ``outcomes`` against ``policy`` for ``environment``.
 
     ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new).
     ``input_errors``: problems met while reading the inputs (each one makes the verdict exit 2).
-    Pure: no file, network or clock access except ``today`` defaulting to the current date.
+    Pure: no file, network or clock access except ``today`` defaulting to the current date and
+    ``now`` (the vulnerability DB's age, see :mod:`scanners.dbage`) to the current time.
     Raises :class:`GantryError` only for an environment the policy does not know.
     """
     start = time.monotonic()
     policy.check_environment(environment)
     today = today or dt.date.today()
+    now = now or dt.datetime.now(dt.timezone.utc)
     outcomes = list(outcomes)
     errors = list(input_errors)
     for r in parsed:
         errors.extend(f"{r.path}: {msg}" for msg in r.errors)
-    tools, rules, required_errors = _scanner_rules(outcomes, parsed, policy, environment)
+    tools, rules, required_errors = _scanner_rules(outcomes, parsed, policy, environment, now)
     errors.extend(required_errors)
     if not parsed and not errors:
         errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))

@@ -29,11 +29,12 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.yamlload import load_yaml_file
 
 from .base import SEVERITIES, SEVERITY_RANK, Finding
+from .dbage import VulnDbSettings, merge as merge_db_settings, parse_section as parse_db_section
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
 _RULE_KEYS = {"fail_on", "max", "only_new", "quality_gate"}
-_ENV_KEYS = _RULE_KEYS | {"tools", "required"}
-_TOP_KEYS = {"version", "defaults", "tools", "environments", "required", "allowlist"}
+_ENV_KEYS = _RULE_KEYS | {"tools", "required", "vulnerability_db"}
+_TOP_KEYS = {"version", "defaults", "tools", "environments", "required", "allowlist", "vulnerability_db"}
 _ALLOW_KEYS = {"id", "fingerprint", "reason", "owner", "expires", "tool"}
 
 
@@ -82,6 +83,7 @@ class Policy:
     environments: dict[str, dict[str, Any]]
     required: tuple[str, ...]
     allowlist: tuple[AllowEntry, ...]
+    vulnerability_db: dict[str, Any] = field(default_factory=dict)   # see scanners/dbage.py
 
     def check_environment(self, env: str) -> None:
         if self.environments and env not in self.environments:
@@ -95,6 +97,10 @@ class Policy:
                       envd.get("tools", {}).get(tool, {})):
             merged.update(layer)
         return Rules(merged["fail_on"], dict(merged["max"]), merged["only_new"], merged["quality_gate"])
+
+    def vulnerability_db_for(self, env: str) -> VulnDbSettings:
+        """Top-level ``vulnerability_db`` overlaid with ``environments.<env>.vulnerability_db``."""
+        return merge_db_settings(self.vulnerability_db, self.environments.get(env, {}).get("vulnerability_db", {}))
 
     def required_for(self, env: str) -> tuple[str, ...]:
         envd = self.environments.get(env, {})
@@ -140,6 +146,8 @@ def _rules(data: Any, where: str, allowed: set[str]) -> dict[str, Any]:
         out["tools"] = {str(t): _rules(r, f"{where}.tools.{t}", _RULE_KEYS) for t, r in tools.items()}
     if "required" in data:
         out["required"] = _names(data["required"], f"{where}.required")
+    if "vulnerability_db" in data:
+        out["vulnerability_db"] = parse_db_section(data["vulnerability_db"], f"{where}.vulnerability_db")
     return out
 
 
@@ -216,6 +224,7 @@ def policy_from_data(data: Any, source: str) -> Policy:
         environments={str(e): _rules(r, f"{source}: environments.{e}", _ENV_KEYS) for e, r in envs.items()},
         required=tuple(_names(data.get("required"), f"{source}: required")),
         allowlist=_allow(data.get("allowlist"), f"{source}: allowlist"),
+        vulnerability_db=parse_db_section(data.get("vulnerability_db"), f"{source}: vulnerability_db"),
     )
 
 

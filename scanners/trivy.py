@@ -85,9 +85,39 @@ def _common_args(*, timeout: float, cache_dir: Path | None, db_repository: str |
         args += ["--java-db-repository", java_db_repository]
     if skip_db_update:
         args += ["--skip-db-update", "--skip-java-db-update"]
+    elif db_repository and not java_db_repository:
+        args.append("--skip-java-db-update")   # a mirror is set: never fall back to the internet
     if skip_check_update:
         args.append("--skip-check-update")
     return args
+
+
+def default_cache_dir() -> Path:
+    """Trivy's cache dir when none is given: $TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy or ~/.cache/trivy."""
+    if os.environ.get("TRIVY_CACHE_DIR"):
+        return Path(os.environ["TRIVY_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "trivy"
+
+
+def db_updated_times(cache_dir: Path | None) -> tuple[str, str]:
+    """UpdatedAt of ``<cache>/db/metadata.json`` and, when present, ``<cache>/java-db/metadata.json``.
+
+    Raises OSError/ValueError when the vulnerability DB's metadata is missing or unreadable.
+    """
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    out = []
+    for sub, required in (("db", True), ("java-db", False)):
+        path = cache / sub / "metadata.json"
+        if not required and not path.is_file():
+            out.append("")
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        stamp = data.get("UpdatedAt") if isinstance(data, dict) else None
+        if not isinstance(stamp, str) or not stamp:
+            raise ValueError(f"{path} has no UpdatedAt")
+        out.append(stamp)
+    return out[0], out[1]
 
 
 def _grace(timeout: float) -> float:
@@ -127,11 +157,21 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     if res.returncode != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         why = res.last_line() or f"exit code {res.returncode}"
-        if "vuln" in scanners and re.search(r"\bDB\b|database", why, re.I):
+        if "Java DB" in why:
+            why = (f"the target contains Java archives but no Java DB is available (mirror one with "
+                   f"'gantry trivy-db mirror --java-db' and set vulnerability_db.java_repository): {why}")
+        elif "vuln" in scanners and re.search(r"\bDB\b|database", why, re.I):
             why = f"vulnerability DB unavailable (offline? set --db-repository to a mirror): {why}"
         return ScanOutcome(TOOL, "error", [], f"trivy {mode} failed: {why}", time.monotonic() - start)
     os.replace(tmp, report)
     reports = [report]
+    db_updated_at = java_db_updated_at = ""
+    if "vuln" in scanners:
+        try:
+            db_updated_at, java_db_updated_at = db_updated_times(cache_dir)
+        except (OSError, ValueError) as exc:
+            return ScanOutcome(TOOL, "error", reports, f"cannot tell the vulnerability DB's age: {exc}",
+                               time.monotonic() - start)
     if sbom:
         sbom_path = out_dir / SBOM_NAME
         sbom_tmp = out_dir / f".{SBOM_NAME}.partial"
@@ -146,7 +186,8 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
             return ScanOutcome(TOOL, "error", reports, f"trivy SBOM failed: {why}", time.monotonic() - start)
         os.replace(sbom_tmp, sbom_path)
         reports.append(sbom_path)
-    return ScanOutcome(TOOL, "ok", reports, "", time.monotonic() - start, list(scanners))
+    return ScanOutcome(TOOL, "ok", reports, "", time.monotonic() - start, list(scanners), db_updated_at,
+                       java_db_updated_at)
 
 
 def run_fs(target: Path, out_dir: Path, *, scanners: tuple[str, ...] = ("misconfig", "secret"),

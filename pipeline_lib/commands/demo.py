@@ -14,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="run the whole pipeline once, locally, on real local parts",
         description="Run test, scans, build, gate, push and GitOps bump for an example service on a "
                     "local registry, podman's Docker API and a local bare git repo, all on 127.0.0.1. "
-                    "Exit 0 when every stage passed or was honestly skipped, 1 otherwise, "
+                    "Two builds: a pull request pinning a vulnerable dependency (the gate must block it "
+                    "with the real advisory ids; nothing pushed) and main with the fixed version (passes, "
+                    "pushes, replicates, bumps). Exit 0 when both behave so (--single-build: when every "
+                    "stage passed or was honestly skipped), 1 otherwise, "
                     "2 when the demo cannot start.")
     p.add_argument("--workdir", type=Path, default=Path("demo-out"),
                    help="work directory for reports, registry storage and the GitOps repo (default: %(default)s)")
@@ -27,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("auto", "docker", "podman"), default="auto",
                    help="container engine behind the Docker API (default: a running Docker engine, else podman)")
     p.add_argument("--policy", type=Path, default=None, help="gate policy file (default: the packaged policy)")
+    p.add_argument("--single-build", action="store_true",
+                   help="one main-branch build only (default: a pull request pinning a vulnerable "
+                        "dependency, which the gate must block, then main with the fixed version)")
     add_format(p, help="json: progress on stderr, the stage results as one JSON array on stdout")
     p.set_defaults(func=_run)
 
@@ -41,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = DemoConfig(workdir=args.workdir, service=args.service, environment=args.environment,
                         catalog=args.catalog, source=args.source, registry_port=args.registry_port,
-                        engine=args.engine, policy=args.policy,
+                        engine=args.engine, policy=args.policy, story=not args.single_build,
                         out=sys.stderr if args.format == "json" else None)
     demo = Demo(config)
     code = demo.run()

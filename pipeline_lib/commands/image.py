@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--tag", action="append", help="tag (repeatable; default: $GIT_COMMIT[:12] and "
                        "$TAG_NAME when it is a semver tag)")
     build.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    build.add_argument("--vendor-to", type=Path, metavar="DIR",
+                       help="copy the build context to DIR and install its pinned requirements.txt into "
+                            "DIR/site-packages (pip --target, no RUN step); the image is built from DIR")
+    build.add_argument("--wheel-cache", type=Path, metavar="DIR",
+                       help="with --vendor-to: wheels cached here (default: DIR/../wheels)")
     build.add_argument("--builder", choices=("docker", "buildkit"), default="docker",
                        help="docker: the Docker API (Docker engine or podman); buildkit: rootless "
                             "BuildKit into an OCI archive (default: %(default)s)")
@@ -130,7 +135,7 @@ def _build(args: argparse.Namespace) -> int:
     refs = [f"{host}/{repo}:{t}" for t in _tags(args)]
     client = _docker() if args.builder == "docker" else None
     result = run(BuildOptions(args.source / svc.context, svc.dockerfile, refs, args.output_oci, args.builder,
-                              labels, client))
+                              labels, client, vendor_to=args.vendor_to, wheel_cache=args.wheel_cache))
     if result.data["image_id"]:
         print(f"built {result.data['image_id']} as {', '.join(refs)}")
     print(f"built {refs[0]} into OCI archive {result.data['oci_archive']}")

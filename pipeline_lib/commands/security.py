@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--cache-dir", type=Path)
     t.add_argument("--db-repository", help="trivy DB mirror (OCI repository)")
     t.add_argument("--java-db-repository", help="trivy Java DB mirror (OCI repository)")
+    t.add_argument("--policy", type=Path, help="policy whose vulnerability_db (for --env) gives the DB mirrors "
+                   "when --db-repository/--java-db-repository are not given (default: the packaged policy)")
+    add_env(t, help="environment for the policy's vulnerability_db")
     t.add_argument("--skip-db-update", action="store_true", default=None)
     t.add_argument("--trivy", help="trivy binary")
     d = p.add_argument_group("dependency-check")
@@ -92,8 +95,12 @@ def scan_options(args: argparse.Namespace) -> "ScanOptions":
     opts: dict = {}
     if args.tool == "trivy":
         scanners = tuple(x.strip() for x in args.scanners.split(",") if x.strip())
+        from scanners.policy import load_policy
+
+        mirror = load_policy(args.policy).vulnerability_db_for(args.env)   # explicit flags win
         opts.update(scanners=scanners, sbom=not args.no_sbom, trivy=args.trivy, cache_dir=args.cache_dir,
-                    db_repository=args.db_repository, java_db_repository=args.java_db_repository,
+                    db_repository=args.db_repository or mirror.repository,
+                    java_db_repository=args.java_db_repository or mirror.java_repository,
                     skip_db_update=args.skip_db_update)
     elif args.tool == "dependency-check":
         opts.update(cli=args.dc_cli, data_dir=args.data_dir, suppression=args.suppression, no_update=args.no_update)

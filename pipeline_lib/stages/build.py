@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 from pipeline_lib.image.build import build_image
 from pipeline_lib.image.buildkit import build_oci_archive
+from pipeline_lib.image.pydeps import prepare_build_context
 
 from . import PASSED, StageResult
 
@@ -41,6 +42,10 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     docker_client: object | None = field(default=None, repr=False)
     timeout: float = 1800
+    #: when set, ``context`` is copied here and its pinned requirements.txt installed into
+    #: ``site-packages/`` (pipeline_lib/image/pydeps.py); wheels are cached in ``wheel_cache``
+    vendor_to: Path | None = None
+    wheel_cache: Path | None = None
 
 
 def _docker_to_oci(client: object, ref: str, output: Path, timeout: float) -> None:
@@ -76,6 +81,12 @@ def run(opts: BuildOptions) -> StageResult:
     if not opts.refs:
         raise GantryError("build", "at least one image name (--tag) is required")
     opts.output_oci.parent.mkdir(parents=True, exist_ok=True)
+    pins = ""
+    if opts.vendor_to is not None:
+        vendored = prepare_build_context(opts.context, opts.vendor_to,
+                                         wheel_cache=opts.wheel_cache or opts.vendor_to.parent / "wheels")
+        opts = replace(opts, context=opts.vendor_to)
+        pins = f" ({len(vendored)} pinned packages vendored)"
     if opts.builder == "buildkit":
         build_oci_archive(opts.context, opts.dockerfile, opts.output_oci, opts.refs[0], labels=opts.labels,
                           timeout=opts.timeout)
@@ -86,5 +97,5 @@ def run(opts: BuildOptions) -> StageResult:
         image = build_image(opts.docker_client, opts.context, opts.dockerfile, opts.refs, labels=opts.labels)
         _docker_to_oci(opts.docker_client, opts.refs[0], opts.output_oci, opts.timeout)
         image_id = image.id
-    return StageResult("build", PASSED, f"{opts.builder}: {opts.refs[0]} -> {opts.output_oci.name}",
+    return StageResult("build", PASSED, f"{opts.builder}: {opts.refs[0]} -> {opts.output_oci.name}{pins}",
                        data={"oci_archive": str(opts.output_oci), "refs": opts.refs, "image_id": image_id})

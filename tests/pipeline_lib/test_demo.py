@@ -39,9 +39,10 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         stage_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
         names = [ln[1:ln.index("]")].strip() for ln in stage_lines]
-        assert names == list(STAGES)
+        assert names == list(STAGES) * 2          # the PR build, then main
         assert all(ln.rstrip().endswith("s") for ln in stage_lines)  # duration
-        assert "demo OK: 7 passed, 5 skipped, 0 failed" in proc.stdout
+        assert "demo OK: both builds behaved as expected" in proc.stdout
+        assert "  PR build: BLOCKED by the gate" in proc.stdout and "  main build: PASSED the gate" in proc.stdout
         assert "[deploy          ] skipped: Argo CD syncs dev from the GitOps repo" in proc.stdout
     # SonarQube and Dependency-Check are not configured here: visibly skipped, never passed
     first = runs[0].stdout
@@ -49,29 +50,50 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
     assert "[dependency-check] skipped: " in first
 
 
+def test_the_pr_build_is_blocked_with_the_real_advisories(demo_runs) -> None:
+    """report.md (the PR comment) names every advisory of the PR's pins, computed from the
+    GitHub advisory files, with installed and fixed versions; the PR build pushes nothing."""
+    from tests.support.trivydb import expected_findings, pins_of
+
+    work, _ = demo_runs
+    expected = expected_findings(pins_of(work / "variants" / "pr" / "requirements.txt"))
+    assert any(e.severity in ("HIGH", "CRITICAL") for e in expected)
+    report = (work / "pr" / "reports" / "gate" / "report.md").read_text()
+    assert "Security gate failed" in report
+    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "trivy" in ln]
+    for e in expected:
+        assert any(e.id in r and f"| {e.severity} |" in r and f"| {e.installed} | {e.fixed} |" in r for r in rows), e
+    stages = {s["name"]: s for s in json.loads((work / "pr" / "stages.json").read_text())}
+    assert stages["gate"]["status"] == "failed"
+    assert all(stages[n]["status"] == "skipped" for n in ("push", "replicate", "bump"))
+    assert not (work / "pr" / "reports" / "image.json").exists()
+    outcome = json.loads((work / "pr" / "reports" / "scans" / "trivy.outcome.json").read_text())
+    assert outcome["db_updated_at"]            # the DB's age is on record for the gate
+
+
 def test_demo_writes_the_security_report(demo_runs) -> None:
     work, _ = demo_runs
-    gate_dir = work / "reports" / "gate"
+    gate_dir = work / "main" / "reports" / "gate"
     for name in ("report.md", "report.sarif", "junit.xml", "findings.json", "report.html", "verdict.json"):
         assert (gate_dir / name).is_file(), name
     sarif = json.loads((gate_dir / "report.sarif").read_text())
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
-    assert isinstance(json.loads((gate_dir / "findings.json").read_text()), list)
-    assert (work / "reports" / "scans" / "sbom.cdx.json").is_file()
+    assert json.loads((gate_dir / "findings.json").read_text()) == []   # main's pins are fixed
+    assert (work / "main" / "reports" / "scans" / "sbom.cdx.json").is_file()
     assert (work / "image.oci.tar").is_file()   # the build stage's artifact, as in Jenkins
-    stages = json.loads((work / "stages.json").read_text())
+    stages = json.loads((work / "main" / "stages.json").read_text())
     assert [s["status"] for s in stages].count("skipped") == 6  # sonarqube, dependency-check, code-scanning, pr-report, deploy, notify
 
 
 def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
     work, runs = demo_runs
-    image = json.loads((work / "reports" / "image.json").read_text())
+    image = json.loads((work / "main" / "reports" / "image.json").read_text())
     digest = image["digest"]
     assert digest.startswith("sha256:") and len(digest) == 71
     # the tag is in the registry's storage (the registry is stopped after the demo)
     tags = work / "registry" / "data" / "docker" / "registry" / "v2" / "repositories" / "shop" / "storefront" / "_manifests" / "tags"
     assert image["tags"][0] in {p.name for p in tags.iterdir()}
-    assert len(list(tags.iterdir())) == 2  # one tag per run
+    assert len(list(tags.iterdir())) == 2  # one tag per run: the PR builds pushed nothing
     bare = work / "gitops.git"
     log = git(bare, "log", "--format=%s%n%b", "main")
     assert digest in log
@@ -85,7 +107,8 @@ def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
 
 def test_demo_json_format(demo_runs) -> None:
     work, _ = demo_runs
-    proc = gantry("demo", "--workdir", str(work), "--registry-port", "0", "--format", "json", cwd=ROOT)
+    proc = gantry("demo", "--workdir", str(work), "--registry-port", "0", "--format", "json", "--single-build",
+                  cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     stages = json.loads(proc.stdout)
     assert [s["name"] for s in stages] == list(STAGES)
@@ -124,7 +147,7 @@ def test_two_demos_started_at_once_both_pass(tmp_path: Path) -> None:
     """Same work directory, second run started before the first ends: it waits, then passes."""
     work = tmp_path / "out"
     procs = [subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "demo", "--workdir", str(work),
-                               "--registry-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                               "--registry-port", "0", "--single-build"], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs

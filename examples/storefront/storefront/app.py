@@ -1,10 +1,15 @@
-"""WSGI application for the example storefront used by ``gantry demo``."""
+"""The storefront service: product list, stock check, an HTML page and shipping quotes.
+
+Flask serves the API and renders the page (Jinja2); ``requests`` asks the shipping service
+(``SHIPPING_URL``, e.g. ``http://shipping:8080``) for a quote, with a timeout.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from wsgiref.simple_server import make_server
+import os
+
+import requests
+from flask import Flask, abort, jsonify, render_template_string
 
 PRODUCTS = {
     "sku-1001": {"name": "Flash-sale sneakers", "price": 59000, "stock": 120},
@@ -12,37 +17,70 @@ PRODUCTS = {
     "sku-1003": {"name": "Event tote bag", "price": 12000, "stock": 500},
 }
 
-StartResponse = Callable[[str, list[tuple[str, str]]], object]
+PAGE = """<!doctype html>
+<title>storefront</title>
+<ul>{% for sku, p in products.items() %}
+<li>{{ p.name }}: {{ p.price }} KRW{% if p.stock == 0 %} (sold out){% endif %}</li>{% endfor %}
+</ul>
+"""
+
+app = Flask(__name__)
 
 
-def _json(start_response: StartResponse, status: str, body: object) -> list[bytes]:
-    data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-    return [data]
+def _product(sku: str) -> dict:
+    product = PRODUCTS.get(sku)
+    if product is None:
+        abort(404, description=f"unknown sku {sku}")
+    return {"sku": sku, **product, "in_stock": product["stock"] > 0}
 
 
-def app(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-    """Route ``/healthz``, ``/products`` and ``/products/<sku>``."""
-    path = environ.get("PATH_INFO", "/")
-    if environ.get("REQUEST_METHOD", "GET") != "GET":
-        return _json(start_response, "405 Method Not Allowed", {"error": "method not allowed"})
-    if path == "/healthz":
-        return _json(start_response, "200 OK", {"status": "ok"})
-    if path == "/products":
-        return _json(start_response, "200 OK",
-                     [{"sku": sku, **p, "in_stock": p["stock"] > 0} for sku, p in PRODUCTS.items()])
-    if path.startswith("/products/"):
-        sku = path.removeprefix("/products/")
-        product = PRODUCTS.get(sku)
-        if product is None:
-            return _json(start_response, "404 Not Found", {"error": f"unknown sku {sku}"})
-        return _json(start_response, "200 OK", {"sku": sku, **product, "in_stock": product["stock"] > 0})
-    return _json(start_response, "404 Not Found", {"error": "not found"})
+@app.get("/healthz")
+def health():
+    return jsonify(status="ok")
+
+
+@app.get("/products")
+def products():
+    return jsonify([_product(sku) for sku in PRODUCTS])
+
+
+@app.get("/products/<sku>")
+def product(sku: str):
+    return jsonify(_product(sku))
+
+
+@app.get("/")
+def page():
+    return render_template_string(PAGE, products=PRODUCTS)
+
+
+@app.get("/products/<sku>/shipping")
+def shipping(sku: str):
+    """Ask the shipping service for a quote: 503 when it is not configured or not reachable."""
+    _product(sku)
+    base = os.environ.get("SHIPPING_URL")
+    if not base:
+        return jsonify(error="shipping service not configured"), 503
+    try:
+        resp = requests.get(f"{base.rstrip('/')}/quote", params={"sku": sku}, timeout=2)
+        resp.raise_for_status()
+    except requests.RequestException as exc:
+        return jsonify(error=f"shipping service unavailable: {type(exc).__name__}"), 503
+    return jsonify(sku=sku, quote=resp.json())
+
+
+@app.errorhandler(404)
+def not_found(exc):
+    return jsonify(error=getattr(exc, "description", "not found")), 404
+
+
+@app.errorhandler(405)
+def not_allowed(_exc):
+    return jsonify(error="method not allowed"), 405
 
 
 def main() -> None:  # pragma: no cover - entry point of the container
-    with make_server("0.0.0.0", 8080, app) as server:  # noqa: S104 - container port
-        server.serve_forever()
+    app.run(host="0.0.0.0", port=8080)  # noqa: S104 - container port
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,39 +1,75 @@
 import json
-from wsgiref.util import setup_testing_defaults
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from storefront.app import app
 
 
-def call(path: str, method: str = "GET"):
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ["PATH_INFO"] = path
-    environ["REQUEST_METHOD"] = method
-    seen = {}
-
-    def start_response(status, headers):
-        seen["status"] = status
-        seen["headers"] = dict(headers)
-
-    body = b"".join(app(environ, start_response))
-    return seen["status"], json.loads(body)
+@pytest.fixture()
+def client():
+    return app.test_client()
 
 
-def test_health():
-    assert call("/healthz") == ("200 OK", {"status": "ok"})
+def test_health(client):
+    resp = client.get("/healthz")
+    assert (resp.status_code, resp.get_json()) == (200, {"status": "ok"})
 
 
-def test_products_list_marks_stock():
-    status, body = call("/products")
-    assert status == "200 OK"
-    assert {p["sku"]: p["in_stock"] for p in body} == {"sku-1001": True, "sku-1002": False, "sku-1003": True}
+def test_products_list_marks_stock(client):
+    resp = client.get("/products")
+    assert resp.status_code == 200
+    assert {p["sku"]: p["in_stock"] for p in resp.get_json()} == {"sku-1001": True, "sku-1002": False,
+                                                                  "sku-1003": True}
 
 
-def test_unknown_product_is_404():
-    status, body = call("/products/nope")
-    assert status == "404 Not Found"
-    assert "nope" in body["error"]
+def test_unknown_product_is_404(client):
+    resp = client.get("/products/nope")
+    assert resp.status_code == 404
+    assert "nope" in resp.get_json()["error"]
 
 
-def test_post_is_rejected():
-    assert call("/products", method="POST")[0] == "405 Method Not Allowed"
+def test_post_is_rejected(client):
+    assert client.post("/products").status_code == 405
+
+
+def test_page_escapes_and_marks_sold_out(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "Limited hoodie: 39000 KRW (sold out)" in html
+    assert "Event tote bag: 12000 KRW</li>" in html
+
+
+def test_shipping_unconfigured_is_503(client, monkeypatch):
+    monkeypatch.delenv("SHIPPING_URL", raising=False)
+    assert client.get("/products/sku-1001/shipping").status_code == 503
+
+
+def test_shipping_quote_from_a_real_http_service(client, monkeypatch):
+    class Quote(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"path": self.path, "price": 3000}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quote)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SHIPPING_URL", f"http://127.0.0.1:{server.server_port}")
+        resp = client.get("/products/sku-1003/shipping")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resp.status_code == 200
+    assert resp.get_json() == {"sku": "sku-1003", "quote": {"path": "/quote?sku=sku-1003", "price": 3000}}
+
+
+def test_shipping_unreachable_is_503(client, monkeypatch):
+    monkeypatch.setenv("SHIPPING_URL", "http://127.0.0.1:9")
+    assert client.get("/products/sku-1001/shipping").status_code == 503
