@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
     verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")
+    verify.add_argument("--repo", help="GitOps repository whose DR state names the active registry: while --env "
+                                       "is failed over (gantry dr failover) the check runs in reverse, from the "
+                                       "active replica to the primary (default: not read; primary -> replicas)")
     verify.set_defaults(func=_verify, stage="replicate")
 
 
@@ -184,11 +187,20 @@ def _verify(args: argparse.Namespace) -> int:
                                                 f"neither the registry region nor a replica region")
 
     def host_for(region: str) -> str:
-        return overrides.get(region) or f"{catalog.aws_account_id}.dkr.ecr.{region}.amazonaws.com"
+        return overrides.get(region) or catalog.ecr_host(region)
 
-    ecr = None if args.no_status_api else ecr_client(catalog.registry_region)
-    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(catalog.registry_region),
-                                  {r: host_for(r) for r in catalog.replica_regions}, ecr, catalog.aws_account_id,
+    source = catalog.registry_region
+    if args.repo:  # while failed over, images are pushed to the replica: check they reach the primary
+        from gitops.drstate import fetch_state
+        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
+        if state and state.failed_over:
+            source = state.active_region
+            print(f"verify-replication: {args.env} is failed over to {source}: checking {source} -> "
+                  f"{', '.join(r for r in (catalog.registry_region, *catalog.replica_regions) if r != source)}")
+    replicas = [r for r in (catalog.registry_region, *catalog.replica_regions) if r != source]
+    ecr = None if args.no_status_api else ecr_client(source)
+    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(source),
+                                  {r: host_for(r) for r in replicas}, ecr, catalog.aws_account_id,
                                   args.timeout, args.interval, sys.stdout))
     print(f"verify-replication: {repo}@{args.digest} is in "
           f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")

@@ -33,8 +33,13 @@ def free_port() -> int:
 
 
 def ensure_port_free(port: int, what: str) -> None:
-    """Fail with a clear line when ``port`` on 127.0.0.1 is already taken."""
+    """Fail with a clear line when ``port`` on 127.0.0.1 is already taken.
+
+    ``SO_REUSEADDR`` as the servers set it (Go's listeners do): connections of a stopped server
+    left in TIME_WAIT do not keep a restart on the same port from binding; a listener does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOOPBACK, port))
         except OSError:
