@@ -15,12 +15,7 @@ import sys
 from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, Catalog, load_catalog
 from pipeline_lib.core.errors import GantryError
 
-
-def _region_host(value: str) -> tuple[str, str]:
-    region, sep, host = value.partition("=")
-    if not sep or not region or not host:
-        raise argparse.ArgumentTypeError(f"expected REGION=HOST, got {value!r}")
-    return region, host
+from . import region_host
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -36,7 +31,7 @@ def _switch_opts(p: argparse.ArgumentParser) -> None:
                    help="move only this service (repeatable; default: every service deployed in --env)")
     p.add_argument("--dry-run", action="store_true", help="check the target registry and print the plan; "
                                                            "write nothing")
-    p.add_argument("--registry-for", action="append", type=_region_host, default=[], metavar="REGION=HOST",
+    p.add_argument("--registry-for", action="append", type=region_host, default=[], metavar="REGION=HOST",
                    help="registry host of a region (default: the catalog account's ECR host there)")
 
 

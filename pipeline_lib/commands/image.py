@@ -10,6 +10,8 @@ from pathlib import Path
 from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
 from pipeline_lib.core.errors import GantryError
 
+from . import region_host
+
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
     p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
@@ -25,13 +27,6 @@ def _digest(value: str) -> str:
         return check_digest(value)
     except GantryError as exc:
         raise argparse.ArgumentTypeError(exc.what) from None
-
-
-def _region_host(value: str) -> tuple[str, str]:
-    region, sep, host = value.partition("=")
-    if not sep or not region or not host:
-        raise argparse.ArgumentTypeError(f"expected REGION=HOST, got {value!r}")
-    return region, host
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              help="wait until the digest is in every replica region (exit 1 on timeout)")
     _common(verify)
     verify.add_argument("--digest", required=True, type=_digest)
-    verify.add_argument("--registry-for", action="append", type=_region_host, default=[], metavar="REGION=HOST",
+    verify.add_argument("--registry-for", action="append", type=region_host, default=[], metavar="REGION=HOST",
                         help="registry host to check for a region (default: its ECR host)")
     verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
