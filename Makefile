@@ -10,7 +10,8 @@ STAMP    := $(VENV)/.gantry-installed
 DEMO_PKGS := docker-registry skopeo podman git
 # …and what only the tests add: chromium + chromium-driver (the HTML report's Selenium test),
 # Prometheus' tools (promtool/amtool checks; the e2e alert test starts all three on 127.0.0.1).
-TEST_PKGS := chromium chromium-driver prometheus prometheus-alertmanager prometheus-pushgateway
+# PostgreSQL (the webhook's two-replica store tests).
+TEST_PKGS := postgresql chromium chromium-driver prometheus prometheus-alertmanager prometheus-pushgateway
 DEB_PKGS  ?= $(DEMO_PKGS) $(TEST_PKGS)
 PYTEST_ARGS ?=
 TF_CLI_CONFIG := $(VENV)/terraform.rc

@@ -1,7 +1,8 @@
 """Argo CD: ``Application`` manifests (or one ``ApplicationSet``) from the catalog, and sync wait.
 
 Every catalog service × environment becomes one Application with automated sync, prune and
-self-heal. The destination is the environment's ``argocd_destination``: an ``https://`` URL is
+self-heal — except environments whose platform Argo CD does not deploy to (``ecs-fargate``: the
+event stack runs on ECS through Terraform and ``gantry event deploy``; see :data:`ARGOCD_PLATFORMS`). The destination is the environment's ``argocd_destination``: an ``https://`` URL is
 a cluster ``server`` (prod on EKS), anything else (or nothing) a cluster registered by ``name``
 (the event environment's own destination defaults to a cluster named ``event``).
 Spec: https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/
@@ -21,6 +22,13 @@ from pipeline_lib.core.catalog import Catalog, Environment, Service, ServiceEnvi
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 
 API_VERSION = "argoproj.io/v1alpha1"
+# Platforms Argo CD syncs to: Kubernetes clusters (dev runs on the Jenkins cluster, prod on EKS).
+ARGOCD_PLATFORMS = ("jenkins", "eks")
+
+
+def argocd_environments(catalog: Catalog) -> list[str]:
+    """The catalog environments Argo CD deploys to (never an ECS Fargate one)."""
+    return [name for name, env in catalog.environments.items() if env.platform in ARGOCD_PLATFORMS]
 
 
 def _destination(env: Environment) -> dict[str, str]:
@@ -48,8 +56,11 @@ def applications(catalog: Catalog, repo: str, revision: str | None = None, names
     ``gitops_branch``, the branch gantry writes pins to)."""
     revision = revision or catalog.gitops_branch
     docs = []
+    targets = set(argocd_environments(catalog))
     for svc in catalog.services:
         for env_name, se in svc.environments.items():
+            if env_name not in targets:
+                continue
             env = catalog.environments[env_name]
             docs.append({
                 "apiVersion": API_VERSION,

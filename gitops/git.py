@@ -84,9 +84,17 @@ class Transaction:
     result: object = None
 
 
+def _clear_stale_locks(gitdir: Path) -> None:
+    """Remove the ``*.lock`` files a git killed mid-command leaves (a Jenkins abort): a reused
+    work dir belongs to one build at a time, so no live git holds them."""
+    for lock in [*gitdir.glob("*.lock"), *(gitdir / "refs").rglob("*.lock")]:
+        lock.unlink(missing_ok=True)
+
+
 def checkout(url: str, branch: str, workdir: Path) -> Path:
     """A working copy of ``url``'s ``branch`` at ``workdir`` (cloned, or fetched and reset)."""
     if (workdir / ".git").is_dir():
+        _clear_stale_locks(workdir / ".git")
         git(workdir, "remote", "set-url", "origin", url)
         sync(workdir, branch)
         return workdir

@@ -10,6 +10,7 @@ retried with exponential backoff; 4xx answers are not.
 from __future__ import annotations
 
 import configparser
+import json
 import logging
 import os
 import random
@@ -282,6 +283,41 @@ class JenkinsClient:
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """``buildWithParameters``; returns the queue item number from ``Location``."""
         return self.call(f"build {name}", lambda s: s.build_job(name, dict(parameters)))
+
+
+    def find_build(self, name: str, parameters: Mapping[str, str], recent: int = 100) -> str | None:
+        """Is a build of ``name`` with these parameters queued or among its ``recent`` builds?
+
+        Returns ``"queue item N"`` / ``"build #N"`` or None. Reads ``queue/api/json`` and
+        ``job/…/api/json?tree=builds[…]{0,recent}`` (both list ``ParametersAction`` parameters as
+        ``{"name", "value"}``). A parameter the job does not define is dropped by Jenkins, so only
+        the names a build reports are compared; ``COMMIT_SHA`` and ``GIT_REF`` must be among them.
+        """
+        def matches(actions: Any) -> bool:
+            seen: dict[str, str] = {}
+            for action in actions if isinstance(actions, list) else []:
+                for p in (action or {}).get("parameters", []) or []:
+                    if isinstance(p, dict) and "name" in p:
+                        seen[str(p["name"])] = "" if p.get("value") is None else str(p.get("value"))
+            if not {"COMMIT_SHA", "GIT_REF"} <= seen.keys():
+                return False
+            return all(seen[k] == v for k, v in parameters.items() if k in seen)
+
+        job_url_tail = "".join(f"job/{part}/" for part in name.split("/"))
+        queue = self.call("read the queue", lambda s: json.loads(s.jenkins_open(requests.Request(
+            "GET", s._build_url("queue/api/json?tree=items[id,task[url],actions[parameters[name,value]]]")))))
+        for item in queue.get("items", []) if isinstance(queue, dict) else []:
+            url = str(((item or {}).get("task") or {}).get("url", ""))
+            if url.endswith(job_url_tail) and matches(item.get("actions")):
+                return f"queue item {item.get('id')}"
+        tree = f"builds[number,actions[parameters[name,value]]]{{0,{int(recent)}}}"
+        info = self.call(f"read {name} builds", lambda s: json.loads(s.jenkins_open(requests.Request(
+            "GET", s._build_url("%(folder_url)sjob/%(short_name)s/api/json?tree=" + tree.replace("%", "%%"),
+                                _folder_vars(s, name))))))
+        for build in info.get("builds", []) if isinstance(info, dict) else []:
+            if matches((build or {}).get("actions")):
+                return f"build #{build.get('number')}"
+        return None
 
 
 class _HTTPStatusError(Exception):

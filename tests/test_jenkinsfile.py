@@ -44,7 +44,7 @@ def _stage_names() -> list[str]:
 
 def test_stages_in_order() -> None:
     assert _stage_names() == ["Prepare", "Test", "Analysis", "SonarQube", "Dependency-Check", "Build",
-                              "Trivy", "Gate", "PR report", "Push", "Replicate", "GitOps bump"]
+                              "Trivy", "Gate", "PR report", "Push", "Replicate", "GitOps bump", "Event deploy"]
     assert re.search(r"stage\('Analysis'\)\s*\{\s*parallel\s*\{", TEXT)
 
 
@@ -65,7 +65,8 @@ def test_each_stage_command_is_gantry() -> None:
         assert cmd.startswith("gantry ") or cmd == "git rev-parse HEAD", cmd
     for needed in ("gantry test ", "gantry scan sonarqube", "gantry scan dependency-check", "gantry image build",
                    "gantry scan trivy", "gantry gate ", "gantry pr-report", "gantry image push",
-                   "gantry image verify-replication", "gantry gitops bump", "gantry notify slack"):
+                   "gantry image verify-replication", "gantry gitops bump", "gantry event deploy",
+                   "gantry notify slack"):
         assert any(c.startswith(needed) for c in cmds), needed
 
 
@@ -77,6 +78,10 @@ def test_pr_builds_stop_after_the_gate_and_bump_is_main_only() -> None:
     assert "name: 'IS_PR', value: 'false'" in when("Push")
     assert "name: 'IS_PR', value: 'false'" in when("GitOps bump")
     assert "params.BRANCH == 'main'" in when("GitOps bump")
+    # the event stack (ECS Fargate) is deployed by gantry, only for TARGET_ENV=event
+    assert "name: 'TARGET_ENV', value: 'event'" in when("Event deploy")
+    assert "name: 'IS_PR', value: 'false'" in when("Event deploy")
+    assert "gantry event deploy --service" in TEXT.split("stage('Event deploy')", 1)[1]
 
 
 def test_pod_agent_without_docker_socket_and_credentials_only_through_jenkins() -> None:

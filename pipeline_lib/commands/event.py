@@ -1,8 +1,9 @@
-"""``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost."""
+"""``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost, deploy a fix."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -30,7 +31,7 @@ def _duration(flag: str, raw: str) -> timedelta:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("event", help="event environment: schedule, lifecycle, cost")
+    parser = sub.add_parser("event", help="event environment: schedule, lifecycle, cost, deploy")
     esub = parser.add_subparsers(dest="event_command", metavar="ACTION", parser_class=type(parser))
     parser.set_defaults(func=lambda a: parser.print_help() or 2)
 
@@ -79,6 +80,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help=f"always-on comparison period (default {HOURS_PER_MONTH:g} h, a month)")
     cost.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     cost.set_defaults(func=_cost)
+
+    dep = esub.add_parser("deploy", help="roll an ECS service of the event stack to the digest the GitOps "
+                                         "repo pins (new task definition revision, circuit breaker on)",
+                          description="Exit 0: rolled out (or already at the pinned digest); 1: the rollout "
+                                      "failed or timed out; 2: bad input or AWS error.")
+    dep.add_argument("--service", required=True, help="catalog service (also the ECS service and container name)")
+    dep.add_argument("--env", default="event", help="an ecs-fargate environment of the catalog (default: event)")
+    dep.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    dep.add_argument("--cluster", help="ECS cluster (default: the environment's name, as infra/envs/event)")
+    dep.add_argument("--container", help="container to update (default: the service name)")
+    dep.add_argument("--region", help="AWS region (default: the environment's aws_region)")
+    dep.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    dep.add_argument("--dry-run", action="store_true", help="say what would change; register and update nothing")
+    dep.add_argument("--no-wait", action="store_true", help="return after UpdateService")
+    dep.add_argument("--timeout", default="15m", help="wait this long for the rollout (default 15m)")
+    dep.add_argument("--interval", default="10s", help="poll interval while waiting (default 10s)")
+    dep.add_argument("--format", choices=("text", "json"), default="text")
+    dep.set_defaults(func=_deploy, stage="deploy")
 
 
 def _session(region: str) -> boto3.session.Session:
@@ -147,4 +166,21 @@ def _cost(args: argparse.Namespace) -> int:
         raise GantryError("event cost: --period-hours", f"{args.period_hours:g} h is shorter than the stack's "
                           f"lifetime ({window.lifetime_hours:g} h)")
     print(render(estimate(load_catalog(args.catalog), window, args.period_hours), window))
+    return EXIT_OK
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from ..stages.deploy import DeployOptions, run
+    result = run(DeployOptions(
+        load_catalog(args.catalog), args.service, args.env, lambda region: _session(region).client("ecs"),
+        repo_url=args.repo, cluster=args.cluster, container=args.container, region=args.region,
+        dry_run=args.dry_run, wait=not args.no_wait,
+        timeout=_duration("--timeout", args.timeout).total_seconds(),
+        interval=_duration("--interval", args.interval).total_seconds()))
+    if result.value is None:  # not an ECS environment
+        raise GantryError("event deploy: --env", f"{result.detail}; not ECS Fargate (use gantry gitops bump)")
+    if args.format == "json":
+        print(json.dumps(result.data, indent=2))
+    else:
+        print(f"event deploy {args.service} ({result.value.cluster}): {result.detail}")
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``gantry gitops init|bump|promote|apps|wait``: the GitOps repository and Argo CD."""
+"""``gantry gitops init|bump|promote|apps|pins|check|wait``: the GitOps repository and Argo CD."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 
 
 def _catalog_opt(p: argparse.ArgumentParser) -> None:
@@ -25,13 +25,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gitops", help="bump, promote and scaffold the GitOps repo; Argo CD apps")
     gsub = p.add_subparsers(dest="gitops_command", metavar="ACTION", required=True)
 
-    init = gsub.add_parser("init", help="create a GitOps repo (bare, local path) with the catalog's layout")
+    init = gsub.add_parser("init", help="create a GitOps repo (bare, local path) with the catalog's layout, "
+                                        "or add what an existing one lacks",
+                           description="Create the repository, or add to an existing one the files a newer "
+                                       "gantry generates. A file a person changed is never overwritten: it is "
+                                       "reported and the exit code is 1.")
     _catalog_opt(init)
-    init.add_argument("--repo", required=True, type=Path, help="bare repository path to create")
+    init.add_argument("--repo", required=True, type=Path, help="bare repository path (created if missing)")
     init.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
     init.add_argument("--service", action="append", help="service (repeatable; default: all in --env)")
     init.add_argument("--registry", help="registry host (default: the catalog's ECR host)")
+    init.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    init.add_argument("--diff", action="store_true", help="show how each kept file differs from gantry's version")
+    init.add_argument("--format", choices=("text", "json"), default="text")
     init.set_defaults(func=_init)
+
+    check = gsub.add_parser("check", help="render every kustomization (kubectl kustomize) and validate it: "
+                                          "Kubernetes and CRD schemas, HPA CPU requests, zone spread",
+                            description="Exit 0: all valid; 1: a problem (one line each); 2: cannot check.")
+    check.add_argument("--repo", type=Path, default=Path("."),
+                       help="checkout (or bare repository) of the GitOps repo (default: .)")
+    check.add_argument("--env", action="append", choices=ENVIRONMENT_NAMES,
+                       help="only this environment's overlays and platform (repeatable)")
+    check.add_argument("--kubernetes-version", default=None, help="API schemas to validate against "
+                       "(default: the EKS version in infra/modules/eks)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.set_defaults(func=_check)
 
     bump = gsub.add_parser("bump", help="pin a service's image by digest in one environment")
     _catalog_opt(bump)
@@ -103,8 +122,63 @@ def _init(args: argparse.Namespace) -> int:
     from gitops.layout import init_repo
     catalog = load_catalog(args.catalog)
     services = [catalog.service(s) for s in args.service] if args.service else catalog.services_in(args.env)
-    created = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host)
-    print(f"{args.repo}: {'created' if created else 'already initialised, nothing changed'}")
+    result = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host,
+                       dry_run=args.dry_run)
+    report = result.report
+    if args.format == "json":
+        print(json.dumps({"repo": str(args.repo), "created": result.created, "commit": result.commit,
+                          "dry_run": args.dry_run, **report.as_dict()}, indent=2))
+    else:
+        verb = "would " if args.dry_run else ""
+        for path in report.added:
+            print(f"{verb}add     {path}")
+        for path in report.updated:
+            print(f"{verb}update  {path}")
+        for path in report.merged:
+            print(f"{verb}merge   {path} (+ {', '.join(report.merge_added.get(path, []))})")
+        for path in report.kept:
+            print(f"kept    {path}: changed by a person since gantry wrote it; not overwritten")
+            if args.diff:
+                sys.stdout.write(report.diffs.get(path, ""))
+        for note in report.notes:
+            print(f"note    {note}")
+        state = "created" if result.created else ("up to date" if not report.written else "updated")
+        print(f"{args.repo}: {'dry run, ' if args.dry_run else ''}{state}: {len(report.added)} added, "
+              f"{len(report.updated)} updated, {len(report.merged)} merged, {len(report.kept)} kept"
+              + (f"; commit {result.commit[:12]}" if result.commit else ""))
+    if report.kept:
+        print(f"gantry: gitops init: {len(report.kept)} file(s) changed by a person were kept; merge gantry's "
+              "version by hand (see --diff)", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from gitops.validate import KUBERNETES_VERSION, check_repo, summary
+    repo: Path = args.repo
+    tmp = None
+    if (repo / "HEAD").is_file() and not (repo / ".git").exists() and (repo / "objects").is_dir():
+        from gitops.git import checkout  # a bare repository: check its main branch
+        tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-check-"))
+        repo = checkout(repo.resolve().as_uri(), "main", tmp / "repo")
+    try:
+        ctx, problems = check_repo(repo, args.env or (), kubernetes_version=args.kubernetes_version
+                                   or KUBERNETES_VERSION)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.format == "json":
+        print(json.dumps({**summary(ctx), "problems": [{**p.__dict__, "line": p.line()} for p in problems]},
+                         indent=2))
+    elif not problems:
+        s = summary(ctx)
+        print(f"{args.repo}: ok: {s['objects']} objects in {s['kustomizations']} kustomizations valid")
+    if problems:
+        raise GantryError("gitops check", problems[0].line(), exit_code=EXIT_CHECK_FAILED,
+                          problems=[f"gitops check: {p.line()}" for p in problems])
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``gantry infra``: check (fmt, validate, structure, drift, checkov), sync and cli-config."""
+"""``gantry infra``: check (fmt, validate, structure, drift, checkov, plan), sync and cli-config."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     isub = parser.add_subparsers(dest="infra_command", metavar="ACTION", parser_class=type(parser))
     parser.set_defaults(func=lambda a: parser.print_help() or 2)
 
-    check = isub.add_parser("check", help="fmt, validate, structure, catalog drift and checkov")
+    check = isub.add_parser("check", help="fmt, validate, structure, catalog drift, checkov and plan",
+                            description="plan runs 'terraform plan' of every env root against a moto server "
+                                        "the check starts (python -m moto.server); skip it with --steps.")
     check.add_argument("--infra", type=Path, default=Path("infra"), help="infra directory (default: infra)")
     check.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="service catalog")
     check.add_argument("--steps", default=",".join(STEPS),
-                       help=f"comma-separated steps to run (default: {','.join(STEPS)})")
+                       help=f"comma-separated steps to run (default: {','.join(STEPS)}; "
+                            "leave out plan without moto)")
     check.add_argument("--cli-config", type=Path, default=None,
                        help="Terraform CLI config (default: $TF_CLI_CONFIG_FILE, .venv/terraform.rc, or found mirror)")
     check.set_defaults(func=_check)

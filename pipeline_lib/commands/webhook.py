@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import DEFAULT_CATALOG
 from pipeline_lib.core.errors import GantryError
+from ..webhook.retry import DEFAULT_HORIZON, DEFAULT_LEASE
 
 
 def _port(value: str) -> int:
@@ -27,43 +28,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     serve = sub.add_parser("serve", help="serve POST /github-webhook/, /healthz and /metrics",
                            description="Secret from GITHUB_WEBHOOK_SECRET; Jenkins from JENKINS_URL, "
-                                       "JENKINS_USER and JENKINS_API_TOKEN (or --conf, a JJB ini file).")
+                                       "JENKINS_USER and JENKINS_API_TOKEN (or --conf, a JJB ini file). "
+                                       "Run two replicas behind a load balancer with one PostgreSQL --store.")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8090)
     serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     serve.add_argument("--conf", default=None, help="JJB ini file with a [jenkins] section")
-    serve.add_argument("--db", type=Path, default=Path(".gantry/webhook-deliveries.sqlite3"),
-                       help="SQLite file of seen deliveries and pending triggers")
+    serve.add_argument("--store", "--db", dest="store", default=".gantry/webhook-deliveries.sqlite3",
+                       metavar="URL",
+                       help="where triggers live: a SQLite file (default %(default)s; one node) or "
+                            "postgresql://user@host:5432/db (replicas; password from PGPASSWORD or ~/.pgpass)")
     serve.add_argument("--workers", type=int, default=4, help="parallel Jenkins triggers (default 4)")
+    serve.add_argument("--retry-horizon", type=_seconds, default=DEFAULT_HORIZON, metavar="SECONDS",
+                       help="keep retrying a trigger Jenkins refuses with 5xx / cannot be reached this long "
+                            "after the delivery, then record it as failed (default %(default)g)")
+    serve.add_argument("--retry-backoff", type=_seconds, default=1.0, metavar="SECONDS",
+                       help="first retry delay, doubled each time, plus jitter (default %(default)g)")
+    serve.add_argument("--retry-max-backoff", type=_seconds, default=60.0, metavar="SECONDS",
+                       help="cap of the retry delay (default %(default)g)")
+    serve.add_argument("--lease", type=_seconds, default=DEFAULT_LEASE, metavar="SECONDS",
+                       help="how long a replica owns a trigger it fires before another may take it over; "
+                            "must exceed twice the Jenkins timeout (default %(default)g)")
+    serve.add_argument("--slack-url-env", default="SLACK_WEBHOOK_URL", metavar="NAME",
+                       help="environment variable with the Slack webhook URL for triggers given up "
+                            "(default %(default)s; unset: log only)")
     serve.set_defaults(func=cmd_serve)
 
 
-def build_receiver(catalog_path: Path, db: Path, conf: str | None, workers: int = 4):
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 < seconds < 10 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and less than 10 days, got {value}")
+    return seconds
+
+
+def build_receiver(catalog_path: Path, store_url: str | Path, conf: str | None, workers: int = 4,
+                   policy=None, slack_env: str | None = "SLACK_WEBHOOK_URL"):
     from pipeline_lib.core.catalog import load_catalog
     from ..jenkins import JenkinsClient, load_settings
     from ..webhook.app import Receiver, WebhookConfig
-    from ..webhook.store import DeliveryStore
+    from ..webhook.backends import open_store
+    from ..webhook.retry import RetryPolicy
 
     secret = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
     if not secret:
         raise GantryError("GITHUB_WEBHOOK_SECRET", "not set: the receiver refuses to run without a secret")
     if not 1 <= workers <= 64:
         raise GantryError("--workers", f"must be from 1 to 64, got {workers}")
+    policy = policy or RetryPolicy()
     catalog = load_catalog(catalog_path)
-    # Retries happen in the receiver's queue (non-blocking backoff), not inside one call.
-    client = JenkinsClient(load_settings(conf), retries=0)
-    store = DeliveryStore(db)
-    return Receiver(WebhookConfig(secret.encode("utf-8"), catalog, workers=workers, trigger_process=True),
-                    client, store)
+    settings = load_settings(conf)
+    policy.check_lease(settings.timeout)
+    # Retries are scheduled in the store (capped backoff with jitter), not inside one call.
+    client = JenkinsClient(settings, retries=0)
+    store = open_store(store_url)
+    if not os.environ.get(slack_env or ""):
+        logging.getLogger("gantry.webhook").warning(
+            "webhook: %s is not set: triggers given up are reported in this log only", slack_env)
+    return Receiver(WebhookConfig(secret.encode("utf-8"), catalog, workers=workers, policy=policy,
+                                  trigger_process=True, slack_env=slack_env), client, store)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..webhook.app import create_app
+    from ..webhook.retry import RetryPolicy
 
-    receiver = build_receiver(args.catalog, args.db, args.conf, args.workers)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    policy = RetryPolicy(backoff=args.retry_backoff, max_backoff=args.retry_max_backoff,
+                         horizon=args.retry_horizon, lease=args.lease)
+    receiver = build_receiver(args.catalog, args.store, args.conf, args.workers, policy, args.slack_url_env)
     config = uvicorn.Config(create_app(receiver), host=args.host, port=args.port, log_level="info",
                             access_log=False, server_header=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -32,6 +32,27 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 # no "..", "@{", "//", no component starting with "." or ending with ".lock", not ending in "/" or ".".
 _BRANCH = re.compile(r"^(?!/|.*(?:\.\.|@\{|//|/\.|\.lock/|\.lock$|[/.]$))(?!\.)[^\x00-\x20\x7f~^:?*\[\\]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ZONE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d[a-z]$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{36}$")
+_HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+# Kubernetes resource quantities: https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
+_CPU = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
+_MEMORY = re.compile(r"^\d+(?:Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_PERCENT = re.compile(r"^(?:100|[1-9]?\d)%$")
+
+
+def cpu_millicores(quantity: str) -> int:
+    """``"250m"`` -> 250, ``"1.5"`` -> 1500 (a quantity :data:`_CPU` accepted)."""
+    return int(quantity[:-1]) if quantity.endswith("m") else round(float(quantity) * 1000)
+
+
+def memory_bytes(quantity: str) -> int:
+    """``"256Mi"`` -> 268435456 (a quantity :data:`_MEMORY` accepted)."""
+    m = re.match(r"^(\d+)(\D*)$", quantity)
+    assert m is not None
+    return int(m.group(1)) * _MEMORY_UNITS[m.group(2)]
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,34 @@ class Environment:
     domain: str
     argocd_destination: str | None = None
     namespace: str = "shop"
+    zones: tuple[str, ...] = ()
+    """Availability zones workloads and Karpenter nodes spread over (e.g. ap-northeast-2a)."""
+    cluster_name: str | None = None
+    """The cluster (and network) name: the value of the ``karpenter.sh/discovery`` tag that
+    infra/modules/network puts on the private subnets (``var.name``, e.g. ``shop-prod``)."""
+    certificate_arn: str | None = None
+    """ACM certificate for the environment's ALB listeners (else the controller discovers one
+    by the Ingress's TLS host)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Container CPU/memory requests and limits as Kubernetes quantities (``250m``, ``256Mi``)."""
+
+    cpu_request: str = "250m"
+    memory_request: str = "256Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "512Mi"
+
+
+@dataclass(frozen=True)
+class HealthPaths:
+    """HTTP paths of the container's probes (readiness, liveness, startup) and its metrics."""
+
+    readiness: str = "/healthz"
+    liveness: str = "/healthz"
+    startup: str = "/healthz"
+    metrics: str = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -60,6 +109,21 @@ class ServiceEnvironment:
     replicas_min: int = 1
     replicas_max: int = 1
     domain: str | None = None
+    resources: Resources = Resources()
+    hpa_cpu_utilization: int = 70
+    """HPA target: average CPU utilisation in percent of the CPU request."""
+    pdb_min_available: int | str | None = None
+    """PodDisruptionBudget ``minAvailable`` (an integer or ``"N%"``); None: see :attr:`min_available`."""
+    host: str | None = None
+    """Ingress host; None: ``<service>.<domain>`` (the service's, else the environment's domain)."""
+
+    @property
+    def min_available(self) -> int | str:
+        """``pdb_min_available``, else ``"50%"`` with two or more replicas, else 0 (so a
+        single replica never blocks a node drain)."""
+        if self.pdb_min_available is not None:
+            return self.pdb_min_available
+        return "50%" if self.replicas_min >= 2 else 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +140,11 @@ class Service:
     paths: tuple[str, ...] = ()
     test_command: str = "pytest"
     owners: tuple[str, ...] = ()
+    health: HealthPaths = HealthPaths()
+
+    def ingress_host(self, env: ServiceEnvironment, environment: Environment) -> str:
+        """The host the service answers on in ``environment`` (catalog ``host``, else derived)."""
+        return env.host or f"{self.name}.{env.domain or environment.domain}"
 
     def environment(self, name: str) -> ServiceEnvironment:
         try:
@@ -230,7 +299,8 @@ def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]
     data = _mapping(raw, "environments", problems, set(ENVIRONMENT_NAMES))
     if data is None:
         return envs
-    fields = {"platform", "aws_region", "domain", "argocd_destination", "namespace"}
+    fields = {"platform", "aws_region", "domain", "argocd_destination", "namespace", "zones",
+              "cluster_name", "certificate_arn"}
     for name in ENVIRONMENT_NAMES:
         if name not in data:
             continue
@@ -243,15 +313,81 @@ def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]
         domain = _string(m, "domain", path, problems, _DOMAIN, "a lower-case DNS name")
         dest = _string(m, "argocd_destination", path, problems)
         namespace = _string(m, "namespace", path, problems, _NAME, default="shop")
+        zones = _string_list(m, "zones", path, problems, _ZONE)
+        if region and any(not z.startswith(region) for z in zones):
+            problems.add(f"{path}.zones", f"every zone must be in {region}, got {', '.join(zones)}")
+        if len(set(zones)) != len(zones):
+            problems.add(f"{path}.zones", "lists a zone twice")
+        cluster = _string(m, "cluster_name", path, problems, _NAME, "lower-case letters, digits and '-'")
+        cert = _string(m, "certificate_arn", path, problems, _ACM_ARN, "an ACM certificate ARN")
         if platform and region and domain and namespace:
-            envs[name] = Environment(name, platform, region, domain, dest, namespace)
+            envs[name] = Environment(name, platform, region, domain, dest, namespace, zones, cluster, cert)
     return envs
 
 
 _SERVICE_KEYS = {"name", "repo", "dockerfile", "context", "ecr_repository", "manifest_path",
-                 "environments", "paths", "test_command", "owners"}
+                 "environments", "paths", "test_command", "owners", "health"}
 _SERVICE_ENV_KEYS = {"manifest", "manifest_format", "values_key", "ecr_repository", "deploy",
-                     "branches", "replicas", "domain"}
+                     "branches", "replicas", "domain", "resources", "hpa_cpu_utilization",
+                     "pdb_min_available", "host"}
+
+
+def _parse_resources(raw: Any, path: str, problems: _Problems) -> Resources:
+    """``resources: {requests: {cpu, memory}, limits: {cpu, memory}}``; each limit >= its request."""
+    default = Resources()
+    if raw is None:
+        return default
+    m = _mapping(raw, path, problems, {"requests", "limits"})
+    if m is None:
+        return default
+    values: dict[str, str] = {}
+    for part in ("requests", "limits"):
+        sub = _mapping(m.get(part) or {}, f"{path}.{part}", problems, {"cpu", "memory"})
+        if sub is None:
+            continue
+        for key, pattern, hint in (("cpu", _CPU, "a CPU quantity such as 250m or 1.5"),
+                                   ("memory", _MEMORY, "a memory quantity such as 256Mi or 1Gi")):
+            value = sub.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = sub[key] = str(value)  # `cpu: 1` is a valid quantity in YAML
+            v = _string(sub, key, f"{path}.{part}", problems, pattern, hint)
+            if v is not None:
+                values[f"{key}_{'request' if part == 'requests' else 'limit'}"] = v
+    res = Resources(**{**default.__dict__, **values})
+    if cpu_millicores(res.cpu_limit) < cpu_millicores(res.cpu_request):
+        problems.add(f"{path}.limits.cpu", f"{res.cpu_limit} is below the request {res.cpu_request}")
+    if memory_bytes(res.memory_limit) < memory_bytes(res.memory_request):
+        problems.add(f"{path}.limits.memory", f"{res.memory_limit} is below the request {res.memory_request}")
+    return res
+
+
+def _parse_health(raw: Any, path: str, problems: _Problems) -> HealthPaths:
+    """``health: {readiness, liveness, startup, metrics}``: absolute HTTP paths."""
+    if raw is None:
+        return HealthPaths()
+    m = _mapping(raw, path, problems, {"readiness", "liveness", "startup", "metrics"})
+    if m is None:
+        return HealthPaths()
+    got = {k: _string(m, k, path, problems, _HTTP_PATH, "an absolute HTTP path such as /healthz")
+           for k in ("readiness", "liveness", "startup", "metrics")}
+    return HealthPaths(**{k: v for k, v in got.items() if v is not None})
+
+
+def _parse_min_available(m: dict[str, Any], path: str, rmin: int, problems: _Problems) -> int | str | None:
+    value = m.get("pdb_min_available")
+    where = _join(path, "pdb_min_available")
+    if value is None:
+        return None
+    if isinstance(value, str) and _PERCENT.match(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.add(where, f"must be a non-negative integer or a percentage such as 50%, got {value!r}")
+        return None
+    if rmin and value >= rmin:
+        problems.add(where, f"{value} leaves no pod to evict at the minimum of {rmin} replicas "
+                            "(node drains would block); use fewer or a percentage")
+        return None
+    return value
 
 
 def _parse_service_env(svc_path: str, env: str, raw: Any, manifest_path: str | None,
@@ -278,10 +414,14 @@ def _parse_service_env(svc_path: str, env: str, raw: Any, manifest_path: str | N
             rmax = _int(rm, "max", f"{path}.replicas", problems, 1, 1, 1000)
             if rmin > rmax:
                 problems.add(f"{path}.replicas", f"min ({rmin}) is greater than max ({rmax})")
+    resources = _parse_resources(m.get("resources"), f"{path}.resources", problems)
+    hpa_cpu = _int(m, "hpa_cpu_utilization", path, problems, 70, 1, 100)
+    min_available = _parse_min_available(m, path, rmin, problems)
+    host = _string(m, "host", path, problems, _DOMAIN, "a lower-case DNS name")
     if manifest is None or repo is None or fmt is None or deploy is None or values_key is None:
         return None
     return ServiceEnvironment(env, manifest, repo, fmt, values_key, deploy, branches,
-                              rmin, rmax, domain)
+                              rmin, rmax, domain, resources, hpa_cpu, min_available, host)
 
 
 def _parse_service(index: int, raw: Any, env_names: set[str],
@@ -300,6 +440,7 @@ def _parse_service(index: int, raw: Any, env_names: set[str],
     paths = _string_list(m, "paths", path, problems)
     test_command = _string(m, "test_command", path, problems, default="pytest")
     owners = _string_list(m, "owners", path, problems)
+    health = _parse_health(m.get("health"), f"{path}.health", problems)
     envs: dict[str, ServiceEnvironment] = {}
     raw_envs = m.get("environments")
     if raw_envs is not None:
@@ -319,7 +460,7 @@ def _parse_service(index: int, raw: Any, env_names: set[str],
     if None in (name, repo, dockerfile, context, ecr, manifest_path, test_command):
         return None
     return Service(name, repo, dockerfile, context, ecr, manifest_path, envs,
-                   paths, test_command, owners)
+                   paths, test_command, owners, health)
 
 
 def unwrap(data: Any) -> Any:

@@ -27,6 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from ..infra.terraform import error_summary, run_in_group
 from ..notify import post_slack
 
 STEPS = ("create", "destroy")
@@ -238,19 +239,19 @@ class Handler:
         if not root.is_dir():
             raise GantryError("event: --event-root", f"{root} is not a directory")
         env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0")
-        for argv in ([*self.cfg.terraform_cmd, "init", "-input=false"],
-                     [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false"]):
+        for argv in ([*self.cfg.terraform_cmd, "init", "-input=false", "-no-color"],
+                     [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false", "-no-color"]):
             try:
-                proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True,
-                                      timeout=self.cfg.terraform_timeout)
+                # own process group: a timeout or interrupt kills Terraform and its provider plugins
+                proc = run_in_group(argv, root, self.cfg.terraform_timeout, env)
             except subprocess.TimeoutExpired:
                 raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} timed out") from None
             except OSError as exc:
                 raise StepFailed(f"cannot run terraform: {exc}") from None
             sys.stderr.write(proc.stdout[-4000:])
             if proc.returncode != 0:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} exited {proc.returncode}: {tail[0][:300]}")
+                raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} exited {proc.returncode}: "
+                                 f"{error_summary(proc.stderr or proc.stdout)}")
         actions.append(f"terraform {action}: ok")
 
     # --- entry point ---

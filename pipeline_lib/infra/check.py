@@ -1,4 +1,4 @@
-"""``gantry infra check``: fmt, validate, structure, catalog drift and checkov, as one report."""
+"""``gantry infra check``: fmt, validate, structure, catalog drift, checkov and plan (against moto), as one report."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from pipeline_lib.core.errors import GantryError
 from . import checkov as checkov_mod
 from .catalogvars import drift
 from .cliconfig import write_cli_config
+from .plan import plan_env_roots
 from .structure import check_structure
 from .terraform import Finding, fmt_check, validate_all
 
-STEPS = ("fmt", "validate", "structure", "drift", "checkov")
+STEPS = ("fmt", "validate", "structure", "drift", "checkov", "plan")
 DEFAULT_CLI_CONFIG = Path(".venv/terraform.rc")
 
 
@@ -60,9 +61,12 @@ def resolve_cli_config(explicit: Path | None, tmpdir: Path) -> Path:
 
 def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...] = STEPS,
               cli_config: Path | None = None, project_dir: Path | None = None,
-              checkov_reports: list | None = None,
+              checkov_reports: list | None = None, moto_url: str | None = None,
               progress: Callable[[StepResult], None] | None = None) -> Report:
-    """Run ``steps`` in order; a step that cannot run is a :class:`GantryError` (exit 2)."""
+    """Run ``steps`` in order; a step that cannot run is a :class:`GantryError` (exit 2).
+
+    ``plan`` starts its own moto server unless ``moto_url`` names a running one.
+    """
     if not infra_dir.is_dir():
         raise GantryError(str(infra_dir), "no such directory (expected infra/ with modules/ and envs/)")
     unknown = [s for s in steps if s not in STEPS]
@@ -86,6 +90,10 @@ def run_check(infra_dir: Path, catalog_path: Path | None, steps: tuple[str, ...]
                 found = validate_all(infra_dir, resolve_cli_config(cli_config, Path(tmp)))
             elif step == "structure":
                 found = check_structure(infra_dir, catalog)
+            elif step == "plan":
+                found, plans = plan_env_roots(infra_dir, resolve_cli_config(cli_config, Path(tmp)), moto_url)
+                note = "; ".join(f"{Path(p.root).name} {p.plan_seconds:.1f}s" + (f" ({p.summary})" if p.summary else "")
+                                 for p in plans)
             elif step == "drift":
                 if catalog is None:
                     raise GantryError("infra check", "drift needs the catalog (--catalog)")

@@ -116,3 +116,13 @@ def load_root(path: Path) -> Root:
     for tf in sorted(path.glob("*.tf")):
         root.blocks.extend(load_file(tf))
     return root
+
+
+def load_tfvars(path: Path) -> dict[str, Any]:
+    """Variable values of one ``.tfvars`` file (HCL), quotes stripped; errors as :func:`load_file`."""
+    try:
+        return _norm(hcl2.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise GantryError(str(path), exc.strerror or str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "cannot parse"
+        raise GantryError(str(path), f"HCL syntax error: {' '.join(str(exc).split())[:200]}") from None

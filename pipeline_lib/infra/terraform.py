@@ -12,8 +12,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,23 @@ def _first_error(text: str) -> str:
     return lines[-1] if lines else "failed with no output"
 
 
+def error_summary(text: str) -> str:
+    """Terraform's first ``Error:`` (human output, ``-no-color``) as one line: the error, the
+    resource address of its ``with <address>,`` line and the first detail line. Falls back to
+    the last non-empty line, or ``no output``."""
+    lines = [ln.strip(" │╷╵").strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for i, ln in enumerate(lines):
+        if not ln.startswith("Error:"):
+            continue
+        follow = lines[i + 1:i + 8]
+        follow = follow[:next((j for j, x in enumerate(follow) if x.startswith("Error:")), len(follow))]
+        address = next((x[5:].rstrip(",") for x in follow if x.startswith("with ")), "")
+        detail = next((x for x in follow if not x.startswith(("with ", "on ")) and not re.match(r"^\d+:", x)), "")
+        return ln + (f" [{address}]" if address else "") + (f" — {detail[:300]}" if detail else "")
+    return lines[-1][:300] if lines else "no output"
+
+
 def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
     """``terraform fmt -check -recursive``: one finding per badly formatted or unparsable file."""
     if not infra_dir.is_dir():
@@ -96,9 +115,65 @@ def _env(cli_config: Path | None) -> dict[str, str]:
     return env
 
 
+def _kill_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """SIGTERM the child's process group (Terraform and its provider plugins), SIGKILL after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_running_groups() -> None:
+    """Kill the process group of every :func:`run_in_group` child still running (any thread).
+
+    For an interrupt in the main thread while worker threads wait on Terraform."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill_group(proc, grace=5.0)
+
+
+def run_in_group(argv: list[str], cwd: Path, timeout: float,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in its own process group and capture its output (text).
+
+    On timeout or interrupt the whole group is killed (the provider plugins Terraform starts
+    included), then ``subprocess.TimeoutExpired`` / the interrupt propagates; after a normal
+    exit, any straggler left in the group is killed. ``OSError`` if ``argv[0]`` cannot start.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        _kill_group(proc)
+        proc.communicate()
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+        return run_in_group(argv, cwd, timeout, env)
     except subprocess.TimeoutExpired:
         raise GantryError(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
     except OSError as exc:

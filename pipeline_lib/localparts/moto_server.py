@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -17,6 +18,8 @@ class MotoServer:
 
     workdir: Path
     port: int = 0
+    # moto settings, e.g. {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"} (AWS-managed IAM policies exist)
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._process: ManagedProcess | None = None
@@ -32,7 +35,7 @@ class MotoServer:
             self.port = free_port()
         self._process = ManagedProcess(
             "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            self.workdir / "moto.log")
+            self.workdir / "moto.log", env={**os.environ, **self.settings} if self.settings else None)
         self._process.start()
         self._process.wait_ready(
             lambda: requests.get(f"{self.url}/moto-api/", timeout=1).status_code < 500, timeout)

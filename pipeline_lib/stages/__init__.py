@@ -1,7 +1,7 @@
 """Pipeline stages: one module per Jenkinsfile stage, one result type, one runner.
 
 Each stage module (``test``, ``scan``, ``build``, ``gate``, ``pr_report``, ``push``,
-``replicate``, ``bump``, ``notify``) exposes a typed options dataclass and
+``replicate``, ``bump``, ``deploy``, ``notify``) exposes a typed options dataclass and
 ``run(options) -> StageResult``. Jenkins runs each stage as its own ``gantry`` command (the
 command parses arguments into the options and calls ``run``); ``gantry demo`` calls the same
 ``run`` functions, in the Jenkinsfile's order, in one process. Both print the same line per stage.

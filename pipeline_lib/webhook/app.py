@@ -1,9 +1,13 @@
 """The ASGI app behind ``gantry webhook serve``: ``POST /github-webhook/``, ``/healthz``, ``/metrics``.
 
-Every request is answered from the delivery alone, well within GitHub's 10 s: triggers are
-written to the delivery database and queued; background workers call Jenkins
-(``buildWithParameters`` through python-jenkins, crumbs included) and retry with backoff.
-Client garbage gets a 4xx, never a 5xx, and never starts a build.
+Every request is answered from the delivery alone, well within GitHub's 10 s: the delivery's
+triggers are claimed in the store, one row per (delivery, job), in one transaction, and a
+dispatcher (:mod:`.triggers`; in a child process under ``gantry webhook serve``) starts them.
+A redelivery (same ``X-GitHub-Delivery``) starts exactly the jobs that never started. Bodies
+are ``application/json`` or ``application/x-www-form-urlencoded`` (``payload=<JSON>``), the two
+content types GitHub's hook settings offer; the signature is over the raw body either way.
+Client garbage gets a 4xx, never a 5xx, and never starts a build; a store that cannot be
+reached gets a 503, so GitHub records the delivery as failed and it can be redelivered.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -25,10 +32,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipeline_lib.core.catalog import Catalog
+from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient
+from .retry import RetryPolicy
 from .routing import BadPayload, route
-from .store import DeliveryStore, PendingTrigger
-from .triggers import Outcome, RetryPolicy, TriggerProcess, fire, settle
+from .store import PendingStats, TriggerStore
+from .triggers import Dispatcher, Outcome, TriggerProcess, slack_url
 
 log = logging.getLogger("gantry.webhook")
 
@@ -39,6 +48,38 @@ KNOWN_EVENTS = frozenset({"ping", "push", "pull_request", "create", "delete", "i
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _EVENT = re.compile(r"^[a-z_]{1,64}$")
 _SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class BadBody(ValueError):
+    """The (signed) body cannot be read as the content type says."""
+
+
+def decode_body(content_type: str, body: bytes) -> Any:
+    """The payload of a delivery: JSON, or the ``payload`` field of a form (GitHub's two types)."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == FORM_TYPE:
+        try:
+            form = parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True, max_num_fields=16)
+        except (UnicodeDecodeError, ValueError):
+            raise BadBody("form body is not application/x-www-form-urlencoded") from None
+        values = form.get("payload", [])
+        if len(values) != 1:
+            raise BadBody("form body must carry exactly one payload field")
+        text = values[0]
+    elif ctype == JSON_TYPE:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadBody("body is not valid JSON") from None
+    else:
+        raise BadBody(f"Content-Type must be {JSON_TYPE} or {FORM_TYPE} (set it in the webhook settings)")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadBody("payload is not valid JSON" if ctype == FORM_TYPE else "body is not valid JSON") from None
 
 
 @dataclass
@@ -47,14 +88,13 @@ class WebhookConfig:
     catalog: Catalog
     max_body: int = MAX_BODY
     workers: int = 4
-    attempts: int = 6          # tries per trigger before giving up
-    backoff: float = 1.0       # first retry delay, doubled each time
-    max_backoff: float = 60.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     trigger_process: bool = False  # fire triggers from a child process (gantry webhook serve)
+    slack_env: str | None = "SLACK_WEBHOOK_URL"  # environment variable with the Slack webhook URL
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, stats) -> None:
         self.registry = registry
         self.deliveries = Counter("gantry_webhook_deliveries", "GitHub deliveries by event and outcome",
                                   ["event", "outcome"], registry=registry)
@@ -65,7 +105,14 @@ class Metrics:
         self.triggers = Counter("gantry_webhook_triggers", "Build triggers by result", ["result"],
                                 registry=registry)
         self.retries = Counter("gantry_webhook_trigger_retries", "Jenkins calls retried", registry=registry)
-        self.queue = Gauge("gantry_webhook_queue_depth", "Triggers waiting for Jenkins", registry=registry)
+        # From the store at scrape time: with PostgreSQL, the same numbers on every replica.
+        pending = Gauge("gantry_webhook_pending_triggers",
+                        "Triggers not yet accepted by Jenkins (pending or being fired), all replicas",
+                        registry=registry)
+        pending.set_function(lambda: stats().count)
+        oldest = Gauge("gantry_webhook_oldest_pending_seconds",
+                       "Age of the oldest trigger not yet accepted by Jenkins (0: none)", registry=registry)
+        oldest.set_function(lambda: stats().oldest_seconds)
 
 
 def _answer(status: int, body: dict[str, Any]) -> JSONResponse:
@@ -73,46 +120,51 @@ def _answer(status: int, body: dict[str, Any]) -> JSONResponse:
 
 
 class Receiver:
-    """State of one running receiver: config, Jenkins client, store, trigger queue and metrics.
+    """State of one running receiver: config, Jenkins client, store, dispatcher and metrics.
 
-    Triggers run either in a child process (``config.trigger_process``, what ``gantry webhook
-    serve`` uses) or in worker tasks of the server's own event loop (tests).
+    Triggers are fired either by a child process (``config.trigger_process``, what ``gantry
+    webhook serve`` uses) or by a dispatcher thread in this process (tests).
     """
 
-    def __init__(self, config: WebhookConfig, client: JenkinsClient, store: DeliveryStore,
+    def __init__(self, config: WebhookConfig, client: JenkinsClient, store: TriggerStore,
                  registry: CollectorRegistry | None = None) -> None:
         self.config = config
         self.client = client
         self.store = store
-        self.metrics = Metrics(registry or CollectorRegistry())
-        self.policy = RetryPolicy(config.attempts, config.backoff, config.max_backoff)
-        self._queue: asyncio.Queue[PendingTrigger] | None = None
-        self._tasks: list[asyncio.Task] = []
+        self.policy = config.policy
+        self.metrics = Metrics(registry or CollectorRegistry(), self._stats)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._seen_triggers: set[int] = set()
         self._process: TriggerProcess | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._thread: threading.Thread | None = None
 
-    # -- trigger queue ----------------------------------------------------------------------------
+    def _stats(self) -> PendingStats:
+        """For the gauges: NaN (Prometheus' "unknown") while the store cannot be read."""
+        try:
+            return self.store.stats()
+        except GantryError:
+            return PendingStats(math.nan, math.nan)  # type: ignore[arg-type]
+
+    # -- dispatcher -------------------------------------------------------------------------------
     def _ensure_started(self) -> None:
-        loop = asyncio.get_running_loop()
         if self.config.trigger_process:
             if self._process is not None and not self._process.alive():
                 log.error("webhook: the trigger process exited; restarting it")
                 self._restart_process()
                 return
             if self._process is None:
-                self._loop = loop
-                self._process = TriggerProcess(self.store.path, self.client.settings, self.policy,
-                                               self.config.workers)
+                self._loop = asyncio.get_running_loop()
+                self._process = TriggerProcess(self.store.location, self.client.settings, self.policy,
+                                               self.config.workers, self.config.slack_env)
                 self._process.start()
-                loop.add_reader(self._process.results.fileno(), self._on_results)
+                self.store.leave_upkeep_to_others()
+                self._loop.add_reader(self._process.results.fileno(), self._on_results)
             return
-        if self._queue is None or self._loop is not loop:
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            self._seen_triggers.clear()
-            self._tasks = [loop.create_task(self._worker(i)) for i in range(max(1, self.config.workers))]
-            self._enqueue(self.store.pending())  # left over from a previous run
+        if self._thread is None or not self._thread.is_alive():
+            self._dispatcher = Dispatcher(self.store, self.client, self.policy, self.config.workers,
+                                          self._record, slack_url(self.config.slack_env))
+            self._thread = threading.Thread(target=self._dispatcher.run, name="dispatcher", daemon=True)
+            self._thread.start()
 
     def _restart_process(self) -> None:
         old = self._process
@@ -129,23 +181,16 @@ class Receiver:
                 pass
         self._ensure_started()
 
-    def _enqueue(self, triggers: list[PendingTrigger]) -> None:
+    def _wake(self) -> None:
         if self._process is not None:
             try:
-                self._process.send(triggers)
+                self._process.wake()
             except (OSError, ValueError) as exc:
-                # The trigger process died: the rows are in the database, and a new process
-                # reads every pending row when it starts.
+                # The rows are in the store; a new process reads every due row when it starts.
                 log.error("webhook: trigger process unreachable (%s); restarting it", exc)
                 self._restart_process()
-            self.metrics.queue.set(self._process.outstanding if self._process else 0)
-            return
-        assert self._queue is not None
-        for trigger in triggers:
-            if trigger.id not in self._seen_triggers:  # never fire one row twice
-                self._seen_triggers.add(trigger.id)
-                self._queue.put_nowait(trigger)
-        self.metrics.queue.set(self._queue.qsize())
+        elif self._dispatcher is not None:
+            self._dispatcher.wake.set()
 
     async def startup(self) -> None:
         self._ensure_started()
@@ -156,62 +201,46 @@ class Receiver:
                 self._loop.remove_reader(self._process.results.fileno())
             await asyncio.to_thread(self._process.stop)
             self._process = None
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        self._queue = None
+        if self._dispatcher is not None and self._thread is not None:
+            self._dispatcher.stop.set()
+            self._dispatcher.wake.set()
+            await asyncio.to_thread(self._thread.join, 30)
+            self._dispatcher = None
+            self._thread = None
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until every queued trigger reached Jenkins or was given up (tests, benchmarks)."""
-        if self._process is not None:
-            deadline = time.monotonic() + timeout
-            while self._process.outstanding > 0:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self._process.outstanding} triggers still pending")
-                await asyncio.sleep(0.01)
-        elif self._queue is not None:
-            await asyncio.wait_for(self._queue.join(), timeout)
+        """Wait until no trigger is pending (all started or failed) and no attempt is under way
+        (tests, benchmarks); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = await asyncio.to_thread(self.store.stats)
+            busy = self._dispatcher.busy if self._dispatcher is not None else 0
+            if stats.count == 0 and busy == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{stats.count} triggers still pending")
+            await asyncio.sleep(0.02)
 
     def _on_results(self) -> None:
         assert self._process is not None
         conn = self._process.results
         try:
             while conn.poll():
-                outcome = conn.recv()
-                self._process.outstanding = max(0, self._process.outstanding - 1)
-                self._record(outcome)
+                self._record(conn.recv())
         except (EOFError, OSError):
             if self._loop is not None:
                 self._loop.remove_reader(conn.fileno())
-            log.error("webhook: the trigger process stopped; pending triggers stay in %s", self.store.path)
-        self.metrics.queue.set(self._process.outstanding)
+            log.error("webhook: the trigger process stopped; pending triggers stay in %s", self.store.url)
 
     def _record(self, outcome: Outcome) -> None:
-        if outcome.retries:
-            self.metrics.retries.inc(outcome.retries)
-        if outcome.started:
+        if outcome.result == "started":
             self.metrics.latency.observe(max(0.0, time.time() - outcome.accepted_at))
             self.metrics.triggers.labels("started").inc()
-            log.info("webhook: delivery %s started %s (queue item %s)", outcome.delivery, outcome.job, outcome.detail)
+            log.info("webhook: delivery %s started %s (%s)", outcome.delivery, outcome.job, outcome.detail)
+        elif outcome.result == "retry":
+            self.metrics.retries.inc()
         else:
             self.metrics.triggers.labels("failed").inc()
-            log.error("webhook: delivery %s could not start %s: %s", outcome.delivery, outcome.job, outcome.detail)
-
-    async def _worker(self, index: int) -> None:
-        assert self._queue is not None
-        queue = self._queue
-        while True:
-            trigger = await queue.get()
-            try:
-                outcome = await asyncio.to_thread(fire, self.client, trigger, self.policy)
-                await asyncio.to_thread(settle, self.store, trigger, outcome)
-                self._record(outcome)
-            except Exception:  # noqa: BLE001 - a worker must survive anything
-                log.exception("webhook: trigger %s for delivery %s crashed", trigger.job, trigger.delivery)
-            finally:
-                queue.task_done()
-                self.metrics.queue.set(queue.qsize())
 
     # -- HTTP -----------------------------------------------------------------------------------
     def _count(self, event: str, outcome: str) -> None:
@@ -251,22 +280,22 @@ class Receiver:
         if not _DELIVERY.match(delivery):
             self._count(event, "bad_request")
             return _answer(400, {"error": "missing or invalid X-GitHub-Delivery"})
-        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if ctype != "application/json":
-            self._count(event, "bad_request")
-            return _answer(400, {"error": "Content-Type must be application/json (set it in the webhook settings)"})
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            payload = decode_body(request.headers.get("content-type", ""), bytes(body))
+        except BadBody as exc:
             self._count(event, "bad_request")
-            return _answer(400, {"error": "body is not valid JSON"})
+            return _answer(400, {"error": str(exc)})
+        enterprise = request.headers.get("x-github-enterprise-host")
+        if enterprise is not None and not _HOST.match(enterprise.strip()):
+            self._count(event, "bad_request")
+            return _answer(400, {"error": "invalid X-GitHub-Enterprise-Host"})
 
         if event == "ping":
             self._count(event, "pong")
             hook = payload.get("hook_id") if isinstance(payload, dict) else None
             return _answer(200, {"pong": True, "hook_id": hook if isinstance(hook, int) else None})
         try:
-            decision = route(self.config.catalog, event, payload)
+            decision = route(self.config.catalog, event, payload, enterprise)
         except BadPayload as exc:
             self._count(event, "bad_request")
             return _answer(400, {"error": str(exc)})
@@ -274,25 +303,46 @@ class Receiver:
             self._count(event, "ignored")
             return _answer(200, {"ignored": decision.ignored or "nothing to build"})
 
-        self._ensure_started()  # before the claim: leftovers are read once, new rows queued once
-        # SQLite in WAL mode without fsync per commit: ~0.1 ms, cheaper inline than a thread hop.
-        claimed = self.store.claim(delivery, [(t.job, t.params) for t in decision.triggers])
-        if claimed is None:
+        self._ensure_started()
+        repo = payload["repository"]["full_name"]
+        triggers = [(t.job, t.params) for t in decision.triggers]
+        try:
+            if self.store.inline:  # SQLite, WAL, no fsync per commit: ~0.1 ms, cheaper than a thread hop
+                claimed = self.store.claim(delivery, repo, triggers)
+            else:
+                claimed = await asyncio.to_thread(self.store.claim, delivery, repo, triggers)
+        except GantryError as err:
+            log.error("webhook: delivery %s not recorded: %s", delivery, err)
+            self._count(event, "store_unavailable")
+            return _answer(503, {"error": "the trigger store is unavailable; redeliver later"})
+        if not claimed.queued:
             self._count(event, "duplicate")
-            return _answer(200, {"ignored": f"delivery {delivery} was already handled"})
-        self._enqueue(claimed)
+            return _answer(200, {"ignored": f"delivery {delivery} was already handled",
+                                 "jobs": claimed.already})
+        self._wake()
         self._count(event, "queued")
-        return _answer(202, {"queued": [t.job for t in claimed], "delivery": delivery})
+        body_out: dict[str, Any] = {"queued": claimed.queued, "delivery": delivery}
+        if claimed.already:
+            body_out["already"] = claimed.already
+        return _answer(202, body_out)
 
     async def healthz(self, request: Request) -> Response:
-        if self._process is not None:
-            if not self._process.alive():
-                return _answer(503, {"status": "trigger process stopped", "queue": self._process.outstanding})
-            return _answer(200, {"status": "ok", "queue": self._process.outstanding})
-        return _answer(200, {"status": "ok", "queue": self._queue.qsize() if self._queue else 0})
+        """200 with the pending triggers (all replicas) and the oldest one's age in seconds;
+        503 when the trigger process stopped or the store cannot be read."""
+        try:
+            stats = self.store.stats() if self.store.inline else await asyncio.to_thread(self.store.stats)
+        except GantryError as err:
+            return _answer(503, {"status": f"store unavailable: {err.what}"})
+        body = {"pending_triggers": stats.count, "oldest_pending_seconds": round(stats.oldest_seconds, 3)}
+        if self._process is not None and not self._process.alive():
+            return _answer(503, {"status": "trigger process stopped", **body})
+        return _answer(200, {"status": "ok", **body})
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # The pending-trigger gauges query the store: off the event loop unless it is SQLite.
+        text = (generate_latest(self.metrics.registry) if self.store.inline
+                else await asyncio.to_thread(generate_latest, self.metrics.registry))
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(receiver: Receiver) -> Starlette:

@@ -1,9 +1,22 @@
 """Which catalog job a GitHub event starts, with which parameters, or why it starts none.
 
+Payload fields as GitHub documents them ("Webhook events and payloads": ``push``,
+``pull_request``); the host a delivery comes from is ``X-GitHub-Enterprise-Host`` (GitHub
+Enterprise Server) or else the host of ``repository.html_url``, and it must be the catalog's
+``github_url`` host: ``flashshop/storefront`` on ``ghe.example.com`` is not the github.com one.
+
 - ``push`` of a branch: every environment of every service built from the repository whose
   ``branches`` patterns match the branch (``release/*``), when a changed file matches the
   service's ``paths`` (no ``paths``: any change). A tag push matches patterns written as
   full refs (``refs/tags/v*``). Deleted refs start nothing.
+- The changed files are *unknown*, and every matching service builds, when they cannot be
+  read from the payload: no commit listed, 20 or more listed (GitHub lists at most 20), a
+  commit whose ``added``/``removed``/``modified`` are all empty (GitHub leaves them empty for
+  very large commits), ``head_commit`` missing from the list, a forced push (``forced``) or a
+  new ref (``created``, ``before`` all zeros: the list is relative to another branch).
+- ``COMMIT_SHA`` is the commit built: ``after`` for a branch; for a tag ``head_commit.id``
+  (for an annotated tag ``after`` is the tag object), or empty when there is no
+  ``head_commit`` (the job then builds ``GIT_REF``).
 - ``pull_request`` opened/synchronize/reopened from a branch of the same repository: the
   service's PR job, when the base branch matches that environment's patterns. Pull requests
   from forks start nothing (their Jenkinsfile would run with our credentials).
@@ -15,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline_lib.core.catalog import ENVIRONMENT_NAMES, Catalog, Service
 from ..jobs.generate import pipeline_job_name, pr_environment, pr_job_name
@@ -112,22 +126,58 @@ def _str(d: Any, *keys: str, required: bool = True) -> str | None:
 
 
 def changed_files(payload: dict) -> set[str] | None:
-    """Files added, modified or removed by the pushed commits; None when unknown."""
+    """Files added, modified or removed by the pushed commits; None when unknown (see above)."""
+    if payload.get("forced") is True or payload.get("created") is True or payload.get("before") == ZERO_SHA:
+        return None
     commits = payload.get("commits")
     if not isinstance(commits, list) or not commits or len(commits) >= MAX_LISTED_COMMITS:
+        return None
+    size = payload.get("size")  # the Events API's count of pushed commits, when present
+    if isinstance(size, int) and not isinstance(size, bool) and size > len(commits):
+        return None
+    head = payload.get("head_commit")
+    ids = {c.get("id") for c in commits if isinstance(c, dict)}
+    if isinstance(head, dict) and head.get("id") not in ids:
         return None
     files: set[str] = set()
     for commit in commits:
         if not isinstance(commit, dict):
             return None
+        listed: set[str] = set()
         for key in ("added", "modified", "removed"):
             value = commit.get(key)
             if value is None:
                 continue
             if not isinstance(value, list):
                 return None
-            files.update(v for v in value if isinstance(v, str))
+            listed.update(v for v in value if isinstance(v, str))
+        if not listed:  # a very large commit (or an empty one): its files are unknown
+            return None
+        files |= listed
     return files
+
+
+def delivery_host(payload: dict, enterprise_host: str | None) -> str:
+    """The GitHub host a delivery comes from (lower case)."""
+    if enterprise_host:
+        return enterprise_host.strip().lower().split(":", 1)[0]
+    repo = payload.get("repository")
+    html_url = repo.get("html_url") if isinstance(repo, dict) else None
+    if isinstance(html_url, str):
+        host = urlsplit(html_url).hostname
+        if host:
+            return host.lower()
+    return "github.com"
+
+
+def _tag_commit(payload: dict) -> str:
+    head = payload.get("head_commit")
+    sha = head.get("id") if isinstance(head, dict) else None
+    if sha is None:
+        return ""
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        raise BadPayload("payload field head_commit.id must be a 40-hex commit sha")
+    return sha
 
 
 def _paths_match(service: Service, files: set[str] | None) -> bool:
@@ -136,7 +186,8 @@ def _paths_match(service: Service, files: set[str] | None) -> bool:
     return any(glob_match(f, p) for f in files for p in service.paths)
 
 
-def route(catalog: Catalog, event: str, payload: Any) -> Decision:
+def route(catalog: Catalog, event: str, payload: Any, enterprise_host: str | None = None) -> Decision:
+    """The jobs ``event`` starts; raises BadPayload when a field the event needs is malformed."""
     if event == "ping":
         return Decision(ignored=None)
     if event not in ("push", "pull_request"):
@@ -144,6 +195,10 @@ def route(catalog: Catalog, event: str, payload: Any) -> Decision:
     if not isinstance(payload, dict):
         raise BadPayload("payload must be a JSON object")
     repo = _str(payload, "repository", "full_name")
+    host = delivery_host(payload, enterprise_host)
+    expected = (urlsplit(catalog.github_url).hostname or "github.com").lower()
+    if host != expected:
+        return Decision(ignored=f"delivery from {host}, but the catalog's repositories are on {expected}")
     services = catalog.services_for_repo(repo)
     if event == "push":
         return _route_push(services, repo, payload)
@@ -164,6 +219,7 @@ def _route_push(services: list[Service], repo: str, payload: dict) -> Decision:
         return Decision(ignored=f"ref {ref} is neither a branch nor a tag")
     name = ref.split("/", 2)[2] if ref.count("/") >= 2 else ref
     files = None if is_tag else changed_files(payload)
+    commit = _tag_commit(payload) if is_tag else after
     triggers: list[Trigger] = []
     reasons: list[str] = []
     for svc in services:
@@ -177,7 +233,7 @@ def _route_push(services: list[Service], repo: str, payload: dict) -> Decision:
             continue
         for env in envs:
             triggers.append(Trigger(pipeline_job_name(env, svc.name), {
-                "COMMIT_SHA": after, "BRANCH": name, "GIT_REF": ref, "TARGET_ENV": env,
+                "COMMIT_SHA": commit, "BRANCH": name, "GIT_REF": ref, "TARGET_ENV": env,
                 "IMAGE_TAG": name if is_tag else "", "PR_NUMBER": ""}))
     return Decision(triggers, None if triggers else "; ".join(reasons))
 

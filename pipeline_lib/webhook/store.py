@@ -1,121 +1,154 @@
-"""Seen deliveries and pending triggers in a small SQLite file, so restarts lose neither.
+"""Where deliveries' triggers live: one row per (delivery, job), shared by every replica.
 
-A delivery id is claimed once (``INSERT``; a redelivery finds the row and is refused), and
-expires after ``ttl`` seconds. Triggers are written in the same transaction as the claim and
-removed when Jenkins accepted them: on restart the ones still pending are queued again.
+A row is ``pending`` (due at ``due``), ``firing`` (a replica owns it until ``due``, its lease),
+``started`` (Jenkins queued the build; ``detail`` is the queue item) or ``failed`` (a final
+Jenkins answer, or the retry horizon passed; ``detail`` is the reason)::
+
+    claim ──► pending ──acquire──► firing ──► started
+               ▲   ▲                 │  └───► failed ──(redelivery claims it again)──► pending
+               │   └──retry later────┘
+               └── lease ended (replica died): acquired again, *in doubt*
+
+- :meth:`TriggerStore.claim` is one transaction: a (delivery, job) never seen is inserted
+  pending; a failed one becomes pending again (GitHub's "Redeliver" repairs what failed);
+  pending, firing and started ones are left alone (never started twice).
+- :meth:`TriggerStore.acquire` hands due rows to one replica (PostgreSQL
+  ``SELECT … FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``) and bumps ``attempts``, which
+  fences every later update: a replica whose lease ran out cannot overwrite its successor.
+
+Implementations: :mod:`.sqlite_store` (default; one node) and :mod:`.postgres_store` (replicas).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from pipeline_lib.core.errors import GantryError
+DEFAULT_TTL = 7 * 24 * 3600.0  # finished rows are kept this long; GitHub redelivers for 3 days
+PENDING, FIRING, STARTED, FAILED = "pending", "firing", "started", "failed"
 
-DEFAULT_TTL = 7 * 24 * 3600.0  # GitHub lets a delivery be redelivered for 3 days
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS webhook_triggers ("
+    " delivery TEXT NOT NULL, job TEXT NOT NULL, repo TEXT NOT NULL, params TEXT NOT NULL,"
+    " state TEXT NOT NULL, accepted DOUBLE PRECISION NOT NULL, due DOUBLE PRECISION NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+    " updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (delivery, job))",
+    "CREATE INDEX IF NOT EXISTS webhook_triggers_due ON webhook_triggers (state, due)",
+)
+# One upsert per (delivery, job): new -> pending; failed -> pending again; others untouched.
+UPSERT = (
+    "INSERT INTO webhook_triggers (delivery, job, repo, params, state, accepted, due, attempts, owner, detail, updated)"
+    " VALUES ({p}, {p}, {p}, {p}, 'pending', {p}, {p}, 0, '', '', {p})"
+    " ON CONFLICT (delivery, job) DO UPDATE SET state = 'pending', repo = excluded.repo, params = excluded.params,"
+    " accepted = excluded.accepted, due = excluded.due, attempts = 0, owner = '', detail = '',"
+    " updated = excluded.updated WHERE webhook_triggers.state = 'failed' RETURNING job")
+FENCE = " WHERE delivery = {p} AND job = {p} AND state = 'firing' AND attempts = {p}"
+FINISH = "UPDATE webhook_triggers SET state = {p}, detail = {p}, updated = {p}, owner = ''" + FENCE
+RESCHEDULE = "UPDATE webhook_triggers SET state = 'pending', due = {p}, detail = {p}, updated = {p}, owner = ''" + FENCE
+STATS = "SELECT count(*), min(accepted) FROM webhook_triggers WHERE state IN ('pending', 'firing')"
+EXPIRE = "DELETE FROM webhook_triggers WHERE state IN ('started', 'failed') AND updated < {p}"
+STATES = "SELECT job, state, detail FROM webhook_triggers WHERE delivery = {p} ORDER BY job"
+PENDING_ROWS = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
+                " WHERE state IN ('pending', 'firing') ORDER BY accepted, delivery, job")
+
+
+def sql(template: str, placeholder: str) -> str:
+    return template.replace("{p}", placeholder)
 
 
 @dataclass(frozen=True)
-class PendingTrigger:
-    id: int
+class TriggerRow:
+    """One (delivery, job) handed to a replica. ``attempts`` counts acquisitions (the fence);
+    ``in_doubt``: a previous owner's lease ran out mid-call, Jenkins may already have the build."""
+
     delivery: str
     job: str
+    repo: str
     params: dict[str, str]
     accepted_at: float
+    attempts: int = 0
+    in_doubt: bool = False
 
 
-class DeliveryStore:
-    """Thread-safe; one connection, WAL journal, a commit per claim."""
+@dataclass(frozen=True)
+class ClaimResult:
+    """``queued``: jobs that became pending now; ``already``: job -> state of the others."""
 
-    def __init__(self, path: str | Path, ttl: float = DEFAULT_TTL, clock=time.time) -> None:
-        self.path = str(path)
+    queued: list[str] = field(default_factory=list)
+    already: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingStats:
+    count: int
+    oldest_seconds: float  # age of the oldest pending trigger, 0 when there is none
+
+
+def row_from(delivery: str, job: str, repo: str, params: str, state: str, accepted: float,
+             attempts: int) -> TriggerRow:
+    try:
+        decoded = json.loads(params)
+    except ValueError:
+        decoded = {}
+    return TriggerRow(delivery, job, repo, decoded if isinstance(decoded, dict) else {}, float(accepted),
+                      int(attempts), state == FIRING)
+
+
+def encode_params(params: dict[str, str]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+class TriggerStore:
+    """The interface both stores implement; times are epoch seconds from ``clock``."""
+
+    url: str  # for messages: never contains a password
+    location: str  # what open_store() takes to open it again (may hold a password: never print it)
+    inline: bool  # cheap enough to call on the event loop (SQLite) rather than in a thread
+
+    def __init__(self, ttl: float = DEFAULT_TTL, clock=time.time) -> None:
         self.ttl = ttl
         self._clock = clock
-        self._lock = threading.Lock()
-        self._claims = 0
-        try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(
-                "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, seen REAL NOT NULL,"
-                " triggered INTEGER NOT NULL DEFAULT 0);"
-                "CREATE INDEX IF NOT EXISTS deliveries_seen ON deliveries(seen);"
-                "CREATE TABLE IF NOT EXISTS triggers (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " delivery TEXT NOT NULL, job TEXT NOT NULL, params TEXT NOT NULL, accepted REAL NOT NULL);")
-        except (sqlite3.Error, OSError) as exc:
-            raise GantryError(self.path, f"cannot open the delivery database: {exc}") from None
-        self.expire()
 
-    def claim(self, delivery: str, triggers: list[tuple[str, dict[str, str]]] = ()) -> list[PendingTrigger] | None:
-        """Record ``delivery`` with its triggers; None if it was already seen (and not expired)."""
-        now = self._clock()
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                row = cur.execute("SELECT seen FROM deliveries WHERE id = ?", (delivery,)).fetchone()
-                if row is not None and row[0] >= now - self.ttl:
-                    cur.execute("ROLLBACK")
-                    return None
-                cur.execute("INSERT OR REPLACE INTO deliveries (id, seen) VALUES (?, ?)", (delivery, now))
-                pending = []
-                for job, params in triggers:
-                    cur.execute("INSERT INTO triggers (delivery, job, params, accepted) VALUES (?, ?, ?, ?)",
-                                (delivery, job, json.dumps(params, sort_keys=True), now))
-                    pending.append(PendingTrigger(cur.lastrowid, delivery, job, dict(params), now))
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            self._claims += 1
-        if self._claims % 1000 == 0:
-            self.expire()
-        return pending
+    def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
+        raise NotImplementedError
 
-    def done(self, trigger: PendingTrigger) -> None:
-        """Jenkins accepted the trigger."""
-        with self._lock:
-            self._db.execute("DELETE FROM triggers WHERE id = ?", (trigger.id,))
-            self._db.execute("UPDATE deliveries SET triggered = triggered + 1 WHERE id = ?", (trigger.delivery,))
+    def acquire(self, owner: str, limit: int, lease: float) -> list[TriggerRow]:
+        raise NotImplementedError
 
-    def give_up(self, trigger: PendingTrigger) -> None:
-        """Jenkins never accepted it: forget the trigger and the delivery, so a redelivery may retry."""
-        with self._lock:
-            self._db.execute("DELETE FROM triggers WHERE id = ?", (trigger.id,))
-            left = self._db.execute("SELECT 1 FROM triggers WHERE delivery = ?", (trigger.delivery,)).fetchone()
-            if left is None:
-                self._db.execute("DELETE FROM deliveries WHERE id = ? AND triggered = 0", (trigger.delivery,))
+    def mark_started(self, row: TriggerRow, detail: str) -> bool:
+        return self._finish(row, STARTED, detail)
 
-    def pending(self) -> list[PendingTrigger]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, delivery, job, params, accepted FROM triggers ORDER BY id").fetchall()
-        out = []
-        for rid, delivery, job, params, accepted in rows:
-            try:
-                out.append(PendingTrigger(rid, delivery, job, json.loads(params), accepted))
-            except ValueError:
-                with self._lock:
-                    self._db.execute("DELETE FROM triggers WHERE id = ?", (rid,))
-        return out
+    def mark_failed(self, row: TriggerRow, reason: str) -> bool:
+        return self._finish(row, FAILED, reason)
+
+    def _finish(self, row: TriggerRow, state: str, detail: str) -> bool:
+        raise NotImplementedError
+
+    def reschedule(self, row: TriggerRow, due: float, detail: str) -> bool:
+        raise NotImplementedError
+
+    def stats(self) -> PendingStats:
+        raise NotImplementedError
+
+    def states(self, delivery: str) -> dict[str, tuple[str, str]]:
+        """job -> (state, detail) for one delivery."""
+        raise NotImplementedError
+
+    def pending(self) -> list[TriggerRow]:
+        raise NotImplementedError
 
     def expire(self) -> int:
-        with self._lock:
-            cur = self._db.execute("DELETE FROM deliveries WHERE seen < ?", (self._clock() - self.ttl,))
-            return cur.rowcount
-
-    def seen(self, delivery: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT seen FROM deliveries WHERE id = ?", (delivery,)).fetchone()
-        return row is not None and row[0] >= self._clock() - self.ttl
+        raise NotImplementedError
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        raise NotImplementedError
+
+    def leave_upkeep_to_others(self) -> None:
+        """This connection serves HTTP: leave slow upkeep (SQLite's WAL checkpoints, which fsync)
+        to the trigger process's connection. No-op where the server does it (PostgreSQL)."""
+
+    def _stats_from(self, count: int, oldest: float | None) -> PendingStats:
+        age = max(0.0, self._clock() - float(oldest)) if oldest is not None else 0.0
+        return PendingStats(int(count), age)
+

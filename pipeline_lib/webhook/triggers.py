@@ -1,10 +1,16 @@
-"""Starting Jenkins builds for accepted deliveries, away from the HTTP path.
+"""Starting Jenkins builds for pending triggers, away from the HTTP path.
 
-:func:`fire` calls ``buildWithParameters`` (python-jenkins, crumbs included) and retries
-connection errors and 5xx with exponential backoff. :class:`TriggerProcess` runs it in a child
-process at lower CPU priority, so answering GitHub never waits for the GIL behind Jenkins
-calls; results come back over a pipe for logs and ``/metrics``. Triggers are rows in the
-delivery database: the child marks them done or given up, and picks up leftovers on start.
+A :class:`Dispatcher` takes due triggers from the store (any replica's), calls
+``buildWithParameters`` (python-jenkins, crumbs included) from a thread pool and records what
+happened: *started*; *pending again* after a transient failure (connection error, timeout,
+5xx), due after the :class:`~.retry.RetryPolicy` backoff; or *failed* — a final answer (404:
+the job does not exist yet; 401/403) or the retry horizon passed — with an ERROR log line and a
+Slack message naming the delivery, repository, job and reason. A trigger taken over from a dead
+replica (*in doubt*) is first looked up in Jenkins, so it is not started twice.
+
+:class:`TriggerProcess` runs the dispatcher in a child process at lower CPU priority, so
+answering GitHub never waits for the GIL behind Jenkins calls; outcomes come back over a pipe
+for logs and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -13,104 +19,220 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient, JenkinsSettings
-from .store import DeliveryStore, PendingTrigger
+from ..notify import post_slack
+from .backends import open_store
+from .retry import RetryPolicy
+from .store import TriggerRow, TriggerStore
 
 log = logging.getLogger("gantry.webhook")
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    backoff: float = 1.0
-    max_backoff: float = 60.0
+POLL_INTERVAL = 0.25  # seconds between looks for due rows when nothing wakes the dispatcher
+EXPIRE_EVERY = 600.0
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one trigger; sent from the trigger process to the server."""
+    """What happened to one trigger attempt; sent from the trigger process to the server.
 
-    trigger_id: int
-    job: str
+    ``result``: ``started``, ``retry`` (pending again) or ``failed``; ``detail``: the queue item,
+    or the error; ``accepted_at``: epoch seconds the delivery was accepted."""
+
     delivery: str
+    job: str
+    repo: str
     accepted_at: float
-    started: bool
-    detail: str  # queue item number, or the last error
-    retries: int
+    result: str
+    detail: str
+
+    @property
+    def started(self) -> bool:
+        return self.result == "started"
 
 
-def fire(client: JenkinsClient, trigger: PendingTrigger, policy: RetryPolicy,
-         sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Start the build; retry transient failures with backoff; never raises for Jenkins errors."""
-    last = ""
-    retries = 0
-    for attempt in range(policy.attempts):
+def failure_message(row: TriggerRow, reason: str) -> str:
+    """The Slack / log text of a trigger given up: names delivery, repository, job and reason."""
+    return (f":x: gantry webhook: delivery {row.delivery} from {row.repo} could not start Jenkins job "
+            f"{row.job}: {reason}")
+
+
+class Dispatcher:
+    """Fire due triggers from ``store``; ``run`` loops until ``stop`` is set.
+
+    ``slack_url``: a Slack incoming-webhook URL (a secret) for failures, or None (log only).
+    ``on_outcome`` is called from worker threads with each :class:`Outcome`.
+    """
+
+    def __init__(self, store: TriggerStore, client: JenkinsClient, policy: RetryPolicy, workers: int,
+                 on_outcome: Callable[[Outcome], None] = lambda o: None, slack_url: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.workers = max(1, workers)
+        self.on_outcome = on_outcome
+        self.slack_url = slack_url
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def run(self) -> None:
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="trigger")
+        next_expire = time.monotonic() + EXPIRE_EVERY
+        store_down = False
         try:
-            queue_id = client.build(trigger.job, trigger.params)
+            while not self.stop.is_set():
+                with self._lock:
+                    free = self.workers - self._busy
+                rows: list[TriggerRow] = []
+                if free > 0:
+                    try:
+                        rows = self.store.acquire(self.owner, free, self.policy.lease)
+                        if store_down:
+                            log.info("webhook: the trigger store answers again")
+                        store_down = False
+                    except GantryError as err:
+                        if not store_down:  # once per outage, not every poll
+                            log.error("webhook: cannot read pending triggers: %s", err)
+                        store_down = True
+                for row in rows:
+                    with self._lock:
+                        self._busy += 1
+                    pool.submit(self._handle, row)
+                if time.monotonic() > next_expire:
+                    next_expire = time.monotonic() + EXPIRE_EVERY
+                    try:
+                        self.store.expire()
+                    except GantryError as err:
+                        log.warning("webhook: cannot expire old triggers: %s", err)
+                if rows and len(rows) == free:
+                    self.wake.wait(POLL_INTERVAL)  # every worker busy: wait for one to finish
+                elif not rows:
+                    self.wake.wait(POLL_INTERVAL)
+                self.wake.clear()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=False)
+
+    def _handle(self, row: TriggerRow) -> None:
+        try:
+            outcome = self.attempt(row)
+        except Exception as exc:  # noqa: BLE001 - a worker must survive anything; the lease brings it back
+            log.exception("webhook: trigger %s for delivery %s crashed", row.job, row.delivery)
+            outcome = Outcome(row.delivery, row.job, row.repo, row.accepted_at, "retry",
+                              f"{exc.__class__.__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self.wake.set()
+        try:
+            self.on_outcome(outcome)
+        except Exception:  # noqa: BLE001
+            log.exception("webhook: reporting an outcome failed")
+
+    def attempt(self, row: TriggerRow) -> Outcome:
+        """One try at ``row`` (acquired by this dispatcher), recorded in the store."""
+        def outcome(result: str, detail: str) -> Outcome:
+            return Outcome(row.delivery, row.job, row.repo, row.accepted_at, result, detail)
+
+        if row.in_doubt:
+            try:
+                found = self.client.find_build(row.job, row.params)
+            except GantryError as err:
+                if getattr(err, "retryable", False):
+                    return self._transient(row, f"cannot tell whether an earlier attempt started it: {err}",
+                                           outcome)
+                # A final answer (the job is gone: 404; no right to read it: 403): start it, say so.
+                log.warning("webhook: delivery %s: cannot look %s up in Jenkins (%s); starting it",
+                            row.delivery, row.job, err)
+                found = None
+            if found:
+                log.warning("webhook: delivery %s: %s was already started (%s) by a replica that stopped",
+                            row.delivery, row.job, found)
+                self.store.mark_started(row, found)
+                return outcome("started", found)
+        try:
+            queue_id = self.client.build(row.job, row.params)
         except GantryError as err:
-            last = str(err)
-            if not getattr(err, "retryable", False) or attempt + 1 >= policy.attempts:
-                break
-            delay = min(policy.max_backoff, policy.backoff * (2 ** attempt))
-            log.warning("webhook: %s for delivery %s failed (%s); retry in %.1fs",
-                        trigger.job, trigger.delivery, last, delay)
-            retries += 1
-            sleep(delay)
-            continue
-        return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, True, str(queue_id), retries)
-    return Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, False, last, retries)
+            if getattr(err, "retryable", False):
+                return self._transient(row, str(err), outcome)
+            return self._fail(row, str(err), outcome)
+        if not self.store.mark_started(row, f"queue item {queue_id}"):
+            log.warning("webhook: delivery %s: %s started, but the lease had passed to another replica",
+                        row.delivery, row.job)
+        return outcome("started", f"queue item {queue_id}")
+
+    def _transient(self, row: TriggerRow, reason: str, outcome) -> Outcome:
+        now = self.clock()
+        if self.policy.expired(row.accepted_at, now):
+            return self._fail(row, f"{reason} (still failing after the retry horizon of "
+                                   f"{self.policy.horizon:g}s)", outcome)
+        delay = self.policy.delay(row.attempts)
+        log.warning("webhook: delivery %s: %s failed (%s); attempt %d, next in %.1fs",
+                    row.delivery, row.job, reason, row.attempts, delay)
+        self.store.reschedule(row, now + delay, reason)
+        return outcome("retry", reason)
+
+    def _fail(self, row: TriggerRow, reason: str, outcome) -> Outcome:
+        if not self.store.mark_failed(row, reason):
+            return outcome("retry", "lease lost")
+        text = failure_message(row, reason)
+        log.error("webhook: %s", text)
+        if self.slack_url:
+            try:
+                post_slack(self.slack_url, text)
+            except GantryError as err:
+                log.error("webhook: the Slack message for delivery %s failed: %s", row.delivery, err)
+        return outcome("failed", reason)
 
 
-def settle(store: DeliveryStore, trigger: PendingTrigger, outcome: Outcome) -> None:
-    """Record the outcome: done, or given up (so a redelivery of that delivery may try again)."""
-    if outcome.started:
-        store.done(trigger)
-    else:
-        store.give_up(trigger)
+def slack_url(env_name: str | None) -> str | None:
+    """The Slack webhook URL from the environment variable ``env_name`` (unset: None)."""
+    if not env_name:
+        return None
+    return (os.environ.get(env_name) or "").strip() or None
 
 
-def _child_main(db_path: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
-                inbox, outbox) -> None:
-    """The trigger process: receive triggers, fire them from a thread pool, report outcomes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us by closing the pipe
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _child_main(store_url: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
+                slack_env: str | None, inbox, outbox) -> None:
+    """The trigger process: run a dispatcher; a message on ``inbox`` wakes it, None stops it."""
+    # The server stops us through the pipe (after its own SIGTERM/SIGINT), so in-flight calls are
+    # recorded; if the server dies, the pipe closes and we stop the same way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.nice(10)
     except OSError:
         pass
-    store = DeliveryStore(db_path)
-    client = JenkinsClient(settings, retries=0)
-    seen: set[int] = set()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = open_store(store_url)
     send_lock = threading.Lock()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trigger")
 
-    def run(trigger: PendingTrigger) -> None:
-        try:
-            outcome = fire(client, trigger, policy)
-            settle(store, trigger, outcome)
-        except Exception as exc:  # noqa: BLE001 - report, never die
-            outcome = Outcome(trigger.id, trigger.job, trigger.delivery, trigger.accepted_at, False,
-                              f"{exc.__class__.__name__}: {exc}", 0)
+    def report(outcome: Outcome) -> None:
         with send_lock:
             try:
                 outbox.send(outcome)
             except (OSError, EOFError):
                 pass
 
-    def submit(triggers: list[PendingTrigger]) -> None:
-        for t in triggers:
-            if t.id not in seen:  # leftovers read at start may also arrive through the pipe
-                seen.add(t.id)
-                pool.submit(run, t)
-
-    submit(store.pending())
+    dispatcher = Dispatcher(store, JenkinsClient(settings, retries=0), policy, workers, report, slack_url(slack_env))
+    thread = threading.Thread(target=dispatcher.run, name="dispatcher", daemon=True)
+    thread.start()
     while True:
         try:
             msg = inbox.recv()
@@ -118,22 +240,25 @@ def _child_main(db_path: str, settings: JenkinsSettings, policy: RetryPolicy, wo
             break
         if msg is None:
             break
-        submit(msg)
-    pool.shutdown(wait=True, cancel_futures=True)
+        dispatcher.wake.set()
+    dispatcher.stop.set()
+    dispatcher.wake.set()
+    thread.join(30)
     store.close()
 
 
 class TriggerProcess:
-    """Parent side: start the child, send it triggers, hand outcomes to ``on_outcome``."""
+    """Parent side: start the child, wake it when triggers were claimed, read its outcomes."""
 
-    def __init__(self, db_path: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int) -> None:
+    def __init__(self, store_url: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
+                 slack_env: str | None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._to_child_r, self._to_child_w = ctx.Pipe(duplex=False)
         self._from_child_r, self._from_child_w = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_child_main, name="gantry-webhook-triggers", daemon=True,
-                                 args=(db_path, settings, policy, workers, self._to_child_r, self._from_child_w))
+                                 args=(store_url, settings, policy, workers, slack_env,
+                                       self._to_child_r, self._from_child_w))
         self._send_lock = threading.Lock()
-        self.outstanding = 0
 
     def start(self) -> None:
         self._proc.start()
@@ -144,10 +269,9 @@ class TriggerProcess:
     def results(self):
         return self._from_child_r
 
-    def send(self, triggers: list[PendingTrigger]) -> None:
+    def wake(self) -> None:
         with self._send_lock:
-            self.outstanding += len(triggers)
-            self._to_child_w.send(triggers)
+            self._to_child_w.send(1)
 
     def stop(self, timeout: float = 10.0) -> None:
         try:
@@ -158,7 +282,7 @@ class TriggerProcess:
             pass
         self._proc.join(timeout)
         if self._proc.is_alive():
-            self._proc.terminate()
+            self._proc.kill()  # it ignores SIGTERM; its triggers come back when their lease ends
             self._proc.join(5)
 
     def alive(self) -> bool:

@@ -120,7 +120,7 @@ def test_destroy_refuses_until_final_sync_completes_then_is_idempotent(stack, te
     assert outcome.actions == ["final sync: already completed", "snapshot event-spring-sale-final: created",
                                "terraform destroy: ok"]
     assert _snapshots(stack) == ["event-spring-sale-final"]
-    assert terraform[1].read_text().splitlines() == ["init -input=false", "destroy -auto-approve -input=false"]
+    assert terraform[1].read_text().splitlines() == ["init -input=false -no-color", "destroy -auto-approve -input=false -no-color"]
 
     # 4. A second invocation does nothing harmful: no new sync, no second snapshot.
     again = handler.run("destroy")
@@ -134,7 +134,7 @@ def test_create_retries_a_failed_apply_and_reports_it(stack, terraform, slack, t
     outcome = _handler(stack, terraform, window_seconds=5.0).run("create")
     assert outcome.attempts == 2
     assert terraform[1].read_text().splitlines() == [
-        "init -input=false", "init -input=false", "apply -auto-approve -input=false"]
+        "init -input=false -no-color", "init -input=false -no-color", "apply -auto-approve -input=false -no-color"]
     msgs = _messages(slack)
     assert len(msgs) == 1
     assert "create failed (attempt 1): terraform init exited 1: Error: stand-in failure" in msgs[0]

@@ -20,9 +20,11 @@ IMAGE = f"{REGISTRY}/shop/storefront"
 def test_init_repo_is_idempotent(tmp_path: Path, catalog) -> None:
     bare = tmp_path / "g.git"
     svc = catalog.service("storefront")
-    assert init_repo(bare, catalog, [svc], "dev", REGISTRY) is True
+    first = init_repo(bare, catalog, [svc], "dev", REGISTRY)
+    assert first.created and first.commit
     head = git(bare, "rev-parse", "main")
-    assert init_repo(bare, catalog, [svc], "dev", REGISTRY) is False
+    again = init_repo(bare, catalog, [svc], "dev", REGISTRY)
+    assert not again.created and not again.changed and again.commit is None and not again.report.kept
     assert git(bare, "rev-parse", "main") == head
     work = clone(bare, tmp_path / "w")
     for rel in ("apps/storefront/base/deployment.yaml", "apps/storefront/base/service.yaml",

@@ -15,15 +15,19 @@ from .conftest import CATALOG, INFRA, PROJECT_ROOT, edit
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_full_check_passes_on_infra(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(PROJECT_ROOT)
     t0 = time.monotonic()
     rc = main(["infra", "check"])
     out, err = capsys.readouterr()
     assert rc == 0, out + err
-    for step in ("fmt: ok", "validate: ok", "structure: ok", "drift: ok", "checkov: ok"):
+    for step in ("fmt: ok", "validate: ok", "structure: ok", "drift: ok", "checkov: ok", "plan: ok"):
         assert step in out
     assert "0 failed" in out
+    for env in ("dev", "prod", "event"):
+        assert f"{env} " in out.split("plan: ok", 1)[1]            # every env root was planned
+    assert not list(INFRA.rglob("zz_gantry*")) and not list(INFRA.rglob(".terraform"))  # infra/ untouched
     print(f"full infra check: {time.monotonic() - t0:.1f}s")
 
 
@@ -119,3 +123,77 @@ def test_new_replica_region_is_drift_in_the_rule(infra_copy: Path, tmp_path: Pat
     assert any("drift:" in ln and "ecr_replication_rule.destinations" in ln for ln in lines), lines
     assert any("structure:" in ln and "ECR replication goes to ['ap-northeast-1'], the catalog says "
                "['ap-northeast-1', 'ap-southeast-1']" in ln for ln in lines), lines
+
+
+@pytest.mark.slow
+def test_plan_catches_the_dms_endpoint_conflict(infra_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The conflict as it was: host and port from prod's state next to the secret. validate passes
+    (the values are unknown then); plan, with prod's outputs known, names the endpoint."""
+    dms = infra_copy / "modules" / "dms"
+    edit(dms / "main.tf", "  database_name                   = var.target_db.database\n",
+         "  server_name                     = var.target_db.server_name\n"
+         "  port                            = var.target_db.port\n"
+         "  database_name                   = var.target_db.database\n")
+    text = (dms / "variables.tf").read_text(encoding="utf-8")
+    field = "    kms_key_arn = string # the key the secret is encrypted with\n"
+    assert text.count(field) == 2
+    (dms / "variables.tf").write_text(text.replace(
+        field, field + "    server_name = optional(string)\n    port = optional(number)\n"), encoding="utf-8")
+    read = "    kms_key_arn = data.terraform_remote_state.prod.outputs.db.kms_key_arn\n"
+    edit(infra_copy / "envs" / "event" / "main.tf", read, read +
+         "    server_name = data.terraform_remote_state.prod.outputs.db.address\n"
+         "    port        = data.terraform_remote_state.prod.outputs.db.port\n")
+    rc = main(["infra", "check", "--infra", str(infra_copy), "--catalog", str(CATALOG), "--steps", "validate,plan"])
+    out, err = capsys.readouterr()
+    assert rc == 1, out + err
+    assert "validate: ok" in out
+    lines = [ln for ln in err.splitlines() if ln.startswith("gantry: infra check: plan: ")]
+    assert len(lines) == 1, err                                  # dev and prod still plan
+    assert lines[0].startswith(f"gantry: infra check: plan: {infra_copy}/envs/event: "
+                               "module.dms.aws_dms_endpoint.target: Conflicting configuration arguments — ")
+    assert "conflicts with secrets_manager_arn" in lines[0]
+    assert f"({infra_copy}/modules/dms/main.tf:" in lines[0]
+    assert not list(infra_copy.rglob("zz_gantry*"))              # overrides went to a temp copy only
+
+
+def test_interrupted_plan_leaves_no_process(tmp_path: Path) -> None:
+    """Ctrl-C during the plan step: exit 130, and no terraform, provider or moto process is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "infra", "check", "--steps", "plan"],
+                            cwd=PROJECT_ROOT, env={**os.environ, "TMPDIR": str(tmp_path)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (running := [p for p in _pids_under(tmp_path) if "terraform" in _cmd(p)]):
+        assert time.monotonic() < deadline and proc.poll() is None, "terraform never started"
+        time.sleep(0.2)
+    assert any("moto.server" in _cmd(p) for p in _pids_under(tmp_path))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _pids_under(tmp_path) == [], running
+
+
+def _cmd(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids_under(tmp: Path) -> list[str]:
+    """Processes whose working directory, command line or stdout (moto's log) is under ``tmp``."""
+    import os
+
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            paths = [os.readlink(f"/proc/{pid}/cwd"), os.readlink(f"/proc/{pid}/fd/1"), _cmd(pid)]
+        except OSError:
+            continue
+        if any(str(tmp) in x for x in paths):
+            found.append(pid)
+    return found

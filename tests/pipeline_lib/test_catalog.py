@@ -176,3 +176,60 @@ def test_gitops_branch_must_be_a_git_branch_name(raw: dict, branch: object) -> N
     raw["defaults"]["gitops_branch"] = branch
     (line,) = [p for p in problems(raw) if "gitops_branch" in p]
     assert line.startswith("gantry: jobs/catalog.yaml: defaults.gitops_branch: ")
+
+
+def test_production_settings_of_the_shipped_catalog(raw: dict) -> None:
+    catalog = parse_catalog(raw)
+    prod = catalog.environments["prod"]
+    raw_prod = raw["environments"]["prod"]
+    assert prod.zones == tuple(raw_prod["zones"]) and all(z.startswith(prod.aws_region) for z in prod.zones)
+    assert prod.cluster_name == raw_prod["cluster_name"]
+    for i, svc in enumerate(catalog.services):
+        for env_name, se in svc.environments.items():
+            given = raw["services"][i]["environments"][env_name] or {}
+            if "resources" in given:
+                assert se.resources.cpu_request == str(given["resources"]["requests"]["cpu"])
+                assert se.resources.memory_limit == str(given["resources"]["limits"]["memory"])
+            assert 1 <= se.hpa_cpu_utilization <= 100
+            assert se.min_available == given.get("pdb_min_available", se.min_available)
+    # defaults keep a catalog without the new keys valid
+    se = catalog.service("order-api").environment("dev")
+    assert (se.resources.cpu_request, se.hpa_cpu_utilization, se.min_available) == ("250m", 70, 0)
+    assert catalog.service("order-api").health.readiness == "/healthz"
+    storefront = catalog.service("storefront")
+    assert storefront.ingress_host(storefront.environment("prod"), prod) == "shop.flashshop.example"
+    assert storefront.ingress_host(storefront.environment("dev"), catalog.environments["dev"]) == \
+        f"storefront.{catalog.environments['dev'].domain}"
+
+
+@pytest.mark.parametrize("edit, path, message", [
+    (lambda s: s.update(resources={"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}),
+     "resources.limits.cpu", "500m is below the request 2"),
+    (lambda s: s.update(resources={"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}),
+     "resources.limits.memory", "512Mi is below the request 1Gi"),
+    (lambda s: s.update(resources={"requests": {"cpu": "lots"}}), "resources.requests.cpu", "invalid value 'lots'"),
+    (lambda s: s.update(resources={"requests": {"gpu": 1}}), "resources.requests.gpu", "unknown key"),
+    (lambda s: s.update(hpa_cpu_utilization=150), "hpa_cpu_utilization", "integer from 1 to 100"),
+    (lambda s: s.update(pdb_min_available=4), "pdb_min_available", "leaves no pod to evict"),
+    (lambda s: s.update(pdb_min_available="half"), "pdb_min_available", "percentage"),
+    (lambda s: s.update(host="Shop.Example"), "host", "lower-case DNS name"),
+])
+def test_production_settings_are_validated(raw: dict, edit, path: str, message: str) -> None:
+    svc_env = raw["services"][0]["environments"]["prod"]
+    svc_env.pop("resources", None)
+    edit(svc_env)
+    lines = problems(raw)
+    assert len(lines) == 1, lines
+    assert f"services[0].environments.prod.{path}: " in lines[0] and message in lines[0]
+
+
+def test_zones_health_and_cluster_are_validated(raw: dict) -> None:
+    raw["environments"]["prod"]["zones"] = ["ap-northeast-1a", "ap-northeast-2b"]
+    raw["environments"]["dev"]["zones"] = ["ap-northeast-2a", "ap-northeast-2a"]
+    raw["environments"]["prod"]["certificate_arn"] = "arn:aws:acm:nope"
+    raw["services"][0]["health"] = {"readiness": "readyz", "startup": "/ok"}
+    joined = "\n".join(problems(raw))
+    assert "environments.prod.zones: every zone must be in ap-northeast-2" in joined
+    assert "environments.dev.zones: lists a zone twice" in joined
+    assert "environments.prod.certificate_arn: invalid value" in joined
+    assert "services[0].health.readiness: invalid value 'readyz'" in joined

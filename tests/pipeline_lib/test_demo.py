@@ -42,6 +42,7 @@ def test_demo_exits_0_with_one_line_per_stage(demo_runs) -> None:
         assert names == list(STAGES)
         assert all(ln.rstrip().endswith("s") for ln in stage_lines)  # duration
         assert "demo OK: 7 passed, 5 skipped, 0 failed" in proc.stdout
+        assert "[deploy          ] skipped: Argo CD syncs dev from the GitOps repo" in proc.stdout
     # SonarQube and Dependency-Check are not configured here: visibly skipped, never passed
     first = runs[0].stdout
     assert "[sonarqube       ] skipped: " in first
@@ -59,7 +60,7 @@ def test_demo_writes_the_security_report(demo_runs) -> None:
     assert (work / "reports" / "scans" / "sbom.cdx.json").is_file()
     assert (work / "image.oci.tar").is_file()   # the build stage's artifact, as in Jenkins
     stages = json.loads((work / "stages.json").read_text())
-    assert [s["status"] for s in stages].count("skipped") == 5
+    assert [s["status"] for s in stages].count("skipped") == 6  # sonarqube, dependency-check, code-scanning, pr-report, deploy, notify
 
 
 def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:

@@ -9,17 +9,27 @@ documents them:
 - ``GET [job/F/]api/json?tree=jobs[...]`` (folders nest ``jobs``), ``job/X/api/json?tree=name``;
 - ``POST [job/F/]createItem?name=X`` with ``config.xml`` (400 if it exists, 404 if no folder);
 - ``GET|POST job/F/job/X/config.xml``; ``POST job/X/doDelete`` (302 to the parent);
-- ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``;
-  ``GET queue/item/N/api/json``;
+- ``POST job/X/buildWithParameters?...`` -> 201 with ``Location: <url>/queue/item/N/``
+  (404 when the job does not exist); ``GET queue/item/N/api/json``; ``GET queue/api/json``
+  (items waiting; builds here leave the queue at once, so it is empty) and
+  ``GET job/X/api/json?tree=builds[number,actions[parameters[name,value]]]`` (newest first,
+  each with its ``ParametersAction``).
 - views (https://www.jenkins.io/doc/book/using/remote-access-api/ and python-jenkins' URL
   templates): the root ``api/json`` lists top-level ``views`` (an ``all`` view always exists, as
   on a real controller); ``POST [job/F/]createView?name=X`` with ``config.xml`` (400 if it
   exists); ``GET|POST [job/F/]view/X/config.xml``; ``GET [job/F/]view/X/api/json?tree=name``;
   ``POST [job/F/]view/X/doDelete``.
 
-Basic auth with a user and API token is enforced when configured. Faults can be injected:
-``fail_next`` answers 503 to the next N requests, ``build_delay`` slows builds down and
-``write_delay`` models the time a real controller takes to save and load a job.
+Basic auth with a user and API token is enforced when configured. Faults, as real controllers
+show them:
+
+- ``fail(status, count=N)`` / ``fail(status, seconds=T)``: answer ``status`` (500, 502, 503) to
+  the next N requests or for T seconds; ``unavailable_for(T)`` is a restart (503 "Jenkins is
+  getting ready to work"); ``fail_next = N`` is ``fail(503, count=N)``;
+- ``expire_crumb()``: the crumb handed out so far stops working (a controller restart or a
+  new session): a POST carrying it gets 403 "No valid crumb was included in the request";
+- ``build_delay`` answers builds slowly; ``write_delay`` models the time a real controller
+  takes to save and load a job.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ class Build:
     job: str
     params: dict[str, str]
     queue_id: int
+    number: int = 0
 
 
 @dataclass
@@ -73,9 +84,12 @@ class LocalJenkins:
         self.crumb = "c0ffee5eed" if crumb else None
         self.state = JenkinsState()
         self.fail_next = 0
+        self.fail_status = 503
+        self.fail_until = 0.0  # time.monotonic() before which every request gets fail_status
         self.build_delay = 0.0
         self.write_delay = 0.0  # seconds per createItem/config.xml POST (a controller saving to disk)
         self.crumbs_issued = 0
+        self._crumb_generation = 0
         self._host = host
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -107,6 +121,31 @@ class LocalJenkins:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/"
+
+    # -- faults -------------------------------------------------------------------------------
+    def fail(self, status: int = 503, *, count: int = 0, seconds: float = 0.0) -> None:
+        """Answer ``status`` to the next ``count`` requests, or to every request for ``seconds``."""
+        with self.state.lock:
+            self.fail_status = status
+            self.fail_next = count
+            self.fail_until = time.monotonic() + seconds if seconds else 0.0
+
+    def unavailable_for(self, seconds: float) -> None:
+        """A restart: 503 for ``seconds``; the crumbs issued before it are void afterwards."""
+        self.fail(503, seconds=seconds)
+        if self.crumb is not None:
+            self.expire_crumb()
+
+    def expire_crumb(self) -> None:
+        """The crumb issued so far is refused from now on (403); crumbIssuer hands out a new one."""
+        with self.state.lock:
+            if self.crumb is not None:
+                self._crumb_generation += 1
+                self.crumb = f"c0ffee5eed{self._crumb_generation}"
+
+    def builds_of(self, job: str) -> list[Build]:
+        with self.state.lock:
+            return [b for b in self.state.builds if b.job == job]
 
     # -- helpers for tests --------------------------------------------------------------------
     def count(self, method: str, action: str) -> int:
@@ -213,10 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
         kind = action.split("/")[0] if action else ("job" if name else "root")
         with j.state.lock:
             j.state.requests[(method, action or kind)] += 1
+            failing = j.fail_next > 0 or time.monotonic() < j.fail_until
             if j.fail_next > 0:
                 j.fail_next -= 1
-                self._send(503, "Service Unavailable")
-                return
+            status = j.fail_status
+        if failing:
+            body = {500: "<html><body><h2>Oops!</h2>A problem occurred while processing the request.</body></html>",
+                    503: "<html><body>Jenkins is getting ready to work</body></html>"}.get(status, "Error")
+            self._send(status, body, "text/html;charset=utf-8")
+            return
         if not self._authorized():
             self._send(401, "Unauthorized", headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
             return
@@ -295,11 +339,23 @@ class _Handler(BaseHTTPRequestHandler):
             if not (method == "GET" and action == ""):
                 self._send(404, "Not Found")
                 return
+        if method == "GET" and action == "queue/api/json":
+            self._json({"_class": "hudson.model.Queue", "discoverableItems": [], "items": []})
+            return
         if method == "GET" and action == "api/json":
             if name and query.get("tree") == "name":
                 self._json({"_class": "x", "name": name.rsplit("/", 1)[-1]})
             elif name and not items[name].folder:
-                self._json({"name": name.rsplit("/", 1)[-1], "url": self._job_url(name), "color": "notbuilt"})
+                job = {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": name.rsplit("/", 1)[-1],
+                       "url": self._job_url(name), "color": "notbuilt"}
+                if query.get("tree", "").startswith("builds["):
+                    job = {"_class": job["_class"], "builds": [
+                        {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number,
+                         "actions": [{"_class": "hudson.model.ParametersAction", "parameters": [
+                             {"_class": "hudson.model.StringParameterValue", "name": k, "value": v}
+                             for k, v in b.params.items()]}]}
+                        for b in reversed(j.state.builds) if b.job == name]}
+                self._json(job)
             else:
                 prefix = name + "/" if name else ""
                 views = [{"_class": "hudson.model.ListView", "name": v[len(prefix):], "url": self._view_url(v)}
@@ -356,7 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             queue_id = j.state.next_queue_id
             j.state.next_queue_id += 1
-            j.state.builds.append(Build(name, dict(query), queue_id))
+            number = 1 + sum(1 for b in j.state.builds if b.job == name)
+            j.state.builds.append(Build(name, dict(query), queue_id, number))
             delay = j.build_delay
             if delay:
                 j.state.lock.release()

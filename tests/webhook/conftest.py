@@ -17,8 +17,10 @@ import yaml
 from pipeline_lib.core.catalog import Catalog, load_catalog
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
 from tests.support.localjenkins import LocalJenkins
+from tests.support.paths import FIXTURES
 from pipeline_lib.webhook.app import Receiver, WebhookConfig
-from pipeline_lib.webhook.store import DeliveryStore
+from pipeline_lib.webhook.backends import open_store
+from pipeline_lib.webhook.retry import RetryPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"It's a Secret to Everybody"
@@ -35,6 +37,53 @@ TEST_SERVICE = """
         branches: ["refs/tags/*"]
 """
 HELLO_JOBS = ("dev/hello-world", "dev/hello-world-pr", "prod/hello-world")
+
+
+# -- payloads built from the real octokit examples ------------------------------------------------
+HOOKS = FIXTURES / "github-webhooks"
+REPO = "Codertocat/Hello-World"
+# A service whose dev, prod and event jobs are all built from main (fault 2).
+TRIPLE = """
+  - name: tri
+    repo: Codertocat/Tri
+    ecr_repository: shop/tri
+    manifest_path: apps/tri
+    paths: ["src/**"]
+    environments:
+      dev:
+        branches: [main]
+      prod:
+        branches: [main]
+      event:
+        branches: [main]
+"""
+SHA_A, SHA_B, TAG_OBJECT = "a" * 40, "b" * 40, "7" * 40
+
+
+def write_catalog(tmp_path: Path, github_url: str | None = None) -> Path:
+    data = yaml.safe_load(catalog_with(TEST_SERVICE + TRIPLE))
+    if github_url:
+        data.setdefault("defaults", {})["github_url"] = github_url
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def push(ref: str, after: str, commits: list[dict] | None, repo: str = REPO, **fields) -> dict:
+    payload = json.loads((HOOKS / "push-branch-commit.json").read_bytes())
+    payload.update(ref=ref, after=after, before="1" * 40, created=False, deleted=False, forced=False)
+    payload["repository"]["full_name"] = repo
+    payload["commits"] = commits if commits is not None else []
+    payload["head_commit"] = commits[-1] if commits else None
+    payload.update(fields)
+    return payload
+
+
+def commit(sha: str, *files: str, added: tuple[str, ...] = ()) -> dict:
+    return {"id": sha, "tree_id": "0" * 40, "distinct": True, "message": "m", "timestamp": "2026-01-01T00:00:00Z",
+            "url": f"https://github.com/{REPO}/commit/{sha}", "author": {"name": "a", "email": "a@x"},
+            "committer": {"name": "a", "email": "a@x"}, "added": list(added), "removed": [], "modified": list(files)}
+
 
 
 def fixture_files(shared: Path) -> list[Path]:
@@ -94,10 +143,13 @@ def jenkins() -> Iterator[LocalJenkins]:
         yield j
 
 
-def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path, **config) -> Receiver:
-    cfg = WebhookConfig(SECRET, catalog, backoff=config.pop("backoff", 0.01), **config)
+def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path | str, **config) -> Receiver:
+    """A receiver (dispatcher thread unless trigger_process=True) on store ``db`` (path or URL)."""
+    policy = RetryPolicy(backoff=config.pop("backoff", 0.01), max_backoff=config.pop("max_backoff", 0.2),
+                         horizon=config.pop("horizon", 60.0), lease=config.pop("lease", 30.0))
+    cfg = WebhookConfig(SECRET, catalog, policy=policy, **config)
     client = JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=10), retries=0)
-    return Receiver(cfg, client, DeliveryStore(db))
+    return Receiver(cfg, client, open_store(db))
 
 
 @pytest.fixture()
@@ -144,3 +196,21 @@ async def asgi_request(app, method: str, path: str, headers: dict[str, str] | li
 def load_fixture(path: Path) -> tuple[bytes, dict]:
     body = path.read_bytes()
     return body, json.loads(body)
+
+
+@pytest.fixture(scope="session")
+def local_postgres():
+    """One real PostgreSQL for the session (stopped at the end, also on failure)."""
+    from tests.support.postgres import LocalPostgres, postgres_bin
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (`make deps` installs Debian's postgresql)")
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """A fresh trigger store: a SQLite file, or a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "triggers.sqlite3")
+    return request.getfixturevalue("local_postgres").new_database()

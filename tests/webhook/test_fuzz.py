@@ -74,7 +74,7 @@ def _send(loop, app, headers, body) -> int:
 
 
 def _assert_no_build(receiver, loop, jenkins) -> None:
-    if receiver._queue is not None:
+    if receiver._dispatcher is not None:
         loop.run_until_complete(receiver.drain(10))
     assert receiver.store.pending() == []
     assert jenkins.state.builds == []
@@ -164,7 +164,7 @@ def test_signed_mutated_fixture_payloads(harness) -> None:
 
     run()
     assert len(runs) >= 2500
-    if receiver._queue is not None:
+    if receiver._dispatcher is not None:
         loop.run_until_complete(receiver.drain(30))
     assert receiver.store.pending() == []
     assert SECRET  # the same secret signs every case

@@ -72,6 +72,7 @@ module "rds" {
   backup_retention_days = 1
   deletion_protection   = false
   skip_final_snapshot   = true # the lifecycle handler takes "<event>-final" after the final DMS sync
+  replication_secret    = true # DMS reads the event orders with it
   kms_key_arn           = module.kms.key_arn
 }
 
@@ -162,16 +163,14 @@ module "dms" {
   kms_key_arn          = module.kms.key_arn
 
   source_db = {
-    server_name = module.rds.address
-    port        = module.rds.port
     database    = "shop"
-    secret_arn  = module.rds.master_user_secret_arn
+    secret_arn  = module.rds.replication_secret_arn
+    kms_key_arn = module.kms.key_arn
   }
 
   target_db = {
-    server_name = data.terraform_remote_state.prod.outputs.db.address
-    port        = data.terraform_remote_state.prod.outputs.db.port
     database    = "shop"
     secret_arn  = data.terraform_remote_state.prod.outputs.db.secret_arn
+    kms_key_arn = data.terraform_remote_state.prod.outputs.db.kms_key_arn
   }
 }

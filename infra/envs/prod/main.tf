@@ -83,6 +83,7 @@ module "rds" {
   multi_az              = true
   backup_retention_days = 35
   deletion_protection   = true
+  replication_secret    = true # the event stack's DMS writes its orders here
   kms_key_arn           = module.kms.key_arn
 }
 

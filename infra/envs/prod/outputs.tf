@@ -16,11 +16,12 @@ output "private_route_table_ids" {
 }
 
 output "db" {
-  description = "Prod DB endpoint and credentials secret (DMS target)."
+  description = "Prod DB endpoint and the DMS replication user's secret (DMS target)."
   value = {
-    address    = module.rds.address
-    port       = module.rds.port
-    secret_arn = module.rds.master_user_secret_arn
+    address     = module.rds.address
+    port        = module.rds.port
+    secret_arn  = module.rds.replication_secret_arn
+    kms_key_arn = module.kms.key_arn
   }
 }
 

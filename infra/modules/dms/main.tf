@@ -110,7 +110,7 @@ data "aws_iam_policy_document" "secrets" {
   }
   statement {
     actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
+    resources = distinct([var.kms_key_arn, var.source_db.kms_key_arn, var.target_db.kms_key_arn])
   }
 }
 
@@ -120,12 +120,12 @@ resource "aws_iam_role_policy" "secrets" {
   policy = data.aws_iam_policy_document.secrets.json
 }
 
+# Credentials, host and port come from the Secrets Manager secret only: the provider (and the DMS
+# API) refuse server_name/port/username/password next to secrets_manager_arn.
 resource "aws_dms_endpoint" "source" {
   endpoint_id                     = "${var.name}-event-db"
   endpoint_type                   = "source"
   engine_name                     = "postgres"
-  server_name                     = var.source_db.server_name
-  port                            = var.source_db.port
   database_name                   = var.source_db.database
   secrets_manager_arn             = var.source_db.secret_arn
   secrets_manager_access_role_arn = aws_iam_role.secrets.arn
@@ -138,8 +138,6 @@ resource "aws_dms_endpoint" "target" {
   endpoint_id                     = "${var.name}-prod-db"
   endpoint_type                   = "target"
   engine_name                     = "postgres"
-  server_name                     = var.target_db.server_name
-  port                            = var.target_db.port
   database_name                   = var.target_db.database
   secrets_manager_arn             = var.target_db.secret_arn
   secrets_manager_access_role_arn = aws_iam_role.secrets.arn

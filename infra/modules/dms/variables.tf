@@ -51,22 +51,20 @@ variable "multi_az" {
 }
 
 variable "source_db" {
-  description = "Event DB (source): host, port, database and the Secrets Manager secret with its credentials."
+  description = "Event DB (source): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password) and its KMS key."
   type = object({
-    server_name = string
-    port        = number
     database    = string
     secret_arn  = string
+    kms_key_arn = string # the key the secret is encrypted with
   })
 }
 
 variable "target_db" {
-  description = "Prod DB (target): host, port, database and the Secrets Manager secret with its credentials."
+  description = "Prod DB (target): database name and the Secrets Manager secret DMS connects with (it carries host, port, username and password) and its KMS key."
   type = object({
-    server_name = string
-    port        = number
     database    = string
     secret_arn  = string
+    kms_key_arn = string # the key the secret is encrypted with
   })
 }
 

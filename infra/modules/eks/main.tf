@@ -63,6 +63,17 @@ resource "aws_eks_cluster" "this" {
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
 }
 
+# Karpenter's EC2NodeClass (GitOps repo, platform/<env>/karpenter) selects subnets and security
+# groups by the karpenter.sh/discovery tag: the network module tags the private subnets, this
+# tags the cluster security group EKS creates (nodes need it to reach the control plane).
+resource "aws_ec2_tag" "cluster_security_group_discovery" {
+  count = var.karpenter_enabled ? 1 : 0
+
+  resource_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  key         = "karpenter.sh/discovery"
+  value       = var.name
+}
+
 # IRSA: service accounts assume IAM roles through the cluster's OIDC issuer.
 resource "aws_iam_openid_connect_provider" "this" {
   url            = aws_eks_cluster.this.identity[0].oidc[0].issuer

@@ -86,3 +86,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "replication_secret" {
+  description = "Create the Secrets Manager secret of a DMS replication user (the DB is a DMS source or target)."
+  type        = bool
+  default     = false
+}
