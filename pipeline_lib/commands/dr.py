@@ -133,8 +133,12 @@ def _switch(args: argparse.Namespace, catalog: Catalog, region: str, action: str
     if result.commit is None:
         print(f"{args.env} already pulls every service from {target}; no commit")
     else:
-        print(f"commit {result.commit} on {catalog.gitops_branch}: {len(result.moves)} service(s) in one commit; "
-              f"Argo CD syncs it (watch: gantry gitops wait --app <service>-{args.env} --revision {result.commit})")
+        platform = catalog.environments[args.env].platform if args.env in catalog.environments else ""
+        nxt = (f"roll the ECS services to it: gantry event deploy --env {args.env} --service <service> (or the "
+               f"event runner's terraform apply: gantry gitops pins --tfvars carries {target})"
+               if platform == "ecs-fargate" else
+               f"Argo CD syncs it (watch: gantry gitops wait --app <service>-{args.env} --revision {result.commit})")
+        print(f"commit {result.commit} on {catalog.gitops_branch}: {len(result.moves)} service(s) in one commit; {nxt}")
     return 0
 
 
