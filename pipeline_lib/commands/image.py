@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--ref", default="", help="image name inside the OCI layout/archive")
     push.add_argument("--mount-from", help="repository in the same registry to mount shared blobs from")
     push.add_argument("--output", type=Path, help="write the result as JSON here")
+    push.add_argument("--repo", help="GitOps repository whose DR state names the active registry: while --env is "
+                                     "failed over (gantry dr failover) push there instead of the primary "
+                                     "(--registry wins; default: not read)")
     push.set_defaults(func=_push, stage="push")
 
     verify = isub.add_parser("verify-replication",
@@ -138,6 +141,12 @@ def _build(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     catalog, host, repo = _repository(args)
     args.tag = _tags(args)
+    if args.repo and not args.registry:
+        from gitops.drstate import fetch_state
+        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
+        if state and state.failed_over:
+            host = state.active_registry
+            print(f"push: {args.env} is failed over to {state.active_region}: pushing to {host}", file=sys.stderr)
     if args.oci_layout or args.oci_archive:
         from ..stages.push import PushOptions, run
         record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,

@@ -171,7 +171,11 @@ def test_failover_then_failback(regions, tmp_path: Path) -> None:
 
     # while failed over: a build pushes to Tokyo, bump pins Tokyo even when told Seoul, pins name Tokyo
     v2_layout, v2 = image_layout(tmp_path / "oci" / "storefront-v2", "storefront v2")
-    copy_image(LayoutSource(v2_layout), "app", tokyo_c, "shop/storefront", ["v2"])
+    proc = gantry("image", "push", "--catalog", str(catalog_path), "--service", "storefront", "--env", "prod",
+                  "--tag", "v2", "--oci-layout", str(v2_layout), "--ref", "app", "--repo", bare.as_uri())
+    assert proc.returncode == 0, proc.stderr
+    assert f"pushing to {tokyo.host}" in proc.stderr and f"digest {v2}" in proc.stdout
+    assert tokyo_c.head_manifest("shop/storefront", "v2").digest == v2
     proc = gantry("gitops", "bump", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--env", "prod",
                   "--service", "storefront", "--digest", v2, "--tag", "v2", "--image", f"{seoul.host}/shop/storefront",
                   "--json")
