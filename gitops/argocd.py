@@ -13,13 +13,15 @@ from __future__ import annotations
 import io
 import posixpath
 import sys
-import time
 from typing import Any
 
 import requests
 
 from pipeline_lib.core.catalog import Catalog, Environment, Service, ServiceEnvironment
-from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.errors import CheckFailed, NotFound, TimeoutExceeded, Unauthorized
+from pipeline_lib.core.http import retry_policy
+from pipeline_lib.core.http import session as http_session
+from pipeline_lib.core.retry import poll
 
 API_VERSION = "argoproj.io/v1alpha1"
 # Platforms Argo CD syncs to: Kubernetes clusters (dev runs on the Jenkins cluster, prod on EKS).
@@ -161,38 +163,40 @@ def dump_all(docs: list[dict[str, Any]]) -> str:
 def wait_synced(server: str, app: str, *, token: str | None = None, timeout: float = 300.0,
                 revision: str | None = None, verify: bool = True, interval: float = 2.0,
                 out=None) -> int:
-    """Poll ``GET /api/v1/applications/{app}`` until Synced and Healthy (exit 1 on timeout)."""
+    """Poll ``GET /api/v1/applications/{app}`` until Synced and Healthy: 0, or CheckFailed
+    (exit 1) after ``timeout`` seconds; Unauthorized / NotFound (exit 2) at once. Each request is
+    retried by the :mod:`pipeline_lib.core.http` session; the polling is :func:`core.retry.poll`
+    (waits growing to ``interval * 4`` seconds)."""
     out = out or sys.stdout
     base = server if server.startswith(("http://", "https://")) else f"https://{server}"
-    session = requests.Session()
-    if token:
-        session.headers["Authorization"] = f"Bearer {token}"
-    deadline = time.monotonic() + timeout
-    delay = min(interval, 0.5)
     last = "no answer"
-    while True:
+
+    def synced() -> bool:
+        nonlocal last
         try:
             resp = session.get(f"{base.rstrip('/')}/api/v1/applications/{app}", timeout=10, verify=verify)
         except (requests.ConnectionError, requests.Timeout) as exc:
             last = f"{type(exc).__name__}"
-        else:
-            if resp.status_code in (401, 403):
-                raise GantryError("argocd", f"{app}: HTTP {resp.status_code}: check ARGOCD_AUTH_TOKEN")
-            if resp.status_code == 404:
-                raise GantryError("argocd", f"no application {app!r} on {base}")
-            if resp.status_code == 200:
-                status = resp.json().get("status") or {}
-                sync = (status.get("sync") or {}).get("status", "Unknown")
-                health = (status.get("health") or {}).get("status", "Unknown")
-                synced_rev = (status.get("sync") or {}).get("revision", "")
-                last = f"sync {sync}, health {health}" + (f", revision {synced_rev[:12]}" if synced_rev else "")
-                print(f"argocd {app}: {last}", file=out, flush=True)
-                if sync == "Synced" and health == "Healthy" and (not revision or synced_rev.startswith(revision)):
-                    return 0
-            else:
-                last = f"HTTP {resp.status_code}"
-        if time.monotonic() + delay > deadline:
-            raise GantryError("argocd", f"{app} not Synced and Healthy after {timeout:.0f}s (last: {last})",
-                              exit_code=EXIT_CHECK_FAILED)
-        time.sleep(delay)
-        delay = min(delay * 1.5, interval * 4)
+            return False
+        if resp.status_code in (401, 403):
+            raise Unauthorized("argocd", f"{app}: HTTP {resp.status_code}: check ARGOCD_AUTH_TOKEN")
+        if resp.status_code == 404:
+            raise NotFound("argocd", f"no application {app!r} on {base}")
+        if resp.status_code != 200:
+            last = f"HTTP {resp.status_code}"
+            return False
+        status = resp.json().get("status") or {}
+        sync = (status.get("sync") or {}).get("status", "Unknown")
+        health = (status.get("health") or {}).get("status", "Unknown")
+        synced_rev = (status.get("sync") or {}).get("revision", "")
+        last = f"sync {sync}, health {health}" + (f", revision {synced_rev[:12]}" if synced_rev else "")
+        print(f"argocd {app}: {last}", file=out, flush=True)
+        return sync == "Synced" and health == "Healthy" and (not revision or synced_rev.startswith(revision))
+
+    with http_session(retry=retry_policy(total=2), headers={"Authorization": f"Bearer {token}"} if token else None) \
+            as session:
+        try:
+            poll(synced, timeout=timeout, what="argocd", first=min(interval, 0.5), interval=interval * 4)
+        except TimeoutExceeded:
+            raise CheckFailed("argocd", f"{app} not Synced and Healthy after {timeout:.0f}s (last: {last})") from None
+    return 0

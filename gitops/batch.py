@@ -20,9 +20,10 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.retry import retrying
 
 from .bump import BumpResult, BumpSpec
-from .git import FINAL_MARKERS, REJECT_MARKERS, _head, checkout, git, lock_path, sync, writer_lock
+from .git import PushRejected, _head, checkout, git, lock_path, push, sync, writer_lock
 
 STALE_SECONDS = 3600
 
@@ -92,7 +93,6 @@ def _pending(spool: Path, branch: str) -> list[tuple[Path, BumpSpec]]:
 
 def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> None:
     """Apply all pending requests (caller holds the writer lock) and write their results."""
-    import random
     pending = _pending(spool, branch)
     if not pending:
         return
@@ -103,45 +103,38 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
     done = False  # results are written only once they are true (pushed, unchanged, or an error)
     try:
         wd = checkout(url, branch, tmp / "repo")
-        give_up = time.monotonic() + deadline
         attempt = 0
-        while True:
-            attempt += 1
-            if attempt > 1:
-                sync(wd, branch, full=False)
-            results = {}
-            committed = False
-            for req, spec in pending:
-                try:
-                    outcome = spec.apply(wd)
-                except GantryError as exc:
-                    git(wd, "checkout", "-q", "--", ".")
-                    results[req] = {"error": {"where": exc.where, "what": exc.what, "exit_code": exc.exit_code}}
-                    continue
-                commit = None
-                if outcome is not None:
-                    message, paths, _ = outcome
-                    git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message)
-                    commit = _head(wd, branch)
-                    committed = True
-                results[req] = {"commit": commit, "manifest": spec.rel, "old_name": spec.old.name,
-                                "old_tag": spec.old.tag, "old_digest": spec.old.digest, "attempts": attempt,
-                                "batch": len(pending), "warnings": spec.warnings,
-                                "image": spec.image}
-            if not committed:
-                done = True
-                break
-            proc = git(wd, "push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{branch}", check=False)
-            if proc.returncode == 0:
-                done = True
-                break
-            text = (proc.stderr + proc.stdout).lower()
-            if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
-                lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-                raise GantryError("git", f"push to {url} failed: {lines[-1] if lines else 'unknown error'}")
-            if time.monotonic() >= give_up:
-                raise GantryError("git", f"push to {url} still rejected after {attempt} attempts")
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** min(attempt, 8))))
+        try:
+            for trial in retrying(PushRejected, deadline=deadline):
+                with trial:
+                    attempt += 1
+                    if attempt > 1:
+                        sync(wd, branch, full=False)
+                    results = {}
+                    committed = False
+                    for req, spec in pending:
+                        try:
+                            outcome = spec.apply(wd)
+                        except GantryError as exc:
+                            git(wd, "checkout", "-q", "--", ".")
+                            results[req] = {"error": {"where": exc.where, "what": exc.what,
+                                                      "exit_code": exc.exit_code}}
+                            continue
+                        commit = None
+                        if outcome is not None:
+                            message, paths, _ = outcome
+                            git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message)
+                            commit = _head(wd, branch)
+                            committed = True
+                        results[req] = {"commit": commit, "manifest": spec.rel, "old_name": spec.old.name,
+                                        "old_tag": spec.old.tag, "old_digest": spec.old.digest,
+                                        "attempts": attempt, "batch": len(pending),
+                                        "warnings": spec.warnings, "image": spec.image}
+                    if committed:
+                        push(wd, url, branch)
+                    done = True
+        except PushRejected:
+            raise GantryError("git", f"push to {url} still rejected after {attempt} attempts") from None
     except GantryError as exc:
         results = {req: {"error": {"where": exc.where, "what": exc.what, "exit_code": exc.exit_code}}
                    for req, _ in pending}

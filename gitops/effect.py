@@ -30,7 +30,6 @@ import io
 import posixpath
 import re
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,8 +39,9 @@ from typing import Any
 import yaml
 
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.process import run as run_command
 
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
@@ -89,10 +89,9 @@ def render_kustomize(overlay: Path, where: str) -> list[dict[str, Any]]:
         raise GantryError("kubectl", "not found on PATH: gantry renders every kustomize edit to check it "
                                      "(install kubectl; Debian: kubernetes-client)")
     try:
-        proc = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True,
-                              timeout=KUBECTL_TIMEOUT, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        raise GantryError(where, f"kubectl kustomize did not finish in {KUBECTL_TIMEOUT:.0f}s") from None
+        proc = run_command([kubectl, "kustomize", str(overlay)], timeout=KUBECTL_TIMEOUT, what=where)
+    except TimeoutExceeded:
+        raise TimeoutExceeded(where, f"kubectl kustomize did not finish in {KUBECTL_TIMEOUT:.0f}s") from None
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise GantryError(where, f"kubectl kustomize failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")

@@ -14,17 +14,18 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import random
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import Conflict, GantryError, NotFound
+from pipeline_lib.core.process import Completed, run
+from pipeline_lib.core.retry import retrying
 
+GIT_TIMEOUT = 300.0   # seconds for one git command (a clone or push of a large GitOps repo)
 DEFAULT_IDENTITY = {"GIT_AUTHOR_NAME": "gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
                     "GIT_COMMITTER_NAME": "gantry", "GIT_COMMITTER_EMAIL": "gantry@localhost"}
 # "another writer won the race" (retry); a hook or permission refusal is final
@@ -60,12 +61,13 @@ class GitError(GantryError):
         self.stderr = stderr
 
 
-def git(cwd: Path | None, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def git(cwd: Path | None, *args: str, check: bool = True, input: str | None = None,
+        timeout: float = GIT_TIMEOUT) -> Completed:
+    """Run ``git *args`` in ``cwd`` (at most ``timeout`` s); GitError on a non-zero exit when ``check``."""
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              env=_env(), input=input)
-    except FileNotFoundError:
-        raise GantryError("git", "not found on PATH; install git") from None
+        proc = run(["git", *args], cwd=cwd, env=_env(), input=input, timeout=timeout, what="git")
+    except NotFound:
+        raise NotFound("git", "not found on PATH; install git") from None
     if check and proc.returncode != 0:
         raise GitError(args, proc.stderr or proc.stdout)
     return proc
@@ -104,7 +106,7 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
     if proc.returncode != 0:
         msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "clone failed"
         if "not found in upstream" in proc.stderr or "Remote branch" in proc.stderr:
-            raise GantryError("git", f"{url}: branch {branch!r} not found")
+            raise NotFound("git", f"{url}: branch {branch!r} not found")
         raise GantryError("git", f"cannot clone {url}: {msg}")
     return workdir
 
@@ -160,41 +162,56 @@ def sync(workdir: Path, branch: str, *, full: bool = True) -> None:
     git(workdir, "reset", "-q", "--hard", f"origin/{branch}")
 
 
+class PushRejected(Conflict):
+    """Another writer pushed first (non-fast-forward): fetch, re-apply and push again."""
+
+
+def push(wd: Path, url: str, target: str, *, force: bool = False) -> None:
+    """Push HEAD to ``target``; PushRejected when another writer won the race (retryable),
+    GantryError for a final refusal (hook, permission, protected branch) or any other failure."""
+    args = ["push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{target}"]
+    if force:  # gantry's own review branch: its content is recomputed, overwrite it
+        args.insert(1, "--force")
+    proc = git(wd, *args, check=False)
+    if proc.returncode == 0:
+        return
+    text = (proc.stderr + proc.stdout).lower()
+    lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else "unknown error"
+    if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
+        raise GantryError("git", f"push to {url} failed: {last}")
+    raise PushRejected("git", f"push to {url} rejected: {last}")
+
+
 def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool, give_up: float,
               deadline: float, max_delay: float, stale: bool) -> Transaction:
     attempt = 0
     fresh = stale  # we waited for another local writer: our checkout is behind, fetch first
-    while True:
-        attempt += 1
-        if attempt > 1 or fresh:
-            sync(wd, branch, full=False)
-            fresh = False
-        outcome = change(wd)
-        if outcome is None:
-            return Transaction(None, attempt)
-        message, paths, result = outcome
-        proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message, check=False)
-        if proc.returncode != 0 and "did not match any file" in proc.stderr:
-            git(wd, "add", "-A", "--", *paths)  # new files (scaffolding)
-            proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message, check=False)
-        if proc.returncode != 0:
-            if "nothing" in (proc.stdout + proc.stderr):
-                return Transaction(None, attempt, result)
-            raise GitError(["commit"], proc.stderr or proc.stdout)
-        args = ["push", "-q", "--porcelain", "origin", f"HEAD:refs/heads/{target}"]
-        if force:  # gantry's own review branch: its content is recomputed, overwrite it
-            args.insert(1, "--force")
-        proc = git(wd, *args, check=False)
-        if proc.returncode == 0:
-            return Transaction(_head(wd, branch), attempt, result)
-        text = (proc.stderr + proc.stdout).lower()
-        if any(m in text for m in FINAL_MARKERS) or not any(m in text for m in REJECT_MARKERS):
-            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-            raise GantryError("git", f"push to {url} failed: {lines[-1] if lines else 'unknown error'}")
-        if time.monotonic() >= give_up:
-            raise GantryError("git", f"push to {url} still rejected after {attempt} attempts in "
-                                     f"{deadline:.0f}s (too many concurrent writers?)")
-        time.sleep(random.uniform(0, min(max_delay, 0.05 * 2 ** min(attempt, 8))))
+    try:
+        for trial in retrying(PushRejected, deadline=max(0.0, give_up - time.monotonic()), max_wait=max_delay):
+            with trial:
+                attempt += 1
+                if attempt > 1 or fresh:
+                    sync(wd, branch, full=False)
+                    fresh = False
+                outcome = change(wd)
+                if outcome is None:
+                    return Transaction(None, attempt)
+                message, paths, result = outcome
+                proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message, check=False)
+                if proc.returncode != 0 and "did not match any file" in proc.stderr:
+                    git(wd, "add", "-A", "--", *paths)  # new files (scaffolding)
+                    proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message, check=False)
+                if proc.returncode != 0:
+                    if "nothing" in (proc.stdout + proc.stderr):
+                        return Transaction(None, attempt, result)
+                    raise GitError(["commit"], proc.stderr or proc.stdout)
+                push(wd, url, target, force=force)
+                return Transaction(_head(wd, branch), attempt, result)
+    except PushRejected:
+        raise GantryError("git", f"push to {url} still rejected after {attempt} attempts in "
+                                 f"{deadline:.0f}s (too many concurrent writers?)") from None
+    raise AssertionError("unreachable")  # pragma: no cover - retrying() re-raises or we returned
 
 
 def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | None], *,

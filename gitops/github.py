@@ -7,10 +7,11 @@ Endpoints: ``POST /repos/{owner}/{repo}/pulls`` and ``GET /repos/{owner}/{repo}/
 
 from __future__ import annotations
 
-import os
 import re
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import Conflict, GantryError
+from pipeline_lib.core.github import GitHubClient, check_repo
+from pipeline_lib.core.settings import Settings
 
 _URL_REPO = re.compile(r"(?:github\.com[:/]|/)(?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 
@@ -24,23 +25,19 @@ def repo_from_url(url: str) -> str:
 
 class GitHub:
     def __init__(self, api: str, token: str | None = None) -> None:
-        from pipeline_lib.core.github import GitHubClient
-        token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        token = token or Settings.from_env().github_token
         if not token:
             raise GantryError("github", "GITHUB_TOKEN is not set (needed to open a pull request)")
         self.client = GitHubClient(token, api)
 
     def open_pull_request(self, repo: str, head: str, base: str, title: str, body: str) -> str:
         """The ``html_url`` of a new pull request, or of the open one for ``head`` already there."""
-        from pipeline_lib.core.github import check_repo
         check_repo(repo)
         try:
             resp = self.client.request("POST", f"/repos/{repo}/pulls",
                                        json={"title": title, "head": head, "base": base, "body": body})
             return resp.json()["html_url"]
-        except GantryError as exc:
-            if "HTTP 422" not in exc.what:
-                raise
+        except Conflict as exc:   # 422: a pull request for this head already exists (or invalid)
             first_error = exc
         owner = repo.split("/", 1)[0]
         found = self.client.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{head}", "state": "open"})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from gitops.layout import init_repo
 from pipeline_lib.core.catalog import Catalog, Service, load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.process import run
 from pipeline_lib.localparts.stack import LocalStack
 
 from .stages import SKIPPED, StageResult, results_json, run_stage, summary
@@ -90,8 +90,11 @@ def _locate(path: Path | None, relative: str, what: str) -> Path:
 
 
 def _source_revision(source: Path) -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source, capture_output=True,
-                          text=True, check=False, timeout=30, stdin=subprocess.DEVNULL)
+    """Short commit of the source checkout, or ``local`` when it is not in a git repo."""
+    try:
+        proc = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=source, timeout=30)
+    except GantryError:
+        return "local"
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "local"
 
 

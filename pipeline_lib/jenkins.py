@@ -13,7 +13,6 @@ import configparser
 import json
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -26,7 +25,9 @@ from urllib.parse import urlsplit
 import jenkins
 import requests
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, NotFound, Unauthorized, Unavailable
+from pipeline_lib.core.retry import retrying
+from pipeline_lib.core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,10 +61,8 @@ class JenkinsSettings:
 def load_settings(conf: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None, section: str = "jenkins") -> JenkinsSettings:
     """Settings from ``env`` (default ``os.environ``), falling back to the JJB ini ``conf``."""
-    env = os.environ if env is None else env
-    url = env.get("JENKINS_URL") or None
-    user = env.get("JENKINS_USER") or None
-    token = env.get("JENKINS_API_TOKEN") or None
+    settings = Settings.from_env(env)
+    url, user, token = settings.jenkins_url, settings.jenkins_user, settings.jenkins_token
     timeout = 30.0
     if conf is not None:
         where = str(conf)
@@ -114,6 +113,14 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
+def _transient(exc: BaseException) -> bool:
+    """For the raw config reader: a connection problem or a 5xx."""
+    if not isinstance(exc, (OSError, _HTTPStatusError, ValueError)):
+        return False
+    status = getattr(exc, "status", None)
+    return status is None or status >= 500
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Connection problems, timeouts and 5xx are worth another try; the rest is final."""
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, jenkins.TimeoutException,
@@ -161,11 +168,29 @@ class JenkinsClient:
         return srv
 
     def call(self, what: str, fn: Callable[[jenkins.Jenkins], T]) -> T:
-        """Run ``fn(server)``; retry transient failures; a crumb refused once is fetched again."""
-        attempt = 0
-        crumb_refreshed = False
-        while True:
-            srv = self.server
+        """Run ``fn(server)``; retry transient failures (:func:`pipeline_lib.core.retry.retrying`:
+        ``retries`` more tries, waits growing from ``backoff`` to ``max_backoff`` seconds); a crumb
+        refused once is fetched again at once."""
+        try:
+            for attempt in self._retrying(what):
+                with attempt:
+                    return self._call_once(fn)
+        except Exception as exc:  # noqa: BLE001 - classified here
+            err = self._error(what, exc)
+            err.retryable = is_retryable(exc)  # type: ignore[attr-defined]
+            raise err from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrying(self, what: str, when: Callable[[BaseException], bool] = is_retryable):  # type: ignore[no-untyped-def]
+        def note(state) -> None:  # type: ignore[no-untyped-def]
+            log.warning("jenkins: %s failed (%s), retry %d/%d in %.1fs", what, _short(state.outcome.exception()),
+                        state.attempt_number, self.retries, state.next_action.sleep)
+        return retrying(Exception, when=when, attempts=self.retries + 1, first=self.backoff,
+                        max_wait=self.max_backoff, sleep=self._sleep, before_sleep=note)
+
+    def _call_once(self, fn: Callable[[jenkins.Jenkins], T]) -> T:
+        srv = self.server
+        for refreshed in (False, True):
             try:
                 srv.crumb = self._crumb if srv.crumb is None else srv.crumb
                 result = fn(srv)
@@ -173,35 +198,25 @@ class JenkinsClient:
                     with self._crumb_lock:
                         self._crumb = srv.crumb
                 return result
-            except Exception as exc:  # noqa: BLE001 - classified below
-                status = _status(exc)
-                if status == 403 and srv.crumb and not crumb_refreshed:
-                    # Crumbs expire with the session that issued them: fetch a new one.
-                    crumb_refreshed = True
-                    with self._crumb_lock:
-                        self._crumb = None
-                    srv.crumb = None
-                    continue
-                if attempt < self.retries and is_retryable(exc):
-                    delay = min(self.max_backoff, self.backoff * (2 ** attempt))
-                    delay *= 0.5 + random.random() / 2
-                    log.warning("jenkins: %s failed (%s), retry %d/%d in %.1fs",
-                                what, _short(exc), attempt + 1, self.retries, delay)
-                    attempt += 1
-                    self._sleep(delay)
-                    continue
-                err = self._error(what, exc)
-                err.retryable = is_retryable(exc)  # type: ignore[attr-defined]
-                raise err from None
+            except Exception as exc:  # noqa: BLE001 - a refused crumb is retried here, the rest above
+                if refreshed or _status(exc) != 403 or not srv.crumb:
+                    raise
+                # Crumbs expire with the session that issued them: fetch a new one.
+                with self._crumb_lock:
+                    self._crumb = None
+                srv.crumb = None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, what: str, exc: BaseException) -> GantryError:
         status = _status(exc)
         host = urlsplit(self.settings.url).netloc
         if status in (401, 403):
-            return GantryError(f"jenkins {host}", f"{what}: HTTP {status}: check JENKINS_USER and JENKINS_API_TOKEN"
-                               " (and the user's permissions)")
-        if isinstance(exc, jenkins.NotFoundException):
-            return GantryError(f"jenkins {host}", f"{what}: not found (HTTP 404)")
+            return Unauthorized(f"jenkins {host}", f"{what}: HTTP {status}: check JENKINS_USER and "
+                                "JENKINS_API_TOKEN (and the user's permissions)")
+        if isinstance(exc, jenkins.NotFoundException) or status == 404:
+            return NotFound(f"jenkins {host}", f"{what}: not found (HTTP 404)")
+        if is_retryable(exc):
+            return Unavailable(f"jenkins {host}", f"{what}: {_short(exc)}")
         return GantryError(f"jenkins {host}", f"{what}: {_short(exc)}")
 
     # -- jobs -------------------------------------------------------------------------------
@@ -214,10 +229,8 @@ class JenkinsClient:
         """``call``, with None for HTTP 404."""
         try:
             return self.call(what, fn)
-        except GantryError as err:
-            if "not found (HTTP 404)" in err.what:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def get_config(self, name: str) -> str | None:
         """The live ``config.xml`` of ``name``, or None when there is no such job."""
@@ -397,21 +410,16 @@ class _FastReader:
         raise _HTTPStatusError(resp.status, resp.reason)
 
     def get_config(self, name: str) -> str | None:
-        attempt = 0
-        while True:
-            try:
-                return self._get(name)
-            except (OSError, _HTTPStatusError, ValueError) as exc:
-                status = getattr(exc, "status", None)
-                transient = status is None or status >= 500
-                if transient and attempt < self.client.retries:
-                    delay = min(self.client.max_backoff, self.client.backoff * (2 ** attempt))
-                    attempt += 1
-                    self.client._sleep(delay * (0.5 + random.random() / 2))
-                    continue
-                err = self.client._error(f"read {name}/config.xml", exc)
-                err.retryable = transient  # type: ignore[attr-defined]
-                raise err from None
+        what = f"read {name}/config.xml"
+        try:
+            for attempt in self.client._retrying(what, when=_transient):
+                with attempt:
+                    return self._get(name)
+        except (OSError, _HTTPStatusError, ValueError) as exc:
+            err = self.client._error(what, exc)
+            err.retryable = _transient(exc)  # type: ignore[attr-defined]
+            raise err from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         for conn in self.conns:

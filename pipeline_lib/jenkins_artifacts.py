@@ -6,7 +6,8 @@ build, and does it have the artifact) then ``GET <build url>artifact/<relativePa
 bytes; the "last successful" permalink is resolved once, so both calls see the same build).
 Folders: ``dev/web`` → ``job/dev/job/web``. Settings come from :func:`pipeline_lib.jenkins.load_settings`
 (``JENKINS_URL``, ``JENKINS_USER``, ``JENKINS_API_TOKEN`` — the build's credentials); basic auth
-with the API token, never logged. Connection errors and 5xx are retried (urllib3 ``Retry``).
+with the API token, never logged. Connection errors, 429 and 5xx are retried (the one policy of
+:mod:`pipeline_lib.core.http`).
 Every failure is one :class:`GantryError`: callers decide whether it is fatal (the PR gate
 treats an unreachable baseline as "all findings are new", never as a failed build).
 """
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.http import retry_policy
+from pipeline_lib.core.http import session as http_session
 
 from .jenkins import JenkinsSettings
 
@@ -46,14 +47,9 @@ def job_path(job: str) -> str:
 
 
 def _session(settings: JenkinsSettings, retries: int) -> requests.Session:
-    s = requests.Session()
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=0.5,
-                  status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"}), raise_on_status=False)
-    s.mount("http://", HTTPAdapter(max_retries=retry))
-    s.mount("https://", HTTPAdapter(max_retries=retry))
+    s = http_session(retry=retry_policy(total=retries, statuses=(500, 502, 503, 504, 429)), timeout=settings.timeout)
     if settings.user and settings.token:
         s.auth = (settings.user, settings.token)
-    s.headers["User-Agent"] = "gantry"
     return s
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import run as run_command
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import FindingSet, Finding, ParsedReport, ScanOutcome, clip, fingerprint
@@ -70,12 +70,9 @@ def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = D
     argv = [find_checkov(project_dir), "-d", str(infra_dir), "--framework", "terraform",
             "--skip-download", "--download-external-modules", "false", "-o", "json", "--compact"]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        raise GantryError("checkov", f"timed out after {timeout:.0f}s") from None
-    except OSError as exc:
-        raise GantryError("checkov", str(exc)) from None
+        proc = run_command(argv, timeout=timeout, env=env, what="checkov")
+    except TimeoutExceeded:
+        raise TimeoutExceeded("checkov", f"timed out after {timeout:.0f}s") from None
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -23,11 +23,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, Suppressed, clip,
                    fingerprint, severity_from_score, normalize_severity)
-from .process import run_tool
 from .registry import ParseOptions, register
 
 TOOL = "dependency-check"
@@ -99,16 +99,16 @@ def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: P
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"nvd.api.key={key}\n")
             cmd += ["--propertyfile", props]
-        res = run_tool(cmd, timeout=timeout)
+        res = run_command(cmd, timeout=timeout, max_output=TAIL_OUTPUT)
+    except TimeoutExceeded:
+        return ScanOutcome(TOOL, "error", [], f"dependency-check timed out after {timeout:g}s",
+                           time.monotonic() - start)
     finally:
         if props:
             Path(props).unlink(missing_ok=True)
-    if res.timed_out:
-        return ScanOutcome(TOOL, "error", [], f"dependency-check timed out after {timeout:g}s",
-                           time.monotonic() - start)
     report = work / REPORT_JSON
     if res.returncode != 0 or not report.is_file():
-        why = res.last_error_line((key,)) or f"exit code {res.returncode}"
+        why = res.last_line((key,)) or f"exit code {res.returncode}"
         return ScanOutcome(TOOL, "error", [], f"dependency-check failed: {why}", time.monotonic() - start)
     return ScanOutcome(TOOL, "ok", [report], "", time.monotonic() - start)
 

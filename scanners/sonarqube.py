@@ -27,11 +27,15 @@ from typing import Any
 
 import requests
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
+from pipeline_lib.core.http import retry_policy
+from pipeline_lib.core.http import session as http_session
+from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
+from pipeline_lib.core.retry import poll
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
-from .process import run_tool
 from .registry import ParseOptions, register, register_not_report
 
 TOOL = "sonarqube"
@@ -71,44 +75,36 @@ class SonarClient:
         self.page_size = page_size
         self.timeout = timeout
         self.retries = retries
-        self.session = session or requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json",
-                                     "User-Agent": "gantry"})
+        self.session = session or http_session(retry=retry_policy(total=retries), timeout=timeout)
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
 
     def get(self, path: str, params: dict[str, Any]) -> dict:
+        """GET a Web API JSON object (transient failures retried by the session's policy);
+        Unauthorized, NotFound, Unavailable… for a failed call."""
         url = f"{self.base}/{path.lstrip('/')}"
-        delay = 0.5
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.session.get(url, params=params, timeout=self.timeout)
-            except requests.RequestException as exc:
-                if attempt < self.retries:
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                raise GantryError(f"sonarqube {path}", f"request failed: {type(exc).__name__}") from None
-            if resp.status_code >= 500 and attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
-                continue
-            if resp.status_code in (401, 403):
-                raise GantryError(f"sonarqube {path}", f"HTTP {resp.status_code}: token rejected or lacks permission")
-            if resp.status_code != 200:
-                raise GantryError(f"sonarqube {path}", f"HTTP {resp.status_code}: {_error_text(resp)}")
-            try:
-                data = resp.json()
-            except ValueError:
-                raise GantryError(f"sonarqube {path}", "response is not JSON") from None
-            if not isinstance(data, dict):
-                raise GantryError(f"sonarqube {path}", "response is not a JSON object")
-            return data
-        raise AssertionError("unreachable")  # pragma: no cover
+        where = f"sonarqube {path}"
+        try:
+            resp = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise Unavailable(where, f"request failed: {type(exc).__name__}") from None
+        if resp.status_code in (401, 403):
+            raise Unauthorized(where, f"HTTP {resp.status_code}: token rejected or lacks permission")
+        if resp.status_code != 200:
+            raise error_for_status(resp.status_code, where, f"HTTP {resp.status_code}: {_error_text(resp)}")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise GantryError(where, "response is not JSON") from None
+        if not isinstance(data, dict):
+            raise GantryError(where, "response is not a JSON object")
+        return data
 
     def wait_for_task(self, task_id: str, *, timeout: float = 600, interval: float = 2.0,
                       max_interval: float = 15.0) -> dict:
         """Poll ``api/ce/task`` until the task is SUCCESS; FAILED/CANCELED/timeout raise."""
-        deadline = time.monotonic() + timeout
-        while True:
+        last = {"status": "PENDING"}
+
+        def done() -> dict | None:
             task = self.get("api/ce/task", {"id": task_id}).get("task")
             if not isinstance(task, dict):
                 raise GantryError("sonarqube api/ce/task", "response has no 'task' object")
@@ -120,10 +116,14 @@ class SonarClient:
                                   f"analysis {status}: {clip(task.get('errorMessage') or 'no message', 200)}")
             if status not in ("PENDING", "IN_PROGRESS"):
                 raise GantryError("sonarqube api/ce/task", f"unknown task status {clip(status, 40)!r}")
-            if time.monotonic() + interval > deadline:
-                raise GantryError("sonarqube api/ce/task", f"analysis still {status} after {timeout:g}s (timed out)")
-            time.sleep(interval)
-            interval = min(interval * 1.5, max_interval)
+            last["status"] = status
+            return None
+
+        try:
+            return poll(done, timeout=timeout, what="sonarqube api/ce/task", first=interval, interval=max_interval)
+        except TimeoutExceeded:
+            raise TimeoutExceeded("sonarqube api/ce/task",
+                                  f"analysis still {last['status']} after {timeout:g}s (timed out)") from None
 
     def quality_gate(self, analysis_id: str | None, project_key: str) -> dict:
         params = {"analysisId": analysis_id} if analysis_id else {"projectKey": project_key}
@@ -218,8 +218,9 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     reaches the scanner through its SONAR_TOKEN environment variable, never the command line.
     """
     start = time.monotonic()
-    host = host_url or os.environ.get("SONAR_HOST_URL", "")
-    token = os.environ.get("SONAR_TOKEN", "")
+    settings = Settings.from_env()
+    host = host_url or settings.sonar_host_url or ""
+    token = settings.sonar_token or ""
     if not host or not token:
         missing = " and ".join(n for n, v in (("SONAR_HOST_URL", host), ("SONAR_TOKEN", token)) if not v)
         return ScanOutcome(TOOL, "skipped", [], f"{missing} not set")
@@ -234,11 +235,12 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     cmd += [f"-Dsonar.host.url={host}", f"-Dsonar.projectKey={key}",
             f"-Dsonar.projectBaseDir={project_dir.resolve()}", f"-Dsonar.working.directory={work}", *extra_args]
     env = {**os.environ, "SONAR_TOKEN": token}
-    res = run_tool(cmd, timeout=timeout, cwd=project_dir, env=env)
-    if res.timed_out:
+    try:
+        res = run_command(cmd, timeout=timeout, cwd=project_dir, env=env, max_output=TAIL_OUTPUT, secrets=(token,))
+    except TimeoutExceeded:
         return ScanOutcome(TOOL, "error", [], f"sonar-scanner timed out after {timeout:g}s", time.monotonic() - start)
     if res.returncode != 0:
-        why = res.last_error_line((token,)) or f"exit code {res.returncode}"
+        why = res.last_line((token,)) or f"exit code {res.returncode}"
         return ScanOutcome(TOOL, "error", [], f"sonar-scanner failed: {why}", time.monotonic() - start)
     try:
         task = read_report_task(work / "report-task.txt")

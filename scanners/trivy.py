@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, clip,
                    fingerprint, severity_from_score, normalize_severity)
 from .jsonstream import JsonStream
-from .process import run_tool
 from .registry import ParseOptions, register
 
 TOOL = "trivy"
@@ -118,14 +118,15 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     tmp = out_dir / f".{REPORT_NAME}.partial"
     cmd = [binary, mode, "--scanners", ",".join(scanners), "--format", "json", "--output", str(tmp),
            *common, *subject]
-    res = run_tool(cmd, timeout=timeout + _grace(timeout))
-    if res.timed_out:
+    try:
+        res = run_command(cmd, timeout=timeout + _grace(timeout), max_output=TAIL_OUTPUT)
+    except TimeoutExceeded:
         tmp.unlink(missing_ok=True)
         return ScanOutcome(TOOL, "error", [], f"trivy {mode} timed out after {timeout:g}s",
                            time.monotonic() - start)
     if res.returncode != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
-        why = res.last_error_line() or f"exit code {res.returncode}"
+        why = res.last_line() or f"exit code {res.returncode}"
         if "vuln" in scanners and re.search(r"\bDB\b|database", why, re.I):
             why = f"vulnerability DB unavailable (offline? set --db-repository to a mirror): {why}"
         return ScanOutcome(TOOL, "error", [], f"trivy {mode} failed: {why}", time.monotonic() - start)
@@ -134,11 +135,14 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     if sbom:
         sbom_path = out_dir / SBOM_NAME
         sbom_tmp = out_dir / f".{SBOM_NAME}.partial"
-        res = run_tool([binary, mode, "--format", "cyclonedx", "--output", str(sbom_tmp), *common, *subject],
-                       timeout=timeout + _grace(timeout))
-        if res.returncode != 0 or not sbom_tmp.is_file():
+        try:
+            res = run_command([binary, mode, "--format", "cyclonedx", "--output", str(sbom_tmp), *common, *subject],
+                              timeout=timeout + _grace(timeout), max_output=TAIL_OUTPUT)
+            why = res.last_line() or f"exit code {res.returncode}"
+        except TimeoutExceeded:
+            res, why = None, "timed out"
+        if res is None or res.returncode != 0 or not sbom_tmp.is_file():
             sbom_tmp.unlink(missing_ok=True)
-            why = "timed out" if res.timed_out else (res.last_error_line() or f"exit code {res.returncode}")
             return ScanOutcome(TOOL, "error", reports, f"trivy SBOM failed: {why}", time.monotonic() - start)
         os.replace(sbom_tmp, sbom_path)
         reports.append(sbom_path)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from typing import Any
 
 import yaml
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import run as run_command
 
 from .dashboards import SIDECAR_LABEL, dashboard_exprs
 
@@ -50,11 +50,11 @@ def tool(name: str) -> str:
 
 def run_tool(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
     """Run a checker; ``(exit code, stdout+stderr)``. A hang is a :class:`GantryError`."""
+    name = Path(args[0]).name
     try:
-        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT,
-                              env={**os.environ, "NO_COLOR": "1"})
-    except subprocess.TimeoutExpired:
-        raise GantryError(Path(args[0]).name, f"timed out after {TOOL_TIMEOUT:g}s") from None
+        proc = run_command(args, cwd=cwd, timeout=TOOL_TIMEOUT, env={**os.environ, "NO_COLOR": "1"}, what=name)
+    except TimeoutExceeded:
+        raise TimeoutExceeded(name, f"timed out after {TOOL_TIMEOUT:g}s") from None
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 

@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 
-
-def add_catalog_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--catalog", default=str(DEFAULT_CATALOG),
-                        help="service catalog file (default: %(default)s)")
+from .options import add_catalog, add_format
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("catalog", help="validate or list the service catalog")
     csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     check = csub.add_parser("check", help="validate the catalog; exit 2 listing every problem")
-    add_catalog_option(check)
+    add_catalog(check)
     check.set_defaults(func=_check)
     ls = csub.add_parser("list", help="list services and their environments")
-    add_catalog_option(ls)
-    ls.add_argument("--format", choices=("table", "json"), default="table")
+    add_catalog(ls)
+    add_format(ls, human="table")
     ls.set_defaults(func=_list)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 
+from .options import add_dry_run, add_format
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("code-scanning", help="upload SARIF to GitHub code scanning and wait until it is processed")
@@ -23,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ref.add_argument("--ref", help="git ref, e.g. refs/heads/main (or a branch name)")
     p.add_argument("--sarif", type=Path, required=True, help="report.sarif written by gantry gate --report-dir")
     add_options(p)
-    p.add_argument("--dry-run", action="store_true", help="prepare and print what would be uploaded; no request")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_dry_run(p, help="prepare and print what would be uploaded; no request")
+    add_format(p)
     p.set_defaults(func=cmd_code_scanning, stage="code_scanning")
 
 

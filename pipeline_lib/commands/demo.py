@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..demo import DEFAULT_REGISTRY_PORT, Demo, DemoConfig
+from .options import add_catalog, add_env, add_format
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,17 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", type=Path, default=Path("demo-out"),
                    help="work directory for reports, registry storage and the GitOps repo (default: %(default)s)")
     p.add_argument("--service", default="storefront", help="catalog service to run (default: %(default)s)")
-    p.add_argument("--env", dest="environment", default="dev", choices=("dev", "prod", "event"),
-                   help="target environment of the bump (default: %(default)s)")
-    p.add_argument("--catalog", type=Path, default=None, help="catalog file (default: jobs/catalog.yaml)")
+    add_env(p, dest="environment", help="target environment of the bump")
+    add_catalog(p, default=None, derived="jobs/catalog.yaml of the gantry checkout")
     p.add_argument("--source", type=Path, default=None, help="service source (default: examples/SERVICE)")
     p.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT,
                    help="port of the local registry on 127.0.0.1 (default: %(default)s; 0 picks a free one)")
     p.add_argument("--engine", choices=("auto", "docker", "podman"), default="auto",
                    help="container engine behind the Docker API (default: a running Docker engine, else podman)")
     p.add_argument("--policy", type=Path, default=None, help="gate policy file (default: the packaged policy)")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="json: progress on stderr, the stage results as one JSON array on stdout")
+    add_format(p, help="json: progress on stderr, the stage results as one JSON array on stdout")
     p.set_defaults(func=_run)
 
 

@@ -11,28 +11,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, Catalog, load_catalog
 from pipeline_lib.core.errors import GantryError
 
-from . import region_host
+from .options import add_catalog, add_dry_run, add_env, add_format, add_registry_for
+
+if TYPE_CHECKING:
+    from pipeline_lib.core.catalog import Catalog
+
+
+def load_catalog(path) -> Catalog:
+    # YAML and the catalog model load when a command runs, not for `gantry --help` (start-up time)
+    from pipeline_lib.core.catalog import load_catalog as load
+    return load(path)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+    add_catalog(p)
     p.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    p.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_env(p, required=True)
+    add_format(p)
 
 
 def _switch_opts(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--service", action="append", metavar="NAME",
                    help="move only this service (repeatable; default: every service deployed in --env)")
-    p.add_argument("--dry-run", action="store_true", help="check the target registry and print the plan; "
-                                                           "write nothing")
-    p.add_argument("--registry-for", action="append", type=region_host, default=[], metavar="REGION=HOST",
-                   help="registry host of a region (default: the catalog account's ECR host there)")
+    add_dry_run(p, help="check the target registry and print the plan; write nothing")
+    add_registry_for(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

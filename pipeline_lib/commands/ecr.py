@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
+from .options import add_catalog, add_dry_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ecr", help="ensure ECR repositories and Seoul -> Tokyo replication")
     esub = p.add_subparsers(dest="ecr_command", metavar="ACTION", required=True)
     ensure = esub.add_parser("ensure", help="create/fix repositories and the replication rule (idempotent)")
-    ensure.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
-    ensure.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    add_catalog(ensure)
+    add_dry_run(ensure)
     ensure.add_argument("--keep-releases", type=int, default=30, metavar="N", help="release tags kept (default 30)")
     ensure.add_argument("--untagged-days", type=int, default=7, metavar="D",
                         help="expire untagged images after D days (default 7)")

@@ -14,11 +14,12 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, NoRegionError
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import EXIT_OK, GantryError
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window
+from .options import add_catalog
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sch.add_argument("--project", default="event-runner", help="CodeBuild runner project")
     sch.add_argument("--role-arn", help="role the Scheduler assumes (default: role/event-scheduler in the account)")
     sch.add_argument("--region", default=None, help="AWS region (default: the catalog's event region)")
-    sch.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(sch)
     sch.add_argument("--delete", action="store_true", help="delete the event's schedules instead")
     sch.set_defaults(func=_schedule)
 
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--gitops-repo", default=None,
                     help="create: write the event images' digests pinned in this GitOps repo to "
                          "images.auto.tfvars.json before apply")
-    lc.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(lc)
     lc.add_argument("--window", default="2h", help="retry window (default 2h)")
     lc.add_argument("--retry-interval", default="60s")
     lc.add_argument("--sync-wait", default="30m", help="wait per attempt for the DMS final sync")
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--destroy-delay", default="1h")
     cost.add_argument("--period-hours", type=float, default=HOURS_PER_MONTH,
                       help=f"always-on comparison period (default {HOURS_PER_MONTH:g} h, a month)")
-    cost.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(cost)
     cost.set_defaults(func=_cost)
 
     dep = esub.add_parser("deploy", help="roll an ECS service of the event stack to the digest the GitOps "
@@ -91,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("--cluster", help="ECS cluster (default: the environment's name, as infra/envs/event)")
     dep.add_argument("--container", help="container to update (default: the service name)")
     dep.add_argument("--region", help="AWS region (default: the environment's aws_region)")
-    dep.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(dep)
     dep.add_argument("--dry-run", action="store_true", help="say what would change; register and update nothing")
     dep.add_argument("--no-wait", action="store_true", help="return after UpdateService")
     dep.add_argument("--timeout", default="15m", help="wait this long for the rollout (default 15m)")

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, ENVIRONMENT_NAMES, load_catalog
+from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.settings import Settings
+
+from .options import add_catalog, add_env, add_format
+
+if TYPE_CHECKING:
+    from pipeline_lib.core.catalog import Catalog
 
 
-def _catalog_opt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+def _load_catalog(path: Path) -> Catalog:
+    # YAML and the catalog model load when a command runs, not for `--help` (start-up time)
+    from pipeline_lib.core.catalog import load_catalog
+    return load_catalog(path)
 
 
 def _digest(value: str) -> str:
@@ -30,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description="Create the repository, or add to an existing one the files a newer "
                                        "gantry generates. A file a person changed is never overwritten: it is "
                                        "reported and the exit code is 1.")
-    _catalog_opt(init)
+    add_catalog(init)
     init.add_argument("--repo", required=True, type=Path, help="bare repository path (created if missing)")
     init.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
     init.add_argument("--service", action="append", help="service (repeatable; default: all in --env)")
@@ -53,32 +61,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=_check)
 
     bump = gsub.add_parser("bump", help="pin a service's image by digest in one environment")
-    _catalog_opt(bump)
+    add_catalog(bump)
     bump.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    bump.add_argument("--env", required=True, help="environment: " + ", ".join(ENVIRONMENT_NAMES))
+    add_env(bump, required=True)
     bump.add_argument("--service", required=True)
     bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
     bump.add_argument("--tag", help="image tag recorded beside the digest")
     bump.add_argument("--image", help="image repository host/name (default: catalog ECR repository)")
-    bump.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="default: $BUILD_URL")
+    bump.add_argument("--build-url", default=Settings.from_env().build_url, help="default: $BUILD_URL")
     _mode_opts(bump)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
     bump.add_argument("--json", action="store_true", help="print the result as JSON")
     bump.set_defaults(func=_bump, stage="bump")
 
     promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
-    _catalog_opt(promote)
+    add_catalog(promote)
     promote.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
     promote.add_argument("--service", required=True)
-    promote.add_argument("--build-url", default=os.environ.get("BUILD_URL"))
+    promote.add_argument("--build-url", default=Settings.from_env().build_url)
     _mode_opts(promote)
     promote.add_argument("--json", action="store_true")
     promote.set_defaults(func=_promote)
 
     apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
-    _catalog_opt(apps)
+    add_catalog(apps)
     apps.add_argument("--repo", help="GitOps repository URL Argo CD reads (default: catalog gitops_repo)")
     apps.add_argument("--revision", help="branch Argo CD tracks (default: the catalog's gitops_branch, "
                       "the branch bump/promote/pins use; another value must be confirmed with --allow-other-revision)")
@@ -92,10 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pins = gsub.add_parser("pins", help="the digests the GitOps repo pins for one environment "
                                         "(--tfvars: the event stack's images.auto.tfvars.json)")
-    _catalog_opt(pins)
-    pins.add_argument("--env", required=True, choices=("dev", "prod", "event"))
+    add_catalog(pins)
+    add_env(pins, required=True)
     pins.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    pins.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(pins, human="table")
     pins.add_argument("--tfvars", type=Path, help="write {\"image_digests\": …, \"image_registry\": host} here for "
                                                   "Terraform (every service must have a digest pinned; the "
                                                   "registry is the active one, see gantry dr)")
@@ -103,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
     wait.add_argument("--app", required=True)
-    wait.add_argument("--server", default=os.environ.get("ARGOCD_SERVER"), help="default: $ARGOCD_SERVER")
+    wait.add_argument("--server", default=Settings.from_env().argocd_server, help="default: $ARGOCD_SERVER")
     wait.add_argument("--timeout", type=float, default=300.0)
     wait.add_argument("--revision", help="also require this synced revision (commit)")
     wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
@@ -113,14 +121,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _mode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("commit", "pr"), help="push to main, or open a pull request "
                    "(default: the environment's deploy setting in the catalog)")
-    p.add_argument("--github-api", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    p.add_argument("--github-api", default=Settings.from_env().github_api_url,
                    help="GitHub REST API base for --mode pr (default: $GITHUB_API_URL or api.github.com)")
     p.add_argument("--github-repo", help="owner/name for --mode pr (default: parsed from --repo)")
 
 
 def _init(args: argparse.Namespace) -> int:
     from gitops.layout import init_repo
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     services = [catalog.service(s) for s in args.service] if args.service else catalog.services_in(args.env)
     result = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host,
                        dry_run=args.dry_run)
@@ -198,8 +206,8 @@ def _print_bump(result, as_json: bool, what: str) -> None:
 
 def _bump(args: argparse.Namespace) -> int:
     from ..stages.bump import BumpOptions, run
-    result = run(BumpOptions(load_catalog(args.catalog), args.service, args.env, args.digest, args.tag, args.repo,
-                             args.image, args.build_url, args.mode, args.github_api, args.github_repo,
+    result = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
+                             args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
                              args.workdir)).value
     _print_bump(result, args.json, f"{args.service} {args.env}")
     return 0
@@ -212,7 +220,7 @@ def _warn(result) -> None:
 
 def _promote(args: argparse.Namespace) -> int:
     from gitops.promote import promote
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
                      source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
                      github_api=args.github_api, github_repo=args.github_repo)
@@ -222,7 +230,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _apps(args: argparse.Namespace) -> int:
     from gitops.argocd import application_set, applications, dump_all
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     repo = args.repo or catalog.gitops_repo
     revision = args.revision or catalog.gitops_branch
     if revision != catalog.gitops_branch and not args.allow_other_revision:
@@ -246,7 +254,7 @@ def _apps(args: argparse.Namespace) -> int:
 
 def _pins(args: argparse.Namespace) -> int:
     from gitops.pins import active_registry, image_digests, read_environment, write_tfvars
-    catalog = load_catalog(args.catalog)
+    catalog = _load_catalog(args.catalog)
     pins, state = read_environment(args.repo or catalog.gitops_repo, catalog, args.env)
     if args.tfvars:
         write_tfvars(args.tfvars, image_digests(pins, args.env), active_registry(catalog, state))
@@ -268,6 +276,6 @@ def _wait(args: argparse.Namespace) -> int:
     from gitops.argocd import wait_synced
     if not args.server:
         raise GantryError("gitops wait", "--server (or $ARGOCD_SERVER) is required")
-    token = os.environ.get("ARGOCD_AUTH_TOKEN") or os.environ.get("ARGOCD_TOKEN")
+    token = Settings.from_env().argocd_token
     return wait_synced(args.server, args.app, token=token, timeout=args.timeout, revision=args.revision,
                        verify=not args.insecure)

@@ -7,17 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
-
-from . import region_host
+from .options import add_catalog, add_env, add_registry_for
 
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
-    p.add_argument("--catalog", default=str(DEFAULT_CATALOG), help="service catalog (default: %(default)s)")
+    add_catalog(p)
     p.add_argument("--service", required=True)
-    p.add_argument("--env", required=env_required, default=None if env_required else "dev",
-                   help="environment whose ECR repository is used" + ("" if env_required else " (default: dev)"))
+    add_env(p, required=env_required, help="environment whose ECR repository is used")
     p.add_argument("--registry", help="registry host (default: the catalog's ECR host in the registry region)")
 
 
@@ -66,8 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              help="wait until the digest is in every replica region (exit 1 on timeout)")
     _common(verify)
     verify.add_argument("--digest", required=True, type=_digest)
-    verify.add_argument("--registry-for", action="append", type=region_host, default=[], metavar="REGION=HOST",
-                        help="registry host to check for a region (default: its ECR host)")
+    add_registry_for(verify, help="registry host to check for a region (default: its ECR host)")
     verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
     verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")

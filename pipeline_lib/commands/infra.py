@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from ..infra.catalogvars import sync
 from ..infra.check import STEPS, StepResult, run_check
 from ..infra.cliconfig import find_mirror, write_cli_config
+from .options import add_catalog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="plan runs 'terraform plan' of every env root against a moto server "
                                         "the check starts (python -m moto.server); skip it with --steps.")
     check.add_argument("--infra", type=Path, default=Path("infra"), help="infra directory (default: infra)")
-    check.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="service catalog")
+    add_catalog(check)
     check.add_argument("--steps", default=",".join(STEPS),
                        help=f"comma-separated steps to run (default: {','.join(STEPS)}; "
                             "leave out plan without moto)")
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     syncp = isub.add_parser("sync", help="write infra/envs/<env>/catalog.auto.tfvars.json from the catalog")
     syncp.add_argument("--infra", type=Path, default=Path("infra"))
-    syncp.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(syncp)
     syncp.set_defaults(func=_sync)
 
     cfg = isub.add_parser("cli-config", help="write a Terraform CLI config using a local provider mirror if any")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from .options import add_catalog, add_dry_run
 
 DEFAULT_JOBS_DIR = Path("jobs")
 
@@ -15,8 +16,7 @@ DEFAULT_JOBS_DIR = Path("jobs")
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs-dir", type=Path, default=DEFAULT_JOBS_DIR,
                    help="directory of JJB YAML (default: jobs)")
-    p.add_argument("--catalog", type=Path, default=None,
-                   help="service catalog (default: <jobs-dir>/catalog.yaml)")
+    add_catalog(p, default=None, derived="<jobs-dir>/catalog.yaml")
     p.add_argument("--conf", default=None,
                    help="JJB ini file: [job_builder] options and, unless JENKINS_* are set, [jenkins] url/user/password")
 
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(update)
     _workers(update)
     update.add_argument("--prune", action="store_true", help="delete managed jobs no longer in the catalog")
-    update.add_argument("--dry-run", action="store_true", help="report the actions, change nothing")
+    add_dry_run(update, help="report the actions, change nothing")
     update.set_defaults(func=cmd_update)
 
 

@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline_lib.core.catalog import ENVIRONMENT_NAMES, load_catalog
+from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from pipeline_lib.core.fileio import write_atomic
 
-from .catalog import add_catalog_option
+from .options import add_catalog, add_dry_run, add_env, add_format
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "from the catalog, checked by promtool and amtool")
     msub = p.add_subparsers(dest="monitoring_command", metavar="ACTION", required=True)
     render = msub.add_parser("render", help="write monitoring/<env>/ (rules, promtool tests, dashboards)")
-    add_catalog_option(render)
-    render.add_argument("--env", required=True, choices=ENVIRONMENT_NAMES)
+    add_catalog(render)
+    add_env(render, required=True)
     render.add_argument("--output", type=Path, default=Path("."), help="GitOps repository root (default: .)")
-    render.add_argument("--dry-run", action="store_true", help="list the files, write nothing")
-    render.add_argument("--format", choices=("text", "json"), default="text")
+    add_dry_run(render, help="list the files, write nothing")
+    add_format(render)
     render.set_defaults(func=_render)
     am = msub.add_parser("alertmanager", help="print the Alertmanager configuration (Slack URL read from a file)")
-    add_catalog_option(am)
+    add_catalog(am)
     am.add_argument("--slack-api-url-file", default=None,
                     help="path of the Slack webhook URL file inside Alertmanager (default: the mounted Secret)")
     am.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     check = msub.add_parser("check", help="promtool check/test rules, dashboard queries, amtool check-config; "
                                           "exit 1 listing every problem")
     check.add_argument("repo", type=Path, nargs="?", default=Path("."), help="GitOps repository (default: .)")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(check)
     check.set_defaults(func=_check)
     push = msub.add_parser("push-stage", help="push one stage's outcome to the Pushgateway at PUSHGATEWAY_URL "
                                               "(for Jenkins stages that are not run by gantry's stage runner)",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+
+from pipeline_lib.core.settings import Settings
 
 from ..stages.notify import STATUS_ICONS, NotifyOptions, run as run_notify
+from .options import add_dry_run, add_env
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,13 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Post one message for a build. The webhook URL is a secret: it is "
                                         "read from the environment variable named by --url-env and never printed.")
     slack.add_argument("--service", required=True)
-    slack.add_argument("--env", dest="environment", required=True)
+    add_env(slack, dest="environment", required=True)
     slack.add_argument("--status", required=True, type=str.upper, choices=sorted(STATUS_ICONS),
                        help="Jenkins' currentBuild.currentResult")
-    slack.add_argument("--build-url", default=os.environ.get("BUILD_URL", ""))
+    slack.add_argument("--build-url", default=Settings.from_env().build_url or "")
     slack.add_argument("--url-env", default="SLACK_WEBHOOK_URL",
                        help="environment variable holding the webhook URL (default: %(default)s)")
-    slack.add_argument("--dry-run", action="store_true", help="print the message instead of posting it")
+    add_dry_run(slack, help="print the message instead of posting it")
     slack.set_defaults(func=_slack, stage="notify")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 from scanners.registry import tool_names
 
+from .options import add_env, add_format
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scan", help="run one security scanner and write its report and outcome")
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("findings", help="print the normalized findings of scan reports")
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p, human="table")
     p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
     p.add_argument("--input-format", default=None, help="report format (default: detected from content)")
     p.set_defaults(func=cmd_findings)
@@ -53,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gate", help="evaluate scan reports against the security policy (0 pass, 1 fail, 2 cannot evaluate)")
     p.add_argument("reports", nargs="*", type=Path, metavar="REPORT")
     p.add_argument("--policy", type=Path, help="policy YAML (default: the packaged policy, fails on HIGH/CRITICAL)")
-    p.add_argument("--env", default="dev", help="environment (dev, prod, event)")
+    add_env(p)
     p.add_argument("--baseline", type=Path, help="findings.json of an earlier run (for only-new rules)")
     p.add_argument("--baseline-from-jenkins", metavar="JOB",
                    help="fetch the baseline from JOB's last successful build (e.g. dev/web); unreachable → no "
@@ -62,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="archived path of findings.json in that build (default reports/gate/findings.json)")
     p.add_argument("--outcomes", type=Path, help="directory with <tool>.outcome.json files")
     p.add_argument("--report-dir", type=Path, help="write report.md, report.sarif, junit.xml, report.html, findings.json")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(p)
     p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
     p.add_argument("--input-format", default=None, help="format of every REPORT (default: detected from content)")
     p.set_defaults(func=cmd_gate, stage="gate")

@@ -8,14 +8,14 @@ from pathlib import Path
 from pipeline_lib.core.catalog import load_catalog
 from ..stages import run_stage
 from ..stages.test import TestOptions, run as run_test_stage
-from .catalog import add_catalog_option
+from .options import add_catalog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="run a service's tests and write JUnit XML",
                        description="Run the service's test command (catalog: test_command) in --src "
                                    "and write OUT/test-results.xml. Exit 1 when a test failed or none ran.")
-    add_catalog_option(p)
+    add_catalog(p)
     p.add_argument("--service", required=True, help="catalog service name")
     p.add_argument("--src", type=Path, default=Path("."), help="service source checkout (default: .)")
     p.add_argument("--out", type=Path, default=Path("gantry-out"), help="output directory (default: %(default)s)")

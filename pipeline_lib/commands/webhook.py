@@ -7,9 +7,9 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline_lib.core.catalog import DEFAULT_CATALOG
 from pipeline_lib.core.errors import GantryError
 from ..webhook.retry import DEFAULT_HORIZON, DEFAULT_LEASE
+from .options import add_catalog
 
 
 def _port(value: str) -> int:
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                        "Run two replicas behind a load balancer with one PostgreSQL --store.")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8090)
-    serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    add_catalog(serve)
     serve.add_argument("--conf", default=None, help="JJB ini file with a [jenkins] section")
     serve.add_argument("--store", "--db", dest="store", default=".gantry/webhook-deliveries.sqlite3",
                        metavar="URL",

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .environments import DEFAULT_CATALOG, ENVIRONMENT_NAMES
 from .errors import GantryError
 from .yamlload import load_yaml_file
 
-DEFAULT_CATALOG = Path("jobs/catalog.yaml")
 CATALOG_KEY = "_catalog"
-ENVIRONMENT_NAMES = ("dev", "prod", "event")
 DEPLOY_MODES = ("commit", "pr")
 MANIFEST_FORMATS = ("kustomize", "helm")
 PLATFORMS = ("jenkins", "eks", "ecs-fargate")

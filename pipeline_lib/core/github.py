@@ -3,12 +3,12 @@
 Works with GitHub.com (``https://api.github.com``) and GitHub Enterprise Server
 (``https://HOST/api/v3``). The token comes from the environment (``GITHUB_TOKEN``), is sent
 as ``Authorization: Bearer`` and never appears in messages. 5xx answers and secondary rate
-limits (403/429 with ``Retry-After``, or ``x-ratelimit-remaining: 0``) are retried.
+limits (403/429 with ``Retry-After``, or ``x-ratelimit-remaining: 0``) are retried by the session
+of :mod:`pipeline_lib.core.http` with GitHub's rules (:class:`_GitHubRetry`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from urllib3.exceptions import MaxRetryError, ResponseError
 
-from .errors import GantryError
+from .errors import GantryError, Unavailable, error_for_status
+from .http import GantryRetry, retry_policy
+from .http import session as http_session
+from .settings import DEFAULT_GITHUB_API_URL, Settings
 
-DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_API_URL = DEFAULT_GITHUB_API_URL
 STATUS_CONTEXT = "gantry/security"
 MAX_COMMENT_CHARS = 65_536
 MAX_STATUS_DESCRIPTION = 140
@@ -31,7 +35,7 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 def api_url_from_env() -> str:
     """``GITHUB_API_URL`` (set by Actions / configurable in Jenkins) or GitHub.com."""
-    return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    return Settings.from_env().github_api_url
 
 
 def check_repo(repo: str) -> str:
@@ -53,8 +57,36 @@ class CommentResult:
     url: str
 
 
+SECONDARY_LIMIT_WAIT = 60.0   # GitHub: with no rate-limit header, "wait at least one minute"
+
+
+class _GitHubRetry(GantryRetry):
+    """GitHub's rate-limit rules on top of :mod:`pipeline_lib.core.http`'s policy
+    (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api): a 403 or
+    429 with ``Retry-After`` waits that long; with ``x-ratelimit-remaining: 0`` it waits until
+    ``x-ratelimit-reset`` (epoch seconds). Any other 403 is a permission error: not retried."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        if after is None and response.status in (403, 429) and response.headers.get("x-ratelimit-remaining") == "0":
+            try:
+                return max(0.0, float(response.headers.get("x-ratelimit-reset", "0")) - time.time()) + 1
+            except ValueError:
+                return SECONDARY_LIMIT_WAIT
+        return after
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> GantryRetry:
+        if response is not None and response.status == 403 and self.get_retry_after(response) is None:
+            raise MaxRetryError(_pool, url, ResponseError("HTTP 403 is not a rate limit"))
+        return super().increment(method, url, response=response, error=error, _pool=_pool, _stacktrace=_stacktrace)
+
+
 class GitHubClient:
-    """GitHub REST v3 with retries; ``sleep`` is injectable so tests do not wait."""
+    """GitHub REST v3 on one :func:`pipeline_lib.core.http.session`; ``sleep`` is injectable so
+    tests do not wait. Connection failures and 5xx are retried for idempotent calls; rate-limit
+    answers (403/429, which GitHub rejects unprocessed) for every call; a wait longer than
+    ``max_wait`` seconds fails at once (Unavailable)."""
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, timeout: float = 30,
                  max_retries: int = 4, max_wait: float = 120, session: requests.Session | None = None,
@@ -69,9 +101,11 @@ class GitHubClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.sleep = sleep
-        self.session = session or requests.Session()
+        retry = retry_policy(total=max_retries, statuses=(429, 500, 502, 503, 504, 403), retry_after_max=max_wait,
+                             not_processed=(403, 429), sleep=sleep, cls=_GitHubRetry)
+        self.session = session or http_session(retry=retry, timeout=timeout)
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-                                     "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "gantry"})
+                                     "X-GitHub-Api-Version": "2022-11-28"})
 
     def __repr__(self) -> str:
         return f"GitHubClient(api_url={self.api_url!r})"
@@ -79,47 +113,28 @@ class GitHubClient:
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
-    def _wait_for(self, resp: requests.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying ``resp``, or None when it must not be retried."""
-        if resp.status_code >= 500:
-            return min(2.0 ** attempt, self.max_wait)
-        if resp.status_code in (403, 429):
-            retry_after = resp.headers.get("Retry-After")
-            if retry_after is not None:
-                try:
-                    return max(0.0, float(retry_after))
-                except ValueError:
-                    return 60.0
-            if resp.headers.get("x-ratelimit-remaining") == "0":
-                try:
-                    return max(0.0, float(resp.headers.get("x-ratelimit-reset", "0")) - time.time()) + 1
-                except ValueError:
-                    return 60.0
-            if resp.status_code == 429 or "rate limit" in resp.text[:2000].lower():
-                return 60.0   # GitHub: otherwise wait at least one minute before retrying
-        return None
+    def _send(self, method: str, url: str, where: str, json: Any, params: dict | None) -> requests.Response:
+        try:
+            return self.session.request(method, url, json=json, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise Unavailable(where, self._redact(f"request failed: {type(exc).__name__}")) from None
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> requests.Response:
+        """One API call (retried by the session's policy). Raises the typed error of the final
+        status (Unauthorized, NotFound, Conflict for 422 validation errors, Unavailable…)."""
         url = path if path.startswith(("http://", "https://")) else f"{self.api_url}/{path.lstrip('/')}"
         where = f"github {method} {re.sub(r'^https?://[^/]+', '', url).split('?')[0]}"
-        for attempt in range(self.max_retries + 1):
-            try:
-                resp = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
-            except requests.RequestException as exc:
-                if attempt < self.max_retries:
-                    self.sleep(min(2.0 ** attempt, self.max_wait))
-                    continue
-                raise GantryError(where, self._redact(f"request failed: {type(exc).__name__}")) from None
-            if resp.status_code < 400:
-                return resp
-            wait = self._wait_for(resp, attempt)
-            if wait is not None and attempt < self.max_retries:
-                if wait > self.max_wait:
-                    raise GantryError(where, f"rate limited; retry after {wait:.0f}s exceeds the {self.max_wait:.0f}s limit")
-                self.sleep(wait)
-                continue
-            raise GantryError(where, self._redact(f"HTTP {resp.status_code}: {_message(resp)}"))
-        raise AssertionError("unreachable")  # pragma: no cover
+        resp = self._send(method, url, where, json, params)
+        if resp.status_code in (403, 429):
+            wait = _GitHubRetry().get_retry_after(resp.raw) if resp.raw is not None else None
+            if wait is not None and wait > self.max_wait:
+                raise Unavailable(where, f"rate limited; retry after {wait:.0f}s exceeds the {self.max_wait:.0f}s limit")
+            if wait is None and "rate limit" in resp.text[:2000].lower():
+                self.sleep(SECONDARY_LIMIT_WAIT)   # a secondary limit without headers: once, after a minute
+                resp = self._send(method, url, where, json, params)
+        if resp.status_code < 400:
+            return resp
+        raise error_for_status(resp.status_code, where, self._redact(f"HTTP {resp.status_code}: {_message(resp)}"))
 
     def paginate(self, path: str, params: dict | None = None, *, max_pages: int = 100) -> Iterator[dict]:
         url: str | None = path

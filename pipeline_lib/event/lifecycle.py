@@ -14,7 +14,6 @@ the retry window closes; then the handler gives up with exit code 1.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,8 +25,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
-from ..infra.terraform import error_summary, run_in_group
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError, TimeoutExceeded
+from pipeline_lib.core.process import run
+
+from ..infra.terraform import error_summary
 from ..notify import post_slack
 
 STEPS = ("create", "destroy")
@@ -243,11 +244,11 @@ class Handler:
                      [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false", "-no-color"]):
             try:
                 # own process group: a timeout or interrupt kills Terraform and its provider plugins
-                proc = run_in_group(argv, root, self.cfg.terraform_timeout, env)
-            except subprocess.TimeoutExpired:
+                proc = run(argv, cwd=root, env=env, timeout=self.cfg.terraform_timeout, what="terraform")
+            except TimeoutExceeded:
                 raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} timed out") from None
-            except OSError as exc:
-                raise StepFailed(f"cannot run terraform: {exc}") from None
+            except GantryError as exc:
+                raise StepFailed(f"cannot run terraform: {exc.what}") from None
             sys.stderr.write(proc.stdout[-4000:])
             if proc.returncode != 0:
                 raise StepFailed(f"terraform {argv[len(self.cfg.terraform_cmd)]} exited {proc.returncode}: "

@@ -7,10 +7,10 @@ pushed by ``gantry image push --oci-archive`` (blob HEAD first, digest recorded)
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import TAIL_OUTPUT, run
 
 BUILDCTL_CANDIDATES = ("buildctl-daemonless.sh", "buildctl")
 
@@ -42,13 +42,11 @@ def build_oci_archive(context: Path, dockerfile: str, output: Path, ref: str, *,
     partial = output.with_name(output.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        proc = subprocess.run(buildctl_argv(tool, context, dockerfile, partial, ref, labels),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+        proc = run(buildctl_argv(tool, context, dockerfile, partial, ref, labels), timeout=timeout,
+                   what="build", max_output=TAIL_OUTPUT)
+    except TimeoutExceeded:
         partial.unlink(missing_ok=True)
-        raise GantryError("build", f"BuildKit timed out after {timeout:.0f}s") from None
-    except OSError as exc:
-        raise GantryError("build", f"cannot run {tool}: {exc.strerror}") from None
+        raise TimeoutExceeded("build", f"BuildKit timed out after {timeout:.0f}s") from None
     if proc.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]

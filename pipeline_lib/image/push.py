@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 
 import docker
@@ -17,6 +16,7 @@ import requests
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import check_tag, parse_repository
+from pipeline_lib.core.retry import retrying
 from .registry import RegistryClient, registry_for
 
 TRANSIENT_MARKERS = ("connection reset", "broken pipe", "eof", "timeout", "timed out", "too many requests",
@@ -62,6 +62,15 @@ def _push_once(client: docker.DockerClient, repository: str, tag: str, auth: dic
             raise _StreamError(f"{repository}:{tag}", str(detail).strip())
 
 
+def _push_transient(exc: BaseException) -> bool:
+    """Worth another push: a transient stream error, an engine API error, a dropped connection."""
+    if isinstance(exc, _StreamError):
+        return exc.transient
+    if isinstance(exc, docker.errors.APIError):
+        return True
+    return isinstance(exc, requests.RequestException) and not isinstance(exc, docker.errors.DockerException)
+
+
 def push_image(client: docker.DockerClient, repository: str, tag: str, *, attempts: int = 3) -> PushResult:
     """Push ``repository:tag`` (``host/name``) and return the digest the registry stores."""
     name = parse_repository(repository, "push")
@@ -85,22 +94,19 @@ def push_image(client: docker.DockerClient, repository: str, tag: str, *, attemp
 
     creds = reg.credentials() if reg.credentials else None
     auth = {"username": creds[0], "password": creds[1]} if creds else None
-    for attempt in range(attempts):
-        try:
-            _push_once(client, repository, tag, auth)
-            break
-        except _StreamError as exc:
-            if not exc.transient or attempt + 1 == attempts:
-                raise
-        except docker.errors.APIError as exc:
-            if attempt + 1 == attempts:
-                raise GantryError("push", f"{reference}: {exc.explanation or exc}") from None
-        except docker.errors.DockerException as exc:
-            raise GantryError("push", f"{reference}: {exc}") from None
-        except requests.RequestException as exc:  # the engine's API connection dropped
-            if attempt + 1 == attempts:
-                raise GantryError("push", f"{reference}: {type(exc).__name__}: {str(exc)[:200]}") from None
-        time.sleep(0.5 * 2 ** attempt)
+    try:
+        for attempt in retrying((_StreamError, docker.errors.DockerException, requests.RequestException),
+                                when=_push_transient, attempts=attempts, first=0.5, max_wait=8.0):
+            with attempt:
+                _push_once(client, repository, tag, auth)
+    except _StreamError:
+        raise
+    except docker.errors.APIError as exc:
+        raise GantryError("push", f"{reference}: {exc.explanation or exc}") from None
+    except docker.errors.DockerException as exc:
+        raise GantryError("push", f"{reference}: {exc}") from None
+    except requests.RequestException as exc:  # the engine's API connection dropped
+        raise GantryError("push", f"{reference}: {type(exc).__name__}: {str(exc)[:200]}") from None
     info = reg.head_manifest(name.repository, tag)
     if info is None:
         raise GantryError("push", f"{reference}: pushed, but the registry has no manifest for the tag")

@@ -4,14 +4,15 @@ Manifests are fetched with an ``Accept`` header listing both OCI and Docker medi
 (docker-registry 2.8 answers 404 otherwise). Blobs are checked with ``HEAD`` before upload,
 mounted across repositories when possible (``POST …/blobs/uploads/?mount=&from=``) and
 uploaded monolithically (``POST`` then ``PUT ?digest=``). Transient failures (connection
-errors, 429, 5xx) are retried with backoff; an upload restarts from a fresh session so a
-dropped connection never leaves a half-written blob behind a digest.
+errors, 408, 429, 5xx) are retried by the :mod:`pipeline_lib.core.http` session (idempotent
+calls) with this client's ``attempts`` and ``backoff``; a monolithic blob upload is retried as a
+whole (:mod:`pipeline_lib.core.retry`) from a fresh upload session, so a dropped connection never
+leaves a half-written blob behind a digest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +20,10 @@ from typing import Any, BinaryIO
 
 import requests
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, Unavailable, error_for_status
+from pipeline_lib.core.http import retry_policy
+from pipeline_lib.core.http import session as http_session
+from pipeline_lib.core.retry import backoff_delay, retrying
 from pipeline_lib.core.reference import MANIFEST_ACCEPT
 
 Credentials = Callable[[], "tuple[str, str] | None"]
@@ -68,7 +72,10 @@ class RegistryClient:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or http_session(retry=retry_policy(total=self.attempts - 1, backoff=backoff,
+                                                                  statuses=RETRY_STATUS), timeout=timeout)
+        # blob bodies are streams: no resend below the upload transaction, which retries as a whole
+        self.transfer = http_session(retry=retry_policy(total=0), timeout=timeout)
         self.chunk_size = chunk_size
         self._bearer: str | None = None
 
@@ -105,35 +112,33 @@ class RegistryClient:
 
     def request(self, method: str, path_or_url: str, *, ok: Iterable[int] = (200,),
                 headers: dict[str, str] | None = None, data: Any = None,
-                params: dict[str, str] | None = None, stream: bool = False,
-                retry_body: bool = True) -> requests.Response:
-        """One API call with retries on transient failures; non-``ok`` statuses are returned too."""
+                params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+        """One API call; transient failures are retried by the session (idempotent methods);
+        a 401 challenge is answered once. Non-``ok`` statuses are returned too, except transient
+        ones still failing after the retries: Unavailable."""
         url = path_or_url if path_or_url.startswith(("http://", "https://")) else self.base + path_or_url
         ok = tuple(ok)
-        last: str = ""
-        for attempt in range(self.attempts):
+        for challenged in (False, True):
             hdrs = {**self._auth_headers(), **(headers or {})}
+            body = data() if callable(data) else data
             try:
-                body = data() if callable(data) else data
                 resp = self.session.request(method, url, headers=hdrs, data=body, params=params,
                                             timeout=self.timeout, stream=stream, allow_redirects=True)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"{type(exc).__name__}: {str(exc)[:200]}"
-                if not retry_body and data is not None and not callable(data):
-                    break
-            else:
-                if resp.status_code == 401 and attempt == 0:
-                    challenge = resp.headers.get("WWW-Authenticate", "")
-                    if self._bearer_token(challenge) or self.credentials:
-                        continue
-                if resp.status_code not in RETRY_STATUS or resp.status_code in ok:
-                    return resp
-                last = f"HTTP {resp.status_code} {resp.reason}"
-                resp.close()
-            if attempt + 1 < self.attempts:
-                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
-        raise GantryError(f"registry {self.host}", f"{method} {url.removeprefix(self.base)} failed after "
-                                                   f"{self.attempts} attempts: {last}")
+                break
+            if resp.status_code == 401 and not challenged:
+                challenge = resp.headers.get("WWW-Authenticate", "")
+                if self._bearer_token(challenge) or self.credentials:
+                    continue
+            if resp.status_code not in RETRY_STATUS or resp.status_code in ok:
+                return resp
+            last = f"HTTP {resp.status_code} {resp.reason}"
+            resp.close()
+            break
+        tries = self.attempts if method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS") else 1
+        raise Unavailable(f"registry {self.host}", f"{method} {url.removeprefix(self.base)} failed after "
+                                                   f"{tries} attempt{'s' if tries > 1 else ''}: {last}")
 
     @staticmethod
     def _fail(resp: requests.Response, what: str) -> GantryError:
@@ -143,8 +148,8 @@ class RegistryClient:
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
         except ValueError:
             detail = resp.text[:200]
-        return GantryError(f"registry {resp.url.split('/v2/')[0].split('://')[-1]}",
-                           f"{what}: HTTP {resp.status_code}{' ' + detail if detail else ''}")
+        return error_for_status(resp.status_code, f"registry {resp.url.split('/v2/')[0].split('://')[-1]}",
+                                f"{what}: HTTP {resp.status_code}{' ' + detail if detail else ''}")
 
     # -- API ----------------------------------------------------------------------------------
     def ping(self) -> bool:
@@ -222,35 +227,38 @@ class RegistryClient:
         """
         if size > self.chunk_size:
             return self._upload_chunked(repository, digest, opener, size)
-        last = ""
-        for attempt in range(self.attempts):
-            try:
-                start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
-                if start.status_code != 202:
-                    raise self._fail(start, f"start upload of {digest[:19]}")
-                location = self._abs(start.headers["Location"])
-                sep = "&" if "?" in location else "?"
-                body = opener()
-                try:
-                    resp = self.session.put(f"{location}{sep}digest={digest}", data=body,
-                                            headers={**self._auth_headers(),
-                                                     "Content-Type": "application/octet-stream",
-                                                     "Content-Length": str(size)},
-                                            timeout=self.timeout)
-                finally:
-                    if hasattr(body, "close"):
-                        body.close()
-                if resp.status_code in (201, 204):
-                    return
-                if resp.status_code not in RETRY_STATUS:
-                    raise self._fail(resp, f"upload of blob {digest[:19]}")
-                last = f"HTTP {resp.status_code}"
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}: {str(exc)[:200]}"
-            if attempt + 1 < self.attempts:
-                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
-        raise GantryError(f"registry {self.host}", f"upload of blob {digest[:19]} to {repository} failed "
-                                                   f"after {self.attempts} attempts: {last}")
+        try:
+            for attempt in retrying(Unavailable, deadline=float("inf"), attempts=self.attempts,
+                                    first=self.backoff, max_wait=self.backoff * 2 ** self.attempts):
+                with attempt:
+                    self._upload_once(repository, digest, opener, size)
+        except Unavailable as exc:
+            raise Unavailable(f"registry {self.host}", f"upload of blob {digest[:19]} to {repository} failed "
+                                                       f"after {self.attempts} attempts: {exc.what}") from None
+
+    def _upload_once(self, repository: str, digest: str, opener: Callable[[], BinaryIO | bytes],
+                     size: int) -> None:
+        """One upload transaction: open a session, PUT the whole blob; Unavailable when transient."""
+        start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
+        if start.status_code != 202:
+            raise self._fail(start, f"start upload of {digest[:19]}")
+        location = self._abs(start.headers["Location"])
+        sep = "&" if "?" in location else "?"
+        body = opener()
+        try:
+            resp = self.transfer.put(f"{location}{sep}digest={digest}", data=body,
+                                     headers={**self._auth_headers(), "Content-Type": "application/octet-stream",
+                                              "Content-Length": str(size)}, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise Unavailable(f"registry {self.host}", f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        if resp.status_code in (201, 204):
+            return
+        if resp.status_code not in RETRY_STATUS:
+            raise self._fail(resp, f"upload of blob {digest[:19]}")
+        raise Unavailable(f"registry {self.host}", f"HTTP {resp.status_code}")
 
     @staticmethod
     def _open_at(opener: Callable[[], BinaryIO | bytes], offset: int) -> BinaryIO:
@@ -288,7 +296,7 @@ class RegistryClient:
                     if not chunk:
                         raise GantryError("upload", f"blob {digest[:19]}: source ended at {offset} of {size} bytes")
                     try:
-                        resp = self.session.patch(location, data=chunk, timeout=self.timeout, headers={
+                        resp = self.transfer.patch(location, data=chunk, timeout=self.timeout, headers={
                             **self._auth_headers(), "Content-Type": "application/octet-stream",
                             "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
                             "Content-Length": str(len(chunk))})
@@ -306,7 +314,7 @@ class RegistryClient:
                     failures += 1
                     if failures >= self.attempts:
                         break
-                    time.sleep(self.backoff * (2 ** (failures - 1)) * (0.5 + random.random()))
+                    time.sleep(backoff_delay(failures, self.backoff * 2, self.backoff * 2 ** self.attempts))
                     status = self.request("GET", location, ok=(204, 404))
                     if status.status_code != 204:
                         break  # the session is gone: start a new one

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, CheckFailed, GantryError, TimeoutExceeded
 from pipeline_lib.core.reference import check_digest
+from pipeline_lib.core.retry import poll
 from .registry import RegistryClient
 
 
@@ -60,10 +61,11 @@ def verify_replication(repository: str, digest: str, destinations: list[Destinat
                                                 f"{source.host}/{repository}; push it first")
     report = ReplicationReport(digest)
     start = clock()
-    delay = interval
     status_api = ecr is not None
     pending = {d.region: d for d in destinations}
-    while True:
+
+    def replicated() -> bool:
+        nonlocal status_api
         report.polls += 1
         statuses = _status(ecr, repository, digest, registry_id) if status_api else None
         if status_api and statuses is None:
@@ -88,15 +90,17 @@ def verify_replication(repository: str, digest: str, destinations: list[Destinat
                 print(f"verify-replication: {region}: {repository}@{digest[:19]} present "
                       f"after {report.present[region]:.1f}s", file=out, flush=True)
                 del pending[region]
-        if not pending:
-            return report
-        elapsed = clock() - start
-        if elapsed >= timeout:
-            missing = ", ".join(f"{r} ({d.registry.host})" for r, d in pending.items())
-            raise GantryError("verify-replication", f"timed out after {timeout:.0f}s: {repository}@{digest} "
-                              f"missing in {missing}", exit_code=EXIT_CHECK_FAILED)
-        wait = min(delay, max(timeout - elapsed, 0.05))
-        print(f"verify-replication: waiting for {', '.join(pending)} ({elapsed:.0f}s of {timeout:.0f}s; "
-              f"next check in {wait:.1f}s)", file=out, flush=True)
-        time.sleep(wait)
-        delay = min(delay * 1.6, max_interval)
+        return not pending
+
+    def waiting(seconds: float) -> None:
+        print(f"verify-replication: waiting for {', '.join(pending)} ({clock() - start:.0f}s of {timeout:.0f}s; "
+              f"next check in {seconds:.1f}s)", file=out, flush=True)
+
+    try:
+        poll(replicated, timeout=timeout, what="verify-replication", first=interval, interval=max_interval,
+             on_wait=waiting)
+    except TimeoutExceeded:
+        missing = ", ".join(f"{r} ({d.registry.host})" for r, d in pending.items())
+        raise CheckFailed("verify-replication", f"timed out after {timeout:.0f}s: {repository}@{digest} "
+                                                f"missing in {missing}") from None
+    return report

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,7 +33,9 @@ from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.localparts.moto_server import MotoServer
 from .hcl import load_root, load_tfvars
 from .localaws import remote_state_outputs, remote_states, write_local_state, write_overrides
-from .terraform import Finding, kill_running_groups, run_in_group, terraform_bin
+from .terraform import Finding, terraform_bin
+from pipeline_lib.core.errors import TimeoutExceeded
+from pipeline_lib.core.process import Completed, kill_running, run
 
 DEFAULT_TIMEOUT = 600.0
 PLACEHOLDER_TFVARS = "zz_gantry_plan.auto.tfvars.json"
@@ -139,13 +140,12 @@ def diagnostic_finding(display: str, diag: dict[str, Any], others: int) -> Findi
     return Finding("plan", where, what)
 
 
-def _tf(argv: list[str], root: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _tf(argv: list[str], root: Path, env: dict[str, str], timeout: float) -> Completed:
+    """Terraform in its own process group (its provider plugins die with it on timeout or Ctrl-C)."""
     try:
-        return run_in_group(argv, root, timeout, env)
-    except subprocess.TimeoutExpired:
+        return run(argv, cwd=root, env=env, timeout=timeout, what=f"infra check: plan: {root.name}")
+    except TimeoutExceeded:
         raise GantryError(f"infra check: plan: {root.name}", f"terraform {argv[1]} timed out after {timeout:.0f}s") from None
-    except OSError as exc:
-        raise GantryError(f"infra check: plan: {root.name}", f"cannot run terraform: {exc}") from None
 
 
 def _init(root: Path, display: str, env: dict[str, str], timeout: float, result: RootPlan) -> None:
@@ -252,7 +252,7 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
                     ready = [p for p in pairs if not p[1].findings]
                     list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1]), ready))
                 except BaseException:
-                    kill_running_groups()   # an interrupt: do not wait for the other roots' plans
+                    kill_running()   # an interrupt: do not wait for the other roots' plans
                     raise
             for res in results:
                 findings += res.findings

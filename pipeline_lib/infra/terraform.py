@@ -12,15 +12,13 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import Completed, run
 
 DEFAULT_TIMEOUT = 300.0
 _ALIASES = re.compile(r"configuration_aliases\s*=\s*\[([^\]]*)\]")
@@ -115,69 +113,11 @@ def _env(cli_config: Path | None) -> dict[str, str]:
     return env
 
 
-def _kill_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """SIGTERM the child's process group (Terraform and its provider plugins), SIGKILL after ``grace``."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        try:
-            proc.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-
-
-_LIVE: set[subprocess.Popen[str]] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-def kill_running_groups() -> None:
-    """Kill the process group of every :func:`run_in_group` child still running (any thread).
-
-    For an interrupt in the main thread while worker threads wait on Terraform."""
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for proc in procs:
-        _kill_group(proc, grace=5.0)
-
-
-def run_in_group(argv: list[str], cwd: Path, timeout: float,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` in its own process group and capture its output (text).
-
-    On timeout or interrupt the whole group is killed (the provider plugins Terraform starts
-    included), then ``subprocess.TimeoutExpired`` / the interrupt propagates; after a normal
-    exit, any straggler left in the group is killed. ``OSError`` if ``argv[0]`` cannot start.
-    """
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    with _LIVE_LOCK:
-        _LIVE.add(proc)
+def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> Completed:
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except BaseException:
-        _kill_group(proc)
-        proc.communicate()
-        raise
-    finally:
-        with _LIVE_LOCK:
-            _LIVE.discard(proc)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return run_in_group(argv, cwd, timeout, env)
-    except subprocess.TimeoutExpired:
-        raise GantryError(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
-    except OSError as exc:
-        raise GantryError(f"terraform {argv[1]}", str(exc)) from None
+        return run(argv, cwd=cwd, timeout=timeout, env=env, what=f"terraform {argv[1]}")
+    except TimeoutExceeded:
+        raise TimeoutExceeded(f"terraform {argv[1]}", f"timed out after {timeout:.0f}s in {cwd}") from None
 
 
 def _add_alias_providers(root: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from .process import ManagedProcess, ensure_port_free, free_port
+from pipeline_lib.core.process import ManagedProcess, ensure_port_free, free_port
 
 
 @dataclass

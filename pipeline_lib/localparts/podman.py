@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from .process import ManagedProcess, require_tool
+from pipeline_lib.core.process import ManagedProcess, require_tool
 
 # A unix socket path is limited to 107 bytes; keep it short and outside deep work dirs.
 _MAX_SOCKET_PATH = 100

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import requests
 
-from .process import LOOPBACK, ManagedProcess, ensure_port_free, free_port, require_tool
+from pipeline_lib.core.process import LOOPBACK, ManagedProcess, ensure_port_free, free_port, require_tool
+
+PORT_WAIT = 5.0   # seconds a fixed port may stay busy before start() gives up
 
 _CONFIG = """\
 version: 0.1
@@ -50,10 +52,13 @@ class LocalRegistry:
     def storage(self) -> Path:
         return self.workdir / "data"
 
-    def start(self, timeout: float = 30.0) -> LocalRegistry:
+    def start(self, timeout: float = 30.0, port_wait: float = PORT_WAIT) -> LocalRegistry:
+        """Serve on ``port`` (0: any free one). A fixed port still held by a listener (say, the
+        previous demo's registry shutting down) gets ``port_wait`` seconds to free up, then
+        Conflict. TIME_WAIT sockets do not count as in use."""
         binary = require_tool("docker-registry", "docker-registry")
         if self.port:
-            ensure_port_free(self.port, self.name)
+            ensure_port_free(self.port, self.name, wait=port_wait)
         else:
             self.port = free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)

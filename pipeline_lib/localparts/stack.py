@@ -9,15 +9,14 @@ pushed digest from Seoul to Tokyo (ECR does this by itself; the pipeline only ve
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.process import TAIL_OUTPUT, require_tool, run as run_command
 
 from .engine import container_engine
-from .process import require_tool
 from .registry import LocalRegistry
 
 PRIMARY_REGION = "ap-northeast-2"
@@ -66,10 +65,10 @@ class LocalStack:
         (``skopeo copy --all`` keeps the digest)."""
         skopeo = require_tool("skopeo", "skopeo")
         for tag in tags:
-            proc = subprocess.run([skopeo, "copy", "--quiet", "--all", "--src-tls-verify=false",
-                                   "--dest-tls-verify=false", f"docker://{self.primary}/{repository}@{digest}",
-                                   f"docker://{self.replica}/{repository}:{tag}"], capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = run_command([skopeo, "copy", "--quiet", "--all", "--src-tls-verify=false",
+                                "--dest-tls-verify=false", f"docker://{self.primary}/{repository}@{digest}",
+                                f"docker://{self.replica}/{repository}:{tag}"], timeout=timeout,
+                               what="replication stand-in", max_output=TAIL_OUTPUT)
             if proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 raise GantryError("replication stand-in", f"skopeo copy failed: {lines[-1] if lines else proc.returncode}")

@@ -14,12 +14,12 @@ archive that the ``Trivy`` stage scans and the ``Push`` stage pushes:
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 from pipeline_lib.image.build import build_image
 from pipeline_lib.image.buildkit import build_oci_archive
 
@@ -56,12 +56,12 @@ def _docker_to_oci(client: object, ref: str, output: Path, timeout: float) -> No
         partial.unlink(missing_ok=True)
         name = ref.rsplit(":", 1)[-1]   # org.opencontainers.image.ref.name: the tag, as BuildKit writes it
         try:
-            proc = subprocess.run([skopeo, "copy", "--quiet", f"docker-archive:{saved}",
-                                   f"oci-archive:{partial}:{name}"], capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
-        except subprocess.TimeoutExpired:
+            proc = run_command([skopeo, "copy", "--quiet", f"docker-archive:{saved}",
+                                f"oci-archive:{partial}:{name}"], timeout=timeout, what="build",
+                               max_output=TAIL_OUTPUT)
+        except TimeoutExceeded:
             partial.unlink(missing_ok=True)
-            raise GantryError("build", f"skopeo timed out after {timeout:.0f}s") from None
+            raise TimeoutExceeded("build", f"skopeo timed out after {timeout:.0f}s") from None
         if proc.returncode != 0:
             partial.unlink(missing_ok=True)
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

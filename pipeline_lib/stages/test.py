@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.errors import GantryError, NotFound, TimeoutExceeded
+from pipeline_lib.core.process import run as run_command
 from . import FAILED, PASSED, StageResult
 
 
@@ -83,13 +83,12 @@ def run_tests(src: Path, out_dir: Path, command: str = "pytest", timeout: float 
     argv.append(f"--junitxml={junit}")
     log = out_dir / "test-output.log"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    log.write_bytes(b"")
     try:
-        with open(log, "wb") as fh:
-            proc = subprocess.run(argv, cwd=src, stdout=fh, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout, env=env)
-    except FileNotFoundError:
-        raise GantryError("test", f"command not found: {argv[0]}") from None
-    except subprocess.TimeoutExpired:
+        proc = run_command(argv, cwd=src, output_file=log, timeout=timeout, env=env, what="test")
+    except NotFound:
+        raise NotFound("test", f"command not found: {argv[0]}") from None
+    except TimeoutExceeded:
         return StageResult("test", FAILED, f"timed out after {timeout:.0f}s (log: {log})")
     counts = read_junit(junit)
     detail = (f"{counts.passed} passed, {counts.failures + counts.errors} failed, "

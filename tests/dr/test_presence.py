@@ -55,7 +55,7 @@ def test_a_missing_child_manifest_and_a_missing_image(registry, tmp_path: Path) 
 
 
 def test_an_unreachable_registry_cannot_be_evaluated(tmp_path: Path) -> None:
-    from pipeline_lib.localparts.process import free_port
+    from pipeline_lib.core.process import free_port
     client = RegistryClient(f"127.0.0.1:{free_port()}", attempts=2, backoff=0.01)
     with pytest.raises(GantryError) as err:
         check_presence(client, "shop/app", "sha256:" + "1" * 64)

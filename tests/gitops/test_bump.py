@@ -116,7 +116,7 @@ def test_bump_helm_values(gitops_repo: Path, catalog, tmp_path: Path) -> None:
 @pytest.mark.parametrize("args,message", [
     (["--digest", "sha256:xyz"], "invalid digest"),
     (["--service", "nope"], "unknown service 'nope'"),
-    (["--env", "qa"], "not deployed to environment 'qa'"),
+    (["--env", "qa"], "argument --env: invalid choice: 'qa'"),   # validated once, by the shared option
     (["--service", "event-api", "--env", "dev"], "not deployed to environment 'dev'"),
 ])
 def test_bad_input_exit_2(gitops_repo: Path, args: list[str], message: str) -> None:

@@ -70,7 +70,7 @@ def test_default_tags_from_jenkins_environment() -> None:
 
 def test_push_to_unreachable_registry_is_one_line_error(podman, tmp_path: Path) -> None:
     from tests.image.conftest import make_context
-    from pipeline_lib.localparts.process import free_port
+    from pipeline_lib.core.process import free_port
     repo = f"127.0.0.1:{free_port()}/shop/down"
     build_image(podman.client(), make_context(tmp_path / "c", "down"), "Dockerfile", [f"{repo}:t1"])
     with pytest.raises(GantryError) as info:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.localparts.process import LOOPBACK, ManagedProcess, free_port, require_tool
+from pipeline_lib.core.process import LOOPBACK, ManagedProcess, free_port, require_tool
 
 
 def need(name: str, package: str) -> str:

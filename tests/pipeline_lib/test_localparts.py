@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.localparts.process import LOOPBACK, require_tool
+from pipeline_lib.core.process import LOOPBACK, free_port, require_tool
 from pipeline_lib.localparts.registry import LocalRegistry
 
 
@@ -26,7 +26,7 @@ def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(GantryError) as info:
-            LocalRegistry(tmp_path, port).start()
+            LocalRegistry(tmp_path, port).start(port_wait=0.3)
     assert str(info.value) == (f"registry: port {port} on 127.0.0.1 is already in use; "
                                "choose another port or stop what is listening there")
 
@@ -60,3 +60,15 @@ def test_podman_socket_fallback_for_long_paths(tmp_path: Path) -> None:
     service = PodmanService(deep)
     assert len(str(service.socket_path)) <= 100
     assert service.socket_path != deep / "podman.sock"
+
+
+def test_registry_restarts_at_once_on_its_fixed_port(tmp_path: Path) -> None:
+    """Stop then start on the same port right away (TIME_WAIT sockets from the first run's
+    clients remain): the second start succeeds, as two `make demo` runs in a row need."""
+    port = free_port()
+    first = LocalRegistry(tmp_path / "one", port).start()
+    for _ in range(3):
+        requests.get(f"{first.url}/v2/", timeout=5, headers={"Connection": "close"})
+    first.stop()
+    with LocalRegistry(tmp_path / "two", port) as second:
+        assert requests.get(f"{second.url}/v2/", timeout=5).status_code == 200

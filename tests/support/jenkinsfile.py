@@ -29,7 +29,7 @@ def gantry_commands() -> list[str]:
 def expand(command: str, values: dict[str, str] | None = None) -> list[str]:
     """The argv (without ``gantry``) with Jenkins' variables substituted."""
     values = {**VALUES, **(values or {})}
-    expanded = re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: values.get(m.group(1), f"x-{m.group(1).lower()}"), command)
-    expanded = expanded.replace("\\$", "$")
+    shell = command.replace('\\"', '"').replace("\\$", "$")   # Groovy "…" escapes, as the shell sees them
+    expanded = re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: values.get(m.group(1), f"x-{m.group(1).lower()}"), shell)
     expanded = re.sub(r"\$\{currentBuild\.currentResult\}", "SUCCESS", expanded)
     return shlex.split(expanded)[1:]

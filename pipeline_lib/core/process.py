@@ -1,0 +1,389 @@
+"""The one way gantry runs an external program (git, terraform, trivy, checkov, buildctl, pytest…).
+
+- :func:`run` runs a command to completion. A time limit is always given (seconds). The child
+  starts in its own session (``start_new_session``), so its process group is the child plus
+  everything it starts; on timeout, Ctrl-C or any other exception the whole group gets SIGTERM,
+  ``KILL_GRACE`` seconds, then SIGKILL, and is reaped. Leftovers of a command that exited (a
+  background child still holding its pipes) are ended the same way. Output is captured with
+  bounded memory: the last ``max_output`` bytes of each stream are kept (``truncated`` says when
+  more was dropped); pass ``output_file=`` to stream stdout+stderr to a file instead.
+- :func:`spawn` starts a long-running local server (registry, moto, podman) as a
+  :class:`ManagedProcess` whose ``stop()`` ends its whole group.
+- Port helpers (:func:`free_port`, :func:`port_is_free`, :func:`ensure_port_free`) bind with
+  ``SO_REUSEADDR`` as the servers themselves do, so TIME_WAIT sockets of a previous run do not
+  look like a listener (Linux ``socket(7)``: a bind with SO_REUSEADDR fails only on an active
+  listener).
+
+Errors: :class:`~pipeline_lib.core.errors.NotFound` (program missing),
+:class:`~pipeline_lib.core.errors.TimeoutExceeded` (naming the command, secrets masked),
+``GantryError`` (cannot start; non-zero exit with ``check=True``). Environment values never
+appear in messages.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Conflict, GantryError, NotFound, TimeoutExceeded
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024   # bytes kept per stream
+TAIL_OUTPUT = 64 * 1024                 # bytes kept when only the error tail matters
+KILL_GRACE = 2.0                        # seconds between SIGTERM and SIGKILL
+_CHUNK = 65536
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+def describe(argv: Sequence[str], secrets: Sequence[str] = (), limit: int = 200) -> str:
+    """``argv`` as a shell-quoted line with ``secrets`` masked, cut to ``limit`` characters."""
+    line = _mask(shlex.join([os.path.basename(argv[0]), *argv[1:]]), secrets)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished command: exit code, captured text (tails, see ``truncated``), seconds taken."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def last_line(self, secrets: Sequence[str] = (), limit: int = 300) -> str:
+        """The most telling output line (last FATAL/ERROR line of stderr, else its last line;
+        stdout when stderr is empty), ``secrets`` masked; ``""`` when there is none."""
+        lines = [ln.strip() for ln in (self.stderr or self.stdout).splitlines() if ln.strip()]
+        pick = next((ln for ln in reversed(lines) if "FATAL" in ln or "ERROR" in ln), lines[-1] if lines else "")
+        return _mask(pick, secrets)[-limit:]
+
+
+class _Tail:
+    """The last ``cap`` bytes read from one pipe."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.buf = bytearray()
+        self.dropped = False
+
+    def drain(self, stream) -> None:  # type: ignore[no-untyped-def]
+        """Read ``stream`` (a pipe) to its end, then close it. The thread holds the only use of
+        its descriptor, so a reader still blocked after a timeout never sees a reused number."""
+        try:
+            fd = stream.fileno()
+            while chunk := os.read(fd, _CHUNK):
+                self.buf += chunk
+                if len(self.buf) > self.cap:
+                    del self.buf[: len(self.buf) - self.cap]
+                    self.dropped = True
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def text(self) -> str:
+        return self.buf.decode("utf-8", errors="replace")
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of group ``pgid``, from /proc; [] when there are none."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        try:
+            os.killpg(pgid, 0)
+            return [pgid]
+        except (ProcessLookupError, PermissionError):
+            return []
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process of group ``pgid`` still runs (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's group
+        return True
+    return bool(_group_members(pgid))
+
+
+def kill_group(proc: subprocess.Popen, grace: float = KILL_GRACE) -> None:
+    """SIGTERM the process group led by ``proc``, SIGKILL what is left after ``grace`` seconds,
+    and reap ``proc``. Safe to call when the group is already gone."""
+    pgid = proc.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()
+        if not group_alive(pgid):
+            break
+        time.sleep(0.02)
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_running() -> None:
+    """Kill the process group of every :func:`run` child still running, in any thread.
+
+    For an interrupt in the main thread while worker threads wait on children (e.g. three
+    ``terraform plan`` runs in parallel): their own ``wait`` is not interrupted."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        kill_group(proc)
+
+
+def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
+        env: Mapping[str, str] | None = None, input: str | bytes | None = None,
+        output_file: Path | None = None, check: bool = False, what: str | None = None,
+        max_output: int = DEFAULT_MAX_OUTPUT, secrets: Sequence[str] = ()) -> Completed:
+    """Run ``argv`` (no shell) for at most ``timeout`` seconds; see the module docstring.
+
+    ``env`` replaces the environment when given. ``what`` is the ``where`` of errors (default:
+    the program's name). Raises NotFound, TimeoutExceeded, or GantryError (cannot start, or a
+    non-zero exit when ``check``).
+    """
+    argv = [str(a) for a in argv]
+    where = what or os.path.basename(argv[0])
+    if timeout is None or timeout <= 0:
+        raise ValueError("run() needs a positive timeout")
+    stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+    log = open(output_file, "ab") if output_file is not None else None  # noqa: SIM115
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=stdin,
+                                stdout=log if log else subprocess.PIPE,
+                                stderr=subprocess.STDOUT if log else subprocess.PIPE,
+                                start_new_session=True)
+    except FileNotFoundError:
+        raise NotFound(where, f"{os.path.basename(argv[0])} not found on PATH") from None
+    except OSError as exc:
+        raise GantryError(where, f"cannot run {os.path.basename(argv[0])}: {exc.strerror}") from None
+    finally:
+        if log is not None:
+            log.close()
+    out, err = _Tail(max_output), _Tail(max_output)
+    threads = []
+    for stream, tail in ((proc.stdout, out), (proc.stderr, err)):
+        if stream is not None:
+            t = threading.Thread(target=tail.drain, args=(stream,), daemon=True)
+            t.start()
+            threads.append(t)
+    if input is not None and proc.stdin is not None:
+        data = input.encode() if isinstance(input, str) else input
+        threads.append(_start(_feed, proc.stdin, data))
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        _join(threads, proc)
+        raise TimeoutExceeded(where, f"`{describe(argv, secrets)}` did not finish within {timeout:g}s; "
+                                     f"its process group was killed") from None
+    except BaseException:   # KeyboardInterrupt, SystemExit: leave nothing behind
+        kill_group(proc)
+        _join(threads, proc)
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+    if group_alive(proc.pid):
+        kill_group(proc, grace=0.2)
+    _join(threads, proc)
+    done = Completed(tuple(argv), proc.returncode, out.text(), err.text(), time.monotonic() - start,
+                     out.dropped or err.dropped)
+    if check and done.returncode != 0:
+        raise GantryError(where, f"`{describe(argv, secrets)}` exited {done.returncode}: {done.last_line(secrets) or 'no output'}")
+    return done
+
+
+def _start(target: Callable[..., None], *args: object) -> threading.Thread:
+    t = threading.Thread(target=target, args=args, daemon=True)
+    t.start()
+    return t
+
+
+def _feed(pipe, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _join(threads: list[threading.Thread], proc: subprocess.Popen) -> None:
+    for t in threads:
+        t.join(5.0)   # a grandchild that left the group may still hold a pipe: do not hang on it
+    if any(t.is_alive() for t in threads):
+        # the readers close their pipes when they end; keep Popen from closing them under them
+        proc.stdout = proc.stderr = None
+
+
+# --- long-running local servers -------------------------------------------------------------
+
+def require_tool(name: str, package: str) -> str:
+    """Path of executable ``name``, or NotFound naming the Debian package to install."""
+    path = shutil.which(name)
+    if path is None:
+        raise NotFound(name, f"not found on PATH; install the Debian package {package!r} "
+                             f"(apt-get install {package}) or run 'make deps'")
+    return path
+
+
+def _probe_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free right now (the OS picks it)."""
+    with _probe_socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True when a server could bind ``host:port`` now. Binds with SO_REUSEADDR, as servers do,
+    so TIME_WAIT sockets left by an earlier run do not count as in use; a listener does."""
+    with _probe_socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def ensure_port_free(port: int, what: str, wait: float = 0.0) -> None:
+    """Raise Conflict (one line) when something listens on ``port`` of 127.0.0.1 for ``wait``
+    seconds (a previous run's server may still be shutting down: it gets that long to go)."""
+    deadline = time.monotonic() + wait
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            raise Conflict(what, f"port {port} on {LOOPBACK} is already in use; "
+                                 f"choose another port or stop what is listening there")
+        time.sleep(0.1)
+
+
+class ManagedProcess:
+    """One long-running child with its log file; ``stop()`` ends its whole process group."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+        except FileNotFoundError:
+            raise NotFound(self.name, f"{self.argv[0]} not found on PATH") from None
+        except OSError as exc:
+            raise GantryError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from None
+        finally:
+            log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Poll ``ready()`` until true; fail with the log's last line if the child dies or times out."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise GantryError(self.name, f"exited with code {self.proc.returncode} while starting: "
+                                             f"{self.last_log_line()} (log: {self.log_path})")
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        self.stop()
+        raise TimeoutExceeded(self.name, f"not ready after {timeout:.0f}s (log: {self.log_path})")
+
+    def last_log_line(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return "no log"
+        return lines[-1][:300] if lines else "no output"
+
+    def stop(self, grace: float = 10.0) -> None:
+        """End the whole group (SIGTERM, ``grace`` seconds, SIGKILL) and reap the child."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        kill_group(proc, grace=grace)
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> ManagedProcess:
+    """Start ``argv`` in its own process group, output appended to ``log_path``."""
+    child = ManagedProcess(name, argv, log_path, env)
+    child.start()
+    return child
