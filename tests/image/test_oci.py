@@ -151,3 +151,15 @@ def test_chunked_upload_resumes_after_drop_and_5xx(registry, tmp_path: Path) -> 
     base = info["layers"][0]["digest"]
     blob = requests.get(f"{registry.url}/v2/{repo}/blobs/{base}", timeout=5).content
     assert "sha256:" + hashlib.sha256(blob).hexdigest() == base
+
+
+def test_copy_between_two_registries(registry, registry_tokyo, tmp_path: Path) -> None:
+    """Blobs streamed from one registry into another (the source stream has no length requests can see)."""
+    from tests.support.oci import image_layout
+    seoul, tokyo = RegistryClient(registry.host, timeout=20), RegistryClient(registry_tokyo.host, timeout=20)
+    repo = f"shop/copy-{uuid.uuid4().hex[:8]}"
+    layout, digest = image_layout(tmp_path / "layout", repo, platforms=("amd64", "arm64"))
+    copy_image(LayoutSource(layout), "app", seoul, repo, ["v1"])
+    result = copy_image(RegistrySource(seoul, repo), digest, tokyo, repo, ["v1"])
+    assert result.digest == digest and result.stats.blobs_uploaded == 4
+    assert tokyo.head_manifest(repo, "v1").digest == digest
