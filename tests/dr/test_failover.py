@@ -157,6 +157,8 @@ def test_failover_then_failback(regions, tmp_path: Path) -> None:
                              text=True, check=True).stdout.split()
     assert sorted(changed) == sorted([f"apps/{n}/overlays/prod/kustomization.yaml" for n in SERVICES]
                                      + [".gantry/dr/prod.yaml"])
+    again = gantry("dr", "failover", *common, "--to", "ap-northeast-1")
+    assert again.returncode == 0 and "already pulls every service" in again.stdout and head(bare) == result["commit"]
     images = rendered_images(bare, tmp_path / "after-failover")
     assert images == {n: f"{tokyo.host}/shop/{n}:v1@{digests[n]}" for n in SERVICES}
     assert sum(fetch_everything(tokyo_c, f"shop/{n}", digests[n]) for n in SERVICES) == 2 * 3 + 2  # 4 images' blobs
