@@ -26,16 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline_lib.localparts.registry import LocalRegistry  # noqa: E402
+from tests.support.oci import blob as _blob  # noqa: E402
 
 CATALOG = ROOT / "jobs" / "catalog.yaml"
-
-
-def _blob(root: Path, data: bytes) -> tuple[str, int]:
-    digest = hashlib.sha256(data).hexdigest()
-    path = root / "blobs" / "sha256" / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return f"sha256:{digest}", len(data)
 
 
 def _layer(name: str, content: bytes) -> tuple[bytes, str]:

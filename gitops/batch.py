@@ -66,6 +66,7 @@ def submit(url: str, branch: str, spec: BumpSpec) -> BumpResult:
     from .manifest import ImagePin
     spec.old = ImagePin(data.get("old_name"), data.get("old_tag"), data.get("old_digest"))
     spec.warnings = list(data.get("warnings", []))
+    spec.image = data.get("image", spec.image)
     return spec.result(data.get("commit"), data.get("attempts", 1), branch)
 
 
@@ -128,7 +129,7 @@ def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> No
                         results[req] = {"commit": commit, "manifest": spec.rel, "old_name": spec.old.name,
                                         "old_tag": spec.old.tag, "old_digest": spec.old.digest,
                                         "attempts": attempt, "batch": len(pending),
-                                        "warnings": spec.warnings}
+                                        "warnings": spec.warnings, "image": spec.image}
                     if committed:
                         push(wd, url, branch)
                     done = True

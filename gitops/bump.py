@@ -16,6 +16,7 @@ from pipeline_lib.core.catalog import Catalog, Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import check_digest, check_tag, parse_repository, strip_reference
 
+from .drstate import read_state, state_rel
 from .effect import Intent, apply_intents
 from .git import transact
 from .manifest import ImagePin
@@ -34,6 +35,7 @@ class BumpResult:
     branch: str = "main"
     pull_request: str | None = None
     warnings: list[str] = field(default_factory=list)
+    image: str = ""  # the repository pinned (the active registry's while failed over)
 
 
 def _short(value: str | None, n: int = 19) -> str:
@@ -94,10 +96,21 @@ class BumpSpec:
         return ImagePin(self.image, self.tag, self.digest).reference
 
     def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
-        """Edit the manifest in ``checkout`` through the effect check; None when it already pins this image."""
+        """Edit the manifest in ``checkout`` through the effect check; None when it already pins this image.
+
+        While the environment is failed over (:mod:`gitops.drstate`), an image on the primary
+        registry is pinned on the active one instead (same repository), with a warning.
+        """
         svc, env = self._objects()
+        state = read_state(checkout, self.environment)
+        moved = state.follow(self.image) if state else self.image
+        notes = []
+        if moved != self.image:
+            notes.append(f"{self.environment} is failed over to {state.active_region} ({state_rel(self.environment)}): "
+                         f"pinning {moved} instead of {self.image}")
+            self.image = moved
         applied = apply_intents(checkout, [Intent(svc, env, self.reference)])[0]
-        self.rel, self.old, self.warnings = applied.manifest, applied.running, applied.warnings
+        self.rel, self.old, self.warnings = applied.manifest, applied.running, notes + applied.warnings
         if not applied.changed:
             return None
         return (commit_message(self.service, self.environment, self.image, self.old, self.tag, self.digest,
@@ -105,7 +118,7 @@ class BumpSpec:
 
     def result(self, commit: str | None, attempts: int = 1, branch: str = "main") -> BumpResult:
         return BumpResult(commit is not None, commit, self.old.tag, self.tag, self.old.digest, self.digest,
-                          self.rel, attempts, branch, warnings=list(self.warnings))
+                          self.rel, attempts, branch, warnings=list(self.warnings), image=self.image)
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

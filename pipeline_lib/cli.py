@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "webhook": "pipeline_lib.commands.webhook",
     "infra": "pipeline_lib.commands.infra",
     "event": "pipeline_lib.commands.event",
+    "dr": "pipeline_lib.commands.dr",
     "notify": "pipeline_lib.commands.notify",
     "demo": "pipeline_lib.commands.demo",
     "trivy-db": "pipeline_lib.commands.trivydb",

@@ -102,8 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_env(pins, required=True)
     pins.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     add_format(pins, human="table")
-    pins.add_argument("--tfvars", type=Path, help="write {\"image_digests\": …} here for Terraform "
-                                                  "(every service must have a digest pinned)")
+    pins.add_argument("--tfvars", type=Path, help="write {\"image_digests\": …, \"image_registry\": host} here for "
+                                                  "Terraform (every service must have a digest pinned; the "
+                                                  "registry is the active one, see gantry dr)")
     pins.set_defaults(func=_pins)
 
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
@@ -250,11 +251,14 @@ def _apps(args: argparse.Namespace) -> int:
 
 
 def _pins(args: argparse.Namespace) -> int:
-    from gitops.pins import image_digests, read_pins, write_tfvars
+    from gitops.pins import active_registry, image_digests, read_environment, write_tfvars
     catalog = _load_catalog(args.catalog)
-    pins = read_pins(args.repo or catalog.gitops_repo, catalog, args.env)
+    pins, state = read_environment(args.repo or catalog.gitops_repo, catalog, args.env)
     if args.tfvars:
-        write_tfvars(args.tfvars, image_digests(pins, args.env))
+        write_tfvars(args.tfvars, image_digests(pins, args.env), active_registry(catalog, state))
+        if state and state.failed_over:
+            print(f"{args.env} is failed over: image_registry {state.active_registry} ({state.active_region})",
+                  file=sys.stderr)
     if args.format == "json":
         print(json.dumps({name: {"image": p.name, "tag": p.tag, "digest": p.digest} for name, p in pins.items()},
                          indent=2))

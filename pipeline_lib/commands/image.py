@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
-from .options import add_catalog, add_env
+from .options import add_catalog, add_env, add_registry_for
 
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
@@ -25,13 +25,6 @@ def _digest(value: str) -> str:
         return check_digest(value)
     except GantryError as exc:
         raise argparse.ArgumentTypeError(exc.what) from None
-
-
-def _region_host(value: str) -> tuple[str, str]:
-    region, sep, host = value.partition("=")
-    if not sep or not region or not host:
-        raise argparse.ArgumentTypeError(f"expected REGION=HOST, got {value!r}")
-    return region, host
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,17 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--ref", default="", help="image name inside the OCI layout/archive")
     push.add_argument("--mount-from", help="repository in the same registry to mount shared blobs from")
     push.add_argument("--output", type=Path, help="write the result as JSON here")
+    push.add_argument("--repo", help="GitOps repository whose DR state names the active registry: while --env is "
+                                     "failed over (gantry dr failover) push there instead of the primary "
+                                     "(--registry wins; default: not read)")
     push.set_defaults(func=_push, stage="push")
 
     verify = isub.add_parser("verify-replication",
                              help="wait until the digest is in every replica region (exit 1 on timeout)")
     _common(verify)
     verify.add_argument("--digest", required=True, type=_digest)
-    verify.add_argument("--registry-for", action="append", type=_region_host, default=[], metavar="REGION=HOST",
-                        help="registry host to check for a region (default: its ECR host)")
+    add_registry_for(verify, help="registry host to check for a region (default: its ECR host)")
     verify.add_argument("--timeout", type=float, default=600.0, help="seconds (default: 600)")
     verify.add_argument("--interval", type=float, default=1.0, help="first poll interval (backs off)")
     verify.add_argument("--no-status-api", action="store_true", help="skip DescribeImageReplicationStatus")
+    verify.add_argument("--repo", help="GitOps repository whose DR state names the active registry: while --env "
+                                       "is failed over (gantry dr failover) the check runs in reverse, from the "
+                                       "active replica to the primary (default: not read; primary -> replicas)")
     verify.set_defaults(func=_verify, stage="replicate")
 
 
@@ -145,6 +143,12 @@ def _build(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     catalog, host, repo = _repository(args)
     args.tag = _tags(args)
+    if args.repo and not args.registry:
+        from gitops.drstate import fetch_state
+        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
+        if state and state.failed_over:
+            host = state.active_registry
+            print(f"push: {args.env} is failed over to {state.active_region}: pushing to {host}", file=sys.stderr)
     if args.oci_layout or args.oci_archive:
         from ..stages.push import PushOptions, run
         record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,
@@ -189,11 +193,20 @@ def _verify(args: argparse.Namespace) -> int:
                                                 f"neither the registry region nor a replica region")
 
     def host_for(region: str) -> str:
-        return overrides.get(region) or f"{catalog.aws_account_id}.dkr.ecr.{region}.amazonaws.com"
+        return overrides.get(region) or catalog.ecr_host(region)
 
-    ecr = None if args.no_status_api else ecr_client(catalog.registry_region)
-    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(catalog.registry_region),
-                                  {r: host_for(r) for r in catalog.replica_regions}, ecr, catalog.aws_account_id,
+    source = catalog.registry_region
+    if args.repo:  # while failed over, images are pushed to the replica: check they reach the primary
+        from gitops.drstate import fetch_state
+        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
+        if state and state.failed_over:
+            source = state.active_region
+            print(f"verify-replication: {args.env} is failed over to {source}: checking {source} -> "
+                  f"{', '.join(r for r in (catalog.registry_region, *catalog.replica_regions) if r != source)}")
+    replicas = [r for r in (catalog.registry_region, *catalog.replica_regions) if r != source]
+    ecr = None if args.no_status_api else ecr_client(source)
+    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(source),
+                                  {r: host_for(r) for r in replicas}, ecr, catalog.aws_account_id,
                                   args.timeout, args.interval, sys.stdout))
     print(f"verify-replication: {repo}@{args.digest} is in "
           f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")

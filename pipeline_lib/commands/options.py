@@ -10,6 +10,8 @@ validation and one help text everywhere:
   required, or defaulting to ``dev``.
 - ``--format {text|table,json}``: human output first (the default), ``json`` for machines.
 - ``--dry-run``: report what would change, change nothing.
+- ``--registry-for REGION=HOST`` (repeatable): the registry host of a region, instead of the
+  catalog account's ECR host there.
 
 Only :mod:`pipeline_lib.core.environments` is imported (no YAML), so start-up time does not grow.
 """
@@ -56,3 +58,17 @@ def add_format(parser: argparse.ArgumentParser, *, human: str = "text", help: st
 def add_dry_run(parser: argparse.ArgumentParser, *, help: str = "show what would be done, change nothing") -> None:
     """``--dry-run``: the command reports its plan and changes nothing."""
     parser.add_argument("--dry-run", action="store_true", help=help)
+
+
+def region_host(value: str) -> tuple[str, str]:
+    """argparse ``type=`` for ``REGION=HOST``: the region and its registry host."""
+    region, sep, host = value.partition("=")
+    if not sep or not region or not host:
+        raise argparse.ArgumentTypeError(f"expected REGION=HOST, got {value!r}")
+    return region, host
+
+
+def add_registry_for(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """``--registry-for REGION=HOST`` (repeatable) into ``args.registry_for`` (a list of pairs)."""
+    parser.add_argument("--registry-for", action="append", type=region_host, default=[], metavar="REGION=HOST",
+                        help=help or "registry host of a region (default: the catalog account's ECR host there)")

@@ -170,7 +170,12 @@ class Catalog:
 
     @property
     def registry_host(self) -> str:
-        return f"{self.aws_account_id}.dkr.ecr.{self.registry_region}.amazonaws.com"
+        return self.ecr_host(self.registry_region)
+
+    def ecr_host(self, region: str) -> str:
+        """The ECR registry host of the catalog's account in ``region``
+        (``<account>.dkr.ecr.<region>.amazonaws.com``)."""
+        return f"{self.aws_account_id}.dkr.ecr.{region}.amazonaws.com"
 
     def service(self, name: str) -> Service:
         for svc in self.services:

@@ -3,7 +3,8 @@
 Steps (ECS API: DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition, UpdateService):
 
 1. read the service and its current task definition; when the service's container already runs
-   the digest, stop: nothing is registered or updated (idempotent);
+   the digest from the same repository, stop: nothing is registered or updated (idempotent); the
+   same digest from another registry (``gantry dr failover``/``failback``) is rolled out;
 2. register a new revision of the task definition's family: the same definition (roles, CPU and
    memory, network mode, volumes, tags, every container) with only the container's ``image``
    replaced by ``<repository>@<digest>``;
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
+from pipeline_lib.core.reference import strip_reference
 
 DEFAULT_CLUSTER = "event"
 # RegisterTaskDefinition parameters DescribeTaskDefinition returns and a new revision must repeat.
@@ -184,8 +186,8 @@ def deploy(ecs: Any, *, service: str, repository: str, digest: str, cluster: str
     def result(status: str, arn: str, changed: bool) -> DeployResult:
         return DeployResult(service, cluster, image, digest, current_image, arn, current_arn, status, changed)
 
-    if image_digest(current_image) == digest:
-        return result("unchanged", current_arn, False)
+    if image_digest(current_image) == digest and strip_reference(current_image) == strip_reference(image):
+        return result("unchanged", current_arn, False)  # same digest from another registry is a change
     if dry_run:
         return result("dry-run", current_arn, False)
     try:

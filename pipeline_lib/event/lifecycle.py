@@ -221,16 +221,18 @@ class Handler:
         """Write ``images.auto.tfvars.json`` from the digests the GitOps repo pins for ``event``."""
         if not self.cfg.gitops_repo:
             return
-        from gitops.pins import image_digests, read_pins, write_tfvars
+        from gitops.pins import active_registry, image_digests, read_environment, write_tfvars
 
         from pipeline_lib.core.catalog import load_catalog
         try:
-            pins = read_pins(self.cfg.gitops_repo, load_catalog(self.cfg.catalog_path), "event")
+            catalog = load_catalog(self.cfg.catalog_path)
+            pins, state = read_environment(self.cfg.gitops_repo, catalog, "event")
             digests = image_digests(pins, "event")
         except GantryError as exc:
             raise StepFailed(str(exc)) from None
-        write_tfvars(self.cfg.event_root / "images.auto.tfvars.json", digests)
-        actions.append(f"image digests: {len(digests)} pinned from the GitOps repo")
+        registry = active_registry(catalog, state)
+        write_tfvars(self.cfg.event_root / "images.auto.tfvars.json", digests, registry)
+        actions.append(f"image digests: {len(digests)} pinned from the GitOps repo (registry {registry})")
 
     # --- terraform ---
     def terraform(self, action: str, actions: list[str]) -> None:

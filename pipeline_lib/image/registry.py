@@ -13,6 +13,7 @@ leaves a half-written blob behind a digest.
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -244,16 +245,20 @@ class RegistryClient:
             raise self._fail(start, f"start upload of {digest[:19]}")
         location = self._abs(start.headers["Location"])
         sep = "&" if "?" in location else "?"
-        body = opener()
+        raw = opener()
         try:
+            # A network stream (another registry's blob) has no length requests can see: it would add
+            # "Transfer-Encoding: chunked" beside Content-Length and the registry would wait for chunk
+            # framing that never comes. Blobs here are at most chunk_size: read such a stream whole.
+            body = raw if isinstance(raw, (bytes, bytearray, io.BufferedReader)) else raw.read()
             resp = self.transfer.put(f"{location}{sep}digest={digest}", data=body,
                                      headers={**self._auth_headers(), "Content-Type": "application/octet-stream",
                                               "Content-Length": str(size)}, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise Unavailable(f"registry {self.host}", f"{type(exc).__name__}: {str(exc)[:200]}") from None
         finally:
-            if hasattr(body, "close"):
-                body.close()
+            if hasattr(raw, "close"):
+                raw.close()
         if resp.status_code in (201, 204):
             return
         if resp.status_code not in RETRY_STATUS:

@@ -59,7 +59,7 @@ def run(opts: DeployOptions) -> StageResult:
         container=opts.container, dry_run=opts.dry_run, wait=opts.wait, timeout=opts.timeout,
         interval=opts.interval, out=opts.out)
     revision = result.task_definition.rsplit("/", 1)[-1]
-    detail = {"unchanged": f"already at {digest[:19]}, nothing to do",
+    detail = {"unchanged": f"already at {repository}@{digest[:19]}, nothing to do",
               "dry-run": f"would register a new revision of "
                          f"{result.previous_task_definition.rsplit('/', 1)[-1]} with {result.image} "
                          "and update the service",

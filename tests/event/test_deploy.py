@@ -88,8 +88,26 @@ def test_deploy_rolls_to_the_pinned_digest_then_is_idempotent(ecs, pinned, capsy
 
     revisions = _revisions(ecs)
     assert main(["event", "deploy", "--service", "storefront", "--repo", pinned]) == 0
-    assert f"already at {NEW[:19]}, nothing to do" in capsys.readouterr().out
+    assert f"already at {REGISTRY}/event/storefront@{NEW[:19]}, nothing to do" in capsys.readouterr().out
     assert _revisions(ecs) == revisions  # no new revision, no update
+
+
+def test_same_digest_from_the_failover_registry_is_rolled_out(ecs, pinned, catalog, capsys) -> None:
+    """After ``gantry dr failover`` the pin keeps the digest but names Tokyo: the service must move."""
+    args = ["event", "deploy", "--service", "storefront", "--repo", pinned, "--no-wait", "--format", "json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    tokyo = "127.0.0.1:5001"
+    bump(pinned, catalog=catalog, service="storefront", environment="event", image=f"{tokyo}/event/storefront",
+         digest=NEW, tag="fix1")
+    assert main(args) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert moved["status"] == "updated" and moved["changed"]
+    assert moved["previous_image"] == first["image"] == f"{REGISTRY}/event/storefront@{NEW}"
+    assert moved["image"] == f"{tokyo}/event/storefront@{NEW}"
+    (container,) = ecs.describe_task_definition(taskDefinition=moved["task_definition"])["taskDefinition"][
+        "containerDefinitions"]
+    assert container["image"] == f"{tokyo}/event/storefront@{NEW}"
 
 
 def test_dry_run_registers_nothing(ecs, pinned, capsys) -> None:

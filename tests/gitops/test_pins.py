@@ -29,7 +29,7 @@ def test_event_tfvars_name_every_pinned_digest(catalog, gitops_repo: Path, tmp_p
     proc = gantry("gitops", "pins", "--catalog", CATALOG, "--env", "event", "--repo", gitops_repo.as_uri(),
                   "--format", "json", "--tfvars", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text()) == {"image_digests": pinned}
+    assert json.loads(out.read_text()) == {"image_digests": pinned, "image_registry": catalog.registry_host}
     shown = json.loads(proc.stdout)
     assert {k: v["digest"] for k, v in shown.items()} == pinned
     assert shown["event-api"]["tag"] == "v1.1"
@@ -63,7 +63,8 @@ def test_lifecycle_create_pins_images_before_apply(catalog, gitops_repo: Path, t
                           terraform_cmd=(str(tf),), gitops_repo=gitops_repo.as_uri(),
                           catalog_path=Path(CATALOG), window_seconds=1, retry_interval=0.1)
     outcome = Handler(cfg, log=lambda _m: None).run("create")
-    assert outcome.actions[0] == "image digests: 2 pinned from the GitOps repo"
-    assert json.loads((root / "images.auto.tfvars.json").read_text()) == {"image_digests": pinned}
+    assert outcome.actions[0] == f"image digests: 2 pinned from the GitOps repo (registry {catalog.registry_host})"
+    assert json.loads((root / "images.auto.tfvars.json").read_text()) == {"image_digests": pinned,
+                                                                            "image_registry": catalog.registry_host}
     applied = calls.read_text().splitlines()[-1]
     assert applied.startswith("apply -auto-approve") and pinned["event-api"] in applied

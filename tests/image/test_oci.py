@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import tarfile
 import uuid
@@ -18,28 +16,10 @@ from pipeline_lib.image.copy import LayoutSource, RegistrySource, copy_image
 from pipeline_lib.core.reference import MANIFEST_ACCEPT
 from pipeline_lib.image.registry import RegistryClient
 from tests.image.helpers import FaultyProxy
+from tests.support.oci import blob as _blob
+from tests.support.oci import layer as _layer
 
 pytestmark = pytest.mark.integration
-
-
-def _blob(root: Path, data: bytes) -> tuple[str, int]:
-    digest = hashlib.sha256(data).hexdigest()
-    path = root / "blobs" / "sha256" / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return f"sha256:{digest}", len(data)
-
-
-def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            info.mtime = 0
-            tar.addfile(info, io.BytesIO(content))
-    uncompressed = raw.getvalue()
-    return gzip.compress(uncompressed, mtime=0), "sha256:" + hashlib.sha256(uncompressed).hexdigest()
 
 
 def layout_with(tmp: Path, top: str, base_size: int = 64 * 1024, name: str = "app") -> tuple[Path, dict]:
@@ -171,3 +151,15 @@ def test_chunked_upload_resumes_after_drop_and_5xx(registry, tmp_path: Path) -> 
     base = info["layers"][0]["digest"]
     blob = requests.get(f"{registry.url}/v2/{repo}/blobs/{base}", timeout=5).content
     assert "sha256:" + hashlib.sha256(blob).hexdigest() == base
+
+
+def test_copy_between_two_registries(registry, registry_tokyo, tmp_path: Path) -> None:
+    """Blobs streamed from one registry into another (the source stream has no length requests can see)."""
+    from tests.support.oci import image_layout
+    seoul, tokyo = RegistryClient(registry.host, timeout=20), RegistryClient(registry_tokyo.host, timeout=20)
+    repo = f"shop/copy-{uuid.uuid4().hex[:8]}"
+    layout, digest = image_layout(tmp_path / "layout", repo, platforms=("amd64", "arm64"))
+    copy_image(LayoutSource(layout), "app", seoul, repo, ["v1"])
+    result = copy_image(RegistrySource(seoul, repo), digest, tokyo, repo, ["v1"])
+    assert result.digest == digest and result.stats.blobs_uploaded == 4
+    assert tokyo.head_manifest(repo, "v1").digest == digest

@@ -141,7 +141,7 @@ module "ecs" {
 
   services = {
     for name, svc in var.services : name => {
-      image            = "${var.registry.host}/${svc.ecr_repository}@${var.image_digests[name]}"
+      image            = "${coalesce(var.image_registry, var.registry.host)}/${svc.ecr_repository}@${var.image_digests[name]}"
       min_count        = svc.replicas_min
       max_count        = svc.replicas_max
       target_group_arn = module.edge.target_group_arns[name]

@@ -18,6 +18,12 @@ variable "image_digests" {
   }
 }
 
+variable "image_registry" {
+  description = "Registry host the event stack pulls from, written to images.auto.tfvars.json by `gantry gitops pins --env event --tfvars`: the active registry (the Tokyo replica after `gantry dr failover --env event`). null: var.registry.host."
+  type        = string
+  default     = null
+}
+
 variable "service_routes" {
   description = "Service name => ALB path patterns and rule priority (every catalog service needs one)."
   type = map(object({
