@@ -155,7 +155,8 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
     apply_s = time.monotonic() - t0
     out, err = capsys.readouterr()
     assert rc == 0, err[-3000:]
-    assert json.loads((root / "images.auto.tfvars.json").read_text()) == {"image_digests": pinned}
+    assert json.loads((root / "images.auto.tfvars.json").read_text()) == {"image_digests": pinned,
+                                                                         "image_registry": catalog.registry_host}
 
     vpcs = _event_vpcs(aws["ec2"])
     assert [v["CidrBlock"] for v in vpcs] == ["10.30.0.0/16"]
