@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from pipeline_lib.core.process import free_port
+from tests.support.serving import wait_healthy
 
 from tests.support.paths import FIXTURES
 
@@ -33,18 +35,12 @@ REDELIVERIES = 200
 LEASE = 4.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Replica:
     """One ``gantry webhook serve`` in its own process group (server + trigger process)."""
 
     def __init__(self, name: str, catalog: Path, store: str, conf: Path, jenkins_url: str, log_dir: Path) -> None:
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log_dir / f"{name}.log"
         env = dict(os.environ, GITHUB_WEBHOOK_SECRET=SECRET.decode(), JENKINS_URL=jenkins_url,
                    JENKINS_USER="hook", JENKINS_API_TOKEN="hook-token")
@@ -56,16 +52,8 @@ class Replica:
                  "--lease", str(LEASE), "--retry-backoff", "0.05", "--retry-max-backoff", "0.5"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.alive = True
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url("/healthz"), timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if wait_healthy(self.url("/healthz"), self.proc):
+            return
         self.kill()
         pytest.fail(f"replica {name} did not start: {self.log.read_text()[-3000:]}")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_lib.core.process import free_port
+from tests.support.serving import wait_healthy
+
 from .conftest import SECRET, headers_for
 from tests.support.paths import FIXTURES
 
 SHARED = FIXTURES / "github-webhooks"
 GANTRY = Path(sys.executable).parent / "gantry"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
@@ -39,23 +35,15 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
 
 class Served:
     def __init__(self, catalog: Path, db: Path, jenkins_url: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, GITHUB_WEBHOOK_SECRET=SECRET.decode(), JENKINS_URL=jenkins_url,
                    JENKINS_USER="hook", JENKINS_API_TOKEN="hook-token")
         self.proc = subprocess.Popen([str(GANTRY), "webhook", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                       "--catalog", str(catalog), "--db", str(db)], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
+        if wait_healthy(self.url + "/healthz", self.proc):
+            return
         self.stop()
         pytest.fail(f"gantry webhook serve did not start: {self.output}")
 
