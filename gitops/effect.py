@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-import shutil
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,15 +38,14 @@ from typing import Any
 import yaml
 
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
-from pipeline_lib.core.errors import GantryError, TimeoutExceeded
+from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.process import run as run_command
 
+from .kustomize import render_kustomize
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
 from .yamlrt import LineDoc
 
-KUBECTL_TIMEOUT = 120.0
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 
 
@@ -81,26 +79,7 @@ def app_name(service: Service, environment: str) -> str:
     return f"{service.name}-{environment}"
 
 
-# -- rendering ------------------------------------------------------------------------------------
-def render_kustomize(overlay: Path, where: str) -> list[dict[str, Any]]:
-    """``kubectl kustomize OVERLAY`` parsed into documents; GantryError (exit 2) when it fails."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise GantryError("kubectl", "not found on PATH: gantry renders every kustomize edit to check it "
-                                     "(install kubectl; Debian: kubernetes-client)")
-    try:
-        proc = run_command([kubectl, "kustomize", str(overlay)], timeout=KUBECTL_TIMEOUT, what=where)
-    except TimeoutExceeded:
-        raise TimeoutExceeded(where, f"kubectl kustomize did not finish in {KUBECTL_TIMEOUT:.0f}s") from None
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise GantryError(where, f"kubectl kustomize failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
-    try:
-        return [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
-    except yaml.YAMLError as exc:
-        raise GantryError(where, f"kubectl kustomize printed unreadable YAML: {exc}") from None
-
-
+# -- rendering: gitops.kustomize.render_kustomize -----------------------------------------------
 def containers(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
     """``Kind/namespace/name:path`` -> image of every container of every rendered resource."""
     out: dict[str, str] = {}

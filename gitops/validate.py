@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,8 +34,9 @@ import yaml
 
 from pipeline_lib.core.errors import GantryError
 
+from .kustomize import render_kustomize
+
 KUBERNETES_VERSION = "1.31"  # infra/modules/eks variable kubernetes_version
-KUBECTL = "kubectl"
 RENDER_TIMEOUT = 120.0
 ZONE_KEY = "topology.kubernetes.io/zone"
 _KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -137,19 +137,10 @@ def _environment_of(rel: str) -> str | None:
     return None
 
 
-def render(repo: Path, target: str, kubectl: str = KUBECTL, timeout: float = RENDER_TIMEOUT) -> list[dict[str, Any]]:
-    """``kubectl kustomize <target>`` as a list of documents (GantryError, exit 1, if it fails)."""
-    try:
-        proc = subprocess.run([kubectl, "kustomize", target], cwd=repo, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
-    except FileNotFoundError:
-        raise GantryError("gitops check", f"{kubectl} not found (install kubectl)") from None
-    except subprocess.TimeoutExpired:
-        raise GantryError(target, f"kubectl kustomize timed out after {timeout:.0f}s") from None
-    if proc.returncode != 0:
-        msg = " ".join((proc.stderr.strip().splitlines() or ["failed"])[-1:])
-        raise GantryError(target, f"kubectl kustomize failed: {msg}", exit_code=1)
-    return [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+def render(repo: Path, target: str, timeout: float = RENDER_TIMEOUT) -> list[dict[str, Any]]:
+    """``kubectl kustomize <target>`` (relative to ``repo``) as a list of documents; a failed
+    render is a problem found (GantryError, exit 1)."""
+    return render_kustomize(repo / target, target, failure_exit=1, timeout=timeout)
 
 
 def _sources(repo: Path) -> dict[tuple[str, str], str]:
@@ -175,7 +166,7 @@ def _sources(repo: Path) -> dict[tuple[str, str], str]:
     return found
 
 
-def context(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL,
+def context(repo: Path, environments: Iterable[str] = (),
             kubernetes_version: str = KUBERNETES_VERSION) -> CheckContext:
     """Render every root kustomization of ``repo`` (GantryError, exit 2, when there is none)."""
     repo = Path(repo)
@@ -187,7 +178,7 @@ def context(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL
         raise GantryError(str(repo), "no kustomization to check" + (f" for {envs}" if envs else ""))
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=min(4, len(roots))) as pool:  # kubectl start-up dominates
-        outputs = list(pool.map(lambda t: render(repo, t, kubectl), roots))
+        outputs = list(pool.map(lambda t: render(repo, t), roots))
     rendered = [Rendered(t, docs) for t, docs in zip(roots, outputs)]
     # the app-of-apps root is applied by hand (kubectl apply -f), not through a kustomization
     for root_app in sorted(repo.glob("platform/*/root.yaml")):
@@ -387,10 +378,10 @@ def check_zone_spread(ctx: CheckContext) -> Iterable[Problem]:
                               ctx.source(d))
 
 
-def check_repo(repo: Path, environments: Iterable[str] = (), kubectl: str = KUBECTL,
+def check_repo(repo: Path, environments: Iterable[str] = (),
                kubernetes_version: str = KUBERNETES_VERSION) -> tuple[CheckContext, list[Problem]]:
     """Render and check ``repo``; the problems (empty: all good)."""
-    ctx = context(repo, environments, kubectl, kubernetes_version)
+    ctx = context(repo, environments, kubernetes_version)
     return ctx, run_checks(ctx)
 
 
