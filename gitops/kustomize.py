@@ -7,14 +7,13 @@ through :func:`pipeline_lib.core.process.run` (timeout, process-group kill).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import run as run_command
+from pipeline_lib.core.process import require_tool, run as run_command
 
 KUBECTL_TIMEOUT = 120.0   # seconds per render
 
@@ -27,10 +26,7 @@ def render_kustomize(target: Path, where: str, *, failure_exit: int = 2,
     (``failure_exit``: 2 when gantry cannot check its own edit, 1 when a check found a broken
     kustomization), unreadable output (exit 2); :class:`TimeoutExceeded` after ``timeout`` s.
     """
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise GantryError("kubectl", "not found on PATH: gantry renders kustomizations to check them "
-                                     "(install kubectl; Debian: kubernetes-client)")
+    kubectl = require_tool("kubectl", "kubernetes-client")
     try:
         proc = run_command([kubectl, "kustomize", str(target)], timeout=timeout, what=where)
     except TimeoutExceeded:

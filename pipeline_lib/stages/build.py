@@ -13,13 +13,12 @@ archive that the ``Trivy`` stage scans and the ``Push`` stage pushes:
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
+from pipeline_lib.core.process import TAIL_OUTPUT, require_tool, run as run_command
 from pipeline_lib.image.build import build_image
 from pipeline_lib.image.buildkit import build_oci_archive
 from pipeline_lib.image.pydeps import prepare_build_context
@@ -49,9 +48,7 @@ class BuildOptions:
 
 
 def _docker_to_oci(client: object, ref: str, output: Path, timeout: float) -> None:
-    skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        raise GantryError("build", "skopeo not found: it converts the engine's image to an OCI archive")
+    skopeo = require_tool("skopeo", "skopeo")   # converts the engine's image to an OCI archive
     with tempfile.TemporaryDirectory(prefix="gantry-build-") as tmp:
         saved = Path(tmp) / "image.docker.tar"
         with open(saved, "wb") as fh:
