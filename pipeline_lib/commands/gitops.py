@@ -29,6 +29,7 @@ def _digest(value: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    settings = Settings.from_env()   # the environment, read once for every default below
     p = sub.add_parser("gitops", help="bump, promote and scaffold the GitOps repo; Argo CD apps")
     gsub = p.add_subparsers(dest="gitops_command", metavar="ACTION", required=True)
 
@@ -66,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
     bump.add_argument("--tag", help="image tag recorded beside the digest")
     bump.add_argument("--image", help="image repository host/name (default: catalog ECR repository)")
-    bump.add_argument("--build-url", default=Settings.from_env().build_url, help="default: $BUILD_URL")
-    _mode_opts(bump)
+    bump.add_argument("--build-url", default=settings.build_url, help="default: $BUILD_URL")
+    _mode_opts(bump, settings)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
     bump.add_argument("--json", action="store_true", help="print the result as JSON")
     bump.set_defaults(func=_bump, stage="bump")
@@ -78,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
     promote.add_argument("--service", required=True)
-    promote.add_argument("--build-url", default=Settings.from_env().build_url)
-    _mode_opts(promote)
+    promote.add_argument("--build-url", default=settings.build_url)
+    _mode_opts(promote, settings)
     promote.add_argument("--json", action="store_true")
     promote.set_defaults(func=_promote)
 
@@ -109,17 +110,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
     wait.add_argument("--app", required=True)
-    wait.add_argument("--server", default=Settings.from_env().argocd_server, help="default: $ARGOCD_SERVER")
+    wait.add_argument("--server", default=settings.argocd_server, help="default: $ARGOCD_SERVER")
     wait.add_argument("--timeout", type=float, default=300.0)
     wait.add_argument("--revision", help="also require this synced revision (commit)")
     wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
     wait.set_defaults(func=_wait)
 
 
-def _mode_opts(p: argparse.ArgumentParser) -> None:
+def _mode_opts(p: argparse.ArgumentParser, settings: Settings) -> None:
     p.add_argument("--mode", choices=("commit", "pr"), help="push to main, or open a pull request "
                    "(default: the environment's deploy setting in the catalog)")
-    p.add_argument("--github-api", default=Settings.from_env().github_api_url,
+    p.add_argument("--github-api", default=settings.github_api_url,
                    help="GitHub REST API base for --mode pr (default: $GITHUB_API_URL or api.github.com)")
     p.add_argument("--github-repo", help="owner/name for --mode pr (default: parsed from --repo)")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from scanners.registry import tool_names
 
 from .options import add_env, add_format
@@ -159,7 +159,7 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
                        policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
                        licenses=args.licenses, input_format=args.input_format,
-                       links={"Jenkins build": os.environ.get("BUILD_URL", "")},
+                       links={"Jenkins build": Settings.from_env().build_url or ""},
                        baseline_from_jenkins=args.baseline_from_jenkins or None,
                        baseline_artifact=args.baseline_artifact)
 
@@ -187,8 +187,9 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
     from ..stages.pr_report import PrReportOptions, run
 
+    settings = Settings.from_env()
     result = run(PrReportOptions(args.repo, args.pr, args.sha, args.report_dir, args.api_url or api_url_from_env(),
-                                 os.environ.get("GITHUB_TOKEN", ""), args.target_url or os.environ.get("BUILD_URL") or None,
+                                 settings.github_token or "", args.target_url or settings.build_url or None,
                                  args.context, code_scanning=args.code_scanning,
                                  code_scanning_timeout=args.code_scanning_timeout))
     print(f"pr-report: {result.detail}")

@@ -10,12 +10,12 @@ from ``GITHUB_TOKEN`` (scope ``security_events``). Limits and the wire format ar
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pipeline_lib.codescanning import prepare, read_sarif, upload
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, api_url_from_env
+from pipeline_lib.core.settings import Settings
 
 
 def upload_sarif(repo: str, sha: str, ref: str, sarif: Path, *, api_url: str | None, timeout: float,
@@ -32,5 +32,5 @@ def upload_sarif(repo: str, sha: str, ref: str, sarif: Path, *, api_url: str | N
         return [{"tool": p.tool, "category": p.category, "results_sent": p.results_sent,
                  "results_total": p.results_total, "gzip_bytes": p.gzip_bytes, "cuts": p.cuts, "status": "dry-run"}
                 for p in prepared]
-    client = GitHubClient(os.environ.get("GITHUB_TOKEN", ""), api_url or api_url_from_env())
+    client = GitHubClient(Settings.from_env().github_token or "", api_url or api_url_from_env())
     return [r.to_json() for r in upload(client, repo, sha, ref, prepared, timeout=timeout, progress=say)]
