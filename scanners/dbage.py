@@ -108,7 +108,9 @@ class DbAgeCheck:
     message: str
 
 
-def _parse_time(value: str) -> dt.datetime | None:
+def parse_db_time(value: str) -> dt.datetime | None:
+    """An RFC 3339 time as Trivy's ``metadata.json`` writes it (``…Z``), timezone-aware (UTC when
+    none is given); None when it is not a time."""
     try:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -127,7 +129,7 @@ def check_db_age(outcomes: Iterable[ScanOutcome], settings: VulnDbSettings, envi
         for label, stamp in (("vulnerability DB", o.db_updated_at), ("Java DB", o.java_db_updated_at)):
             if not stamp:
                 continue
-            updated = _parse_time(stamp)
+            updated = parse_db_time(stamp)
             if updated is None:
                 checks.append(DbAgeCheck(o.tool, False, f"{label} UpdatedAt {stamp!r} is not a time"))
                 continue

@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import DIGEST_RE, check_tag, parse_repository
+from scanners.dbage import parse_db_time
 from .registry import RegistryClient, TransferStats
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -68,11 +69,10 @@ def _time(value: object, key: str, where: str, required: bool) -> dt.datetime | 
         return None
     if not isinstance(value, str):
         raise GantryError(where, f"metadata.json {key} must be an RFC 3339 time, not {value!r}")
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise GantryError(where, f"metadata.json {key} {value!r} is not an RFC 3339 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    parsed = parse_db_time(value)
+    if parsed is None:
+        raise GantryError(where, f"metadata.json {key} {value!r} is not an RFC 3339 time")
+    return parsed
 
 
 @dataclass(frozen=True)
