@@ -52,8 +52,19 @@ class GateOptions:
     baseline_artifact: str = "reports/gate/findings.json"
 
 
-def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[Path | None, str, str]:
-    """(fetched findings.json, "", "JOB build #N") or (None, why there is none, "").
+@dataclass
+class FetchedBaseline:
+    """What :func:`jenkins_baseline` got: the stored file and its fingerprints (None: no
+    baseline, ``note`` says why), and the label the reports name it by ("JOB build #N")."""
+
+    path: Path | None
+    fingerprints: set[str] | None
+    note: str = ""
+    label: str = ""
+
+
+def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> FetchedBaseline:
+    """The last successful build's findings.json of ``job``, fetched, stored and read once.
 
     Never raises for Jenkins: an unreachable or unreadable baseline means "no baseline" (every
     finding counts as new, and the comment says why), never a failed build on its own.
@@ -63,15 +74,15 @@ def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> tuple[
         directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
         directory.mkdir(parents=True, exist_ok=True)
         path = write_atomic(directory / "baseline.findings.json", art.content)
-        load_baseline(path)
+        fingerprints = load_baseline(path)
     except GantryError as exc:
         print(f"gantry: no baseline: {exc}", file=sys.stderr)
-        return None, str(exc), ""
+        return FetchedBaseline(None, None, str(exc))
     except OSError as exc:
         print(f"gantry: no baseline: cannot store it: {exc.strerror or exc}", file=sys.stderr)
-        return None, f"cannot store the baseline: {exc.strerror or exc}", ""
+        return FetchedBaseline(None, None, f"cannot store the baseline: {exc.strerror or exc}")
     print(f"baseline: {job} build #{art.build} ({art.path})", file=sys.stderr)
-    return path, "", f"{job} build #{art.build}"
+    return FetchedBaseline(path, fingerprints, "", f"{job} build #{art.build}")
 
 
 def decide(opts: GateOptions) -> Verdict:
@@ -80,16 +91,18 @@ def decide(opts: GateOptions) -> Verdict:
     outcomes = read_outcomes(opts.outcomes_dir) if opts.outcomes_dir else []
     if not opts.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    baseline, note, label = opts.baseline, "", ""
-    if opts.baseline_from_jenkins:
-        baseline, note, label = jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir)
+    fetched = (jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir)
+               if opts.baseline_from_jenkins else None)
     with no_cyclic_gc():
-        inputs = read_inputs(opts.reports, outcomes, baseline=baseline, licenses=opts.licenses,
-                             report_format=opts.input_format)
+        # a fetched baseline was read when it was fetched: read_inputs reads only a --baseline file
+        inputs = read_inputs(opts.reports, outcomes, baseline=None if fetched else opts.baseline,
+                             licenses=opts.licenses, report_format=opts.input_format)
+        if fetched is not None:
+            inputs.baseline, inputs.baseline_source = fetched.fingerprints, fetched.label or None
         verdict = evaluate(inputs.parsed, inputs.outcomes, policy, inputs.baseline,
                            environment=opts.environment, input_errors=inputs.errors, today=opts.today,
-                           baseline_source=label or inputs.baseline_source)
-    annotate_baseline(verdict, baseline, note)
+                           baseline_source=inputs.baseline_source)
+    annotate_baseline(verdict, fetched.path if fetched else opts.baseline, fetched.note if fetched else "")
     for name, url in opts.links.items():
         if url.startswith(("https://", "http://")):
             verdict.links.setdefault(name, url)
