@@ -235,7 +235,7 @@ class Demo:
         digest = by["push"].data.get("digest", "") if by.get("push") else ""
         return ok, (f"main build: {'PASSED' if ok else 'FAILED'} the gate ({gate_r.detail if gate_r else 'no gate'}); "
                     f"pushed {digest or 'nothing'}, replicated, bumped" if ok else
-                    f"main build: NOT as expected: " + "; ".join(r.line() for r in others if not r.ok))
+                    "main build: NOT as expected: " + "; ".join(r.line() for r in others if not r.ok))
 
     def _pipeline(self, parts: LocalStack, tag: str, build_number: int) -> None:
         """The Jenkinsfile, stage by stage."""

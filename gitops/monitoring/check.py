@@ -121,7 +121,7 @@ def _lint_alerts(rel: str, spec: dict[str, Any]) -> tuple[list[str], int]:
             if not isinstance(rule, dict) or "alert" not in rule:
                 continue
             alerts += 1
-            missing = [f"labels.severity"] if "severity" not in (rule.get("labels") or {}) else []
+            missing = ["labels.severity"] if "severity" not in (rule.get("labels") or {}) else []
             missing += [f"annotations.{a}" for a in ("summary", "description")
                         if not (rule.get("annotations") or {}).get(a)]
             if missing:

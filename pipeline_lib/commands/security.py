@@ -10,12 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.settings import Settings
 from scanners.registry import tool_names
 
 from .options import add_env, add_format
+
+if TYPE_CHECKING:
+    from ..stages.gate import GateOptions
+    from ..stages.scan import ScanOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
