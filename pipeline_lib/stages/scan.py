@@ -46,7 +46,7 @@ class ScanOptions:
 def _is_oci_archive(path: Path) -> bool:
     try:
         with tarfile.open(path) as tar:
-            return any(m.name.lstrip("./") == "oci-layout" for m in tar.getmembers())
+            return any(m.name.lstrip("./") == "oci-layout" for m in tar)   # stops at the first match
     except (tarfile.TarError, OSError):
         return False
 
