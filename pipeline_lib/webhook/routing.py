@@ -10,7 +10,10 @@ Enterprise Server) or else the host of ``repository.html_url``, and it must be t
   service's ``paths`` (no ``paths``: any change). A tag push matches patterns written as
   full refs (``refs/tags/v*``). Deleted refs start nothing.
 - The changed files are *unknown*, and every matching service builds, when they cannot be
-  read from the payload: no commit listed, 20 or more listed (GitHub lists at most 20), a
+  read from the payload: no commit listed, the list capped (GitHub's webhook push payload
+  lists at most 2 048 commits, "The array includes a maximum of 2048 commits"; ``size``, when
+  present, counts them all: more than listed means capped; comparing ``before...after`` is
+  GitHub's way to get the rest, which gantry does not call, so a capped list is unknown), a
   commit whose ``added``/``removed``/``modified`` are all empty (GitHub leaves them empty for
   very large commits), ``head_commit`` missing from the list, a forced push (``forced``) or a
   new ref (``created``, ``before`` all zeros: the list is relative to another branch).
@@ -36,8 +39,9 @@ from ..jobs.generate import pipeline_job_name, pr_environment, pr_job_name
 PR_ACTIONS = ("opened", "synchronize", "reopened")
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-# GitHub lists at most 20 commits in a push payload; beyond that the changed files are unknown.
-MAX_LISTED_COMMITS = 20
+# GitHub lists at most 2 048 commits in a push webhook payload (the Events API's timeline lists
+# 20, a limit that "isn't applied to webhook deliveries"); a list that long may be capped.
+MAX_LISTED_COMMITS = 2048
 
 
 class BadPayload(ValueError):
@@ -131,8 +135,8 @@ def changed_files(payload: dict) -> set[str] | None:
         return None
     commits = payload.get("commits")
     if not isinstance(commits, list) or not commits or len(commits) >= MAX_LISTED_COMMITS:
-        return None
-    size = payload.get("size")  # the Events API's count of pushed commits, when present
+        return None  # capped (or nothing listed): compare before...after would tell; unknown here
+    size = payload.get("size")  # the count of pushed commits, when present
     if isinstance(size, int) and not isinstance(size, bool) and size > len(commits):
         return None
     head = payload.get("head_commit")

@@ -61,6 +61,16 @@ def test_a_large_commit_without_file_lists_builds(served, jenkins) -> None:
     assert jobs_built(jenkins) == ["dev/hello-world"]
 
 
+def test_a_25_commit_docs_only_push_starts_nothing(served, jenkins) -> None:
+    """Issue 20 #11: 25 listed commits are read (GitHub's webhook lists up to 2 048), not "unknown"."""
+    r, c = served()
+    docs = [commit(f"{i:040x}", f"docs/{i}.md") for i in range(24)] + [commit(SHA_A, "docs/last.md")]
+    resp = send(c, "push", push("refs/heads/master", SHA_A, docs, size=25, distinct_size=25))
+    assert resp.status_code == 200 and "no changed file matches" in resp.json()["ignored"], resp.text
+    c.portal.call(r.drain, 10.0)
+    assert jenkins.state.builds == []
+
+
 # -- 2. a partly failed delivery is repaired by GitHub's "Redeliver" --------------------------------
 def test_redelivery_starts_exactly_the_jobs_that_never_started(served, jenkins, caplog) -> None:
     for job in ("dev/tri", "event/tri"):  # prod/tri does not exist yet: 404

@@ -18,8 +18,10 @@ DOCS_ONLY = [commit(SHA_A, "docs/a.md")]
 
 @pytest.mark.parametrize("why,payload", [
     ("no commit listed", push("refs/heads/master", SHA_A, [])),
-    ("20 commits listed: GitHub lists at most 20", push("refs/heads/master", SHA_A,
-                                                         [commit(f"{i:040x}", "docs/a.md") for i in range(20)])),
+    ("2048 commits listed: GitHub lists at most 2048", push("refs/heads/master", SHA_A,
+                                                             [commit(f"{i:040x}", "docs/a.md") for i in range(2048)])),
+    ("2048 listed of 2049 pushed", push("refs/heads/master", SHA_A,
+                                        [commit(f"{i:040x}", "docs/a.md") for i in range(2048)], size=2049)),
     ("a large commit's file lists are empty", push("refs/heads/master", SHA_A, [commit(SHA_B, "docs/a.md"),
                                                                                 commit(SHA_A)])),
     ("forced push", push("refs/heads/master", SHA_A, DOCS_ONLY, forced=True)),
@@ -32,6 +34,18 @@ def test_unknown_changed_files_build(why, payload, test_catalog) -> None:
     assert changed_files(payload) is None, why
     decision = route(test_catalog, "push", payload)
     assert [t.job for t in decision.triggers] == ["dev/hello-world"], why
+
+
+@pytest.mark.parametrize("count", [20, 25, 2047])
+def test_long_pushes_are_read_up_to_githubs_limit(count, test_catalog) -> None:
+    """GitHub's push webhook lists up to 2 048 commits (the 20-commit cap is the Events API's)."""
+    docs = [commit(f"{i:040x}", f"docs/{i}.md") for i in range(count)]
+    payload = push("refs/heads/master", SHA_A, docs, size=count, distinct_size=count)
+    assert changed_files(payload) == {f"docs/{i}.md" for i in range(count)}
+    decision = route(test_catalog, "push", payload)
+    assert decision.triggers == [] and "no changed file matches" in decision.ignored
+    payload = push("refs/heads/master", SHA_A, [*docs[:-1], commit(SHA_A, "src/app.py")], size=count)
+    assert [t.job for t in route(test_catalog, "push", payload).triggers] == ["dev/hello-world"]
 
 
 def test_known_files_outside_the_paths_build_nothing(test_catalog) -> None:
