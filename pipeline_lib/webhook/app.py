@@ -234,7 +234,8 @@ class Receiver:
 
     def _record(self, outcome: Outcome) -> None:
         if outcome.result == "started":
-            self.metrics.latency.observe(max(0.0, time.time() - outcome.accepted_at))
+            latency = outcome.latency if outcome.latency is not None else time.time() - outcome.accepted_at
+            self.metrics.latency.observe(max(0.0, latency))
             self.metrics.triggers.labels("started").inc()
             log.info("webhook: delivery %s started %s (%s)", outcome.delivery, outcome.job, outcome.detail)
         elif outcome.result == "retry":

@@ -11,26 +11,32 @@ the delivery as failed and it can be redelivered).
 from __future__ import annotations
 
 import threading
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from pipeline_lib.core.errors import GantryError
-from .store import (DEFAULT_TTL, EXPIRE, FINISH, PENDING_ROWS, RESCHEDULE, SCHEMA, STATES, STATS, UPSERT,
-                    ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
+from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, RESCHEDULE, RETRY, SCHEMA, STATES, STATS,
+                    UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
 
-_UPSERT = sql(UPSERT, "%s")
-_FINISH = sql(FINISH, "%s")
-_RESCHEDULE = sql(RESCHEDULE, "%s")
-_EXPIRE = sql(EXPIRE, "%s")
-_STATES = sql(STATES, "%s")
-_ACQUIRE = (
-    "UPDATE webhook_triggers t SET state = 'firing', due = %s, attempts = t.attempts + 1, owner = %s, updated = %s"
-    " FROM (SELECT delivery, job, state FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= %s"
+# The store's clock: the server's now() (the transaction's start), epoch seconds, microseconds.
+NOW_SQL = "extract(epoch from now())::double precision"
+_UPSERT = sql(UPSERT, "%s", NOW_SQL)
+_FINISH = sql(FINISH, "%s", NOW_SQL)
+_RESCHEDULE = sql(RESCHEDULE, "%s", NOW_SQL)
+_RETRY = sql(RETRY, "%s", NOW_SQL)
+_EXPIRE = sql(EXPIRE, "%s", NOW_SQL)
+_STATES = sql(STATES, "%s", NOW_SQL)
+_STATS = sql(STATS, "%s", NOW_SQL)
+_NOW = sql(NOW, "%s", NOW_SQL)
+_ACQUIRE = sql(
+    "UPDATE webhook_triggers t SET state = 'firing', due = {now} + %s, attempts = t.attempts + 1, owner = %s,"
+    " updated = {now}"
+    " FROM (SELECT delivery, job, state FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= {now}"
     "       ORDER BY due LIMIT %s FOR UPDATE SKIP LOCKED) s"
     " WHERE t.delivery = s.delivery AND t.job = s.job"
-    " RETURNING t.delivery, t.job, t.repo, t.params, s.state, t.accepted, t.attempts")
+    " RETURNING t.delivery, t.job, t.repo, t.params, s.state, t.accepted, t.attempts, {now} - t.accepted",
+    "%s", NOW_SQL)
 _SCHEMA_LOCK = 0x67616E747279  # pg_advisory_xact_lock key: replicas starting together create the table once
 
 
@@ -46,8 +52,8 @@ def redact(url: str) -> str:
 class PostgresStore(TriggerStore):
     inline = False
 
-    def __init__(self, url: str, ttl: float = DEFAULT_TTL, clock=time.time, connect_timeout: float = 5.0) -> None:
-        super().__init__(ttl, clock)
+    def __init__(self, url: str, ttl: float = DEFAULT_TTL, connect_timeout: float = 5.0) -> None:
+        super().__init__(ttl)
         self._dsn = self.location = url
         self.url = redact(url)
         self._connect_timeout = connect_timeout
@@ -111,12 +117,14 @@ class PostgresStore(TriggerStore):
     def _tx(self) -> "_Tx":
         return self._Tx(self)
 
+    def now(self) -> float:
+        return float(self._query(_NOW)[0][0])
+
     def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
-        now = self._clock()
         with self._tx() as cur:
             queued = []
             for job, params in triggers:
-                cur.execute(_UPSERT, (delivery, job, repo, encode_params(params), now, now, now))
+                cur.execute(_UPSERT, (delivery, job, repo, encode_params(params)))
                 if cur.fetchall():
                     queued.append(job)
             already = {}
@@ -128,9 +136,8 @@ class PostgresStore(TriggerStore):
     def acquire(self, owner: str, limit: int, lease: float) -> list[TriggerRow]:
         if limit <= 0:
             return []
-        now = self._clock()
         with self._tx() as cur:
-            cur.execute(_ACQUIRE, (now + lease, owner, now, now, limit))
+            cur.execute(_ACQUIRE, (lease, owner, limit))
             rows = cur.fetchall()
         return [row_from(*r) for r in rows]
 
@@ -140,10 +147,14 @@ class PostgresStore(TriggerStore):
             return cur.rowcount
 
     def _finish(self, row: TriggerRow, state: str, detail: str) -> bool:
-        return self._write(_FINISH, (state, detail[:2000], self._clock(), row.delivery, row.job, row.attempts)) == 1
+        return self._write(_FINISH, (state, detail[:2000], row.delivery, row.job, row.attempts)) == 1
 
     def reschedule(self, row: TriggerRow, due: float, detail: str) -> bool:
-        return self._write(_RESCHEDULE, (due, detail[:2000], self._clock(), row.delivery, row.job, row.attempts)) == 1
+        return self._write(_RESCHEDULE, (due, detail[:2000], row.delivery, row.job, row.attempts)) == 1
+
+    def retry_later(self, row: TriggerRow, delay: float, detail: str, in_doubt: bool = False) -> bool:
+        return self._write(_RETRY, ("firing" if in_doubt else "pending", delay, detail[:2000], row.delivery,
+                                    row.job, row.attempts)) == 1
 
     def _query(self, statement: str, args: tuple = ()) -> list[tuple]:
         with self._tx() as cur:
@@ -151,8 +162,8 @@ class PostgresStore(TriggerStore):
             return cur.fetchall()
 
     def stats(self) -> PendingStats:
-        count, oldest = self._query(STATS)[0]
-        return self._stats_from(count, oldest)
+        count, age = self._query(_STATS)[0]
+        return self._stats_from(count, age)
 
     def states(self, delivery: str) -> dict[str, tuple[str, str]]:
         return {job: (state, detail) for job, state, detail in self._query(_STATES, (delivery,))}
@@ -161,7 +172,7 @@ class PostgresStore(TriggerStore):
         return [row_from(*r) for r in self._query(PENDING_ROWS)]
 
     def expire(self) -> int:
-        return self._write(_EXPIRE, (self._clock() - self.ttl,))
+        return self._write(_EXPIRE, (self.ttl,))
 
     def close(self) -> None:
         with self._all_lock:

@@ -12,18 +12,23 @@ import time
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
-from .store import (DEFAULT_TTL, EXPIRE, FINISH, PENDING_ROWS, RESCHEDULE, SCHEMA, STATES, STATS, UPSERT,
-                    ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
+from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, RESCHEDULE, RETRY, SCHEMA, STATES, STATS,
+                    UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
 
 BUSY_WAIT = 10.0  # seconds a statement waits for the other process's write lock
-_UPSERT = sql(UPSERT, "?")
-_FINISH = sql(FINISH, "?")
-_RESCHEDULE = sql(RESCHEDULE, "?")
-_EXPIRE = sql(EXPIRE, "?")
-_STATES = sql(STATES, "?")
-_DUE = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
+# The store's clock: SQLite's 'now' (this machine's clock, millisecond resolution) in epoch seconds.
+NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+_UPSERT = sql(UPSERT, "?", NOW_SQL)
+_FINISH = sql(FINISH, "?", NOW_SQL)
+_RESCHEDULE = sql(RESCHEDULE, "?", NOW_SQL)
+_RETRY = sql(RETRY, "?", NOW_SQL)
+_EXPIRE = sql(EXPIRE, "?", NOW_SQL)
+_STATES = sql(STATES, "?", NOW_SQL)
+_STATS = sql(STATS, "?", NOW_SQL)
+_NOW = sql(NOW, "?", NOW_SQL)
+_DUE = ("SELECT delivery, job, repo, params, state, accepted, attempts, ? - accepted FROM webhook_triggers"
         " WHERE state IN ('pending', 'firing') AND due <= ? ORDER BY due LIMIT ?")
-_ANY_DUE = "SELECT 1 FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= ? LIMIT 1"
+_ANY_DUE = f"SELECT 1 FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= {NOW_SQL} LIMIT 1"
 _TAKE = "UPDATE webhook_triggers SET state = 'firing', due = ?, attempts = attempts + 1, owner = ?, updated = ?" \
         " WHERE delivery = ? AND job = ?"
 
@@ -33,8 +38,8 @@ class SQLiteStore(TriggerStore):
 
     inline = True
 
-    def __init__(self, path: str | Path, ttl: float = DEFAULT_TTL, clock=time.time) -> None:
-        super().__init__(ttl, clock)
+    def __init__(self, path: str | Path, ttl: float = DEFAULT_TTL) -> None:
+        super().__init__(ttl)
         self.path = str(path)
         self.url = self.location = self.path
         self._lock = threading.Lock()
@@ -58,12 +63,11 @@ class SQLiteStore(TriggerStore):
         legacy = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'triggers'").fetchone()
         if legacy is None:
             return
-        now = self._clock()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
                 "INSERT OR IGNORE INTO webhook_triggers (delivery, job, repo, params, state, accepted, due, updated)"
-                " SELECT delivery, job, '', params, 'pending', accepted, ?, ? FROM triggers", (now, now))
+                f" SELECT delivery, job, '', params, 'pending', accepted, {NOW_SQL}, {NOW_SQL} FROM triggers")
             self._db.execute("DROP TABLE triggers")
             self._db.execute("COMMIT")
         except BaseException:
@@ -112,13 +116,14 @@ class SQLiteStore(TriggerStore):
         with self._lock:
             return self._retry_busy(once)
 
-    def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
-        now = self._clock()
+    def now(self) -> float:
+        return float(self._execute(_NOW)[0][0][0])
 
+    def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
         def body(cur):
             queued = []
             for job, params in triggers:
-                if cur.execute(_UPSERT, (delivery, job, repo, encode_params(params), now, now, now)).fetchall():
+                if cur.execute(_UPSERT, (delivery, job, repo, encode_params(params))).fetchall():
                     queued.append(job)
             already = {}
             if len(queued) < len(triggers):
@@ -130,31 +135,35 @@ class SQLiteStore(TriggerStore):
     def acquire(self, owner: str, limit: int, lease: float) -> list[TriggerRow]:
         if limit <= 0:
             return []
-        now = self._clock()
         # A read needs no lock in WAL mode: take the write lock only when something is due, so an
         # idle dispatcher woken for every claim does not queue behind (or ahead of) the server.
-        if not self._execute(_ANY_DUE, (now,))[0]:
+        if not self._execute(_ANY_DUE)[0]:
             return []
 
         def body(cur):
-            rows = cur.execute(_DUE, (now, limit)).fetchall()
+            # One reading of the store's clock for the whole transaction (under the write lock).
+            [(now,)] = cur.execute(_NOW).fetchall()
+            rows = cur.execute(_DUE, (now, now, limit)).fetchall()
             for r in rows:
                 cur.execute(_TAKE, (now + lease, owner, now, r[0], r[1]))
-            return [row_from(d, j, repo, p, state, acc, att + 1) for d, j, repo, p, state, acc, att in rows]
+            return [row_from(d, j, repo, p, state, acc, att + 1, age)
+                    for d, j, repo, p, state, acc, att, age in rows]
 
         return self._transaction(body)
 
     def _finish(self, row: TriggerRow, state: str, detail: str) -> bool:
-        return self._execute(_FINISH, (state, detail[:2000], self._clock(), row.delivery, row.job,
-                                       row.attempts))[1] == 1
+        return self._execute(_FINISH, (state, detail[:2000], row.delivery, row.job, row.attempts))[1] == 1
 
     def reschedule(self, row: TriggerRow, due: float, detail: str) -> bool:
-        return self._execute(_RESCHEDULE, (due, detail[:2000], self._clock(), row.delivery, row.job,
-                                           row.attempts))[1] == 1
+        return self._execute(_RESCHEDULE, (due, detail[:2000], row.delivery, row.job, row.attempts))[1] == 1
+
+    def retry_later(self, row: TriggerRow, delay: float, detail: str, in_doubt: bool = False) -> bool:
+        return self._execute(_RETRY, ("firing" if in_doubt else "pending", delay, detail[:2000], row.delivery,
+                                      row.job, row.attempts))[1] == 1
 
     def stats(self) -> PendingStats:
-        count, oldest = self._execute(STATS)[0][0]
-        return self._stats_from(count, oldest)
+        count, age = self._execute(_STATS)[0][0]
+        return self._stats_from(count, age)
 
     def states(self, delivery: str) -> dict[str, tuple[str, str]]:
         return {job: (state, detail) for job, state, detail in self._execute(_STATES, (delivery,))[0]}
@@ -163,7 +172,7 @@ class SQLiteStore(TriggerStore):
         return [row_from(*r) for r in self._execute(PENDING_ROWS)[0]]
 
     def expire(self) -> int:
-        return self._execute(_EXPIRE, (self._clock() - self.ttl,))[1]
+        return self._execute(_EXPIRE, (self.ttl,))[1]
 
     def close(self) -> None:
         with self._lock:

@@ -16,13 +16,20 @@ Jenkins answer, or the retry horizon passed; ``detail`` is the reason)::
   ``SELECT … FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``) and bumps ``attempts``, which
   fences every later update: a replica whose lease ran out cannot overwrite its successor.
 
+Every time stored (``accepted``, ``due``, ``updated``) and every comparison with "now" is the
+*store's* clock, evaluated in SQL (``{now}`` in the statements below): PostgreSQL's ``now()``,
+SQLite's ``julianday('now')`` (SQLite is one node: its clock is that machine's). A replica's own
+clock never sets a lease or a due time, so two replicas whose clocks disagree by more than the
+lease cannot both fire one row. A row left ``firing`` with no owner after an ambiguous Jenkins
+answer (:meth:`TriggerStore.retry_later` with ``in_doubt``) is acquired *in doubt* again, so
+its next attempt looks the build up before posting.
+
 Implementations: :mod:`.sqlite_store` (default; one node) and :mod:`.postgres_store` (replicas).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 
 DEFAULT_TTL = 7 * 24 * 3600.0  # finished rows are kept this long; GitHub redelivers for 3 days
@@ -36,31 +43,38 @@ SCHEMA = (
     " updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (delivery, job))",
     "CREATE INDEX IF NOT EXISTS webhook_triggers_due ON webhook_triggers (state, due)",
 )
+# ``{now}``: the store's clock in epoch seconds (an SQL expression, see sql()); ``{p}``: a parameter.
 # One upsert per (delivery, job): new -> pending; failed -> pending again; others untouched.
 UPSERT = (
     "INSERT INTO webhook_triggers (delivery, job, repo, params, state, accepted, due, attempts, owner, detail, updated)"
-    " VALUES ({p}, {p}, {p}, {p}, 'pending', {p}, {p}, 0, '', '', {p})"
+    " VALUES ({p}, {p}, {p}, {p}, 'pending', {now}, {now}, 0, '', '', {now})"
     " ON CONFLICT (delivery, job) DO UPDATE SET state = 'pending', repo = excluded.repo, params = excluded.params,"
     " accepted = excluded.accepted, due = excluded.due, attempts = 0, owner = '', detail = '',"
     " updated = excluded.updated WHERE webhook_triggers.state = 'failed' RETURNING job")
 FENCE = " WHERE delivery = {p} AND job = {p} AND state = 'firing' AND attempts = {p}"
-FINISH = "UPDATE webhook_triggers SET state = {p}, detail = {p}, updated = {p}, owner = ''" + FENCE
-RESCHEDULE = "UPDATE webhook_triggers SET state = 'pending', due = {p}, detail = {p}, updated = {p}, owner = ''" + FENCE
-STATS = "SELECT count(*), min(accepted) FROM webhook_triggers WHERE state IN ('pending', 'firing')"
-EXPIRE = "DELETE FROM webhook_triggers WHERE state IN ('started', 'failed') AND updated < {p}"
+FINISH = "UPDATE webhook_triggers SET state = {p}, detail = {p}, updated = {now}, owner = ''" + FENCE
+RESCHEDULE = "UPDATE webhook_triggers SET state = 'pending', due = {p}, detail = {p}, updated = {now}, owner = ''" + FENCE
+# Due ``{p}`` seconds from now by the store's clock; state 'pending', or 'firing' (in doubt).
+RETRY = "UPDATE webhook_triggers SET state = {p}, due = {now} + {p}, detail = {p}, updated = {now}, owner = ''" + FENCE
+STATS = "SELECT count(*), {now} - min(accepted) FROM webhook_triggers WHERE state IN ('pending', 'firing')"
+EXPIRE = "DELETE FROM webhook_triggers WHERE state IN ('started', 'failed') AND updated < {now} - {p}"
+NOW = "SELECT {now}"
 STATES = "SELECT job, state, detail FROM webhook_triggers WHERE delivery = {p} ORDER BY job"
 PENDING_ROWS = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
                 " WHERE state IN ('pending', 'firing') ORDER BY accepted, delivery, job")
 
 
-def sql(template: str, placeholder: str) -> str:
-    return template.replace("{p}", placeholder)
+def sql(template: str, placeholder: str, now: str = "{now}") -> str:
+    """``template`` for one database: its parameter ``placeholder`` and its clock expression ``now``."""
+    return template.replace("{p}", placeholder).replace("{now}", now)
 
 
 @dataclass(frozen=True)
 class TriggerRow:
     """One (delivery, job) handed to a replica. ``attempts`` counts acquisitions (the fence);
-    ``in_doubt``: a previous owner's lease ran out mid-call, Jenkins may already have the build."""
+    ``in_doubt``: a previous owner's lease ran out mid-call, or its call got an ambiguous answer:
+    Jenkins may already have the build. ``age``: seconds since it was accepted, by the store's
+    clock when it was acquired (0 when not read by acquire)."""
 
     delivery: str
     job: str
@@ -69,6 +83,7 @@ class TriggerRow:
     accepted_at: float
     attempts: int = 0
     in_doubt: bool = False
+    age: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,13 +101,13 @@ class PendingStats:
 
 
 def row_from(delivery: str, job: str, repo: str, params: str, state: str, accepted: float,
-             attempts: int) -> TriggerRow:
+             attempts: int, age: float | None = None) -> TriggerRow:
     try:
         decoded = json.loads(params)
     except ValueError:
         decoded = {}
     return TriggerRow(delivery, job, repo, decoded if isinstance(decoded, dict) else {}, float(accepted),
-                      int(attempts), state == FIRING)
+                      int(attempts), state == FIRING, max(0.0, float(age)) if age is not None else 0.0)
 
 
 def encode_params(params: dict[str, str]) -> str:
@@ -100,15 +115,18 @@ def encode_params(params: dict[str, str]) -> str:
 
 
 class TriggerStore:
-    """The interface both stores implement; times are epoch seconds from ``clock``."""
+    """The interface both stores implement; times are epoch seconds by the store's clock (SQL)."""
 
     url: str  # for messages: never contains a password
     location: str  # what open_store() takes to open it again (may hold a password: never print it)
     inline: bool  # cheap enough to call on the event loop (SQLite) rather than in a thread
 
-    def __init__(self, ttl: float = DEFAULT_TTL, clock=time.time) -> None:
+    def __init__(self, ttl: float = DEFAULT_TTL) -> None:
         self.ttl = ttl
-        self._clock = clock
+
+    def now(self) -> float:
+        """The store's clock, epoch seconds (PostgreSQL ``now()``; SQLite: this machine's)."""
+        raise NotImplementedError
 
     def claim(self, delivery: str, repo: str, triggers: list[tuple[str, dict[str, str]]]) -> ClaimResult:
         raise NotImplementedError
@@ -126,6 +144,13 @@ class TriggerStore:
         raise NotImplementedError
 
     def reschedule(self, row: TriggerRow, due: float, detail: str) -> bool:
+        """Pending again at ``due`` (epoch seconds by :meth:`now`); False when the lease was lost."""
+        raise NotImplementedError
+
+    def retry_later(self, row: TriggerRow, delay: float, detail: str, in_doubt: bool = False) -> bool:
+        """Due again ``delay`` seconds from now by the store's clock: pending, or, ``in_doubt``
+        (Jenkins may have queued it), left firing without owner so the next attempt looks it up
+        first. False when this replica's lease was lost."""
         raise NotImplementedError
 
     def stats(self) -> PendingStats:
@@ -148,7 +173,6 @@ class TriggerStore:
         """This connection serves HTTP: leave slow upkeep (SQLite's WAL checkpoints, which fsync)
         to the trigger process's connection. No-op where the server does it (PostgreSQL)."""
 
-    def _stats_from(self, count: int, oldest: float | None) -> PendingStats:
-        age = max(0.0, self._clock() - float(oldest)) if oldest is not None else 0.0
-        return PendingStats(int(count), age)
+    def _stats_from(self, count: int, age: float | None) -> PendingStats:
+        return PendingStats(int(count), max(0.0, float(age)) if age is not None else 0.0)
 

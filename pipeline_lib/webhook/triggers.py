@@ -5,8 +5,12 @@ A :class:`Dispatcher` takes due triggers from the store (any replica's), calls
 happened: *started*; *pending again* after a transient failure (connection error, timeout,
 5xx), due after the :class:`~.retry.RetryPolicy` backoff; or *failed* — a final answer (404:
 the job does not exist yet; 401/403) or the retry horizon passed — with an ERROR log line and a
-Slack message naming the delivery, repository, job and reason. A trigger taken over from a dead
-replica (*in doubt*) is first looked up in Jenkins, so it is not started twice.
+Slack message naming the delivery, repository, job and reason. A trigger *in doubt* is first
+looked up in Jenkins (queue + recent builds), so it is not started twice: one taken over from a
+dead replica, or one whose POST got an ambiguous answer — a timeout after the request was sent,
+a connection dropped mid-answer, a 2xx without ``Location``, a 500/502/504 — since Jenkins may
+have queued it anyway (see :func:`post_in_doubt`). Due times and the retry horizon follow the
+store's clock (:mod:`.store`), never this process's.
 
 :class:`TriggerProcess` runs the dispatcher in a child process at lower CPU priority, so
 answering GitHub never waits for the GIL behind Jenkins calls; outcomes come back over a pipe
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import threading
@@ -26,6 +31,10 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import jenkins
+import requests
+import urllib3.exceptions
 
 from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient, JenkinsSettings
@@ -45,7 +54,9 @@ class Outcome:
     """What happened to one trigger attempt; sent from the trigger process to the server.
 
     ``result``: ``started``, ``retry`` (pending again) or ``failed``; ``detail``: the queue item,
-    or the error; ``accepted_at``: epoch seconds the delivery was accepted."""
+    or the error; ``accepted_at``: epoch seconds the delivery was accepted (store's clock);
+    ``latency``: seconds from acceptance to this outcome (store's clock, then this process's
+    monotonic clock), None when unknown."""
 
     delivery: str
     job: str
@@ -53,10 +64,56 @@ class Outcome:
     accepted_at: float
     result: str
     detail: str
+    latency: float | None = None
 
     @property
     def started(self) -> bool:
         return self.result == "started"
+
+
+_STATUS_IN_MESSAGE = re.compile(r"\[(\d{3})\]")
+# Answers after which Jenkins may still have queued the build: an internal error (it can come after
+# Queue.schedule), and a proxy's 502/504 (Jenkins behind it may have taken the request). 503 is
+# "getting ready" (nothing queued) and a 4xx is a refusal.
+_STATUS_IN_DOUBT = frozenset({500, 502, 504})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(out) < 8:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def post_in_doubt(exc: BaseException) -> bool:
+    """Could Jenkins have queued the build although ``buildWithParameters`` raised ``exc``?
+
+    Yes for a 2xx without a usable ``Location`` (python-jenkins' ``EmptyResponseException``), a
+    read timeout, a connection dropped after the request was sent, and 500/502/504; no when the
+    connection was never made (refused, connect timeout) or Jenkins refused (503, 4xx)."""
+    if isinstance(exc, jenkins.EmptyResponseException) or type(exc) in (ValueError, IndexError):
+        return True  # a 2xx came, without a queue item (no or a malformed Location): probably queued
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, (requests.ConnectTimeout, urllib3.exceptions.NewConnectionError,
+                          ConnectionRefusedError)):
+            return False
+        if isinstance(e, requests.ConnectionError):
+            reason = getattr(e.args[0], "reason", None) if e.args else None
+            if isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)):
+                return False
+    for e in chain:
+        response = getattr(e, "response", None)
+        status = getattr(response, "status_code", None) if response is not None else None
+        if status is None:
+            m = _STATUS_IN_MESSAGE.search(str(e))
+            status = int(m.group(1)) if m else None
+        if status is not None:
+            return status in _STATUS_IN_DOUBT
+    return any(isinstance(e, (requests.Timeout, jenkins.TimeoutException, TimeoutError, requests.ConnectionError,
+                              ConnectionError)) for e in chain)
 
 
 def failure_message(row: TriggerRow, reason: str) -> str:
@@ -73,15 +130,13 @@ class Dispatcher:
     """
 
     def __init__(self, store: TriggerStore, client: JenkinsClient, policy: RetryPolicy, workers: int,
-                 on_outcome: Callable[[Outcome], None] = lambda o: None, slack_url: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 on_outcome: Callable[[Outcome], None] = lambda o: None, slack_url: str | None = None) -> None:
         self.store = store
         self.client = client
         self.policy = policy
         self.workers = max(1, workers)
         self.on_outcome = on_outcome
         self.slack_url = slack_url
-        self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.wake = threading.Event()
         self.stop = threading.Event()
@@ -147,16 +202,19 @@ class Dispatcher:
 
     def attempt(self, row: TriggerRow) -> Outcome:
         """One try at ``row`` (acquired by this dispatcher), recorded in the store."""
+        acquired = time.monotonic()
+
         def outcome(result: str, detail: str) -> Outcome:
-            return Outcome(row.delivery, row.job, row.repo, row.accepted_at, result, detail)
+            return Outcome(row.delivery, row.job, row.repo, row.accepted_at, result, detail,
+                           row.age + (time.monotonic() - acquired))
 
         if row.in_doubt:
             try:
                 found = self.client.find_build(row.job, row.params)
             except GantryError as err:
-                if getattr(err, "retryable", False):
+                if getattr(err, "retryable", False):  # still in doubt: look again next time
                     return self._transient(row, f"cannot tell whether an earlier attempt started it: {err}",
-                                           outcome)
+                                           outcome, in_doubt=True)
                 # A final answer (the job is gone: 404; no right to read it: 403): start it, say so.
                 log.warning("webhook: delivery %s: cannot look %s up in Jenkins (%s); starting it",
                             row.delivery, row.job, err)
@@ -166,9 +224,26 @@ class Dispatcher:
                             row.delivery, row.job, found)
                 self.store.mark_started(row, found)
                 return outcome("started", found)
+        doubt: list[BaseException] = []
+
+        def post(srv: jenkins.Jenkins) -> int:
+            # The client may call this again (a refused crumb; retries): never after an answer
+            # that leaves the build in doubt, so one attempt posts at most one build.
+            if doubt:
+                raise doubt[0]
+            try:
+                return srv.build_job(row.job, dict(row.params))
+            except Exception as exc:
+                if post_in_doubt(exc):
+                    doubt.append(exc)
+                raise
+
         try:
-            queue_id = self.client.build(row.job, row.params)
+            queue_id = self.client.call(f"build {row.job}", post)
         except GantryError as err:
+            if doubt:
+                return self._transient(row, f"{err} (Jenkins may have queued it: it is looked up before "
+                                            f"posting again)", outcome, in_doubt=True)
             if getattr(err, "retryable", False):
                 return self._transient(row, str(err), outcome)
             return self._fail(row, str(err), outcome)
@@ -177,15 +252,15 @@ class Dispatcher:
                         row.delivery, row.job)
         return outcome("started", f"queue item {queue_id}")
 
-    def _transient(self, row: TriggerRow, reason: str, outcome) -> Outcome:
-        now = self.clock()
-        if self.policy.expired(row.accepted_at, now):
+    def _transient(self, row: TriggerRow, reason: str, outcome, in_doubt: bool = False) -> Outcome:
+        # The horizon is measured by the store's clock (the row's acceptance time is the store's).
+        if self.policy.expired(row.accepted_at, self.store.now()):
             return self._fail(row, f"{reason} (still failing after the retry horizon of "
                                    f"{self.policy.horizon:g}s)", outcome)
         delay = self.policy.delay(row.attempts)
         log.warning("webhook: delivery %s: %s failed (%s); attempt %d, next in %.1fs",
                     row.delivery, row.job, reason, row.attempts, delay)
-        self.store.reschedule(row, now + delay, reason)
+        self.store.retry_later(row, delay, reason, in_doubt=in_doubt)
         return outcome("retry", reason)
 
     def _fail(self, row: TriggerRow, reason: str, outcome) -> Outcome:
