@@ -29,7 +29,11 @@ show them:
 - ``expire_crumb()``: the crumb handed out so far stops working (a controller restart or a
   new session): a POST carrying it gets 403 "No valid crumb was included in the request";
 - ``build_delay`` answers builds slowly; ``write_delay`` models the time a real controller
-  takes to save and load a job.
+  takes to save and load a job;
+- ``stall_builds = N``: the next N ``buildWithParameters`` are queued, then the answer is held
+  for ``stall_seconds`` (longer than the client's timeout: the client gives up on a build
+  Jenkins did queue); ``builds_without_location = N``: the next N are queued and answered
+  ``201`` without ``Location`` (a proxy dropping the header, or a plugin answering oddly).
 """
 
 from __future__ import annotations
@@ -88,6 +92,9 @@ class LocalJenkins:
         self.fail_until = 0.0  # time.monotonic() before which every request gets fail_status
         self.build_delay = 0.0
         self.write_delay = 0.0  # seconds per createItem/config.xml POST (a controller saving to disk)
+        self.stall_builds = 0  # next N builds: queued, then the answer is held stall_seconds
+        self.stall_seconds = 5.0
+        self.builds_without_location = 0  # next N builds: queued, answered 201 without Location
         self.crumbs_issued = 0
         self._crumb_generation = 0
         self._host = host
@@ -415,6 +422,13 @@ class _Handler(BaseHTTPRequestHandler):
             number = 1 + sum(1 for b in j.state.builds if b.job == name)
             j.state.builds.append(Build(name, dict(query), queue_id, number))
             delay = j.build_delay
+            if j.stall_builds > 0:
+                j.stall_builds -= 1
+                delay = max(delay, j.stall_seconds)
+            if j.builds_without_location > 0:
+                j.builds_without_location -= 1
+                self._send(201, "")
+                return
             if delay:
                 j.state.lock.release()
                 try:

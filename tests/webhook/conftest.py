@@ -147,8 +147,9 @@ def make_receiver(catalog: Catalog, jenkins: LocalJenkins, db: Path | str, **con
     """A receiver (dispatcher thread unless trigger_process=True) on store ``db`` (path or URL)."""
     policy = RetryPolicy(backoff=config.pop("backoff", 0.01), max_backoff=config.pop("max_backoff", 0.2),
                          horizon=config.pop("horizon", 60.0), lease=config.pop("lease", 30.0))
+    timeout = config.pop("jenkins_timeout", 10)
     cfg = WebhookConfig(SECRET, catalog, policy=policy, **config)
-    client = JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=10), retries=0)
+    client = JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=timeout), retries=0)
     return Receiver(cfg, client, open_store(db))
 
 

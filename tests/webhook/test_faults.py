@@ -258,3 +258,36 @@ def test_a_trigger_taken_over_from_a_dead_replica_is_not_started_twice(store_url
     # The dead replica's late write is fenced off.
     assert not store.mark_failed(dead[0], "too late")
     store.close()
+
+
+# -- issue 20 #13: an ambiguous Jenkins answer is looked up before posting again ---------------------
+@pytest.mark.parametrize("fault", ["timeout after queuing", "201 without Location"])
+def test_an_ambiguous_jenkins_answer_is_looked_up_before_posting_again(fault, served, jenkins) -> None:
+    r, c = served(backoff=0.05, max_backoff=0.2, jenkins_timeout=0.5)
+    if fault == "timeout after queuing":
+        jenkins.stall_builds, jenkins.stall_seconds = 1, 2.0  # queued, answered after the client gave up
+    else:
+        jenkins.builds_without_location = 1
+    delivery = "4f0c8e4a-0000-4000-8000-000000000013"
+    resp = send(c, "push", push("refs/heads/master", SHA_A, [commit(SHA_A, "src/app.py")]), delivery)
+    assert resp.status_code == 202, resp.text
+    c.portal.call(r.drain, 20.0)
+    assert [(b.job, b.params["COMMIT_SHA"]) for b in jenkins.state.builds] == [("dev/hello-world", SHA_A)]
+    assert jenkins.state.requests[("POST", "buildWithParameters")] == 1  # looked up, never posted again
+    assert r.store.states(delivery) == {"dev/hello-world": ("started", "build #1")}
+    retries = re.search(r"^gantry_webhook_trigger_retries_total (\S+)$", c.get("/metrics").text, re.M)
+    assert retries and float(retries.group(1)) == 1
+
+
+def test_an_unambiguous_refusal_is_posted_again_without_a_lookup(served, jenkins) -> None:
+    """503 ("getting ready") queued nothing: the retry posts again, and still one build results."""
+    r, c = served(backoff=0.05, max_backoff=0.2)
+    send(c, "push", push("refs/heads/master", SHA_B, [commit(SHA_B, "src/x.py")]))  # warms the crumb
+    c.portal.call(r.drain, 10.0)
+    jenkins.fail(503, count=1)  # the next POST
+    resp = send(c, "push", push("refs/heads/master", SHA_A, [commit(SHA_A, "src/app.py")]))
+    assert resp.status_code == 202
+    c.portal.call(r.drain, 20.0)
+    assert [b.params["COMMIT_SHA"] for b in jenkins.state.builds] == [SHA_B, SHA_A]
+    assert jenkins.state.requests[("POST", "buildWithParameters")] == 3
+    assert jenkins.state.requests[("GET", "queue/api/json")] == 0
