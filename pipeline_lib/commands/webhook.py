@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("webhook", help="GitHub webhook receiver that starts Jenkins builds")
     sub = p.add_subparsers(dest="webhook_command", metavar="ACTION", parser_class=type(p))
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-    serve = sub.add_parser("serve", help="serve POST /github-webhook/, /healthz and /metrics",
+    serve = sub.add_parser("serve", help="serve POST /github-webhook/, /healthz, /readyz and /metrics",
                            description="Secret from GITHUB_WEBHOOK_SECRET; Jenkins from JENKINS_URL, "
                                        "JENKINS_USER and JENKINS_API_TOKEN (or --conf, a JJB ini file). "
                                        "Run two replicas behind a load balancer with one PostgreSQL --store.")
@@ -49,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--lease", type=_seconds, default=DEFAULT_LEASE, metavar="SECONDS",
                        help="how long a replica owns a trigger it fires before another may take it over; "
                             "must exceed twice the Jenkins timeout (default %(default)g)")
+    serve.add_argument("--request-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="close a connection whose request (headers and body) has not arrived this long "
+                            "after it opened or began: idle and slow clients hold nothing (default %(default)g)")
+    serve.add_argument("--keep-alive-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                       help="close a keep-alive connection idle this long after a response (default %(default)g)")
     serve.add_argument("--slack-url-env", default="SLACK_WEBHOOK_URL", metavar="NAME",
                        help="environment variable with the Slack webhook URL for triggers given up "
                             "(default %(default)s; unset: log only)")
@@ -97,13 +102,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ..webhook.app import create_app
     from ..webhook.retry import RetryPolicy
+    from ..webhook.serving import http_protocol
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     policy = RetryPolicy(backoff=args.retry_backoff, max_backoff=args.retry_max_backoff,
                          horizon=args.retry_horizon, lease=args.lease)
     receiver = build_receiver(args.catalog, args.store, args.conf, args.workers, policy, args.slack_url_env)
     config = uvicorn.Config(create_app(receiver), host=args.host, port=args.port, log_level="info",
-                            access_log=False, server_header=False, timeout_graceful_shutdown=5)
+                            access_log=False, server_header=False, timeout_graceful_shutdown=5,
+                            http=http_protocol(args.request_timeout), timeout_keep_alive=args.keep_alive_timeout)
     server = uvicorn.Server(config)
     try:
         server.run()

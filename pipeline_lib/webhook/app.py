@@ -1,4 +1,5 @@
-"""The ASGI app behind ``gantry webhook serve``: ``POST /github-webhook/``, ``/healthz``, ``/metrics``.
+"""The ASGI app behind ``gantry webhook serve``: ``POST /github-webhook/``, ``/healthz``, ``/readyz``,
+``/metrics``.
 
 Every request is answered from the delivery alone, well within GitHub's 10 s: the delivery's
 triggers are claimed in the store, one row per (delivery, job), in one transaction, and a
@@ -8,6 +9,8 @@ are ``application/json`` or ``application/x-www-form-urlencoded`` (``payload=<JS
 content types GitHub's hook settings offer; the signature is over the raw body either way.
 Client garbage gets a 4xx, never a 5xx, and never starts a build; a store that cannot be
 reached gets a 503, so GitHub records the delivery as failed and it can be redelivered.
+``/readyz`` (and ``/healthz``) answer 503 while the store cannot take a write (a probe, at most
+one per :data:`PROBE_EVERY` seconds however often they are asked) or the trigger process stopped.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _EVENT = re.compile(r"^[a-z_]{1,64}$")
 _SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+PROBE_EVERY = 1.0  # seconds a store write probe's answer is reused (health checks cost no write each)
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -137,6 +141,8 @@ class Receiver:
         self._process: TriggerProcess | None = None
         self._dispatcher: Dispatcher | None = None
         self._thread: threading.Thread | None = None
+        self._probe: tuple[float, str | None] | None = None  # (monotonic time, why not writable)
+        self._probe_lock: asyncio.Lock | None = None
 
     def _stats(self) -> PendingStats:
         """For the gauges: NaN (Prometheus' "unknown") while the store cannot be read."""
@@ -327,15 +333,53 @@ class Receiver:
             body_out["already"] = claimed.already
         return _answer(202, body_out)
 
+    async def _unwritable(self) -> str | None:
+        """Why the store cannot take a write now, or None; probed at most once per PROBE_EVERY
+        seconds (concurrent checks share one probe), in a thread: a probe may wait for a lock."""
+        cached = self._probe
+        if cached is not None and time.monotonic() - cached[0] < PROBE_EVERY:
+            return cached[1]
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            cached = self._probe
+            if cached is not None and time.monotonic() - cached[0] < PROBE_EVERY:
+                return cached[1]
+            try:
+                await asyncio.to_thread(self.store.check_writable)
+                why = None
+            except GantryError as err:
+                log.error("webhook: readiness: %s", err)
+                why = err.what
+            self._probe = (time.monotonic(), why)
+            return why
+
+    def _trigger_process_stopped(self) -> bool:
+        return self._process is not None and not self._process.alive()
+
+    async def readyz(self, request: Request) -> Response:
+        """For the load balancer: 200 ``{"status": "ready"}`` while this replica can record
+        deliveries and start them; 503 with the reason when the store cannot take a write or the
+        trigger process stopped (a delivery sent here would get a 503 or wait)."""
+        why = await self._unwritable()
+        if why is not None:
+            return _answer(503, {"status": f"store not writable: {why}"})
+        if self._trigger_process_stopped():
+            return _answer(503, {"status": "trigger process stopped"})
+        return _answer(200, {"status": "ready"})
+
     async def healthz(self, request: Request) -> Response:
         """200 with the pending triggers (all replicas) and the oldest one's age in seconds;
-        503 when the trigger process stopped or the store cannot be read."""
+        503 when the store cannot be read or written, or the trigger process stopped."""
         try:
             stats = self.store.stats() if self.store.inline else await asyncio.to_thread(self.store.stats)
         except GantryError as err:
             return _answer(503, {"status": f"store unavailable: {err.what}"})
         body = {"pending_triggers": stats.count, "oldest_pending_seconds": round(stats.oldest_seconds, 3)}
-        if self._process is not None and not self._process.alive():
+        why = await self._unwritable()
+        if why is not None:
+            return _answer(503, {"status": f"store not writable: {why}", **body})
+        if self._trigger_process_stopped():
             return _answer(503, {"status": "trigger process stopped", **body})
         return _answer(200, {"status": "ok", **body})
 
@@ -361,6 +405,7 @@ def create_app(receiver: Receiver) -> Starlette:
         Route("/github-webhook/", receiver.github, methods=["POST"]),
         Route("/github-webhook", receiver.github, methods=["POST"]),
         Route("/healthz", receiver.healthz, methods=["GET"]),
+        Route("/readyz", receiver.readyz, methods=["GET"]),
         Route("/metrics", receiver.metrics_endpoint, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.receiver = receiver

@@ -10,14 +10,15 @@ the delivery as failed and it can be redelivered).
 
 from __future__ import annotations
 
+import socket
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from pipeline_lib.core.errors import GantryError
-from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, RESCHEDULE, RETRY, SCHEMA, STATES, STATS,
-                    UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
+from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, PROBE, PROBE_TIMEOUT, RESCHEDULE, RETRY,
+                    SCHEMA, STATES, STATS, UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
 
 # The store's clock: the server's now() (the transaction's start), epoch seconds, microseconds.
 NOW_SQL = "extract(epoch from now())::double precision"
@@ -29,6 +30,7 @@ _EXPIRE = sql(EXPIRE, "%s", NOW_SQL)
 _STATES = sql(STATES, "%s", NOW_SQL)
 _STATS = sql(STATS, "%s", NOW_SQL)
 _NOW = sql(NOW, "%s", NOW_SQL)
+_PROBE = sql(PROBE, "%s", NOW_SQL)
 _ACQUIRE = sql(
     "UPDATE webhook_triggers t SET state = 'firing', due = {now} + %s, attempts = t.attempts + 1, owner = %s,"
     " updated = {now}"
@@ -164,6 +166,15 @@ class PostgresStore(TriggerStore):
     def stats(self) -> PendingStats:
         count, age = self._query(_STATS)[0]
         return self._stats_from(count, age)
+
+    def check_writable(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """Fails on a read-only server (a failed-over RDS primary now a replica, the reader
+        endpoint, ``default_transaction_read_only``), a lock or a server slower than ``timeout``."""
+        ms = max(1, int(timeout * 1000))
+        with self._tx() as cur:
+            cur.execute(f"SET LOCAL statement_timeout = {ms}")
+            cur.execute(f"SET LOCAL lock_timeout = {ms}")
+            cur.execute(_PROBE, (socket.gethostname(),))
 
     def states(self, delivery: str) -> dict[str, tuple[str, str]]:
         return {job: (state, detail) for job, state, detail in self._query(_STATES, (delivery,))}

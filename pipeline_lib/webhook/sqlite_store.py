@@ -6,14 +6,17 @@ server and its trigger process) never hand out one row twice. Semantics: :mod:`.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from pipeline_lib.core.errors import GantryError
-from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, RESCHEDULE, RETRY, SCHEMA, STATES, STATS,
-                    UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
+from .store import (DEFAULT_TTL, EXPIRE, FINISH, NOW, PENDING_ROWS, PROBE, PROBE_TIMEOUT, RESCHEDULE, RETRY,
+                    SCHEMA, STATES, STATS, UPSERT, ClaimResult, PendingStats, TriggerRow, TriggerStore, encode_params, row_from, sql)
 
 BUSY_WAIT = 10.0  # seconds a statement waits for the other process's write lock
 # The store's clock: SQLite's 'now' (this machine's clock, millisecond resolution) in epoch seconds.
@@ -26,6 +29,7 @@ _EXPIRE = sql(EXPIRE, "?", NOW_SQL)
 _STATES = sql(STATES, "?", NOW_SQL)
 _STATS = sql(STATS, "?", NOW_SQL)
 _NOW = sql(NOW, "?", NOW_SQL)
+_PROBE = sql(PROBE, "?", NOW_SQL)
 _DUE = ("SELECT delivery, job, repo, params, state, accepted, attempts, ? - accepted FROM webhook_triggers"
         " WHERE state IN ('pending', 'firing') AND due <= ? ORDER BY due LIMIT ?")
 _ANY_DUE = f"SELECT 1 FROM webhook_triggers WHERE state IN ('pending', 'firing') AND due <= {NOW_SQL} LIMIT 1"
@@ -164,6 +168,25 @@ class SQLiteStore(TriggerStore):
     def stats(self) -> PendingStats:
         count, age = self._execute(_STATS)[0][0]
         return self._stats_from(count, age)
+
+    def check_writable(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """A write through a fresh connection to the file by its path (``mode=rw``: never creates
+        it): it fails when the file is gone or replaced, read-only, on a full disk, or another
+        process holds the write lock for ``timeout`` seconds — cases the server's open connection
+        may not notice until it loses data or stalls. Never holds the server connection's lock."""
+        if self.path == ":memory:":
+            self._execute(_PROBE, (socket.gethostname(),))
+            return
+        try:
+            db = sqlite3.connect(f"file:{quote(os.path.abspath(self.path))}?mode=rw", uri=True, timeout=timeout,
+                                 isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_PROBE, (socket.gethostname(),))
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise GantryError(self.path, f"the trigger store cannot be written: {exc}") from None
 
     def states(self, delivery: str) -> dict[str, tuple[str, str]]:
         return {job: (state, detail) for job, state, detail in self._execute(_STATES, (delivery,))[0]}

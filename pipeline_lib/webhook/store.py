@@ -42,6 +42,8 @@ SCHEMA = (
     " attempts INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
     " updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (delivery, job))",
     "CREATE INDEX IF NOT EXISTS webhook_triggers_due ON webhook_triggers (state, due)",
+    # One row per replica host, rewritten by every readiness probe: proof the store takes writes.
+    "CREATE TABLE IF NOT EXISTS webhook_health (replica TEXT PRIMARY KEY, checked DOUBLE PRECISION NOT NULL)",
 )
 # ``{now}``: the store's clock in epoch seconds (an SQL expression, see sql()); ``{p}``: a parameter.
 # One upsert per (delivery, job): new -> pending; failed -> pending again; others untouched.
@@ -59,6 +61,9 @@ RETRY = "UPDATE webhook_triggers SET state = {p}, due = {now} + {p}, detail = {p
 STATS = "SELECT count(*), {now} - min(accepted) FROM webhook_triggers WHERE state IN ('pending', 'firing')"
 EXPIRE = "DELETE FROM webhook_triggers WHERE state IN ('started', 'failed') AND updated < {now} - {p}"
 NOW = "SELECT {now}"
+PROBE = ("INSERT INTO webhook_health (replica, checked) VALUES ({p}, {now})"
+         " ON CONFLICT (replica) DO UPDATE SET checked = excluded.checked")
+PROBE_TIMEOUT = 2.0  # seconds a write probe may wait (a lock, a slow server) before "cannot be written"
 STATES = "SELECT job, state, detail FROM webhook_triggers WHERE delivery = {p} ORDER BY job"
 PENDING_ROWS = ("SELECT delivery, job, repo, params, state, accepted, attempts FROM webhook_triggers"
                 " WHERE state IN ('pending', 'firing') ORDER BY accepted, delivery, job")
@@ -154,6 +159,11 @@ class TriggerStore:
         raise NotImplementedError
 
     def stats(self) -> PendingStats:
+        raise NotImplementedError
+
+    def check_writable(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """One small write (this host's row in ``webhook_health``) within ``timeout`` seconds;
+        GantryError when the store cannot take it (read-only, locked, full, gone, unreachable)."""
         raise NotImplementedError
 
     def states(self, delivery: str) -> dict[str, tuple[str, str]]:
