@@ -34,13 +34,13 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
 
 
 class Served:
-    def __init__(self, catalog: Path, db: Path, jenkins_url: str) -> None:
+    def __init__(self, catalog: Path, db: Path, jenkins_url: str, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, GITHUB_WEBHOOK_SECRET=SECRET.decode(), JENKINS_URL=jenkins_url,
                    JENKINS_USER="hook", JENKINS_API_TOKEN="hook-token")
         self.proc = subprocess.Popen([str(GANTRY), "webhook", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--catalog", str(catalog), "--db", str(db)], env=env,
+                                      "--catalog", str(catalog), "--db", str(db), *extra], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if wait_healthy(self.url + "/healthz", self.proc):
             return
