@@ -349,8 +349,13 @@ class Receiver:
                 await asyncio.to_thread(self.store.check_writable)
                 why = None
             except GantryError as err:
-                log.error("webhook: readiness: %s", err)
                 why = err.what
+            before = cached[1] if cached is not None else None
+            if why != before:  # log changes, not every probe of an outage
+                if why is None:
+                    log.info("webhook: the trigger store takes writes again: ready")
+                else:
+                    log.error("webhook: not ready: %s: %s", self.store.url, why)
             self._probe = (time.monotonic(), why)
             return why
 

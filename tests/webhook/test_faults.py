@@ -291,3 +291,34 @@ def test_an_unambiguous_refusal_is_posted_again_without_a_lookup(served, jenkins
     assert [b.params["COMMIT_SHA"] for b in jenkins.state.builds] == [SHA_B, SHA_A]
     assert jenkins.state.requests[("POST", "buildWithParameters")] == 3
     assert jenkins.state.requests[("GET", "queue/api/json")] == 0
+
+
+def test_a_refused_connection_is_not_in_doubt(store_url, jenkins) -> None:
+    """Jenkins never reached (connection refused): pending again, posted without a lookup."""
+    import socket
+
+    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+    from pipeline_lib.webhook.backends import open_store
+    from pipeline_lib.webhook.retry import RetryPolicy
+    from pipeline_lib.webhook.triggers import Dispatcher
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    store = open_store(store_url)
+    params = {"COMMIT_SHA": SHA_A, "BRANCH": "master", "GIT_REF": "refs/heads/master", "TARGET_ENV": "dev",
+              "IMAGE_TAG": "", "PR_NUMBER": ""}
+    store.claim("refused", REPO, [("dev/hello-world", params)])
+    down = Dispatcher(store, JenkinsClient(JenkinsSettings(closed, "hook", "hook-token", timeout=2), retries=0),
+                      RetryPolicy(backoff=0.05, max_backoff=0.05), workers=1)
+    [row] = store.acquire(down.owner, 1, lease=30)
+    assert down.attempt(row).result == "retry"
+    [again] = store.pending()
+    assert not again.in_doubt
+    time.sleep(0.2)
+    up = Dispatcher(store, JenkinsClient(JenkinsSettings(jenkins.url, "hook", "hook-token", timeout=5), retries=0),
+                    RetryPolicy(backoff=0.05), workers=1)
+    [row] = store.acquire(up.owner, 1, lease=30)
+    assert not row.in_doubt and up.attempt(row).result == "started"
+    assert jenkins.state.requests[("GET", "queue/api/json")] == 0 and jobs_built(jenkins) == ["dev/hello-world"]
+    store.close()
