@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
 from .dbage import check_db_age
@@ -58,7 +59,7 @@ class Verdict:
     status: str                # pass | fail | error
     summary: str
     environment: str
-    policy: str
+    policy: str                # the policy's label: repository-relative (scanners.policy.policy_label)
     findings: list[Evaluated]
     rules: list[GateRule]
     errors: list[str]
@@ -226,12 +227,12 @@ def _analysis_rules(parsed: Sequence[ParsedReport], policy: Policy, environment:
         what = f"{n} analyzer failure(s) reported by the tool: " + "; ".join(r.analysis_errors[:3]) \
             + (" …" if n > 3 else "")
         if mode == "fail":
-            msg = clip(f"{r.path}: {what} (policy analysis_errors: fail)", 500)
+            msg = clip(f"{Path(r.path).name}: {what} (policy analysis_errors: fail)", 500)
             errors.append(f"{r.tool}: {msg}")
             rules.append(GateRule("analysis complete", r.tool, ERROR, msg, list(r.analysis_errors)))
         else:
             rules.append(GateRule("analysis complete", r.tool, PASS,
-                                  clip(f"warning: {r.path}: {what} (policy analysis_errors: warn)", 500),
+                                  clip(f"warning: {Path(r.path).name}: {what} (policy analysis_errors: warn)", 500),
                                   list(r.analysis_errors)))
     return rules, errors
 
@@ -302,7 +303,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
     links: dict[str, str] = {}
     for r in parsed:
         links.update(r.links)
-    v = Verdict(code, status, "", environment, policy.source, evaluated, rules, errors, tools, outcomes,
+    v = Verdict(code, status, "", environment, policy.label or policy.source, evaluated, rules, errors, tools, outcomes,
                 [str(r.path) for r in parsed], [a for a in policy.allowlist if a.expired(today)], suppressed,
                 links, baseline_source,
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())

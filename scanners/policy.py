@@ -26,7 +26,7 @@ environment (prod, event, …): a partial analysis is never silently a pass wher
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,9 @@ class Policy:
     required: tuple[str, ...]
     allowlist: tuple[AllowEntry, ...]
     vulnerability_db: dict[str, Any] = field(default_factory=dict)   # see scanners/dbage.py
+    #: how reports name the policy: a repository-relative path, never the build machine's absolute
+    #: one (see :func:`policy_label`); "" → ``source``
+    label: str = ""
 
     def check_environment(self, env: str) -> None:
         if self.environments and env not in self.environments:
@@ -243,7 +246,35 @@ def policy_from_data(data: Any, source: str) -> Policy:
     )
 
 
+def policy_label(path: Path | None, cwd: Path | None = None) -> str:
+    """The policy as reports name it, relative to the repository (no build machine's path).
+
+    ``None`` (the packaged default) → ``gantry default policy (scanners/policy.default.yaml)``;
+    a file under the working directory (the checked-out repository, Jenkins' workspace) → its
+    path relative to it; else relative to the git work tree that holds it (the nearest parent
+    with ``.git``); else its file name alone.
+    """
+    if path is None:
+        return "gantry default policy (scanners/policy.default.yaml)"
+    p = Path(path)
+    try:
+        full = p.resolve()
+    except OSError:
+        return p.name
+    if not p.is_absolute() and ".." not in p.parts:
+        return p.as_posix()
+    try:
+        return full.relative_to((cwd or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        pass
+    for parent in full.parents:
+        if (parent / ".git").exists():
+            return full.relative_to(parent).as_posix()
+    return full.name
+
+
 def load_policy(path: Path | None) -> Policy:
     """Read a policy file; ``None`` → the packaged default (fails on CRITICAL and HIGH)."""
     p = Path(path) if path is not None else DEFAULT_POLICY
-    return policy_from_data(load_yaml_file(p, str(path) if path is not None else "default policy"), str(p))
+    policy = policy_from_data(load_yaml_file(p, str(path) if path is not None else "default policy"), str(p))
+    return replace(policy, label=policy_label(path))
