@@ -245,3 +245,32 @@ def test_sarif_upload_uri_is_the_repository_path(gantry, tmp_path):
     uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for run in sarif["runs"]
             for res in run["results"] for loc in res.get("locations", [])}
     assert "src/app/component.asdf" in uris and not any(u.startswith("com.acme") or "storefront:" in u for u in uris)
+
+
+# ---------------------------------------------------------------------------------------------
+# 17 (the report names the policy relative to the repository)
+# ---------------------------------------------------------------------------------------------
+
+def test_policy_named_relative_to_the_repository(gantry, tmp_path, monkeypatch):
+    from scanners.policy import load_policy, policy_label
+
+    repo = tmp_path / "workspace" / "storefront"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "ci").mkdir()
+    policy = repo / "ci" / "security-policy.yaml"
+    policy.write_text("defaults: {fail_on: CRITICAL}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert policy_label(policy) == "ci/security-policy.yaml"            # by the git work tree holding it
+    monkeypatch.chdir(repo)
+    assert load_policy(policy).label == "ci/security-policy.yaml"       # by the working directory
+    assert load_policy(Path("ci/security-policy.yaml")).label == "ci/security-policy.yaml"
+    assert load_policy(None).label == "gantry default policy (scanners/policy.default.yaml)"
+    lone = tmp_path / "lone.yaml"
+    lone.write_text("{}\n")
+    assert policy_label(lone) == "lone.yaml"                            # no repository: the name alone
+    r = gantry("gate", DC / "same-run.json", "--policy", policy, "--format", "json", "--report-dir", repo / "out")
+    assert r.json()["policy"] == "ci/security-policy.yaml"
+    for name in ("report.html", "report.md", "junit.xml", "verdict.json"):
+        assert str(tmp_path) not in (repo / "out" / name).read_text(), name
