@@ -54,19 +54,19 @@ table{border-collapse:collapse;margin:.4em 0;border:0}td,th{border:1px solid #d0
 th{background:#f6f8fa;position:sticky;top:0}.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev{font-weight:600;white-space:nowrap}.sev-CRITICAL{color:#8b0000}.sev-HIGH{color:#cf222e}.sev-MEDIUM{color:#9a6700}
 .sev-LOW{color:#0969da}.blocking{font-weight:600;color:#cf222e;white-space:nowrap}code{font-size:90%;overflow-wrap:anywhere}
-code.fp{word-break:break-all;overflow-wrap:anywhere}h1 .mark{vertical-align:-4px}
+#findings-table td:nth-child(10) code{word-break:break-all}h1 .mark{vertical-align:-4px}
 .scroll{overflow-x:auto;max-width:100%}.kpi td{font-size:1.2em}svg{max-width:100%;height:auto}
 #filters{display:flex;flex-wrap:wrap;gap:.4em 1.2em;align-items:center;background:#f6f8fa;padding:.6em;border-radius:6px;
 position:sticky;top:0;z-index:2}#filters fieldset{border:0;padding:0;margin:0}#filters legend{font-weight:600;float:left;margin-right:.4em}
 #filters input[type=search]{min-width:14em;padding:3px}th button{font:inherit;font-weight:600;background:none;border:0;
 padding:0;cursor:pointer}th button:after{content:" \\2195";color:#8c959f}th[aria-sort=ascending] button:after{content:" \\2191"}
 th[aria-sort=descending] button:after{content:" \\2193"}#findings-table td{overflow-wrap:break-word}#findings-table{font-size:13px}#findings-table td.title{min-width:12em;max-width:26em;overflow-wrap:anywhere}
-#findings-table td.id,#findings-table td.pkg{overflow-wrap:normal;word-break:keep-all}td.pkg code{overflow-wrap:normal}
-.nw{white-space:nowrap}#findings-table td.loc{overflow-wrap:anywhere;min-width:8em}#findings-table td.fp{min-width:5em}
+#findings-table td:nth-child(3),#findings-table td:nth-child(5),td.pkg{overflow-wrap:normal;word-break:keep-all}td.pkg code{overflow-wrap:normal}
+.nw{white-space:nowrap}#findings-table td:nth-child(8){overflow-wrap:anywhere;min-width:8em}#findings-table td:nth-child(10){min-width:5em}
 @media (max-width:700px){body{padding:.5em}#findings-table thead{display:none}#findings-table tr{display:block;
 border:1px solid #d0d7de;margin:.4em 0;padding:.3em}#findings-table td{display:block;border:0;padding:1px 4px}
-#findings-table td:before{color:#57606a;font-weight:600}#findings-table td.title,#findings-table td.loc{min-width:0}
-#findings-table td.id,#findings-table td.pkg{white-space:normal;overflow-wrap:break-word}
+#findings-table td:before{color:#57606a;font-weight:600}#findings-table td.title,#findings-table td:nth-child(8){min-width:0}
+#findings-table td:nth-child(3),#findings-table td:nth-child(5){white-space:normal;overflow-wrap:break-word}
 #filters input[type=search]{min-width:0;width:100%}#filters{position:static}}"""
 _JS = """(function(){
 var table=document.getElementById('findings-table'),form=document.getElementById('filters');
@@ -106,6 +106,7 @@ def e(value: object, limit: int = 300) -> str:
 
 
 _LONG_WORD = 24
+_NOWRAP = {True: " nowrap", False: ""}
 _SEAM = re.compile(r"(?<=:)(?=.)")                                 # group:artifact, repo:rule
 _LONG_SEAM = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[./_])(?=.)")    # camelCase, dotted, path, snake
 
@@ -119,7 +120,9 @@ def unbroken(value: object, limit: int = 300) -> tuple[str, bool]:
     space, after a ``:`` (``group:artifact``), and in a word longer than 24 characters at a
     camelCase, ``.``, ``/`` or ``_`` seam (``<wbr>``); the text itself is unchanged.
     """
-    text = "" if value is None else str(value)
+    text = "" if value is None else value if value.__class__ is str else str(value)
+    if len(text) <= _LONG_WORD and " " not in text and ":" not in text:
+        return escape(text), True                               # the common case: CVE/GHSA ids, names
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     words = text.split(" ")
     pieces = [[p for part in _SEAM.split(w) for p in (_LONG_SEAM.split(part) if len(part) > _LONG_WORD else [part])]
@@ -129,9 +132,6 @@ def unbroken(value: object, limit: int = 300) -> tuple[str, bool]:
     return " ".join("<wbr>".join(f'<span class="nw">{escape(x)}</span>' for x in ps if x) for ps in pieces), False
 
 
-def _cell(cls: str, value: object, inner=None) -> str:
-    html, one = unbroken(value)
-    return f'<td class="{cls}"{" nowrap" if one else ""}>{inner(html) if inner else html}</td>'
 
 
 def _url(u: str | None) -> str | None:
@@ -154,14 +154,16 @@ def _row(ev) -> str:
     tool = e(f.tool)
     detail = f"allowlisted: {e(ev.allowed_by.reason, 100)}" if ev.allowed_by else st
     loc = e(f.target) + (f":{f.line}" if f.line else "")
+    vid, one_id = unbroken(f.id)
+    pkg, one_pkg = unbroken(f.package)
     return (f'<tr data-sev="{sv}" data-rank="{SEVERITY_RANK.get(sv, 3)}" data-tool="{tool}" data-state="{st}" '
             f'data-blocking="{1 if ev.blocking else 0}"><td class="sev sev-{sv}">{sv}</td>'
-            f'<td class="tool">{tool}</td>{_cell("id", f.id, lambda h: _a(h, f.url))}'
-            f'<td class="title">{e(f.title)}</td>{_cell("pkg", f.package)}'
+            f'<td>{tool}</td><td{_NOWRAP[one_id]}>{_a(vid, f.url)}</td>'
+            f'<td class="title">{e(f.title)}</td><td{_NOWRAP[one_pkg]}>{pkg}</td>'
             f'<td>{e(f.installed_version)}</td><td>{e(f.fixed_version)}</td>'
-            f'<td class="loc">{loc}</td><td>{detail}'
+            f'<td>{loc}</td><td>{detail}'
             f'{" · <span class=blocking>blocking</span>" if ev.blocking else ""}</td>'
-            f'<td class="fp"><code class="fp">{e(f.fingerprint)}</code></td></tr>')
+            f'<td><code>{e(f.fingerprint)}</code></td></tr>')
 
 
 def chart(by_sev: dict[str, dict[str, int]]) -> str:

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian chromi
 
 # Emoji and pictographs (the blocks an emoji font covers; U+FE0F asks for emoji presentation)
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\uFE0F\u200D]")
+ID_CELLS, PKG_CELLS = "#findings-table tbody td:nth-child(3)", "#findings-table tbody td:nth-child(5)"
 HEADINGS = "h1, h2, h3, h4, h5, h6, th, summary, legend, caption"
 VISIBLE_ROWS = ("return Array.prototype.filter.call(document.querySelectorAll('#findings-table tbody tr'),"
                 "function(r){return r.getClientRects().length > 0;}).length")
@@ -135,7 +136,7 @@ def test_jenkins_default_csp_degrades_to_readable_table(browser, verdict, httpse
     assert any(b.size["width"] > 50 for b in bars)
     assert browser.find_element(By.ID, "findings-table").get_attribute("border") == "1"
     # without the stylesheet ids still stay whole: the cells carry the nowrap attribute
-    broken = [t for t, n in browser.execute_script(LINES, "#findings-table td.id[nowrap]") if n > 1]
+    broken = [t for t, n in browser.execute_script(LINES, ID_CELLS + "[nowrap]") if n > 1]
     assert not broken, broken[:5]
     browser.save_screenshot(str(tmp_path / "report-jenkins-csp.png"))
 
@@ -189,7 +190,7 @@ def test_page_rules_in_a_screenshot(browser, verdict, httpserver, tmp_path):
     assert len({next(iter(got))[1] for got in swatch.values()}) == 3   # … a different one for each
     assert "rgb(87, 96, 106)" not in {f for got in swatch.values() for f, _ in got}   # no grey stand-in
     # 3. ids and package names never break mid-word; the fingerprint column may
-    for sel in ("#findings-table td.id", "#findings-table td.pkg", "#fix-plan td.pkg code"):
+    for sel in (ID_CELLS, PKG_CELLS, "#fix-plan td.pkg code"):
         styles = browser.execute_script(
             "return Array.prototype.map.call(document.querySelectorAll(arguments[0]),function(c){"
             "var s=getComputedStyle(c);return [s.overflowWrap,s.wordBreak];})", sel)
@@ -197,9 +198,9 @@ def test_page_rules_in_a_screenshot(browser, verdict, httpserver, tmp_path):
         lines = browser.execute_script(LINES, sel)
         broken = [t for t, n in lines if n > 1]
         assert lines and not broken, (sel, broken[:5])
-    ids = browser.execute_script(LINES, "#findings-table td.id")
+    ids = browser.execute_script(LINES, ID_CELLS)
     assert any(t.startswith("CVE-") for t, _ in ids) and any(t.startswith("GHSA-") for t, _ in ids)
-    fp = browser.find_element(By.CSS_SELECTOR, "#findings-table td.fp code")
+    fp = browser.find_element(By.CSS_SELECTOR, "#findings-table tbody td:last-child code")
     assert browser.execute_script("return getComputedStyle(arguments[0]).wordBreak", fp) == "break-all"
     # the table fits the window: the whole page needs no horizontal scrolling at 1280 px
     widths = browser.execute_script("var t=document.getElementById('findings-table');"
