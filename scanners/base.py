@@ -146,6 +146,10 @@ class ParsedReport:
     errors: list[str] = field(default_factory=list)
     #: False for a document that is no evidence a vulnerability analysis ran (a CycloneDX SBOM)
     vulnerability_scan: bool = True
+    #: parts of the analysis the tool itself says failed while the report was still written
+    #: (Dependency-Check ``scanInfo.analysisExceptions``: "<analyzer>: <exception>"); the policy's
+    #: ``analysis_errors`` (fail | warn) decides whether they make the gate "cannot evaluate"
+    analysis_errors: list[str] = field(default_factory=list)
 
 
 class FindingSet:

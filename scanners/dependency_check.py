@@ -47,6 +47,40 @@ def map_severity(text: Any, scores: list[float]) -> tuple[str, str | None]:
     return sev, problem
 
 
+_SARIF_SHORT = re.compile(r"^\s*([A-Za-z]+) severity - ")
+
+
+def sarif_rule_severity(rule: dict) -> str:
+    """The severity of a Dependency-Check SARIF rule, read as the JSON report of the same run is.
+
+    Dependency-Check's SARIF (``sarifReport.vsl``) carries no ``severity`` field: the JSON's
+    ``severity`` text (the advisory's own rating for unscored npm/GHSA advisories, else the CVSS
+    v4/v3/v2 base severity) appears only as the start of the rule's ``shortDescription``
+    (``"High severity - GHSA-… vulnerability in pkg:npm/…"``, written by ReportTool.determineScore
+    from the unscored severity, else CVSS v3, else v2), and the scores as rule properties
+    ``cvssv4_baseScore``, ``cvssv3_baseScore``/``cvssv3_baseSeverity``, ``cvssv2_score``/``cvssv2_severity``.
+    Order, as :func:`map_severity` on the JSON: a CVSS v4 score (the JSON prefers the v4 severity,
+    which determineScore ignores), the shortDescription's name, the v3 then v2 severity names, the
+    highest score; nothing → UNKNOWN (as the JSON; never the SARIF ``level``, which Dependency-Check
+    always writes as "warning"). Known difference: Dependency-Check writes an unscored "info"
+    advisory as "Low" in the SARIF (INFO in the JSON), and an unscored bare score as "Unknown".
+    """
+    props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
+    v4 = _num(props.get("cvssv4_baseScore"))
+    if v4 is not None:
+        return severity_from_score(v4)
+    short = rule.get("shortDescription")
+    text = short.get("text") if isinstance(short, dict) else None
+    m = _SARIF_SHORT.match(text) if isinstance(text, str) else None
+    names = [m.group(1)] if m else []
+    names += [props.get("cvssv3_baseSeverity"), props.get("cvssv2_severity")]
+    for name in names:
+        if isinstance(name, str) and name.strip().lower() in _SEVERITY:
+            return _SEVERITY[name.strip().lower()]
+    scores = [s for s in (_num(props.get("cvssv3_baseScore")), _num(props.get("cvssv2_score"))) if s is not None]
+    return severity_from_score(max(scores)) if scores else "UNKNOWN"
+
+
 # ---------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------
@@ -146,6 +180,65 @@ def _num(v: Any) -> float | None:
     return f if 0.0 <= f <= 10.0 else None
 
 
+_ANALYZER = re.compile(r"\.analyzer\.([A-Za-z0-9_$]+Analyzer)\b")
+MAX_ANALYSIS_ERRORS = 20
+
+
+def _exception_text(message: str | None) -> str:
+    """``org.owasp…AnalysisException: Failed to …`` → ``AnalysisException: Failed to …``."""
+    text = (message or "").strip().split("\n")[0]
+    m = re.match(r"([\w$.]+?)([A-Za-z0-9_$]+)(:\s|$)", text)
+    if m and "." in m.group(1):
+        text = text[len(m.group(1)):]
+    return clip(text or "no message", 200)
+
+
+def analysis_errors(exceptions: list[tuple[str | None, list[str], str | None]]) -> list[str]:
+    """Dependency-Check's ``scanInfo.analysisExceptions`` → one line per failing analyzer.
+
+    Each exception is (message, stack trace lines, innermost cause's message). The analyzer is the
+    first ``org.owasp.dependencycheck.analyzer.<Name>Analyzer`` frame of the trace ("unknown
+    analyzer" without one); equal messages of one analyzer are counted, not repeated:
+    ``"OssIndexAnalyzer: AnalysisException: Failed to request component-reports (caused by
+    SocketTimeoutException: connect timed out) ×3"``.
+    """
+    grouped: dict[tuple[str, str], int] = {}
+    for message, trace, cause in exceptions:
+        analyzer = next((m.group(1) for t in trace for m in [_ANALYZER.search(t)] if m), None)
+        if analyzer is None:
+            m = _ANALYZER.search(message or "")
+            analyzer = m.group(1) if m else "unknown analyzer"
+        text = _exception_text(message)
+        if cause:
+            text += f" (caused by {_exception_text(cause)})"
+        grouped[(analyzer, text)] = grouped.get((analyzer, text), 0) + 1
+    lines = [f"{a}: {t}" + (f" ×{n}" if n > 1 else "") for (a, t), n in grouped.items()]
+    if len(lines) > MAX_ANALYSIS_ERRORS:
+        lines = lines[:MAX_ANALYSIS_ERRORS] + [f"… and {len(lines) - MAX_ANALYSIS_ERRORS} more"]
+    return lines
+
+
+def _json_exceptions(scan_info: Any, where: str) -> list[tuple[str | None, list[str], str | None]]:
+    items = scan_info.get("analysisExceptions") if isinstance(scan_info, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise GantryError(where, "scanInfo.analysisExceptions must be a list")
+    out = []
+    for item in items:
+        ex = item.get("exception", item) if isinstance(item, dict) else None
+        if not isinstance(ex, dict):
+            out.append((str(item), [], None))
+            continue
+        trace = [t for t in ex.get("stackTrace") or [] if isinstance(t, str)]
+        cause, depth, c = None, 0, ex.get("cause")
+        while isinstance(c, dict) and depth < 20:
+            cause = _str(c.get("message")) or cause
+            c, depth = c.get("cause"), depth + 1
+        out.append((_str(ex.get("message")), trace, cause))
+    return out
+
+
 class _Builder:
     def __init__(self, path: Path, fmt: str) -> None:
         self.report = ParsedReport(path, TOOL, fmt)
@@ -194,6 +287,7 @@ def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRepo
     if not isinstance(deps, list):
         raise GantryError(where, "dependencies must be a list")
     b = _Builder(Path(path), "dependency-check-json")
+    b.report.analysis_errors = analysis_errors(_json_exceptions(doc.get("scanInfo"), where))
     for di, dep in enumerate(deps):
         if not isinstance(dep, dict):
             raise GantryError(where, f"dependencies[{di}]: expected an object")
@@ -269,6 +363,24 @@ def load_xml(path: Path) -> ET.Element:
         raise GantryError(where, f"{what}: {msg}") from None
 
 
+def _xml_exceptions(root: ET.Element) -> list[tuple[str | None, list[str], str | None]]:
+    """``<scanInfo><analysisExceptions><exception><message/><stackTrace><trace/>…<cause>…`` (xmlReport.vsl)."""
+    info = _child(root, "scanInfo")
+    box = _child(info, "analysisExceptions") if info is not None else None
+    out = []
+    for ex in (box if box is not None else []):
+        if _local(ex.tag) != "exception":
+            continue
+        st = _child(ex, "stackTrace")
+        trace = [t.text.strip() for t in (st if st is not None else []) if t.text]
+        cause, depth, c = None, 0, _child(ex, "cause")
+        while c is not None and depth < 20:
+            cause = _text(c, "message") or cause
+            c, depth = _child(c, "cause"), depth + 1
+        out.append((_text(ex, "message"), trace, cause))
+    return out
+
+
 @register("dependency-check-xml", TOOL, _sniff_xml)
 def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     where = str(path)
@@ -276,6 +388,7 @@ def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRepor
     if _local(root.tag) != "analysis":
         raise GantryError(where, "not a Dependency-Check XML report (root is not <analysis>)")
     b = _Builder(Path(path), "dependency-check-xml")
+    b.report.analysis_errors = analysis_errors(_xml_exceptions(root))
     deps = _child(root, "dependencies")
     for dep in (deps if deps is not None else []):
         if _local(dep.tag) != "dependency":

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
 from .dbage import check_db_age
@@ -58,7 +59,7 @@ class Verdict:
     status: str                # pass | fail | error
     summary: str
     environment: str
-    policy: str
+    policy: str                # the policy's label: repository-relative (scanners.policy.policy_label)
     findings: list[Evaluated]
     rules: list[GateRule]
     errors: list[str]
@@ -210,6 +211,32 @@ def _tool_gate_rules(report: ParsedReport, rl: Rules) -> list[GateRule]:
             for name, _ok, detail in report.tool_gates]
 
 
+def _analysis_rules(parsed: Sequence[ParsedReport], policy: Policy, environment: str) -> tuple[list[GateRule], list[str]]:
+    """One "analysis complete" rule per report whose tool says part of its analysis failed.
+
+    The policy's ``analysis_errors`` decides: ``fail`` → an error (exit 2, cannot evaluate) naming
+    the failed analyzers; ``warn`` → a passing rule that names them (and the summary says so).
+    """
+    rules: list[GateRule] = []
+    errors: list[str] = []
+    for r in parsed:
+        if not r.analysis_errors:
+            continue
+        mode = policy.rules_for(r.tool, environment).analysis_errors
+        n = len(r.analysis_errors)
+        what = f"{n} analyzer failure(s) reported by the tool: " + "; ".join(r.analysis_errors[:3]) \
+            + (" …" if n > 3 else "")
+        if mode == "fail":
+            msg = clip(f"{Path(r.path).name}: {what} (policy analysis_errors: fail)", 500)
+            errors.append(f"{r.tool}: {msg}")
+            rules.append(GateRule("analysis complete", r.tool, ERROR, msg, list(r.analysis_errors)))
+        else:
+            rules.append(GateRule("analysis complete", r.tool, PASS,
+                                  clip(f"warning: {Path(r.path).name}: {what} (policy analysis_errors: warn)", 500),
+                                  list(r.analysis_errors)))
+    return rules, errors
+
+
 def _allowlist_rule(policy: Policy, evaluated: list[Evaluated], expired_hits: dict[int, int],
                     today: dt.date) -> GateRule:
     allow_expired = [a for a in policy.allowlist if a.expired(today)]
@@ -244,6 +271,9 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
         errors.extend(f"{r.path}: {msg}" for msg in r.errors)
     tools, rules, required_errors = _scanner_rules(outcomes, parsed, policy, environment, now)
     errors.extend(required_errors)
+    analysis_rules, analysis_errors = _analysis_rules(parsed, policy, environment)
+    rules.extend(analysis_rules)
+    errors.extend(analysis_errors)
     if not parsed and not errors:
         errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))
 
@@ -273,7 +303,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
     links: dict[str, str] = {}
     for r in parsed:
         links.update(r.links)
-    v = Verdict(code, status, "", environment, policy.source, evaluated, rules, errors, tools, outcomes,
+    v = Verdict(code, status, "", environment, policy.label or policy.source, evaluated, rules, errors, tools, outcomes,
                 [str(r.path) for r in parsed], [a for a in policy.allowlist if a.expired(today)], suppressed,
                 links, baseline_source,
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
@@ -286,6 +316,9 @@ def _summary(v: Verdict) -> str:
     total = len(v.findings)
     skipped = sorted(t for t, s in v.tools.items() if s == "skipped")
     tail = f"; skipped: {', '.join(skipped)}" if skipped else ""
+    warned = sorted({r.tool for r in v.rules if r.name == "analysis complete" and r.status == PASS})
+    if warned:
+        tail += f"; analysis errors (warn): {', '.join(warned)}"
     if v.status == ERROR:
         return f"cannot evaluate: {clip(v.errors[0], 160)}" + (f" (+{len(v.errors) - 1} more)" if len(v.errors) > 1 else "") + tail
     blocking = v.blocking

@@ -16,12 +16,17 @@ Policy file (YAML, read strictly: unknown keys are errors)::
 Layers, later wins: ``defaults`` < ``tools.<t>`` < ``environments.<e>`` < ``environments.<e>.tools.<t>``.
 ``fail_on`` is a severity or ``null`` (never fail on severity alone). An allowlist entry whose
 ``expires`` date has passed no longer suppresses anything and is reported as expired.
+``analysis_errors`` (``fail`` | ``warn``) weighs a report whose tool says part of its analysis
+failed (Dependency-Check ``scanInfo.analysisExceptions``, e.g. the OSS Index analyzer timed out):
+``fail`` → the gate cannot evaluate (exit 2, the failed analyzers named), ``warn`` → a gate rule
+that passes with the analyzers named. Unset, it is ``warn`` in ``dev`` and ``fail`` in every other
+environment (prod, event, …): a partial analysis is never silently a pass where it matters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,10 @@ from .base import SEVERITIES, SEVERITY_RANK, Finding
 from .dbage import VulnDbSettings, merge as merge_db_settings, parse_section as parse_db_section
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
-_RULE_KEYS = {"fail_on", "max", "only_new", "quality_gate"}
+_RULE_KEYS = {"fail_on", "max", "only_new", "quality_gate", "analysis_errors"}
+ANALYSIS_ERRORS = ("fail", "warn")
+#: environments where an unset ``analysis_errors`` only warns (everywhere else it fails)
+_WARN_ENVIRONMENTS = ("dev",)
 _ENV_KEYS = _RULE_KEYS | {"tools", "required", "vulnerability_db"}
 _TOP_KEYS = {"version", "defaults", "tools", "environments", "required", "allowlist", "vulnerability_db"}
 _ALLOW_KEYS = {"id", "fingerprint", "reason", "owner", "expires", "tool"}
@@ -46,6 +54,7 @@ class Rules:
     max: dict[str, int] = field(default_factory=dict)
     only_new: bool = False
     quality_gate: bool = True
+    analysis_errors: str = "fail"   # fail | warn: see the module docstring
 
     def blocks(self, finding: Finding) -> bool:
         return self.fail_on is not None and finding.rank >= SEVERITY_RANK[self.fail_on]
@@ -84,6 +93,9 @@ class Policy:
     required: tuple[str, ...]
     allowlist: tuple[AllowEntry, ...]
     vulnerability_db: dict[str, Any] = field(default_factory=dict)   # see scanners/dbage.py
+    #: how reports name the policy: a repository-relative path, never the build machine's absolute
+    #: one (see :func:`policy_label`); "" → ``source``
+    label: str = ""
 
     def check_environment(self, env: str) -> None:
         if self.environments and env not in self.environments:
@@ -96,7 +108,8 @@ class Policy:
         for layer in (self.defaults, self.tools.get(tool, {}), {k: v for k, v in envd.items() if k in _RULE_KEYS},
                       envd.get("tools", {}).get(tool, {})):
             merged.update(layer)
-        return Rules(merged["fail_on"], dict(merged["max"]), merged["only_new"], merged["quality_gate"])
+        analysis = merged.get("analysis_errors") or ("warn" if env in _WARN_ENVIRONMENTS else "fail")
+        return Rules(merged["fail_on"], dict(merged["max"]), merged["only_new"], merged["quality_gate"], analysis)
 
     def vulnerability_db_for(self, env: str) -> VulnDbSettings:
         """Top-level ``vulnerability_db`` overlaid with ``environments.<env>.vulnerability_db``."""
@@ -134,6 +147,11 @@ def _rules(data: Any, where: str, allowed: set[str]) -> dict[str, Any]:
                 raise GantryError(f"{where}.max.{k}", f"must be a count >= 0, not {n!r}")
             mx[key] = n
         out["max"] = mx
+    if "analysis_errors" in data:
+        v = data["analysis_errors"]
+        if v not in ANALYSIS_ERRORS:
+            raise GantryError(f"{where}.analysis_errors", f"must be fail or warn, not {v!r}")
+        out["analysis_errors"] = v
     for flag in ("only_new", "quality_gate"):
         if flag in data:
             if not isinstance(data[flag], bool):
@@ -228,7 +246,35 @@ def policy_from_data(data: Any, source: str) -> Policy:
     )
 
 
+def policy_label(path: Path | None, cwd: Path | None = None) -> str:
+    """The policy as reports name it, relative to the repository (no build machine's path).
+
+    ``None`` (the packaged default) → ``gantry default policy (scanners/policy.default.yaml)``;
+    a file under the working directory (the checked-out repository, Jenkins' workspace) → its
+    path relative to it; else relative to the git work tree that holds it (the nearest parent
+    with ``.git``); else its file name alone.
+    """
+    if path is None:
+        return "gantry default policy (scanners/policy.default.yaml)"
+    p = Path(path)
+    try:
+        full = p.resolve()
+    except OSError:
+        return p.name
+    if not p.is_absolute() and ".." not in p.parts:
+        return p.as_posix()
+    try:
+        return full.relative_to((cwd or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        pass
+    for parent in full.parents:
+        if (parent / ".git").exists():
+            return full.relative_to(parent).as_posix()
+    return full.name
+
+
 def load_policy(path: Path | None) -> Policy:
     """Read a policy file; ``None`` → the packaged default (fails on CRITICAL and HIGH)."""
     p = Path(path) if path is not None else DEFAULT_POLICY
-    return policy_from_data(load_yaml_file(p, str(path) if path is not None else "default policy"), str(p))
+    policy = policy_from_data(load_yaml_file(p, str(path) if path is not None else "default policy"), str(p))
+    return replace(policy, label=policy_label(path))

@@ -255,10 +255,29 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
 # parsing
 # ---------------------------------------------------------------------------------------
 
-def _component_path(component: Any) -> str | None:
+def _component_path(component: Any, project: Any = None, paths: dict[str, str] | None = None) -> str | None:
+    """A component key → the file's path in the repository.
+
+    Keys are ``<projectKey>:<path>``, and a project key may itself contain ``:`` (Maven's
+    ``groupId:artifactId``), so exactly the project key is stripped — the item's own ``project``
+    field, else the key from the scan settings (``sonarqube.json``'s ``projectKey``) — never "up to
+    the first colon". A response's ``components[].path`` for the key wins when present. The project
+    itself (a project-level issue) and a key of an unknown project are kept as they are.
+    """
     if not isinstance(component, str):
         return None
-    return component.split(":", 1)[1] if ":" in component else component
+    if paths and paths.get(component):
+        return paths[component]
+    if isinstance(project, str) and project and component.startswith(project + ":"):
+        return component[len(project) + 1:] or component
+    return component
+
+
+def _paths(doc: dict) -> dict[str, str]:
+    """``components[]`` of an api/issues|hotspots/search response → key → repository path."""
+    comps = doc.get("components")
+    return {c["key"]: c["path"] for c in comps if isinstance(c, dict) and isinstance(c.get("key"), str)
+            and isinstance(c.get("path"), str) and c["path"]} if isinstance(comps, list) else {}
 
 
 def _line(item: dict) -> int | None:
@@ -269,7 +288,8 @@ def _line(item: dict) -> int | None:
     return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
 
 
-def _issues(items: Any, out: FindingSet, where: str, base_url: str | None) -> None:
+def _issues(items: Any, out: FindingSet, where: str, base_url: str | None, project: str | None = None,
+            paths: dict[str, str] | None = None) -> None:
     if not isinstance(items, list):
         raise GantryError(where, "issues must be a list")
     for i, issue in enumerate(items):
@@ -282,7 +302,7 @@ def _issues(items: Any, out: FindingSet, where: str, base_url: str | None) -> No
             issue.get("issueStatus") in ("ACCEPTED", "FALSE_POSITIVE", "FIXED")
         if not security or resolved:
             continue
-        comp = _component_path(issue.get("component"))
+        comp = _component_path(issue.get("component"), issue.get("project") or project, paths)
         msg = issue.get("message") if isinstance(issue.get("message"), str) else issue["rule"]
         out.add(("i", issue["key"]), Finding(
             TOOL, "vulnerability", clip(issue["rule"], 200), map_issue_severity(issue), clip(msg),
@@ -291,7 +311,8 @@ def _issues(items: Any, out: FindingSet, where: str, base_url: str | None) -> No
             url=f"{base_url.rstrip('/')}/project/issues?open={issue['key']}" if base_url else None))
 
 
-def _hotspots(items: Any, out: FindingSet, where: str, base_url: str | None) -> None:
+def _hotspots(items: Any, out: FindingSet, where: str, base_url: str | None, project: str | None = None,
+              paths: dict[str, str] | None = None) -> None:
     if not isinstance(items, list):
         raise GantryError(where, "hotspots must be a list")
     for i, h in enumerate(items):
@@ -300,7 +321,7 @@ def _hotspots(items: Any, out: FindingSet, where: str, base_url: str | None) -> 
         if h.get("status") == "REVIEWED" and h.get("resolution") != "ACKNOWLEDGED":
             continue
         rule = h.get("ruleKey") if isinstance(h.get("ruleKey"), str) else (h.get("securityCategory") or "hotspot")
-        comp = _component_path(h.get("component"))
+        comp = _component_path(h.get("component"), h.get("project") or project, paths)
         msg = h.get("message") if isinstance(h.get("message"), str) else str(rule)
         out.add(("h", h["key"]), Finding(
             TOOL, "hotspot", clip(rule, 200), map_hotspot_severity(h), clip(msg),
@@ -329,8 +350,9 @@ def parse_report_file(path: Path, options: ParseOptions = ParseOptions()) -> Par
         raise GantryError(where, "not a gantry SonarQube report")
     base = doc.get("serverUrl") if isinstance(doc.get("serverUrl"), str) else None
     out = FindingSet()
-    _issues(doc.get("issues", []), out, where, base)
-    _hotspots(doc.get("hotspots", []), out, where, base)
+    key = doc.get("projectKey") if isinstance(doc.get("projectKey"), str) else None
+    _issues(doc.get("issues", []), out, where, base, key)
+    _hotspots(doc.get("hotspots", []), out, where, base, key)
     report = ParsedReport(Path(path), TOOL, "sonarqube", out.findings)
     gate = doc.get("qualityGate")
     if not isinstance(gate, dict) or not isinstance(gate.get("status"), str):
@@ -361,7 +383,7 @@ def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRe
     if not isinstance(doc, dict):
         raise GantryError(str(path), "expected a JSON object")
     out = FindingSet()
-    _issues(doc.get("issues"), out, str(path), None)
+    _issues(doc.get("issues"), out, str(path), None, None, _paths(doc))
     return ParsedReport(Path(path), TOOL, "sonarqube-issues", out.findings)
 
 
@@ -374,7 +396,7 @@ def parse_hotspots(path: Path, options: ParseOptions = ParseOptions()) -> Parsed
     if not isinstance(doc, dict):
         raise GantryError(str(path), "expected a JSON object")
     out = FindingSet()
-    _hotspots(doc.get("hotspots"), out, str(path), None)
+    _hotspots(doc.get("hotspots"), out, str(path), None, None, _paths(doc))
     return ParsedReport(Path(path), TOOL, "sonarqube-hotspots", out.findings)
 
 

@@ -502,7 +502,11 @@ def _suppressed(result: dict) -> bool:
     return isinstance(sup, list) and any(isinstance(x, dict) and x.get("status") != "rejected" for x in sup)
 
 
-def _sarif_severity(rule: dict, result: dict) -> str:
+def _sarif_severity(rule: dict, result: dict, tool: str = TOOL) -> str:
+    if tool == "dependency-check":
+        from .dependency_check import sarif_rule_severity
+
+        return sarif_rule_severity(rule)
     props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
     tags = props.get("tags") if isinstance(props.get("tags"), list) else []
     for t in tags:
@@ -516,6 +520,40 @@ def _sarif_severity(rule: dict, result: dict) -> str:
         pass
     level = result.get("level") or (rule.get("defaultConfiguration") or {}).get("level") or "warning"
     return _LEVEL_SEVERITY.get(level, "UNKNOWN") if isinstance(level, str) else "UNKNOWN"
+
+
+def _run_failures(run: dict, label: str) -> list[str]:
+    """What a SARIF run says about its own execution (SARIF 2.1.0 §3.20): an invocation with
+    ``executionSuccessful: false`` (§3.20.14) or a ``toolExecutionNotifications`` entry of level
+    ``error`` (§3.20.21, §3.58.6; e.g. a CodeQL fatal query error) → one line each, so the gate
+    "cannot evaluate" the run instead of reading its (partial) results as a pass."""
+    invocations = run.get("invocations")
+    if invocations is None:
+        return []
+    if not isinstance(invocations, list):
+        return [f"{label}: invocations must be a list"]
+    out: list[str] = []
+    for ii, inv in enumerate(invocations):
+        if not isinstance(inv, dict):
+            out.append(f"{label}: invocations[{ii}] is not an object")
+            continue
+        if inv.get("executionSuccessful") is False:
+            code = inv.get("exitCode")
+            why = inv.get("exitCodeDescription") or inv.get("exitSignalName")
+            detail = "".join([f", exit code {code}" if isinstance(code, int) and not isinstance(code, bool) else "",
+                              f" ({clip(why, 100)})" if isinstance(why, str) and why else ""])
+            out.append(f"{label}: the tool reports a failed run (invocations[{ii}].executionSuccessful is false{detail})")
+        notes = inv.get("toolExecutionNotifications")
+        for ni, note in enumerate(notes if isinstance(notes, list) else []):
+            if isinstance(note, dict) and note.get("level") == "error":
+                msg = note.get("message")
+                text = msg.get("text") if isinstance(msg, dict) else None
+                desc = note.get("descriptor")
+                nid = desc.get("id") if isinstance(desc, dict) else None
+                out.append(f"{label}: the tool reports an execution error (invocations[{ii}]."
+                           f"toolExecutionNotifications[{ni}]{' ' + clip(nid, 80) if isinstance(nid, str) else ''}): "
+                           f"{clip(text, 300) if isinstance(text, str) and text else 'no message'}")
+    return out
 
 
 @register("sarif", TOOL, _sniff_sarif)
@@ -538,6 +576,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
         tool = "trivy" if name.lower().startswith("trivy") else clip(name.lower(), 50)
         rules = driver.get("rules") if isinstance(driver.get("rules"), list) else []
         by_id = {r.get("id"): r for r in rules if isinstance(r, dict)}
+        errors.extend(_run_failures(run, f"runs[{ri}] ({clip(name, 50)})"))
         if "results" not in run or run["results"] is None:
             # SARIF 2.1.0 §3.14.23: an absent results array means the tool did not run or did not
             # complete; an empty one means it ran and found nothing (GitHub rejects the former)
@@ -584,7 +623,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
                 key = None
                 fp = fingerprint(tool, kind, rid, uri, msg)
             out.add(key, Finding(
-                tool, kind, clip(rid, 200), _sarif_severity(rule, res), clip(title or rid), fp,
+                tool, kind, clip(rid, 200), _sarif_severity(rule, res, tool), clip(title or rid), fp,
                 package=clip(pkg, 300) or None, installed_version=clip(inst, 200) or None,
                 fixed_version=clip(fields.get("Fixed Version"), 200) or None, target=clip(uri, 500) or None,
                 line=line if kind != "vulnerability" else None,

@@ -21,6 +21,7 @@ All untrusted text is escaped; only http(s) URLs become links.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from ..base import SEVERITIES, SEVERITY_RANK
@@ -29,26 +30,43 @@ from .json import plan_for
 
 FILENAME = "report.html"
 _TITLE = {"pass": "Security gate passed", "fail": "Security gate failed", "error": "Security gate cannot evaluate (failed)"}
-_ICON = {"pass": "✅", "fail": "❌", "error": "⚠️"}
+# Status marks drawn as inline SVG (presentation attributes: they render under Jenkins' CSP too),
+# not emoji: a plain Chromium without an emoji font shows ✅/❌/⚠️ as an empty box.
+_MARK_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}
+_MARK_PATH = {"pass": "M6.5 12.5l3.5 3.5 7.5-8", "fail": "M8 8l8 8M16 8l-8 8", "error": "M12 6.5v7M12 16.8v.4"}
+
+
+def _mark(status: str) -> str:
+    return (f'<svg class="mark" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="26" height="26" '
+            f'aria-hidden="true" focusable="false"><circle cx="12" cy="12" r="11" fill="{_MARK_COLOR[status]}"/>'
+            f'<path d="{_MARK_PATH[status]}" fill="none" stroke="#ffffff" stroke-width="2.6" stroke-linecap="round" '
+            f'stroke-linejoin="round"/></svg>')
+
+
 _COLOR = {"CRITICAL": "#8b0000", "HIGH": "#cf222e", "MEDIUM": "#bf8700", "LOW": "#0969da", "INFO": "#6e7781",
           "UNKNOWN": "#8250df"}
 STATES = ("new", "existing", "allowlisted")
+_OPACITY = ("1", "0.45", "0.2")   # per state, in the bars and in the legend
 _CSS = """*{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;
 padding:1em 1.5em;max-width:1400px;color:#1f2328}h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .4em}
 .pass{color:#1a7f37}.fail{color:#cf222e}.error{color:#9a6700}.skipped{color:#6e7781}[hidden]{display:none!important}
 table{border-collapse:collapse;margin:.4em 0;border:0}td,th{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;position:sticky;top:0}.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev{font-weight:600;white-space:nowrap}.sev-CRITICAL{color:#8b0000}.sev-HIGH{color:#cf222e}.sev-MEDIUM{color:#9a6700}
-.sev-LOW{color:#0969da}.blocking{font-weight:600;color:#cf222e}code{font-size:90%;word-break:break-all}
+.sev-LOW{color:#0969da}.blocking{font-weight:600;color:#cf222e;white-space:nowrap}code{font-size:90%;overflow-wrap:anywhere}
+#findings-table td:nth-child(10) code{word-break:break-all}h1 .mark{vertical-align:-4px}
 .scroll{overflow-x:auto;max-width:100%}.kpi td{font-size:1.2em}svg{max-width:100%;height:auto}
 #filters{display:flex;flex-wrap:wrap;gap:.4em 1.2em;align-items:center;background:#f6f8fa;padding:.6em;border-radius:6px;
 position:sticky;top:0;z-index:2}#filters fieldset{border:0;padding:0;margin:0}#filters legend{font-weight:600;float:left;margin-right:.4em}
 #filters input[type=search]{min-width:14em;padding:3px}th button{font:inherit;font-weight:600;background:none;border:0;
 padding:0;cursor:pointer}th button:after{content:" \\2195";color:#8c959f}th[aria-sort=ascending] button:after{content:" \\2191"}
-th[aria-sort=descending] button:after{content:" \\2193"}#findings-table td{overflow-wrap:anywhere}td.title{min-width:14em;max-width:26em}
+th[aria-sort=descending] button:after{content:" \\2193"}#findings-table td{overflow-wrap:break-word}#findings-table{font-size:13px}#findings-table td.title{min-width:12em;max-width:26em;overflow-wrap:anywhere}
+#findings-table td:nth-child(3),#findings-table td:nth-child(5),td.pkg{overflow-wrap:normal;word-break:keep-all}td.pkg code{overflow-wrap:normal}
+.nw{white-space:nowrap}#findings-table td:nth-child(8){overflow-wrap:anywhere;min-width:8em}#findings-table td:nth-child(10){min-width:5em}
 @media (max-width:700px){body{padding:.5em}#findings-table thead{display:none}#findings-table tr{display:block;
 border:1px solid #d0d7de;margin:.4em 0;padding:.3em}#findings-table td{display:block;border:0;padding:1px 4px}
-#findings-table td:before{color:#57606a;font-weight:600}td.title{min-width:0}
+#findings-table td:before{color:#57606a;font-weight:600}#findings-table td.title,#findings-table td:nth-child(8){min-width:0}
+#findings-table td:nth-child(3),#findings-table td:nth-child(5){white-space:normal;overflow-wrap:break-word}
 #filters input[type=search]{min-width:0;width:100%}#filters{position:static}}"""
 _JS = """(function(){
 var table=document.getElementById('findings-table'),form=document.getElementById('filters');
@@ -87,6 +105,35 @@ def e(value: object, limit: int = 300) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+_LONG_WORD = 24
+_NOWRAP = {True: " nowrap", False: ""}
+_SEAM = re.compile(r"(?<=:)(?=.)")                                 # group:artifact, repo:rule
+_LONG_SEAM = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[./_])(?=.)")    # camelCase, dotted, path, snake
+
+
+def unbroken(value: object, limit: int = 300) -> tuple[str, bool]:
+    """An id or package name that must not break mid-word → (escaped HTML, is one unbreakable word).
+
+    One word (``CVE-2021-44228``, ``GHSA-xvch-5gv4-984h``, ``log4j-core``): the cell gets ``nowrap``
+    (an HTML attribute, so it holds under Jenkins' CSP too). Otherwise each part is a
+    ``<span class="nw">`` (nowrap by the stylesheet) and a line may break only between parts: at a
+    space, after a ``:`` (``group:artifact``), and in a word longer than 24 characters at a
+    camelCase, ``.``, ``/`` or ``_`` seam (``<wbr>``); the text itself is unchanged.
+    """
+    text = "" if value is None else value if value.__class__ is str else str(value)
+    if len(text) <= _LONG_WORD and " " not in text and ":" not in text:
+        return escape(text), True                               # the common case: CVE/GHSA ids, names
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    words = text.split(" ")
+    pieces = [[p for part in _SEAM.split(w) for p in (_LONG_SEAM.split(part) if len(part) > _LONG_WORD else [part])]
+              for w in words]
+    if len(pieces) == 1 and len(pieces[0]) == 1:
+        return escape(text), True
+    return " ".join("<wbr>".join(f'<span class="nw">{escape(x)}</span>' for x in ps if x) for ps in pieces), False
+
+
+
+
 def _url(u: str | None) -> str | None:
     return u if u and u.startswith(("https://", "http://")) and len(u) < 500 else None
 
@@ -107,10 +154,12 @@ def _row(ev) -> str:
     tool = e(f.tool)
     detail = f"allowlisted: {e(ev.allowed_by.reason, 100)}" if ev.allowed_by else st
     loc = e(f.target) + (f":{f.line}" if f.line else "")
+    vid, one_id = unbroken(f.id)
+    pkg, one_pkg = unbroken(f.package)
     return (f'<tr data-sev="{sv}" data-rank="{SEVERITY_RANK.get(sv, 3)}" data-tool="{tool}" data-state="{st}" '
             f'data-blocking="{1 if ev.blocking else 0}"><td class="sev sev-{sv}">{sv}</td>'
-            f'<td>{tool}</td><td>{_a(e(f.id), f.url)}</td>'
-            f'<td class="title">{e(f.title)}</td><td>{e(f.package)}</td>'
+            f'<td>{tool}</td><td{_NOWRAP[one_id]}>{_a(vid, f.url)}</td>'
+            f'<td class="title">{e(f.title)}</td><td{_NOWRAP[one_pkg]}>{pkg}</td>'
             f'<td>{e(f.installed_version)}</td><td>{e(f.fixed_version)}</td>'
             f'<td>{loc}</td><td>{detail}'
             f'{" · <span class=blocking>blocking</span>" if ev.blocking else ""}</td>'
@@ -133,20 +182,26 @@ def chart(by_sev: dict[str, dict[str, int]]) -> str:
         y = i * (bar_h + gap)
         out.append(f'<text x="0" y="{y + 16}" font-size="13" font-family="sans-serif" fill="#1f2328">{s}</text>')
         x = float(label_w)
-        for st, opacity in zip(STATES, ("1", "0.45", "0.2")):
+        for st, opacity in zip(STATES, _OPACITY):
             n = by_sev[s][st]
             if n:
                 w = max(n * scale, 1.5)
-                out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{_COLOR[s]}" '
-                           f'fill-opacity="{opacity}"><title>{s} {st}: {n}</title></rect>')
+                out.append(f'<rect class="bar" data-sev="{s}" data-state="{st}" x="{x:.1f}" y="{y}" width="{w:.1f}" '
+                           f'height="{bar_h}" fill="{_COLOR[s]}" fill-opacity="{opacity}"><title>{s} {st}: {n}</title></rect>')
                 x += w
         out.append(f'<text x="{x + 6:.1f}" y="{y + 16}" font-size="13" font-family="sans-serif" fill="#1f2328">'
                    f'{sum(by_sev[s].values())}</text>')
+    # legend: a state is an opacity of every severity's colour, so each swatch is one strip per
+    # severity in exactly the bars' fill and fill-opacity (not a grey stand-in)
     ly = len(SEVERITIES) * (bar_h + gap) + 12
-    for j, (st, opacity) in enumerate(zip(STATES, ("1", "0.45", "0.2"))):
+    strip = 5
+    for j, (st, opacity) in enumerate(zip(STATES, _OPACITY)):
         lx = label_w + j * 150
-        out.append(f'<rect x="{lx}" y="{ly}" width="14" height="14" fill="#57606a" fill-opacity="{opacity}"/>'
-                   f'<text x="{lx + 20}" y="{ly + 12}" font-size="12" font-family="sans-serif" fill="#1f2328">{st}</text>')
+        out.append(f'<g class="legend" data-state="{st}">' + "".join(
+            f'<rect x="{lx + k * strip}" y="{ly}" width="{strip}" height="14" fill="{_COLOR[s]}" '
+            f'fill-opacity="{opacity}"/>' for k, s in enumerate(SEVERITIES))
+            + f'<text x="{lx + strip * len(SEVERITIES) + 6}" y="{ly + 12}" font-size="12" font-family="sans-serif" '
+              f'fill="#1f2328">{st}</text></g>')
     out.append("</svg>")
     return "".join(out)
 
@@ -162,7 +217,9 @@ def _plan_table(plan) -> str:
         if p.status not in (UPGRADE, PARTIAL):
             status = e(p.summary(), 400)
         ids = ", ".join(e(i_, 60) for i_ in p.finding_ids[:12]) + (f" … (+{len(p.finding_ids) - 12})" if len(p.finding_ids) > 12 else "")
-        out.append(f'<tr><td class="num">{i}</td><td><code>{e(p.package)}</code> <small>{e(p.ecosystem)}</small></td>'
+        pkg, one = unbroken(p.package)
+        out.append(f'<tr><td class="num">{i}</td><td class="pkg"{" nowrap" if one else ""}><code>{pkg}</code> '
+                   f'<small>{e(p.ecosystem)}</small></td>'
                    f"<td>{e(p.installed)}</td><td><strong>{e(p.to_version) if p.to_version else '—'}</strong></td>"
                    f'<td>{f"{p.fixes} ({e(p.severity_text())})" if p.fixes else "—"}</td><td class="num">{p.blocking_fixed} of {p.blocking_total}</td>'
                    f"<td>{status}{' · ' + e(p.note) if p.note and p.status in (UPGRADE, PARTIAL) else ''}</td>"
@@ -186,7 +243,7 @@ def render(verdict) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
            f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-           f'<header><h1 class="{v.status}">{_ICON[v.status]} {e(title)}</h1><p><strong>{e(v.summary, 600)}</strong></p>',
+           f'<header><h1 class="{v.status}">{_mark(v.status)} {e(title)}</h1><p><strong>{e(v.summary, 600)}</strong></p>',
            '<div class="scroll"><table class="kpi" border="1" cellpadding="4"><tr><th>Findings</th><th>Blocking</th><th>New in this change</th>'
            "<th>Fixed</th><th>Already on main</th><th>Allowlisted</th><th>Suppressed by scanner</th></tr>",
            f'<tr><td class="num">{len(v.findings)}</td><td class="num blocking">{len(v.blocking)}</td>'

@@ -158,7 +158,8 @@ def test_hostile_text_is_escaped(tmp_path, sarif_schema):
     assert "<script>" not in md and "<img" not in md and "@octocat" not in md and "@team" not in md
     assert "#123" not in md and "#42" not in md and re.search(r"(?<!\\)\]\(javascript:", md) is None
     assert "### 🔧 Fix plan" in md and 'id="fix-plan"' in html and "&lt;img src=x&gt;" in html
-    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    start = html.index("<svg", html.index('id="chart"'))   # the chart (the heading has a status mark)
+    svg = html[start:html.index("</svg>", start) + 6]
     chart = ET.fromstring(svg)                                   # the chart is well-formed SVG …
     assert "octocat" not in svg and chart.find("{http://www.w3.org/2000/svg}title").text.startswith("Findings by severity")
     assert not re.search(r"\sstyle=", html)                     # … drawn without inline style attributes
