@@ -1,0 +1,614 @@
+"""Does a Helm values key reach an ``image:`` field? A textual reading of the chart's templates.
+
+``helm`` is not installable here (neither Debian nor PyPI ship it), so the effect check of a
+Helm values edit (:func:`gitops.effect.check_chart`) reads the chart's Go templates instead of
+rendering them. This module does that reading, following Helm's chart tree:
+
+- :func:`load_chart` reads a chart directory with its dependencies, both unpacked
+  (``charts/<name>/``) and vendored archives (``charts/<name>-<version>.tgz``, nested archives
+  included), keeping only ``Chart.yaml`` and ``templates/``.
+- :func:`scope` resolves a values key the way Helm hands values to charts
+  (https://helm.sh/docs/chart_template_guide/subcharts_and_globals/): a top-level key is read by
+  the parent chart's templates; a key under a dependency's name (its ``alias`` when
+  ``Chart.yaml`` gives one) is that subchart's ``.Values``, read by the subchart's templates only.
+- :func:`image_reads` walks the templates that render (files under ``templates/`` not starting with
+  ``_``, as Helm renders them) with a small abstract interpreter of Go template actions: ``.Values``
+  paths through field chains, variables (``$x := …``, ``$x = …``), ``with``/``range`` dots,
+  ``dict``/``index``/``get``, and ``include``/``template`` of helpers defined anywhere in the tree
+  (Helm shares ``define``s across the parent and its subcharts) with the argument they are given.
+  For every ``image:`` field of the output (the ``image:`` line, its ``{{-`` continuation lines and
+  the helpers it includes) it reports the values paths printed into it.
+
+The reading is deliberately narrow: a values path counts only when it is *printed* in an
+``image:`` field (a path only tested by ``if`` does not), and anything it does not understand
+reads nothing, so the caller refuses rather than accepting on a guess.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.yamlload import load_yaml_text
+
+MAX_MEMBER_BYTES = 4 * 1024 * 1024     # one template or Chart.yaml
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024   # everything read from one chart tree's archives
+MAX_NESTING = 6                        # charts inside charts
+MAX_INCLUDE_DEPTH = 24                 # include inside include
+
+
+# -- the chart tree --------------------------------------------------------------------------------
+@dataclass
+class Chart:
+    """One chart of the tree: ``name`` from Chart.yaml, ``where`` for messages, its templates
+    (path under ``templates/`` -> text), its declared dependencies and its subcharts."""
+
+    name: str
+    where: str
+    templates: dict[str, str]
+    dependencies: list[dict]
+    subcharts: list[Chart] = field(default_factory=list)
+
+    def walk(self) -> Iterator[tuple[int, Chart]]:
+        """(depth, chart) for this chart and every subchart below it, parents first."""
+        stack = [(0, self)]
+        while stack:
+            depth, chart = stack.pop(0)
+            yield depth, chart
+            stack.extend((depth + 1, sub) for sub in chart.subcharts)
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_ARCHIVE_BYTES
+
+    def take(self, n: int, where: str) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise GantryError(where, f"chart archives hold over {MAX_ARCHIVE_BYTES} bytes of templates: "
+                                     "refusing to read them")
+
+
+def _chart_from_files(files: dict[str, bytes], where: str, budget: _Budget, depth: int) -> Chart:
+    """A chart from its files (paths relative to the chart root)."""
+    if depth > MAX_NESTING:
+        raise GantryError(where, f"charts nested over {MAX_NESTING} levels deep: refusing to read them")
+    raw = files.get("Chart.yaml")
+    if raw is None:
+        raise GantryError(where, "no Chart.yaml: cannot tell which values this chart reads")
+    meta = load_yaml_text(raw.decode("utf-8", errors="replace"), posixpath.join(where, "Chart.yaml"))
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise GantryError(posixpath.join(where, "Chart.yaml"), "expected a mapping with a name")
+    deps = [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+    if "requirements.yaml" in files:   # apiVersion v1 charts declare dependencies there
+        req = load_yaml_text(files["requirements.yaml"].decode("utf-8", errors="replace"),
+                             posixpath.join(where, "requirements.yaml"))
+        deps += [d for d in (req.get("dependencies") or [] if isinstance(req, dict) else []) if isinstance(d, dict)]
+    templates = {p[len("templates/"):]: b.decode("utf-8", errors="replace")
+                 for p, b in sorted(files.items()) if p.startswith("templates/") and not p.endswith("/")}
+    chart = Chart(str(meta["name"]), where, templates, deps)
+    subdirs: dict[str, dict[str, bytes]] = {}
+    for p, b in sorted(files.items()):
+        if not p.startswith("charts/"):
+            continue
+        rest = p[len("charts/"):]
+        if "/" in rest:
+            top, _, inner = rest.partition("/")
+            subdirs.setdefault(top, {})[inner] = b
+        elif rest.endswith(".tgz"):
+            chart.subcharts.append(_chart_from_tgz(b, posixpath.join(where, p), budget, depth + 1))
+    for top, sub in sorted(subdirs.items()):
+        if "Chart.yaml" in sub:
+            chart.subcharts.append(_chart_from_files(sub, posixpath.join(where, "charts", top), budget, depth + 1))
+    return chart
+
+
+def _wanted(rel: str) -> bool:
+    """Only what tells which values reach which template: Chart.yaml, templates/, charts/."""
+    parts = rel.split("/")
+    while len(parts) >= 2 and parts[0] == "charts":
+        if len(parts) == 2:
+            return parts[1].endswith(".tgz")
+        parts = parts[2:]
+    return parts in (["Chart.yaml"], ["requirements.yaml"]) or (len(parts) > 1 and parts[0] == "templates")
+
+
+def _chart_from_tgz(data: bytes, where: str, budget: _Budget, depth: int) -> Chart:
+    """A packaged chart (``helm package``: one top directory holding Chart.yaml, templates/, charts/)."""
+    files: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                name = posixpath.normpath(member.name.lstrip("./"))
+                top, _, rel = name.partition("/")
+                if not rel or rel.startswith("../") or not _wanted(rel):
+                    continue
+                if member.size > MAX_MEMBER_BYTES:
+                    raise GantryError(where, f"{name} is {member.size} bytes, over the {MAX_MEMBER_BYTES} byte limit")
+                budget.take(member.size, where)
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    files.setdefault(rel, fh.read())
+    except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
+        raise GantryError(where, f"unreadable chart archive ({exc.__class__.__name__}: {exc}): cannot check "
+                                 "which templates read the values gantry writes") from None
+    return _chart_from_files(files, where, budget, depth)
+
+
+def load_chart(chart_dir: Path, where: str) -> Chart:
+    """The chart in ``chart_dir`` with its subcharts (unpacked and ``.tgz``); ``where`` names it in errors.
+
+    Raises :class:`GantryError` (exit 2) for an unreadable Chart.yaml or archive, or archives over
+    the size limits (``MAX_MEMBER_BYTES`` per file, ``MAX_ARCHIVE_BYTES`` per tree).
+    """
+    files: dict[str, bytes] = {}
+    for p in sorted(chart_dir.rglob("*")):
+        rel = p.relative_to(chart_dir).as_posix()
+        if not p.is_file() or not _wanted(rel):
+            continue
+        size = p.stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise GantryError(posixpath.join(where, rel), f"file is {size} bytes, over the {MAX_MEMBER_BYTES} byte limit")
+        files[rel] = p.read_bytes()
+    return _chart_from_files(files, where, _Budget(), 0)
+
+
+def _values_name(parent: Chart, sub: Chart) -> list[str]:
+    """The key(s) under which ``parent``'s values reach ``sub``: each alias, else its name."""
+    aliases = [str(d["alias"]) for d in parent.dependencies if d.get("name") == sub.name and d.get("alias")]
+    return aliases or [sub.name]
+
+
+def scope(chart: Chart, values_key: str) -> tuple[Chart, list[str]]:
+    """The chart whose templates read ``values_key`` and the key relative to its ``.Values``.
+
+    ``prometheus-node-exporter.image`` in kube-prometheus-stack's values is the node-exporter
+    subchart's ``image``; ``image`` is the parent's own.
+
+    Raises :class:`GantryError` (exit 2) when the key is under a dependency that ``Chart.yaml``
+    declares but ``charts/`` does not hold (Argo CD fetches it at render time: nothing to read).
+    """
+    keys = values_key.split(".")
+    while len(keys) > 1:
+        sub = next((s for s in chart.subcharts if keys[0] in _values_name(chart, s)), None)
+        if sub is None:
+            dep = next((d for d in chart.dependencies if keys[0] == str(d.get("alias") or d.get("name"))), None)
+            if dep is not None:
+                raise GantryError(chart.where, f"{values_key} belongs to dependency {dep.get('name')} "
+                                               f"{dep.get('version', '')} ({dep.get('repository', 'no repository')}), "
+                                               "which is not vendored in charts/: its templates cannot be read, so "
+                                               "gantry cannot show the pin reaches an image: field; vendor it "
+                                               "(helm dependency build, commit charts/*.tgz) or pin it by hand")
+            break
+        chart, keys = sub, keys[1:]
+    return chart, keys
+
+
+# -- Go template actions ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Val:
+    """What an expression may evaluate to: values paths (relative to ``.Values``), the chart's
+    top-level context (``root``: has ``.Values``), and the fields of a ``dict``."""
+
+    paths: frozenset[tuple[str, ...]] = frozenset()
+    root: bool = False
+    fields: tuple[tuple[str, Val], ...] = ()
+
+    def __or__(self, other: Val) -> Val:
+        return Val(self.paths | other.paths, self.root or other.root, self.fields + other.fields)
+
+    def attr(self, name: str) -> Val:
+        paths = {p + (name,) for p in self.paths}
+        if self.root and name == "Values":
+            paths.add(())
+        out = Val(frozenset(paths))
+        for key, value in self.fields:
+            if key == name:
+                out = out | value
+        return out
+
+    def printed(self) -> frozenset[tuple[str, ...]]:
+        return self.paths
+
+
+NOTHING = Val()
+ROOT = Val(root=True)
+
+_TOKEN = re.compile(r"""
+    (?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`|'(?:[^'\\]|\\.)*')
+  | (?P<decl>:=) | (?P<assign>=(?!=)) | (?P<pipe>\|) | (?P<open>\() | (?P<close>\)) | (?P<comma>,)
+  | (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
+  | (?P<field>(?:\.[A-Za-z0-9_]+)+|\.)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<num>[-+]?[0-9][0-9A-Za-z_.+-]*)
+  | (?P<space>\s+)
+  | (?P<other>.)
+""", re.X | re.S)
+
+
+@dataclass
+class Action:
+    start: int        # offset of "{{" in the file
+    end: int          # offset after "}}"
+    tokens: list[tuple[str, str]]   # (kind, text); "space" dropped, adjacency kept as ("adj", "")
+
+    @property
+    def keyword(self) -> str:
+        if self.tokens and self.tokens[0][0] == "ident" and self.tokens[0][1] in _KEYWORDS:
+            return self.tokens[0][1]
+        return ""
+
+
+_KEYWORDS = {"if", "else", "with", "range", "end", "define", "block", "template", "break", "continue"}
+_OPENERS = {"if", "with", "range", "define", "block"}
+
+
+def _lex(body: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    spaced = True
+    for m in _TOKEN.finditer(body):
+        kind = m.lastgroup or "other"
+        if kind == "space":
+            spaced = True
+            continue
+        if kind == "field" and not spaced and out and out[-1][0] == "close":
+            kind = "chain"   # (expr).field
+        out.append((kind, m.group()))
+        spaced = False
+    return out
+
+
+def _actions(text: str) -> list[Action]:
+    """Every ``{{ … }}`` action of a template (comments dropped), in order."""
+    out: list[Action] = []
+    i = 0
+    n = len(text)
+    while True:
+        start = text.find("{{", i)
+        if start < 0:
+            return out
+        k = start + 2
+        if text.startswith("-", k) and k + 1 < n and text[k + 1] in " \t\r\n":
+            k += 1
+        while k < n and text[k] in " \t\r\n":
+            k += 1
+        if text.startswith("/*", k):
+            close = text.find("*/", k + 2)
+            end = text.find("}}", close + 2) if close >= 0 else -1
+            if end < 0:
+                return out
+            i = end + 2
+            continue
+        j = k
+        quote = ""
+        while j < n:
+            c = text[j]
+            if quote:
+                if c == "\\" and quote != "`":
+                    j += 2
+                    continue
+                if c == quote:
+                    quote = ""
+            elif c in "\"'`":
+                quote = c
+            elif text.startswith("}}", j):
+                break
+            j += 1
+        if j >= n:
+            return out   # unterminated: helm would refuse the template; nothing more is read
+        body = text[k:j].rstrip()
+        if body.endswith("-") and (len(body) == 1 or body[-2] in " \t\r\n"):
+            body = body[:-1]
+        out.append(Action(start, j + 2, _lex(body)))
+        i = j + 2
+
+
+@dataclass
+class Source:
+    """One template file: its text, actions, and the lines that belong to ``image:`` fields."""
+
+    chart: Chart
+    path: str
+    text: str
+    actions: list[Action]
+    line_starts: list[int]
+    image_line: dict[int, int]   # line number -> the line of the image: key it belongs to
+    closers: dict[int, int]      # index of an opening action -> index of its {{ end }}
+
+    def line(self, offset: int) -> int:
+        lo, hi = 0, len(self.line_starts)
+        while lo + 1 < hi:
+            mid = (lo + hi) // 2
+            if self.line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+_IMAGE_KEY = re.compile(r"""^(\s*)(?:-\s+)?(?:image|"image"|'image')\s*:(?:\s+(.*))?$""")
+
+
+def _image_lines(text: str) -> dict[int, int]:
+    """Lines of ``image:`` fields: the key's line, then lines starting with ``{{-`` (trimmed onto it)
+    or, for a value on the next lines (``image:`` / ``image: >-``), the more-indented lines."""
+    lines = text.split("\n")
+    out: dict[int, int] = {}
+    for i, line in enumerate(lines):
+        m = _IMAGE_KEY.match(line)
+        if not m:
+            continue
+        out[i] = i
+        value = (m.group(2) or "").strip()
+        block = value in ("", "|", ">", "|-", ">-", "|+", ">+")
+        indent = len(m.group(1))
+        for j in range(i + 1, len(lines)):
+            nxt = lines[j]
+            stripped = nxt.lstrip()
+            if stripped.startswith("{{-"):
+                out[j] = i
+            elif block and stripped and len(nxt) - len(stripped) > indent:
+                out[j] = i
+            else:
+                break
+    return out
+
+
+def _source(chart: Chart, path: str, text: str) -> Source:
+    actions = _actions(text)
+    closers: dict[int, int] = {}
+    stack: list[int] = []
+    for idx, act in enumerate(actions):
+        kw = act.keyword
+        if kw in _OPENERS:
+            stack.append(idx)
+        elif kw == "end" and stack:
+            closers[stack.pop()] = idx
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    return Source(chart, path, text, actions, starts, _image_lines(text), closers)
+
+
+@dataclass
+class ImageField:
+    """An ``image:`` field as rendered from one template (and the include chain leading to it)."""
+
+    where: str
+    printed: set[tuple[str, ...]] = field(default_factory=set)
+
+
+class _Interpreter:
+    def __init__(self, tree: Chart) -> None:
+        self.defines: dict[str, tuple[Source, int]] = {}
+        self.sources: dict[int, list[Source]] = {}
+        # Helm parses the parent's templates after its subcharts', so a parent's define wins
+        for depth, chart in sorted(tree.walk(), key=lambda dc: -dc[0]):
+            for path, text in sorted(chart.templates.items()):
+                src = _source(chart, path, text)
+                self.sources.setdefault(id(chart), []).append(src)
+                for idx, act in enumerate(src.actions):
+                    if act.keyword in ("define", "block") and len(act.tokens) > 1 and act.tokens[1][0] == "str":
+                        self.defines[_unquote(act.tokens[1][1])] = (src, idx)
+        self.fields: list[ImageField] = []
+        self._memo: dict[tuple[str, Val], Val] = {}
+        self._active: set[tuple[str, Val]] = set()
+
+    # -- statements --------------------------------------------------------------------------
+    def run(self, src: Source, first: int, last: int, dot: Val, dollar: Val, chain: str,
+            depth: int) -> Val:
+        """Interpret actions ``first``..``last`` (exclusive); returns what they print."""
+        variables: dict[str, Val] = {"$": dollar}
+        printed = NOTHING
+        fields: dict[int, ImageField] = {}
+        stack: list[tuple[str, Val]] = []
+        idx = first
+        while idx < last:
+            act = src.actions[idx]
+            kw = act.keyword
+            toks = act.tokens
+            if kw in ("define",):
+                idx = src.closers.get(idx, last) + 1
+                continue
+            if kw in ("if", "with", "range"):
+                stack.append((kw, dot))
+                value = self._pipeline(toks[1:], dot, variables, depth, declare=True, ranging=kw == "range")
+                if kw == "with":
+                    dot = value
+                elif kw == "range":
+                    dot = Val(frozenset(p + ("[]",) for p in value.paths))
+            elif kw == "else":
+                if stack:
+                    kind, saved = stack[-1]
+                    dot = saved
+                    rest = toks[1:]
+                    if rest and rest[0] == ("ident", "with"):
+                        stack[-1] = ("with", saved)
+                        dot = self._pipeline(rest[1:], dot, variables, depth, declare=True)
+                    elif rest and rest[0] == ("ident", "if"):
+                        self._pipeline(rest[1:], dot, variables, depth, declare=True)
+            elif kw == "end":
+                if stack:
+                    dot = stack.pop()[1]
+            elif kw in ("template", "block"):
+                name = _unquote(toks[1][1]) if len(toks) > 1 and toks[1][0] == "str" else ""
+                arg = self._pipeline(toks[2:], dot, variables, depth) if len(toks) > 2 else NOTHING
+                out = self._include(name, arg, chain, depth)
+                printed = printed | out
+                self._image_field(src, act, fields, chain, out)
+                if kw == "block":
+                    idx = src.closers.get(idx, last) + 1
+                    continue
+            elif kw in ("break", "continue"):
+                pass
+            else:
+                out = self._pipeline(toks, dot, variables, depth, declare=True, statement=True)
+                printed = printed | out
+                self._image_field(src, act, fields, chain, out)
+            idx += 1
+        self.fields.extend(fields.values())
+        return printed
+
+    def _image_field(self, src: Source, act: Action, fields: dict[int, ImageField], chain: str, out: Val) -> None:
+        key_line = src.image_line.get(src.line(act.start))
+        if key_line is None:
+            return
+        f = fields.setdefault(key_line, ImageField(f"{src.chart.where}/templates/{src.path}:{key_line + 1}{chain}"))
+        f.printed |= out.printed()
+
+    def _include(self, name: str, arg: Val, chain: str, depth: int) -> Val:
+        found = self.defines.get(name)
+        key = (name, arg)
+        if found is None or depth >= MAX_INCLUDE_DEPTH or key in self._active:
+            return NOTHING
+        if key in self._memo:
+            return self._memo[key]
+        src, idx = found
+        self._active.add(key)
+        try:
+            out = self.run(src, idx + 1, src.closers.get(idx, len(src.actions)), arg, arg,
+                           f"{chain} <- {name}" if chain else f" (via {name})", depth + 1)
+        finally:
+            self._active.discard(key)
+        self._memo[key] = out
+        return out
+
+    # -- expressions ---------------------------------------------------------------------------
+    def _pipeline(self, toks: list[tuple[str, str]], dot: Val, variables: dict[str, Val], depth: int, *,
+                  declare: bool = False, ranging: bool = False, statement: bool = False) -> Val:
+        """Value of ``[$v [, $w] :=|=] cmd | cmd …``; a declaration binds and prints nothing."""
+        targets: list[str] = []
+        op = ""
+        if declare:
+            j = 0
+            names = []
+            while j < len(toks) and toks[j][0] == "var" and "." not in toks[j][1]:
+                names.append(toks[j][1])
+                j += 1
+                if j < len(toks) and toks[j][0] == "comma":
+                    j += 1
+                    continue
+                break
+            if names and j < len(toks) and toks[j][0] in ("decl", "assign"):
+                targets, op, toks = names, toks[j][0], toks[j + 1:]
+        value: Val | None = None
+        for cmd in _split(toks, "pipe"):
+            value = self._command(cmd, dot, variables, depth, value)
+        value = value or NOTHING
+        if targets:
+            bound = Val(frozenset(p + ("[]",) for p in value.paths)) if ranging else value
+            name = targets[-1]
+            if op == "assign" and name in variables:
+                bound = variables[name] | bound
+            variables[name] = bound
+            if len(targets) > 1:
+                variables[targets[0]] = NOTHING
+            return value if not statement else NOTHING
+        return value
+
+    def _command(self, toks: list[tuple[str, str]], dot: Val, variables: dict[str, Val], depth: int,
+                 piped: Val | None) -> Val:
+        args = self._operands(toks, dot, variables, depth)
+        if not args:
+            return piped or NOTHING
+        head_kind, head = toks[0]
+        if head_kind == "ident" and head not in ("true", "false", "nil"):
+            fn_args = [v for _, v in args[1:]] + ([piped] if piped is not None else [])
+            lits = [t for t, _ in args[1:]]
+            if head in ("include", "template"):
+                name = _unquote(lits[0]) if lits and lits[0].startswith(('"', "`")) else ""
+                arg = fn_args[1] if len(fn_args) > 1 else NOTHING
+                return self._include(name, arg, "", depth)
+            if head == "dict":
+                pairs = [(_unquote(lits[i]), fn_args[i + 1]) for i in range(0, len(lits) - 1, 2)
+                         if lits[i].startswith(('"', "`"))]
+                return Val(fields=tuple(pairs))
+            if head in ("index", "get") and fn_args:
+                value = fn_args[0]
+                for lit in lits[1:]:
+                    if not lit.startswith(('"', "`")):
+                        return NOTHING
+                    value = value.attr(_unquote(lit))
+                return value
+            if head in ("fail", "len", "typeOf", "kindOf", "hasKey", "empty", "not", "eq", "ne", "lt", "le",
+                        "gt", "ge", "and", "or", "semverCompare", "contains", "hasPrefix", "hasSuffix"):
+                return NOTHING   # tests and errors: nothing of their arguments reaches the output
+            out = NOTHING
+            for v in fn_args:
+                out = out | v
+            return Val(out.paths)
+        value = NOTHING
+        for _, v in args:
+            value = value | v
+        return value | piped if piped is not None else value
+
+    def _operands(self, toks: list[tuple[str, str]], dot: Val, variables: dict[str, Val],
+                  depth: int) -> list[tuple[str, Val]]:
+        """(source text, value) of each operand of one command."""
+        out: list[tuple[str, Val]] = []
+        i = 0
+        while i < len(toks):
+            kind, text = toks[i]
+            if kind == "open":
+                level, j = 1, i + 1
+                while j < len(toks) and level:
+                    level += {"open": 1, "close": -1}.get(toks[j][0], 0)
+                    j += 1
+                value = self._pipeline(toks[i + 1:j - 1], dot, variables, depth)
+                while j < len(toks) and toks[j][0] == "chain":
+                    value = _chain(value, toks[j][1])
+                    j += 1
+                out.append(("(…)", value))
+                i = j
+                continue
+            if kind == "field":
+                out.append((text, _chain(dot, text)))
+            elif kind == "var":
+                name, _, rest = text.partition(".")
+                value = variables.get(name, NOTHING)
+                out.append((text, _chain(value, "." + rest) if rest else value))
+            else:
+                out.append((text, NOTHING))
+            i += 1
+        return out
+
+
+def _chain(value: Val, text: str) -> Val:
+    for name in [p for p in text.split(".") if p]:
+        value = value.attr(name)
+    return value
+
+
+def _split(toks: list[tuple[str, str]], kind: str) -> list[list[tuple[str, str]]]:
+    parts: list[list[tuple[str, str]]] = [[]]
+    level = 0
+    for tok in toks:
+        level += {"open": 1, "close": -1}.get(tok[0], 0)
+        if tok[0] == kind and level == 0:
+            parts.append([])
+        else:
+            parts[-1].append(tok)
+    return [p for p in parts if p]
+
+
+def _unquote(lit: str) -> str:
+    if lit[:1] == "`":
+        return lit[1:-1]
+    return re.sub(r"\\(.)", r"\1", lit[1:-1])
+
+
+def image_reads(tree: Chart, chart: Chart) -> list[ImageField]:
+    """The ``image:`` fields ``chart``'s rendered templates produce, each with the values paths
+    (relative to ``chart``'s ``.Values``) printed into it. Helpers come from the whole ``tree``."""
+    interp = _Interpreter(tree)
+    for src in interp.sources.get(id(chart), []):
+        if posixpath.basename(src.path).startswith("_") or src.path == "NOTES.txt":
+            continue
+        interp.run(src, 0, len(src.actions), ROOT, ROOT, "", 0)
+    return interp.fields
