@@ -40,6 +40,7 @@ import yaml
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.yamlload import tabs_as_spaces
 
 from . import helmchart
 from .kustomize import render_kustomize
@@ -157,13 +158,17 @@ def check_argocd_overrides(checkout: Path, app_dir: str, intent: Intent, names: 
 
 
 # -- Helm chart templates: gitops.helmchart reads them ----------------------------------------------
-def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, written: list[str]) -> list[str]:
+def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, written: list[str],
+                values_text: str | None = None) -> list[str]:
     """Refuse (exit 2) unless an ``image:`` field of the chart that reads ``env.values_key`` prints
     every key gantry writes that names the image (``repository``, ``digest``, ``registry`` when
     written; the whole key for a string image). Returns warnings for what could not be checked.
 
     The chart is the directory of the values file; a key under a dependency's name (or alias) is
     that subchart's, read by its templates only, ``charts/*.tgz`` included (:mod:`gitops.helmchart`).
+    A field printed only under a condition on the edited key (``if .Values.image.useDigest``, the
+    ``else`` of ``if .Values.image.sha``) counts when ``values_text`` (the edited values file) over
+    the charts' values.yaml makes that condition hold.
     """
     chart_rel = posixpath.dirname(values_rel) or "."
     chart_dir = checkout / chart_rel
@@ -171,22 +176,33 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
         return [f"{chart_rel}: no Chart.yaml beside {posixpath.basename(values_rel)}: the chart is not in the "
                 f"GitOps repo, so its templates were not checked for the keys gantry writes"]
     tree = helmchart.load_chart(chart_dir, chart_rel)
-    target, key = helmchart.scope(tree, env.values_key)
+    chain = helmchart.scope_chain(tree, env.values_key)
+    target, key = chain[-1]
     base = tuple(key)
+    try:
+        values = yaml.safe_load(tabs_as_spaces(values_text, values_rel)) if values_text is not None else None
+    except (yaml.YAMLError, GantryError):
+        values = None
+    truthy = helmchart.values_truth(chain, values)
     if written == [env.values_key.split(".")[-1]]:   # a single-string image: the key itself
         required = [base]
     else:
         required = [base + (k,) for k in ("digest", "repository", "registry") if k in written]
     fields = helmchart.image_reads(tree, target)
-    if any(all(r in f.printed for r in required) for f in fields):
+    if any(all(f.reaches(r, truthy) for r in required) for f in fields):
         return []
-    best = max(fields, key=lambda f: sum(r in f.printed for r in required), default=None)
-    missing = next(r for r in required if best is None or r not in best.printed)
+    best = max(fields, key=lambda f: (sum(r in f.printed for r in required),
+                                      sum(f.reaches(r, truthy) for r in required)), default=None)
+    missing = next(r for r in required if best is None or not best.reaches(r, truthy))
     if best is None:
         detail = "no template of that chart renders an image: field"
     else:
         shown = ", ".join(sorted(".".join(p) for p in best.printed if p[:len(base)] == base)) or "none of it"
         detail = f"closest: {best.where} prints {shown}"
+        guard = best.blocking(missing, truthy)
+        if guard is not None:
+            detail += (f", but .{missing[-1]} only when .Values.{'.'.join(guard[0])} is "
+                       f"{'set' if guard[1] else 'empty'}, and the values make it {'empty' if guard[1] else 'set'}")
     whose = (f"chart {target.name}" if target is tree
              else f"subchart {target.name} ({target.where}; {env.values_key} is its .Values.{'.'.join(key)})")
     what = (f".{missing[-1]} of .Values.{'.'.join(base)}" if missing != base else f".Values.{'.'.join(base)}")
@@ -272,7 +288,7 @@ def _apply_helm(checkout: Path, intent: Intent) -> Applied:
         raise GantryError(rel, f"after the edit the values give the chart {effective.reference or 'no image'}, not "
                                f"{intent.reference} (global.imageRegistry or the key layout overrides it); "
                                "refusing to pin")
-    warnings = check_chart(checkout, rel, intent.env, written)
+    warnings = check_chart(checkout, rel, intent.env, written, doc.text)
     if changed:
         write_atomic(path, doc.text.encode("utf-8"))
     return Applied(intent, rel, running, changed, f"{intent.env.values_key} ({', '.join(written)})", warnings)

@@ -21,7 +21,11 @@ rendering them. This module does that reading, following Helm's chart tree:
 
 The reading is deliberately narrow: a values path counts only when it is *printed* in an
 ``image:`` field (a path only tested by ``if`` does not), and anything it does not understand
-reads nothing, so the caller refuses rather than accepting on a guess.
+reads nothing, so the caller refuses rather than accepting on a guess. Each printed path carries
+the simple conditions it is printed under (``if``/``else if``/``else``/``with`` on one path, ``not``
+of one, ``and`` of several); :func:`values_truth` decides those on the edited key from the values
+(the edited file over each chart's ``values.yaml``). Conditions on other keys, or of other
+shapes, are taken to hold (a chart or component switched off is not this check's concern).
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ import io
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.yamlload import load_yaml_text
+from pipeline_lib.core.yamlload import load_yaml_text, tabs_as_spaces
 
 MAX_MEMBER_BYTES = 4 * 1024 * 1024     # one template or Chart.yaml
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024   # everything read from one chart tree's archives
@@ -54,6 +61,7 @@ class Chart:
     templates: dict[str, str]
     dependencies: list[dict]
     subcharts: list[Chart] = field(default_factory=list)
+    values: Any = None   # its values.yaml (defaults), None when absent or unreadable
 
     def walk(self) -> Iterator[tuple[int, Chart]]:
         """(depth, chart) for this chart and every subchart below it, parents first."""
@@ -92,7 +100,7 @@ def _chart_from_files(files: dict[str, bytes], where: str, budget: _Budget, dept
         deps += [d for d in (req.get("dependencies") or [] if isinstance(req, dict) else []) if isinstance(d, dict)]
     templates = {p[len("templates/"):]: b.decode("utf-8", errors="replace")
                  for p, b in sorted(files.items()) if p.startswith("templates/") and not p.endswith("/")}
-    chart = Chart(str(meta["name"]), where, templates, deps)
+    chart = Chart(str(meta["name"]), where, templates, deps, values=_values(files.get("values.yaml")))
     subdirs: dict[str, dict[str, bytes]] = {}
     for p, b in sorted(files.items()):
         if not p.startswith("charts/"):
@@ -109,6 +117,17 @@ def _chart_from_files(files: dict[str, bytes], where: str, budget: _Budget, dept
     return chart
 
 
+def _values(raw: bytes | None) -> Any:
+    """A chart's default values (None when absent or unreadable: conditions on them stay unknown)."""
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8")
+        return yaml.safe_load(tabs_as_spaces(text, "values.yaml"))
+    except (UnicodeDecodeError, yaml.YAMLError, GantryError):
+        return None
+
+
 def _wanted(rel: str) -> bool:
     """Only what tells which values reach which template: Chart.yaml, templates/, charts/."""
     parts = rel.split("/")
@@ -116,7 +135,7 @@ def _wanted(rel: str) -> bool:
         if len(parts) == 2:
             return parts[1].endswith(".tgz")
         parts = parts[2:]
-    return parts in (["Chart.yaml"], ["requirements.yaml"]) or (len(parts) > 1 and parts[0] == "templates")
+    return parts in (["Chart.yaml"], ["requirements.yaml"], ["values.yaml"]) or (len(parts) > 1 and parts[0] == "templates")
 
 
 def _chart_from_tgz(data: bytes, where: str, budget: _Budget, depth: int) -> Chart:
@@ -168,7 +187,14 @@ def _values_name(parent: Chart, sub: Chart) -> list[str]:
 
 
 def scope(chart: Chart, values_key: str) -> tuple[Chart, list[str]]:
-    """The chart whose templates read ``values_key`` and the key relative to its ``.Values``.
+    """The chart whose templates read ``values_key`` and the key relative to its ``.Values``
+    (the last of :func:`scope_chain`)."""
+    return scope_chain(chart, values_key)[-1]
+
+
+def scope_chain(chart: Chart, values_key: str) -> list[tuple[Chart, list[str]]]:
+    """The charts ``values_key`` passes through, parent first, each with the key relative to its
+    ``.Values``; the last one's templates read it.
 
     ``prometheus-node-exporter.image`` in kube-prometheus-stack's values is the node-exporter
     subchart's ``image``; ``image`` is the parent's own.
@@ -177,6 +203,7 @@ def scope(chart: Chart, values_key: str) -> tuple[Chart, list[str]]:
     declares but ``charts/`` does not hold (Argo CD fetches it at render time: nothing to read).
     """
     keys = values_key.split(".")
+    chain = [(chart, keys)]
     while len(keys) > 1:
         sub = next((s for s in chart.subcharts if keys[0] in _values_name(chart, s)), None)
         if sub is None:
@@ -189,21 +216,66 @@ def scope(chart: Chart, values_key: str) -> tuple[Chart, list[str]]:
                                                "(helm dependency build, commit charts/*.tgz) or pin it by hand")
             break
         chart, keys = sub, keys[1:]
-    return chart, keys
+        chain.append((chart, keys))
+    return chain
+
+
+def _truthy(value: Any) -> bool:
+    """Go template truth: false, 0, nil and empty strings, lists and maps are false."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return value is not None and (not hasattr(value, "__len__") or len(value) > 0)
+
+
+def values_truth(chain: list[tuple[Chart, list[str]]], values: Any) -> Callable[[VPath], bool | None]:
+    """Whether a values path (relative to the last chart of ``chain``) is truthy once Helm merges
+    ``values`` (the edited values file, given to the top chart) over each chart's values.yaml, the
+    parent's winning; None for a path outside the edited key (unknown here)."""
+    base = tuple(chain[-1][1])
+    sources = [(values, chain[0][1])] + [(c.values, k) for c, k in chain]
+
+    def truth(path: VPath) -> bool | None:
+        if path[:len(base)] != base:
+            return None
+        rel = list(path[len(base):])
+        for data, key in sources:
+            node = data
+            for step in [*key, *rel]:
+                if not isinstance(node, dict) or step not in node:
+                    break
+                node = node[step]
+            else:
+                return _truthy(node)
+        return False
+    return truth
 
 
 # -- Go template actions ---------------------------------------------------------------------------
+VPath = tuple[str, ...]              # a values path, relative to the chart's .Values
+Guard = tuple[VPath, bool]            # "rendered only when this path is truthy (True) / empty (False)"
+Guards = tuple[Guard, ...]
+
+
 @dataclass(frozen=True)
 class Val:
     """What an expression may evaluate to: values paths (relative to ``.Values``), the chart's
-    top-level context (``root``: has ``.Values``), and the fields of a ``dict``."""
+    top-level context (``root``: has ``.Values``), the fields of a ``dict``, and paths a helper
+    prints only under conditions (``guarded``: (path, guards))."""
 
-    paths: frozenset[tuple[str, ...]] = frozenset()
+    paths: frozenset[VPath] = frozenset()
     root: bool = False
     fields: tuple[tuple[str, Val], ...] = ()
+    guarded: frozenset[tuple[VPath, Guards]] = frozenset()
 
     def __or__(self, other: Val) -> Val:
-        return Val(self.paths | other.paths, self.root or other.root, self.fields + other.fields)
+        return Val(self.paths | other.paths, self.root or other.root, self.fields + other.fields,
+                   self.guarded | other.guarded)
+
+    def prints(self, guards: Guards) -> frozenset[tuple[VPath, Guards]]:
+        """(path, guards) of what printing this value prints, under ``guards``."""
+        return frozenset({(p, guards) for p in self.paths} | {(p, guards + g) for p, g in self.guarded})
 
     def attr(self, name: str) -> Val:
         paths = {p + (name,) for p in self.paths}
@@ -214,9 +286,6 @@ class Val:
             if key == name:
                 out = out | value
         return out
-
-    def printed(self) -> frozenset[tuple[str, ...]]:
-        return self.paths
 
 
 NOTHING = Val()
@@ -238,7 +307,7 @@ _TOKEN = re.compile(r"""
 class Action:
     start: int        # offset of "{{" in the file
     end: int          # offset after "}}"
-    tokens: list[tuple[str, str]]   # (kind, text); "space" dropped, adjacency kept as ("adj", "")
+    tokens: list[tuple[str, str]]   # (kind, text), spaces dropped; "chain": a field right after ")"
 
     @property
     def keyword(self) -> str:
@@ -266,6 +335,9 @@ def _lex(body: str) -> list[tuple[str, str]]:
     return out
 
 
+_ACTION_BODY = re.compile(r"""(?:[^"'`}]+|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`|\}(?!\}))*""")
+
+
 def _actions(text: str) -> list[Action]:
     """Every ``{{ … }}`` action of a template (comments dropped), in order."""
     out: list[Action] = []
@@ -287,22 +359,8 @@ def _actions(text: str) -> list[Action]:
                 return out
             i = end + 2
             continue
-        j = k
-        quote = ""
-        while j < n:
-            c = text[j]
-            if quote:
-                if c == "\\" and quote != "`":
-                    j += 2
-                    continue
-                if c == quote:
-                    quote = ""
-            elif c in "\"'`":
-                quote = c
-            elif text.startswith("}}", j):
-                break
-            j += 1
-        if j >= n:
+        j = _ACTION_BODY.match(text, k).end()
+        if not text.startswith("}}", j):
             return out   # unterminated: helm would refuse the template; nothing more is read
         body = text[k:j].rstrip()
         if body.endswith("-") and (len(body) == 1 or body[-2] in " \t\r\n"):
@@ -378,10 +436,27 @@ def _source(chart: Chart, path: str, text: str) -> Source:
 
 @dataclass
 class ImageField:
-    """An ``image:`` field as rendered from one template (and the include chain leading to it)."""
+    """An ``image:`` field as rendered from one template (and the include chain leading to it):
+    each values path printed into it with the conditions it is printed under (``prints``)."""
 
     where: str
-    printed: set[tuple[str, ...]] = field(default_factory=set)
+    prints: set[tuple[VPath, Guards]] = field(default_factory=set)
+
+    @property
+    def printed(self) -> set[VPath]:
+        return {p for p, _ in self.prints}
+
+    def reaches(self, path: VPath, truthy: Callable[[VPath], bool | None]) -> bool:
+        """True when ``path`` is printed under conditions that hold (``truthy``: a path's truth, None
+        when unknown — an unknown condition is taken to hold)."""
+        return any(p == path and all(truthy(g) in (None, want) for g, want in gs) for p, gs in self.prints)
+
+    def blocking(self, path: VPath, truthy: Callable[[VPath], bool | None]) -> Guard | None:
+        """A condition that keeps ``path`` out of this field (None when it is printed, or not at all)."""
+        for p, gs in sorted(self.prints):
+            if p == path:
+                return next(((g, want) for g, want in gs if truthy(g) not in (None, want)), None)
+        return None
 
 
 class _Interpreter:
@@ -397,42 +472,53 @@ class _Interpreter:
                     if act.keyword in ("define", "block") and len(act.tokens) > 1 and act.tokens[1][0] == "str":
                         self.defines[_unquote(act.tokens[1][1])] = (src, idx)
         self.fields: list[ImageField] = []
-        self._memo: dict[tuple[str, Val], Val] = {}
-        self._active: set[tuple[str, Val]] = set()
+        self._memo: dict[tuple[str, Val, Guards], Val] = {}
+        self._active: set[tuple[str, Val, Guards]] = set()
+        self._now: Guards = ()   # the guards of the action being interpreted (fields in helpers get them)
 
     # -- statements --------------------------------------------------------------------------
     def run(self, src: Source, first: int, last: int, dot: Val, dollar: Val, chain: str,
-            depth: int) -> Val:
-        """Interpret actions ``first``..``last`` (exclusive); returns what they print."""
+            depth: int, outer: Guards = ()) -> Val:
+        """Interpret actions ``first``..``last`` (exclusive) under the caller's guards ``outer``;
+        returns what they print, guarded by the conditions met inside."""
         variables: dict[str, Val] = {"$": dollar}
         printed = NOTHING
         fields: dict[int, ImageField] = {}
-        stack: list[tuple[str, Val]] = []
+        # open blocks: [keyword, dot before it, negations of the conditions so far, guards of this branch]
+        stack: list[list] = []
         idx = first
         while idx < last:
             act = src.actions[idx]
             kw = act.keyword
             toks = act.tokens
-            if kw in ("define",):
+            local: Guards = tuple(g for entry in stack for g in entry[3])
+            self._now = outer + local
+            if kw == "define":
                 idx = src.closers.get(idx, last) + 1
                 continue
             if kw in ("if", "with", "range"):
-                stack.append((kw, dot))
                 value = self._pipeline(toks[1:], dot, variables, depth, declare=True, ranging=kw == "range")
+                guards, negation = (self._condition(toks[1:], dot, variables, depth) if kw != "range"
+                                    else ((), None))
+                stack.append([kw, dot, [negation], guards])
                 if kw == "with":
                     dot = value
                 elif kw == "range":
                     dot = Val(frozenset(p + ("[]",) for p in value.paths))
             elif kw == "else":
                 if stack:
-                    kind, saved = stack[-1]
-                    dot = saved
+                    entry = stack[-1]
+                    dot = entry[1]
+                    entry[3] = tuple(g for neg in entry[2] if neg is not None for g in neg)
                     rest = toks[1:]
-                    if rest and rest[0] == ("ident", "with"):
-                        stack[-1] = ("with", saved)
-                        dot = self._pipeline(rest[1:], dot, variables, depth, declare=True)
-                    elif rest and rest[0] == ("ident", "if"):
-                        self._pipeline(rest[1:], dot, variables, depth, declare=True)
+                    if rest and rest[0] in (("ident", "with"), ("ident", "if")):
+                        value = self._pipeline(rest[1:], dot, variables, depth, declare=True)
+                        guards, negation = self._condition(rest[1:], dot, variables, depth)
+                        entry[2].append(negation)
+                        entry[3] = entry[3] + guards
+                        if rest[0][1] == "with":
+                            entry[0] = "with"
+                            dot = value
             elif kw == "end":
                 if stack:
                     dot = stack.pop()[1]
@@ -440,8 +526,8 @@ class _Interpreter:
                 name = _unquote(toks[1][1]) if len(toks) > 1 and toks[1][0] == "str" else ""
                 arg = self._pipeline(toks[2:], dot, variables, depth) if len(toks) > 2 else NOTHING
                 out = self._include(name, arg, chain, depth)
-                printed = printed | out
-                self._image_field(src, act, fields, chain, out)
+                printed = printed | Val(guarded=out.prints(local))
+                self._image_field(src, act, fields, chain, out.prints(outer + local))
                 if kw == "block":
                     idx = src.closers.get(idx, last) + 1
                     continue
@@ -449,22 +535,24 @@ class _Interpreter:
                 pass
             else:
                 out = self._pipeline(toks, dot, variables, depth, declare=True, statement=True)
-                printed = printed | out
-                self._image_field(src, act, fields, chain, out)
+                printed = printed | Val(guarded=out.prints(local))
+                self._image_field(src, act, fields, chain, out.prints(outer + local))
             idx += 1
         self.fields.extend(fields.values())
         return printed
 
-    def _image_field(self, src: Source, act: Action, fields: dict[int, ImageField], chain: str, out: Val) -> None:
+    def _image_field(self, src: Source, act: Action, fields: dict[int, ImageField], chain: str,
+                     prints: frozenset[tuple[VPath, Guards]]) -> None:
         key_line = src.image_line.get(src.line(act.start))
         if key_line is None:
             return
         f = fields.setdefault(key_line, ImageField(f"{src.chart.where}/templates/{src.path}:{key_line + 1}{chain}"))
-        f.printed |= out.printed()
+        f.prints |= prints
 
     def _include(self, name: str, arg: Val, chain: str, depth: int) -> Val:
         found = self.defines.get(name)
-        key = (name, arg)
+        outer = self._now
+        key = (name, arg, outer)
         if found is None or depth >= MAX_INCLUDE_DEPTH or key in self._active:
             return NOTHING
         if key in self._memo:
@@ -473,13 +561,47 @@ class _Interpreter:
         self._active.add(key)
         try:
             out = self.run(src, idx + 1, src.closers.get(idx, len(src.actions)), arg, arg,
-                           f"{chain} <- {name}" if chain else f" (via {name})", depth + 1)
+                           f"{chain} <- {name}" if chain else f" (via {name})", depth + 1, outer)
         finally:
             self._active.discard(key)
+            self._now = outer
         self._memo[key] = out
         return out
 
     # -- expressions ---------------------------------------------------------------------------
+    def _condition(self, toks: list[tuple[str, str]], dot: Val, variables: dict[str, Val],
+                   depth: int) -> tuple[Guards, Guards | None]:
+        """Guards of the branch an ``if``/``with`` pipeline opens, and of its negation (None: unknown).
+
+        Understood: one values path (``if .Values.image.digest``), ``not`` of one, ``and`` of
+        several; any other condition guards nothing (it is taken to hold)."""
+        for i, tok in enumerate(toks):   # `with $x := …`: the declared pipeline
+            if tok[0] == "decl":
+                toks = toks[i + 1:]
+                break
+        cmds = _split(toks, "pipe")
+        if len(cmds) != 1:
+            return (), None
+        operands = self._operands(cmds[0], dot, variables, depth)
+
+        def single(v: Val) -> VPath | None:
+            return next(iter(v.paths)) if len(v.paths) == 1 and not v.fields and not v.root and not v.guarded else None
+
+        head = cmds[0][0]
+        if head[0] != "ident" and len(operands) == 1 and single(operands[0][1]) is not None:
+            path = single(operands[0][1])
+            assert path is not None
+            return ((path, True),), ((path, False),)
+        if head == ("ident", "not") and len(operands) == 2 and single(operands[1][1]) is not None:
+            path = single(operands[1][1])
+            assert path is not None
+            return ((path, False),), ((path, True),)
+        if head == ("ident", "and") and len(operands) > 1:
+            paths = [single(v) for _, v in operands[1:]]
+            if all(p is not None for p in paths):
+                return tuple((p, True) for p in paths if p is not None), None
+        return (), None
+
     def _pipeline(self, toks: list[tuple[str, str]], dot: Val, variables: dict[str, Val], depth: int, *,
                   declare: bool = False, ranging: bool = False, statement: bool = False) -> Val:
         """Value of ``[$v [, $w] :=|=] cmd | cmd …``; a declaration binds and prints nothing."""
@@ -542,7 +664,7 @@ class _Interpreter:
             out = NOTHING
             for v in fn_args:
                 out = out | v
-            return Val(out.paths)
+            return Val(out.paths, guarded=out.guarded)
         value = NOTHING
         for _, v in args:
             value = value | v

@@ -179,7 +179,8 @@ def test_parent_key_is_not_pinned_by_a_digest_only_the_subchart_reads(tmp_path: 
     what = info.value.what
     assert "templates of chart monitoring never read .digest of .Values.image into an image: field" in what
     # the closest image: field is named with what it does print
-    assert "charts/monitoring/templates/operator.yaml:12 prints image.registry, image.repository, image.sha, image.tag" in what
+    # (line 12 prints .sha only when .Values.image.sha is set; line 14 is what renders)
+    assert "charts/monitoring/templates/operator.yaml:14 prints image.registry, image.repository, image.tag" in what
     assert (chart / "values.yaml").read_text() == before
 
 
@@ -207,6 +208,54 @@ def test_subchart_key_refused_when_the_subchart_image_ignores_the_digest(tmp_pat
             "prometheus-node-exporter.image is its .Values.image) never read .digest of .Values.image") in info.value.what
     assert "templates/daemonset.yaml:13 prints image.registry, image.repository, image.tag" in info.value.what
     assert (chart / "values-dev.yaml").read_text() == before
+
+
+# node-exporter's real helper shape: .sha is refused, then the digest, else the tag
+SHA_FIRST_HELPERS = """\
+{{- define "prometheus-node-exporter.image" -}}
+{{- if .Values.image.sha }}
+{{- fail "image.sha forbidden. Use image.digest instead" }}
+{{- else if .Values.image.digest }}
+{{- printf "%s/%s:%s@%s" .Values.image.registry .Values.image.repository .Values.image.tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s/%s:%s" .Values.image.registry .Values.image.repository .Values.image.tag }}
+{{- end }}
+{{- end }}
+"""
+# a chart that prints the digest only behind a switch of its own
+SWITCH_DAEMONSET = DAEMONSET.replace(
+    '          image: {{ include "prometheus-node-exporter.image" . }}\n',
+    "          {{- if .Values.image.useDigest }}\n"
+    "          image: {{ .Values.image.registry }}/{{ .Values.image.repository }}@{{ .Values.image.digest }}\n"
+    "          {{- else }}\n"
+    "          image: {{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\n"
+    "          {{- end }}\n")
+
+
+@pytest.mark.parametrize("helpers,daemonset,extra_values,accepted,reason", [
+    (SHA_FIRST_HELPERS, DAEMONSET, "", True, ""),
+    (SHA_FIRST_HELPERS, DAEMONSET, "    sha: 0123abcd\n", False, ".digest only when .Values.image.sha is empty"),
+    (TAG_ONLY_HELPERS, SWITCH_DAEMONSET, "    useDigest: true\n", True, ""),
+    (TAG_ONLY_HELPERS, SWITCH_DAEMONSET, "    useDigest: false\n", False, ".Values.image.useDigest is set"),
+    (TAG_ONLY_HELPERS, SWITCH_DAEMONSET, "", False, ".Values.image.useDigest is set"),
+])
+def test_conditions_on_the_edited_key_are_read_from_the_values(tmp_path: Path, helpers: str, daemonset: str,
+                                                                 extra_values: str, accepted: bool, reason: str) -> None:
+    chart = monitoring(tmp_path, packaging="none")
+    sub = node_exporter(helpers)
+    sub["prometheus-node-exporter/templates/daemonset.yaml"] = daemonset
+    (chart / "charts").mkdir()
+    (chart / "charts/prometheus-node-exporter-4.1.0.tgz").write_bytes(tgz(sub))
+    values = chart / "values-dev.yaml"
+    values.write_text(values.read_text() + extra_values)
+    ref = f"{ECR}/shop/node-exporter:v1.8.2@{digest('2')}"
+    if accepted:
+        (applied,) = apply_intents(tmp_path, [intent("node-exporter", ref)])
+        assert applied.changed
+    else:
+        with pytest.raises(GantryError) as info:
+            apply_intents(tmp_path, [intent("node-exporter", ref)])
+        assert info.value.exit_code == 2 and reason in info.value.what, info.value.what
 
 
 def test_umbrella_chart_nested_archive(tmp_path: Path) -> None:
