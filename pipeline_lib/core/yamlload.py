@@ -59,7 +59,7 @@ class _TabScanner(yaml.SafeLoader):
         if "\t" not in text[a:b]:
             return
         line_start = text.rfind("\n", 0, a) + 1
-        line = text.count("\n", 0, a) + 1
+        line = self.line + 1   # the scanner's own (0-based) line: no recount per tab
         tab = text.index("\t", a)
         if not text[line_start:a].strip(" \t"):
             raise GantryError(f"{self.where}:{line}", f"tab in indentation (column {tab - line_start + 1}): YAML "

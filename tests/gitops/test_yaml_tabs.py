@@ -166,3 +166,12 @@ def test_a_tab_kustomize_keeps_inside_a_value_is_refused_naming_the_line(tmp_pat
     assert info.value.where == "apps/web/overlays/dev/kustomization.yaml:4"
     assert "tab between values (column 19)" in info.value.what and info.value.exit_code == 2
     assert path.read_text() == text
+
+
+def test_gitops_check_follows_a_tabbed_kustomization(tmp_path: Path) -> None:
+    # `gantry gitops check` renders only root kustomizations: the overlay's tabbed resources: line
+    # must still mark the base as included (before, the unreadable overlay made the base a root)
+    from gitops.validate import root_kustomizations
+    path = overlay(tmp_path, TABBED)
+    assert kubectl_build(path).returncode == 0
+    assert root_kustomizations(tmp_path) == ["apps/web/overlays/dev"]
