@@ -40,7 +40,6 @@ import yaml
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.yamlload import tabs_as_spaces
 
 from . import helmchart
 from .kustomize import render_kustomize
@@ -175,40 +174,9 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
     if not (chart_dir / "Chart.yaml").is_file():
         return [f"{chart_rel}: no Chart.yaml beside {posixpath.basename(values_rel)}: the chart is not in the "
                 f"GitOps repo, so its templates were not checked for the keys gantry writes"]
-    tree = helmchart.load_chart(chart_dir, chart_rel)
-    chain = helmchart.scope_chain(tree, env.values_key)
-    target, key = chain[-1]
-    base = tuple(key)
-    try:
-        values = yaml.safe_load(tabs_as_spaces(values_text, values_rel)) if values_text is not None else None
-    except (yaml.YAMLError, GantryError):
-        values = None
-    truthy = helmchart.values_truth(chain, values)
-    if written == [env.values_key.split(".")[-1]]:   # a single-string image: the key itself
-        required = [base]
-    else:
-        required = [base + (k,) for k in ("digest", "repository", "registry") if k in written]
-    fields = helmchart.image_reads(tree, target)
-    if any(all(f.reaches(r, truthy) for r in required) for f in fields):
-        return []
-    best = max(fields, key=lambda f: (sum(r in f.printed for r in required),
-                                      sum(f.reaches(r, truthy) for r in required)), default=None)
-    missing = next(r for r in required if best is None or not best.reaches(r, truthy))
-    if best is None:
-        detail = "no template of that chart renders an image: field"
-    else:
-        shown = ", ".join(sorted(".".join(p) for p in best.printed if p[:len(base)] == base)) or "none of it"
-        detail = f"closest: {best.where} prints {shown}"
-        guard = best.blocking(missing, truthy)
-        if guard is not None:
-            detail += (f", but .{missing[-1]} only when .Values.{'.'.join(guard[0])} is "
-                       f"{'set' if guard[1] else 'empty'}, and the values make it {'empty' if guard[1] else 'set'}")
-    whose = (f"chart {target.name}" if target is tree
-             else f"subchart {target.name} ({target.where}; {env.values_key} is its .Values.{'.'.join(key)})")
-    what = (f".{missing[-1]} of .Values.{'.'.join(base)}" if missing != base else f".Values.{'.'.join(base)}")
-    raise GantryError(target.where, f"the templates of {whose} never read {what} into an image: field ({detail}): "
-                                    f"a value the rendered image ignores is not a pin; refusing (templates read "
-                                    f"textually: helm is not available to render)")
+    helmchart.check_image_key(helmchart.load_chart(chart_dir, chart_rel), env.values_key, written, values_text,
+                              values_rel)
+    return []
 
 
 # -- the one entry point --------------------------------------------------------------------------

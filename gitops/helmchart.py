@@ -734,3 +734,47 @@ def image_reads(tree: Chart, chart: Chart) -> list[ImageField]:
             continue
         interp.run(src, 0, len(src.actions), ROOT, ROOT, "", 0)
     return interp.fields
+
+
+# -- the check -------------------------------------------------------------------------------------
+def check_image_key(tree: Chart, values_key: str, written: list[str], values_text: str | None,
+                    values_where: str) -> None:
+    """Raise :class:`GantryError` (exit 2) unless one ``image:`` field rendered by the chart that
+    reads ``values_key`` prints every key gantry wrote that names the image — ``digest``,
+    ``repository``, ``registry`` when written (the key itself for a single-string image) — under
+    conditions the edited values (``values_text``, the file at ``values_where``) make hold.
+    The message names the chart, the closest field, what it prints and the condition in the way.
+    """
+    chain = scope_chain(tree, values_key)
+    target, key = chain[-1]
+    base = tuple(key)
+    try:
+        values = yaml.safe_load(tabs_as_spaces(values_text, values_where)) if values_text is not None else None
+    except (yaml.YAMLError, GantryError):
+        values = None
+    truthy = values_truth(chain, values)
+    if written == [values_key.split(".")[-1]]:   # a single-string image: the key itself
+        required = [base]
+    else:
+        required = [base + (k,) for k in ("digest", "repository", "registry") if k in written]
+    fields = image_reads(tree, target)
+    if any(all(f.reaches(r, truthy) for r in required) for f in fields):
+        return
+    best = max(fields, key=lambda f: (sum(r in f.printed for r in required),
+                                      sum(f.reaches(r, truthy) for r in required)), default=None)
+    missing = next(r for r in required if best is None or not best.reaches(r, truthy))
+    if best is None:
+        detail = "no template of that chart renders an image: field"
+    else:
+        shown = ", ".join(sorted(".".join(p) for p in best.printed if p[:len(base)] == base)) or "none of it"
+        detail = f"closest: {best.where} prints {shown}"
+        guard = best.blocking(missing, truthy)
+        if guard is not None:
+            detail += (f", but .{missing[-1]} only when .Values.{'.'.join(guard[0])} is "
+                       f"{'set' if guard[1] else 'empty'}, and the values make it {'empty' if guard[1] else 'set'}")
+    whose = (f"chart {target.name}" if target is tree
+             else f"subchart {target.name} ({target.where}; {values_key} is its .Values.{'.'.join(key)})")
+    what = (f".{missing[-1]} of .Values.{'.'.join(base)}" if missing != base else f".Values.{'.'.join(base)}")
+    raise GantryError(target.where, f"the templates of {whose} never read {what} into an image: field ({detail}): "
+                                    f"a value the rendered image ignores is not a pin; refusing (templates read "
+                                    f"textually: helm is not available to render)")
