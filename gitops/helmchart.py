@@ -1,13 +1,13 @@
 """Does a Helm values key reach an ``image:`` field? A textual reading of the chart's templates.
 
 ``helm`` is not installable here (neither Debian nor PyPI ship it), so the effect check of a
-Helm values edit (:func:`gitops.effect.check_chart`) reads the chart's Go templates instead of
-rendering them. This module does that reading, following Helm's chart tree:
+Helm values edit (:func:`gitops.effect.check_chart` -> :func:`check_image_key`) reads the
+chart's Go templates instead of rendering them, following Helm's chart tree:
 
 - :func:`load_chart` reads a chart directory with its dependencies, both unpacked
   (``charts/<name>/``) and vendored archives (``charts/<name>-<version>.tgz``, nested archives
-  included), keeping only ``Chart.yaml`` and ``templates/``.
-- :func:`scope` resolves a values key the way Helm hands values to charts
+  included), keeping only ``Chart.yaml``, ``requirements.yaml``, ``values.yaml`` and ``templates/``.
+- :func:`scope_chain` resolves a values key the way Helm hands values to charts
   (https://helm.sh/docs/chart_template_guide/subcharts_and_globals/): a top-level key is read by
   the parent chart's templates; a key under a dependency's name (its ``alias`` when
   ``Chart.yaml`` gives one) is that subchart's ``.Values``, read by the subchart's templates only.
