@@ -376,3 +376,45 @@ def test_cli_refuses_with_exit_2_and_no_commit(tmp_path: Path, capsys) -> None:
     rc = main(["gitops", "bump", "--catalog", str(cat_path), "--repo", bare.as_uri(), "--env", "dev",
                "--service", "node-exporter", "--digest", digest("9"), "--tag", "v1.8.2", "--mode", "commit"])
     assert rc == 0 and git(bare, "rev-parse", "main") != head
+
+
+# Template shapes seen in public charts, each as the parent's deployment: (template, accepted).
+# The verdict comes from gitops.helmchart.check_image_key on a chart built in memory.
+SHAPES = {
+    "direct-if-digest": ('image: {{ .Values.image.repository }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}'
+                         '{{ else }}:{{ .Values.image.tag }}{{ end }}', True),
+    "with-block": ("{{- with .Values.image }}\n          image: {{ .repository }}@{{ .digest }}\n{{- end }}", True),
+    "variable": ('{{- $img := .Values.image }}\n          image: {{ printf "%s@%s" $img.repository $img.digest | quote }}',
+                 True),
+    "dollar-in-range": ('{{- range .Values.extraPorts }}\n{{- end }}\n          image: "{{ $.Values.image.repository }}'
+                        '@{{ $.Values.image.digest }}"', True),
+    "index-and-paren": ('image: {{ index .Values "image" "repository" }}@{{ (.Values.image).digest }}', True),
+    "template-keyword": ('image: {{ template "app.image" . }}', True),
+    "tpl": ('image: "{{ tpl .Values.image.repository . }}@{{ tpl .Values.image.digest . }}"', True),
+    "continuation-line": ("image: {{ .Values.image.repository }}\n"
+                          "            {{- with .Values.image.digest }}@{{ . }}{{ end }}", True),
+    "digest-only-tested": ('image: {{ .Values.image.repository }}{{ if .Values.image.digest }}:pinned{{ end }}', False),
+    "digest-in-env-not-image": ("image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n"
+                                "          env: [{name: DIGEST, value: {{ .Values.image.digest | quote }}}]", False),
+    "other-key": ('image: {{ .Values.sidecar.repository }}@{{ .Values.sidecar.digest }}', False),
+    "commented-out": ("{{/* image: {{ .Values.image.repository }}@{{ .Values.image.digest }} */}}\n"
+                      "          image: {{ .Values.image.repository }}:{{ .Values.image.tag }}", False),
+    "helper-not-defined": ('image: {{ include "missing.image" . }}', False),
+}
+HELPERS = ('{{- define "app.image" -}}\n{{ .Values.image.repository }}@{{ .Values.image.digest }}\n{{- end -}}\n')
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_template_shapes(shape: str) -> None:
+    from gitops.helmchart import Chart, check_image_key
+    template, accepted = SHAPES[shape]
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+                  "        - name: app\n          " + template + "\n")
+    tree = Chart("app", "charts/app", {"deployment.yaml": deployment, "_helpers.tpl": HELPERS}, [])
+    values = f"image:\n  repository: {ECR}/shop/app\n  tag: v1\n  digest: {digest('1')}\n"
+    if accepted:
+        check_image_key(tree, "image", ["repository", "tag", "digest"], values, "charts/app/values.yaml")
+    else:
+        with pytest.raises(GantryError, match=r"never read \.(digest|repository) of \.Values\.image") as info:
+            check_image_key(tree, "image", ["repository", "tag", "digest"], values, "charts/app/values.yaml")
+        assert info.value.exit_code == 2
