@@ -18,19 +18,19 @@ image reference* — it:
    does, the file is restored and the bump refused (exit 2) naming the entries tried.
 3. Helm: edits the values file, recomputes the image the values give the chart
    (``[registry/]repository``, ``global.imageRegistry`` included) and, when the chart is in the
-   GitOps repo, checks its templates textually (``helm`` is not installable from Debian or PyPI):
-   a chart whose templates never read ``digest`` (or ``registry``, when gantry writes it) is
-   refused (exit 2) — a digest the template ignores is not a pin; templates that never mention
-   ``.Values.<values_key>`` (e.g. passed through a library helper) only produce a warning.
+   GitOps repo, reads its templates (``helm`` is not installable from Debian or PyPI) following
+   Helm's chart tree (:mod:`gitops.helmchart`): the templates of the chart that reads the key
+   (the parent's for a top-level key, a subchart's — ``charts/*.tgz`` included — for a key under
+   its name) must print the key's ``repository`` and ``digest`` (and ``registry`` when gantry
+   writes it) into one ``image:`` field, through helpers and variables; otherwise the edit is
+   refused (exit 2) — a digest the rendered image ignores is not a pin. A chart not in the
+   GitOps repo only produces a warning.
 """
 
 from __future__ import annotations
 
-import io
 import posixpath
-import re
-import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
+from . import helmchart
 from .kustomize import render_kustomize
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
@@ -155,43 +156,26 @@ def check_argocd_overrides(checkout: Path, app_dir: str, intent: Intent, names: 
                                    f"override (argocd app unset {app} …) or this file")
 
 
-# -- Helm chart templates -------------------------------------------------------------------------
-def _template_texts(chart: Path) -> Iterator[str]:
-    for base in [chart, *sorted(p for p in (chart / "charts").glob("*") if p.is_dir())]:
-        tdir = base / "templates"
-        if tdir.is_dir():
-            for p in sorted(tdir.rglob("*")):
-                if p.is_file():
-                    yield p.read_text(encoding="utf-8", errors="replace")
-    for tgz in sorted((chart / "charts").glob("*.tgz")):
-        try:
-            with tarfile.open(tgz) as tar:
-                for member in tar.getmembers():
-                    if member.isfile() and "/templates/" in member.name:
-                        fh = tar.extractfile(member)
-                        if fh is not None:
-                            yield io.TextIOWrapper(fh, encoding="utf-8", errors="replace").read()
-        except (OSError, tarfile.TarError):
-            continue
+# -- Helm chart templates: gitops.helmchart reads them ----------------------------------------------
+def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, written: list[str],
+                values_text: str | None = None) -> list[str]:
+    """Refuse (exit 2) unless an ``image:`` field of the chart that reads ``env.values_key`` prints
+    every key gantry writes that names the image (``repository``, ``digest``, ``registry`` when
+    written; the whole key for a string image). Returns warnings for what could not be checked.
 
-
-def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, written: list[str]) -> list[str]:
-    """Refuse a chart whose templates ignore a key gantry writes; warnings for what cannot be confirmed."""
+    The chart is the directory of the values file; a key under a dependency's name (or alias) is
+    that subchart's, read by its templates only, ``charts/*.tgz`` included (:mod:`gitops.helmchart`).
+    A field printed only under a condition on the edited key (``if .Values.image.useDigest``, the
+    ``else`` of ``if .Values.image.sha``) counts when ``values_text`` (the edited values file) over
+    the charts' values.yaml makes that condition hold.
+    """
     chart_rel = posixpath.dirname(values_rel) or "."
-    chart = checkout / chart_rel
-    if not (chart / "Chart.yaml").is_file():
+    chart_dir = checkout / chart_rel
+    if not (chart_dir / "Chart.yaml").is_file():
         return [f"{chart_rel}: no Chart.yaml beside {posixpath.basename(values_rel)}: the chart is not in the "
                 f"GitOps repo, so its templates were not checked for the keys gantry writes"]
-    text = "\n".join(_template_texts(chart))
-    missing = [k for k in written if k in ("digest", "registry") and not re.search(rf"\.{k}\b", text)]
-    if missing:
-        raise GantryError(chart_rel, f"the chart's templates never read .{missing[0]} (gantry writes "
-                                     f"{env.values_key}.{missing[0]}): a {missing[0]} the template ignores is not a pin; "
-                                     f"refusing (checked textually: helm is not available to render)")
-    if not re.search(rf"\.Values\.{re.escape(env.values_key)}\b", text):
-        return [f"{chart_rel}: no template mentions .Values.{env.values_key} directly (a helper may read it): "
-                f"checked that templates read {', '.join(k for k in written if k in ('digest', 'registry'))}, "
-                f"not that they read them from {env.values_key}"]
+    helmchart.check_image_key(helmchart.load_chart(chart_dir, chart_rel), env.values_key, written, values_text,
+                              values_rel)
     return []
 
 
@@ -272,7 +256,7 @@ def _apply_helm(checkout: Path, intent: Intent) -> Applied:
         raise GantryError(rel, f"after the edit the values give the chart {effective.reference or 'no image'}, not "
                                f"{intent.reference} (global.imageRegistry or the key layout overrides it); "
                                "refusing to pin")
-    warnings = check_chart(checkout, rel, intent.env, written)
+    warnings = check_chart(checkout, rel, intent.env, written, doc.text)
     if changed:
         write_atomic(path, doc.text.encode("utf-8"))
     return Applied(intent, rel, running, changed, f"{intent.env.values_key} ({', '.join(written)})", warnings)

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.yamlload import tabs_as_spaces
 
 from .kustomize import render_kustomize
 
@@ -114,8 +115,8 @@ def root_kustomizations(repo: Path, environments: Iterable[str] = ()) -> list[st
     for d in dirs:
         kfile = next(d / n for n in _KUSTOMIZATIONS if (d / n).is_file())
         try:
-            data = yaml.safe_load(kfile.read_text()) or {}
-        except yaml.YAMLError:
+            data = yaml.safe_load(tabs_as_spaces(kfile.read_text(), str(kfile))) or {}
+        except (yaml.YAMLError, GantryError):
             continue
         for key in ("resources", "components", "bases"):
             for entry in data.get(key) or []:
@@ -149,8 +150,8 @@ def _sources(repo: Path) -> dict[tuple[str, str], str]:
     for d in _kustomization_dirs(repo):
         kfile = next(d / n for n in _KUSTOMIZATIONS if (d / n).is_file())
         try:
-            data = yaml.safe_load(kfile.read_text()) or {}
-        except yaml.YAMLError:
+            data = yaml.safe_load(tabs_as_spaces(kfile.read_text(), str(kfile))) or {}
+        except (yaml.YAMLError, GantryError):
             continue
         for entry in data.get("resources") or []:
             path = d / entry if isinstance(entry, str) else None

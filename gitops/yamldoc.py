@@ -15,7 +15,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.yamlload import read_text
+from pipeline_lib.core.yamlload import read_text, tabs_as_spaces
 
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -26,6 +26,7 @@ class RoundTrip:
     def __init__(self, text: str, where: str) -> None:
         self.where = where
         self.text = text
+        text = tabs_as_spaces(text, where)   # tabs between tokens (kustomize reads them): spaces
         try:
             _, seq_indent, offset = load_yaml_guess_indent(text)
             seq_indent = seq_indent or 2

@@ -9,6 +9,10 @@ item. After each edit the text is parsed again, so later edits are located in th
 Refused (:class:`GantryError`, exit 2), because a text edit could not be limited to the pin:
 an edited value that carries an anchor other nodes alias, a duplicate key in an edited mapping,
 and a key whose value is a collection where a scalar is expected.
+
+Tabs between tokens (``newTag: v1<TAB># note``), which kustomize reads and ruamel does not, are
+parsed as spaces of the same length (:func:`pipeline_lib.core.yamlload.tabs_as_spaces`), so the
+spans still index the real text and the tabs stay in the file.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.yamlload import read_text
+from pipeline_lib.core.yamlload import read_text, tabs_as_spaces
 
 MAX_BYTES = 4 * 1024 * 1024
 _PROPS = re.compile(r"(?:[&!][^\s]*[ \t]+)+")  # node properties before a value: &anchor !tag
@@ -158,7 +162,7 @@ class LineDoc:
 
     def _parse(self) -> None:
         try:
-            events = list(YAML(typ="rt").parse(self.text))
+            events = list(YAML(typ="rt").parse(tabs_as_spaces(self.text, self.where)))
         except YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
