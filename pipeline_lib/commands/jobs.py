@@ -11,6 +11,9 @@ from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from .options import add_catalog, add_dry_run
 
 DEFAULT_JOBS_DIR = Path("jobs")
+# pipeline_lib.jobs.sync.PruneLimits' defaults (not imported here: it loads the Jenkins client)
+DEFAULT_MAX_DELETIONS = 5
+DEFAULT_MAX_DELETION_PERCENT = 10.0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,22 +43,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(render)
     render.add_argument("-o", "--output", type=Path, default=Path("out"), metavar="DIR",
                         help="output directory (default: out)")
-    render.add_argument("--no-catalog", action="store_true",
-                        help="render the JJB files of --jobs-dir as they are (no catalog, no generated-file "
-                             "drift check): what `jenkins-jobs test --config-xml` renders")
+    _no_catalog(render)
     render.set_defaults(func=cmd_render)
 
     diff = sub.add_parser("diff", help="unified diff of each job against the live Jenkins (exit 1 on drift)")
     _common(diff)
     _workers(diff)
+    _no_catalog(diff)
     diff.set_defaults(func=cmd_diff)
 
     update = sub.add_parser("update", help="create/update jobs whose live XML differs; --prune deletes orphans")
     _common(update)
     _workers(update)
-    update.add_argument("--prune", action="store_true", help="delete managed jobs no longer in the catalog")
-    add_dry_run(update, help="report the actions, change nothing")
+    _no_catalog(update)
+    update.add_argument("--prune", action="store_true",
+                        help="delete the jobs carrying gantry's marker ('Managed by gantry' in the description) "
+                             "that the JJB files no longer define")
+    update.add_argument("--max-deletions", type=int, default=DEFAULT_MAX_DELETIONS, metavar="N",
+                        help="--prune refuses, changing nothing, to delete more than N items "
+                             f"(default {DEFAULT_MAX_DELETIONS}; items inside a deleted folder count)")
+    update.add_argument("--max-deletion-percent", type=float, default=DEFAULT_MAX_DELETION_PERCENT, metavar="P",
+                        help="--prune refuses, changing nothing, to delete more than P %% of the items "
+                             f"carrying gantry's marker (default {DEFAULT_MAX_DELETION_PERCENT:g})")
+    add_dry_run(update, help="report the actions (and every deletion --prune would make), change nothing")
     update.set_defaults(func=cmd_update)
+
+
+def _no_catalog(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-catalog", action="store_true",
+                   help="use the JJB files of --jobs-dir as they are (no catalog, no generated-file drift "
+                        "check): what `jenkins-jobs test --config-xml|update` reads")
 
 
 def _catalog_path(args: argparse.Namespace) -> Path:
@@ -72,11 +89,12 @@ def rendered(args: argparse.Namespace, cached: bool = True):
     from ..jobs.render import cache_dir, jjb_files, render_jobs, render_jobs_cached
 
     if getattr(args, "no_catalog", False):
-        files = jjb_files(args.jobs_dir)
+        files = jjb_files(args.jobs_dir, conf=args.conf)
         return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
     catalog_path = _catalog_path(args)
     check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
-    files = jjb_files(args.jobs_dir, exclude=[catalog_path])
+    # The files `jenkins-jobs --conf CONF update <jobs-dir>` reads ([job_builder] recursive, exclude).
+    files = jjb_files(args.jobs_dir, exclude=[catalog_path], conf=args.conf)
     return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
 
 
@@ -134,14 +152,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    from ..jobs.sync import apply, plan
+    from ..jobs.sync import PruneLimits, apply, plan
 
     _check_workers(args)
+    if args.max_deletions < 0:
+        raise GantryError("--max-deletions", f"must be 0 or more, got {args.max_deletions}")
+    if not 0 <= args.max_deletion_percent <= 100:
+        raise GantryError("--max-deletion-percent", f"must be from 0 to 100, got {args.max_deletion_percent:g}")
+    limits = PruneLimits(args.max_deletions, args.max_deletion_percent)
     jobs = rendered(args)
     client = _client(args)
     p = plan(client, jobs, workers=args.workers)
     counts = apply(client, p, prune=args.prune, dry_run=args.dry_run, workers=args.workers,
-                   report=lambda line: print(line, flush=True))
+                   report=lambda line: print(line, flush=True), limits=limits)
     verb = "would be " if args.dry_run else ""
     print(f"{counts['created']} {verb}created, {counts['updated']} {verb}updated, "
           f"{counts['unchanged']} unchanged, {counts['deleted']} {verb}deleted, "
