@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline_lib.core.catalog import DEFAULT_CATALOG, load_catalog
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
@@ -83,19 +85,31 @@ def _catalog_path(args: argparse.Namespace) -> Path:
     return args.jobs_dir / "catalog.yaml"
 
 
-def rendered(args: argparse.Namespace, cached: bool = True):
-    """Catalog -> drift check of the generated projects -> JJB render. Nothing touches Jenkins."""
-    from ..jobs.generate import check_generated_cached
-    from ..jobs.render import cache_dir, jjb_files, render_jobs, render_jobs_cached
+def rendered(args: argparse.Namespace, cached: bool = True, client: Callable[[], Any] | None = None):
+    """Catalog -> drift check of the generated projects -> JJB render of the files, with the ini
+    options, that ``jenkins-jobs --conf CONF update|test <jobs-dir>`` uses.
 
-    if getattr(args, "no_catalog", False):
-        files = jjb_files(args.jobs_dir, conf=args.conf)
-        return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
-    catalog_path = _catalog_path(args)
-    check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
-    # The files `jenkins-jobs --conf CONF update <jobs-dir>` reads ([job_builder] recursive, exclude).
-    files = jjb_files(args.jobs_dir, exclude=[catalog_path], conf=args.conf)
-    return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf)
+    Jenkins is asked for nothing but its plugin list, and that only when the ini sets
+    ``[jenkins] query_plugins_info=True``, as ``jenkins-jobs update|test`` do: through ``client()``
+    (default: the configured Jenkins). No answer is an error, never a render without it.
+    """
+    from ..jobs.generate import check_generated_cached
+    from ..jobs.render import cache_dir, jjb_files, jjb_options, render_jobs, render_jobs_cached
+
+    options = jjb_options(args.conf)
+    exclude: list[Path] = []
+    if not getattr(args, "no_catalog", False):
+        catalog_path = _catalog_path(args)
+        check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
+        exclude.append(catalog_path)
+    # [job_builder] recursive / exclude: the files `jenkins-jobs --conf CONF update <jobs-dir>` reads
+    files = jjb_files(args.jobs_dir, exclude=exclude, options=options)
+    plugins = _plugins_info(args, client) if options.query_plugins_info else None
+    return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf, plugins_info=plugins)
+
+
+def _plugins_info(args: argparse.Namespace, client: Callable[[], Any] | None) -> list:
+    return (client or _client(args))().plugins_info()
 
 
 def _check_workers(args: argparse.Namespace) -> None:
@@ -130,17 +144,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace) -> Callable[[], Any]:
+    """The Jenkins client, made (settings read) on first use only."""
+    from functools import cache
+
     from ..jenkins import client_from
-    return client_from(args.conf)
+    return cache(lambda: client_from(args.conf))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..jobs.sync import plan
 
     _check_workers(args)
-    jobs = rendered(args)
-    p = plan(_client(args), jobs, workers=args.workers)
+    client = _client(args)
+    jobs = rendered(args, client=client)
+    p = plan(client(), jobs, workers=args.workers)
     for job in p.create + p.update:
         sys.stdout.write(p.diff(job))
     for name in p.orphans + p.kept_orphans:
@@ -160,10 +178,10 @@ def cmd_update(args: argparse.Namespace) -> int:
     if not 0 <= args.max_deletion_percent <= 100:
         raise GantryError("--max-deletion-percent", f"must be from 0 to 100, got {args.max_deletion_percent:g}")
     limits = PruneLimits(args.max_deletions, args.max_deletion_percent)
-    jobs = rendered(args)
     client = _client(args)
-    p = plan(client, jobs, workers=args.workers)
-    counts = apply(client, p, prune=args.prune, dry_run=args.dry_run, workers=args.workers,
+    jobs = rendered(args, client=client)
+    p = plan(client(), jobs, workers=args.workers)
+    counts = apply(client(), p, prune=args.prune, dry_run=args.dry_run, workers=args.workers,
                    report=lambda line: print(line, flush=True), limits=limits)
     verb = "would be " if args.dry_run else ""
     print(f"{counts['created']} {verb}created, {counts['updated']} {verb}updated, "

@@ -56,19 +56,25 @@ class RenderedJob:
 
 
 @dataclass(frozen=True)
-class JJBPathOptions:
-    """How ``jenkins-jobs`` turns its path argument into YAML files, from its ini.
+class JJBOptions:
+    """What ``jenkins-jobs`` reads from its ini besides what ``JJBConfig`` hands the loader.
 
     ``conf`` is the ini it reads: the ``--conf`` file, else the first of
     ``<jenkins_jobs package>/jenkins_jobs.ini``, ``~/.config/jenkins_jobs/jenkins_jobs.ini``,
     ``/etc/jenkins_jobs/jenkins_jobs.ini`` that exists (None: JJB's built-in defaults).
     ``recursive`` and ``excludes`` are ``[job_builder] recursive`` (default False) and
-    ``exclude`` (default ``.*``, split on ``os.pathsep``), read as ``JJBConfig._setup`` reads them.
+    ``exclude`` (default ``.*``, split on ``os.pathsep``): how the path argument becomes YAML
+    files. ``query_plugins_info`` is ``[jenkins] query_plugins_info`` (default False): render
+    with the controller's plugin versions (``pluginManager/api/json``). Read as
+    ``JJBConfig._setup`` reads them. The loader's own options (``keep_descriptions``,
+    ``allow_duplicates``, ``allow_empty_variables``, ``retain_anchors``, ``include_path``,
+    ``filter_modules``) reach JJB through ``JJBConfig`` itself (:func:`jjb_config`).
     """
 
     conf: Path | None
     recursive: bool = False
     excludes: tuple[str, ...] = (".*",)
+    query_plugins_info: bool = False
 
 
 def default_jjb_conf() -> Path | None:
@@ -83,8 +89,8 @@ def default_jjb_conf() -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def jjb_path_options(conf: str | os.PathLike[str] | None = None) -> JJBPathOptions:
-    """``[job_builder] recursive`` / ``exclude`` of the ini ``jenkins-jobs --conf CONF`` reads.
+def jjb_options(conf: str | os.PathLike[str] | None = None) -> JJBOptions:
+    """The :class:`JJBOptions` of the ini ``jenkins-jobs --conf CONF`` reads.
 
     Read with configparser over JJB's own defaults, exactly as ``JJBConfig`` does, but without
     importing jenkins_jobs (``gantry jobs diff|update`` on a warm render cache never loads it);
@@ -101,26 +107,29 @@ def jjb_path_options(conf: str | os.PathLike[str] | None = None) -> JJBPathOptio
     else:
         path = default_jjb_conf()
     parser = configparser.ConfigParser()
-    parser.read_string("[job_builder]\nrecursive=False\nexclude=.*\n")
+    parser.read_string("[job_builder]\nrecursive=False\nexclude=.*\n[jenkins]\nquery_plugins_info=False\n")
     where = str(path)
     try:
         if path is not None:
             with open(path, encoding="utf-8") as fh:
                 parser.read_file(fh)
+        option = "[job_builder] recursive"
         recursive = parser.getboolean("job_builder", "recursive")
         excludes = tuple(parser.get("job_builder", "exclude").split(os.pathsep))
+        option = "[jenkins] query_plugins_info"
+        query = parser.getboolean("jenkins", "query_plugins_info")
     except (OSError, UnicodeDecodeError) as exc:
         raise GantryError(where, f"unreadable: {exc.__class__.__name__}") from None
     except ValueError as exc:
-        raise GantryError(f"{where}: [job_builder] recursive", f"not a boolean: {exc}") from None
+        raise GantryError(f"{where}: {option}", f"not a boolean: {exc}") from None
     except configparser.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise GantryError(where, f"invalid JJB configuration: {first}") from None
-    return JJBPathOptions(path, recursive, excludes)
+    return JJBOptions(path, recursive, excludes, query)
 
 
 def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = (), conf: str | os.PathLike[str] | None = None,
-              *, options: JJBPathOptions | None = None) -> list[Path]:
+              *, options: JJBOptions | None = None) -> list[Path]:
     """The YAML files ``jenkins-jobs --conf CONF update|test JOBS_DIR`` loads, in its order, minus ``exclude``.
 
     As ``jenkins_jobs.cli.entry`` does: with ``[job_builder] recursive=True`` the directory and
@@ -131,7 +140,7 @@ def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = (), conf: str | os.PathL
     """
     if not jobs_dir.is_dir():
         raise GantryError(str(jobs_dir), "not a directory")
-    opts = options if options is not None else jjb_path_options(conf)
+    opts = options if options is not None else jjb_options(conf)
     if opts.recursive:
         from jenkins_jobs.utils import recurse_path
 
@@ -340,7 +349,8 @@ def cache_dir() -> Path:
     return Path(base) / "gantry"
 
 
-def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> str | None:
+def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None,
+               plugins_info: list | None = None) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
@@ -349,6 +359,8 @@ def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> st
     except PackageNotFoundError:
         jjb_version = "?"
     h.update(f"{CACHE_FORMAT}|{jjb_version}|{sys.version_info[:2]}\n".encode())
+    if plugins_info:  # the controller's plugin versions change the XML
+        h.update(json.dumps(plugins_info, sort_keys=True, default=str).encode() + b"\n")
     try:
         effective = Path(conf) if conf is not None else default_jjb_conf()  # what JJBConfig reads
         for p in [Path(x) for x in paths] + ([effective] if effective is not None else []):
@@ -361,9 +373,10 @@ def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> st
     return h.hexdigest()
 
 
-def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None) -> list[RenderedJob]:
+def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
+                       plugins_info: list | None = None) -> list[RenderedJob]:
     """:func:`render_jobs`, reusing the previous result when no input changed."""
-    key = _cache_key(paths, conf)
+    key = _cache_key(paths, conf, plugins_info)
     path = cache_dir() / f"jobs-render-{key}.json" if key else None
     if path is not None:
         try:
@@ -372,7 +385,7 @@ def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | Non
                     for j in raw]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    jobs = render_jobs(paths, conf)
+    jobs = render_jobs(paths, conf, plugins_info)
     if path is not None:
         try:
             for old in sorted(path.parent.glob("jobs-render-*.json"), key=lambda p: p.stat().st_mtime)[:-7]:

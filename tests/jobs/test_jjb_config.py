@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_lib.cli import main
-from pipeline_lib.jobs.render import jjb_files, jjb_path_options, render_jobs
+from pipeline_lib.jobs.render import jjb_files, jjb_options, render_jobs
 from pipeline_lib.jobs.sync import is_managed
 from tests.support.localjenkins import LocalJenkins
 
@@ -178,6 +178,8 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     f"[job_builder]\nrecursive=on\nexclude=attic{os.pathsep}.*{os.pathsep}teams/search\n",
     "[job_builder]\nrecursive=0\nexclude=\n",
     "[jenkins]\nurl=http://x\n",
+    "[jenkins]\nquery_plugins_info=True\n",
+    "[job_builder]\nrecursive=true\n[jenkins]\nurl=http://x\nquery_plugins_info=false\n",
 ])
 def test_path_options_are_what_jjbconfig_reads(tmp_path: Path, text: str) -> None:
     from jenkins_jobs.config import JJBConfig
@@ -185,8 +187,9 @@ def test_path_options_are_what_jjbconfig_reads(tmp_path: Path, text: str) -> Non
     ini = tmp_path / "jenkins_jobs.ini"
     ini.write_text(text)
     cfg = JJBConfig(str(ini))
-    opts = jjb_path_options(ini)
+    opts = jjb_options(ini)
     assert (opts.recursive, list(opts.excludes)) == (cfg.recursive, cfg.excludes)
+    assert opts.query_plugins_info == (cfg.builder["plugins_info"] is None)  # None: JJB asks Jenkins
     assert opts.conf == ini
 
 
@@ -194,19 +197,19 @@ def test_bad_or_missing_ini_is_one_line(tmp_path: Path) -> None:
     from pipeline_lib.core.errors import GantryError
 
     with pytest.raises(GantryError) as info:
-        jjb_path_options(tmp_path / "nope.ini")
+        jjb_options(tmp_path / "nope.ini")
     assert "no such file" in info.value.what
     bad = tmp_path / "bad.ini"
     bad.write_text("[job_builder]\nrecursive=maybe\n")
     with pytest.raises(GantryError) as info:
-        jjb_path_options(bad)
+        jjb_options(bad)
     assert info.value.where == f"{bad}: [job_builder] recursive"
     with pytest.raises(ValueError):  # JJB refuses it too
         from jenkins_jobs.config import JJBConfig
         JJBConfig(str(bad))
     bad.write_text("[job_builder\n")
     with pytest.raises(GantryError) as info:
-        jjb_path_options(bad)
+        jjb_options(bad)
     assert "invalid JJB configuration" in info.value.what
 
 
@@ -353,3 +356,67 @@ def test_prune_refuses_when_the_rendered_set_misses_the_subdirectories(
         assert "orphan search (kept" not in out  # nothing but the refusal is reported
         assert set(jenkins.state.items) == created
         assert jenkins.count("POST", "doDelete") == 0
+
+
+# -- query_plugins_info: rendered with the controller's plugin versions, as jenkins-jobs does -----
+
+NIGHTLY = """\
+- job:
+    name: payments/nightly
+    description: 'Managed by gantry: nightly reconciliation.'
+    properties:
+      - priority-sorter:
+          priority: 3
+"""
+PRIORITY_SORTER_2 = {"shortName": "PrioritySorter", "longName": "Jenkins Priority Sorter Plugin", "version": "2.9"}
+
+
+def test_query_plugins_info_renders_with_the_controllers_plugin_versions(
+        tree: Path, tmp_path: Path, jenkins: LocalJenkins, capsys, monkeypatch) -> None:
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    (tree / "teams" / "payments" / "nightly.yaml").write_text(NIGHTLY)
+    jenkins.plugins.append(PRIORITY_SORTER_2)  # 2.x: PriorityJobProperty, not 3.x's JobInclusionJobProperty
+    ini = write_ini(tmp_path / "jenkins_jobs.ini", url=jenkins.url)
+    ini.write_text(ini.read_text().replace("query_plugins_info=False", "query_plugins_info=True"))
+    proc = _jjb("--conf", str(ini), "update", str(tree), cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "strategy.PriorityJobProperty" in jenkins.config("payments/nightly")
+
+    jenkins.reset_counts()
+    rc, out, err = _run(capsys, "diff", "--jobs-dir", str(tree), "--conf", str(ini))
+    assert rc == 0, out + err
+    assert out.strip() == f"0 to create, 0 to update, {N_ITEMS + 1} unchanged, 0 orphaned"
+    assert jenkins.count("GET", "pluginManager/api/json") == 1
+    rc, out, err = _run(capsys, "update", "--prune", "--jobs-dir", str(tree), "--conf", str(ini))
+    assert rc == 0 and out.splitlines()[-1].endswith(" 0 deleted, 0 orphaned"), out + err
+
+    # `render` asks the controller too, and writes what `jenkins-jobs test` writes with that ini
+    proc = _jjb("--conf", str(ini), "test", "--config-xml", "-o", str(tmp_path / "jjb"), str(tree),
+                cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rc, _, err = _run(capsys, "render", "--jobs-dir", str(tree), "--conf", str(ini), "-o", str(tmp_path / "g"))
+    assert rc == 0 and err == "", err
+    assert _tree(tmp_path / "g") == _tree(tmp_path / "jjb")
+
+    # the controller upgrades the plugin: the same files now render 3.x's XML, so that job drifts
+    jenkins.plugins[-1] = dict(PRIORITY_SORTER_2, version="3.6.0")
+    rc, out, _ = _run(capsys, "diff", "--jobs-dir", str(tree), "--conf", str(ini))
+    assert rc == 1 and "+++ rendered/payments/nightly/config.xml" in out
+    assert "strategy.JobInclusionJobProperty" in out and "1 to update" in out
+
+
+def test_query_plugins_info_when_the_controller_is_unreachable(tree: Path, tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:
+    """`jenkins-jobs test` fails without the plugin list it was told to ask for; so does gantry, in one line."""
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    ini = write_ini(tmp_path / "jenkins_jobs.ini")  # http://127.0.0.1:9: connection refused (retried first)
+    ini.write_text(ini.read_text().replace("query_plugins_info=False", "query_plugins_info=True"))
+    proc = _jjb("--conf", str(ini), "test", "--config-xml", "-o", str(tmp_path / "jjb"), str(tree),
+                cwd=tmp_path, home=tmp_path)
+    assert proc.returncode != 0 and "Connection refused" in proc.stderr
+    for command in (["render", "-o", str(tmp_path / "g")], ["diff"]):
+        rc, out, err = _run(capsys, *command, "--jobs-dir", str(tree), "--conf", str(ini))
+        assert rc == 2 and err == "gantry: jenkins 127.0.0.1:9: read the plugin list: connection refused\n"
+    assert not (tmp_path / "g").exists()
