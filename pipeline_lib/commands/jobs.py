@@ -112,6 +112,12 @@ def _plugins_info(args: argparse.Namespace, client: Callable[[], Any] | None) ->
     return (client or _client(args))().plugins_info()
 
 
+def _update_kinds(args: argparse.Namespace) -> str:
+    """The ini's ``[job_builder] update``: all, jobs or views (what ``jenkins-jobs update`` touches)."""
+    from ..jobs.render import jjb_options
+    return jjb_options(args.conf).update
+
+
 def _check_workers(args: argparse.Namespace) -> None:
     if not 1 <= args.workers <= 64:
         raise GantryError("--workers", f"must be from 1 to 64, got {args.workers}")
@@ -158,7 +164,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     _check_workers(args)
     client = _client(args)
     jobs = rendered(args, client=client)
-    p = plan(client(), jobs, workers=args.workers)
+    p = plan(client(), jobs, workers=args.workers, update=_update_kinds(args))
     for job in p.create + p.update:
         sys.stdout.write(p.diff(job))
     for name in p.orphans + p.kept_orphans:
@@ -180,7 +186,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     limits = PruneLimits(args.max_deletions, args.max_deletion_percent)
     client = _client(args)
     jobs = rendered(args, client=client)
-    p = plan(client(), jobs, workers=args.workers)
+    p = plan(client(), jobs, workers=args.workers, update=_update_kinds(args))
     counts = apply(client(), p, prune=args.prune, dry_run=args.dry_run, workers=args.workers,
                    report=lambda line: print(line, flush=True), limits=limits)
     verb = "would be " if args.dry_run else ""

@@ -65,7 +65,9 @@ class JJBOptions:
     ``recursive`` and ``excludes`` are ``[job_builder] recursive`` (default False) and
     ``exclude`` (default ``.*``, split on ``os.pathsep``): how the path argument becomes YAML
     files. ``query_plugins_info`` is ``[jenkins] query_plugins_info`` (default False): render
-    with the controller's plugin versions (``pluginManager/api/json``). Read as
+    with the controller's plugin versions (``pluginManager/api/json``). ``update`` is
+    ``[job_builder] update`` (``all``, ``jobs`` or ``views``; default ``all``): what
+    ``jenkins-jobs update`` (and ``--delete-old``) touch. Read as
     ``JJBConfig._setup`` reads them. The loader's own options (``keep_descriptions``,
     ``allow_duplicates``, ``allow_empty_variables``, ``retain_anchors``, ``include_path``,
     ``filter_modules``) reach JJB through ``JJBConfig`` itself (:func:`jjb_config`).
@@ -75,6 +77,7 @@ class JJBOptions:
     recursive: bool = False
     excludes: tuple[str, ...] = (".*",)
     query_plugins_info: bool = False
+    update: str = "all"
 
 
 def default_jjb_conf() -> Path | None:
@@ -118,6 +121,7 @@ def jjb_options(conf: str | os.PathLike[str] | None = None) -> JJBOptions:
         excludes = tuple(parser.get("job_builder", "exclude").split(os.pathsep))
         option = "[jenkins] query_plugins_info"
         query = parser.getboolean("jenkins", "query_plugins_info")
+        update = parser.get("job_builder", "update", fallback=None) or "all"
     except (OSError, UnicodeDecodeError) as exc:
         raise GantryError(where, f"unreadable: {exc.__class__.__name__}") from None
     except ValueError as exc:
@@ -125,7 +129,9 @@ def jjb_options(conf: str | os.PathLike[str] | None = None) -> JJBOptions:
     except configparser.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise GantryError(where, f"invalid JJB configuration: {first}") from None
-    return JJBOptions(path, recursive, excludes, query)
+    if update not in ("all", "jobs", "views"):
+        raise GantryError(f"{where}: [job_builder] update", f"must be all, jobs or views, got {update!r}")
+    return JJBOptions(path, recursive, excludes, query, update)
 
 
 def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = (), conf: str | os.PathLike[str] | None = None,

@@ -200,16 +200,29 @@ def _classify(items: Sequence[RenderedJob], fetched: dict[str, str | None], resu
         (result.unchanged if _same(item, live_xml) else result.update).append(item)
 
 
-def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4) -> Plan:
-    """Read the live job list and each relevant config.xml, and classify every job and view."""
+def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4, *,
+         update: str = "all") -> Plan:
+    """Read the live job list and each relevant config.xml, and classify every job and view.
+
+    ``update`` is JJB's ``[job_builder] update``: ``jobs`` leaves views alone (none created,
+    updated or orphaned), ``views`` leaves jobs alone, as ``jenkins-jobs update [--delete-old]`` does.
+    """
     jobs = [j for j in rendered if not j.is_view]
     views = [j for j in rendered if j.is_view]
+    result = Plan()
+    if update in ("all", "jobs"):
+        _plan_jobs(client, jobs, result, workers)
+    if update in ("all", "views"):
+        _plan_views(client, views, result, workers)
+    return result
+
+
+def _plan_jobs(client: JenkinsClient, jobs: Sequence[RenderedJob], result: Plan, workers: int) -> None:
     live_names = client.list_jobs()
     live_set = set(live_names)
     wanted = {j.name for j in jobs}
     existing = [j for j in jobs if j.name in live_set]
     candidates = [n for n in live_names if n not in wanted]
-    result = Plan()
 
     fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
     _classify(jobs, fetched, result)
@@ -225,8 +238,6 @@ def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 
             result.orphans.append(name)
             if children:
                 result.doomed[name] = children
-    _plan_views(client, views, result, workers)
-    return result
 
 
 def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Plan, workers: int) -> None:

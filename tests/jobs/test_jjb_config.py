@@ -180,6 +180,8 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     "[jenkins]\nurl=http://x\n",
     "[jenkins]\nquery_plugins_info=True\n",
     "[job_builder]\nrecursive=true\n[jenkins]\nurl=http://x\nquery_plugins_info=false\n",
+    "[job_builder]\nupdate=jobs\n",
+    "[job_builder]\nupdate=views\nrecursive=False\n",
 ])
 def test_path_options_are_what_jjbconfig_reads(tmp_path: Path, text: str) -> None:
     from jenkins_jobs.config import JJBConfig
@@ -190,6 +192,7 @@ def test_path_options_are_what_jjbconfig_reads(tmp_path: Path, text: str) -> Non
     opts = jjb_options(ini)
     assert (opts.recursive, list(opts.excludes)) == (cfg.recursive, cfg.excludes)
     assert opts.query_plugins_info == (cfg.builder["plugins_info"] is None)  # None: JJB asks Jenkins
+    assert opts.update == (cfg.builder["update"] or "all")  # jenkins_jobs.cli.entry's default
     assert opts.conf == ini
 
 
@@ -420,3 +423,35 @@ def test_query_plugins_info_when_the_controller_is_unreachable(tree: Path, tmp_p
         rc, out, err = _run(capsys, *command, "--jobs-dir", str(tree), "--conf", str(ini))
         assert rc == 2 and err == "gantry: jenkins 127.0.0.1:9: read the plugin list: connection refused\n"
     assert not (tmp_path / "g").exists()
+
+
+def test_update_option_limits_what_is_managed_as_jenkins_jobs_does(
+        tree: Path, tmp_path: Path, jenkins: LocalJenkins, capsys, monkeypatch) -> None:
+    """`[job_builder] update=jobs` leaves views alone, `update=views` leaves jobs alone (and so
+    never prunes a job, whatever the rendered job set)."""
+    for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    (tree / "teams" / "views.yaml").write_text("- view:\n    name: payments-all\n    view-type: list\n"
+                                               "    description: 'Managed by gantry: payments'\n"
+                                               "    regex: 'payments/.*'\n")
+    jobs_ini = write_ini(tmp_path / "jobs.ini", url=jenkins.url)
+    jobs_ini.write_text(jobs_ini.read_text().replace("[jenkins]", "update=jobs\n\n[jenkins]"))
+    assert _jjb("--conf", str(jobs_ini), "update", str(tree), cwd=tmp_path, home=tmp_path).returncode == 0
+    assert "payments-all" not in jenkins.state.views and len(jenkins.state.items) == N_ITEMS
+    rc, out, err = _run(capsys, "diff", "--jobs-dir", str(tree), "--conf", str(jobs_ini))
+    assert rc == 0 and out.strip() == f"0 to create, 0 to update, {N_ITEMS} unchanged, 0 orphaned", out + err
+
+    views_ini = write_ini(tmp_path / "views.ini", url=jenkins.url, recursive="False")  # no job from teams/
+    views_ini.write_text(views_ini.read_text().replace("[jenkins]", "update=views\n\n[jenkins]"))
+    rc, out, err = _run(capsys, "update", "--prune", "--jobs-dir", str(tree), "--conf", str(views_ini))
+    assert rc == 0, err
+    assert out.splitlines() == ["0 created, 0 updated, 0 unchanged, 0 deleted, 0 orphaned"]  # the view is in teams/
+    assert len(jenkins.state.items) == N_ITEMS
+    views_ini.write_text(views_ini.read_text().replace("recursive=False", "recursive=True"))
+    rc, out, err = _run(capsys, "update", "--prune", "--jobs-dir", str(tree), "--conf", str(views_ini))
+    assert rc == 0 and out.splitlines() == ["create view payments-all",
+                                            "1 created, 0 updated, 0 unchanged, 0 deleted, 0 orphaned"], out + err
+    bad = write_ini(tmp_path / "bad.ini", url=jenkins.url)
+    bad.write_text(bad.read_text().replace("[jenkins]", "update=everything\n\n[jenkins]"))
+    rc, _, err = _run(capsys, "diff", "--jobs-dir", str(tree), "--conf", str(bad))
+    assert rc == 2 and err == f"gantry: {bad}: [job_builder] update: must be all, jobs or views, got 'everything'\n"
