@@ -455,3 +455,12 @@ def test_update_option_limits_what_is_managed_as_jenkins_jobs_does(
     bad.write_text(bad.read_text().replace("[jenkins]", "update=everything\n\n[jenkins]"))
     rc, _, err = _run(capsys, "diff", "--jobs-dir", str(tree), "--conf", str(bad))
     assert rc == 2 and err == f"gantry: {bad}: [job_builder] update: must be all, jobs or views, got 'everything'\n"
+
+
+def test_every_shipped_job_carries_gantrys_marker() -> None:
+    """jobs/defaults.yaml and jobs/templates.yaml give each rendered item gantry's line, which
+    JJB's output carries too: what `jenkins-jobs update jobs/` creates, gantry can prune later."""
+    jobs = render_jobs(jjb_files(JOBS_DIR, exclude=[JOBS_DIR / "catalog.yaml"]))
+    assert len(jobs) == 15 and all(is_managed(j.xml) for j in jobs)
+    assert not is_managed(jobs[0].xml.replace(b"Managed by gantry", b"Managed by hand"))
+    assert not is_managed(jobs[0].xml.replace(b"&lt;!-- Managed by Jenkins Job Builder --&gt;", b""))
