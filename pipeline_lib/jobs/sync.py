@@ -138,8 +138,14 @@ class Plan:
     kept_orphans: list[str] = field(default_factory=list)  # managed folders holding unmanaged items
     orphan_views: list[str] = field(default_factory=list)
     live: dict[str, str] = field(default_factory=dict)  # keyed by RenderedJob.key
-    managed: int = 0  # live jobs, folders and views carrying gantry's marker
+    managed_unrendered: int = 0  # live items carrying gantry's marker that are not rendered
     doomed: dict[str, list[str]] = field(default_factory=dict)  # orphan folder -> live items inside it
+
+    @property
+    def managed(self) -> int:
+        """Live jobs, folders and views carrying gantry's marker (read only when a prune is checked:
+        parsing every live config.xml is a noticeable share of an unchanged ``update``)."""
+        return self.managed_unrendered + sum(1 for xml in self.live.values() if is_managed(xml))
 
     def deletions(self) -> list[str]:
         """Every live item ``--prune`` deletes: orphans, the items inside orphan folders, orphan views."""
@@ -227,7 +233,7 @@ def _plan_jobs(client: JenkinsClient, jobs: Sequence[RenderedJob], result: Plan,
     fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
     _classify(jobs, fetched, result)
     managed = {n for n in candidates if is_managed(fetched.get(n))}
-    result.managed = len(managed) + sum(1 for j in existing if is_managed(fetched.get(j.name)))
+    result.managed_unrendered += len(managed)
     for name in candidates:
         if name not in managed:
             continue
@@ -248,7 +254,7 @@ def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Pla
         fetched = dict(zip(names, pool.map(client.get_view_config, names)))
     _classify(views, fetched, result)
     result.orphan_views = [n for n in live_top if is_managed(fetched.get(n))]
-    result.managed += len(result.orphan_views) + sum(1 for v in views if is_managed(fetched.get(v.name)))
+    result.managed_unrendered += len(result.orphan_views)
 
 
 Reporter = Callable[[str], None]
@@ -258,6 +264,8 @@ def check_prune(p: Plan, limits: PruneLimits, *, dry_run: bool = False, report: 
     """Refuse a bulk prune before anything is changed: report every item it would delete, then
     raise :class:`GantryError` (exit 2) naming the limit it exceeds."""
     doomed = p.deletions()
+    if not doomed:
+        return
     why = limits.check(len(doomed), p.managed)
     if why is None:
         return
