@@ -412,8 +412,11 @@ def test_query_plugins_info_renders_with_the_controllers_plugin_versions(
 def test_query_plugins_info_when_the_controller_is_unreachable(tree: Path, tmp_path: Path, capsys,
                                                                monkeypatch) -> None:
     """`jenkins-jobs test` fails without the plugin list it was told to ask for; so does gantry, in one line."""
+    from pipeline_lib.jenkins import JenkinsClient
+
     for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setitem(JenkinsClient.__init__.__kwdefaults__, "sleep", lambda s: None)  # retried without waiting
     ini = write_ini(tmp_path / "jenkins_jobs.ini")  # http://127.0.0.1:9: connection refused (retried first)
     ini.write_text(ini.read_text().replace("query_plugins_info=False", "query_plugins_info=True"))
     proc = _jjb("--conf", str(ini), "test", "--config-xml", "-o", str(tmp_path / "jjb"), str(tree),
