@@ -4,7 +4,10 @@ The output is byte-identical to ``jenkins-jobs test --config-xml -o DIR`` on the
 the same loader, registry, XML generators (``XmlJobGenerator`` for jobs, ``XmlViewGenerator``
 for ``view:`` definitions) and ``output()`` are used, and files are laid out as
 ``DIR/<folder>/<name>/config.xml`` — jobs first, then views, as ``jenkins-jobs test`` writes them
-(so a view named like a job overwrites the job's file there too).
+(so a view named like a job overwrites the job's file there too). The input files are those
+``jenkins-jobs --conf CONF test|update DIR`` reads (:func:`jjb_files`: ``[job_builder] recursive``
+and ``exclude`` through JJB's own ``recurse_path``), and every other ini option reaches JJB
+through its own ``JJBConfig``, so both tools produce the same job set from the same inputs.
 
 JJB errors become one line: JJB's own message at its own location. For a duplicate definition
 JJB raises "Previous <kind> definition" at the first definition and carries the real message
