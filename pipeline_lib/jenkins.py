@@ -293,6 +293,18 @@ class JenkinsClient:
         self.call(f"delete view {name}", lambda s: s.jenkins_open(requests.Request(
             "POST", s._build_url(jenkins.DELETE_VIEW, _folder_vars(s, name)))))
 
+    def plugins_info(self) -> list[dict[str, Any]]:
+        """Installed plugins as jenkins-job-builder's ModuleRegistry reads them (``shortName``,
+        ``longName``, ``version`` of each), from ``GET pluginManager/api/json?depth=2`` ->
+        ``plugins``: what ``jenkins-jobs`` renders with when ``query_plugins_info`` is on."""
+        data = self.call("read the plugin list", lambda s: json.loads(s.jenkins_open(requests.Request(
+            "GET", s._build_url(jenkins.PLUGIN_INFO, {"depth": 2})))))
+        plugins = data.get("plugins") if isinstance(data, dict) else None
+        if not isinstance(plugins, list):
+            raise GantryError(f"jenkins {urlsplit(self.settings.url).netloc}",
+                              "pluginManager/api/json: the answer has no 'plugins' list")
+        return [{k: p.get(k) for k in ("shortName", "longName", "version")} for p in plugins if isinstance(p, dict)]
+
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """``buildWithParameters``; returns the queue item number from ``Location``."""
         return self.call(f"build {name}", lambda s: s.build_job(name, dict(parameters)))

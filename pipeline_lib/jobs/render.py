@@ -4,7 +4,10 @@ The output is byte-identical to ``jenkins-jobs test --config-xml -o DIR`` on the
 the same loader, registry, XML generators (``XmlJobGenerator`` for jobs, ``XmlViewGenerator``
 for ``view:`` definitions) and ``output()`` are used, and files are laid out as
 ``DIR/<folder>/<name>/config.xml`` — jobs first, then views, as ``jenkins-jobs test`` writes them
-(so a view named like a job overwrites the job's file there too).
+(so a view named like a job overwrites the job's file there too). The input files are those
+``jenkins-jobs --conf CONF test|update DIR`` reads (:func:`jjb_files`: ``[job_builder] recursive``
+and ``exclude`` through JJB's own ``recurse_path``), and every other ini option reaches JJB
+through its own ``JJBConfig``, so both tools produce the same job set from the same inputs.
 
 JJB errors become one line: JJB's own message at its own location. For a duplicate definition
 JJB raises "Previous <kind> definition" at the first definition and carries the real message
@@ -55,15 +58,120 @@ class RenderedJob:
         return self.name.rsplit("/", 1)[0] if "/" in self.name else None
 
 
-def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = ()) -> list[Path]:
-    """The JJB YAML files of ``jobs_dir`` in JJB's own order (sorted), minus ``exclude``."""
+@dataclass(frozen=True)
+class JJBOptions:
+    """What ``jenkins-jobs`` reads from its ini besides what ``JJBConfig`` hands the loader.
+
+    ``conf`` is the ini it reads: the ``--conf`` file, else the first of
+    ``<jenkins_jobs package>/jenkins_jobs.ini``, ``~/.config/jenkins_jobs/jenkins_jobs.ini``,
+    ``/etc/jenkins_jobs/jenkins_jobs.ini`` that exists (None: JJB's built-in defaults).
+    ``recursive`` and ``excludes`` are ``[job_builder] recursive`` (default False) and
+    ``exclude`` (default ``.*``, split on ``os.pathsep``): how the path argument becomes YAML
+    files. ``query_plugins_info`` is ``[jenkins] query_plugins_info`` (default False): render
+    with the controller's plugin versions (``pluginManager/api/json``). ``update`` is
+    ``[job_builder] update`` (``all``, ``jobs`` or ``views``; default ``all``): what
+    ``jenkins-jobs update`` (and ``--delete-old``) touch. Read as
+    ``JJBConfig._setup`` reads them. The loader's own options (``keep_descriptions``,
+    ``allow_duplicates``, ``allow_empty_variables``, ``retain_anchors``, ``include_path``,
+    ``filter_modules``) reach JJB through ``JJBConfig`` itself (:func:`jjb_config`).
+    """
+
+    conf: Path | None
+    recursive: bool = False
+    excludes: tuple[str, ...] = (".*",)
+    query_plugins_info: bool = False
+    update: str = "all"
+
+
+def default_jjb_conf() -> Path | None:
+    """The ini ``jenkins-jobs`` reads without ``--conf`` (``JJBConfig.__init__``'s search order)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("jenkins_jobs")  # the package's directory, without importing it
+    package_dirs = list(spec.submodule_search_locations or []) if spec is not None else []
+    candidates = [Path(d) / "jenkins_jobs.ini" for d in package_dirs[:1]]
+    candidates += [Path(os.path.expanduser("~")) / ".config" / "jenkins_jobs" / "jenkins_jobs.ini",
+                   Path("/etc/jenkins_jobs/jenkins_jobs.ini")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def jjb_options(conf: str | os.PathLike[str] | None = None) -> JJBOptions:
+    """The :class:`JJBOptions` of the ini ``jenkins-jobs --conf CONF`` reads.
+
+    Read with configparser over JJB's own defaults, exactly as ``JJBConfig`` does, but without
+    importing jenkins_jobs (``gantry jobs diff|update`` on a warm render cache never loads it);
+    ``tests/jobs/test_jjb_config.py`` checks the result against ``JJBConfig`` itself. An
+    explicit ``conf`` that does not exist is an error (JJB would fall back to its defaults,
+    silently dropping ``recursive=True``).
+    """
+    import configparser
+
+    if conf is not None:
+        path: Path | None = Path(conf)
+        if not path.is_file():
+            raise GantryError(str(conf), "no such file (the JJB ini given with --conf)")
+    else:
+        path = default_jjb_conf()
+    parser = configparser.ConfigParser()
+    parser.read_string("[job_builder]\nrecursive=False\nexclude=.*\n[jenkins]\nquery_plugins_info=False\n")
+    where = str(path)
+    try:
+        if path is not None:
+            with open(path, encoding="utf-8") as fh:
+                parser.read_file(fh)
+        option = "[job_builder] recursive"
+        recursive = parser.getboolean("job_builder", "recursive")
+        excludes = tuple(parser.get("job_builder", "exclude").split(os.pathsep))
+        option = "[jenkins] query_plugins_info"
+        query = parser.getboolean("jenkins", "query_plugins_info")
+        update = parser.get("job_builder", "update", fallback=None) or "all"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GantryError(where, f"unreadable: {exc.__class__.__name__}") from None
+    except ValueError as exc:
+        raise GantryError(f"{where}: {option}", f"not a boolean: {exc}") from None
+    except configparser.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise GantryError(where, f"invalid JJB configuration: {first}") from None
+    if update not in ("all", "jobs", "views"):
+        raise GantryError(f"{where}: [job_builder] update", f"must be all, jobs or views, got {update!r}")
+    return JJBOptions(path, recursive, excludes, query, update)
+
+
+def jjb_files(jobs_dir: Path, exclude: Sequence[Path] = (), conf: str | os.PathLike[str] | None = None,
+              *, options: JJBOptions | None = None) -> list[Path]:
+    """The YAML files ``jenkins-jobs --conf CONF update|test JOBS_DIR`` loads, in its order, minus ``exclude``.
+
+    As ``jenkins_jobs.cli.entry`` does: with ``[job_builder] recursive=True`` the directory and
+    every subdirectory ``jenkins_jobs.utils.recurse_path`` keeps (``exclude`` globs: names, paths
+    relative to the working directory, or absolute paths) are read, each directory's ``*.yaml``
+    and ``*.yml`` files sorted by name (``jenkins_jobs.loader.enum_expanded_paths``); a file
+    reached twice (symlinks) is read once. Raises :class:`GantryError` when there is none.
+    """
     if not jobs_dir.is_dir():
         raise GantryError(str(jobs_dir), "not a directory")
+    opts = options if options is not None else jjb_options(conf)
+    if opts.recursive:
+        from jenkins_jobs.utils import recurse_path
+
+        dirs = [Path(d) for d in recurse_path(str(jobs_dir), list(opts.excludes))]
+    else:
+        dirs = [jobs_dir]
     skip = {p.resolve() for p in exclude}
-    files = [p for p in sorted(jobs_dir.iterdir())
-             if p.suffix in JJB_SUFFIXES and p.is_file() and p.resolve() not in skip]
+    seen: set[Path] = set()
+    files: list[Path] = []
+    for directory in dirs:
+        for p in sorted(directory.iterdir()):
+            if p.suffix not in JJB_SUFFIXES or not p.is_file():
+                continue
+            real = p.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            if real not in skip:
+                files.append(p)
     if not files:
-        raise GantryError(str(jobs_dir), "no JJB YAML files (*.yaml, *.yml)")
+        where = f"{jobs_dir} and its subdirectories" if opts.recursive else str(jobs_dir)
+        raise GantryError(where, "no JJB YAML files (*.yaml, *.yml)")
     return files
 
 
@@ -250,7 +358,8 @@ def cache_dir() -> Path:
     return Path(base) / "gantry"
 
 
-def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> str | None:
+def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None,
+               plugins_info: list | None = None) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
@@ -259,8 +368,11 @@ def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> st
     except PackageNotFoundError:
         jjb_version = "?"
     h.update(f"{CACHE_FORMAT}|{jjb_version}|{sys.version_info[:2]}\n".encode())
+    if plugins_info:  # the controller's plugin versions change the XML
+        h.update(json.dumps(plugins_info, sort_keys=True, default=str).encode() + b"\n")
     try:
-        for p in [Path(x) for x in paths] + ([Path(conf)] if conf is not None else []):
+        effective = Path(conf) if conf is not None else default_jjb_conf()  # what JJBConfig reads
+        for p in [Path(x) for x in paths] + ([effective] if effective is not None else []):
             data = p.read_bytes()
             if any(tag.encode() in data for tag in _DYNAMIC_TAGS):
                 return None  # included files are not hashed: never cache
@@ -270,9 +382,10 @@ def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None) -> st
     return h.hexdigest()
 
 
-def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None) -> list[RenderedJob]:
+def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
+                       plugins_info: list | None = None) -> list[RenderedJob]:
     """:func:`render_jobs`, reusing the previous result when no input changed."""
-    key = _cache_key(paths, conf)
+    key = _cache_key(paths, conf, plugins_info)
     path = cache_dir() / f"jobs-render-{key}.json" if key else None
     if path is not None:
         try:
@@ -281,7 +394,7 @@ def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | Non
                     for j in raw]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    jobs = render_jobs(paths, conf)
+    jobs = render_jobs(paths, conf, plugins_info)
     if path is not None:
         try:
             for old in sorted(path.parent.glob("jobs-render-*.json"), key=lambda p: p.stat().st_mtime)[:-7]:

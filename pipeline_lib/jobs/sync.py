@@ -2,7 +2,10 @@
 
 The comparison is always against the live ``config.xml`` (normalized), never a local cache,
 so a job edited by hand in the UI shows up as "update" and is reset. Orphans are items that
-carry JJB's management marker but are no longer rendered; they are deleted only on request.
+carry gantry's managed marker (:func:`is_managed`) but are no longer rendered; they are deleted
+only on request (``--prune``), never more than the limits of :class:`PruneLimits` at once, and
+never an item of the rendered set (which is the set ``jenkins-jobs`` generates from the same
+files and ini, see :func:`pipeline_lib.jobs.render.jjb_files`).
 Views (``view:`` definitions) are planned and applied like jobs, as ``jenkins-jobs update``
 does: read ``view/NAME/config.xml``, create (``createView?name=``) or reconfigure it; a managed
 top-level view no longer defined is an orphan.
@@ -20,7 +23,9 @@ from pipeline_lib.core.errors import GantryError
 from ..jenkins import JenkinsClient
 from .render import RenderedJob
 
-MANAGED_MARKER = "<!-- Managed by Jenkins Job Builder -->"
+JJB_MARKER = "<!-- Managed by Jenkins Job Builder -->"  # jenkins_jobs.constants.MAGIC_MANAGE_STRING
+MANAGED_MARKER = JJB_MARKER  # old name
+GANTRY_MARKER = "Managed by gantry"  # starts a description line: jobs/defaults.yaml, jobs/templates.yaml
 
 
 def normalize_xml(text: str | bytes) -> str:
@@ -78,15 +83,48 @@ def _pretty(text: str) -> list[str]:
     return [line + "\n" for line in ET.tostring(root, encoding="unicode").splitlines()]
 
 
-def is_managed(xml: str | None) -> bool:
+def description_is_gantrys(text: str | None) -> bool:
+    """Does a description carry gantry's marker: a line starting with ``Managed by gantry`` and,
+    at its end, the comment jenkins-job-builder appends to every description it writes?"""
+    text = (text or "").rstrip()
+    if not text.endswith(JJB_MARKER):
+        return False
+    return any(line.lstrip().startswith(GANTRY_MARKER) for line in text[:-len(JJB_MARKER)].splitlines())
+
+
+def is_managed(xml: str | bytes | None) -> bool:
+    """Is this live item gantry's (see :func:`description_is_gantrys`)? Jobs another JJB setup
+    created on the same controller carry JJB's comment but not gantry's line: never pruned."""
     if not xml:
         return False
     try:
-        root = ET.fromstring(xml.encode("utf-8"))
+        root = ET.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
     except ET.ParseError:
         return False
     desc = root.find("description")
-    return desc is not None and (desc.text or "").rstrip().endswith(MANAGED_MARKER)
+    return desc is not None and description_is_gantrys(desc.text)
+
+
+@dataclass(frozen=True)
+class PruneLimits:
+    """``--prune`` refuses (nothing changed) to delete more than ``max_deletions`` items or more
+    than ``max_percent`` % of the managed items (jobs, folders and views on the controller that
+    carry gantry's marker). Items inside a deleted folder count too: Jenkins deletes them with it."""
+
+    max_deletions: int = 5
+    max_percent: float = 10.0
+
+    def check(self, deletions: int, managed: int) -> str | None:
+        """None when allowed, else why not (one line)."""
+        if deletions == 0:
+            return None
+        share = 100.0 * deletions / managed if managed else 100.0
+        if deletions > self.max_deletions:
+            return (f"would delete {deletions} items, more than --max-deletions {self.max_deletions}")
+        if share > self.max_percent:
+            return (f"would delete {deletions} of the {managed} items gantry manages ({share:.0f}%), "
+                    f"more than --max-deletion-percent {self.max_percent:g}")
+        return None
 
 
 @dataclass
@@ -100,6 +138,22 @@ class Plan:
     kept_orphans: list[str] = field(default_factory=list)  # managed folders holding unmanaged items
     orphan_views: list[str] = field(default_factory=list)
     live: dict[str, str] = field(default_factory=dict)  # keyed by RenderedJob.key
+    managed_unrendered: int = 0  # live items carrying gantry's marker that are not rendered
+    doomed: dict[str, list[str]] = field(default_factory=dict)  # orphan folder -> live items inside it
+
+    @property
+    def managed(self) -> int:
+        """Live jobs, folders and views carrying gantry's marker (read only when a prune is checked:
+        parsing every live config.xml is a noticeable share of an unchanged ``update``)."""
+        return self.managed_unrendered + sum(1 for xml in self.live.values() if is_managed(xml))
+
+    def deletions(self) -> list[str]:
+        """Every live item ``--prune`` deletes: orphans, the items inside orphan folders, orphan views."""
+        out: list[str] = []
+        for name in sorted(self.orphans):
+            out.append(name)
+            out.extend(self.doomed.get(name, []))
+        return out + [f"view {v}" for v in self.orphan_views]
 
     def summary(self) -> str:
         return (f"{len(self.create)} to create, {len(self.update)} to update, "
@@ -152,20 +206,34 @@ def _classify(items: Sequence[RenderedJob], fetched: dict[str, str | None], resu
         (result.unchanged if _same(item, live_xml) else result.update).append(item)
 
 
-def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4) -> Plan:
-    """Read the live job list and each relevant config.xml, and classify every job and view."""
+def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 4, *,
+         update: str = "all") -> Plan:
+    """Read the live job list and each relevant config.xml, and classify every job and view.
+
+    ``update`` is JJB's ``[job_builder] update``: ``jobs`` leaves views alone (none created,
+    updated or orphaned), ``views`` leaves jobs alone, as ``jenkins-jobs update [--delete-old]`` does.
+    """
     jobs = [j for j in rendered if not j.is_view]
     views = [j for j in rendered if j.is_view]
+    result = Plan()
+    if update in ("all", "jobs"):
+        _plan_jobs(client, jobs, result, workers)
+    if update in ("all", "views"):
+        _plan_views(client, views, result, workers)
+    return result
+
+
+def _plan_jobs(client: JenkinsClient, jobs: Sequence[RenderedJob], result: Plan, workers: int) -> None:
     live_names = client.list_jobs()
     live_set = set(live_names)
     wanted = {j.name for j in jobs}
     existing = [j for j in jobs if j.name in live_set]
     candidates = [n for n in live_names if n not in wanted]
-    result = Plan()
 
     fetched = client.get_configs([j.name for j in existing] + candidates, workers=workers)
     _classify(jobs, fetched, result)
     managed = {n for n in candidates if is_managed(fetched.get(n))}
+    result.managed_unrendered += len(managed)
     for name in candidates:
         if name not in managed:
             continue
@@ -174,8 +242,8 @@ def plan(client: JenkinsClient, rendered: Sequence[RenderedJob], workers: int = 
             result.kept_orphans.append(name)
         elif not any(name.startswith(o + "/") for o in result.orphans):
             result.orphans.append(name)
-    _plan_views(client, views, result, workers)
-    return result
+            if children:
+                result.doomed[name] = children
 
 
 def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Plan, workers: int) -> None:
@@ -186,14 +254,36 @@ def _plan_views(client: JenkinsClient, views: Sequence[RenderedJob], result: Pla
         fetched = dict(zip(names, pool.map(client.get_view_config, names)))
     _classify(views, fetched, result)
     result.orphan_views = [n for n in live_top if is_managed(fetched.get(n))]
+    result.managed_unrendered += len(result.orphan_views)
 
 
 Reporter = Callable[[str], None]
 
 
+def check_prune(p: Plan, limits: PruneLimits, *, dry_run: bool = False, report: Reporter = print) -> None:
+    """Refuse a bulk prune before anything is changed: report every item it would delete, then
+    raise :class:`GantryError` (exit 2) naming the limit it exceeds."""
+    doomed = p.deletions()
+    if not doomed:
+        return
+    why = limits.check(len(doomed), p.managed)
+    if why is None:
+        return
+    for name in doomed:
+        report(f"would delete {name} (refused)")
+    raise GantryError("jobs update --prune", f"{why}: refused, nothing {'would be ' if dry_run else ''}changed; "
+                      "check the list, then raise the limit if these deletions are intended")
+
+
 def apply(client: JenkinsClient, p: Plan, *, prune: bool = False, dry_run: bool = False,
-          workers: int = 4, report: Reporter = print) -> dict[str, int]:
-    """Create folders first, then create/update jobs in parallel, then delete orphans if asked."""
+          workers: int = 4, report: Reporter = print, limits: PruneLimits | None = PruneLimits()) -> dict[str, int]:
+    """Create folders first, then create/update jobs in parallel, then delete orphans if asked.
+
+    With ``prune``, :func:`check_prune` runs first (``limits=None``: no limit): a prune over the
+    limits changes nothing at all, not even the creates and updates.
+    """
+    if prune and limits is not None:
+        check_prune(p, limits, dry_run=dry_run, report=report)
     counts = {"created": 0, "updated": 0, "unchanged": len(p.unchanged), "deleted": 0, "orphaned": 0}
     prefix = "would " if dry_run else ""
     # Folders in depth order: a job's folder always exists before the job is created; views
@@ -235,8 +325,11 @@ def apply(client: JenkinsClient, p: Plan, *, prune: bool = False, dry_run: bool 
         if prune:
             if not dry_run:
                 delete(name)
-            counts["deleted"] += 1
             report(f"{prefix}delete {kind}{name}")
+            inside = p.doomed.get(name, []) if not kind else []
+            for child in inside:  # Jenkins deletes a folder's items with it
+                report(f"{prefix}delete {child} (inside {name})")
+            counts["deleted"] += 1 + len(inside)
         else:
             counts["orphaned"] += 1
             report(f"orphan {kind}{name} (kept: pass --prune to delete it)")

@@ -100,15 +100,32 @@ def test_orphans_are_reported_and_deleted_only_with_prune(jenkins_env: LocalJenk
     assert "orphan dev/retired-api (kept: pass --prune to delete it)" in out
     assert "dev/retired-api" in jenkins_env.state.items
 
-    rc, out, _ = _run(capsys, "update", "--prune", "--dry-run")
-    assert "would delete dev/retired-api" in out and "dev/retired-api" in jenkins_env.state.items
+    # 4 deletions (legacy/old goes with its folder) of the 19 items carrying gantry's marker: 21 %
+    doomed = ["dev/retired-api", "dev/retired-api-pr", "legacy", "legacy/old"]
+    for extra in ((), ("--dry-run",)):
+        jenkins_env.reset_counts()
+        rc, out, err = _run(capsys, "update", "--prune", *extra)
+        assert rc == 2 and err.count("\n") == 1
+        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 19 items gantry manages (21%), "
+                              "more than --max-deletion-percent 10: refused, nothing")
+        assert [ln for ln in out.splitlines() if ln.startswith("would delete")] == [f"would delete {d} (refused)"
+                                                                                   for d in doomed]
+        assert jenkins_env.count("POST", "doDelete") == 0 and "dev/retired-api" in jenkins_env.state.items
+    rc, out, err = _run(capsys, "update", "--prune", "--max-deletions", "3", "--max-deletion-percent", "100")
+    assert rc == 2 and "would delete 4 items, more than --max-deletions 3" in err
+    assert jenkins_env.count("POST", "doDelete") == 0
+
+    rc, out, _ = _run(capsys, "update", "--prune", "--dry-run", "--max-deletion-percent", "25")
+    assert rc == 0 and "would delete dev/retired-api" in out and "dev/retired-api" in jenkins_env.state.items
+    assert "would delete legacy/old (inside legacy)" in out.splitlines()
 
     jenkins_env.reset_counts()
-    rc, out, _ = _run(capsys, "update", "--prune")
+    rc, out, _ = _run(capsys, "update", "--prune", "--max-deletion-percent", "25")
     assert rc == 0
-    assert {"delete dev/retired-api", "delete dev/retired-api-pr", "delete legacy"} <= set(out.splitlines())
-    assert "legacy/old" not in out  # went with its folder
-    assert jenkins_env.count("POST", "doDelete") == 3
+    assert {"delete dev/retired-api", "delete dev/retired-api-pr", "delete legacy",
+            "delete legacy/old (inside legacy)"} <= set(out.splitlines())
+    assert out.splitlines()[-1] == f"0 created, 0 updated, {N_JOBS} unchanged, 4 deleted, 0 orphaned"
+    assert jenkins_env.count("POST", "doDelete") == 3  # legacy/old went with its folder
     assert "dev/hand-made" in jenkins_env.state.items  # not managed by gantry: never deleted
     assert not any(n.startswith(("legacy", "dev/retired")) for n in jenkins_env.state.items)
 

@@ -17,12 +17,12 @@ VIEWS = """\
 - view:
     name: shop
     view-type: list
-    description: Shop jobs
+    description: 'Managed by gantry: shop jobs'
     regex: 'dev/.*'
 - view:
     name: dev/pipelines
     view-type: list
-    description: Pipelines in the dev folder
+    description: 'Managed by gantry: pipelines in the dev folder'
     job-name: [storefront]
 """
 
@@ -82,12 +82,15 @@ def test_case11_diff_and_update_views(with_views: Path, jenkins_env: LocalJenkin
     # like `jenkins-jobs update --delete-old`, only the controller's top-level views are listed
     assert rc == 0 and "orphan view" not in out
     jenkins_env.state.views["old-shop"] = jenkins_env.view_config("shop")
+    # another team's JJB view: JJB's comment but not gantry's line, so never gantry's to delete
+    jenkins_env.state.views["their-view"] = jenkins_env.view_config("shop").replace("Managed by gantry: ", "")
     rc, out, _ = _run(capsys, "diff", *jobs)
     assert "orphan view old-shop: managed by gantry/JJB but no longer defined" in out
-    assert "orphan view all" not in out
+    assert "orphan view all" not in out and "their-view" not in out
     rc, out, _ = _run(capsys, "update", "--prune", *jobs)
     assert rc == 0 and "delete view old-shop" in out.splitlines()
     assert "old-shop" not in jenkins_env.state.views and "all" in jenkins_env.state.views
+    assert "their-view" in jenkins_env.state.views
 
 
 def test_case12_duplicate_macro_is_jjbs_message_at_the_duplicate(tmp_path: Path, capsys) -> None:

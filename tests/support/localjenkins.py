@@ -14,6 +14,8 @@ documents them:
   (items waiting; builds here leave the queue at once, so it is empty) and
   ``GET job/X/api/json?tree=builds[number,actions[parameters[name,value]]]`` (newest first,
   each with its ``ParametersAction``).
+- ``GET pluginManager/api/json?depth=N`` -> ``{"plugins": [...]}`` from ``plugins`` (each with
+  ``shortName``, ``longName``, ``version``, ``active``, ``enabled``, as the plugin manager lists them);
 - views (https://www.jenkins.io/doc/book/using/remote-access-api/ and python-jenkins' URL
   templates): the root ``api/json`` lists top-level ``views`` (an ``all`` view always exists, as
   on a real controller); ``POST [job/F/]createView?name=X`` with ``config.xml`` (400 if it
@@ -96,6 +98,11 @@ class LocalJenkins:
         self.stall_seconds = 5.0
         self.builds_without_location = 0  # next N builds: queued, answered 201 without Location
         self.crumbs_issued = 0
+        self.plugins: list[dict] = [  # what pluginManager/api/json lists
+            {"shortName": "cloudbees-folder", "longName": "Folders Plugin", "version": "6.955.v81e2a_35c08d3"},
+            {"shortName": "workflow-job", "longName": "Pipeline: Job", "version": "1436.vfa_244484591f"},
+            {"shortName": "git", "longName": "Git plugin", "version": "5.2.2"},
+        ]
         self._crumb_generation = 0
         self._host = host
         self._server: ThreadingHTTPServer | None = None
@@ -346,6 +353,12 @@ class _Handler(BaseHTTPRequestHandler):
             if not (method == "GET" and action == ""):
                 self._send(404, "Not Found")
                 return
+        if method == "GET" and action == "pluginManager/api/json" and not name:
+            self._json({"_class": "hudson.LocalPluginManager", "plugins": [
+                {"active": True, "enabled": True, "bundled": False, "hasUpdate": False, "pinned": False,
+                 "deleted": False, "downgradable": False, "supportsDynamicLoad": "MAYBE", "dependencies": [], **p}
+                for p in j.plugins]})
+            return
         if method == "GET" and action == "queue/api/json":
             self._json({"_class": "hudson.model.Queue", "discoverableItems": [], "items": []})
             return
