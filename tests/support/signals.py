@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -38,6 +39,22 @@ def group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
             found.append(int(name))
     return found
+
+
+def left_in_group(pgid: int, settle: float = 0.0) -> dict[int, str]:
+    """Processes still in group ``pgid`` (pid -> command line), after waiting up to ``settle``
+    seconds for the group to empty (a helper that exits on its own once its parent is gone,
+    such as multiprocessing's resource tracker, gets that long)."""
+    deadline = time.monotonic() + settle
+    while (members := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = {}
+    for pid in members:
+        try:
+            out[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            pass
+    return out
 
 
 def reap(proc: subprocess.Popen) -> None:
