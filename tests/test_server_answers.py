@@ -245,3 +245,23 @@ def test_presence_of_a_manifest_without_layers_is_no_answer(httpserver) -> None:
     with pytest.raises(BadAnswer) as info:
         check_presence(RegistryClient(host), "shop/storefront", digest)
     assert str(info.value) == f"registry {host} GET {path}: answer has no field 'layers'"
+
+
+# -- Argo CD --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answer, message", [
+    (Response(json.dumps({"status": {"sync": {"status": 3}, "health": {"status": "Healthy"}}}), 200,
+              content_type=JSON),
+     "answer's field 'status.sync.status' is an integer, expected a string"),
+    (Response("<html><body>Argo CD login</body></html>", 200, content_type="text/html"),
+     "answer is not JSON (HTTP 200)"),
+])
+def test_argocd_answer_of_another_shape(answer, message, httpserver, monkeypatch, capsys) -> None:
+    """`gantry gitops wait` (``GET /api/v1/applications/{app}``): a field of another type or an HTML
+    page (a proxy's login form) is one line, not an AttributeError or a poll until the timeout."""
+    monkeypatch.delenv("ARGOCD_AUTH_TOKEN", raising=False)
+    httpserver.expect_request("/api/v1/applications/storefront-dev").respond_with_response(answer)
+    code, err = _cli(capsys, "gitops", "wait", "--server", httpserver.url_for(""), "--app", "storefront-dev",
+                     "--timeout", "5")
+    assert code == 2
+    assert err == [f"gantry: argocd GET /api/v1/applications/storefront-dev: {message}"]

@@ -63,6 +63,8 @@ def _walk(doc: Any, path: tuple[str | int, ...], where: str) -> Any:
     cur = doc
     for i, key in enumerate(path):
         container = dict if isinstance(key, str) else list
+        if cur is None and i > 0:
+            return _MISSING, path[:i]   # JSON null on the way: the field is not there
         if not isinstance(cur, container):
             if i == 0:
                 raise BadAnswer(where, f"answer is {_kind_name(type(cur))}, expected {_kind_name(container)}")
