@@ -123,6 +123,8 @@ def _transient(exc: BaseException) -> bool:
 
 def is_retryable(exc: BaseException) -> bool:
     """Connection problems, timeouts and 5xx are worth another try; the rest is final."""
+    if isinstance(exc, GantryError):   # an answer without a field: asking again gives the same
+        return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, jenkins.TimeoutException,
                         ConnectionError, TimeoutError)):
         return True
@@ -360,11 +362,12 @@ class JenkinsClient:
         queue, where = self.call("read the queue", lambda s: self._get_json(
             s, "queue/api/json?tree=items[id,task[url],actions[parameters[name,value]]]"))
         for item in require(queue, "items", kind=list, where=where):
-            url = str(((item or {}).get("task") or {}).get("url", ""))
+            if not isinstance(item, dict):
+                continue
+            url = str((item.get("task") or {}).get("url", ""))
             if url.endswith(job_url_tail) and matches(item.get("actions")):
                 return f"queue item {item.get('id')}"
         tree = f"builds[number,actions[parameters[name,value]]]{{0,{int(recent)}}}"
-
         info, where = self.call(f"read {name} builds", lambda s: self._get_json(
             s, "%(folder_url)sjob/%(short_name)s/api/json?tree=" + tree.replace("%", "%%"), _folder_vars(s, name)))
         for build in require(info, "builds", kind=list, where=where):
