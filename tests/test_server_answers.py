@@ -265,3 +265,17 @@ def test_argocd_answer_of_another_shape(answer, message, httpserver, monkeypatch
                      "--timeout", "5")
     assert code == 2
     assert err == [f"gantry: argocd GET /api/v1/applications/storefront-dev: {message}"]
+
+
+def test_jenkins_queue_answer_without_items(httpserver) -> None:
+    """The webhook's duplicate check (``queue/api/json``): without ``items`` it cannot tell whether
+    the build is queued, so it says so instead of answering "not queued"."""
+    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+
+    httpserver.expect_request("/crumbIssuer/api/json").respond_with_data("Not Found", 404)
+    httpserver.expect_request("/queue/api/json").respond_with_json({"_class": "hudson.model.Queue"})
+    client = JenkinsClient(JenkinsSettings(httpserver.url_for("/"), "hook", "hook-token", 5), retries=0)
+    with pytest.raises(BadAnswer) as info:
+        client.find_build("dev/web", {"COMMIT_SHA": SHA, "GIT_REF": "refs/heads/main"})
+    assert str(info.value) == (f"jenkins {httpserver.host}:{httpserver.port} GET queue/api/json: "
+                               "answer has no field 'items'")
