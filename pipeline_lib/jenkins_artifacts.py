@@ -84,7 +84,8 @@ def fetch_last_successful(settings: JenkinsSettings, job: str, artifact: str = D
         number = require(info, "number", kind=int, where=endpoint)
         url = optional(info, "url", kind=str, default="", where=endpoint)
         artifacts = optional(info, "artifacts", kind=list, default=[], where=endpoint)
-        paths = [optional(info, "artifacts", i, "relativePath", kind=str, where=endpoint) for i in range(len(artifacts))]
+        paths = [optional(info, "artifacts", i, "relativePath", kind=str, where=endpoint)
+                 for i in range(len(artifacts))]
         if artifact not in paths:
             raise GantryError(where, f"build #{number} did not archive {artifact}")
         build_url = url if url.startswith(("http://", "https://")) else f"{base}/{number}/"

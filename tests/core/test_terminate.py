@@ -192,3 +192,36 @@ def test_inherited_ignored_sigterm_stays_ignored(tmp_path: Path) -> None:
                           env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
                           preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_sigterm_stops_a_local_part_started_with_with(tmp_path: Path) -> None:
+    """The demo's local parts (here its registry, Debian ``docker-registry``) are context managers:
+    SIGTERM unwinds through their ``__exit__`` like Ctrl-C, so the server's group is gone too."""
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(f"""
+        import os, sys
+        from pathlib import Path
+        from pipeline_lib.core.process import Terminated, run, terminate_on_sigterm
+        from pipeline_lib.localparts.registry import LocalRegistry
+
+        with terminate_on_sigterm():
+            try:
+                with LocalRegistry(Path("{tmp_path}") / "registry") as reg:
+                    Path("{pids}").write_text(str(reg._process.proc.pid) + "\\n")
+                    run(["sh", "-c", "echo $$ >> {pids}; sleep 100"], timeout=90)
+            except Terminated:
+                print("terminated", flush=True)
+                sys.exit(143)
+    """)
+    proc = _start([sys.executable, "-c", script])
+    groups: list[int] = []
+    try:
+        groups = _wait_for(pids, 2)
+        assert all(group_members(g) for g in groups)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143 and out.strip() == "terminated", (out, err)
+        assert {g: group_members(g) for g in groups} == {g: [] for g in groups}
+    finally:
+        reap(proc)
+        _kill_groups(groups)
