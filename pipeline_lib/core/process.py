@@ -214,12 +214,41 @@ def stop_servers() -> None:
         server.stop(grace=KILL_GRACE)
 
 
+_STARTING = threading.local()   # .now: this thread is between fork and registering the child
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     if _STOPPING.is_set():
         return   # a second SIGTERM must not break the cleanup the first one started
+    if getattr(_STARTING, "now", False):
+        _STARTING.deferred = True   # raised inside Popen, the forked child would be left behind
+        return
+    _terminate()
+
+
+def _terminate() -> None:
     _STOPPING.set()
     kill_running()
     raise Terminated()
+
+
+@contextmanager
+def _starting() -> Iterator[None]:
+    """Around ``Popen`` + registration (under ``_LIVE_LOCK``): a SIGTERM arriving meanwhile is
+    acted on right after, once the new child is registered and so gets killed too."""
+    if _STOPPING.is_set():
+        raise Terminated()
+    _STARTING.now = True
+    try:
+        yield
+    finally:
+        _STARTING.now = False
+
+
+def _deferred_sigterm() -> None:
+    if getattr(_STARTING, "deferred", False):
+        _STARTING.deferred = False
+        _terminate()
 
 
 def stopping() -> bool:
@@ -263,9 +292,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
     log = open(output_file, "ab") if output_file is not None else None  # noqa: SIM115
     start = time.monotonic()
     try:
-        with _LIVE_LOCK:   # SIGTERM's kill_running sees every child started before _STOPPING was set
-            if _STOPPING.is_set():
-                raise Terminated()
+        with _LIVE_LOCK, _starting():   # SIGTERM's kill_running sees every child started before it
             proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=stdin,
                                     stdout=log if log else subprocess.PIPE,
                                     stderr=subprocess.STDOUT if log else subprocess.PIPE,
@@ -281,6 +308,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
     out, err = _Tail(max_output), _Tail(max_output)
     threads: list[threading.Thread] = []
     try:
+        _deferred_sigterm()
         for stream, tail in ((proc.stdout, out), (proc.stderr, err)):
             if stream is not None:
                 threads.append(_start(tail.drain, stream))
@@ -397,9 +425,7 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         try:
-            with _LIVE_LOCK:
-                if _STOPPING.is_set():
-                    raise Terminated()
+            with _LIVE_LOCK, _starting():
                 self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env=self.env,
                                              start_new_session=True)
@@ -410,6 +436,7 @@ class ManagedProcess:
             raise GantryError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from None
         finally:
             log.close()
+        _deferred_sigterm()   # the caller's clean-up (or the CLI's stop_servers) then stops it
 
     @property
     def running(self) -> bool:

@@ -225,3 +225,35 @@ def test_sigterm_stops_a_local_part_started_with_with(tmp_path: Path) -> None:
     finally:
         reap(proc)
         _kill_groups(groups)
+
+
+def test_sigterm_inside_popen_does_not_leave_the_new_child(tmp_path: Path) -> None:
+    """SIGTERM delivered while the main thread is still inside ``Popen`` (the child forked, not yet
+    registered): the handler defers to right after registration, so that child is killed too.
+    The child script makes the timing exact by sending the signal from a ``Popen`` subclass."""
+    pid_file = tmp_path / "pid"
+    script = textwrap.dedent(f"""
+        import os, signal, subprocess
+        from pipeline_lib.core import process
+
+        class SignalledDuringStart(subprocess.Popen):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                open("{pid_file}", "w").write(str(self.pid))
+                os.kill(os.getpid(), signal.SIGTERM)   # before Popen has returned to run()
+
+        subprocess.Popen = SignalledDuringStart
+        with process.terminate_on_sigterm():
+            try:
+                process.run(["sleep", "100"], timeout=60)
+            except process.Terminated:
+                print("terminated")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)))
+    pid = int(pid_file.read_text())
+    try:
+        assert done.stdout.strip() == "terminated", done.stderr
+        assert group_members(pid) == []
+    finally:
+        _kill_groups([pid])
