@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from pipeline_lib.core.answer import parse as parse_answer, require
+from pipeline_lib.core.answer import optional, parse as parse_answer, require
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import check_tag
 from .registry import RegistryClient, TransferStats
@@ -33,10 +33,9 @@ class Source(Protocol):
 
 
 def _media_type(body: bytes, fallback: str = "") -> str:
-    try:
-        return json.loads(body).get("mediaType") or fallback or "application/vnd.oci.image.manifest.v1+json"
-    except ValueError:
-        raise GantryError("copy", "manifest is not JSON") from None
+    doc = require(parse_answer(body, "copy: manifest"), kind=dict, where="copy: manifest")
+    return optional(doc, "mediaType", kind=str, where="copy: manifest") or fallback \
+        or "application/vnd.oci.image.manifest.v1+json"
 
 
 @dataclass
