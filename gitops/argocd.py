@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from pipeline_lib.core.catalog import Catalog, Environment, Service, ServiceEnvironment
+from pipeline_lib.core.answer import json_of, optional
 from pipeline_lib.core.errors import CheckFailed, NotFound, TimeoutExceeded, Unauthorized
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
@@ -185,10 +186,12 @@ def wait_synced(server: str, app: str, *, token: str | None = None, timeout: flo
         if resp.status_code != 200:
             last = f"HTTP {resp.status_code}"
             return False
-        status = resp.json().get("status") or {}
-        sync = (status.get("sync") or {}).get("status", "Unknown")
-        health = (status.get("health") or {}).get("status", "Unknown")
-        synced_rev = (status.get("sync") or {}).get("revision", "")
+        # a new application has no status until the controller's first reconcile: "Unknown", poll on
+        where = f"argocd GET /api/v1/applications/{app}"
+        doc = json_of(resp, where)
+        sync = optional(doc, "status", "sync", "status", kind=str, default="Unknown", where=where)
+        health = optional(doc, "status", "health", "status", kind=str, default="Unknown", where=where)
+        synced_rev = optional(doc, "status", "sync", "revision", kind=str, default="", where=where)
         last = f"sync {sync}, health {health}" + (f", revision {synced_rev[:12]}" if synced_rev else "")
         print(f"argocd {app}: {last}", file=out, flush=True)
         return sync == "Synced" and health == "Healthy" and (not revision or synced_rev.startswith(revision))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline_lib.core.answer import json_of, require
 from pipeline_lib.core.errors import Conflict, GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo
 from pipeline_lib.core.settings import Settings
@@ -33,15 +34,17 @@ class GitHub:
     def open_pull_request(self, repo: str, head: str, base: str, title: str, body: str) -> str:
         """The ``html_url`` of a new pull request, or of the open one for ``head`` already there."""
         check_repo(repo)
+        where = f"github POST /repos/{repo}/pulls"
         try:
             resp = self.client.request("POST", f"/repos/{repo}/pulls",
                                        json={"title": title, "head": head, "base": base, "body": body})
-            return resp.json()["html_url"]
+            return require(json_of(resp, where), "html_url", kind=str, where=where)
         except Conflict as exc:   # 422: a pull request for this head already exists (or invalid)
             first_error = exc
         owner = repo.split("/", 1)[0]
+        where = f"github GET /repos/{repo}/pulls"
         found = self.client.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{head}", "state": "open"})
-        items = found.json()
+        items = require(json_of(found, where), kind=list, where=where)
         if items:
-            return items[0]["html_url"]
+            return require(items, 0, "html_url", kind=str, where=where)
         raise GantryError("github", f"cannot open pull request {head} -> {base} on {repo}: {first_error.what}")

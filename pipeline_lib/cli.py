@@ -3,6 +3,9 @@
 Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
 parser and sets ``func(args) -> int``. Errors the user can fix are one line on stderr
 (``gantry: <where>: <what>``) with exit code 2; the check said no is exit 1; Ctrl-C is 130.
+SIGTERM (Jenkins abort, pod eviction) unwinds the same way and is exit 143: the process groups of
+running children are killed, servers stopped, nothing is left running
+(:func:`pipeline_lib.core.process.terminate_on_sigterm`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryError
+from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, GantryError
+from pipeline_lib.core.process import Terminated, kill_running, stop_servers, terminate_on_sigterm
 
 # Command name -> the module that registers it. Only the module of the command being run is
 # imported, so `gantry gitops bump` does not pay for boto3, docker or hcl2 at start-up.
@@ -69,17 +73,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr if args.command is None else sys.stdout)
         return EXIT_BAD_INPUT
-    try:
-        return int(func(args) or 0)
-    except GantryError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("gantry: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
+    with terminate_on_sigterm():
+        try:   # the outer try: SIGTERM may also arrive while an error below is being reported
+            try:
+                return int(func(args) or 0)
+            except GantryError as exc:
+                for line in exc.lines():
+                    print(line, file=sys.stderr)
+                return exc.exit_code
+            except Terminated:
+                raise
+            except KeyboardInterrupt:
+                _stop_children()
+                print("gantry: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except BrokenPipeError:
+                return 0
+        except Terminated:
+            _stop_children()
+            print("gantry: terminated by SIGTERM; its processes were stopped", file=sys.stderr)
+            return EXIT_TERMINATED
+
+
+def _stop_children() -> None:
+    """After an interrupt: whatever the unwinding left running (children of worker threads,
+    a server started outside a ``with``) is ended before gantry exits."""
+    kill_running()
+    stop_servers()
 
 
 if __name__ == "__main__":  # pragma: no cover

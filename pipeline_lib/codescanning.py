@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline_lib.core.answer import json_of, optional, require
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo
 
@@ -238,10 +239,8 @@ def upload(client: GitHubClient, repo: str, commit_sha: str, ref: str, prepared:
                                   json={"commit_sha": commit_sha, "ref": ref, "sarif": p.sarif_b64})
         except GantryError as exc:
             raise GantryError(where, f"upload rejected: {exc.what}") from None
-        try:
-            sarif_id = str(resp.json()["id"])
-        except (ValueError, KeyError, TypeError):
-            raise GantryError(where, f"HTTP {resp.status_code}: answer has no upload id") from None
+        endpoint = f"github POST /repos/{repo}/code-scanning/sarifs"
+        sarif_id = require(json_of(resp, endpoint), "id", kind=str, where=endpoint)
         say(f"code-scanning: {p.tool}: uploaded {p.results_sent} of {p.results_total} result(s) "
             f"({p.gzip_bytes} bytes gzipped) as {p.category}, id {sarif_id}")
         posted.append((p, sarif_id))
@@ -251,16 +250,17 @@ def upload(client: GitHubClient, repo: str, commit_sha: str, ref: str, prepared:
         deadline = clock() + timeout
         wait = min(1.0, interval)
         while True:
+            endpoint = f"github GET /repos/{repo}/code-scanning/sarifs/{sarif_id}"
             try:
-                data = client.request("GET", f"repos/{repo}/code-scanning/sarifs/{sarif_id}").json()
+                resp = client.request("GET", f"repos/{repo}/code-scanning/sarifs/{sarif_id}")
             except GantryError as exc:
                 raise GantryError(where, f"status of upload {sarif_id}: {exc.what}") from None
-            except ValueError:
-                raise GantryError(where, f"status of upload {sarif_id} is not JSON") from None
-            status = data.get("processing_status") if isinstance(data, dict) else None
-            errors = [str(x)[:500] for x in (data.get("errors") or [])] if isinstance(data, dict) else []
+            data = json_of(resp, endpoint)
+            status = require(data, "processing_status", kind=str, where=endpoint)
+            errors = [str(x)[:500] for x in optional(data, "errors", kind=list, default=[], where=endpoint)]
             if status == "complete":
-                results.append(UploadResult(p.tool, p.category, sarif_id, status, data.get("analyses_url"), errors,
+                results.append(UploadResult(p.tool, p.category, sarif_id, status,
+                                            optional(data, "analyses_url", kind=str, where=endpoint), errors,
                                             p.results_sent, p.results_total, p.cuts))
                 say(f"code-scanning: {p.tool}: processing complete")
                 break

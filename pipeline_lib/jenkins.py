@@ -10,7 +10,6 @@ retried with exponential backoff; 4xx answers are not.
 from __future__ import annotations
 
 import configparser
-import json
 import logging
 import os
 import re
@@ -20,11 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jenkins
 import requests
 
+from pipeline_lib.core.answer import parse as parse_answer, require
 from pipeline_lib.core.errors import GantryError, NotFound, Unauthorized, Unavailable
 from pipeline_lib.core.retry import retrying
 from pipeline_lib.core.settings import Settings
@@ -123,6 +123,8 @@ def _transient(exc: BaseException) -> bool:
 
 def is_retryable(exc: BaseException) -> bool:
     """Connection problems, timeouts and 5xx are worth another try; the rest is final."""
+    if isinstance(exc, GantryError):   # an answer without a field: asking again gives the same
+        return False
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, jenkins.TimeoutException,
                         ConnectionError, TimeoutError)):
         return True
@@ -208,6 +210,8 @@ class JenkinsClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, what: str, exc: BaseException) -> GantryError:
+        if isinstance(exc, GantryError):   # already one line (an answer without a field)
+            return exc
         status = _status(exc)
         host = urlsplit(self.settings.url).netloc
         if status in (401, 403):
@@ -221,9 +225,44 @@ class JenkinsClient:
 
     # -- jobs -------------------------------------------------------------------------------
     def list_jobs(self) -> list[str]:
-        """Full names (``folder/job``) of every item, folders included."""
-        jobs = self.call("list jobs", lambda s: s.get_all_jobs())
-        return [j["fullname"] for j in jobs if isinstance(j, dict) and "fullname" in j]
+        """Full names (``folder/job``) of every item, folders included (python-jenkins'
+        ``get_all_jobs`` walk: ``[job/F/]api/json?tree=jobs[url,color,name,jobs[…]]``, ten folder
+        levels per request; an answer without ``jobs`` or a job without ``name`` is BadAnswer)."""
+        return self.call("list jobs", self._job_names)
+
+    def _get_json(self, srv: jenkins.Jenkins, spec: str, variables: dict[str, str] | None = None) -> tuple[Any, str]:
+        """GET python-jenkins URL template ``spec`` as JSON, and the endpoint for messages
+        (``jenkins HOST GET job/F/api/json``)."""
+        url = srv._build_url(spec, variables)
+        parts = urlsplit(url)
+        path = parts.path.removeprefix(urlsplit(self.settings.url).path) or "/"
+        where = f"jenkins {parts.netloc} GET {path}"
+        return parse_answer(srv.jenkins_open(requests.Request("GET", url)), where), where
+
+    def _job_names(self, srv: jenkins.Jenkins) -> list[str]:
+        query = "jobs"
+        for _ in range(10):
+            query = jenkins.JOBS_QUERY_TREE % query
+        query = jenkins.JOBS_QUERY % query
+        names: list[str] = []
+        pending: list[list[str]] = [[]]          # folders still to ask for, as name paths
+        while pending:
+            folder = pending.pop(0)
+            item = "".join(f"job/{quote(p, safe='')}/" for p in folder)
+            info, where = self._get_json(srv, item + jenkins.INFO + query)
+            level = [(folder, require(info, "jobs", kind=list, where=where), ("jobs",))]
+            while level:
+                root, jobs, at = level.pop(0)
+                for i, job in enumerate(jobs):
+                    path = [*root, require(info, *at, i, "name", kind=str, where=where)]
+                    names.append("/".join(path))
+                    children = job.get("jobs")
+                    if isinstance(children, list):   # a folder
+                        if any(not isinstance(c, dict) or "url" not in c for c in children):
+                            pending.append(path)      # deeper than this request reached
+                        else:
+                            level.append((path, children, (*at, i, "jobs")))
+        return names
 
     def _or_none(self, what: str, fn: Callable[[jenkins.Jenkins], str]) -> str | None:
         """``call``, with None for HTTP 404."""
@@ -272,8 +311,11 @@ class JenkinsClient:
     # -- views (python-jenkins: https://python-jenkins.readthedocs.io/en/latest/api.html) -----
     def list_views(self) -> list[str]:
         """Names of the controller's top-level views (``GET api/json`` -> ``views``)."""
-        views = self.call("list views", lambda s: s.get_views())
-        return [v["name"] for v in views if isinstance(v, dict) and "name" in v]
+        def names(srv: jenkins.Jenkins) -> list[str]:
+            info, where = self._get_json(srv, jenkins.INFO)
+            views = require(info, "views", kind=list, where=where)
+            return [require(info, "views", i, "name", kind=str, where=where) for i in range(len(views))]
+        return self.call("list views", names)
 
     def get_view_config(self, name: str) -> str | None:
         """The live ``[job/F/]view/NAME/config.xml``, or None when there is no such view."""
@@ -329,17 +371,18 @@ class JenkinsClient:
             return all(seen[k] == v for k, v in parameters.items() if k in seen)
 
         job_url_tail = "".join(f"job/{part}/" for part in name.split("/"))
-        queue = self.call("read the queue", lambda s: json.loads(s.jenkins_open(requests.Request(
-            "GET", s._build_url("queue/api/json?tree=items[id,task[url],actions[parameters[name,value]]]")))))
-        for item in queue.get("items", []) if isinstance(queue, dict) else []:
-            url = str(((item or {}).get("task") or {}).get("url", ""))
+        queue, where = self.call("read the queue", lambda s: self._get_json(
+            s, "queue/api/json?tree=items[id,task[url],actions[parameters[name,value]]]"))
+        for item in require(queue, "items", kind=list, where=where):
+            if not isinstance(item, dict):
+                continue
+            url = str((item.get("task") or {}).get("url", ""))
             if url.endswith(job_url_tail) and matches(item.get("actions")):
                 return f"queue item {item.get('id')}"
         tree = f"builds[number,actions[parameters[name,value]]]{{0,{int(recent)}}}"
-        info = self.call(f"read {name} builds", lambda s: json.loads(s.jenkins_open(requests.Request(
-            "GET", s._build_url("%(folder_url)sjob/%(short_name)s/api/json?tree=" + tree.replace("%", "%%"),
-                                _folder_vars(s, name))))))
-        for build in info.get("builds", []) if isinstance(info, dict) else []:
+        info, where = self.call(f"read {name} builds", lambda s: self._get_json(
+            s, "%(folder_url)sjob/%(short_name)s/api/json?tree=" + tree.replace("%", "%%"), _folder_vars(s, name)))
+        for build in require(info, "builds", kind=list, where=where):
             if matches((build or {}).get("actions")):
                 return f"build #{build.get('number')}"
         return None

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import requests
 
+from pipeline_lib.core.answer import json_of, optional, require
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
@@ -78,12 +79,13 @@ def fetch_last_successful(settings: JenkinsSettings, job: str, artifact: str = D
             raise GantryError(where, f"HTTP {r.status_code}: the credentials cannot read this job")
         if r.status_code != 200:
             raise GantryError(where, f"HTTP {r.status_code} reading the last successful build")
-        try:
-            info = r.json()
-            number, url = int(info["number"]), str(info.get("url") or "")
-            paths = [a.get("relativePath") for a in info.get("artifacts") or [] if isinstance(a, dict)]
-        except (ValueError, KeyError, TypeError):
-            raise GantryError(where, "the build's api/json is not what Jenkins documents") from None
+        endpoint = f"{where} GET {job_path(job)}/lastSuccessfulBuild/api/json"
+        info = json_of(r, endpoint)
+        number = require(info, "number", kind=int, where=endpoint)
+        url = optional(info, "url", kind=str, default="", where=endpoint)
+        artifacts = optional(info, "artifacts", kind=list, default=[], where=endpoint)
+        paths = [optional(info, "artifacts", i, "relativePath", kind=str, where=endpoint)
+                 for i in range(len(artifacts))]
         if artifact not in paths:
             raise GantryError(where, f"build #{number} did not archive {artifact}")
         build_url = url if url.startswith(("http://", "https://")) else f"{base}/{number}/"

@@ -2,7 +2,7 @@
 
 ``GantryError(where, what, exit_code=2)`` prints ``gantry: <where>: <what>``. Its typed subclasses
 (:class:`NotFound`, :class:`Conflict`, :class:`Unauthorized`, :class:`Unavailable`,
-:class:`TimeoutExceeded`, :class:`BadInput`, :class:`CheckFailed`) let callers branch on the kind
+:class:`TimeoutExceeded`, :class:`BadInput`, :class:`BadAnswer`, :class:`CheckFailed`) let callers branch on the kind
 of failure with ``isinstance`` instead of matching message text.
 """
 
@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143   # 128 + SIGTERM: a Jenkins abort, a pod eviction
 
 
 class GantryError(Exception):
@@ -49,6 +50,11 @@ class _Typed(GantryError):
 
 class BadInput(_Typed):
     """The user's input is wrong (a flag, a file, a value): exit 2."""
+
+
+class BadAnswer(_Typed):
+    """A server answered, but not as its API documents (not JSON, a field missing or of another
+    type); the message names the endpoint and the field (:mod:`pipeline_lib.core.answer`): exit 2."""
 
 
 class NotFound(_Typed):

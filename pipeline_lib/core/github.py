@@ -18,7 +18,8 @@ from typing import Any
 import requests
 from urllib3.exceptions import MaxRetryError, ResponseError
 
-from .errors import GantryError, Unavailable, error_for_status
+from .answer import json_of, optional, require
+from .errors import BadAnswer, GantryError, Unavailable, error_for_status
 from .http import GantryRetry, retry_policy
 from .http import session as http_session
 from .settings import DEFAULT_GITHUB_API_URL, Settings
@@ -145,7 +146,7 @@ class GitHubClient:
             params = None  # the next link carries them
             data = _json(resp, f"github GET {path}")
             if not isinstance(data, list):
-                raise GantryError(f"github GET {path}", "expected a JSON array")
+                raise BadAnswer(f"github GET {path}", "answer is not a JSON array")
             yield from (d for d in data if isinstance(d, dict))
             m = _NEXT.search(resp.headers.get("Link", ""))
             url = m.group(1) if m else None
@@ -167,14 +168,20 @@ class GitHubClient:
             body = body[: MAX_COMMENT_CHARS - len(note)] + note
         existing = self.find_comment(repo, pr, marker)
         if existing is not None:
+            listed = f"github GET /repos/{repo}/issues/{int(pr)}/comments"
+            comment_id = require(existing, "id", kind=int, where=listed)
             if existing.get("body") == body:
-                return CommentResult("unchanged", int(existing.get("id", 0)), str(existing.get("html_url", "")))
-            resp = self.request("PATCH", f"repos/{repo}/issues/comments/{int(existing['id'])}", json={"body": body})
-            data = _json(resp, "github PATCH comment")
-            return CommentResult("updated", int(data.get("id", existing["id"])), str(data.get("html_url", "")))
-        resp = self.request("POST", f"repos/{repo}/issues/{int(pr)}/comments", json={"body": body})
-        data = _json(resp, "github POST comment")
-        return CommentResult("created", int(data.get("id", 0)), str(data.get("html_url", "")))
+                return CommentResult("unchanged", comment_id, str(optional(existing, "html_url", kind=str,
+                                                                              default="", where=listed)))
+            where = f"github PATCH /repos/{repo}/issues/comments/{comment_id}"
+            data = _json(self.request("PATCH", f"repos/{repo}/issues/comments/{comment_id}", json={"body": body}),
+                         where)
+            return CommentResult("updated", require(data, "id", kind=int, where=where),
+                                 optional(data, "html_url", kind=str, default="", where=where))
+        where = f"github POST /repos/{repo}/issues/{int(pr)}/comments"
+        data = _json(self.request("POST", f"repos/{repo}/issues/{int(pr)}/comments", json={"body": body}), where)
+        return CommentResult("created", require(data, "id", kind=int, where=where),
+                             optional(data, "html_url", kind=str, default="", where=where))
 
     def set_status(self, repo: str, sha: str, state: str, description: str, *,
                    context: str = STATUS_CONTEXT, target_url: str | None = None) -> dict:
@@ -187,14 +194,15 @@ class GitHubClient:
         if target_url:
             payload["target_url"] = target_url
         resp = self.request("POST", f"repos/{check_repo(repo)}/statuses/{check_sha(sha)}", json=payload)
-        return _json(resp, "github POST status")
+        where = f"github POST /repos/{repo}/statuses/{sha}"
+        data = _json(resp, where)
+        require(data, "state", kind=str, where=where)
+        return data
 
 
 def _json(resp: requests.Response, where: str) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        raise GantryError(where, f"HTTP {resp.status_code}: response is not JSON") from None
+    """The answer's JSON (BadAnswer naming ``where`` when it is not JSON)."""
+    return json_of(resp, where)
 
 
 def _message(resp: requests.Response) -> str:

@@ -9,6 +9,11 @@
   more was dropped); pass ``output_file=`` to stream stdout+stderr to a file instead.
 - :func:`spawn` starts a long-running local server (registry, moto, podman) as a
   :class:`ManagedProcess` whose ``stop()`` ends its whole group.
+- SIGTERM (a Jenkins abort, a pod eviction) is handled like Ctrl-C once :func:`terminate_on_sigterm`
+  is active (the ``gantry`` CLI does it): the handler ends the group of every running :func:`run`
+  child at once, in any thread, refuses new children from then on, and raises :class:`Terminated`
+  (a ``KeyboardInterrupt``), so ``finally`` blocks stop servers as on Ctrl-C; the CLI exits 143.
+  An inherited *ignored* SIGTERM or SIGINT stays ignored (``nohup``, Jenkins' ``sh`` steps).
 - Port helpers (:func:`free_port`, :func:`port_is_free`, :func:`ensure_port_free`) bind with
   ``SO_REUSEADDR`` as the servers themselves do, so TIME_WAIT sockets of a previous run do not
   look like a listener (Linux ``socket(7)``: a bind with SO_REUSEADDR fails only on an active
@@ -30,7 +35,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,18 +175,103 @@ def kill_group(proc: subprocess.Popen, grace: float = KILL_GRACE) -> None:
 
 
 _LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
+_SERVERS: set[ManagedProcess] = set()
+# Re-entrant: the SIGTERM handler runs in the main thread, possibly while it holds the lock.
+_LIVE_LOCK = threading.RLock()
+_STOPPING = threading.Event()   # set by SIGTERM: no new child is started after it
 
 
-def kill_running() -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (Jenkins abort, pod eviction): unwinds like Ctrl-C; the CLI exits 143."""
+
+
+def kill_running(grace: float = KILL_GRACE) -> None:
     """Kill the process group of every :func:`run` child still running, in any thread.
 
     For an interrupt in the main thread while worker threads wait on children (e.g. three
-    ``terraform plan`` runs in parallel): their own ``wait`` is not interrupted."""
+    ``terraform plan`` runs in parallel): their own ``wait`` is not interrupted. Every group gets
+    SIGTERM first, then the survivors SIGKILL after ``grace`` seconds (one wait for all)."""
     with _LIVE_LOCK:
         procs = list(_LIVE)
     for proc in procs:
-        kill_group(proc)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while any(group_alive(p.pid) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for proc in procs:
+        kill_group(proc, grace=0)
+
+
+def stop_servers() -> None:
+    """``stop()`` every :func:`spawn`/:class:`ManagedProcess` server still running (a last resort
+    after an interrupt: ``with`` blocks and ``finally`` normally stop them first)."""
+    with _LIVE_LOCK:
+        servers = list(_SERVERS)
+    for server in servers:
+        server.stop(grace=KILL_GRACE)
+
+
+_STARTING = threading.local()   # .now: this thread is between fork and registering the child
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if _STOPPING.is_set():
+        return   # a second SIGTERM must not break the cleanup the first one started
+    if getattr(_STARTING, "now", False):
+        _STARTING.deferred = True   # raised inside Popen, the forked child would be left behind
+        return
+    _terminate()
+
+
+def _terminate() -> None:
+    _STOPPING.set()
+    kill_running()
+    raise Terminated()
+
+
+@contextmanager
+def _starting() -> Iterator[None]:
+    """Around ``Popen`` + registration (under ``_LIVE_LOCK``): a SIGTERM arriving meanwhile is
+    acted on right after, once the new child is registered and so gets killed too."""
+    if _STOPPING.is_set():
+        raise Terminated()
+    _STARTING.now = True
+    try:
+        yield
+    finally:
+        _STARTING.now = False
+
+
+def _deferred_sigterm() -> None:
+    if getattr(_STARTING, "deferred", False):
+        _STARTING.deferred = False
+        _terminate()
+
+
+def stopping() -> bool:
+    """True once SIGTERM arrived (see :func:`terminate_on_sigterm`)."""
+    return _STOPPING.is_set()
+
+
+@contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM kills every :func:`run` child's group and raises
+    :class:`Terminated` in the main thread; the previous handler is restored on exit.
+
+    Nothing is installed outside the main thread or when SIGTERM is ignored (inherited SIG_IGN
+    is a choice of whoever started us, as Python itself does for SIGINT)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
@@ -201,10 +292,12 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
     log = open(output_file, "ab") if output_file is not None else None  # noqa: SIM115
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=stdin,
-                                stdout=log if log else subprocess.PIPE,
-                                stderr=subprocess.STDOUT if log else subprocess.PIPE,
-                                start_new_session=True)
+        with _LIVE_LOCK, _starting():   # SIGTERM's kill_running sees every child started before it
+            proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None, stdin=stdin,
+                                    stdout=log if log else subprocess.PIPE,
+                                    stderr=subprocess.STDOUT if log else subprocess.PIPE,
+                                    start_new_session=True)
+            _LIVE.add(proc)
     except FileNotFoundError:
         raise NotFound(where, f"{os.path.basename(argv[0])} not found on PATH") from None
     except OSError as exc:
@@ -213,18 +306,15 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
         if log is not None:
             log.close()
     out, err = _Tail(max_output), _Tail(max_output)
-    threads = []
-    for stream, tail in ((proc.stdout, out), (proc.stderr, err)):
-        if stream is not None:
-            t = threading.Thread(target=tail.drain, args=(stream,), daemon=True)
-            t.start()
-            threads.append(t)
-    if input is not None and proc.stdin is not None:
-        data = input.encode() if isinstance(input, str) else input
-        threads.append(_start(_feed, proc.stdin, data))
-    with _LIVE_LOCK:
-        _LIVE.add(proc)
+    threads: list[threading.Thread] = []
     try:
+        _deferred_sigterm()
+        for stream, tail in ((proc.stdout, out), (proc.stderr, err)):
+            if stream is not None:
+                threads.append(_start(tail.drain, stream))
+        if input is not None and proc.stdin is not None:
+            data = input.encode() if isinstance(input, str) else input
+            threads.append(_start(_feed, proc.stdin, data))
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
@@ -335,15 +425,18 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         try:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=self.env,
-                                         start_new_session=True)
+            with _LIVE_LOCK, _starting():
+                self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, env=self.env,
+                                             start_new_session=True)
+                _SERVERS.add(self)
         except FileNotFoundError:
             raise NotFound(self.name, f"{self.argv[0]} not found on PATH") from None
         except OSError as exc:
             raise GantryError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from None
         finally:
             log.close()
+        _deferred_sigterm()   # the caller's clean-up (or the CLI's stop_servers) then stops it
 
     @property
     def running(self) -> bool:
@@ -376,7 +469,9 @@ class ManagedProcess:
 
     def stop(self, grace: float = 10.0) -> None:
         """End the whole group (SIGTERM, ``grace`` seconds, SIGKILL) and reap the child."""
-        proc, self.proc = self.proc, None
+        with _LIVE_LOCK:
+            proc, self.proc = self.proc, None
+            _SERVERS.discard(self)
         if proc is None:
             return
         kill_group(proc, grace=grace)

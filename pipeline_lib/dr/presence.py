@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipeline_lib.core.answer import optional, require
 from pipeline_lib.core.errors import GantryError
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -63,12 +64,12 @@ def _manifest(reg: Registry, repository: str, digest: str) -> dict | None:
     return doc
 
 
-def _blob_digests(doc: dict) -> list[str]:
-    out = []
-    config = doc.get("config")
-    if isinstance(config, dict) and config.get("digest"):
-        out.append(str(config["digest"]))
-    out += [str(layer["digest"]) for layer in doc.get("layers") or [] if isinstance(layer, dict) and layer.get("digest")]
+def _blob_digests(doc: dict, where: str) -> list[str]:
+    """The config and layer digests of an image manifest; both fields are required (OCI image
+    spec, Docker schema 2): one missing is BadAnswer, never "nothing to check"."""
+    out = [require(doc, "config", "digest", kind=str, where=where)]
+    layers = require(doc, "layers", kind=list, where=where)
+    out += [require(doc, "layers", i, "digest", kind=str, where=where) for i in range(len(layers))]
     return out
 
 
@@ -83,14 +84,16 @@ def check_presence(reg: Registry, repository: str, digest: str) -> Presence:
         if doc is None:
             result.missing.append(f"{what} {current}")
             continue
-        if doc.get("mediaType") in INDEX_TYPES or isinstance(doc.get("manifests"), list):
-            for child in doc.get("manifests") or []:
-                if isinstance(child, dict) and child.get("digest"):
-                    platform = child.get("platform") or {}
-                    label = "/".join(str(platform[k]) for k in ("os", "architecture") if platform.get(k))
-                    pending.append((str(child["digest"]), f"child manifest{' ' + label if label else ''}"))
+        where = f"registry {reg.host} GET /v2/{repository}/manifests/{current}"
+        if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
+            children = require(doc, "manifests", kind=list, where=where)
+            for i in range(len(children)):
+                child_digest = require(doc, "manifests", i, "digest", kind=str, where=where)
+                platform = optional(doc, "manifests", i, "platform", kind=dict, default={}, where=where)
+                label = "/".join(str(platform[k]) for k in ("os", "architecture") if platform.get(k))
+                pending.append((child_digest, f"child manifest{' ' + label if label else ''}"))
             continue
-        for blob in _blob_digests(doc):
+        for blob in _blob_digests(doc, where):
             result.blobs += 1
             if not reg.has_blob(repository, blob):
                 result.missing.append(f"blob {blob} (of {current[:19]})")

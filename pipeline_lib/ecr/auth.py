@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipeline_lib.core.answer import require
 from pipeline_lib.core.errors import GantryError
 
 ECR_HOST_RE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -58,11 +59,13 @@ class EcrTokenProvider:
         client = ecr_client(self.region)
         kwargs = {"registryIds": [self.registry_id]} if self.registry_id else {}
         try:
-            data = client.get_authorization_token(**kwargs)["authorizationData"][0]
+            answer = client.get_authorization_token(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise GantryError(f"ecr {self.region}", f"GetAuthorizationToken failed: {exc}") from None
-        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        expires = data.get("expiresAt")
+        where = f"ecr {self.region} GetAuthorizationToken"
+        token = require(answer, "authorizationData", 0, "authorizationToken", kind=str, where=where)
+        user, _, password = base64.b64decode(token).decode().partition(":")
+        expires = answer["authorizationData"][0].get("expiresAt")
         ts = expires.timestamp() if isinstance(expires, datetime) else time.time() + 12 * 3600
         return (user, password), ts
 

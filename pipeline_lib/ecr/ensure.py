@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline_lib.core.answer import parse as parse_answer, require
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 from .auth import ecr_client
@@ -109,7 +110,8 @@ def _repository_actions(client: Any, region: str, name: str, policy: dict[str, A
                         kms_key: str | None, plan: Plan) -> None:
     import botocore.exceptions
     try:
-        repo = client.describe_repositories(repositoryNames=[name])["repositories"][0]
+        repo = require(client.describe_repositories(repositoryNames=[name]), "repositories", 0, kind=dict,
+                       where=f"ecr {region} DescribeRepositories {name}")
     except client.exceptions.RepositoryNotFoundException:
         repo = None
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -142,8 +144,10 @@ def _repository_actions(client: Any, region: str, name: str, policy: dict[str, A
                              f"{' ' + enc['kmsKey'] if enc.get('kmsKey') else ''}, not KMS as wanted; ECR cannot "
                              f"change a repository's encryption: recreate it to fix")
     try:
-        current = client.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-        current_norm = json.dumps(json.loads(current), sort_keys=True)
+        where = f"ecr {region} GetLifecyclePolicy {name}"
+        current = require(client.get_lifecycle_policy(repositoryName=name), "lifecyclePolicyText", kind=str,
+                          where=where)
+        current_norm = json.dumps(parse_answer(current, f"{where}: lifecyclePolicyText"), sort_keys=True)
     except client.exceptions.LifecyclePolicyNotFoundException:
         current_norm = None
     if current_norm != policy_text:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from pipeline_lib.core.answer import optional, parse as parse_answer, require
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import check_tag
 from .registry import RegistryClient, TransferStats
@@ -32,16 +33,19 @@ class Source(Protocol):
 
 
 def _media_type(body: bytes, fallback: str = "") -> str:
-    try:
-        return json.loads(body).get("mediaType") or fallback or "application/vnd.oci.image.manifest.v1+json"
-    except ValueError:
-        raise GantryError("copy", "manifest is not JSON") from None
+    doc = require(parse_answer(body, "copy: manifest"), kind=dict, where="copy: manifest")
+    return optional(doc, "mediaType", kind=str, where="copy: manifest") or fallback \
+        or "application/vnd.oci.image.manifest.v1+json"
 
 
 @dataclass
 class RegistrySource:
     client: RegistryClient
     repository: str
+
+    @property
+    def where(self) -> str:
+        return f"registry {self.client.host}/{self.repository}"
 
     def manifest(self, reference: str) -> tuple[bytes, str]:
         body, info = self.client.get_manifest(self.repository, reference)
@@ -59,6 +63,10 @@ class LayoutSource:
     """An OCI image layout directory (``oci-layout``, ``index.json``, ``blobs/sha256/…``)."""
 
     root: Path
+
+    @property
+    def where(self) -> str:
+        return str(self.root)
 
     def __post_init__(self) -> None:
         if not (self.root / "index.json").is_file():
@@ -113,12 +121,13 @@ class CopyResult:
     skipped: bool = False
 
 
-def _blobs(manifest: dict) -> list[tuple[str, int]]:
-    out = []
-    if "config" in manifest:
-        out.append((manifest["config"]["digest"], int(manifest["config"].get("size", 0))))
-    for layer in manifest.get("layers", []):
-        out.append((layer["digest"], int(layer.get("size", 0))))
+def _blobs(manifest: dict, where: str) -> list[tuple[str, int]]:
+    """(digest, size) of the config and every layer; both fields are required (OCI image spec)."""
+    out = [(require(manifest, "config", "digest", kind=str, where=where),
+            require(manifest, "config", "size", kind=int, where=where))]
+    for i in range(len(require(manifest, "layers", kind=list, where=where))):
+        out.append((require(manifest, "layers", i, "digest", kind=str, where=where),
+                    require(manifest, "layers", i, "size", kind=int, where=where)))
     return out
 
 
@@ -140,15 +149,17 @@ def _copy_manifest(source: Source, dest: RegistryClient, repository: str, refere
                    stats: TransferStats, mount_hint: str | None) -> tuple[bytes, str, str]:
     body, media_type = source.manifest(reference)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    doc = json.loads(body)
+    where = f"{getattr(source, 'where', 'copy')}: manifest {reference}"
+    doc = require(parse_answer(body, where), kind=dict, where=where)
     if media_type in INDEX_TYPES or doc.get("manifests"):
-        for child in doc.get("manifests", []):
-            child_body, child_type, child_digest = _copy_manifest(source, dest, repository, child["digest"],
-                                                                  stats, mount_hint)
+        for i in range(len(require(doc, "manifests", kind=list, where=where))):
+            child_body, child_type, child_digest = _copy_manifest(
+                source, dest, repository, require(doc, "manifests", i, "digest", kind=str, where=where),
+                stats, mount_hint)
             if dest.head_manifest(repository, child_digest) is None:
                 dest.put_manifest(repository, child_digest, child_body, child_type)
     else:
-        for blob_digest, size in _blobs(doc):
+        for blob_digest, size in _blobs(doc, where):
             _copy_blob(source, dest, repository, blob_digest, size, stats, mount_hint)
     return body, media_type, digest
 

@@ -7,13 +7,13 @@ immutable: a tag that already points at another image is an error; at the same i
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import docker
 import requests
 
+from pipeline_lib.core.answer import optional, parse as parse_answer
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.reference import check_tag, parse_repository
 from pipeline_lib.core.retry import retrying
@@ -48,10 +48,8 @@ class PushResult:
 
 def _config_digest(reg: RegistryClient, repository: str, reference: str) -> str | None:
     body, _ = reg.get_manifest(repository, reference)
-    try:
-        return json.loads(body).get("config", {}).get("digest")
-    except ValueError:
-        return None
+    where = f"registry {reg.host} GET /v2/{repository}/manifests/{reference}"
+    return optional(parse_answer(body, where), "config", "digest", kind=str, where=where)
 
 
 def _push_once(client: docker.DockerClient, repository: str, tag: str, auth: dict[str, str] | None) -> None:

@@ -21,7 +21,8 @@ from typing import Any, BinaryIO
 
 import requests
 
-from pipeline_lib.core.errors import GantryError, Unavailable, error_for_status
+from pipeline_lib.core.answer import json_of, optional
+from pipeline_lib.core.errors import BadAnswer, GantryError, Unavailable, error_for_status
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
 from pipeline_lib.core.retry import backoff_delay, retrying
@@ -107,9 +108,14 @@ class RegistryClient:
         resp = self.session.get(realm, params=params, auth=creds, timeout=self.timeout)
         if resp.status_code != 200:
             return False
-        body = resp.json()
-        self._bearer = body.get("token") or body.get("access_token")
-        return bool(self._bearer)
+        # https://distribution.github.io/distribution/spec/auth/token/: "token", or "access_token"
+        where = f"registry {self.host} token GET {realm.split('?')[0]}"
+        body = json_of(resp, where)
+        self._bearer = (optional(body, "token", kind=str, where=where)
+                        or optional(body, "access_token", kind=str, where=where))
+        if not self._bearer:
+            raise BadAnswer(where, "answer has no field 'token' (nor 'access_token')")
+        return True
 
     def request(self, method: str, path_or_url: str, *, ok: Iterable[int] = (200,),
                 headers: dict[str, str] | None = None, data: Any = None,
@@ -145,8 +151,10 @@ class RegistryClient:
     def _fail(resp: requests.Response, what: str) -> GantryError:
         detail = ""
         try:
-            errors = resp.json().get("errors") or []
-            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+            doc = resp.json()
+            errors = doc.get("errors") if isinstance(doc, dict) else None
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)) \
+                if isinstance(errors, list) else ""
         except ValueError:
             detail = resp.text[:200]
         return error_for_status(resp.status_code, f"registry {resp.url.split('/v2/')[0].split('://')[-1]}",
@@ -215,6 +223,14 @@ class RegistryClient:
                     pass
         return False
 
+    def _location(self, start: requests.Response, repository: str) -> str:
+        """The upload URL of a ``202 Accepted`` upload session (OCI distribution spec: ``Location``)."""
+        location = start.headers.get("Location")
+        if not location:
+            raise BadAnswer(f"registry {self.host} POST /v2/{repository}/blobs/uploads/",
+                            "answer has no Location header (the upload URL)")
+        return self._abs(location)
+
     def _abs(self, location: str) -> str:
         return location if location.startswith(("http://", "https://")) else self.base + location
 
@@ -243,7 +259,7 @@ class RegistryClient:
         start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
         if start.status_code != 202:
             raise self._fail(start, f"start upload of {digest[:19]}")
-        location = self._abs(start.headers["Location"])
+        location = self._location(start, repository)
         sep = "&" if "?" in location else "?"
         raw = opener()
         try:
@@ -292,7 +308,7 @@ class RegistryClient:
             start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,))
             if start.status_code != 202:
                 raise self._fail(start, f"start upload of {digest[:19]}")
-            location = self._abs(start.headers["Location"])
+            location = self._location(start, repository)
             offset, failures = 0, 0
             stream = self._open_at(opener, 0)
             try:

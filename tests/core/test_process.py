@@ -15,6 +15,7 @@ import pytest
 
 from pipeline_lib.core.errors import GantryError, NotFound, TimeoutExceeded
 from pipeline_lib.core.process import (LOOPBACK, group_alive, port_is_free, run, spawn)
+from tests.support.signals import reap, sigint_default
 
 
 def _live_in_group(pgid: int) -> list[int]:
@@ -78,17 +79,24 @@ def test_ctrl_c_kills_the_group(tmp_path: Path) -> None:
             print("interrupted", flush=True)
             sys.exit(130)
     """)
+    # SIGINT back to default in the child: under Jenkins (nohup, background) it arrives ignored
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=os.getcwd()))
-    deadline = time.monotonic() + 20
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pgid = int(pid_file.read_text())
-    assert _live_in_group(pgid)
-    parent.send_signal(signal.SIGINT)
-    out, _ = parent.communicate(timeout=20)
-    assert parent.returncode == 130 and out.strip() == "interrupted"
-    assert _gone(pgid)
+                              env=dict(os.environ, PYTHONPATH=os.getcwd()), preexec_fn=sigint_default,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pgid = int(pid_file.read_text())
+        assert _live_in_group(pgid)
+        parent.send_signal(signal.SIGINT)
+        out, _ = parent.communicate(timeout=20)
+        assert parent.returncode == 130 and out.strip() == "interrupted"
+        assert _gone(pgid)
+    finally:
+        reap(parent)
+        if pid_file.exists() and not _gone(pgid := int(pid_file.read_text())):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def test_leftovers_of_a_finished_command_are_ended(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline_lib.cli import main
 from pipeline_lib.infra.check import run_check
+from tests.support.signals import group_members, reap, sigint_default, sigint_ignored
 
 from .conftest import CATALOG, INFRA, PROJECT_ROOT, edit
 
@@ -157,8 +158,15 @@ def test_plan_catches_the_dms_endpoint_conflict(infra_copy: Path, capsys: pytest
     assert not list(infra_copy.rglob("zz_gantry*"))              # overrides went to a temp copy only
 
 
-def test_interrupted_plan_leaves_no_process(tmp_path: Path) -> None:
-    """Ctrl-C during the plan step: exit 130, and no terraform, provider or moto process is left."""
+@pytest.mark.parametrize("signame, preexec, code, message", [
+    # Ctrl-C; SIGINT back to default in the child: under Jenkins (nohup, background) it arrives ignored
+    ("SIGINT", sigint_default, 130, "gantry: interrupted"),
+    # a Jenkins abort / pod eviction, with SIGINT ignored as in a Jenkins sh step
+    ("SIGTERM", sigint_ignored, 143, "gantry: terminated by SIGTERM; its processes were stopped"),
+])
+def test_interrupted_plan_leaves_no_process(tmp_path: Path, signame: str, preexec, code: int, message: str) -> None:
+    """Ctrl-C or SIGTERM during the plan step (terraform runs in worker threads, moto is a server):
+    exit 130/143 with one line, and no terraform, provider or moto process is left."""
     import os
     import signal
     import subprocess
@@ -166,16 +174,22 @@ def test_interrupted_plan_leaves_no_process(tmp_path: Path) -> None:
 
     proc = subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "infra", "check", "--steps", "plan"],
                             cwd=PROJECT_ROOT, env={**os.environ, "TMPDIR": str(tmp_path)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (running := [p for p in _pids_under(tmp_path) if "terraform" in _cmd(p)]):
-        assert time.monotonic() < deadline and proc.poll() is None, "terraform never started"
-        time.sleep(0.2)
-    assert any("moto.server" in _cmd(p) for p in _pids_under(tmp_path))
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert _pids_under(tmp_path) == [], running
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (running := [p for p in _pids_under(tmp_path) if "terraform" in _cmd(p)]):
+            assert time.monotonic() < deadline and proc.poll() is None, "terraform never started"
+            time.sleep(0.2)
+        assert any("moto.server" in _cmd(p) for p in _pids_under(tmp_path))
+        proc.send_signal(getattr(signal, signame))
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert err.strip().splitlines() == [message], err
+        assert _pids_under(tmp_path) == [], running
+        assert group_members(proc.pid) == []
+    finally:
+        reap(proc)
 
 
 def _cmd(pid: str) -> str:
