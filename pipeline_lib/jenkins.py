@@ -339,12 +339,9 @@ class JenkinsClient:
         """Installed plugins as jenkins-job-builder's ModuleRegistry reads them (``shortName``,
         ``longName``, ``version`` of each), from ``GET pluginManager/api/json?depth=2`` ->
         ``plugins``: what ``jenkins-jobs`` renders with when ``query_plugins_info`` is on."""
-        data = self.call("read the plugin list", lambda s: json.loads(s.jenkins_open(requests.Request(
-            "GET", s._build_url(jenkins.PLUGIN_INFO, {"depth": 2})))))
-        plugins = data.get("plugins") if isinstance(data, dict) else None
-        if not isinstance(plugins, list):
-            raise GantryError(f"jenkins {urlsplit(self.settings.url).netloc}",
-                              "pluginManager/api/json: the answer has no 'plugins' list")
+        data, where = self.call("read the plugin list",
+                                lambda s: self._get_json(s, jenkins.PLUGIN_INFO, {"depth": 2}))
+        plugins = require(data, "plugins", kind=list, where=where)
         return [{k: p.get(k) for k in ("shortName", "longName", "version")} for p in plugins if isinstance(p, dict)]
 
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
