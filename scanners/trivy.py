@@ -235,7 +235,6 @@ def run(project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome:
 # ``ToPathUri(PkgPath or Target, Class)``): the package path when there is one, the result's
 # target otherwise, and for OS packages the image's repository (no tag, no "(alpine 3.19)").
 
-_PATH_RE = re.compile(r"^(?P<path>.+?)(?:\s*\((?:.*?)\).*?)?$", re.S)   # Trivy's pathRegex
 _REPO_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-./")
 _TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
 
@@ -285,12 +284,22 @@ def clear_uri(s: str) -> str:
     return s
 
 
+def _os_path(target: str) -> str:
+    """Trivy's pathRegex's path, without a regex: the target up to the first "(" (from its second
+    character on) that a ")" follows, trailing blanks dropped ("alpine:3.19 (alpine 3.19.1)")."""
+    i = target.find("(", 1)
+    while i > 0:
+        if ")" in target[i + 1:]:
+            return target[:i].rstrip() or target[:i]
+        i = target.find("(", i + 1)
+    return target
+
+
 def sarif_location(target: str, cls: str) -> str:
     """Where Trivy's SARIF puts a finding of a result with this target (or package path) and Class."""
     if cls != "os-pkgs":
-        return target.replace("\\", "/")
-    m = _PATH_RE.match(target)
-    path = m.group("path") if m else target
+        return target
+    path = _os_path(target)
     return clear_uri(_repository_str(path) or path)
 
 
@@ -375,19 +384,23 @@ class _ResultBuilder:
         self.target: str = ""
         self.target_clip: str | None = None
         self.cls: str = ""
-        self.loc: str = ""           # where Trivy's SARIF puts this result's findings
+        self.loc: str | None = None   # where Trivy's SARIF puts this result's package findings
         self._pkg_locs: dict[str, str] = {}
 
     def set_target(self, t: str) -> None:
         self.target = t
         self.target_clip = clip(t, 500) or None
-        self.loc = sarif_location(t, self.cls)
+        self.loc = None   # computed on first use: most results have no package findings
 
     def set_class(self, c: Any) -> None:
         """The result's ``Class`` (os-pkgs, lang-pkgs, config, secret, license…)."""
         self.cls = c if isinstance(c, str) else ""
-        self.loc = sarif_location(self.target, self.cls)
+        self.loc = None
         self._pkg_locs = {}
+
+    def result_loc(self) -> str:
+        self.loc = sarif_location(self.target, self.cls)
+        return self.loc
 
     def pkg_loc(self, pkg_path: str) -> str:
         loc = self._pkg_locs.get(pkg_path)
@@ -408,12 +421,15 @@ class _ResultBuilder:
                 or url.__class__ is not str or title.__class__ is not str:
             pkg, inst, fixed, url, title = (_s(v, "PkgName"), _s(v, "InstalledVersion"), _s(v, "FixedVersion"),
                                             _s(v, "PrimaryURL"), _s(v, "Title"))
-        pkg_path = get("PkgPath")
-        loc = self.pkg_loc(pkg_path) if pkg_path.__class__ is str and pkg_path else self.loc
+        loc = get("PkgPath")
+        if loc.__class__ is not str or not loc:
+            loc = self.loc or self.result_loc()
+        elif self.cls == "os-pkgs":
+            loc = self.pkg_loc(loc)
         sev = get("Severity")
         self.out.add(("v", vid, pkg, inst, loc), Finding(
             TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev, self.problems),
-            clip(title or vid), vulnerability_fingerprint(vid, pkg, inst, loc),
+            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, loc),   # = vulnerability_fingerprint
             _cut(pkg, 300) or None, _cut(inst, 200) or None, _cut(fixed, 200) or None, self.target_clip, None,
             _cut(url, 500) or None, _refs(v), _cvss(v)), fingerprint_is_key=True)
 
