@@ -265,7 +265,10 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
              now: dt.datetime | None = None) -> Verdict:
     """Gate ``parsed`` reports and scanner ``outcomes`` against ``policy`` for ``environment``.
 
-    ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new).
+    ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new); a
+    :class:`~scanners.baseline.BaselineFingerprints` is checked first (:func:`scanners.baseline.check`:
+    fingerprints of an older scheme are left out, ``Verdict.warnings`` says so). Reports of one
+    tool run in several formats count each finding once (:func:`run_groups`).
     ``input_errors``: problems met while reading the inputs (each one makes the verdict exit 2).
     Pure: no file, network or clock access except ``today`` defaulting to the current date and
     ``now`` (the vulnerability DB's age, see :mod:`scanners.dbage`) to the current time.

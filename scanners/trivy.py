@@ -7,9 +7,11 @@ there), else from ``security-severity`` (CVSS bands), else from the level
 (error→HIGH, warning→MEDIUM, note→LOW, none→INFO). CycloneDX ratings map by name
 (none→INFO).
 
-Findings: one per (vulnerability id, package name, installed version, target); one per
-failed misconfiguration (``Status`` FAIL; a missing status counts as FAIL); one per secret;
-license entries only with ``licenses=True``.
+Findings: one per (vulnerability id, package name, installed version, location — see
+:func:`sarif_location`); one per failed misconfiguration (``Status`` FAIL; a missing status
+counts as FAIL); one per secret; license entries only with ``licenses=True``. Fingerprints are
+the same from the JSON and the SARIF form of one scan. The SARIF reader also reads other tools'
+SARIF: Dependency-Check's (fingerprints as its JSON's) and any other (one finding per result).
 """
 
 from __future__ import annotations
@@ -669,7 +671,7 @@ def _sarif_severity(rule: dict, result: dict) -> str:
 
 @register("sarif", TOOL, _sniff_sarif)
 def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
-    """SARIF 2.1.0 (as Trivy writes it) → findings. The tool is the run's driver name."""
+    """SARIF 2.1.0 → findings (see :func:`_sarif_identity`). The tool is the run's driver name."""
     where = str(path)
     doc = _load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
