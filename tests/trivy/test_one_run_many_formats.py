@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_lib.stages.gate import GateOptions, decide
 from scanners.policy import load_policy
 from scanners.registry import parse_report
 from tests.support.gate import evaluate_files
@@ -142,6 +143,9 @@ def test_a_baseline_from_the_json_matches_the_sarif(fs_run, image_runs, tmp_path
         verdict = evaluate_files([run["sarif"]], policy=policy, baseline=base)
         assert verdict.findings and not [e for e in verdict.findings if e.new], name
         assert not verdict.warnings
+        # as the gate stage reads it: nothing introduced, nothing "fixed"
+        staged = decide(GateOptions("dev", reports=[run["sarif"]], baseline=base))
+        assert staged.fixed == [] and not [e for e in staged.findings if e.new], name
 
 
 def test_two_images_are_two_runs(image_runs) -> None:
