@@ -431,7 +431,7 @@ class _ResultBuilder:
         sev = get("Severity")
         self.out.add(("v", vid, pkg, inst, loc), Finding(
             TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev, self.problems),
-            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, loc),   # = vulnerability_fingerprint
+            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, loc),   # vulnerability_fingerprint()
             _cut(pkg, 300) or None, _cut(inst, 200) or None, _cut(fixed, 200) or None, self.target_clip, None,
             _cut(url, 500) or None, _refs(v), _cvss(v)), fingerprint_is_key=True)
 
