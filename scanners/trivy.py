@@ -268,6 +268,8 @@ def _repository_str(ref: str) -> str | None:
 
 def clear_uri(s: str) -> str:
     """Trivy's ``clearURI``: backslashes to slashes, Terraform module sources to plain URLs."""
+    if ":" not in s and "\\" not in s:   # every module source prefix has a ":"
+        return s
     s = s.replace("\\", "/")
     if s.startswith("git@github.com:"):
         return s.replace("git@github.com:", "github.com/").replace(".git", "").replace("?ref=", "/tree/")
