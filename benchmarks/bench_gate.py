@@ -59,7 +59,14 @@ def generate(path: Path, target_bytes: int) -> int:
         fh.write(json.dumps(head, indent=2)[:-2] + ',\n  "Results": [\n')
         i = 0
         while size < target_bytes:
-            r = dict(results[i % len(results)], Target=f"{results[i % len(results)]['Target']} #{i}")
+            # the copy number leads the target (a trailing one would fall in an OS target's
+            # "(alpine 3.9.4) …" part, which the fingerprint drops as Trivy's SARIF does) and the
+            # package paths (a package's location is its path when it has one)
+            src = results[i % len(results)]
+            r = dict(src, Target=f"copy-{i}/{src['Target']}")
+            if any(v.get("PkgPath") for v in src.get("Vulnerabilities") or []):
+                r["Vulnerabilities"] = [dict(v, PkgPath=f"copy-{i}/{v['PkgPath']}") if v.get("PkgPath") else v
+                                        for v in src["Vulnerabilities"]]
             chunk = ("" if i == 0 else ",\n") + json.dumps(r, indent=2)
             fh.write(chunk)
             size += len(chunk)

@@ -7,8 +7,10 @@ and ``parse(path) -> ParsedReport``. Parsing is pure; subprocess and HTTP live i
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +24,19 @@ SEVERITY_RANK: dict[str, int] = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "UNKNOWN
 OUTCOME_STATUSES = ("ok", "skipped", "error")
 MAX_TEXT = 500          # titles/messages are cut to this many characters (hostile reports)
 MAX_REFERENCES = 8
+#: The fingerprint scheme: raised whenever a scanner's fingerprints change. ``findings.json``
+#: records it on every row, so a baseline written before a change is recognised (and said)
+#: instead of silently matching nothing. Scheme 2: a Trivy or Dependency-Check finding has the
+#: same fingerprint whatever format it was read from; a SARIF result of any other tool is one
+#: finding (its own fingerprints when it has them). Rows without the field are scheme 1.
+FINGERPRINT_SCHEME = 2
+#: tool → the scheme in which its fingerprints last changed (tools not listed: FINGERPRINT_SCHEME)
+FINGERPRINT_SINCE: dict[str, int] = {"sonarqube": 1, "checkov": 1}
+
+
+def fingerprints_comparable(tool: str, scheme: int | None) -> bool:
+    """Whether fingerprints of ``tool`` written under ``scheme`` (None: scheme 1) can match this gantry's."""
+    return (scheme or 1) >= FINGERPRINT_SINCE.get(tool, FINGERPRINT_SCHEME)
 
 
 def clip(value: Any, limit: int = MAX_TEXT) -> str:
@@ -114,7 +129,7 @@ class Finding:
                 "package": self.package, "installed_version": self.installed_version,
                 "fixed_version": self.fixed_version, "target": self.target, "line": self.line,
                 "fingerprint": self.fingerprint, "kind": self.kind, "cvss": self.cvss, "url": self.url,
-                "references": list(self.references)}
+                "references": list(self.references), "fingerprint_scheme": FINGERPRINT_SCHEME}
 
     @property
     def rank(self) -> int:
@@ -127,6 +142,71 @@ class Suppressed:
 
     finding: Finding
     note: str = ""
+
+
+#: subject kinds of a :class:`ScanRun`, strongest first: the first kind both runs name decides
+SUBJECT_KINDS = ("image-id", "deps", "revision", "path", "name")
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Two spellings of one scanned directory: equal, or a relative one that ends the absolute one."""
+    a, b = a.replace("\\", "/").rstrip("/") or "/", b.replace("\\", "/").rstrip("/") or "/"
+    if a == b:
+        return True
+    rel, other = (a, b) if not a.startswith("/") else (b, a)
+    if rel.startswith("/"):
+        return False
+    rel = rel[2:] if rel.startswith("./") else rel
+    return rel in ("", ".") or other.endswith("/" + rel)
+
+
+@dataclass(frozen=True)
+class ScanRun:
+    """Which run of a tool a report records, as far as its format says.
+
+    ``subject``: (kind, value) pairs naming what was scanned (kinds in :data:`SUBJECT_KINDS`:
+    an image id, a digest of the scanned dependency files, a VCS revision, a directory, a
+    name); ``time``: when the scan ran, UTC to the second ("" when the format does not say);
+    ``run_id``: the tool's own id of the run ("" when it has none). Reports of one run (one
+    tool run written as JSON and SARIF, say) are merged by the gate; different runs are not.
+    """
+
+    tool: str
+    subject: tuple[tuple[str, str], ...] = ()
+    time: str = ""
+    run_id: str = ""
+
+    def same_run(self, other: ScanRun) -> bool:
+        """Same tool, and nothing the two formats both say tells the runs apart."""
+        if self.tool != other.tool:
+            return False
+        if self.run_id and other.run_id:
+            return self.run_id == other.run_id
+        if self.time and other.time and self.time != other.time:
+            return False
+        mine, theirs = dict(self.subject), dict(other.subject)
+        for kind in SUBJECT_KINDS:
+            if kind in mine and kind in theirs:
+                if kind == "path":
+                    return _same_path(mine[kind], theirs[kind])
+                return mine[kind] == theirs[kind]
+        return True
+
+
+def utc_second(stamp: Any) -> str:
+    """An RFC 3339 / ISO 8601 time → ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), "" when it is not one."""
+    if not isinstance(stamp, str):
+        return ""
+    m = re.match(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", stamp.strip())
+    if not m:
+        return ""
+    zone = m.group(2) or "Z"
+    zone = "+00:00" if zone == "Z" else (zone if ":" in zone else zone[:3] + ":" + zone[3:])
+    try:
+        when = dt.datetime.fromisoformat(m.group(1).replace(" ", "T") + zone)
+    except ValueError:
+        return ""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -150,6 +230,9 @@ class ParsedReport:
     #: (Dependency-Check ``scanInfo.analysisExceptions``: "<analyzer>: <exception>"); the policy's
     #: ``analysis_errors`` (fail | warn) decides whether they make the gate "cannot evaluate"
     analysis_errors: list[str] = field(default_factory=list)
+    #: which tool run this report records (None: the format does not say; the gate then merges
+    #: it with the other reports of its tool that do not say either)
+    run: ScanRun | None = None
 
 
 class FindingSet:

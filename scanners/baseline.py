@@ -15,7 +15,78 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 
-from .base import SEVERITIES, Finding, clip
+from .base import FINGERPRINT_SCHEME, SEVERITIES, Finding, clip, fingerprints_comparable
+
+
+def row_scheme(row: dict) -> int:
+    """The fingerprint scheme a ``findings.json`` row was written under (no field: scheme 1)."""
+    scheme = row.get("fingerprint_scheme")
+    return scheme if isinstance(scheme, int) and not isinstance(scheme, bool) and scheme > 0 else 1
+
+
+class BaselineFingerprints(set):
+    """A baseline's fingerprints (a plain ``set[str]`` to whoever only matches them) plus what the
+    file says about them: ``schemes`` maps each tool of the baseline to the oldest fingerprint
+    scheme its rows were written under (rows without ``fingerprint_scheme`` are scheme 1), and
+    ``by_tool`` its fingerprints per tool. :func:`scanners.inputs.load_baseline` returns one.
+    """
+
+    def __init__(self, fingerprints=(), schemes: dict[str, int] | None = None,
+                 by_tool: dict[str, set[str]] | None = None) -> None:
+        super().__init__(fingerprints)
+        self.schemes: dict[str, int] = dict(schemes or {})
+        self.by_tool: dict[str, set[str]] = dict(by_tool or {})
+
+    def add_row(self, row: dict) -> None:
+        fp, tool = row["fingerprint"], row.get("tool") if isinstance(row.get("tool"), str) else "unknown"
+        scheme = row_scheme(row)
+        self.add(fp)
+        self.by_tool.setdefault(tool, set()).add(fp)
+        self.schemes[tool] = min(self.schemes.get(tool, scheme), scheme)
+
+    def stale_tools(self) -> list[str]:
+        """Tools whose baseline fingerprints were written under a scheme this gantry's cannot match."""
+        return sorted(t for t, s in self.schemes.items() if not fingerprints_comparable(t, s))
+
+    def usable(self) -> set[str]:
+        """The fingerprints that can match this gantry's (those of the stale tools left out)."""
+        stale = self.stale_tools()
+        return set(self).difference(*(self.by_tool[t] for t in stale)) if stale else set(self)
+
+
+def check(baseline: set[str] | None, current: Iterable[Finding], source: str | None = None,
+          min_findings: int = 3) -> tuple[set[str] | None, list[str]]:
+    """The fingerprints the gate may match against, and the warnings a reader must see.
+
+    A baseline whose rows were written under an older fingerprint scheme for a tool (an older
+    gantry: see :data:`scanners.base.FINGERPRINT_SCHEME`) cannot match that tool's findings:
+    its fingerprints are left out (those findings count as new, none as fixed) and a warning says
+    so. A tool with at least ``min_findings`` findings both in the baseline and now, none of them
+    matching, gets a warning too (a baseline of another target, or written by other means).
+    Pure. A plain set (no scheme information) is returned unchanged with no warnings.
+    """
+    if not isinstance(baseline, BaselineFingerprints):
+        return baseline, []
+    where = f"baseline {source}" if source else "baseline"
+    warnings: list[str] = []
+    stale = baseline.stale_tools()
+    if stale:
+        old = sorted({baseline.schemes[t] for t in stale})
+        warnings.append(f"{where}: the fingerprints of {', '.join(stale)} were written by an older gantry "
+                        f"(fingerprint scheme {', '.join(map(str, old))}; this gantry writes scheme "
+                        f"{FINGERPRINT_SCHEME}) and cannot match: every {' and '.join(stale)} finding counts as "
+                        "new and none as fixed until the base branch is scanned again")
+    usable = baseline.usable()
+    now: dict[str, set[str]] = {}
+    for f in current:
+        now.setdefault(f.tool, set()).add(f.fingerprint)
+    for tool in sorted(set(now) & set(baseline.by_tool) - set(stale)):
+        mine, theirs = now[tool], baseline.by_tool[tool]
+        if len(mine) >= min_findings and len(theirs) >= min_findings and not mine & theirs:
+            warnings.append(f"{where}: none of its {len(theirs)} {tool} finding(s) matches any of this run's "
+                            f"{len(mine)}: is it the baseline of another scan target? Every {tool} finding "
+                            "counts as new")
+    return usable, warnings
 
 
 def _s(row: dict, key: str) -> str | None:
@@ -33,16 +104,21 @@ def read_findings(path: Path) -> list[Finding]:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise GantryError(str(path), f"unreadable baseline ({type(exc).__name__})") from None
+    return [f for f, _scheme in _rows(data)]
+
+
+def _rows(data) -> list[tuple[Finding, int]]:
     rows = data.get("findings") if isinstance(data, dict) else data
-    out: list[Finding] = []
+    out: list[tuple[Finding, int]] = []
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict) or not isinstance(row.get("fingerprint"), str):
             continue
+        scheme = row_scheme(row)
         sev = row.get("severity") if row.get("severity") in SEVERITIES else "UNKNOWN"
-        out.append(Finding(_s(row, "tool") or "unknown", _s(row, "kind") or "vulnerability", _s(row, "id") or "?",
-                           sev, _s(row, "title") or "", row["fingerprint"], _s(row, "package"),
-                           _s(row, "installed_version"), _s(row, "fixed_version"), _s(row, "target"),
-                           row["line"] if isinstance(row.get("line"), int) else None, _s(row, "url")))
+        out.append((Finding(_s(row, "tool") or "unknown", _s(row, "kind") or "vulnerability", _s(row, "id") or "?",
+                            sev, _s(row, "title") or "", row["fingerprint"], _s(row, "package"),
+                            _s(row, "installed_version"), _s(row, "fixed_version"), _s(row, "target"),
+                            row["line"] if isinstance(row.get("line"), int) else None, _s(row, "url")), scheme))
     return out
 
 
@@ -59,14 +135,18 @@ def annotate(verdict, baseline: Path | None, note: str = "") -> None:
 
     ``note``: why there is no baseline ("" when one was used or none was asked for). An
     unreadable baseline leaves ``fixed`` empty: the gate has already reported it. Only tools that
-    ran this time count: a skipped or failed scanner's findings are not "fixed", just unseen.
+    ran this time count: a skipped or failed scanner's findings are not "fixed", just unseen; nor
+    do rows written under a fingerprint scheme that cannot match this gantry's (see :func:`check`).
     """
     verdict.baseline_note = note
     verdict.fixed = []
     if baseline is not None and not verdict.errors:
         ran = {tool for tool, status in verdict.tools.items() if status in ("ok", "report")}
         try:
-            gone = fixed_since(read_findings(baseline), (e.finding for e in verdict.findings))
-        except GantryError:
+            with open(baseline, encoding="utf-8") as fh:
+                rows = _rows(json.load(fh))
+        except (OSError, UnicodeDecodeError, ValueError):
             return
+        gone = fixed_since([f for f, scheme in rows if fingerprints_comparable(f.tool, scheme)],
+                           (e.finding for e in verdict.findings))
         verdict.fixed = [f for f in gone if f.tool in ran]

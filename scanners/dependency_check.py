@@ -26,8 +26,8 @@ from typing import Any
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
-from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, Suppressed, clip,
-                   fingerprint, severity_from_score, normalize_severity)
+from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip,
+                   fingerprint, severity_from_score, normalize_severity, utc_second)
 from .registry import ParseOptions, register
 
 TOOL = "dependency-check"
@@ -160,6 +160,29 @@ def _package_from_purl(purl: str) -> tuple[str | None, str | None]:
     return name, version
 
 
+package_from_purl = _package_from_purl
+
+
+def dependency_name(file_path: str | None, file_name: str | None = None) -> str | None:
+    """The dependency as every report format names it: the last part of its file path."""
+    if file_path:
+        return file_path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or file_name
+    return file_name
+
+
+def vulnerability_fingerprint(vid: str, file_path: str | None, file_name: str | None = None) -> str:
+    """Fingerprint (scheme 2, see scanners.base.FINGERPRINT_SCHEME): the vulnerability and the
+    dependency's file name (from its path, which JSON, XML and SARIF all carry; the purl is only
+    partly in the SARIF form, and a virtual dependency's ``fileName`` not at all)."""
+    return fingerprint(TOOL, "vulnerability", vid, dependency_name(file_path, file_name))
+
+
+def dependencies_digest(paths: list[str | None]) -> str:
+    """One value for the set of scanned dependency files (a report's scan subject)."""
+    norm = sorted({p.replace("\\", "/").lstrip("/") for p in paths if p})
+    return fingerprint(*norm)
+
+
 def _vuln_id(name: Any, description: str) -> str:
     if isinstance(name, str) and name.strip():
         return clip(name.strip(), 200)
@@ -243,6 +266,11 @@ class _Builder:
     def __init__(self, path: Path, fmt: str) -> None:
         self.report = ParsedReport(path, TOOL, fmt)
         self.out = FindingSet()
+        self.paths: list[str | None] = []   # every dependency's filePath: the run's subject
+        self.report_date: Any = None
+
+    def dependency(self, file_path: str | None) -> None:
+        self.paths.append(file_path)
 
     def add(self, *, file_name: str | None, file_path: str | None, package: str | None, version: str | None,
             name: Any, severity: Any, scores: list[float], description: str, refs: tuple[str, ...],
@@ -253,7 +281,7 @@ class _Builder:
             self.report.errors.append(f"{problem} ({vid}); cannot place it against the threshold")
         first = description.strip().split("\n")[0] if description else ""
         finding = Finding(TOOL, "vulnerability", vid, sev, clip(first or vid, 200),
-                          fingerprint(TOOL, "vulnerability", vid, package or file_name, version, file_name),
+                          vulnerability_fingerprint(vid, file_path, file_name),
                           package=clip(package or file_name, 300) or None, installed_version=clip(version, 200) or None,
                           target=clip(file_path or file_name, 500) or None, url=_url_for(vid, refs), references=refs,
                           cvss=scores[-1] if scores else None)
@@ -264,6 +292,8 @@ class _Builder:
 
     def done(self) -> ParsedReport:
         self.report.findings = self.out.findings
+        self.report.run = ScanRun(TOOL, (("deps", dependencies_digest(self.paths)),) if any(self.paths) else (),
+                                  utc_second(self.report_date))
         return self.report
 
 
@@ -288,9 +318,12 @@ def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRepo
         raise GantryError(where, "dependencies must be a list")
     b = _Builder(Path(path), "dependency-check-json")
     b.report.analysis_errors = analysis_errors(_json_exceptions(doc.get("scanInfo"), where))
+    info = doc.get("projectInfo")
+    b.report_date = info.get("reportDate") if isinstance(info, dict) else None
     for di, dep in enumerate(deps):
         if not isinstance(dep, dict):
             raise GantryError(where, f"dependencies[{di}]: expected an object")
+        b.dependency(_str(dep.get("filePath")))
         pkg, ver = None, None
         for p in dep.get("packages") or []:
             if isinstance(p, dict) and isinstance(p.get("id"), str):
@@ -389,10 +422,12 @@ def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRepor
         raise GantryError(where, "not a Dependency-Check XML report (root is not <analysis>)")
     b = _Builder(Path(path), "dependency-check-xml")
     b.report.analysis_errors = analysis_errors(_xml_exceptions(root))
+    b.report_date = _text(_child(root, "projectInfo"), "reportDate")
     deps = _child(root, "dependencies")
     for dep in (deps if deps is not None else []):
         if _local(dep.tag) != "dependency":
             continue
+        b.dependency(_text(dep, "filePath"))
         pkg, ver = None, None
         idents = _child(dep, "identifiers")
         if idents is not None:

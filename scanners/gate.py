@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, Suppressed, clip
+from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip
+from .baseline import check as check_baseline
 from .dbage import check_db_age
 from .policy import AllowEntry, Policy, Rules
 
@@ -76,6 +77,9 @@ class Verdict:
     fixed: list[Finding] = field(default_factory=list)
     #: why there is no baseline (e.g. "main build unreachable: …"); "" when none was asked for
     baseline_note: str = ""
+    #: what a reader must know that does not stop the evaluation (e.g. a baseline written by an
+    #: older gantry, whose fingerprints cannot match): a line each in the reports and verdict.json
+    warnings: list[str] = field(default_factory=list)
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -95,7 +99,7 @@ class Verdict:
         return {"exit_code": self.exit_code, "status": self.status, "summary": self.summary,
                 "environment": self.environment, "policy": self.policy, "errors": self.errors,
                 "tools": self.tools, "reports": self.reports, "baseline": self.baseline,
-                "generated_at": self.generated_at, "baseline_note": self.baseline_note,
+                "generated_at": self.generated_at, "baseline_note": self.baseline_note, "warnings": self.warnings,
                 "counts": {"fixed": len(self.fixed), "total": len(self.findings), "blocking": len(self.blocking),
                            "new": sum(e.new for e in self.findings),
                            "allowlisted": sum(e.allowed_by is not None for e in self.findings),
@@ -147,6 +151,33 @@ def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedRepor
     return tools, rules, errors
 
 
+def run_groups(parsed: Sequence[ParsedReport]) -> list[int]:
+    """For each report, the tool run it belongs to (reports of one run share the number).
+
+    One tool run archived in several formats (Trivy JSON + SARIF, Dependency-Check JSON + XML +
+    SARIF) is one run: its findings are counted once. Reports join the first run whose every
+    report is :meth:`~scanners.base.ScanRun.same_run` with them (same tool; same subject, time
+    and run id as far as both formats say); reports that do not say which run they are share
+    one run per tool (their equal fingerprints are one finding, as before runs were told apart).
+    """
+    runs: list[list[ScanRun]] = []
+    anonymous: dict[str, int] = {}
+    out: list[int] = []
+    for r in parsed:
+        if r.run is None:
+            out.append(anonymous.setdefault(r.tool, -1 - len(anonymous)))
+            continue
+        for i, members in enumerate(runs):
+            if all(m.same_run(r.run) for m in members):
+                members.append(r.run)
+                out.append(i)
+                break
+        else:
+            runs.append([r.run])
+            out.append(len(runs) - 1)
+    return out
+
+
 def _classify(parsed: Sequence[ParsedReport], policy: Policy, environment: str, baseline: set[str] | None,
               today: dt.date) -> tuple[list[Evaluated], dict[int, int], dict[str, Rules]]:
     """Each distinct finding once, marked new / allowlisted / counted / blocking."""
@@ -154,11 +185,11 @@ def _classify(parsed: Sequence[ParsedReport], policy: Policy, environment: str, 
     allow_expired = [a for a in policy.allowlist if a.expired(today)]
     expired_hits: dict[int, int] = {}
     evaluated: list[Evaluated] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[int, str, str]] = set()
     rules_cache: dict[str, Rules] = {}
-    for r in parsed:
+    for r, run in zip(parsed, run_groups(parsed)):
         for f in r.findings:
-            key = (f.tool, f.fingerprint)
+            key = (run, f.tool, f.fingerprint)
             if key in seen:
                 continue
             seen.add(key)
@@ -176,6 +207,13 @@ def _classify(parsed: Sequence[ParsedReport], policy: Policy, environment: str, 
     return evaluated, expired_hits, rules_cache
 
 
+def _where(f: Finding) -> str:
+    """The package, else the location with its line (``src/app.py:42``)."""
+    if f.package:
+        return f.package
+    return (f.target or "") + (f":{f.line}" if f.line and f.target else "")
+
+
 def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool) -> list[GateRule]:
     """The severity-threshold and max-count rules of one tool."""
     out: list[GateRule] = []
@@ -189,8 +227,7 @@ def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool)
         out.append(GateRule("severity threshold", tool, FAIL,
                             f"{len(blocking)} {scope}finding(s) at or above {rl.fail_on}: "
                             + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s)),
-                            [f"{e.finding.severity} {e.finding.id} {e.finding.package or e.finding.target or ''}"
-                             for e in blocking[:50]]))
+                            [f"{e.finding.severity} {e.finding.id} {_where(e.finding)}" for e in blocking[:50]]))
     else:
         out.append(GateRule("severity threshold", tool, PASS,
                             f"no {scope}finding at or above {rl.fail_on} ({len(counted)} counted)"))
@@ -255,7 +292,10 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
              now: dt.datetime | None = None) -> Verdict:
     """Gate ``parsed`` reports and scanner ``outcomes`` against ``policy`` for ``environment``.
 
-    ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new).
+    ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new); a
+    :class:`~scanners.baseline.BaselineFingerprints` is checked first (:func:`scanners.baseline.check`:
+    fingerprints of an older scheme are left out, ``Verdict.warnings`` says so). Reports of one
+    tool run in several formats count each finding once (:func:`run_groups`).
     ``input_errors``: problems met while reading the inputs (each one makes the verdict exit 2).
     Pure: no file, network or clock access except ``today`` defaulting to the current date and
     ``now`` (the vulnerability DB's age, see :mod:`scanners.dbage`) to the current time.
@@ -277,6 +317,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
     if not parsed and not errors:
         errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))
 
+    baseline, warnings = check_baseline(baseline, (f for r in parsed for f in r.findings), baseline_source)
     evaluated, expired_hits, rules_cache = _classify(parsed, policy, environment, baseline, today)
     by_tool: dict[str, list[Evaluated]] = {r.tool: [] for r in parsed}
     for e in evaluated:
@@ -307,6 +348,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
                 [str(r.path) for r in parsed], [a for a in policy.allowlist if a.expired(today)], suppressed,
                 links, baseline_source,
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+    v.warnings = warnings
     v.summary = _summary(v)
     v.duration = time.monotonic() - start
     return v

@@ -22,6 +22,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 
 from .base import ParsedReport, ScanOutcome
+from .baseline import BaselineFingerprints
 from .registry import parse_report, report_names
 
 MAX_BASELINE_BYTES = 512 * 1024 * 1024
@@ -39,8 +40,9 @@ class GateInputs:
     errors: list[str] = field(default_factory=list)
 
 
-def load_baseline(path: Path) -> set[str]:
-    """Fingerprints from a previous ``findings.json`` (array, or ``{"findings": [...]}``).
+def load_baseline(path: Path) -> BaselineFingerprints:
+    """Fingerprints from a previous ``findings.json`` (array, or ``{"findings": [...]}``): a set,
+    with the fingerprint scheme and tool of its rows (see :class:`scanners.baseline.BaselineFingerprints`).
 
     Raises :class:`GantryError` naming the file when it is missing, empty, too large or malformed.
     """
@@ -64,11 +66,11 @@ def load_baseline(path: Path) -> set[str]:
     items = data.get("findings") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise GantryError(where, "baseline must be a findings.json array")
-    fps = set()
+    fps = BaselineFingerprints()
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("fingerprint"), str):
             raise GantryError(where, f"baseline entry {i} has no fingerprint")
-        fps.add(item["fingerprint"])
+        fps.add_row(item)
     return fps
 
 

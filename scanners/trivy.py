@@ -7,9 +7,11 @@ there), else from ``security-severity`` (CVSS bands), else from the level
 (error→HIGH, warning→MEDIUM, note→LOW, none→INFO). CycloneDX ratings map by name
 (none→INFO).
 
-Findings: one per (vulnerability id, package name, installed version, target); one per
-failed misconfiguration (``Status`` FAIL; a missing status counts as FAIL); one per secret;
-license entries only with ``licenses=True``.
+Findings: one per (vulnerability id, package name, installed version, location — see
+:func:`sarif_location`); one per failed misconfiguration (``Status`` FAIL; a missing status
+counts as FAIL); one per secret; license entries only with ``licenses=True``. Fingerprints are
+the same from the JSON and the SARIF form of one scan. The SARIF reader also reads other tools'
+SARIF: Dependency-Check's (fingerprints as its JSON's) and any other (one finding per result).
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
-from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, clip,
-                   fingerprint, severity_from_score, normalize_severity)
+from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, ScanRun, clip,
+                   fingerprint, severity_from_score, normalize_severity, utc_second)
 from .jsonstream import JsonStream
 from .registry import ParseOptions, register
 
@@ -227,6 +231,99 @@ def run(project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome:
 # parsing: JSON (streamed)
 # ---------------------------------------------------------------------------------------
 
+# Fingerprints (scheme 2, see scanners.base.FINGERPRINT_SCHEME): made only of what both the JSON
+# and the SARIF form of one scan carry, so that a finding has one fingerprint whatever the format.
+# A vulnerability's location is where Trivy's SARIF writer puts it (pkg/report/sarif.go:
+# ``ToPathUri(PkgPath or Target, Class)``): the package path when there is one, the result's
+# target otherwise, and for OS packages the image's repository (no tag, no "(alpine 3.19)").
+
+_REPO_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-./")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+
+
+def _repository_str(ref: str) -> str | None:
+    """An image reference's repository as go-containerregistry's ``RepositoryStr`` gives it
+    (``alpine:3.19`` → ``library/alpine``, ``host:5000/team/app@sha256:…`` → ``team/app``);
+    None when ``ref`` is no valid reference (a path with upper case, spaces…)."""
+    base = ref
+    if "@" in base:
+        base, _, digest = base.partition("@")
+        if "@" in digest or ":" not in digest:
+            return None
+    parts = base.split(":")
+    if len(parts) > 1 and "/" not in parts[-1]:
+        if not _TAG_RE.fullmatch(parts[-1]):
+            return None
+        base = ":".join(parts[:-1])
+    registry, repo = "", base
+    first, sep, rest = base.partition("/")
+    if sep and ("." in first or ":" in first):
+        registry, repo = first, rest
+    if not 2 <= len(repo) <= 255 or not _REPO_CHARS.issuperset(repo):
+        return None
+    if registry in ("", "docker.io", "index.docker.io") and "/" not in repo:
+        return "library/" + repo
+    return repo
+
+
+def clear_uri(s: str) -> str:
+    """Trivy's ``clearURI``: backslashes to slashes, Terraform module sources to plain URLs."""
+    if ":" not in s and "\\" not in s:   # every module source prefix has a ":"
+        return s
+    s = s.replace("\\", "/")
+    if s.startswith("git@github.com:"):
+        return s.replace("git@github.com:", "github.com/").replace(".git", "").replace("?ref=", "/tree/")
+    if s.startswith("git::https:/") and not s.startswith("git::https://"):
+        return s[len("git::https:/"):].replace(".git", "")
+    if s.startswith("git::ssh://"):
+        head, at, tail = s.partition("@")
+        return (tail if at else s).replace(".git", "")
+    if s.startswith("git::"):
+        return s[len("git::"):].replace(".git", "")
+    if s.startswith("hg::"):
+        return s[len("hg::"):].replace(".hg", "")
+    for prefix in ("s3::", "gcs::"):
+        if s.startswith(prefix):
+            return s[len(prefix):]
+    return s
+
+
+def _os_path(target: str) -> str:
+    """Trivy's pathRegex's path, without a regex: the target up to the first "(" (from its second
+    character on) that a ")" follows, trailing blanks dropped ("alpine:3.19 (alpine 3.19.1)")."""
+    i = target.find("(", 1)
+    while i > 0:
+        if ")" in target[i + 1:]:
+            return target[:i].rstrip() or target[:i]
+        i = target.find("(", i + 1)
+    return target
+
+
+def sarif_location(target: str, cls: str) -> str:
+    """Where Trivy's SARIF puts a finding of a result with this target (or package path) and Class."""
+    if cls != "os-pkgs":
+        return target
+    path = _os_path(target)
+    return clear_uri(_repository_str(path) or path)
+
+
+def vulnerability_fingerprint(vid: str, pkg: str | None, installed: str | None, location: str) -> str:
+    return fingerprint(TOOL, "vulnerability", vid, pkg, installed, location)
+
+
+def misconfiguration_fingerprint(mid: str, target: str, message: str | None) -> str:
+    """Check id, file (as SARIF names it) and message: the resource is not in the SARIF form."""
+    return fingerprint(TOOL, "misconfiguration", mid, target, message)
+
+
+def secret_fingerprint(rule: str, target: str, match: str | None) -> str:
+    return fingerprint(TOOL, "secret", rule, target, match)
+
+
+def license_fingerprint(name: str, pkg: str | None, target: str | None) -> str:
+    return fingerprint(TOOL, "license", name, pkg, target)
+
+
 class _Bad(ValueError):
     """A malformed entry; the caller adds the report path and the JSON path."""
 
@@ -290,10 +387,30 @@ class _ResultBuilder:
         self.problems: set[str] = problems if problems is not None else set()
         self.target: str = ""
         self.target_clip: str | None = None
+        self.cls: str = ""
+        self.loc: str | None = None   # where Trivy's SARIF puts this result's package findings
+        self._pkg_locs: dict[str, str] = {}
 
     def set_target(self, t: str) -> None:
         self.target = t
         self.target_clip = clip(t, 500) or None
+        self.loc = None   # computed on first use: most results have no package findings
+
+    def set_class(self, c: Any) -> None:
+        """The result's ``Class`` (os-pkgs, lang-pkgs, config, secret, license…)."""
+        self.cls = c if isinstance(c, str) else ""
+        self.loc = None
+        self._pkg_locs = {}
+
+    def result_loc(self) -> str:
+        self.loc = sarif_location(self.target, self.cls)
+        return self.loc
+
+    def pkg_loc(self, pkg_path: str) -> str:
+        loc = self._pkg_locs.get(pkg_path)
+        if loc is None:
+            loc = self._pkg_locs[pkg_path] = sarif_location(pkg_path, self.cls)
+        return loc
 
     def vulnerability(self, v: Any) -> None:
         # the hot path of a 100 MB report: plain lookups, type checks only where values are used
@@ -308,11 +425,15 @@ class _ResultBuilder:
                 or url.__class__ is not str or title.__class__ is not str:
             pkg, inst, fixed, url, title = (_s(v, "PkgName"), _s(v, "InstalledVersion"), _s(v, "FixedVersion"),
                                             _s(v, "PrimaryURL"), _s(v, "Title"))
-        target = self.target
+        loc = get("PkgPath")
+        if loc.__class__ is not str or not loc:
+            loc = self.loc or self.result_loc()
+        elif self.cls == "os-pkgs":
+            loc = self.pkg_loc(loc)
         sev = get("Severity")
-        self.out.add(("v", vid, pkg, inst, target), Finding(
+        self.out.add(("v", vid, pkg, inst, loc), Finding(
             TOOL, "vulnerability", _cut(vid, 200), sev if sev in _SEV_SET else map_severity(sev, self.problems),
-            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, target),
+            clip(title or vid), fingerprint(TOOL, "vulnerability", vid, pkg, inst, loc),   # vulnerability_fingerprint()
             _cut(pkg, 300) or None, _cut(inst, 200) or None, _cut(fixed, 200) or None, self.target_clip, None,
             _cut(url, 500) or None, _refs(v), _cvss(v)), fingerprint_is_key=True)
 
@@ -330,7 +451,7 @@ class _ResultBuilder:
         self.out.add(None, Finding(
             TOOL, "misconfiguration", clip(mid, 200), map_severity(m.get("Severity"), self.problems),
             clip(_s(m, "Title") or msg or mid),
-            fingerprint(TOOL, "misconfiguration", mid, self.target, cause.get("Resource"), msg),
+            misconfiguration_fingerprint(mid, clear_uri(self.target), msg),
             target=self.target_clip, line=_int(cause.get("StartLine")),
             url=clip(_s(m, "PrimaryURL"), 500) or None, references=_refs(m)))
 
@@ -341,7 +462,7 @@ class _ResultBuilder:
         match = s.get("Match") if isinstance(s.get("Match"), str) else ""
         self.out.add(None, Finding(
             TOOL, "secret", clip(rid, 200), map_severity(s.get("Severity"), self.problems), clip(_s(s, "Title") or rid),
-            fingerprint(TOOL, "secret", rid, self.target, match), target=self.target_clip,
+            secret_fingerprint(rid, self.target, match), target=self.target_clip,
             line=_int(s.get("StartLine"))))
 
     def license(self, lic: Any) -> None:
@@ -357,7 +478,7 @@ class _ResultBuilder:
         self.out.add(("l", name, pkg, fpath, self.target), Finding(
             TOOL, "license", clip(name, 200), map_severity(lic.get("Severity"), self.problems),
             clip(f"{name} license" + (f" ({cat})" if cat else "")),
-            fingerprint(TOOL, "license", name, pkg, target), package=pkg and clip(pkg, 300),
+            license_fingerprint(name, pkg, target), package=pkg and clip(pkg, 300),
             target=clip(target, 500) or None, url=clip(_s(lic, "Link"), 500) or None))
 
 
@@ -386,6 +507,7 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
     out = FindingSet()
     schema: Any = None
     artifact = ""
+    head: dict[str, Any] = {}
     problems: set[str] = set()
     with open(path, encoding="utf-8", errors="strict", newline="") as fh:
         if fh.read(1) != "\ufeff":
@@ -397,6 +519,8 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
             elif key == "ArtifactName":
                 a = js.value()
                 artifact = a if isinstance(a, str) else ""
+            elif key in _RUN_KEYS:
+                head[key] = js.value()
             elif key == "Results":
                 for ri in js.iter_array("Results"):
                     builder = _ResultBuilder(where, out, options.licenses, problems)
@@ -416,13 +540,40 @@ def _parse_json(path: Path, options: ParseOptions) -> ParsedReport:
                           errors=[f"{p}; cannot place it against the threshold" for p in sorted(problems)])
     if artifact:
         report.links["artifact"] = clip(artifact, 300)
+    report.run = _json_run(artifact, head)
     return report
+
+
+_RUN_KEYS = frozenset({"ArtifactType", "CreatedAt", "ReportID", "Metadata"})
+
+
+def _image_subject(image_id: Any, name: Any) -> tuple[tuple[str, str], ...]:
+    out = []
+    if isinstance(image_id, str) and image_id:
+        out.append(("image-id", image_id))
+    if isinstance(name, str) and name:
+        out.append(("name", name))
+    return tuple(out)
+
+
+def _json_run(artifact: str, head: dict[str, Any]) -> ScanRun:
+    """The run a Trivy JSON report records: the image (id, name) or the scanned path, its time and id."""
+    meta = head.get("Metadata") if isinstance(head.get("Metadata"), dict) else {}
+    if head.get("ArtifactType") == "container_image" or meta.get("ImageID"):
+        subject = _image_subject(meta.get("ImageID"), artifact)
+    elif artifact and head.get("ArtifactType") in ("filesystem", "rootfs", None):
+        subject = (("path", artifact),)
+    else:
+        subject = (("name", artifact),) if artifact else ()
+    rid = head.get("ReportID")
+    return ScanRun(TOOL, subject, utc_second(head.get("CreatedAt")), rid if isinstance(rid, str) else "")
 
 
 def _result_from_dict(result: Any, w: str, b: _ResultBuilder) -> None:
     """One ``Results[]`` element already decoded (it fitted in the read buffer)."""
     if result.__class__ is not dict:
         raise GantryError(b.where, f"{w}: expected a JSON object")
+    b.set_class(result.get("Class"))
     target = result.get("Target")
     if target is not None:
         if not isinstance(target, str):
@@ -453,6 +604,8 @@ def _parse_result(js: JsonStream, w: str, b: _ResultBuilder) -> None:
                 raise GantryError(b.where, f"{w}.Target must be a string")
             b.set_target(t)
             seen_target = True
+        elif key == "Class":   # Trivy writes it before the entries (entries before it: not OS packages)
+            b.set_class(js.value())
         elif key in _ENTRY_KINDS:
             handler = getattr(b, _ENTRY_KINDS[key])
             value = js.value
@@ -558,13 +711,14 @@ def _run_failures(run: dict, label: str) -> list[str]:
 
 @register("sarif", TOOL, _sniff_sarif)
 def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
-    """SARIF 2.1.0 (as Trivy writes it) → findings. The tool is the run's driver name."""
+    """SARIF 2.1.0 → findings (see :func:`_sarif_identity`). The tool is the run's driver name."""
     where = str(path)
     doc = _load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
         raise GantryError(where, "not a SARIF log (no 'runs' list)")
     out = FindingSet()
     tool = TOOL
+    scan_run: ScanRun | None = None
     errors: list[str] = []
     if not doc["runs"]:
         errors.append("report records no run (an empty SARIF log is no evidence of a scan)")
@@ -597,7 +751,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
             rule = rule if isinstance(rule, dict) else {}
             msg = (res.get("message") or {}).get("text") if isinstance(res.get("message"), dict) else None
             msg = msg if isinstance(msg, str) else ""
-            fields = dict(_MSG_FIELD.findall(msg))
+            fields = dict(_MSG_FIELD.findall(msg)) if tool == TOOL else {}
             uri, line = None, None
             locs = res.get("locations")
             if isinstance(locs, list) and locs and isinstance(locs[0], dict):
@@ -613,22 +767,154 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
                 continue   # as in the JSON form: license results count only with --licenses
             if _suppressed(res):
                 continue   # as in the JSON form: findings the scanner suppressed are not results
-            pkg, inst = fields.get("Package"), fields.get("Installed Version")
             short = rule.get("shortDescription") if isinstance(rule.get("shortDescription"), dict) else {}
             title = short.get("text") if isinstance(short.get("text"), str) else (msg.splitlines() or [rid])[0]
-            if kind == "vulnerability":
-                key: tuple | None = ("v", rid, pkg, inst, uri)
-                fp = fingerprint(tool, "vulnerability", rid, pkg, inst, uri)
-            else:
-                key = None
-                fp = fingerprint(tool, kind, rid, uri, msg)
-            out.add(key, Finding(
-                tool, kind, clip(rid, 200), _sarif_severity(rule, res, tool), clip(title or rid), fp,
-                package=clip(pkg, 300) or None, installed_version=clip(inst, 200) or None,
-                fixed_version=clip(fields.get("Fixed Version"), 200) or None, target=clip(uri, 500) or None,
-                line=line if kind != "vulnerability" else None,
+            ident = _sarif_identity(tool, kind, rid, res, msg, uri, line)
+            out.add(ident.key, Finding(
+                tool, kind, clip(ident.id or rid, 200), _sarif_severity(rule, res, tool), clip(title or rid),
+                ident.fingerprint, package=clip(ident.package, 300) or None,
+                installed_version=clip(ident.installed, 200) or None,
+                fixed_version=clip(fields.get("Fixed Version"), 200) or None,
+                target=clip(ident.target, 500) or None, line=ident.line,
                 url=clip(rule.get("helpUri"), 500) or None if isinstance(rule.get("helpUri"), str) else None))
-    return ParsedReport(Path(path), tool, "sarif", out.findings, errors=errors)
+        scan_run = _sarif_run(tool, run)
+    return ParsedReport(Path(path), tool, "sarif", out.findings, errors=errors, run=scan_run)
+
+
+@dataclass
+class _Identity:
+    """What one SARIF result is: its dedup key (None: always its own finding), fingerprint, place."""
+
+    key: tuple | None
+    fingerprint: str
+    target: str | None
+    line: int | None
+    package: str | None = None
+    installed: str | None = None
+    id: str | None = None
+
+
+#: partialFingerprints key of the SARIF gantry writes (scanners/formats/sarif.py): its value is
+#: the finding's fingerprint, so gantry's own report.sarif reads back with the same fingerprints
+GANTRY_FINGERPRINT_KEY = "gantryFingerprint/v1"
+
+
+def _field(msg: str, name: str) -> str | None:
+    """The value of a ``Name: value`` line of a Trivy SARIF message."""
+    m = re.search(rf"^{re.escape(name)}:[ \t]?(.*)$", msg, re.M)
+    return m.group(1) if m else None
+
+
+def _between(msg: str, start: str, end: str | None) -> str | None:
+    i = msg.find(start)
+    if i < 0:
+        return None
+    i += len(start)
+    j = msg.rfind(end) if end else -1
+    return msg[i:j] if j >= i else msg[i:]
+
+
+def _file_path(uri: str | None) -> str | None:
+    """A result's artifact URI as a plain path: percent-decoded, without ``file://``."""
+    if not uri:
+        return None
+    path = unquote(uri)
+    if path.startswith("file:"):
+        path = "/" + path[5:].lstrip("/")
+        if re.match(r"/[A-Za-z]:/", path):
+            path = path[1:]
+    return path
+
+
+def _sarif_identity(tool: str, kind: str, rid: str, res: dict, msg: str, uri: str | None,
+                    line: int | None) -> _Identity:
+    """Key and fingerprint of one SARIF result (scheme 2, see scanners.base.FINGERPRINT_SCHEME).
+
+    Trivy and Dependency-Check results get the fingerprint their JSON form gives the same finding
+    (Trivy's SARIF message lines carry the package, the artifact, the misconfiguration message
+    and the secret's match). Any other tool: one finding per result, fingerprinted by the
+    result's own ``fingerprints``/``partialFingerprints`` when it has them (with rule and file),
+    else by rule, file and message (equal ones get -2, -3… in order); the line is kept.
+    """
+    partial = res.get("partialFingerprints") if isinstance(res.get("partialFingerprints"), dict) else {}
+    own = partial.get(GANTRY_FINGERPRINT_KEY)
+    if tool == TOOL and not isinstance(own, str):
+        loc = unquote(uri) if uri else ""
+        if kind == "vulnerability":
+            pkg, inst = _field(msg, "Package"), _field(msg, "Installed Version")
+            return _Identity(("v", rid, pkg, inst, loc), vulnerability_fingerprint(rid, pkg, inst, loc), loc or None,
+                             None, pkg, inst)
+        artifact = _field(msg, "Artifact") or loc
+        if kind == "misconfiguration":
+            return _Identity(None, misconfiguration_fingerprint(rid, artifact, _between(msg, "\nMessage: ", "\nLink: [")),
+                             artifact or None, line)
+        if kind == "secret":
+            return _Identity(None, secret_fingerprint(rid, artifact, _between(msg, "\nMatch: ", None)), artifact or None,
+                             line)
+        if kind == "license":
+            name = _field(msg, "License") or _between(msg, "\nLicense ", "\nPkgName:") or rid
+            pkg = _field(msg, "PkgName") or None
+            fpath = (_field(msg, " Path") or "").strip() or None
+            target = fpath or artifact
+            return _Identity(("l", name, pkg, fpath, artifact), license_fingerprint(name, pkg, target), target, None,
+                             pkg, id=name)
+    if tool == "dependency-check" and not isinstance(own, str):
+        from .dependency_check import package_from_purl, vulnerability_fingerprint as dc_fingerprint
+
+        fpath = _file_path(uri)
+        pkg = inst = None
+        locs = res.get("locations")
+        logical = locs[0].get("logicalLocations") if isinstance(locs, list) and locs and isinstance(locs[0], dict) else None
+        if isinstance(logical, list) and logical and isinstance(logical[0], dict) \
+                and isinstance(logical[0].get("fullyQualifiedName"), str):
+            pkg, inst = package_from_purl(logical[0]["fullyQualifiedName"])
+        return _Identity((fpath, rid), dc_fingerprint(rid, fpath, None), fpath, None, pkg, inst)
+    target = _file_path(uri) if uri and uri.startswith("file:") else (unquote(uri) if uri else None)
+    if isinstance(own, str) and own:
+        return _Identity(None, own, target, line)
+    theirs = res.get("fingerprints") if isinstance(res.get("fingerprints"), dict) else {}
+    marks = sorted(f"{k}={v}" for d in (theirs, partial) for k, v in d.items() if isinstance(v, (str, int)))
+    if marks:
+        return _Identity(None, fingerprint(tool, "sarif", rid, target, *marks), target, line)
+    return _Identity(None, fingerprint(tool, "sarif", rid, target, msg), target, line)
+
+
+def _sarif_run(tool: str, run: dict) -> ScanRun:
+    """The run a SARIF ``runs[]`` element records, from what the writing tool puts there.
+
+    Trivy: the image (``properties.imageID``/``imageName``) or the scanned directory
+    (``originalUriBaseIds.ROOTPATH``); no time. Dependency-Check: the scanned dependency files
+    (``artifacts``); no time. Others: ``invocations[0].startTimeUtc``, ``automationDetails.guid``,
+    the VCS revision and ``%SRCROOT%`` when they say them.
+    """
+    subject: list[tuple[str, str]] = []
+    props = run.get("properties") if isinstance(run.get("properties"), dict) else {}
+    bases = run.get("originalUriBaseIds") if isinstance(run.get("originalUriBaseIds"), dict) else {}
+    if tool == TOOL:
+        subject += _image_subject(props.get("imageID"), props.get("imageName"))
+        root = bases.get("ROOTPATH") if isinstance(bases.get("ROOTPATH"), dict) else {}
+        if not subject and isinstance(root.get("uri"), str) and root["uri"] not in ("file:///", ""):
+            subject.append(("path", _file_path(root["uri"]) or ""))
+        return ScanRun(tool, tuple(subject))
+    if tool == "dependency-check":
+        from .dependency_check import dependencies_digest
+
+        arts = run.get("artifacts") if isinstance(run.get("artifacts"), list) else []
+        paths = [_file_path(a["location"]["uri"]) for a in arts if isinstance(a, dict)
+                 and isinstance(a.get("location"), dict) and isinstance(a["location"].get("uri"), str)]
+        return ScanRun(tool, (("deps", dependencies_digest(paths)),) if paths else ())
+    invs = run.get("invocations") if isinstance(run.get("invocations"), list) else []
+    inv = invs[0] if invs and isinstance(invs[0], dict) else {}
+    auto = run.get("automationDetails") if isinstance(run.get("automationDetails"), dict) else {}
+    vcs = run.get("versionControlProvenance") if isinstance(run.get("versionControlProvenance"), list) else []
+    if vcs and isinstance(vcs[0], dict) and isinstance(vcs[0].get("revisionId"), str):
+        subject.append(("revision", f"{vcs[0].get('repositoryUri') or ''}@{vcs[0]['revisionId']}"))
+    for base in ("%SRCROOT%", "SRCROOT"):
+        if isinstance(bases.get(base), dict) and isinstance(bases[base].get("uri"), str):
+            subject.append(("path", _file_path(bases[base]["uri"]) or ""))
+            break
+    guid = auto.get("guid")
+    return ScanRun(tool, tuple(subject), utc_second(inv.get("startTimeUtc")), guid if isinstance(guid, str) else "")
 
 
 # ---------------------------------------------------------------------------------------

@@ -182,6 +182,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         for r in verdict.rules:
             if r.status in ("fail", "skipped"):
                 print(f"  {r.status}: {r.tool} {r.name}: {r.message}")
+    for warning in verdict.warnings:
+        print(f"gantry: warning: {warning}", file=sys.stderr)
     for err in verdict.errors:
         print(f"gantry: {err}", file=sys.stderr)
     return verdict.exit_code

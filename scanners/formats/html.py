@@ -257,6 +257,8 @@ def render(verdict) -> str:
               + " (every finding counts as new)") + "</p></header>"]
     if v.errors:
         out.append('<h2 class="error">Cannot evaluate</h2><ul>' + "".join(f"<li>{e(x, 600)}</li>" for x in v.errors) + "</ul>")
+    for w in getattr(v, "warnings", []):
+        out.append(f'<p class="warning"><strong>⚠️ Warning:</strong> {e(w, 600)}</p>')
     out.append('<section id="chart"><h2>Findings by severity</h2>' + chart(by_sev) + "</section>")
     counts = v.counts(only="all")
     blocking = v.counts(only="blocking")

@@ -93,6 +93,9 @@ def render(verdict) -> str:
         parts.append(f"> ⚠️ **No baseline from the base branch**: {cell(v.baseline_note, 300)}. "
                      "Every finding is shown as introduced by this PR; the gate is not failed for that alone.")
         parts.append("")
+    for w in getattr(v, "warnings", []):
+        parts.append(f"> ⚠️ **Warning**: {cell(w, 600)}")
+        parts.append("")
     if v.errors:
         parts.append("### Cannot evaluate")
         parts.extend(f"- ⚠️ {cell(err, 400)}" for err in v.errors[:50])

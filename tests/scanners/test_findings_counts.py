@@ -23,7 +23,9 @@ def _trivy_json(doc: dict, licenses: bool) -> Counter:
     for r in doc.get("Results") or []:
         t = r.get("Target")
         for v in r.get("Vulnerabilities") or []:
-            keys.add(("v", v["VulnerabilityID"], v.get("PkgName"), v.get("InstalledVersion"), t))
+            # one finding per package location: copies of a package at two paths are two findings
+            # (Trivy's SARIF writes them apart too)
+            keys.add(("v", v["VulnerabilityID"], v.get("PkgName"), v.get("InstalledVersion"), v.get("PkgPath") or t))
         n += sum(1 for m in r.get("Misconfigurations") or [] if m.get("Status", "FAIL") == "FAIL")
         n += len(r.get("Secrets") or [])
         if licenses:
@@ -33,15 +35,18 @@ def _trivy_json(doc: dict, licenses: bool) -> Counter:
 
 
 def _sarif(doc: dict) -> int:
-    keys = set()
+    keys, n = set(), 0
     for run in doc["runs"]:
+        if not run["tool"]["driver"]["name"].lower().startswith("trivy"):
+            n += len(run["results"])     # other tools: one finding per result
+            continue
         for res in run["results"]:
             text = res["message"]["text"]
             pkg = re.search(r"^Package: (.*)$", text, re.M)
             inst = re.search(r"^Installed Version: (.*)$", text, re.M)
             uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             keys.add((res["ruleId"], pkg and pkg.group(1), inst and inst.group(1), uri))
-    return len(keys)
+    return len(keys) + n
 
 
 def _dc_json(doc: dict) -> int:
