@@ -84,3 +84,17 @@ def test_the_index_help_is_each_modules_own_help() -> None:
         if isinstance(action, argparse._SubParsersAction):
             registered = {a.dest: a.help for a in action._choices_actions}
     assert registered == {name: cmd.help for name, cmd in COMMANDS.items()}
+
+
+@pytest.mark.parametrize(("code", "forbidden"), [
+    # gantry scan trivy: the command, the stage, every scanner's report formats, the policy
+    ("import pipeline_lib.commands.security, pipeline_lib.stages.scan, scanners.policy, scanners.registry as r; "
+     "r._load()", {"requests", "urllib3", "tenacity", "prometheus_client", "boto3", "docker"}),
+    # gantry image push: the registry client needs requests, not the Pushgateway client
+    ("import pipeline_lib.commands.image, pipeline_lib.stages.push",
+     {"prometheus_client", "boto3", "botocore", "docker", "jenkins_jobs"}),
+])
+def test_a_stage_process_imports_what_it_uses(code: str, forbidden: set[str]) -> None:
+    proc = _python("-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted({m.split(".")[0] for m in json.loads(proc.stdout)} & forbidden) == []
