@@ -51,6 +51,8 @@ COMMANDS: dict[str, Command] = {
     "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
     "demo": Command("pipeline_lib.commands.demo", "run the whole pipeline once, locally, on real local parts"),
     "trivy-db": Command("pipeline_lib.commands.trivydb", "mirror Trivy's vulnerability DB between OCI registries"),
+    "config": Command("pipeline_lib.commands.config", "show the settings gantry reads from the environment "
+                                                      "(secrets masked)"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS.values()))
 
