@@ -21,7 +21,7 @@ from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GantryErr
 # (`gantry`, `gantry --help`, `gantry --version`, an unknown command) is built from this table
 # alone; only the module of the command being run is imported (import on dispatch), so start-up
 # does not pay for boto3, docker, requests or hcl2. The help must equal the module's own
-# (tests/pipeline_lib/test_cli.py checks).
+# (tests/pipeline_lib/test_cli_imports.py checks).
 # (collections.namedtuple, not typing.NamedTuple: `typing` alone is ~10% of the start-up budget.)
 Command = namedtuple("Command", "module help")
 
