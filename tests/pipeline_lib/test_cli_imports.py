@@ -98,3 +98,22 @@ def test_a_stage_process_imports_what_it_uses(code: str, forbidden: set[str]) ->
     proc = _python("-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))")
     assert proc.returncode == 0, proc.stderr
     assert sorted({m.split(".")[0] for m in json.loads(proc.stdout)} & forbidden) == []
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize(("report", "fmt", "imported"), [
+    # after `gantry scan trivy`: its own report needs no other scanner module
+    ("trivy/alpine-3.9-image.json", "trivy-json", {"scanners.trivy"}),
+    # any other report still finds its format: the rest are imported when trivy's do not match
+    ("dependency-check/single-vuln.xml", "dependency-check-xml",
+     {"scanners.trivy", "scanners.dependency_check", "scanners.sonarqube", "scanners.checkov"}),
+])
+def test_a_report_is_detected_importing_only_what_it_needs(report: str, fmt: str, imported: set[str]) -> None:
+    code = ("import json, sys, scanners.trivy; from scanners.registry import SCANNERS, detect; "
+            f"f = detect({str(FIXTURES / report)!r}); "
+            "print(json.dumps([f.name, sorted(m for m in sys.modules if m in SCANNERS.values())]))")
+    proc = _python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [fmt, sorted(imported)]
