@@ -124,9 +124,18 @@ def read_head(path: Path) -> str:
 
 
 def detect(path: Path, head: str | None = None) -> ReportFormat:
-    """The registered format whose sniff matches the start of ``path``."""
-    _load()
+    """The registered format whose sniff matches the start of ``path``.
+
+    The formats of the scanner modules already imported are tried first (e.g. trivy's after
+    ``gantry scan trivy``): the first match among them is the one the full, ordered list would
+    give too (they precede the rest in :data:`FORMATS`). Only without a match are the other
+    modules imported and every format tried.
+    """
     head = read_head(path) if head is None else head
+    for fmt in FORMATS.values():
+        if fmt.sniff(head):
+            return fmt
+    _load()
     for fmt in FORMATS.values():
         if fmt.sniff(head):
             return fmt
@@ -139,10 +148,10 @@ def detect(path: Path, head: str | None = None) -> ReportFormat:
 
 def parse_report(path: Path, *, format: str | None = None, licenses: bool = False) -> ParsedReport:
     """Parse one report file into normalized findings (format detected unless given)."""
-    _load()
     path = Path(path)
     head = read_head(path)
     if format:
+        _load()
         fmt = FORMATS.get(format)
         if fmt is None:
             raise GantryError(str(path), f"unknown format {format!r} (known: {', '.join(FORMATS)})")

@@ -23,20 +23,21 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
-from pipeline_lib.core.http import retry_policy
-from pipeline_lib.core.http import session as http_session
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
-from pipeline_lib.core.retry import poll
 from pipeline_lib.core.settings import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
 from .registry import ParseOptions, register, register_not_report
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (core.http) and tenacity (core.retry) are imported by the client that uses them: every
+# report parse imports this module (the registry's formats), a `gantry scan trivy` too.
 
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
@@ -75,6 +76,7 @@ class SonarClient:
         self.page_size = page_size
         self.timeout = timeout
         self.retries = retries
+        from pipeline_lib.core.http import retry_policy, session as http_session
         self.session = session or http_session(retry=retry_policy(total=retries), timeout=timeout)
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
 
@@ -83,6 +85,7 @@ class SonarClient:
         Unauthorized, NotFound, Unavailable… for a failed call."""
         url = f"{self.base}/{path.lstrip('/')}"
         where = f"sonarqube {path}"
+        import requests
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -119,6 +122,7 @@ class SonarClient:
             last["status"] = status
             return None
 
+        from pipeline_lib.core.retry import poll
         try:
             return poll(done, timeout=timeout, what="sonarqube api/ce/task", first=interval, interval=max_interval)
         except TimeoutExceeded:

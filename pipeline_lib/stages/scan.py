@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.image.copy import extract_archive
 from scanners.base import ScanOutcome
 from scanners.inputs import SBOM_SUFFIX
 from scanners.registry import parse_report, scanner
@@ -62,6 +61,7 @@ def _run(opts: ScanOptions, tmp: Path) -> ScanOutcome:
         subject = opts.input
         if subject is not None and subject.is_file() and _is_oci_archive(subject):
             # trivy image --input reads an OCI layout directory or a docker-archive, not an OCI archive
+            from pipeline_lib.image.copy import extract_archive   # imports the registry client (requests)
             subject = extract_archive(subject, tmp / "layout").root
         return mod.run_image(opts.image or "", opts.out, input_tar=subject, **kwargs)
     return mod.run(opts.src, opts.out, **kwargs)
