@@ -23,13 +23,14 @@ from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.retry import retrying
 
 from .bump import BumpResult, BumpSpec
-from .git import PushRejected, _head, checkout, git, lock_path, push, sync, writer_lock
+from .git import PushRejected, Writers, _head, checkout, git, lock_path, push, sync, writer_lock
 
 STALE_SECONDS = 3600
 
 
-def enabled() -> bool:
-    return os.environ.get("GANTRY_GITOPS_NO_LOCK") != "1" and os.environ.get("GANTRY_GITOPS_NO_BATCH") != "1"
+def enabled(writers: Writers | None = None) -> bool:
+    writers = writers or Writers()
+    return writers.lock and writers.batch
 
 
 def _alive(pid: int) -> bool:
@@ -42,16 +43,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def submit(url: str, branch: str, spec: BumpSpec) -> BumpResult:
-    spool = lock_path(url).with_suffix(".spool")
+def submit(url: str, branch: str, spec: BumpSpec, writers: Writers | None = None) -> BumpResult:
+    writers = writers or Writers()
+    spool = lock_path(url, writers.lock_dir).with_suffix(".spool")
     spool.mkdir(parents=True, exist_ok=True)
     rid = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     req, res = spool / f"{rid}.req", spool / f"{rid}.res"
     write_atomic(req, json.dumps({"pid": os.getpid(), "branch": branch, "spec": spec.to_json()}))
     try:
-        with writer_lock(url):
+        with writer_lock(url, writers):
             if not res.exists():
-                run_batch(url, branch, spool)
+                run_batch(url, branch, spool, trace=writers.trace)
         try:
             data = json.loads(res.read_text())
         except FileNotFoundError:
@@ -91,12 +93,11 @@ def _pending(spool: Path, branch: str) -> list[tuple[Path, BumpSpec]]:
     return out
 
 
-def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0) -> None:
+def run_batch(url: str, branch: str, spool: Path, deadline: float = 300.0, trace: str | None = None) -> None:
     """Apply all pending requests (caller holds the writer lock) and write their results."""
     pending = _pending(spool, branch)
     if not pending:
         return
-    trace = os.environ.get("GANTRY_GITOPS_TRACE")
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-batch-"))
     results: dict[Path, dict] = {}

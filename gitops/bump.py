@@ -18,7 +18,7 @@ from pipeline_lib.core.reference import check_digest, check_tag, parse_repositor
 
 from .drstate import read_state, state_rel
 from .effect import Intent, apply_intents
-from .git import transact
+from .git import Writers, transact
 from .manifest import ImagePin
 
 
@@ -126,7 +126,8 @@ class BumpSpec:
 
 def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
          tag: str | None = None, build_url: str | None = None, workdir: Path | None = None,
-         branch: str | None = None, push_branch: str | None = None, verb: str = "deploy") -> BumpResult:
+         branch: str | None = None, push_branch: str | None = None, verb: str = "deploy",
+         writers: Writers | None = None) -> BumpResult:
     """Pin ``image@digest`` (and ``tag``) for ``service`` in ``environment`` and push the commit.
 
     Concurrent bumps of one repository from this host are group-committed (:mod:`gitops.batch`):
@@ -144,9 +145,9 @@ def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, ima
     spec = BumpSpec(svc.name, environment, env.ecr_repository, env.manifest, env.manifest_format,
                     env.values_key, image, digest, tag, build_url, verb)
     from . import batch
-    if push_branch is None and workdir is None and batch.enabled():
-        return batch.submit(repo_url, branch, spec)
-    tx = transact(repo_url, spec.apply, branch=branch, push_branch=push_branch, workdir=workdir)
+    if push_branch is None and workdir is None and batch.enabled(writers):
+        return batch.submit(repo_url, branch, spec, writers)
+    tx = transact(repo_url, spec.apply, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
     return spec.result(tx.commit, tx.attempts, push_branch or branch)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import Conflict, GantryError, NotFound
 from pipeline_lib.core.process import Completed, run
 from pipeline_lib.core.retry import retrying
+from pipeline_lib.core.settings import Settings, child_env
 
 GIT_TIMEOUT = 300.0   # seconds for one git command (a clone or push of a large GitOps repo)
 DEFAULT_IDENTITY = {"GIT_AUTHOR_NAME": "gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
@@ -41,7 +41,7 @@ CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; echo "username=${GIT_USE
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = child_env()   # git reads its own variables; GIT_USER/GIT_TOKEN reach the credential helper
     for key, value in DEFAULT_IDENTITY.items():
         env.setdefault(key, value)
     env["GIT_TERMINAL_PROMPT"] = "0"
@@ -111,23 +111,42 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
     return workdir
 
 
-def lock_path(url: str) -> Path:
-    """The host-wide lock file for writers of ``url`` (``$GANTRY_LOCK_DIR`` or the temp dir)."""
-    lock_dir = Path(os.environ.get("GANTRY_LOCK_DIR") or tempfile.gettempdir()) / "gantry-gitops-locks"
-    return lock_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
+@dataclass(frozen=True)
+class Writers:
+    """How the GitOps writers of one host coordinate: ``lock_dir`` of the host-wide locks (None:
+    the temp dir; ``GANTRY_LOCK_DIR``), ``lock`` (``GANTRY_GITOPS_NO_LOCK=1``: False), ``batch``
+    concurrent bumps into one push (``GANTRY_GITOPS_NO_BATCH=1``: False), ``trace`` file of batch
+    timings (``GANTRY_GITOPS_TRACE``)."""
+
+    lock_dir: str | None = None
+    lock: bool = True
+    batch: bool = True
+    trace: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Writers:
+        return cls(settings.lock_dir, settings.gitops_no_lock != "1", settings.gitops_no_batch != "1",
+                   settings.gitops_trace)
+
+
+def lock_path(url: str, lock_dir: str | None = None) -> Path:
+    """The host-wide lock file for writers of ``url`` (under ``lock_dir``, default the temp dir)."""
+    base = Path(lock_dir or tempfile.gettempdir()) / "gantry-gitops-locks"
+    return base / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
 
 
 @contextlib.contextmanager
-def writer_lock(url: str):
+def writer_lock(url: str, writers: Writers | None = None):
     """Queue the gantry writers of ``url`` on this host (``flock``), so they do not race each other.
 
     Writers on other hosts still race; fetch-rebase-retry handles them. Without this, N local
-    writers waste O(N^2) rejected pushes. Disabled by ``GANTRY_GITOPS_NO_LOCK=1``.
+    writers waste O(N^2) rejected pushes. Disabled by ``writers.lock`` False (``GANTRY_GITOPS_NO_LOCK=1``).
     """
-    if os.environ.get("GANTRY_GITOPS_NO_LOCK") == "1":
+    writers = writers or Writers()
+    if not writers.lock:
         yield True
         return
-    path = lock_path(url)
+    path = lock_path(url, writers.lock_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         waited = False
@@ -216,7 +235,7 @@ def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool,
 
 def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | None], *,
              branch: str = "main", push_branch: str | None = None, workdir: Path | None = None,
-             deadline: float = 300.0, max_delay: float = 2.0) -> Transaction:
+             deadline: float = 300.0, max_delay: float = 2.0, writers: Writers | None = None) -> Transaction:
     """Apply ``change(checkout)`` on the remote tip, commit and push; retry on rejection.
 
     ``change`` returns ``None`` for "nothing to do", else ``(message, paths, result)`` after
@@ -230,7 +249,7 @@ def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | 
     give_up = time.monotonic() + deadline
     try:
         checkout(url, branch, wd)
-        with writer_lock(url) as waited:
+        with writer_lock(url, writers) as waited:
             return _attempts(url, wd, change, branch, target, push_branch is not None, give_up, deadline,
                              max_delay, stale=waited)
     finally:

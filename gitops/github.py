@@ -2,7 +2,7 @@
 
 Uses :class:`pipeline_lib.core.github.GitHubClient` (session, retries, rate limits, token redaction).
 Endpoints: ``POST /repos/{owner}/{repo}/pulls`` and ``GET /repos/{owner}/{repo}/pulls?head=…``
-(https://docs.github.com/en/rest/pulls/pulls). The token comes from ``$GITHUB_TOKEN``.
+(https://docs.github.com/en/rest/pulls/pulls). The token is the caller's (``$GITHUB_TOKEN``, read by the CLI).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 from pipeline_lib.core.answer import json_of, require
 from pipeline_lib.core.errors import Conflict, GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo
-from pipeline_lib.core.settings import Settings
 
 _URL_REPO = re.compile(r"(?:github\.com[:/]|/)(?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 
@@ -26,7 +25,6 @@ def repo_from_url(url: str) -> str:
 
 class GitHub:
     def __init__(self, api: str, token: str | None = None) -> None:
-        token = token or Settings.from_env().github_token
         if not token:
             raise GantryError("github", "GITHUB_TOKEN is not set (needed to open a pull request)")
         self.client = GitHubClient(token, api)

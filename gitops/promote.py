@@ -11,7 +11,7 @@ from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
 from .effect import running_pin
-from .git import checkout
+from .git import Writers, checkout
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -21,22 +21,24 @@ def review_branch(service: str, environment: str, digest: str) -> str:
 def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
             tag: str | None = None, build_url: str | None = None, mode: str = "commit",
             github_api: str = "https://api.github.com", github_repo: str | None = None,
-            workdir: Path | None = None, verb: str = "deploy") -> BumpResult:
+            workdir: Path | None = None, verb: str = "deploy", writers: Writers | None = None,
+            github_token: str | None = None) -> BumpResult:
     """``mode='commit'``: push to the catalog's GitOps branch. ``mode='pr'``: push a review branch
-    and open a pull request against it."""
+    and open a pull request against it (with ``github_token``, the caller's ``GITHUB_TOKEN``)."""
     branch_base = catalog.gitops_branch
     if mode not in ("commit", "pr"):
         raise GantryError("gitops", f"unknown mode {mode!r} (commit or pr)")
     if mode == "commit":
         return bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
-                    digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base)
+                    digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base,
+                    writers=writers)
     from .github import GitHub, repo_from_url
     gh_repo = github_repo or repo_from_url(repo_url)
-    client = GitHub(github_api)  # fail on a missing token before pushing anything
+    client = GitHub(github_api, github_token)  # fail on a missing token before pushing anything
     branch = review_branch(service, environment, digest)
     result = bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                   digest=digest, tag=tag, build_url=build_url, workdir=workdir, push_branch=branch, verb=verb,
-                  branch=branch_base)
+                  branch=branch_base, writers=writers)
     if result.changed:
         title = (f"{verb}({service}): {environment} {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
                  f"({digest[:19]})")
@@ -49,7 +51,8 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
 
 def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, target: str,
             build_url: str | None = None, mode: str | None = None,
-            github_api: str = "https://api.github.com", github_repo: str | None = None) -> BumpResult:
+            github_api: str = "https://api.github.com", github_repo: str | None = None,
+            writers: Writers | None = None, github_token: str | None = None) -> BumpResult:
     """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render)."""
     svc = catalog.service(service)
     src_env = svc.environment(source)
@@ -69,4 +72,5 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
         image = default_image(catalog, service, target)
     return deliver(repo_url, catalog=catalog, service=service, environment=target, image=image,
                    digest=str(pin.digest), tag=pin.tag, build_url=build_url, mode=mode or dst_env.deploy,
-                   github_api=github_api, github_repo=github_repo, verb="promote")
+                   github_api=github_api, github_repo=github_repo, verb="promote", writers=writers,
+                   github_token=github_token)

@@ -64,6 +64,19 @@ COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMAND
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one ``gantry: …`` line and exit code 2."""
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Also replaces each :class:`~pipeline_lib.core.settings.FromSetting` default by its value in
+        ``settings`` (the root parser's, set by :func:`build_parser`)."""
+        ns, rest = super().parse_known_args(args, namespace)
+        settings = getattr(ns, "settings", None)
+        if settings is not None:
+            from pipeline_lib.core.settings import FromSetting
+
+            for key, value in vars(ns).items():
+                if isinstance(value, FromSetting):
+                    setattr(ns, key, value.resolve(settings))
+        return ns, rest
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"gantry: {self.prog.removeprefix('gantry').strip() or 'usage'}: {message}"
                   f" (see '{self.prog} --help')\n")
@@ -76,7 +89,8 @@ def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The full parser for ``command`` alone when it is known, else for every command.
+    """The full parser for ``command`` alone when it is known, else for every command; its
+    namespaces carry ``settings`` (:func:`read_settings`).
 
     Imports the command's module (every module without a known command: for tools and tests
     that walk the whole tree; ``main`` uses :func:`index_parser` instead).
@@ -85,7 +99,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     modules = (COMMANDS[command].module,) if command in COMMANDS else COMMAND_MODULES
     for name in modules:
         importlib.import_module(name).register(sub)
+    parser.set_defaults(settings=read_settings())
     return parser
+
+
+def read_settings():
+    """The environment, read once for the command being run (``args.settings``): handlers pass
+    its values down in stage options and parameters; nothing below the CLI reads the environment."""
+    from pipeline_lib.core.settings import Settings   # not on the --help/--version path
+
+    return Settings.from_env()
 
 
 def index_parser() -> argparse.ArgumentParser:

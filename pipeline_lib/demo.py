@@ -11,6 +11,9 @@ Differences, each forced by the machine, none by the logic: without BuildKit the
 uses the Docker API (podman) behind the same interface and still writes the OCI archive; a
 pull-request build (``is_pr``) stops after the PR report, as Jenkins does, and without a GitHub
 token the PR report and the code-scanning upload are skipped; Slack is skipped without ``SLACK_WEBHOOK_URL``.
+
+The environment is read once (``DemoConfig.settings``, else :meth:`Settings.from_env` here), as
+the CLI does for each Jenkinsfile command; the stages get the values in their options.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from gitops.git import Writers
 from gitops.layout import init_repo
 from pipeline_lib.core.catalog import Catalog, Service, load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.process import run
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.localparts.stack import LocalStack
 
 from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
@@ -64,6 +69,8 @@ class DemoConfig:
     #: the gate must block, then main with the fixed version, which must ship; False: one build
     story: bool = True
     out: TextIO | None = field(default=None, repr=False)
+    #: the environment, read once (None: read when the demo starts)
+    settings: Settings | None = field(default=None, repr=False)
 
 
 def gate_options(environment: str, reports: Path, policy: Path | None = None) -> gate.GateOptions:
@@ -73,11 +80,12 @@ def gate_options(environment: str, reports: Path, policy: Path | None = None) ->
 
 
 def trivy_options(src: Path, reports: Path, archive: Path, db_repository: str | None,
-                  cache_dir: Path | None = None) -> scan.ScanOptions:
+                  cache_dir: Path | None = None, settings: Settings | None = None) -> scan.ScanOptions:
     """The Trivy stage's options, as the Jenkinsfile gives them (``--input image.oci.tar
     --scanners vuln,secret``); without a vulnerability DB mirror only ``secret`` can run offline."""
     scanners = TRIVY_SCANNERS if db_repository else tuple(s for s in TRIVY_SCANNERS if s != "vuln")
-    options: dict = {"scanners": scanners, "db_repository": db_repository}
+    options: dict = {**scan.settings_options("trivy", settings or Settings()), "scanners": scanners,
+                     "db_repository": db_repository}
     if cache_dir is not None:
         options["cache_dir"] = cache_dir
     return scan.ScanOptions("trivy", src, reports / "scans", input=archive, options=options)
@@ -130,6 +138,7 @@ class Demo:
 
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
+        self.settings = config.settings or Settings.from_env()
         self.workdir = config.workdir.resolve()
         self.catalog: Catalog = load_catalog(_locate(config.catalog, "jobs/catalog.yaml", "service catalog"))
         self.service: Service = self.catalog.service(config.service)
@@ -141,7 +150,7 @@ class Demo:
         self._trivy_cache: Path | None = None
 
     def _stage(self, name: str, func: Callable[[], StageResult]) -> StageResult:
-        result = run_stage(name, func, self.config.out)
+        result = run_stage(name, func, self.config.out, self.settings)
         self.results.append(result)
         return result
 
@@ -244,14 +253,16 @@ class Demo:
         archive = self.workdir / "image.oci.tar"
         self._stage("test", lambda: test.run(test.TestOptions(self.source, self.reports / "test", svc.test_command)))
         for tool in ("sonarqube", "dependency-check"):
-            self._stage(tool, lambda tool=tool: scan.run(scan.ScanOptions(tool, self.source, scans)))
+            self._stage(tool, lambda tool=tool: scan.run(scan.ScanOptions(
+                tool, self.source, scans, options=scan.settings_options(tool, self.settings))))
         builder = "buildkit" if shutil.which("buildctl") or shutil.which("buildctl-daemonless.sh") else "docker"
         self._stage("build", lambda: build.run(build.BuildOptions(
             self.source / svc.context, svc.dockerfile, [f"{parts.primary}/{repository}:{tag}"], archive, builder,
             {"org.opencontainers.image.revision": tag}, parts.client,
             vendor_to=self.workdir / "build-context", wheel_cache=self.workdir / "wheels")))
         self._stage("trivy", lambda: scan.run(trivy_options(self.source, self.reports, archive,
-                                                            cfg.trivy_db_repository, self._trivy_cache)))
+                                                            cfg.trivy_db_repository, self._trivy_cache,
+                                                            self.settings)))
         self._stage("gate", lambda: gate.run(gate_options(cfg.environment, self.reports, cfg.policy)))
         self._skip("code-scanning", "no GitHub API here: the SARIF is reports/gate/report.sarif")
         if cfg.is_pr:
@@ -283,11 +294,13 @@ class Demo:
                 self._stage("bump", lambda: bump.run(bump.BumpOptions(
                     self.catalog, svc.name, cfg.environment, digest, tag, bare.as_uri(),
                     image=f"{parts.primary}/{repository}", build_url=f"file://{self.workdir}/stages.json",
-                    mode=None)))
+                    mode=None, writers=Writers.from_settings(self.settings),
+                    github_token=self.settings.github_token)))
             platform = self.catalog.environments[cfg.environment].platform
             self._skip("deploy", "no ECS here (gantry event deploy rolls the event stack)"
                        if platform == "ecs-fargate" else f"Argo CD syncs {cfg.environment} from the GitOps repo")
         status = "SUCCESS" if all(r.ok for r in self.results) else "FAILURE"
         self._stage("notify", lambda: notify.run(notify.NotifyOptions(svc.name, cfg.environment, status,
-                                                                      f"file://{self.workdir}/stages.json"),
+                                                                      f"file://{self.workdir}/stages.json",
+                                                                      url=self.settings.slack_webhook_url),
                                                  required=False))

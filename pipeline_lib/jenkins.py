@@ -33,16 +33,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _STATUS_IN_MESSAGE = re.compile(r"\[(\d{3})\]")
-_ENV_PROXIES = tuple(v for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-                     for v in (name, name.upper()))
-_ENV_CA_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def _env_network_settings(url: str) -> bool:
-    """Does the environment configure proxies (or, for https, a CA bundle) for ``url``?"""
-    if any(os.environ.get(v) for v in _ENV_PROXIES):
+def _env_network_settings(s: JenkinsSettings) -> bool:
+    """Does the environment configure proxies (or, for https, a CA bundle) for ``s.url``?"""
+    if s.proxy:
         return True
-    return urlsplit(url).scheme == "https" and any(os.environ.get(v) for v in _ENV_CA_BUNDLES)
+    return urlsplit(s.url).scheme == "https" and bool(s.ca_bundle)
 
 
 @dataclass(frozen=True)
@@ -53,15 +50,24 @@ class JenkinsSettings:
     user: str | None = None
     token: str | None = None
     timeout: float = 30.0
+    # what the environment (read by the CLI, :class:`~pipeline_lib.core.settings.Settings`) says
+    # about the network: proxies set (requests honours them), the CA bundle, PYTHONHTTPSVERIFY=0,
+    # JENKINS_API_EXTRA_HEADERS set (python-jenkins adds them)
+    proxy: bool = False
+    ca_bundle: str | None = None
+    https_verify_off: bool = False
+    extra_headers: bool = False
 
     def __repr__(self) -> str:  # keep the token out of logs and tracebacks
         return f"JenkinsSettings(url={self.url!r}, user={self.user!r}, token={'***' if self.token else None})"
 
 
 def load_settings(conf: str | os.PathLike[str] | None = None,
-                  env: Mapping[str, str] | None = None, section: str = "jenkins") -> JenkinsSettings:
-    """Settings from ``env`` (default ``os.environ``), falling back to the JJB ini ``conf``."""
-    settings = Settings.from_env(env)
+                  env: Mapping[str, str] | None = None, section: str = "jenkins", *,
+                  settings: Settings | None = None) -> JenkinsSettings:
+    """Jenkins from ``settings`` (the environment the CLI read; else the mapping ``env``; neither:
+    nothing set), falling back to the JJB ini ``conf``."""
+    settings = settings if settings is not None else Settings.from_env(env or {})
     url, user, token = settings.jenkins_url, settings.jenkins_user, settings.jenkins_token
     timeout = 30.0
     if conf is not None:
@@ -94,7 +100,9 @@ def load_settings(conf: str | os.PathLike[str] | None = None,
         raise GantryError("jenkins", f"JENKINS_URL must be an http(s) URL, got {url!r}")
     if (user is None) != (token is None):
         raise GantryError("jenkins", "set both JENKINS_USER and JENKINS_API_TOKEN (or user and password in the ini)")
-    return JenkinsSettings(url.rstrip("/") + "/", user, token, timeout)
+    return JenkinsSettings(url.rstrip("/") + "/", user, token, timeout, proxy=settings.proxy is not None,
+                           ca_bundle=settings.ca_bundle, https_verify_off=settings.python_https_verify == "0",
+                           extra_headers=settings.jenkins_api_extra_headers is not None)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -162,7 +170,7 @@ class JenkinsClient:
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
             srv._session.mount("http://", adapter)
             srv._session.mount("https://", adapter)
-            if s.user and not _env_network_settings(s.url):
+            if s.user and not _env_network_settings(s):
                 # Nothing in the environment to honour: skip requests' per-call proxy/CA lookups.
                 srv._session.trust_env = False
             srv.crumb = self._crumb
@@ -409,7 +417,7 @@ class _FastReader:
         if s.user and s.token:
             cred = base64.b64encode(f"{s.user}:{s.token}".encode("utf-8")).decode("ascii")
             self.headers["Authorization"] = f"Basic {cred}"
-        cafile = next((os.environ[v] for v in _ENV_CA_BUNDLES if os.environ.get(v)), None)
+        cafile = s.ca_bundle
         if self.https and cafile:
             self.context = (ssl.create_default_context(capath=cafile) if os.path.isdir(cafile)
                             else ssl.create_default_context(cafile=cafile))
@@ -421,9 +429,9 @@ class _FastReader:
 
     @staticmethod
     def usable(settings: JenkinsSettings) -> bool:
-        if any(os.environ.get(v) for v in _ENV_PROXIES) or os.environ.get("PYTHONHTTPSVERIFY") == "0":
+        if settings.proxy or settings.https_verify_off:
             return False  # CA bundles from the environment are honoured by the SSL context
-        if os.environ.get("JENKINS_API_EXTRA_HEADERS"):
+        if settings.extra_headers:
             return False
         return urlsplit(settings.url).scheme in ("http", "https")
 
@@ -516,5 +524,6 @@ def _short(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text[0][:300]}" if text else exc.__class__.__name__
 
 
-def client_from(conf: str | Path | None = None, **kwargs: Any) -> JenkinsClient:
-    return JenkinsClient(load_settings(conf), **kwargs)
+def client_from(conf: str | Path | None = None, settings: Settings | None = None, **kwargs: Any) -> JenkinsClient:
+    """A client for the Jenkins of ``settings`` (the environment the CLI read), else of ``conf``."""
+    return JenkinsClient(load_settings(conf, settings=settings), **kwargs)

@@ -29,6 +29,7 @@ from typing import Any
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import run as run_command
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.settings import child_env
 
 from .base import FindingSet, Finding, ParsedReport, ScanOutcome, clip, fingerprint
 from .registry import ParseOptions, register
@@ -41,9 +42,10 @@ DEFAULT_TIMEOUT = 600.0
 _SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW", "info": "INFO"}
 
 
-def find_checkov(project_dir: Path | None = None) -> str:
-    """``$GANTRY_CHECKOV``, else ``<project>/.venv-checkov/bin/checkov``, else ``checkov`` on PATH."""
-    env = os.environ.get("GANTRY_CHECKOV")
+def find_checkov(project_dir: Path | None = None, configured: str | None = None) -> str:
+    """``configured`` (the caller's ``$GANTRY_CHECKOV``), else ``<project>/.venv-checkov/bin/checkov``,
+    else ``checkov`` on PATH."""
+    env = configured
     if env:
         found = shutil.which(env)
         if found:
@@ -62,12 +64,14 @@ def find_checkov(project_dir: Path | None = None) -> str:
     raise GantryError("checkov", f"not installed (run 'make {CHECKOV_VENV}' to create {CHECKOV_VENV})")
 
 
-def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-    """Run checkov on ``infra_dir`` without network; its JSON report(s). Raises GantryError."""
-    env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
+def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
+            checkov: str | None = None) -> list[dict[str, Any]]:
+    """Run checkov (``checkov``: see :func:`find_checkov`) on ``infra_dir`` without network; its
+    JSON report(s). Raises GantryError."""
+    env = child_env(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
     for key in ("BC_API_KEY", "PRISMA_API_URL"):
         env.pop(key, None)
-    argv = [find_checkov(project_dir), "-d", str(infra_dir), "--framework", "terraform",
+    argv = [find_checkov(project_dir, checkov), "-d", str(infra_dir), "--framework", "terraform",
             "--skip-download", "--download-external-modules", "false", "-o", "json", "--compact"]
     try:
         proc = run_command(argv, timeout=timeout, env=env, what="checkov")
@@ -81,11 +85,12 @@ def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = D
     return data if isinstance(data, list) else [data]
 
 
-def run(project_dir: Path, out_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, **_: Any) -> ScanOutcome:
-    """Scanner protocol entry point: checkov on the Terraform under ``project_dir``."""
+def run(project_dir: Path, out_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, checkov: str | None = None,
+        **_: Any) -> ScanOutcome:
+    """Scanner protocol entry point: checkov (see :func:`find_checkov`) on the Terraform under ``project_dir``."""
     start = time.monotonic()
     try:
-        data = run_raw(Path(project_dir), timeout=timeout)
+        data = run_raw(Path(project_dir), timeout=timeout, checkov=checkov)
     except GantryError as exc:
         return ScanOutcome(TOOL, "error", [], exc.what, time.monotonic() - start)
     report = write_atomic(Path(out_dir) / REPORT_NAME, json.dumps(data, indent=1) + "\n")

@@ -85,11 +85,10 @@ def sarif_rule_severity(rule: dict) -> str:
 # running
 # ---------------------------------------------------------------------------------------
 
-def find_cli(cli: str | None = None) -> str | None:
-    """The CLI: ``cli``, $DEPENDENCY_CHECK_HOME/bin/dependency-check.sh, or PATH."""
+def find_cli(cli: str | None = None, home: str | None = None) -> str | None:
+    """The CLI: ``cli``, ``home``/bin/dependency-check.sh (the caller's $DEPENDENCY_CHECK_HOME), or PATH."""
     if cli:
         return cli if Path(cli).is_file() or shutil.which(cli) else None
-    home = os.environ.get("DEPENDENCY_CHECK_HOME")
     if home and (Path(home) / "bin" / "dependency-check.sh").is_file():
         return str(Path(home) / "bin" / "dependency-check.sh")
     return shutil.which("dependency-check.sh") or shutil.which("dependency-check")
@@ -97,16 +96,16 @@ def find_cli(cli: str | None = None) -> str | None:
 
 def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: Path | None = None,
         suppression: Path | None = None, project: str | None = None, timeout: float = 3600,
-        nvd_api_key_env: str = "NVD_API_KEY", no_update: bool = False, extra_args: tuple[str, ...] = (),
-        **_: Any) -> ScanOutcome:
+        home: str | None = None, nvd_api_key: str | None = None, no_update: bool = False,
+        extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
     """Scan ``project_dir``; writes ``dependency-check-report.json`` (and ``.xml``) in ``out_dir``.
 
-    Skipped (not an error) when the CLI is not installed. The NVD API key is read from the
-    environment variable ``nvd_api_key_env`` and handed over in a private properties file, never
-    on the command line. ``--failOnCVSS`` is not used: the gate decides.
+    Skipped (not an error) when the CLI is not installed. ``home``: the install directory
+    (``$DEPENDENCY_CHECK_HOME``). The NVD API key (``$NVD_API_KEY``) is handed over in a private
+    properties file, never on the command line. ``--failOnCVSS`` is not used: the gate decides.
     """
     start = time.monotonic()
-    binary = find_cli(cli)
+    binary = find_cli(cli, home)
     if binary is None:
         return ScanOutcome(TOOL, "skipped", [], "dependency-check CLI not found (set DEPENDENCY_CHECK_HOME "
                                                  "or put dependency-check.sh on PATH)")
@@ -124,7 +123,7 @@ def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: P
         if not Path(suppression).is_file():
             return ScanOutcome(TOOL, "error", [], f"{suppression}: suppression file not found")
         cmd += ["--suppression", str(suppression)]
-    key = os.environ.get(nvd_api_key_env, "")
+    key = nvd_api_key or ""
     props = None
     try:
         if key:

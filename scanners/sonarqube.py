@@ -19,7 +19,6 @@ and code smells are the business of SonarQube's own quality gate, which becomes 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settings import child_env
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
@@ -214,17 +213,17 @@ def find_scanner(scanner: str | None = None) -> list[str] | None:
 
 
 def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, project_key: str | None = None,
-        scanner: str | None = None, timeout: float = 1800, poll_timeout: float = 600, poll_interval: float = 2.0,
+        token: str | None = None, scanner: str | None = None, timeout: float = 1800, poll_timeout: float = 600, poll_interval: float = 2.0,
         page_size: int = 500, extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
     """Run the scanner on ``project_dir`` and collect results into ``out_dir/sonarqube.json``.
 
-    Skipped when SONAR_HOST_URL/SONAR_TOKEN are not set or no scanner is installed. The token
-    reaches the scanner through its SONAR_TOKEN environment variable, never the command line.
+    Skipped when ``host_url``/``token`` (the caller's SONAR_HOST_URL/SONAR_TOKEN) are not set or
+    no scanner is installed. The token reaches the scanner through its SONAR_TOKEN environment
+    variable, never the command line.
     """
     start = time.monotonic()
-    settings = Settings.from_env()
-    host = host_url or settings.sonar_host_url or ""
-    token = settings.sonar_token or ""
+    host = host_url or ""
+    token = token or ""
     if not host or not token:
         missing = " and ".join(n for n, v in (("SONAR_HOST_URL", host), ("SONAR_TOKEN", token)) if not v)
         return ScanOutcome(TOOL, "skipped", [], f"{missing} not set")
@@ -238,7 +237,7 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     key = project_key or project_dir.resolve().name
     cmd += [f"-Dsonar.host.url={host}", f"-Dsonar.projectKey={key}",
             f"-Dsonar.projectBaseDir={project_dir.resolve()}", f"-Dsonar.working.directory={work}", *extra_args]
-    env = {**os.environ, "SONAR_TOKEN": token}
+    env = child_env(SONAR_TOKEN=token)
     try:
         res = run_command(cmd, timeout=timeout, cwd=project_dir, env=env, max_output=TAIL_OUTPUT, secrets=(token,))
     except TimeoutExceeded:

@@ -66,10 +66,10 @@ def map_severity(value: Any, problems: set[str] | None = None) -> str:
 # ---------------------------------------------------------------------------------------
 
 def find_trivy(trivy: str | None = None) -> str | None:
-    """``trivy`` argument, $TRIVY_BIN, PATH, or the binary installed next to this Python."""
-    for cand in (trivy, os.environ.get("TRIVY_BIN")):
-        if cand:
-            return cand if (os.sep in cand and Path(cand).is_file()) or shutil.which(cand) else None
+    """``trivy`` (the ``--trivy`` option, else the caller's ``$TRIVY_BIN``), else PATH, else the
+    binary installed next to this Python."""
+    if trivy:
+        return trivy if (os.sep in trivy and Path(trivy).is_file()) or shutil.which(trivy) else None
     found = shutil.which("trivy")
     if found:
         return found
@@ -96,12 +96,12 @@ def _common_args(*, timeout: float, cache_dir: Path | None, db_repository: str |
     return args
 
 
-def default_cache_dir() -> Path:
-    """Trivy's cache dir when none is given: $TRIVY_CACHE_DIR, else $XDG_CACHE_HOME/trivy or ~/.cache/trivy."""
-    if os.environ.get("TRIVY_CACHE_DIR"):
-        return Path(os.environ["TRIVY_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "trivy"
+def default_cache_dir(configured: str | None = None, xdg_cache_home: str | None = None) -> Path:
+    """Trivy's cache dir when none is given: ``configured`` (the caller's $TRIVY_CACHE_DIR), else
+    ``xdg_cache_home``/trivy (the caller's $XDG_CACHE_HOME), else ~/.cache/trivy."""
+    if configured:
+        return Path(configured)
+    return Path(xdg_cache_home or Path.home() / ".cache") / "trivy"
 
 
 def db_updated_times(cache_dir: Path | None) -> tuple[str, str]:

@@ -31,6 +31,7 @@ import yaml
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import run as run_command
+from pipeline_lib.core.settings import child_env
 
 from .dashboards import SIDECAR_LABEL, dashboard_exprs
 
@@ -52,7 +53,7 @@ def run_tool(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
     """Run a checker; ``(exit code, stdout+stderr)``. A hang is a :class:`GantryError`."""
     name = Path(args[0]).name
     try:
-        proc = run_command(args, cwd=cwd, timeout=TOOL_TIMEOUT, env={**os.environ, "NO_COLOR": "1"}, what=name)
+        proc = run_command(args, cwd=cwd, timeout=TOOL_TIMEOUT, env=child_env(NO_COLOR="1"), what=name)
     except TimeoutExceeded:
         raise TimeoutExceeded(name, f"timed out after {TOOL_TIMEOUT:g}s") from None
     return proc.returncode, (proc.stdout + proc.stderr).strip()

@@ -44,7 +44,8 @@ def cmd_code_scanning(args: argparse.Namespace) -> int:
     if args.pr is not None and args.pr <= 0:
         raise GantryError("--pr", "must be a positive pull request number")
     ref = pr_ref(args.pr) if args.pr is not None else branch_ref(args.ref)
-    out = upload_sarif(args.repo, args.sha, ref, args.sarif, api_url=args.api_url,
+    out = upload_sarif(args.repo, args.sha, ref, args.sarif, api_url=args.api_url or args.settings.github_api_url,
+                       token=args.settings.github_token or "",
                        timeout=args.code_scanning_timeout, dry_run=args.dry_run, quiet=args.format == "json")
     if args.format == "json":
         print(json.dumps({"ref": ref, "uploads": out}, indent=2))

@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     config = DemoConfig(workdir=args.workdir, service=args.service, environment=args.environment,
                         catalog=args.catalog, source=args.source, registry_port=args.registry_port,
                         engine=args.engine, policy=args.policy, story=not args.single_build,
-                        out=sys.stderr if args.format == "json" else None)
+                        out=sys.stderr if args.format == "json" else None, settings=args.settings)
     demo = Demo(config)
     code = demo.run()
     if args.format == "json":

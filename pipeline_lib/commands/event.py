@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import sys
@@ -16,6 +15,7 @@ from botocore.exceptions import BotoCoreError, NoRegionError
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import EXIT_OK, GantryError
+from pipeline_lib.core.settings import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window
@@ -54,14 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--name", required=True)
     lc.add_argument("--step", required=True, choices=STEPS)
     lc.add_argument("--event-end", required=True, help="event end (ISO date-time with offset)")
-    lc.add_argument("--region", default=os.environ.get("AWS_REGION") or "ap-northeast-2")
+    lc.add_argument("--region", default=FromSetting("aws_region", "ap-northeast-2"), help="default: %(default)s")
     lc.add_argument("--db-instance", default="event")
     lc.add_argument("--final-sync-task", default="event-final-sync")
-    lc.add_argument("--slack-secret", default=os.environ.get("SLACK_WEBHOOK_SECRET_ID", "event/slack-webhook"))
+    lc.add_argument("--slack-secret", default=FromSetting("slack_webhook_secret_id"), help="default: %(default)s")
     lc.add_argument("--sns-topic-arn", default=None)
     lc.add_argument("--event-root", type=Path, default=Path("infra/envs/event"))
-    lc.add_argument("--terraform", default=os.environ.get("GANTRY_TERRAFORM", "terraform"),
-                    help="terraform command (split like a shell)")
+    lc.add_argument("--terraform", default=FromSetting("terraform"),
+                    help="terraform command (split like a shell; default: %(default)s)")
     lc.add_argument("--gitops-repo", default=None,
                     help="create: write the event images' digests pinned in this GitOps repo to "
                          "images.auto.tfvars.json before apply")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settings import FromSetting
 
 from .options import add_catalog, add_dry_run, add_env, add_format
 
@@ -29,7 +29,6 @@ def _digest(value: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    settings = Settings.from_env()   # the environment, read once for every default below
     p = sub.add_parser("gitops", help="bump, promote and scaffold the GitOps repo; Argo CD apps")
     gsub = p.add_subparsers(dest="gitops_command", metavar="ACTION", required=True)
 
@@ -67,8 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bump.add_argument("--digest", required=True, type=_digest, help="sha256:<64 hex>")
     bump.add_argument("--tag", help="image tag recorded beside the digest")
     bump.add_argument("--image", help="image repository host/name (default: catalog ECR repository)")
-    bump.add_argument("--build-url", default=settings.build_url, help="default: $BUILD_URL")
-    _mode_opts(bump, settings)
+    bump.add_argument("--build-url", default=FromSetting("build_url"), help="default: $BUILD_URL")
+    _mode_opts(bump)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
     bump.add_argument("--json", action="store_true", help="print the result as JSON")
     bump.set_defaults(func=_bump, stage="bump")
@@ -79,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
     promote.add_argument("--service", required=True)
-    promote.add_argument("--build-url", default=settings.build_url)
-    _mode_opts(promote, settings)
+    promote.add_argument("--build-url", default=FromSetting("build_url"))
+    _mode_opts(promote)
     promote.add_argument("--json", action="store_true")
     promote.set_defaults(func=_promote)
 
@@ -110,17 +109,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     wait = gsub.add_parser("wait", help="poll the Argo CD API until an app is Synced and Healthy")
     wait.add_argument("--app", required=True)
-    wait.add_argument("--server", default=settings.argocd_server, help="default: $ARGOCD_SERVER")
+    wait.add_argument("--server", default=FromSetting("argocd_server"), help="default: $ARGOCD_SERVER")
     wait.add_argument("--timeout", type=float, default=300.0)
     wait.add_argument("--revision", help="also require this synced revision (commit)")
     wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
     wait.set_defaults(func=_wait)
 
 
-def _mode_opts(p: argparse.ArgumentParser, settings: Settings) -> None:
+def _mode_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("commit", "pr"), help="push to main, or open a pull request "
                    "(default: the environment's deploy setting in the catalog)")
-    p.add_argument("--github-api", default=settings.github_api_url,
+    p.add_argument("--github-api", default=FromSetting("github_api_url"),
                    help="GitHub REST API base for --mode pr (default: $GITHUB_API_URL or api.github.com)")
     p.add_argument("--github-repo", help="owner/name for --mode pr (default: parsed from --repo)")
 
@@ -204,10 +203,13 @@ def _print_bump(result, as_json: bool, what: str) -> None:
 
 
 def _bump(args: argparse.Namespace) -> int:
+    from gitops.git import Writers
+
     from ..stages.bump import BumpOptions, run
     result = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
                              args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
-                             args.workdir)).value
+                             args.workdir, Writers.from_settings(args.settings),
+                             args.settings.github_token)).value
     _print_bump(result, args.json, f"{args.service} {args.env}")
     return 0
 
@@ -218,11 +220,13 @@ def _warn(result) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from gitops.git import Writers
     from gitops.promote import promote
     catalog = _load_catalog(args.catalog)
     result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
                      source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
-                     github_api=args.github_api, github_repo=args.github_repo)
+                     github_api=args.github_api, github_repo=args.github_repo,
+                     writers=Writers.from_settings(args.settings), github_token=args.settings.github_token)
     _print_bump(result, args.json, f"{args.service} {args.source} -> {args.target}")
     return 0
 
@@ -275,6 +279,6 @@ def _wait(args: argparse.Namespace) -> int:
     from gitops.argocd import wait_synced
     if not args.server:
         raise GantryError("gitops wait", "--server (or $ARGOCD_SERVER) is required")
-    token = Settings.from_env().argocd_token
+    token = args.settings.argocd_token
     return wait_synced(args.server, args.app, token=token, timeout=args.timeout, revision=args.revision,
                        verify=not args.insecure)

@@ -95,9 +95,9 @@ def default_tags(env: dict[str, str]) -> list[str]:
 
 
 def _tags(args: argparse.Namespace) -> list[str]:
-    import os
     from pipeline_lib.core.reference import check_tag
-    tags = args.tag or default_tags(dict(os.environ))
+    build = {"GIT_COMMIT": args.settings.git_commit or "", "TAG_NAME": args.settings.tag_name or ""}
+    tags = args.tag or default_tags(build)
     if not tags:
         raise GantryError(f"image {args.image_command}", "no tag: pass --tag or set GIT_COMMIT")
     return [check_tag(t, f"image {args.image_command}: --tag") for t in tags]

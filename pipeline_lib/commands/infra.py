@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from ..infra.catalogvars import sync
-from ..infra.check import STEPS, StepResult, run_check
+from ..infra.check import STEPS, StepResult, Tools, run_check
 from ..infra.cliconfig import find_mirror, write_cli_config
 from .options import add_catalog
 
@@ -63,7 +63,7 @@ def _print_step(result: StepResult) -> None:
 def _check(args: argparse.Namespace) -> int:
     project = Path.cwd()
     report = run_check(args.infra, args.catalog, _steps(args.steps), args.cli_config, project,
-                       progress=_print_step)
+                       progress=_print_step, tools=Tools.from_settings(args.settings))
     total = sum(r.seconds for r in report.results)
     if report.ok:
         print(f"infra check: ok ({', '.join(r.step for r in report.results)}; {total:.1f}s)")
@@ -83,7 +83,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _cli_config(args: argparse.Namespace) -> int:
-    mirror = find_mirror()
+    mirror = find_mirror(configured=args.settings.tf_provider_mirror)
     path = write_cli_config(args.output, mirror=mirror, plugin_cache_dir=args.plugin_cache, search=False)
     where = f"filesystem mirror {mirror}" if mirror else "no local mirror: providers are downloaded"
     print(f"wrote {path} ({where})")

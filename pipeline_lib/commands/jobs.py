@@ -97,15 +97,18 @@ def rendered(args: argparse.Namespace, cached: bool = True, client: Callable[[],
     from ..jobs.render import cache_dir, jjb_files, jjb_options, render_jobs, render_jobs_cached
 
     options = jjb_options(args.conf)
+    cache = cache_dir(args.settings.cache_dir, args.settings.xdg_cache_home)
     exclude: list[Path] = []
     if not getattr(args, "no_catalog", False):
         catalog_path = _catalog_path(args)
-        check_generated_cached(catalog_path, args.jobs_dir, cache_dir())
+        check_generated_cached(catalog_path, args.jobs_dir, cache)
         exclude.append(catalog_path)
     # [job_builder] recursive / exclude: the files `jenkins-jobs --conf CONF update <jobs-dir>` reads
     files = jjb_files(args.jobs_dir, exclude=exclude, options=options)
     plugins = _plugins_info(args, client) if options.query_plugins_info else None
-    return (render_jobs_cached if cached else render_jobs)(files, conf=args.conf, plugins_info=plugins)
+    if not cached:
+        return render_jobs(files, conf=args.conf, plugins_info=plugins)
+    return render_jobs_cached(files, conf=args.conf, plugins_info=plugins, cache=cache)
 
 
 def _plugins_info(args: argparse.Namespace, client: Callable[[], Any] | None) -> list:
@@ -155,7 +158,7 @@ def _client(args: argparse.Namespace) -> Callable[[], Any]:
     from functools import cache
 
     from ..jenkins import client_from
-    return cache(lambda: client_from(args.conf))
+    return cache(lambda: client_from(args.conf, args.settings))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -92,11 +92,11 @@ def _check(args: argparse.Namespace) -> int:
 def _push_stage(args: argparse.Namespace) -> int:
     import sys
 
-    from ..metrics.pushgateway import URL_ENV, push_stage_from_env
+    from ..metrics.pushgateway import URL_ENV, push_stage_run
 
     if args.duration < 0:
         raise GantryError("--duration", f"must be 0 or more seconds, got {args.duration:g}")
-    if push_stage_from_env(args.stage, args.status, args.duration):
+    if push_stage_run(args.stage, args.status, args.duration, args.settings):
         print(f"pushed {args.stage}: {args.status}")
     else:
         print(f"gantry: not pushed: {URL_ENV} is not set", file=sys.stderr)

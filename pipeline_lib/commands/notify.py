@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settings import FromSetting, variable
 
 from ..stages.notify import STATUS_ICONS, NotifyOptions, run as run_notify
 from .options import add_dry_run, add_env
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_env(slack, dest="environment", required=True)
     slack.add_argument("--status", required=True, type=str.upper, choices=sorted(STATUS_ICONS),
                        help="Jenkins' currentBuild.currentResult")
-    slack.add_argument("--build-url", default=Settings.from_env().build_url or "")
+    slack.add_argument("--build-url", default=FromSetting("build_url", ""), help="default: $BUILD_URL")
     slack.add_argument("--url-env", default="SLACK_WEBHOOK_URL",
                        help="environment variable holding the webhook URL (default: %(default)s)")
     add_dry_run(slack, help="print the message instead of posting it")
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _slack(args: argparse.Namespace) -> int:
+    url = args.settings.slack_webhook_url if args.url_env == "SLACK_WEBHOOK_URL" else variable(args.url_env)
     result = run_notify(NotifyOptions(args.service, args.environment, args.status, args.build_url,
-                                      args.url_env, args.dry_run))
+                                      args.url_env, args.dry_run, url))
     print(result.data["text"] if args.dry_run else f"notify: {result.detail}")
     return 0

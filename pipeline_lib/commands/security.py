@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
 from scanners.registry import tool_names
 
 from .options import add_env, add_format
 
 if TYPE_CHECKING:
     from ..stages.gate import GateOptions
-    from ..stages.scan import ScanOptions
+    from ..stages.scan import ScanOptions, settings_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +110,9 @@ def scan_options(args: argparse.Namespace) -> "ScanOptions":
         opts.update(cli=args.dc_cli, data_dir=args.data_dir, suppression=args.suppression, no_update=args.no_update)
     elif args.tool == "sonarqube":
         opts.update(host_url=args.host_url, project_key=args.project_key, scanner=args.sonar_scanner)
+    for key, value in settings_options(args.tool, args.settings).items():   # an option given wins
+        if opts.get(key) is None:
+            opts[key] = value
     return ScanOptions(args.tool, args.src, args.out, args.timeout, args.image, args.input, opts)
 
 
@@ -164,9 +166,9 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
                        policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
                        licenses=args.licenses, input_format=args.input_format,
-                       links={"Jenkins build": Settings.from_env().build_url or ""},
+                       links={"Jenkins build": args.settings.build_url or ""},
                        baseline_from_jenkins=args.baseline_from_jenkins or None,
-                       baseline_artifact=args.baseline_artifact)
+                       baseline_artifact=args.baseline_artifact, settings=args.settings)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -190,12 +192,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
-    from pipeline_lib.core.github import api_url_from_env
-
     from ..stages.pr_report import PrReportOptions, run
 
-    settings = Settings.from_env()
-    result = run(PrReportOptions(args.repo, args.pr, args.sha, args.report_dir, args.api_url or api_url_from_env(),
+    settings = args.settings
+    result = run(PrReportOptions(args.repo, args.pr, args.sha, args.report_dir, args.api_url or settings.github_api_url,
                                  settings.github_token or "", args.target_url or settings.build_url or None,
                                  args.context, code_scanning=args.code_scanning,
                                  code_scanning_timeout=args.code_scanning_timeout))

@@ -26,5 +26,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     service = load_catalog(args.catalog).service(args.service)
     opts = TestOptions(args.src, args.out, service.test_command, args.timeout)
-    result = run_stage("test", lambda: run_test_stage(opts))
+    result = run_stage("test", lambda: run_test_stage(opts), settings=args.settings)
     return 0 if result.ok else 1

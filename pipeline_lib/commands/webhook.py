@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings, variable
 from ..webhook.retry import DEFAULT_HORIZON, DEFAULT_LEASE
 from .options import add_catalog
 
@@ -71,30 +71,35 @@ def _seconds(value: str) -> float:
 
 
 def build_receiver(catalog_path: Path, store_url: str | Path, conf: str | None, workers: int = 4,
-                   policy=None, slack_env: str | None = "SLACK_WEBHOOK_URL"):
+                   policy=None, slack_env: str | None = "SLACK_WEBHOOK_URL", settings: Settings | None = None):
+    """The receiver of ``gantry webhook serve``; ``settings``: the environment the CLI read (the
+    webhook secret, Jenkins, the Slack URL when ``slack_env`` is ``SLACK_WEBHOOK_URL``)."""
     from pipeline_lib.core.catalog import load_catalog
     from ..jenkins import JenkinsClient, load_settings
     from ..webhook.app import Receiver, WebhookConfig
     from ..webhook.backends import open_store
     from ..webhook.retry import RetryPolicy
 
-    secret = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
+    settings = settings or Settings()
+    secret = settings.github_webhook_secret or ""
     if not secret:
         raise GantryError("GITHUB_WEBHOOK_SECRET", "not set: the receiver refuses to run without a secret")
     if not 1 <= workers <= 64:
         raise GantryError("--workers", f"must be from 1 to 64, got {workers}")
     policy = policy or RetryPolicy()
     catalog = load_catalog(catalog_path)
-    settings = load_settings(conf)
-    policy.check_lease(settings.timeout)
+    jenkins = load_settings(conf, settings=settings)
+    policy.check_lease(jenkins.timeout)
     # Retries are scheduled in the store (capped backoff with jitter), not inside one call.
-    client = JenkinsClient(settings, retries=0)
+    client = JenkinsClient(jenkins, retries=0)
     store = open_store(store_url)
-    if not os.environ.get(slack_env or ""):
+    slack_url = (settings.slack_webhook_url if slack_env == "SLACK_WEBHOOK_URL"
+                 else variable(slack_env) if slack_env else None)
+    if not slack_url:
         logging.getLogger("gantry.webhook").warning(
             "webhook: %s is not set: triggers given up are reported in this log only", slack_env)
     return Receiver(WebhookConfig(secret.encode("utf-8"), catalog, workers=workers, policy=policy,
-                                  trigger_process=True, slack_env=slack_env), client, store)
+                                  trigger_process=True, slack_env=slack_env, slack_url=slack_url), client, store)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -107,7 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     policy = RetryPolicy(backoff=args.retry_backoff, max_backoff=args.retry_max_backoff,
                          horizon=args.retry_horizon, lease=args.lease)
-    receiver = build_receiver(args.catalog, args.store, args.conf, args.workers, policy, args.slack_url_env)
+    receiver = build_receiver(args.catalog, args.store, args.conf, args.workers, policy, args.slack_url_env,
+                              args.settings)
     config = uvicorn.Config(create_app(receiver), host=args.host, port=args.port, log_level="info",
                             access_log=False, server_header=False, timeout_graceful_shutdown=5,
                             http=http_protocol(args.request_timeout), timeout_keep_alive=args.keep_alive_timeout)

@@ -22,7 +22,7 @@ from .answer import json_of, optional, require
 from .errors import BadAnswer, GantryError, Unavailable, error_for_status
 from .http import GantryRetry, retry_policy
 from .http import session as http_session
-from .settings import DEFAULT_GITHUB_API_URL, Settings
+from .settings import DEFAULT_GITHUB_API_URL
 
 DEFAULT_API_URL = DEFAULT_GITHUB_API_URL
 STATUS_CONTEXT = "gantry/security"
@@ -32,11 +32,6 @@ STATES = ("success", "failure", "error", "pending")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
-
-
-def api_url_from_env() -> str:
-    """``GITHUB_API_URL`` (set by Actions / configurable in Jenkins) or GitHub.com."""
-    return Settings.from_env().github_api_url
 
 
 def check_repo(repo: str) -> str:

@@ -1,30 +1,16 @@
 """Settings read from the environment once, as one frozen value; secrets never in its repr.
 
-Variables (all optional here; the code that needs one says so when it is missing):
+Configuration is read once, at the edge: the CLI (:func:`pipeline_lib.cli.build_parser` puts
+``Settings.from_env()`` in ``args.settings``) and the demo read it; stages get the values in their
+options, domain code as parameters. Only this module touches ``os.environ``
+(tests/core/test_settings_read_once.py checks): :meth:`Settings.from_env`, :func:`variable` (a
+variable the user named on the command line) and :func:`child_env` (a child process's environment).
 
-=====================  ============================================================  =======
-field                  environment variable(s)                                        secret
-=====================  ============================================================  =======
-jenkins_url            ``JENKINS_URL``                                                no
-jenkins_user           ``JENKINS_USER``                                               no
-jenkins_token          ``JENKINS_API_TOKEN``                                          yes
-github_token           ``GITHUB_TOKEN``, else ``GH_TOKEN``                            yes
-github_api_url         ``GITHUB_API_URL`` (default ``https://api.github.com``)        no
-sonar_host_url         ``SONAR_HOST_URL``                                             no
-sonar_token            ``SONAR_TOKEN``                                                yes
-slack_webhook_url      ``SLACK_WEBHOOK_URL`` (its path is the secret)                 yes
-git_user / git_token   ``GIT_USER`` / ``GIT_TOKEN`` (HTTPS auth to the GitOps remote)  token
-argocd_server          ``ARGOCD_SERVER``                                              no
-argocd_token           ``ARGOCD_AUTH_TOKEN``, else ``ARGOCD_TOKEN``                   yes
-aws_region             ``AWS_REGION``, else ``AWS_DEFAULT_REGION``                    no
-aws_endpoint_url       ``AWS_ENDPOINT_URL`` (moto or LocalStack; boto3 reads it too)   no
-pushgateway_url        ``PUSHGATEWAY_URL``                                            no
-build_url              ``BUILD_URL`` (set by Jenkins for every build)                 no
-=====================  ============================================================  =======
-
-Empty values count as unset. ``Settings.from_env()`` reads ``os.environ`` (or a given mapping).
-:data:`SETTINGS` is the full table of the variables gantry reads (these and the tool knobs), each
-with its default and help; ``gantry config show [--format json]`` prints it with secrets masked.
+:data:`SETTINGS` is the full table of the variables gantry reads (services' secrets, Jenkins build
+variables, tool knobs, the platform's variables gantry honours), each with its default and help;
+``gantry config show [--format json]`` prints it with secrets masked. Every row is a field of
+:class:`Settings` (all optional here; the code that needs one says so when it is missing).
+Empty values count as unset.
 """
 
 from __future__ import annotations
@@ -33,22 +19,27 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
-_SECRETS = frozenset({"jenkins_token", "github_token", "sonar_token", "slack_webhook_url", "git_token",
-                      "argocd_token"})
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every row of :data:`SETTINGS` as a field of the same name (a rule default in angle brackets
+    is ``None`` here: the code that uses the setting applies the rule)."""
+
     jenkins_url: str | None = None
     jenkins_user: str | None = None
     jenkins_token: str | None = None
+    jenkins_api_extra_headers: str | None = None
     github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_webhook_secret: str | None = None
     sonar_host_url: str | None = None
     sonar_token: str | None = None
     slack_webhook_url: str | None = None
+    slack_webhook_secret_id: str = "event/slack-webhook"
     git_user: str | None = None
     git_token: str | None = None
     argocd_server: str | None = None
@@ -56,35 +47,92 @@ class Settings:
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     pushgateway_url: str | None = None
+    pushgateway_username: str | None = None
+    pushgateway_password: str | None = None
+    nvd_api_key: str | None = None
+    docker_host: str = "unix:///var/run/docker.sock"
     build_url: str | None = None
+    git_commit: str | None = None
+    tag_name: str | None = None
+    service: str = "unknown"
+    target_env: str = "unknown"
+    trivy_bin: str | None = None
+    trivy_cache_dir: str | None = None
+    dependency_check_home: str | None = None
+    checkov: str | None = None
+    terraform: str = "terraform"
+    tf_provider_mirror: str | None = None
+    cache_dir: str | None = None
+    lock_dir: str | None = None
+    gitops_no_lock: str | None = None
+    gitops_no_batch: str | None = None
+    gitops_trace: str | None = None
+    xdg_cache_home: str | None = None
+    tf_cli_config_file: str | None = None
+    proxy: str | None = None
+    ca_bundle: str | None = None
+    python_https_verify: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """The settings in ``env`` (default: ``os.environ``), read once."""
+        """The settings in ``env`` (default: ``os.environ``), read once: each :data:`SETTINGS` row's
+        first non-empty variable (stripped), else its default (``None`` for a rule default)."""
         env = os.environ if env is None else env
-
-        def get(*names: str) -> str | None:
-            return next((env[n].strip() for n in names if (env.get(n) or "").strip()), None)
-
-        return cls(jenkins_url=get("JENKINS_URL"), jenkins_user=get("JENKINS_USER"),
-                   jenkins_token=get("JENKINS_API_TOKEN"), github_token=get("GITHUB_TOKEN", "GH_TOKEN"),
-                   github_api_url=get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL,
-                   sonar_host_url=get("SONAR_HOST_URL"), sonar_token=get("SONAR_TOKEN"),
-                   slack_webhook_url=get("SLACK_WEBHOOK_URL"), git_user=get("GIT_USER"), git_token=get("GIT_TOKEN"),
-                   argocd_server=get("ARGOCD_SERVER"), argocd_token=get("ARGOCD_AUTH_TOKEN", "ARGOCD_TOKEN"),
-                   aws_region=get("AWS_REGION", "AWS_DEFAULT_REGION"), aws_endpoint_url=get("AWS_ENDPOINT_URL"),
-                   pushgateway_url=get("PUSHGATEWAY_URL"), build_url=get("BUILD_URL"))
+        values = {}
+        for s in SETTINGS:
+            value, source = s.lookup(env)
+            values[s.name] = None if source == "default" and s.is_rule else value
+        return cls(**values)
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values that are set (to mask in any text that might echo them)."""
         return tuple(v for f in fields(self) if f.name in _SECRETS and (v := getattr(self, f.name)))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={'***' if f.name in _SECRETS else repr(v)}"
+        shown = ", ".join(f"{f.name}={'***' if f.name in _SECRETS else repr(_unpassworded(v))}"
                           for f in fields(self) if (v := getattr(self, f.name)) is not None)
         return f"Settings({shown})"
 
     __str__ = __repr__
+
+    def cache_home(self) -> Path:
+        """The base of cache directories: ``$XDG_CACHE_HOME``, else ``~/.cache``."""
+        return Path(self.xdg_cache_home) if self.xdg_cache_home else Path.home() / ".cache"
+
+
+@dataclass(frozen=True)
+class FromSetting:
+    """An argparse default taken from the settings the CLI read (``args.settings``): the field
+    ``name``, else ``fallback`` when it is unset. ``gantry``'s parser replaces it after parsing
+    (:func:`pipeline_lib.cli.build_parser`), so a handler sees a plain value; ``str()`` is the
+    variable for help texts (``%(default)s``)."""
+
+    name: str
+    fallback: str | None = None
+
+    def resolve(self, settings: Settings) -> str | None:
+        value = getattr(settings, self.name)
+        return value if value is not None else self.fallback
+
+    def __str__(self) -> str:
+        row = next(s for s in SETTINGS if s.name == self.name)
+        return "$" + row.variables[0] + (f" or {self.fallback}" if self.fallback is not None else "")
+
+
+def variable(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The stripped value of the variable ``name`` a user named on the command line (e.g.
+    ``gantry notify slack --url-env``), ``None`` when unset or empty. For commands only: the
+    variables gantry itself reads are :data:`SETTINGS` rows, read by :meth:`Settings.from_env`."""
+    env = os.environ if env is None else env
+    return (env.get(name) or "").strip() or None
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A copy of this process's environment plus ``extra``: the environment of a child process
+    (Terraform, Trivy, git, a scanner) that reads its own variables. The only place besides
+    :meth:`Settings.from_env` where gantry touches ``os.environ``
+    (tests/core/test_settings_read_once.py checks)."""
+    return {**os.environ, **extra}
 
 
 # ---------------------------------------------------------------------------------------
@@ -106,6 +154,11 @@ class Setting:
     secret: bool = False
     group: str = "services"
 
+    @property
+    def is_rule(self) -> bool:
+        """The default is a rule the using code applies (``<...>``), not a value."""
+        return self.default is not None and self.default.startswith("<")
+
     def lookup(self, env: Mapping[str, str]) -> tuple[str | None, str | None]:
         """``(value, source)``: the first non-empty variable's value and name, else the default
         (source ``"default"``; ``(None, None)`` when there is none)."""
@@ -116,7 +169,7 @@ class Setting:
         return (self.default, "default") if self.default is not None else (None, None)
 
 
-GROUPS = ("services", "jenkins build", "tools")
+GROUPS = ("services", "jenkins build", "tools", "platform")
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("jenkins_url", ("JENKINS_URL",), None, "Jenkins base URL (jobs diff/update, gate baselines, webhook builds)"),
@@ -177,10 +230,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gitops_no_batch", ("GANTRY_GITOPS_NO_BATCH",), None,
             "1: each GitOps change pushed alone, concurrent writers not batched", group="tools"),
     Setting("gitops_trace", ("GANTRY_GITOPS_TRACE",), None, "file to append GitOps batch timings to", group="tools"),
+    # other tools' and the platform's variables that change what gantry does
+    Setting("xdg_cache_home", ("XDG_CACHE_HOME",), "<~/.cache>",
+            "base of the default cache directories (XDG base directory spec)", group="platform"),
+    Setting("tf_cli_config_file", ("TF_CLI_CONFIG_FILE",), None,
+            "Terraform CLI config of gantry infra check (Terraform's own variable; else .venv/terraform.rc)",
+            group="platform"),
+    Setting("proxy", ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY",
+                      "no_proxy", "NO_PROXY"), None,
+            "proxy settings (requests reads them); any set: Jenkins is called through requests", group="platform"),
+    Setting("ca_bundle", ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"), None,
+            "CA bundle file or directory for HTTPS (Jenkins, and requests reads it)", group="platform"),
+    Setting("python_https_verify", ("PYTHONHTTPSVERIFY",), None,
+            "0: Python's own switch; Jenkins is then called through requests", group="platform"),
 )
+
+_SECRETS = frozenset(s.name for s in SETTINGS if s.secret)
 
 
 _USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
+
+
+def _unpassworded(value: str) -> str:
+    """``value`` with a URL's password (``scheme://user:PASSWORD@``) masked."""
+    return _USERINFO.sub(r"\1***@", value)
 
 
 def settings_table(env: Mapping[str, str] | None = None) -> list[dict[str, object]]:

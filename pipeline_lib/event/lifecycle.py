@@ -13,7 +13,6 @@ the retry window closes; then the handler gives up with exit code 1.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError, TimeoutExceeded
 from pipeline_lib.core.process import run
+from pipeline_lib.core.settings import child_env
 
 from ..infra.terraform import error_summary
 from ..notify import post_slack
@@ -239,7 +239,7 @@ class Handler:
         root = self.cfg.event_root
         if not root.is_dir():
             raise GantryError("event: --event-root", f"{root} is not a directory")
-        env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0")
+        env = child_env(TF_IN_AUTOMATION="1", TF_INPUT="0")
         for argv in ([*self.cfg.terraform_cmd, "init", "-input=false", "-no-color"],
                      [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false", "-no-color"]):
             try:

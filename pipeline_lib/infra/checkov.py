@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scanners import checkov
+from scanners import checkov as _checkov
 from scanners.base import ScanOutcome
 from scanners.gate import Verdict, evaluate as gate
 from scanners.policy import Policy, load_policy
@@ -19,20 +19,21 @@ from scanners.policy import Policy, load_policy
 from .terraform import Finding
 
 INFRA_ENVIRONMENT = "infra"
-DEFAULT_TIMEOUT = checkov.DEFAULT_TIMEOUT
-summary = checkov.summary
+DEFAULT_TIMEOUT = _checkov.DEFAULT_TIMEOUT
+summary = _checkov.summary
 
 
 def run_checkov(infra_dir: Path, project_dir: Path | None = None,
-                timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-    """Run checkov on ``infra_dir`` without network; return its JSON report(s)."""
-    return checkov.run_raw(infra_dir, project_dir, timeout)
+                timeout: float = DEFAULT_TIMEOUT, checkov: str | None = None) -> list[dict[str, Any]]:
+    """Run checkov (``checkov``: the caller's ``$GANTRY_CHECKOV``) on ``infra_dir`` without
+    network; return its JSON report(s)."""
+    return _checkov.run_raw(infra_dir, project_dir, timeout, checkov)
 
 
 def verdict(reports: list[dict[str, Any]], infra_dir: Path, policy: Policy | None = None) -> Verdict:
     """The gate's verdict on checkov's ``reports`` for the ``infra`` environment."""
-    parsed = checkov.parse_data(reports, Path(infra_dir) / checkov.REPORT_NAME, base=Path(infra_dir))
-    return gate([parsed], [ScanOutcome(checkov.TOOL, "ok", [parsed.path])], policy or load_policy(None),
+    parsed = _checkov.parse_data(reports, Path(infra_dir) / _checkov.REPORT_NAME, base=Path(infra_dir))
+    return gate([parsed], [ScanOutcome(_checkov.TOOL, "ok", [parsed.path])], policy or load_policy(None),
                 environment=INFRA_ENVIRONMENT)
 
 

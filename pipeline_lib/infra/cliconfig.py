@@ -9,7 +9,6 @@ Without a mirror, the config only sets a shared ``plugin_cache_dir`` and ``init`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pipeline_lib.core.fileio import write_atomic
@@ -20,10 +19,10 @@ MAX_DEPTH = 5
 
 
 def find_mirror(roots: tuple[str, ...] | list[str] = SEARCH_ROOTS, provider: str = "hashicorp/aws",
-                version: str | None = None) -> Path | None:
-    """The mirror directory (the parent of ``registry.terraform.io``) holding ``provider``."""
-    env = os.environ.get("GANTRY_TF_PROVIDER_MIRROR")
-    candidates = [env] if env else list(roots)
+                version: str | None = None, configured: str | None = None) -> Path | None:
+    """The mirror directory (the parent of ``registry.terraform.io``) holding ``provider``:
+    searched in ``configured`` alone (the caller's ``$GANTRY_TF_PROVIDER_MIRROR``), else ``roots``."""
+    candidates = [configured] if configured else list(roots)
     for raw in candidates:
         root = Path(raw).expanduser()
         if not root.is_dir():
@@ -79,10 +78,11 @@ def render_cli_config(mirror: Path | None, plugin_cache_dir: Path | None) -> str
 
 
 def write_cli_config(path: Path, mirror: Path | None = None, plugin_cache_dir: Path | None = None,
-                     search: bool = True) -> Path:
-    """Write the CLI config to ``path`` (searching for a mirror unless one is given)."""
+                     search: bool = True, configured_mirror: str | None = None) -> Path:
+    """Write the CLI config to ``path`` (searching for a mirror unless one is given; in
+    ``configured_mirror`` alone when set, see :func:`find_mirror`)."""
     if mirror is None and search:
-        mirror = find_mirror()
+        mirror = find_mirror(configured=configured_mirror)
     if mirror is None and plugin_cache_dir is not None:
         plugin_cache_dir.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, render_cli_config(mirror, plugin_cache_dir))

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.settings import child_env
 from pipeline_lib.localparts.moto_server import MotoServer
 from .hcl import load_root, load_tfvars
 from .localaws import remote_state_outputs, remote_states, write_local_state, write_overrides
@@ -77,13 +78,15 @@ def _set_values(root: Path) -> dict[str, Any]:
     return values
 
 
-def placeholder_values(root: Path) -> dict[str, Any]:
-    """Placeholders for the root's required variables that no tfvars file or ``TF_VAR_`` sets."""
+def placeholder_values(root: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Placeholders for the root's required variables that no tfvars file or ``TF_VAR_`` variable
+    of ``env`` (the environment Terraform runs with) sets."""
+    env = env or {}
     values = _set_values(root)
     out = {}
     for block in load_root(root).of("variable"):
         name = block.labels[0]
-        if "default" in block.body or name in values or f"TF_VAR_{name}" in os.environ:
+        if "default" in block.body or name in values or f"TF_VAR_{name}" in env:
             continue
         value = _placeholder(name, values)
         if value is not None:
@@ -148,9 +151,10 @@ def _tf(argv: list[str], root: Path, env: dict[str, str], timeout: float) -> Com
         raise GantryError(f"infra check: plan: {root.name}", f"terraform {argv[1]} timed out after {timeout:.0f}s") from None
 
 
-def _init(root: Path, display: str, env: dict[str, str], timeout: float, result: RootPlan) -> None:
+def _init(root: Path, display: str, env: dict[str, str], timeout: float, result: RootPlan,
+          tf: str = "terraform") -> None:
     t0 = time.monotonic()
-    proc = _tf([terraform_bin(), "init", "-input=false", "-no-color", "-json"], root, env, timeout)
+    proc = _tf([tf, "init", "-input=false", "-no-color", "-json"], root, env, timeout)
     result.init_seconds = time.monotonic() - t0
     if proc.returncode != 0:
         errors, _ = _diagnostics(proc.stdout)
@@ -161,9 +165,10 @@ def _init(root: Path, display: str, env: dict[str, str], timeout: float, result:
             result.findings.append(Finding("plan", display, f"terraform init failed: {tail[0][:300]}"))
 
 
-def _plan(root: Path, display: str, env: dict[str, str], timeout: float, result: RootPlan) -> None:
+def _plan(root: Path, display: str, env: dict[str, str], timeout: float, result: RootPlan,
+          tf: str = "terraform") -> None:
     t0 = time.monotonic()
-    proc = _tf([terraform_bin(), "plan", "-input=false", "-no-color", "-json", "-lock=false"], root, env, timeout)
+    proc = _tf([tf, "plan", "-input=false", "-no-color", "-json", "-lock=false"], root, env, timeout)
     result.plan_seconds = time.monotonic() - t0
     errors, result.summary = _diagnostics(proc.stdout)
     if errors:
@@ -173,11 +178,12 @@ def _plan(root: Path, display: str, env: dict[str, str], timeout: float, result:
         result.findings.append(Finding("plan", display, f"terraform plan exited {proc.returncode}: {tail[0][:300]}"))
 
 
-def _uses_plugin_cache(cli_config: Path | None) -> bool:
+def _uses_plugin_cache(cli_config: Path | None, env: Mapping[str, str]) -> bool:
     """True when providers are downloaded into a shared ``plugin_cache_dir`` (no filesystem mirror):
-    concurrent inits must not race to fill it (Terraform docs, "Provider Plugin Cache")."""
+    concurrent inits must not race to fill it (Terraform docs, "Provider Plugin Cache").
+    ``env``: the environment Terraform runs with."""
     if cli_config is None:
-        return bool(os.environ.get("TF_PLUGIN_CACHE_DIR"))
+        return bool(env.get("TF_PLUGIN_CACHE_DIR"))
     try:
         text = cli_config.read_text(encoding="utf-8")
     except OSError:
@@ -191,8 +197,10 @@ def env_roots(infra_dir: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and any(p.glob("*.tf"))) if base.is_dir() else []
 
 
-def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path, display: str = "") -> list[Finding]:
-    """Write the overrides, remote-state files and placeholder tfvars into ``root`` (a copy).
+def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path, display: str = "",
+                 env: Mapping[str, str] | None = None) -> list[Finding]:
+    """Write the overrides, remote-state files and placeholder tfvars into ``root`` (a copy);
+    ``env``: the environment Terraform runs with (its ``TF_VAR_*`` need no placeholder).
 
     Returns findings for remote-state outputs the read root does not declare.
     """
@@ -204,7 +212,7 @@ def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path, display: 
                      for m in missing]
         states[name] = write_local_state(workdir / f"{root.name}-reads-{env}.tfstate", outputs)
     write_overrides(root, url, workdir / f"{root.name}.tfstate", states)
-    values = placeholder_values(root)
+    values = placeholder_values(root, env)
     if values:
         write_atomic(root / PLACEHOLDER_TFVARS, json.dumps(values, indent=2) + "\n")
     return findings
@@ -212,7 +220,8 @@ def prepare_root(infra_dir: Path, root: Path, url: str, workdir: Path, display: 
 
 def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | None = None,
                    timeout: float = DEFAULT_TIMEOUT,
-                   progress: Callable[[str], None] | None = None) -> tuple[list[Finding], list[RootPlan]]:
+                   progress: Callable[[str], None] | None = None,
+                   terraform: str = "terraform") -> tuple[list[Finding], list[RootPlan]]:
     """Plan every env root of ``infra_dir`` against moto (started here unless ``moto_url``).
 
     Returns the findings (the first error of each failing root) and per-root results.
@@ -221,7 +230,7 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
     roots = env_roots(infra_dir)
     if not roots:
         return [Finding("plan", str(infra_dir), "no env roots under envs/")], []
-    terraform_bin()  # fail early (exit 2) when Terraform is missing
+    tf = terraform_bin(terraform)  # fail early (exit 2) when Terraform is missing
     with tempfile.TemporaryDirectory(prefix="gantry-tf-plan-") as tmp:
         work = Path(tmp)
         copy = work / "infra"
@@ -233,8 +242,8 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             except GantryError as exc:
                 raise GantryError("infra check: plan", f"cannot start moto ({exc}); install it (make deps) "
                                   "or leave plan out of --steps") from None
-            env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0",
-                       AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+            env = child_env(TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0",
+                            AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
             env.pop("AWS_PROFILE", None)
             if cli_config is not None:
                 env["TF_CLI_CONFIG_FILE"] = str(cli_config)
@@ -242,15 +251,15 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             pairs = [(copy / r.relative_to(infra_dir), res) for r, res in zip(roots, results)]
             findings: list[Finding] = []
             for root, res in pairs:
-                res.findings += prepare_root(copy, root, url, work, res.root)
+                res.findings += prepare_root(copy, root, url, work, res.root, env)
             with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
                 try:
-                    first = 1 if _uses_plugin_cache(cli_config) else 0
+                    first = 1 if _uses_plugin_cache(cli_config, env) else 0
                     for p in pairs[:first]:   # fills the shared plugin cache; the others link from it
-                        _init(p[0], p[1].root, env, timeout, p[1])
-                    list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1]), pairs[first:]))
+                        _init(p[0], p[1].root, env, timeout, p[1], tf)
+                    list(pool.map(lambda p: _init(p[0], p[1].root, env, timeout, p[1], tf), pairs[first:]))
                     ready = [p for p in pairs if not p[1].findings]
-                    list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1]), ready))
+                    list(pool.map(lambda p: _plan(p[0], p[1].root, env, timeout, p[1], tf), ready))
                 except BaseException:
                     kill_running()   # an interrupt: do not wait for the other roots' plans
                     raise

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import Completed, run
+from pipeline_lib.core.settings import child_env
 
 DEFAULT_TIMEOUT = 300.0
 _ALIASES = re.compile(r"configuration_aliases\s*=\s*\[([^\]]*)\]")
@@ -36,8 +37,8 @@ class Finding:
         return f"{self.step}: {self.where}: {self.what}"
 
 
-def terraform_bin() -> str:
-    exe = os.environ.get("GANTRY_TERRAFORM", "terraform")
+def terraform_bin(exe: str = "terraform") -> str:
+    """The path of ``exe`` (the caller's ``$GANTRY_TERRAFORM``, default ``terraform``) on PATH."""
     path = shutil.which(exe)
     if path is None:
         raise GantryError("terraform", f"{exe!r} not found on PATH (install Terraform 1.11)")
@@ -85,11 +86,11 @@ def error_summary(text: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
+def fmt_check(infra_dir: Path, timeout: float = 60.0, terraform: str = "terraform") -> list[Finding]:
     """``terraform fmt -check -recursive``: one finding per badly formatted or unparsable file."""
     if not infra_dir.is_dir():
         raise GantryError(str(infra_dir), "no such directory")
-    proc = _run([terraform_bin(), "fmt", "-check", "-recursive", "-list=true", "-no-color", "."],
+    proc = _run([terraform_bin(terraform), "fmt", "-check", "-recursive", "-list=true", "-no-color", "."],
                 cwd=infra_dir, timeout=timeout)
     findings = [Finding("fmt", str(infra_dir / ln.strip()), f"not formatted (run 'terraform fmt -recursive {infra_dir}')")
                 for ln in proc.stdout.splitlines() if ln.strip()]
@@ -105,9 +106,7 @@ def fmt_check(infra_dir: Path, timeout: float = 60.0) -> list[Finding]:
 
 
 def _env(cli_config: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["TF_IN_AUTOMATION"] = "1"
-    env["CHECKPOINT_DISABLE"] = "1"
+    env = child_env(TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     if cli_config is not None:
         env["TF_CLI_CONFIG_FILE"] = str(cli_config)
     return env
@@ -133,10 +132,11 @@ def _add_alias_providers(root: Path) -> None:
         (root / "zz_gantry_validate_aliases.tf").write_text("\n".join(blocks), encoding="utf-8")
 
 
-def validate_root(root: Path, display: str, cli_config: Path | None, timeout: float) -> list[Finding]:
+def validate_root(root: Path, display: str, cli_config: Path | None, timeout: float,
+                  terraform: str = "terraform") -> list[Finding]:
     """``init -backend=false`` then ``validate -json`` in ``root`` (a copy)."""
     env = _env(cli_config)
-    tf = terraform_bin()
+    tf = terraform_bin(terraform)
     _add_alias_providers(root)
     init = _run([tf, "init", "-backend=false", "-input=false", "-no-color"], root, timeout, env)
     if init.returncode != 0:
@@ -164,7 +164,7 @@ def validate_root(root: Path, display: str, cli_config: Path | None, timeout: fl
 
 
 def validate_all(infra_dir: Path, cli_config: Path | None, jobs: int = 0,
-                 timeout: float = DEFAULT_TIMEOUT) -> list[Finding]:
+                 timeout: float = DEFAULT_TIMEOUT, terraform: str = "terraform") -> list[Finding]:
     """Validate every module and env root of ``infra_dir`` on a private copy, in parallel."""
     all_roots = roots(infra_dir)
     if not all_roots:
@@ -175,5 +175,5 @@ def validate_all(infra_dir: Path, cli_config: Path | None, jobs: int = 0,
         shutil.copytree(infra_dir, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
         pairs = [(copy / r.relative_to(infra_dir), str(r)) for r in all_roots]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(lambda p: validate_root(p[0], p[1], cli_config, timeout), pairs))
+            results = list(pool.map(lambda p: validate_root(p[0], p[1], cli_config, timeout, terraform), pairs))
     return [f for res in results for f in res]

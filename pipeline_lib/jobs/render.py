@@ -350,11 +350,12 @@ CACHE_FORMAT = 2
 _DYNAMIC_TAGS = ("!include", "!j2", "!include-raw", "!include-jinja2")
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("GANTRY_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+def cache_dir(configured: str | None = None, xdg_cache_home: str | None = None) -> Path:
+    """``configured`` (the caller's ``$GANTRY_CACHE_DIR``), else ``xdg_cache_home``/gantry (the
+    caller's ``$XDG_CACHE_HOME``), else ``~/.cache/gantry``."""
+    if configured:
+        return Path(configured)
+    base = xdg_cache_home or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "gantry"
 
 
@@ -383,10 +384,11 @@ def _cache_key(paths: Sequence[Path], conf: str | os.PathLike[str] | None,
 
 
 def render_jobs_cached(paths: Sequence[Path], conf: str | os.PathLike[str] | None = None,
-                       plugins_info: list | None = None) -> list[RenderedJob]:
-    """:func:`render_jobs`, reusing the previous result when no input changed."""
+                       plugins_info: list | None = None, cache: Path | None = None) -> list[RenderedJob]:
+    """:func:`render_jobs`, reusing the previous result (kept in ``cache``, default
+    :func:`cache_dir`) when no input changed."""
     key = _cache_key(paths, conf, plugins_info)
-    path = cache_dir() / f"jobs-render-{key}.json" if key else None
+    path = (cache or cache_dir()) / f"jobs-render-{key}.json" if key else None
     if path is not None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))

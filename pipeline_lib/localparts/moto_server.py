@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import requests
 
 from pipeline_lib.core.process import ManagedProcess, ensure_port_free, free_port
+from pipeline_lib.core.settings import child_env
 
 
 @dataclass
@@ -35,7 +35,7 @@ class MotoServer:
             self.port = free_port()
         self._process = ManagedProcess(
             "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            self.workdir / "moto.log", env={**os.environ, **self.settings} if self.settings else None)
+            self.workdir / "moto.log", env=child_env(**self.settings) if self.settings else None)
         self._process.start()
         self._process.wait_ready(
             lambda: requests.get(f"{self.url}/moto-api/", timeout=1).status_code < 500, timeout)

@@ -8,7 +8,6 @@ so nothing touches the host's podman set-up; ``insecure_registries`` are plain-H
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import docker
 
 from pipeline_lib.core.process import ManagedProcess, require_tool
+from pipeline_lib.core.settings import child_env
 
 # A unix socket path is limited to 107 bytes; keep it short and outside deep work dirs.
 _MAX_SOCKET_PATH = 100
@@ -47,7 +47,7 @@ class PodmanService:
 
     def environment(self) -> dict[str, str]:
         """Environment for any podman process using this service's storage and registries."""
-        env = dict(os.environ)
+        env = child_env()
         env["CONTAINERS_STORAGE_CONF"] = str(self.workdir / "storage.conf")
         env["CONTAINERS_REGISTRIES_CONF"] = str(self.workdir / "registries.conf")
         env["XDG_RUNTIME_DIR"] = str(self.workdir / "xdg")

@@ -7,17 +7,16 @@ Each ``gantry`` stage is a short-lived batch job, the case the Pushgateway exist
 carries, so the last-failure timestamp survives the passing runs that follow it. Metric names
 and meaning: :mod:`pipeline_lib.core.pipelinemetrics`.
 
-Configuration from the environment: ``PUSHGATEWAY_URL`` (unset: nothing is pushed),
-optional ``PUSHGATEWAY_USERNAME``/``PUSHGATEWAY_PASSWORD`` (basic auth); the service and
-environment labels from ``SERVICE`` and ``TARGET_ENV`` (the Jenkinsfile's variables).
+Configuration comes in :class:`~pipeline_lib.core.settings.Settings` (read by the CLI or the
+demo): ``PUSHGATEWAY_URL`` (unset: nothing is pushed), optional ``PUSHGATEWAY_USERNAME``/
+``PUSHGATEWAY_PASSWORD`` (basic auth); the service and environment labels from ``SERVICE`` and
+``TARGET_ENV`` (the Jenkinsfile's variables).
 """
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from pipeline_lib.core import pipelinemetrics as pm
 from pipeline_lib.core.errors import GantryError
 
 if TYPE_CHECKING:
+    from pipeline_lib.core.settings import Settings
     from prometheus_client import CollectorRegistry
 
 # prometheus_client (and the urllib3 it pulls in) is imported only when a push happens: every
@@ -82,19 +82,17 @@ def push(url: str, report: StageReport, timeout: float = PUSH_TIMEOUT,
         raise GantryError(f"pushgateway {url}", f"push failed: {reason}") from None
 
 
-def push_stage_from_env(stage: str, status: str, duration: float,
-                        environ: Mapping[str, str] | None = None) -> bool:
-    """Push one stage run when ``PUSHGATEWAY_URL`` is set; False when it is not.
+def push_stage_run(stage: str, status: str, duration: float, settings: Settings | None) -> bool:
+    """Push one stage run when ``settings.pushgateway_url`` (``PUSHGATEWAY_URL``) is set; False
+    when it is not (or ``settings`` is None). Labels: ``settings.service``/``target_env``.
 
     Raises :class:`GantryError` when the push fails (callers treat that as a warning).
     """
-    env = os.environ if environ is None else environ
-    url = env.get(URL_ENV, "").strip()
-    if not url:
+    if settings is None or not settings.pushgateway_url:
         return False
-    report = StageReport(service=env.get("SERVICE") or "unknown", stage=stage,
-                         env=env.get("TARGET_ENV") or "unknown", status=status, duration=duration,
+    report = StageReport(service=settings.service or "unknown", stage=stage,
+                         env=settings.target_env or "unknown", status=status, duration=duration,
                          finished_at=time.time())
-    push(url, report, username=env.get("PUSHGATEWAY_USERNAME") or None,
-         password=env.get("PUSHGATEWAY_PASSWORD") or None)
+    push(settings.pushgateway_url, report, username=settings.pushgateway_username,
+         password=settings.pushgateway_password)
     return True

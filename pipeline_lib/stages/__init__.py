@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.metrics.pushgateway import push_stage_from_env
+from pipeline_lib.core.settings import Settings
+from pipeline_lib.metrics.pushgateway import push_stage_run
 
 PASSED = "passed"
 FAILED = "failed"
@@ -52,11 +53,12 @@ class StageResult:
                 "duration": self.duration, "data": self.data}
 
 
-def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None) -> StageResult:
+def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = None,
+              settings: Settings | None = None) -> StageResult:
     """Run ``func``, time it, turn a :class:`GantryError` into a failed stage, print one line.
 
-    With ``PUSHGATEWAY_URL`` set, the outcome and duration are pushed too; a failed push is a
-    warning on stderr, never a failed stage.
+    With ``settings.pushgateway_url`` (``PUSHGATEWAY_URL``) set, the outcome and duration are
+    pushed too; a failed push is a warning on stderr, never a failed stage.
     """
     start = time.monotonic()
     try:
@@ -67,7 +69,7 @@ def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = N
     result.duration = time.monotonic() - start
     print(result.line(), file=out or sys.stdout, flush=True)
     try:
-        push_stage_from_env(name, result.status, result.duration)
+        push_stage_run(name, result.status, result.duration, settings)
     except GantryError as exc:
         print(f"gantry: warning: {exc}", file=sys.stderr, flush=True)
     return result

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitops.bump import BumpResult, default_image
+from gitops.git import Writers
 from gitops.promote import deliver
 from pipeline_lib.core.catalog import Catalog
 
@@ -34,6 +35,8 @@ class BumpOptions:
     github_api: str = "https://api.github.com"
     github_repo: str | None = None
     workdir: Path | None = None
+    writers: Writers | None = None        # host-wide writer lock and batching (None: both on)
+    github_token: str | None = None       # mode pr: opens the pull request
 
 
 def run(opts: BumpOptions) -> StageResult:
@@ -44,7 +47,8 @@ def run(opts: BumpOptions) -> StageResult:
                                  service=opts.service, environment=opts.environment, image=image,
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
                                  mode=opts.mode or env.deploy, github_api=opts.github_api,
-                                 github_repo=opts.github_repo, workdir=opts.workdir)
+                                 github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
+                                 github_token=opts.github_token)
     if not result.changed:
         detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"
     else:

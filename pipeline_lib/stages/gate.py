@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.jenkins import load_settings
 from pipeline_lib.jenkins_artifacts import fetch_last_successful
 from scanners.baseline import annotate as annotate_baseline
@@ -50,6 +51,8 @@ class GateOptions:
     #: PR builds: the job whose last successful build's archived findings.json is the baseline
     baseline_from_jenkins: str | None = None
     baseline_artifact: str = "reports/gate/findings.json"
+    #: the environment the CLI read: the Jenkins of ``baseline_from_jenkins`` (None: none set)
+    settings: Settings | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -63,14 +66,15 @@ class FetchedBaseline:
     label: str = ""
 
 
-def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> FetchedBaseline:
+def jenkins_baseline(job: str, artifact: str, report_dir: Path | None,
+                     settings: Settings | None = None) -> FetchedBaseline:
     """The last successful build's findings.json of ``job``, fetched, stored and read once.
 
     Never raises for Jenkins: an unreachable or unreadable baseline means "no baseline" (every
     finding counts as new, and the comment says why), never a failed build on its own.
     """
     try:
-        art = fetch_last_successful(load_settings(), job, artifact)
+        art = fetch_last_successful(load_settings(settings=settings or Settings()), job, artifact)
         directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
         directory.mkdir(parents=True, exist_ok=True)
         path = write_atomic(directory / "baseline.findings.json", art.content)
@@ -91,7 +95,7 @@ def decide(opts: GateOptions) -> Verdict:
     outcomes = read_outcomes(opts.outcomes_dir) if opts.outcomes_dir else []
     if not opts.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    fetched = (jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir)
+    fetched = (jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir, opts.settings)
                if opts.baseline_from_jenkins else None)
     with no_cyclic_gc():
         # a fetched baseline was read when it was fetched: read_inputs reads only a --baseline file

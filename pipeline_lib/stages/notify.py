@@ -1,13 +1,13 @@
 """The ``post`` step: one Slack message per build (Jenkinsfile: ``gantry notify slack …``).
 
-The webhook URL is a secret read from the environment (``url_env``); without it the stage is
-skipped with that reason — a build is never failed for a notification.
+The webhook URL is a secret (``url``: the CLI or the demo reads it from the environment variable
+``url_env``); without it the stage is skipped with that reason — a build is never failed for a
+notification.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.notify import post_slack
@@ -24,8 +24,9 @@ class NotifyOptions:
     environment: str
     status: str                 # Jenkins' currentBuild.currentResult: a key of STATUS_ICONS
     build_url: str = ""
-    url_env: str = "SLACK_WEBHOOK_URL"
+    url_env: str = "SLACK_WEBHOOK_URL"   # where ``url`` came from (named in messages)
     dry_run: bool = False
+    url: str | None = field(default=None, repr=False)   # the webhook URL (a secret); None: not set
 
 
 def message(service: str, environment: str, status: str, build_url: str) -> str:
@@ -39,7 +40,7 @@ def run(opts: NotifyOptions, *, required: bool = True) -> StageResult:
     text = message(opts.service, opts.environment, opts.status, opts.build_url)
     if opts.dry_run:
         return StageResult("notify", PASSED, "dry run", data={"text": text})
-    url = os.environ.get(opts.url_env, "").strip()
+    url = (opts.url or "").strip()
     if not url:
         if required:
             raise GantryError("notify", f"environment variable {opts.url_env} is not set (the Slack webhook URL)")

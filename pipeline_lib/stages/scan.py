@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from scanners.base import ScanOutcome
 from scanners.inputs import SBOM_SUFFIX
 from scanners.registry import parse_report, scanner
@@ -40,6 +41,21 @@ class ScanOptions:
     image: str | None = None          # trivy: scan this image reference instead of src
     input: Path | None = None         # trivy: image archive (OCI archive tar, OCI layout dir or docker-archive)
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def settings_options(tool: str, settings: Settings) -> dict[str, Any]:
+    """The options of ``tool``'s ``run`` that come from the settings (secrets and tool knobs), for
+    :attr:`ScanOptions.options`; an option the command line gives wins over these."""
+    if tool == "sonarqube":
+        return {"host_url": settings.sonar_host_url, "token": settings.sonar_token}
+    if tool == "dependency-check":
+        return {"home": settings.dependency_check_home, "nvd_api_key": settings.nvd_api_key}
+    if tool == "trivy":   # the directory Trivy itself would use ($TRIVY_CACHE_DIR, XDG), given explicitly
+        cache = Path(settings.trivy_cache_dir) if settings.trivy_cache_dir else settings.cache_home() / "trivy"
+        return {"trivy": settings.trivy_bin, "cache_dir": cache}
+    if tool == "checkov":
+        return {"checkov": settings.checkov}
+    return {}
 
 
 def _is_oci_archive(path: Path) -> bool:

@@ -5,7 +5,6 @@ Jenkinsfile: ``gantry test --service "$SERVICE" --src . --out "$REPORTS/test"``.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import xml.etree.ElementTree as ET
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError, NotFound, TimeoutExceeded
 from pipeline_lib.core.process import run as run_command
+from pipeline_lib.core.settings import child_env
 from . import FAILED, PASSED, StageResult
 
 
@@ -82,7 +82,7 @@ def run_tests(src: Path, out_dir: Path, command: str = "pytest", timeout: float 
         argv = [sys.executable, "-m", "pytest", *argv[1:], "-q", "-p", "no:cacheprovider"]
     argv.append(f"--junitxml={junit}")
     log = out_dir / "test-output.log"
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = child_env(PYTHONDONTWRITEBYTECODE="1")
     log.write_bytes(b"")
     try:
         proc = run_command(argv, cwd=src, output_file=log, timeout=timeout, env=env, what="test")

@@ -40,7 +40,7 @@ from ..jenkins import JenkinsClient
 from .retry import RetryPolicy
 from .routing import BadPayload, route
 from .store import PendingStats, TriggerStore
-from .triggers import Dispatcher, Outcome, TriggerProcess, slack_url
+from .triggers import Dispatcher, Outcome, TriggerProcess
 
 log = logging.getLogger("gantry.webhook")
 
@@ -94,7 +94,8 @@ class WebhookConfig:
     workers: int = 4
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     trigger_process: bool = False  # fire triggers from a child process (gantry webhook serve)
-    slack_env: str | None = "SLACK_WEBHOOK_URL"  # environment variable with the Slack webhook URL
+    slack_env: str | None = "SLACK_WEBHOOK_URL"  # environment variable the Slack webhook URL came from
+    slack_url: str | None = field(default=None, repr=False)  # that URL (a secret); None: failures logged only
 
 
 class Metrics:
@@ -161,14 +162,14 @@ class Receiver:
             if self._process is None:
                 self._loop = asyncio.get_running_loop()
                 self._process = TriggerProcess(self.store.location, self.client.settings, self.policy,
-                                               self.config.workers, self.config.slack_env)
+                                               self.config.workers, self.config.slack_url)
                 self._process.start()
                 self.store.leave_upkeep_to_others()
                 self._loop.add_reader(self._process.results.fileno(), self._on_results)
             return
         if self._thread is None or not self._thread.is_alive():
             self._dispatcher = Dispatcher(self.store, self.client, self.policy, self.config.workers,
-                                          self._record, slack_url(self.config.slack_env))
+                                          self._record, self.config.slack_url)
             self._thread = threading.Thread(target=self._dispatcher.run, name="dispatcher", daemon=True)
             self._thread.start()
 

@@ -276,15 +276,8 @@ class Dispatcher:
         return outcome("failed", reason)
 
 
-def slack_url(env_name: str | None) -> str | None:
-    """The Slack webhook URL from the environment variable ``env_name`` (unset: None)."""
-    if not env_name:
-        return None
-    return (os.environ.get(env_name) or "").strip() or None
-
-
 def _child_main(store_url: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
-                slack_env: str | None, inbox, outbox) -> None:
+                slack_url: str | None, inbox, outbox) -> None:
     """The trigger process: run a dispatcher; a message on ``inbox`` wakes it, None stops it."""
     # The server stops us through the pipe (after its own SIGTERM/SIGINT), so in-flight calls are
     # recorded; if the server dies, the pipe closes and we stop the same way.
@@ -305,7 +298,7 @@ def _child_main(store_url: str, settings: JenkinsSettings, policy: RetryPolicy, 
             except (OSError, EOFError):
                 pass
 
-    dispatcher = Dispatcher(store, JenkinsClient(settings, retries=0), policy, workers, report, slack_url(slack_env))
+    dispatcher = Dispatcher(store, JenkinsClient(settings, retries=0), policy, workers, report, slack_url)
     thread = threading.Thread(target=dispatcher.run, name="dispatcher", daemon=True)
     thread.start()
     while True:
@@ -326,12 +319,12 @@ class TriggerProcess:
     """Parent side: start the child, wake it when triggers were claimed, read its outcomes."""
 
     def __init__(self, store_url: str, settings: JenkinsSettings, policy: RetryPolicy, workers: int,
-                 slack_env: str | None) -> None:
+                 slack_url: str | None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._to_child_r, self._to_child_w = ctx.Pipe(duplex=False)
         self._from_child_r, self._from_child_w = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_child_main, name="gantry-webhook-triggers", daemon=True,
-                                 args=(store_url, settings, policy, workers, slack_env,
+                                 args=(store_url, settings, policy, workers, slack_url,
                                        self._to_child_r, self._from_child_w))
         self._send_lock = threading.Lock()
 

@@ -17,13 +17,10 @@ from pipeline_lib.core.settings import SETTINGS, Settings, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Variables the code reads by name that are not gantry settings: the platform's or another
-# tool's own variables, read to behave like that tool (or to talk to git).
+# Variables the code reads by name that are not gantry settings: another tool's own variables,
+# read from the environment gantry hands to that tool (core.settings.child_env) to behave like it.
 NOT_SETTINGS = {
-    "XDG_CACHE_HOME": "base of the default cache directories (XDG base directory spec)",
     "GIT_CONFIG_COUNT": "git's own per-process configuration, extended, not replaced",
-    "PYTHONHTTPSVERIFY": "Python's own switch; honoured by choosing the requests-based Jenkins client",
-    "TF_CLI_CONFIG_FILE": "Terraform's own variable, passed through",
     "TF_PLUGIN_CACHE_DIR": "Terraform's own variable, passed through",
 }
 _READ = re.compile(r'(?:os\.environ\.get|os\.getenv|environ\.get|\benv\.get)\(\s*"([A-Z][A-Z0-9_]+)"'
@@ -43,10 +40,12 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def test_every_settings_field_is_in_the_table_and_read_the_same_way() -> None:
     table = {s.name: s for s in SETTINGS}
+    assert [f.name for f in fields(Settings)] == list(table)   # every row is a field, in order
     for f in fields(Settings):
         row = table[f.name]
         assert row.secret == (f.name in settings_mod._SECRETS), f.name
-        assert row.default == (f.default if isinstance(f.default, str) else None), f.name
+        # a rule default ("<…>") is applied by the code that uses the setting: None in Settings
+        assert (None if row.is_rule else row.default) == (f.default if isinstance(f.default, str) else None), f.name
         for var in row.variables:
             assert getattr(Settings.from_env({var: " v "}), f.name) == "v", (f.name, var)
             assert row.lookup({var: " v "}) == ("v", var)
@@ -61,7 +60,7 @@ def test_every_variable_the_code_reads_by_name_is_in_the_table() -> None:
         for path in (ROOT / top).rglob("*.py"):
             for m in _READ.finditer(path.read_text()):
                 read.setdefault(m.group(1) or m.group(2), set()).add(str(path.relative_to(ROOT)))
-    assert "TRIVY_BIN" in read and "GANTRY_TERRAFORM" in read        # the scan finds reads
+    assert "TF_PLUGIN_CACHE_DIR" in read and "GIT_TOKEN" in read   # the scan finds reads
     missing = {name: sorted(where) for name, where in read.items() if name not in known | set(NOT_SETTINGS)}
     assert missing == {}
 
