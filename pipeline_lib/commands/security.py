@@ -19,7 +19,7 @@ from .options import add_env, add_format
 
 if TYPE_CHECKING:
     from ..stages.gate import GateOptions
-    from ..stages.scan import ScanOptions, settings_options
+    from ..stages.scan import ScanOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def scan_options(args: argparse.Namespace) -> "ScanOptions":
     """The scan stage's options from ``gantry scan`` arguments."""
-    from ..stages.scan import ScanOptions
+    from ..stages.scan import ScanOptions, settings_options
 
     opts: dict = {}
     if args.tool == "trivy":

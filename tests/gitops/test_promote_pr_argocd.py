@@ -41,7 +41,6 @@ def test_promote_nothing_pinned_is_an_error(gitops_repo: Path, catalog) -> None:
 
 
 def test_mode_pr_pushes_branch_and_opens_pull_request(gitops_repo: Path, catalog, httpserver, monkeypatch) -> None:
-    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
     calls = []
 
     def create(request):
@@ -56,7 +55,7 @@ def test_mode_pr_pushes_branch_and_opens_pull_request(gitops_repo: Path, catalog
     main_before = git(gitops_repo, "rev-parse", "main")
     result = deliver(gitops_repo.as_uri(), catalog=catalog, service="storefront", environment="prod", image=IMAGE,
                      digest=digest("b"), tag="v2", mode="pr", github_api=httpserver.url_for(""),
-                     github_repo="flashshop/gitops", build_url="https://ci/5")
+                     github_repo="flashshop/gitops", build_url="https://ci/5", github_token="t0ken")
     assert result.pull_request == "https://github.com/flashshop/gitops/pull/7" and len(calls) == 1
     assert git(gitops_repo, "rev-parse", "main") == main_before  # main untouched
     branch = review_branch("storefront", "prod", digest("b"))
@@ -65,14 +64,13 @@ def test_mode_pr_pushes_branch_and_opens_pull_request(gitops_repo: Path, catalog
 
 
 def test_mode_pr_existing_pull_request_is_reused(gitops_repo: Path, catalog, httpserver, monkeypatch) -> None:
-    monkeypatch.setenv("GITHUB_TOKEN", "t")
     httpserver.expect_request("/repos/flashshop/gitops/pulls", method="POST").respond_with_json(
         {"message": "Validation Failed", "errors": [{"message": "A pull request already exists"}]}, status=422)
     httpserver.expect_request("/repos/flashshop/gitops/pulls", method="GET").respond_with_json(
         [{"number": 3, "html_url": "https://github.com/flashshop/gitops/pull/3"}])
     result = deliver(gitops_repo.as_uri(), catalog=catalog, service="order-api", environment="prod",
                      image=f"{REGISTRY}/shop/order-api", digest=digest("c"), mode="pr",
-                     github_api=httpserver.url_for(""), github_repo="flashshop/gitops")
+                     github_api=httpserver.url_for(""), github_repo="flashshop/gitops", github_token="t")
     assert result.pull_request.endswith("/pull/3")
 
 

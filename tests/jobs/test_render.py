@@ -143,11 +143,12 @@ def test_render_cache_is_exact_and_invalidated_by_any_change(jobs_copy: Path, _r
     from pipeline_lib.jobs.render import render_jobs_cached
     files = jjb_files(jobs_copy, exclude=[jobs_copy / "catalog.yaml"])
     fresh = render_jobs(files)
-    assert render_jobs_cached(files) == fresh            # fills the cache
+    # the cache directory is the caller's (the CLI passes $GANTRY_CACHE_DIR)
+    assert render_jobs_cached(files, cache=_render_cache) == fresh            # fills the cache
     assert len(list(_render_cache.glob("jobs-render-*.json"))) == 1
-    assert render_jobs_cached(files) == fresh            # served from it
+    assert render_jobs_cached(files, cache=_render_cache) == fresh            # served from it
     defaults = jobs_copy / "defaults.yaml"
     defaults.write_text(defaults.read_text().replace("keep-builds: 100", "keep-builds: 7"))
-    changed = render_jobs_cached(files)
+    changed = render_jobs_cached(files, cache=_render_cache)
     assert changed != fresh and b"<numToKeep>7</numToKeep>" in changed[1].xml
     assert changed == render_jobs(files)

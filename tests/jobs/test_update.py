@@ -9,6 +9,7 @@ import pytest
 
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings, load_settings
 from tests.support.localjenkins import LocalJenkins
 from pipeline_lib.jobs.sync import normalize_xml
@@ -195,7 +196,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
 
 
 def test_expired_crumb_is_fetched_again(jenkins_env: LocalJenkins, capsys) -> None:
-    client = JenkinsClient(load_settings(), retries=0)
+    client = JenkinsClient(load_settings(settings=Settings.from_env()), retries=0)
     client.create("solo", "<flow-definition><description>x</description></flow-definition>")
     jenkins_env.crumb = "rotated"  # the controller restarted: old crumbs are refused
     client.reconfigure("solo", "<flow-definition><description>y</description></flow-definition>")
@@ -227,7 +228,7 @@ def test_release_engineers_jenkins_jobs_update_agrees_with_gantry(jenkins: Local
 
 def test_bulk_config_reads_retry_5xx_and_report_missing_jobs(jenkins_env: LocalJenkins) -> None:
     sleeps: list[float] = []
-    client = JenkinsClient(load_settings(), retries=3, sleep=sleeps.append)
+    client = JenkinsClient(load_settings(settings=Settings.from_env()), retries=3, sleep=sleeps.append)
     jenkins_env.put("dev", "<com.cloudbees.hudson.plugins.folder.Folder><description>d</description>"
                            "</com.cloudbees.hudson.plugins.folder.Folder>", folder=True)
     jenkins_env.put("dev/caf\u00e9 api", "<flow-definition><description>\u00e9</description></flow-definition>",

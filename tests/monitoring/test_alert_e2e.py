@@ -25,6 +25,7 @@ import yaml
 from gitops.monitoring import DEFAULT_POLICY, alertmanager_config, monitoring_resources
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.process import LOOPBACK, ManagedProcess, free_port
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.stages import FAILED, StageResult, run_stage
 from tests.support.localjenkins import LocalJenkins
 from tests.support.paths import FIXTURES
@@ -119,10 +120,11 @@ def test_alerts_travel_from_gantry_through_prometheus_and_alertmanager_to_slack(
         jenkins.stop()
         assert _deliver_push(receiver_url) == 202
         # Fault 2: the security gate fails a prod deploy; the stage runner pushes the outcome.
-        monkeypatch.setenv("PUSHGATEWAY_URL", pushgateway.url)
-        monkeypatch.setenv("SERVICE", "storefront")
-        monkeypatch.setenv("TARGET_ENV", "prod")
-        run_stage("gate", lambda: StageResult("gate", FAILED, "2 critical findings"), out=io.StringIO())
+        # (the settings the CLI or the demo reads once and passes to the stage runner)
+        settings = Settings.from_env({"PUSHGATEWAY_URL": pushgateway.url, "SERVICE": "storefront",
+                                      "TARGET_ENV": "prod"})
+        run_stage("gate", lambda: StageResult("gate", FAILED, "2 critical findings"), out=io.StringIO(),
+                  settings=settings)
 
         wanted = {"GantryWebhookTriggersPending", "GantryGateFailing"}
         deadline = time.monotonic() + DEADLINE

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline_lib.core import pipelinemetrics as pm
 from pipeline_lib.core.process import free_port
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.stages import FAILED, PASSED, StageResult, run_stage
 
 from .parts import Part, start_pushgateway
@@ -47,7 +48,9 @@ def test_run_stage_pushes_outcome_duration_and_keeps_the_last_failure(pushgatewa
     monkeypatch.setenv("TARGET_ENV", "prod")
     group = {"service": "storefront", "stage": "gate", "env": "prod"}
 
-    failed = run_stage("gate", lambda: StageResult("gate", FAILED, "2 critical findings"), out=io.StringIO())
+    settings = Settings.from_env()   # the CLI's or the demo's, passed down
+    failed = run_stage("gate", lambda: StageResult("gate", FAILED, "2 critical findings"), out=io.StringIO(),
+                       settings=settings)
     samples = _samples(pushgateway)
     assert _value(samples, pm.STAGE_OUTCOME, **group, status="failed") == 1
     assert _value(samples, pm.STAGE_OUTCOME, **group, status="passed") == 0
@@ -55,7 +58,7 @@ def test_run_stage_pushes_outcome_duration_and_keeps_the_last_failure(pushgatewa
     failed_at = _value(samples, pm.STAGE_LAST_FAILURE, **group)
     assert failed_at is not None and failed_at == _value(samples, pm.STAGE_LAST_RUN, **group)
 
-    run_stage("gate", lambda: StageResult("gate", PASSED), out=io.StringIO())
+    run_stage("gate", lambda: StageResult("gate", PASSED), out=io.StringIO(), settings=settings)
     samples = _samples(pushgateway)
     assert _value(samples, pm.STAGE_OUTCOME, **group, status="passed") == 1
     assert _value(samples, pm.STAGE_OUTCOME, **group, status="failed") == 0
@@ -67,7 +70,8 @@ def test_run_stage_pushes_outcome_duration_and_keeps_the_last_failure(pushgatewa
 
 def test_unreachable_pushgateway_is_a_warning_not_a_failed_stage(monkeypatch, capsys) -> None:
     monkeypatch.setenv("PUSHGATEWAY_URL", f"http://127.0.0.1:{free_port()}")
-    result = run_stage("test", lambda: StageResult("test", PASSED, "12 tests"), out=io.StringIO())
+    result = run_stage("test", lambda: StageResult("test", PASSED, "12 tests"), out=io.StringIO(),
+                       settings=Settings.from_env())
     assert result.status == PASSED
     err = capsys.readouterr().err
     assert err.startswith("gantry: warning: pushgateway http://127.0.0.1:") and "push failed" in err
@@ -75,7 +79,7 @@ def test_unreachable_pushgateway_is_a_warning_not_a_failed_stage(monkeypatch, ca
 
 def test_nothing_is_pushed_without_the_url(pushgateway, monkeypatch, capsys) -> None:
     monkeypatch.delenv("PUSHGATEWAY_URL", raising=False)
-    run_stage("build", lambda: StageResult("build", PASSED), out=io.StringIO())
+    run_stage("build", lambda: StageResult("build", PASSED), out=io.StringIO(), settings=Settings.from_env())
     assert _samples(pushgateway) == {}
     assert capsys.readouterr().err == ""
 

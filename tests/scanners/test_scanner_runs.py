@@ -106,9 +106,8 @@ while [ $# -gt 0 ]; do
 done
 cp "{fixture}" "$out/dependency-check-report.json"
 """)
-    monkeypatch.setenv("DEPENDENCY_CHECK_HOME", str(home))
-    monkeypatch.setenv("NVD_API_KEY", "nvd-secret-123")
-    o = dependency_check.run(project, tmp_path / "out")
+    # the CLI passes $DEPENDENCY_CHECK_HOME and $NVD_API_KEY (stages.scan.settings_options)
+    o = dependency_check.run(project, tmp_path / "out", home=str(home), nvd_api_key="nvd-secret-123")
     assert o.status == "ok", o.reason
     assert o.reports == [tmp_path / "out" / "dependency-check" / "dependency-check-report.json"]
     argv = (tmp_path / "argv").read_text()

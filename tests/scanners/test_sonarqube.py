@@ -149,11 +149,11 @@ ceTaskUrl={httpserver.url_for("/api/ce/task?id=AVAn5RKqYwETbXvgas-I")}
 EOT
 """)
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("SONAR_HOST_URL", httpserver.url_for("/"))
-    monkeypatch.setenv("SONAR_TOKEN", TOKEN)
     src = tmp_path / "src"
     src.mkdir()
-    o = sonarqube.run(src, tmp_path / "out", scanner=str(fake), project_key="storefront", poll_interval=0.01)
+    # the CLI passes $SONAR_HOST_URL and $SONAR_TOKEN (stages.scan.settings_options)
+    o = sonarqube.run(src, tmp_path / "out", host_url=httpserver.url_for("/"), token=TOKEN, scanner=str(fake),
+                      project_key="storefront", poll_interval=0.01)
     assert o.status == "ok", o.reason
     assert TOKEN not in (tmp_path / "argv").read_text()
     assert (tmp_path / "token-in-env").exists()

@@ -123,8 +123,8 @@ def test_a_jenkins_restart_delays_the_build_but_loses_nothing(served, jenkins) -
 
 def test_past_the_retry_horizon_a_trigger_fails_loudly(served, jenkins, httpserver, monkeypatch, caplog) -> None:
     httpserver.expect_request("/services/T000/B000/slack", method="POST").respond_with_data("ok")
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", httpserver.url_for("/services/T000/B000/slack"))
-    r, c = served(backoff=0.05, max_backoff=0.2, horizon=1.0)
+    # the Slack URL is the receiver's configuration (gantry webhook serve passes $SLACK_WEBHOOK_URL)
+    r, c = served(backoff=0.05, max_backoff=0.2, horizon=1.0, slack_url=httpserver.url_for("/services/T000/B000/slack"))
     jenkins.fail(503, seconds=30)
     delivery = "3f0c8e4a-0000-4000-8000-000000000003"
     assert send(c, "push", push("refs/heads/master", SHA_A, [commit(SHA_A, "src/app.py")]), delivery).status_code == 202
