@@ -24,7 +24,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"settings": rows}, indent=2))
         return 0
-    width = max(len(" | ".join(r["variables"])) for r in rows)
+    width = min(40, max(len(" | ".join(r["variables"])) for r in rows))   # a longer list overflows its line
     for group in GROUPS:
         print(f"# {group}")
         for r in (r for r in rows if r["group"] == group):
