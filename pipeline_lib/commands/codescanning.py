@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline_lib.core.errors import GantryError
+
 from .options import add_dry_run, add_format
 
 
