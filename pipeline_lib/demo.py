@@ -289,5 +289,5 @@ class Demo:
                        if platform == "ecs-fargate" else f"Argo CD syncs {cfg.environment} from the GitOps repo")
         status = "SUCCESS" if all(r.ok for r in self.results) else "FAILURE"
         self._stage("notify", lambda: notify.run(notify.NotifyOptions(svc.name, cfg.environment, status,
-                                                                      f"file://{self.workdir}/stages.json"),
-                                                 required=False))
+                                                                      f"file://{self.workdir}/stages.json",
+                                                                      required=False)))

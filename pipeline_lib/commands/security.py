@@ -66,8 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_env(p)
     p.add_argument("--baseline", type=Path, help="findings.json of an earlier run (for only-new rules)")
     p.add_argument("--baseline-from-jenkins", metavar="JOB",
-                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); unreachable → no "
-                        "baseline, said in the reports, never a failed gate for that alone")
+                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); auto: a pull-request "
+                        "job ($JOB_NAME dev/web-pr) uses its main-branch job (dev/web), a main-branch job none; "
+                        "unreachable → no baseline, said in the reports, never a failed gate for that alone")
     p.add_argument("--baseline-artifact", default="reports/gate/findings.json",
                    help="archived path of findings.json in that build (default reports/gate/findings.json)")
     p.add_argument("--outcomes", type=Path, help="directory with <tool>.outcome.json files")
@@ -161,12 +162,13 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
 
     if args.baseline_from_jenkins and args.baseline:
         raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
+    settings = Settings.from_env()
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
                        policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
                        licenses=args.licenses, input_format=args.input_format,
-                       links={"Jenkins build": Settings.from_env().build_url or ""},
+                       links={"Jenkins build": settings.build_url or ""},
                        baseline_from_jenkins=args.baseline_from_jenkins or None,
-                       baseline_artifact=args.baseline_artifact)
+                       baseline_artifact=args.baseline_artifact, job_name=settings.job_name)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ aws_region             ``AWS_REGION``, else ``AWS_DEFAULT_REGION``              
 aws_endpoint_url       ``AWS_ENDPOINT_URL`` (moto or LocalStack; boto3 reads it too)   no
 pushgateway_url        ``PUSHGATEWAY_URL``                                            no
 build_url              ``BUILD_URL`` (set by Jenkins for every build)                 no
+job_name               ``JOB_NAME`` (set by Jenkins: the job's full name, dev/web-pr)  no
 =====================  ============================================================  =======
 
 Empty values count as unset. ``Settings.from_env()`` reads ``os.environ`` (or a given mapping).
@@ -57,6 +58,7 @@ class Settings:
     aws_endpoint_url: str | None = None
     pushgateway_url: str | None = None
     build_url: str | None = None
+    job_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,7 +75,7 @@ class Settings:
                    slack_webhook_url=get("SLACK_WEBHOOK_URL"), git_user=get("GIT_USER"), git_token=get("GIT_TOKEN"),
                    argocd_server=get("ARGOCD_SERVER"), argocd_token=get("ARGOCD_AUTH_TOKEN", "ARGOCD_TOKEN"),
                    aws_region=get("AWS_REGION", "AWS_DEFAULT_REGION"), aws_endpoint_url=get("AWS_ENDPOINT_URL"),
-                   pushgateway_url=get("PUSHGATEWAY_URL"), build_url=get("BUILD_URL"))
+                   pushgateway_url=get("PUSHGATEWAY_URL"), build_url=get("BUILD_URL"), job_name=get("JOB_NAME"))
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values that are set (to mask in any text that might echo them)."""

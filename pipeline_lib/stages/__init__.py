@@ -1,10 +1,12 @@
 """Pipeline stages: one module per Jenkinsfile stage, one result type, one runner.
 
-Each stage module (``test``, ``scan``, ``build``, ``gate``, ``pr_report``, ``push``,
-``replicate``, ``bump``, ``deploy``, ``notify``) exposes a typed options dataclass and
-``run(options) -> StageResult``. Jenkins runs each stage as its own ``gantry`` command (the
-command parses arguments into the options and calls ``run``); ``gantry demo`` calls the same
-``run`` functions, in the Jenkinsfile's order, in one process. Both print the same line per stage.
+Each stage module (``test``, ``scan``, ``build``, ``gate``, ``code_scanning``, ``pr_report``,
+``push``, ``replicate``, ``bump``, ``deploy``, ``notify``) exposes one frozen options dataclass
+``XOptions`` and ``run(opts: XOptions) -> StageResult``. Jenkins runs each stage as its own
+``gantry`` command (the command parses arguments into the options, calls ``run`` and prints,
+nothing else); ``gantry demo`` calls the same ``run`` functions, in the Jenkinsfile's order, in
+one process. Stages hand each other files, not stdout. ``tests/pipeline_lib/test_stage_contract.py``
+checks the contract.
 """
 
 from __future__ import annotations

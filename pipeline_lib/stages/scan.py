@@ -27,7 +27,7 @@ from . import FAILED, PASSED, SKIPPED, StageResult
 _STATUS = {"ok": PASSED, "skipped": SKIPPED, "error": FAILED}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanOptions:
     """One scanner run: ``tool`` (a name from :data:`scanners.registry.SCANNERS`), the source
     tree, the output directory, and the tool's own options (e.g. trivy's ``scanners``,
