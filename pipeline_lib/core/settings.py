@@ -154,6 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("build_url", ("BUILD_URL",), None, "this build's URL (links in reports and statuses)", group="jenkins build"),
     Setting("git_commit", ("GIT_COMMIT",), None, "commit built; its first 12 characters are the default image tag",
             group="jenkins build"),
+    Setting("job_name", ("JOB_NAME",), None, "this build's Jenkins job (gate --baseline-from-jenkins auto)",
+            group="jenkins build"),
     Setting("tag_name", ("TAG_NAME",), None, "tag built; a semver tag is also an image tag", group="jenkins build"),
     Setting("service", ("SERVICE",), "unknown", "service label of pushed stage metrics", group="jenkins build"),
     Setting("target_env", ("TARGET_ENV",), "unknown", "environment label of pushed stage metrics",
