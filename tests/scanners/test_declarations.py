@@ -122,6 +122,9 @@ def test_an_added_scanner_gets_its_group_and_runs_through_the_cli(extra, tmp_pat
     assert main(["findings", str(out / "extra-lint.json"), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["tool"], r["target"]) for r in rows] == [("extra-lint", "conf/secret.env")]
+    report = tmp_path / "gate"                      # the gate weighs it as any other scanner's
+    assert main(["gate", "--outcomes", str(out), "--report-dir", str(report)]) == 0   # LOW: below the default HIGH
+    assert [r["tool"] for r in json.loads((report / "findings.json").read_text())] == ["extra-lint"]
     with pytest.raises(SystemExit) as exit_:
         main(["scan", "extra-lint", "--src", str(src), "--out", str(out), "--extra-max", "many"])
     assert exit_.value.code == 2
