@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from pipeline_lib.stages import scan
 from scanners import registry
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
 from tests.support import extrascanner
+from tests.pipeline_lib.test_cli_imports import HEAVY
 from tests.support.oci import image_layout
 
 
@@ -66,6 +69,18 @@ def test_the_options_reach_the_stage_as_the_scanners_run_keywords() -> None:
     plain = scan_options(_parse("trivy", "--src", ".", "--out", "o"))
     assert plain.options["scanners"] == ("misconfig", "secret") and plain.options["sbom"] is True
     assert scan_options(_parse("checkov", "--src", ".", "--out", "o")).options == {}
+
+
+def test_building_the_groups_imports_no_heavy_library() -> None:
+    """``gantry scan --help`` imports every scanner module (their declarations): they stay light."""
+    code = ("import json, sys; from pipeline_lib.cli import build_parser; build_parser('scan'); "
+            "print(json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(proc.stdout))
+    assert set(registry.SCANNERS.values()) <= modules
+    assert sorted({m.split(".")[0] for m in modules} & set(HEAVY)) == []
 
 
 def test_a_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
