@@ -31,6 +31,7 @@ from pipeline_lib.core.settings import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
+from .options import Option
 from .registry import ParseOptions, register, register_not_report
 
 if TYPE_CHECKING:
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
 REPORT_MARK = "sonarqube/1"
+#: ``gantry scan sonarqube`` (a source tree): keywords of :func:`run`
+OPTIONS = (
+    Option("--host-url", "host_url", "SonarQube URL (default $SONAR_HOST_URL; token from $SONAR_TOKEN)"),
+    Option("--project-key", "project_key"),
+    Option("--sonar-scanner", "scanner", "sonar-scanner or pysonar executable"),
+)
 _LEGACY = {"BLOCKER": "CRITICAL", "CRITICAL": "HIGH", "MAJOR": "MEDIUM", "MINOR": "LOW", "INFO": "INFO"}
 _IMPACT = {"BLOCKER": "CRITICAL", "HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "INFO": "INFO"}
 _PROBABILITY = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW"}
@@ -344,7 +351,7 @@ def _sniff_report(head: str) -> bool:
     return head.startswith("{") and f'"gantryReport": "{REPORT_MARK}"' in head
 
 
-@register("sonarqube", TOOL, _sniff_report)
+@register("sonarqube", TOOL, _sniff_report, label="SonarQube")
 def parse_report_file(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     from .trivy import _load_json
 
@@ -378,7 +385,7 @@ def _sniff_hotspots(head: str) -> bool:
     return head.startswith("{") and '"hotspots"' in head and '"paging"' in head and "gantryReport" not in head
 
 
-@register("sonarqube-issues", TOOL, _sniff_issues)
+@register("sonarqube-issues", TOOL, _sniff_issues, label="SonarQube issues")
 def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/issues/search`` response."""
     from .trivy import _load_json
@@ -391,7 +398,7 @@ def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRe
     return ParsedReport(Path(path), TOOL, "sonarqube-issues", out.findings)
 
 
-@register("sonarqube-hotspots", TOOL, _sniff_hotspots)
+@register("sonarqube-hotspots", TOOL, _sniff_hotspots, label="SonarQube hotspots")
 def parse_hotspots(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/hotspots/search`` response."""
     from .trivy import _load_json
