@@ -26,11 +26,12 @@ image reference* — it:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
-from .kustomize import render_kustomize
+from .kustomize import RenderStats, render_kustomize, render_many
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
 from .yamlrt import LineDoc
@@ -196,31 +197,166 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
 
 
 # -- the one entry point --------------------------------------------------------------------------
-def apply_intents(checkout: Path, intents: Sequence[Intent]) -> list[Applied]:
+def apply_intents(checkout: Path, intents: Sequence[Intent], *, stats: RenderStats | None = None) -> list[Applied]:
     """Edit, render and check each intent in ``checkout`` (files are written only when they pass).
 
     Raises :class:`GantryError` (exit 2) when an edit would not take effect; every manifest is
-    then left as it was (all intents or none).
+    then left as it was (all intents or none). The renders are batched as in :func:`apply_each`.
     """
-    out = []
     originals: dict[Path, bytes] = {}
-    try:
-        for intent in intents:
+    for intent in intents:
+        with contextlib.suppress(GantryError):
             path, _ = manifest_file(checkout, intent.env)
             originals.setdefault(path, path.read_bytes())
-            if intent.env.manifest_format == "kustomize":
-                out.append(_apply_kustomize(checkout, intent))
-            else:
-                out.append(_apply_helm(checkout, intent))
+    try:
+        out = apply_each(checkout, intents, stats=stats)
+        for outcome in out:
+            if isinstance(outcome, BaseException):
+                raise outcome
     except BaseException:
         for path, data in originals.items():
             if path.read_bytes() != data:
                 write_atomic(path, data)
         raise
-    return out
+    return [a for a in out if isinstance(a, Applied)]
 
 
-def _apply_kustomize(checkout: Path, intent: Intent) -> Applied:
+@dataclass
+class _Prep:
+    """A kustomize intent before its overlay is rendered: the entries that can act on its image."""
+
+    intent: Intent
+    path: Path
+    rel: str
+    entries: list[dict]
+    candidates: list[int]
+    names: set[str]
+    mine: list[str] = field(default_factory=list)
+    running: ImagePin = field(default_factory=lambda: ImagePin(None, None, None))
+    changed: bool = False
+
+
+def _prepare(checkout: Path, intent: Intent) -> _Prep:
+    path, rel = manifest_file(checkout, intent.env)
+    entries = kustomize_entries(LineDoc.read(path, rel))
+    candidates = kustomize_candidates(entries, intent.service, intent.env, intent.pin.name or "")
+    if not candidates:
+        raise GantryError(rel, f"no images: entry for service {intent.service.name} (name "
+                               f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
+    names = _service_names(entries, candidates, intent)
+    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+    return _Prep(intent, path, rel, entries, candidates, names)
+
+
+def _find_mine(prep: _Prep, before: dict[str, str]) -> None:
+    prep.mine = [k for k, image in before.items()
+                 if _is_service_image(image, prep.names, prep.intent.env.ecr_repository)]
+    if not prep.mine:
+        raise GantryError(prep.rel, f"the rendered overlay has no container using {prep.intent.service.name}'s "
+                                    f"image ({', '.join(sorted(prep.names))}): cannot check the pin")
+    prep.running = ImagePin.parse(before[prep.mine[0]])
+
+
+def _guarded(path: Path | None, fn: Callable[[], Applied]) -> Applied | GantryError:
+    """``fn()``, or the GantryError it raised with ``path`` restored to what it held before."""
+    data = path.read_bytes() if path is not None and path.is_file() else None
+    try:
+        return fn()
+    except GantryError as exc:
+        if path is not None and data is not None and path.read_bytes() != data:
+            write_atomic(path, data)
+        return exc
+
+
+def apply_each(checkout: Path, intents: Sequence[Intent], *,
+               stats: RenderStats | None = None) -> list[Applied | GantryError]:
+    """Edit, render and check every intent on its own: in ``intents`` order, its :class:`Applied`,
+    or the :class:`GantryError` a lone :func:`apply_intents` of it raises (its manifest then left
+    as it was; the other intents are not held back).
+
+    Kustomize intents are grouped by overlay: every affected overlay is rendered once before and
+    once after all of its edits, the overlays of the batch together (:func:`render_many`: one
+    kubectl call, per-overlay parallel renders when that fails). An overlay whose edits do not
+    all check out is put back and re-done one intent at a time with every candidate entry
+    (:func:`_apply_kustomize`), which finds the refused edit and gives its lone-edit error. So
+    an edit is kept only when a real render shows it: this reads nothing but kustomize's output.
+    """
+    results: list[Applied | GantryError | None] = [None] * len(intents)
+    groups: dict[Path, list[_Prep]] = {}
+    index: dict[int, int] = {}
+    preps: list[_Prep] = []
+    for i, intent in enumerate(intents):
+        try:
+            path, _ = manifest_file(checkout, intent.env)
+        except GantryError as exc:
+            results[i] = exc
+            continue
+        if intent.env.manifest_format != "kustomize":
+            results[i] = _guarded(path, lambda intent=intent: _apply_helm(checkout, intent))  # type: ignore[misc]
+            continue
+        try:
+            prep = _prepare(checkout, intent)
+        except GantryError as exc:
+            results[i] = exc
+            continue
+        index[id(prep)] = i
+        preps.append(prep)
+        groups.setdefault(prep.path, []).append(prep)
+
+    paths = list(groups)
+    befores = render_many([(p.parent, groups[p][0].rel) for p in paths], stats=stats)
+    edited: list[tuple[Path, list[_Prep], dict[str, str], str, str]] = []
+    for path, before_docs in zip(paths, befores):
+        if isinstance(before_docs, GantryError):
+            for prep in groups[path]:
+                results[index[id(prep)]] = before_docs
+            continue
+        before = containers(before_docs)
+        live = []
+        for prep in groups[path]:
+            try:
+                _find_mine(prep, before)
+                live.append(prep)
+            except GantryError as exc:
+                results[index[id(prep)]] = exc
+        if not live:
+            continue
+        original = LineDoc.read(path, live[0].rel)
+        doc = LineDoc(original.text, live[0].rel)
+        for prep in live:  # the entry kustomize applies last first (see _apply_kustomize)
+            prep.changed = pin_kustomize(doc, prep.candidates[-1], prep.intent.pin)
+        if doc.text != original.text:
+            write_atomic(path, doc.text.encode("utf-8"))
+        edited.append((path, live, before, original.text, doc.text))
+
+    to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new != text]
+    afters = dict(zip([p for p, _ in to_render], render_many([(p.parent, rel) for p, rel in to_render], stats=stats)))
+    for path, live, before, text, new in edited:
+        after_docs = afters.get(path)
+        after = before if new == text else (containers(after_docs) if not isinstance(after_docs, GantryError) else None)
+        everyone = {k for prep in live for k in prep.mine}
+        ok = (after is not None and after.keys() == before.keys()
+              and all(ImagePin.parse(after[k]).satisfies(prep.intent.pin) for prep in live for k in prep.mine)
+              and all(after[k] == before[k] for k in before if k not in everyone))
+        if ok:
+            for prep in live:
+                results[index[id(prep)]] = Applied(prep.intent, prep.rel, prep.running, prep.changed,
+                                                   describe_entry(prep.entries, prep.candidates[-1]))
+            continue
+        # put the overlay back and find the refused edit(s): one intent at a time, each on the
+        # result of the ones before it, trying every candidate entry (a lone edit's algorithm)
+        if new != text:
+            write_atomic(path, text.encode("utf-8"))
+        for n, prep in enumerate(live):
+            seed = before if n == 0 or all(not isinstance(results[index[id(q)]], Applied) for q in live[:n]) else None
+            results[index[id(prep)]] = _guarded(
+                path, lambda prep=prep, seed=seed: _apply_kustomize(checkout, prep.intent, before=seed))  # type: ignore[misc]
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _apply_kustomize(checkout: Path, intent: Intent, *, before: dict[str, str] | None = None) -> Applied:
+    """One intent, trying every candidate entry; ``before``: the overlay's render, when known."""
     path, rel = manifest_file(checkout, intent.env)
     original = LineDoc.read(path, rel)
     entries = kustomize_entries(original)
@@ -231,7 +367,8 @@ def _apply_kustomize(checkout: Path, intent: Intent) -> Applied:
                                f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
     names = _service_names(entries, candidates, intent)
     check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
-    before = containers(render_kustomize(path.parent, rel))
+    if before is None:
+        before = containers(render_kustomize(path.parent, rel))
     mine = [k for k, image in before.items() if _is_service_image(image, names, intent.env.ecr_repository)]
     if not mine:
         raise GantryError(rel, f"the rendered overlay has no container using {intent.service.name}'s image "
@@ -280,21 +417,49 @@ def _apply_helm(checkout: Path, intent: Intent) -> Applied:
 
 def running_pin(checkout: Path, service: Service, env: ServiceEnvironment) -> ImagePin:
     """What ``service`` runs in ``env`` according to the GitOps repo (kustomize: the render)."""
-    path, rel = manifest_file(checkout, env)
-    doc = LineDoc.read(path, rel)
-    if env.manifest_format != "kustomize":
-        return helm_pin(doc, env)
-    entries = kustomize_entries(doc)
-    candidates = kustomize_candidates(entries, service, env, "")
-    if not candidates:
-        raise GantryError(rel, f"no images: entry for service {service.name}")
-    intent = Intent(service, env, "")
-    names = _service_names(entries, candidates, intent)
-    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
-    found = [image for image in containers(render_kustomize(path.parent, rel)).values()
-             if _is_service_image(image, names, env.ecr_repository)]
-    if not found:
-        raise GantryError(rel, f"the rendered overlay has no container using {service.name}'s image")
-    if len(set(found)) > 1:
-        raise GantryError(rel, f"{service.name}'s containers render different images: {', '.join(sorted(set(found)))}")
-    return ImagePin.parse(found[0])
+    return running_pins(checkout, [(service, env)])[0]
+
+
+def running_pins(checkout: Path, pairs: Sequence[tuple[Service, ServiceEnvironment]], *,
+                 stats: RenderStats | None = None) -> list[ImagePin]:
+    """:func:`running_pin` of each ``(service, env)``, in order; the kustomize overlays are rendered
+    together (:func:`render_many`). Raises the first pair's error, in ``pairs`` order."""
+    out: list[ImagePin | GantryError | None] = [None] * len(pairs)
+    todo: list[tuple[int, Path, str, set[str]]] = []
+    for i, (service, env) in enumerate(pairs):
+        try:
+            path, rel = manifest_file(checkout, env)
+            doc = LineDoc.read(path, rel)
+            if env.manifest_format != "kustomize":
+                out[i] = helm_pin(doc, env)
+                continue
+            entries = kustomize_entries(doc)
+            candidates = kustomize_candidates(entries, service, env, "")
+            if not candidates:
+                raise GantryError(rel, f"no images: entry for service {service.name}")
+            intent = Intent(service, env, "")
+            names = _service_names(entries, candidates, intent)
+            check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+            todo.append((i, path.parent, rel, names))
+        except GantryError as exc:
+            out[i] = exc
+    dirs = list(dict.fromkeys((d, rel) for _, d, rel, _ in todo))
+    rendered = dict(zip(dirs, render_many(dirs, stats=stats)))
+    for i, d, rel, names in todo:
+        docs = rendered[(d, rel)]
+        if isinstance(docs, GantryError):
+            out[i] = docs
+            continue
+        service, env = pairs[i]
+        found = [image for image in containers(docs).values() if _is_service_image(image, names, env.ecr_repository)]
+        if not found:
+            out[i] = GantryError(rel, f"the rendered overlay has no container using {service.name}'s image")
+        elif len(set(found)) > 1:
+            out[i] = GantryError(rel, f"{service.name}'s containers render different images: "
+                                      f"{', '.join(sorted(set(found)))}")
+        else:
+            out[i] = ImagePin.parse(found[0])
+    for value in out:
+        if isinstance(value, GantryError):
+            raise value
+    return out  # type: ignore[return-value]
