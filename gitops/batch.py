@@ -27,7 +27,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
-from .git import lock_path, writer_lock
+from .hostlock import lock_path, writer_lock
 from .writeback import BumpResult, PinEdit, now, result_from_json, result_to_json, write_edits
 
 STALE_SECONDS = 3600

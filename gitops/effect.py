@@ -228,6 +228,7 @@ class _Prep:
     intent: Intent
     path: Path
     rel: str
+    doc: LineDoc
     entries: list[dict]
     candidates: list[int]
     names: set[str]
@@ -238,14 +239,15 @@ class _Prep:
 
 def _prepare(checkout: Path, intent: Intent) -> _Prep:
     path, rel = manifest_file(checkout, intent.env)
-    entries = kustomize_entries(LineDoc.read(path, rel))
+    doc = LineDoc.read(path, rel)
+    entries = kustomize_entries(doc)
     candidates = kustomize_candidates(entries, intent.service, intent.env, intent.pin.name or "")
     if not candidates:
         raise GantryError(rel, f"no images: entry for service {intent.service.name} (name "
                                f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
     names = _service_names(entries, candidates, intent)
     check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
-    return _Prep(intent, path, rel, entries, candidates, names)
+    return _Prep(intent, path, rel, doc, entries, candidates, names)
 
 
 def _find_mine(prep: _Prep, before: dict[str, str]) -> None:
@@ -321,13 +323,13 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
                 results[index[id(prep)]] = exc
         if not live:
             continue
-        original = LineDoc.read(path, live[0].rel)
-        doc = LineDoc(original.text, live[0].rel)
+        doc = live[0].doc  # parsed from the file as it is (every prep of the group read the same text)
+        original = doc.text
         for prep in live:  # the entry kustomize applies last first (see _apply_kustomize)
             prep.changed = pin_kustomize(doc, prep.candidates[-1], prep.intent.pin)
-        if doc.text != original.text:
+        if doc.text != original:
             write_atomic(path, doc.text.encode("utf-8"))
-        edited.append((path, live, before, original.text, doc.text))
+        edited.append((path, live, before, original, doc.text))
 
     to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new != text]
     afters = dict(zip([p for p, _ in to_render], render_many([(p.parent, rel) for p, rel in to_render], stats=stats)))

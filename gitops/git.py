@@ -11,8 +11,6 @@ the old or the new commit on the remote, never a partial one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +22,8 @@ from pathlib import Path
 from pipeline_lib.core.errors import Conflict, GantryError, NotFound
 from pipeline_lib.core.process import Completed, run
 from pipeline_lib.core.retry import retrying
+
+from .hostlock import lock_path, writer_lock  # noqa: F401  (their home before gitops.hostlock)
 
 GIT_TIMEOUT = 300.0   # seconds for one git command (a clone or push of a large GitOps repo)
 DEFAULT_IDENTITY = {"GIT_AUTHOR_NAME": "gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
@@ -111,37 +111,6 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
             raise NotFound("git", f"{url}: branch {branch!r} not found")
         raise GantryError("git", f"cannot clone {url}: {msg}")
     return workdir
-
-
-def lock_path(url: str) -> Path:
-    """The host-wide lock file for writers of ``url`` (``$GANTRY_LOCK_DIR`` or the temp dir)."""
-    lock_dir = Path(os.environ.get("GANTRY_LOCK_DIR") or tempfile.gettempdir()) / "gantry-gitops-locks"
-    return lock_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
-
-
-@contextlib.contextmanager
-def writer_lock(url: str):
-    """Queue the gantry writers of ``url`` on this host (``flock``), so they do not race each other.
-
-    Writers on other hosts still race; fetch-rebase-retry handles them. Without this, N local
-    writers waste O(N^2) rejected pushes. Disabled by ``GANTRY_GITOPS_NO_LOCK=1``.
-    """
-    if os.environ.get("GANTRY_GITOPS_NO_LOCK") == "1":
-        yield True
-        return
-    path = lock_path(url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        waited = False
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waited = True
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield waited
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _head(workdir: Path, branch: str) -> str:

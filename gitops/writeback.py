@@ -32,15 +32,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from pipeline_lib.core import errors as core_errors
 from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 
-from .drstate import read_state, state_rel
-from .effect import Applied, Intent, apply_each
-from .git import Change, GitError, PushRejected, lock_path, transact
-from .kustomize import RenderStats
+from .hostlock import lock_path
 from .manifest import ImagePin
+
+if TYPE_CHECKING:
+    from .effect import Applied, Intent
+    from .git import Change
+
+# The render and git machinery (effect, git, kustomize, drstate) is imported where it is used:
+# a bump that only queues for a batch (gitops.batch) carries a PinEdit and never loads it.
 
 COMMIT_MODES = ("batch", "per-service")
 
@@ -130,6 +136,8 @@ class PinEdit:
         """The effect to check in ``checkout``. While the environment is failed over
         (:mod:`gitops.drstate`), an image on the primary registry is pinned on the active one
         instead (same repository), with a warning."""
+        from .drstate import read_state, state_rel
+        from .effect import Intent
         svc, env = self._objects()
         state = read_state(checkout, self.environment)
         self.image = state.follow(self.requested) if state else self.requested
@@ -150,6 +158,7 @@ class PinEdit:
     def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
         """This edit alone in ``checkout``, effect-checked: ``(message, [manifest], None)``, or None
         when it already pins this image. Raises its GantryError when refused."""
+        from .effect import apply_each
         outcome = apply_each(checkout, [self.intent(checkout)])[0]
         if isinstance(outcome, GantryError):
             raise outcome
@@ -170,22 +179,26 @@ class PinEdit:
 
 
 # -- typed errors between processes ---------------------------------------------------------------
-_ERROR_TYPES: dict[str, type[GantryError]] = {
-    cls.__name__: cls for cls in (GantryError, core_errors.BadInput, core_errors.NotFound, core_errors.Conflict,
-                                  core_errors.Unauthorized, core_errors.Unavailable, core_errors.TimeoutExceeded,
-                                  core_errors.CheckFailed, GitError, PushRejected)}
+def _error_types() -> dict[str, type[GantryError]]:
+    from .git import GitError, PushRejected
+    return {cls.__name__: cls for cls in (GantryError, core_errors.BadInput, core_errors.NotFound,
+                                          core_errors.Conflict, core_errors.Unauthorized, core_errors.Unavailable,
+                                          core_errors.TimeoutExceeded, core_errors.CheckFailed, GitError,
+                                          PushRejected)}
 
 
 def error_to_json(exc: GantryError) -> dict:
     """``{"type", "where", "what", "exit_code", "problems"}``: the type is the nearest known class."""
-    name = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in _ERROR_TYPES), "GantryError")
+    known = _error_types()
+    name = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in known), "GantryError")
     return {"type": name, "where": exc.where, "what": exc.what, "exit_code": exc.exit_code,
             "problems": list(exc.problems)}
 
 
 def error_from_json(data: dict) -> GantryError:
     """The error :func:`error_to_json` described: same type, place, message, exit code."""
-    cls = _ERROR_TYPES.get(str(data.get("type")), GantryError)
+    from .git import GitError
+    cls = _error_types().get(str(data.get("type")), GantryError)
     exc = cls.__new__(cls)
     GantryError.__init__(exc, str(data.get("where", "")), str(data.get("what", "")),
                          exit_code=int(data.get("exit_code", 2)), problems=list(data.get("problems") or []))
@@ -241,6 +254,9 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
     (pull-request mode, force-pushed: gantry's own review branch). ``lock``/``stale``: see
     :func:`gitops.git.transact`.
     """
+    from .effect import apply_each
+    from .git import Change, transact
+    from .kustomize import RenderStats
     outcomes: list[BumpResult | GantryError | None] = [None] * len(edits)
     plan: list[tuple[str, list[str], list[int]]] = []
     stats = RenderStats()
