@@ -32,6 +32,7 @@ import posixpath
 import re
 import tarfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,15 @@ def _guarded(path: Path | None, fn: Callable[[], Applied]) -> Applied | GantryEr
         return exc
 
 
+def _pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str:
+    """The text of the group's manifest with every prep's pin set on the entry kustomize applies
+    last (see :func:`_apply_kustomize`); ``doc``: start from it instead of the first prep's."""
+    doc = doc or group[0].doc
+    for prep in group:
+        prep.changed = pin_kustomize(doc, prep.candidates[-1], prep.intent.pin)
+    return doc.text
+
+
 def apply_each(checkout: Path, intents: Sequence[Intent], *,
                stats: RenderStats | None = None) -> list[Applied | GantryError]:
     """Edit, render and check every intent on its own: in ``intents`` order, its :class:`Applied`,
@@ -284,38 +294,45 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
     an edit is kept only when a real render shows it: this reads nothing but kustomize's output.
     """
     results: list[Applied | GantryError | None] = [None] * len(intents)
-    groups: dict[Path, list[_Prep]] = {}
-    index: dict[int, int] = {}
-    preps: list[_Prep] = []
+    located: list[tuple[int, Path]] = []
     for i, intent in enumerate(intents):
         try:
-            path, _ = manifest_file(checkout, intent.env)
+            located.append((i, manifest_file(checkout, intent.env)[0]))
         except GantryError as exc:
             results[i] = exc
-            continue
-        if intent.env.manifest_format != "kustomize":
-            results[i] = _guarded(path, lambda intent=intent: _apply_helm(checkout, intent))  # type: ignore[misc]
-            continue
-        try:
-            prep = _prepare(checkout, intent)
-        except GantryError as exc:
-            results[i] = exc
-            continue
-        index[id(prep)] = i
-        preps.append(prep)
-        groups.setdefault(prep.path, []).append(prep)
+    kustomize = [(i, path) for i, path in located if intents[i].env.manifest_format == "kustomize"]
+    targets = list(dict.fromkeys((path.parent, manifest_file(checkout, intents[i].env)[1]) for i, path in kustomize))
+    # the overlays render as they are now (nothing is written until this is done) while the
+    # manifests are parsed and the edits worked out in memory
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rendering = pool.submit(render_many, targets, stats=stats)
+        groups: dict[Path, list[_Prep]] = {}
+        index: dict[int, int] = {}
+        for i, _ in kustomize:
+            try:
+                prep = _prepare(checkout, intents[i])
+            except GantryError as exc:
+                results[i] = exc
+                continue
+            index[id(prep)] = i
+            groups.setdefault(prep.path, []).append(prep)
+        originals = {path: live[0].doc.text for path, live in groups.items()}
+        planned = {path: _pin_all(live) for path, live in groups.items()}
+        befores = dict(zip(targets, rendering.result()))
+    for i, path in located:
+        if intents[i].env.manifest_format != "kustomize":
+            results[i] = _guarded(path, lambda intent=intents[i]: _apply_helm(checkout, intent))  # type: ignore[misc]
 
-    paths = list(groups)
-    befores = render_many([(p.parent, groups[p][0].rel) for p in paths], stats=stats)
     edited: list[tuple[Path, list[_Prep], dict[str, str], str, str]] = []
-    for path, before_docs in zip(paths, befores):
+    for path, group in groups.items():
+        before_docs = befores[(path.parent, group[0].rel)]
         if isinstance(before_docs, GantryError):
-            for prep in groups[path]:
+            for prep in group:
                 results[index[id(prep)]] = before_docs
             continue
         before = containers(before_docs)
         live = []
-        for prep in groups[path]:
+        for prep in group:
             try:
                 _find_mine(prep, before)
                 live.append(prep)
@@ -323,13 +340,11 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
                 results[index[id(prep)]] = exc
         if not live:
             continue
-        doc = live[0].doc  # parsed from the file as it is (every prep of the group read the same text)
-        original = doc.text
-        for prep in live:  # the entry kustomize applies last first (see _apply_kustomize)
-            prep.changed = pin_kustomize(doc, prep.candidates[-1], prep.intent.pin)
-        if doc.text != original:
-            write_atomic(path, doc.text.encode("utf-8"))
-        edited.append((path, live, before, original, doc.text))
+        original = originals[path]
+        new = planned[path] if len(live) == len(group) else _pin_all(live, LineDoc(original, live[0].rel))
+        if new != original:
+            write_atomic(path, new.encode("utf-8"))
+        edited.append((path, live, before, original, new))
 
     to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new != text]
     afters = dict(zip([p for p, _ in to_render], render_many([(p.parent, rel) for p, rel in to_render], stats=stats)))
