@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
@@ -66,7 +65,7 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
     """
     spool = lock_path(url).with_suffix(".spool")
     spool.mkdir(parents=True, exist_ok=True)
-    rid = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    rid = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
     req, res = spool / f"{rid}.req", spool / f"{rid}.res"
     submitted = now()
     write_atomic(req, json.dumps({"pid": os.getpid(), "branch": branch, "submitted": submitted,
