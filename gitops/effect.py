@@ -16,6 +16,9 @@ image reference* — it:
    the previous ones produced — renders again and keeps the edit only when every container of the
    service renders exactly the intended reference and no other container changed. When no entry
    does, the file is restored and the bump refused (exit 2) naming the entries tried.
+   :func:`apply_each` does this for a batch of intents: each affected overlay is rendered once
+   before and once after all of its edits (:func:`gitops.kustomize.render_many`); an overlay whose
+   edits do not all check out is put back and re-done one intent at a time as above.
 3. Helm: edits the values file, recomputes the image the values give the chart
    (``[registry/]repository``, ``global.imageRegistry`` included) and, when the chart is in the
    GitOps repo, checks its templates textually (``helm`` is not installable from Debian or PyPI):
