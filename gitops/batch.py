@@ -31,6 +31,7 @@ from .writeback import BumpResult, PinEdit, now, result_from_json, result_to_jso
 
 STALE_SECONDS = 3600
 DEFAULT_WINDOW = 0.2   # seconds
+MAX_WINDOWS = 5        # a batch stays open at most this many windows while bumps keep arriving
 
 
 def enabled() -> bool:
@@ -119,22 +120,35 @@ def _workdir(url: str) -> Path:
 def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WINDOW,
               deadline: float = 300.0) -> None:
     """Apply all pending requests of ``branch`` (the caller holds the writer lock) and write
-    their results."""
-    pending = _pending(spool, branch)
-    if not pending:
+    their results.
+
+    The batch closes once no request has arrived for ``window`` seconds (at most
+    ``MAX_WINDOWS`` windows after it opened); the checkout is fetched meanwhile.
+    """
+    from .git import checkout
+    if not _pending(spool, branch):
         return
-    wait = min(s for _, s, _ in pending) + window - now()
-    if wait > 0:
-        time.sleep(min(wait, window))
+    opened = now()
+    work = _workdir(url)
+    failed: GantryError | None = None
+    try:
+        checkout(url, branch, work)
+    except GantryError as exc:
+        failed = exc
+    while True:
         pending = _pending(spool, branch)
         if not pending:
             return
+        wait = min(max(s for _, s, _ in pending) + window, opened + MAX_WINDOWS * window) - now()
+        if wait <= 0:
+            break
+        time.sleep(min(wait, window))
     started = now()
-    work = _workdir(url)
     results: list = []
     try:
-        results = write_edits(url, branch, [edit for _, _, edit in pending], workdir=work, lock=False,
-                              deadline=deadline)
+        results = ([failed] * len(pending) if failed is not None else
+                   write_edits(url, branch, [edit for _, _, edit in pending], workdir=work, lock=False,
+                               synced=True, deadline=deadline))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)   # a half-done checkout is not reused
         raise
@@ -145,4 +159,5 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     trace = os.environ.get("GANTRY_GITOPS_TRACE")
     if trace:
         with open(trace, "a") as fh:
-            fh.write(f"{os.getpid()} batch {len(pending)} in {now() - started:.2f}s\n")
+            fh.write(f"{os.getpid()} batch {len(pending)} in {now() - started:.2f}s "
+                     f"(opened {started - opened:.2f}s before)\n")

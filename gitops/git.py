@@ -209,7 +209,7 @@ def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool,
 def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | Change | None], *,
              branch: str = "main", push_branch: str | None = None, workdir: Path | None = None,
              deadline: float = 300.0, max_delay: float = 2.0, lock: bool = True,
-             stale: bool = False) -> Transaction:
+             stale: bool = False, synced: bool = False) -> Transaction:
     """Apply ``change(checkout)`` on the remote tip, commit and push; retry on rejection.
 
     The one commit/push/rebase-retry loop of every GitOps writer (pin edits go through
@@ -219,14 +219,16 @@ def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | 
     because another writer got there first is retried (fetch, reset, re-apply: a rebase of the
     change, never a merge) with jittered exponential backoff until ``deadline`` seconds have
     passed. ``lock=False``: the caller already holds :func:`writer_lock` (``stale``: and its
-    checkout may be behind the remote).
+    checkout may be behind the remote). ``synced``: ``workdir`` was just checked out (a rejected
+    push still fetches and re-applies).
     """
     own = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="gantry-gitops-")) / "repo" if own else Path(workdir)
     target = push_branch or branch
     give_up = time.monotonic() + deadline
     try:
-        checkout(url, branch, wd)
+        if not synced:
+            checkout(url, branch, wd)
         with (writer_lock(url) if lock else contextlib.nullcontext(stale)) as waited:
             return _attempts(url, wd, change, branch, target, push_branch is not None, give_up, deadline,
                              max_delay, stale=waited)

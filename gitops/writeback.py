@@ -245,14 +245,14 @@ def log_commit(url: str, branch: str, commit: str, edits: Sequence[PinEdit], ren
 
 def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch: str | None = None,
                 workdir: Path | None = None, lock: bool = True, stale: bool = False,
-                deadline: float = 300.0) -> list[BumpResult | GantryError]:
+                synced: bool = False, deadline: float = 300.0) -> list[BumpResult | GantryError]:
     """Apply ``edits`` on the tip of ``branch``, check their effect, commit and push (see the
     module docstring); in ``edits`` order, each edit's result or its own error.
 
     An error of the transaction itself (clone, push refused by a hook, still rejected after
     ``deadline`` s) is every edit's error. ``push_branch`` pushes to another branch
-    (pull-request mode, force-pushed: gantry's own review branch). ``lock``/``stale``: see
-    :func:`gitops.git.transact`.
+    (pull-request mode, force-pushed: gantry's own review branch). ``lock``/``stale``/``synced``:
+    see :func:`gitops.git.transact`.
     """
     from .effect import apply_each
     from .git import Change, transact
@@ -289,7 +289,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
 
     try:
         tx = transact(url, change, branch=branch, push_branch=push_branch, workdir=workdir, deadline=deadline,
-                      lock=lock, stale=stale)
+                      lock=lock, stale=stale, synced=synced)
     except GantryError as exc:
         return [exc] * len(edits)
     target = push_branch or branch
