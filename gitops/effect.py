@@ -29,13 +29,11 @@ image reference* — it:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import posixpath
 import re
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +44,11 @@ from pipeline_lib.core.catalog import Service, ServiceEnvironment
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
-from .kustomize import RenderStats, render_kustomize, render_many
+from .kustomize import render_kustomize
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
 from .yamlrt import LineDoc
+from .kustomize import RenderStats, render_many  # noqa: I001 (a line of its own: the Helm part above merges cleanly)
 
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -209,9 +208,11 @@ def apply_intents(checkout: Path, intents: Sequence[Intent], *, stats: RenderSta
     """
     originals: dict[Path, bytes] = {}
     for intent in intents:
-        with contextlib.suppress(GantryError):
+        try:
             path, _ = manifest_file(checkout, intent.env)
-            originals.setdefault(path, path.read_bytes())
+        except GantryError:
+            continue
+        originals.setdefault(path, path.read_bytes())
     try:
         out = apply_each(checkout, intents, stats=stats)
         for outcome in out:
@@ -263,8 +264,9 @@ def _find_mine(prep: _Prep, before: dict[str, str]) -> None:
     prep.running = ImagePin.parse(before[prep.mine[0]])
 
 
-def _guarded(path: Path | None, fn: Callable[[], Applied]) -> Applied | GantryError:
-    """``fn()``, or the GantryError it raised with ``path`` restored to what it held before."""
+def _guarded(path: Path | None, fn: Any) -> Applied | GantryError:
+    """``fn()`` (a function of no argument returning an :class:`Applied`), or the GantryError it
+    raised with ``path`` restored to what it held before."""
     data = path.read_bytes() if path is not None and path.is_file() else None
     try:
         return fn()
@@ -307,6 +309,7 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
     targets = list(dict.fromkeys((path.parent, manifest_file(checkout, intents[i].env)[1]) for i, path in kustomize))
     # the overlays render as they are now (nothing is written until this is done) while the
     # manifests are parsed and the edits worked out in memory
+    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=1) as pool:
         rendering = pool.submit(render_many, targets, stats=stats)
         groups: dict[Path, list[_Prep]] = {}
