@@ -9,6 +9,7 @@ all through the one write path, :func:`gitops.writeback.write_edits`. No change 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pipeline_lib.core.catalog import Catalog
@@ -53,10 +54,11 @@ def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, ima
     if push_branch is None and workdir is None and batch.enabled():
         return batch.submit(repo_url, branch, edit,
                             window=batch.window_seconds(catalog.gitops_batch_window_ms))
+    started = time.monotonic()
     (outcome,) = write_edits(repo_url, branch, [edit], push_branch=push_branch, workdir=workdir)
     if isinstance(outcome, GantryError):
         raise outcome
-    outcome.timings.setdefault("queue_wait", 0.0)
+    outcome.timings.update(queue_wait=0.0, total=round(time.monotonic() - started, 3))
     return outcome
 
 

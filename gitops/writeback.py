@@ -266,11 +266,17 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         stats = RenderStats()
         plan.clear()
         intents: list[Intent] = []
-        for edit in edits:
-            intents.append(edit.intent(wd))
+        todo: list[int] = []
+        for i, edit in enumerate(edits):
+            try:
+                intents.append(edit.intent(wd))
+                todo.append(i)
+            except GantryError as exc:  # e.g. an unreadable DR state: this edit's error only
+                outcomes[i] = exc
         applied = apply_each(wd, intents, stats=stats)
         kept: list[int] = []
-        for i, (edit, outcome) in enumerate(zip(edits, applied)):
+        for i, outcome in zip(todo, applied):
+            edit = edits[i]
             if isinstance(outcome, GantryError):
                 outcomes[i] = outcome
                 continue
