@@ -79,7 +79,8 @@ def test_20_concurrent_bumps_one_refused(repo20, tmp_path: Path) -> None:
     assert lone[0] == 2 and lone[2].startswith("gantry: apps/svc-007/overlays/dev/kustomization.yaml: no images: entry")
     assert git(bare, "rev-parse", "main") == base
 
-    results = _run_all(cat_path, bare, list(range(20)), env)
+    log = tmp_path / "batches.log"
+    results = _run_all(cat_path, bare, list(range(20)), {**env, "GANTRY_GITOPS_LOG": str(log)})
     code, _, err = results[7]
     assert (code, err) == (2, lone[2])  # the same exit code and the same one line
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -91,6 +92,9 @@ def test_20_concurrent_bumps_one_refused(repo20, tmp_path: Path) -> None:
             assert set(data["timings"]) >= {"queue_wait", "render", "push", "total"}
     commits = int(git(bare, "rev-list", "--count", f"{base}..main"))
     assert 1 <= commits < 19  # batched: fewer commits than bumps
+    lines = log.read_text().splitlines()  # one line per commit, with its size
+    assert len(lines) == commits
+    assert sum(int(line.split(": ", 1)[1].split(" edit(s)")[0]) for line in lines) == 19
     assert git(bare, "rev-list", "--merges", "--count", "main") == "0"
     after = clone(bare, tmp_path / "after")
     for i in range(20):
