@@ -2,8 +2,11 @@
 push, rebase-retry.
 
 ``gantry gitops bump`` (alone or group-committed through :mod:`gitops.batch`), ``promote`` and
-pull-request mode all end in :func:`write_edits`; ``dr failover`` and ``pins`` read and write
-through the same effect check (:mod:`gitops.effect`) and transaction (:func:`gitops.git.transact`).
+pull-request mode all end in :func:`write_edits`. ``dr failover`` (one all-or-nothing commit
+for an environment plus its DR state) writes through the same effect check
+(:func:`gitops.effect.apply_intents`, batched the same way) and the same transaction
+(:func:`gitops.git.transact`, the one commit/push/rebase-retry loop); ``pins`` and the failover
+plan read what runs through the same batched renders (:func:`gitops.effect.running_pins`).
 
 - Each :class:`PinEdit` (one service, one environment, one image reference) is self-contained
   and JSON-serialisable, so another gantry process can apply it.
