@@ -94,6 +94,7 @@ def main() -> int:
     startup = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="bench-gitops-") as tmp_s:
         tmp = Path(tmp_s)
+        os.environ["GANTRY_LOCK_DIR"] = str(tmp / "locks")  # the host lock, spool and kept checkout go with it
         cat_path = write_catalog(tmp / "catalog.yaml", n)
         catalog = load_catalog(cat_path)
         bare = tmp / "gitops.git"

@@ -12,11 +12,13 @@ get the lock and return; requests that arrived meanwhile form the next batch. Re
 processes that have died are dropped, never applied on their behalf.
 
 The checkout a batch writes in is kept beside the lock (``<hash>.work``) and reused by the next
-batch (fetched and reset under the lock, so only one batch uses it at a time).
+batch (fetched and reset under the lock, so only one batch uses it at a time); kept checkouts
+unused for an hour are removed (:func:`prune_workdirs`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -30,6 +32,7 @@ from .hostlock import lock_path, writer_lock
 from .writeback import BumpResult, PinEdit, now, result_from_json, result_to_json, write_edits
 
 STALE_SECONDS = 3600
+WORK_IDLE_SECONDS = 3600   # a kept checkout unused this long is removed by the next batch
 DEFAULT_WINDOW = 0.2   # seconds
 MAX_WINDOWS = 5        # a batch stays open at most this many windows while bumps keep arriving
 
@@ -114,7 +117,26 @@ def _workdir(url: str) -> Path:
     work = lock_path(url).with_suffix(".work")
     if work.exists() and not (work / ".git").is_dir():
         shutil.rmtree(work, ignore_errors=True)
+    if work.exists():
+        os.utime(work)  # in use: not pruned
     return work
+
+
+def prune_workdirs(lock_dir: Path, keep: Path, idle: float = WORK_IDLE_SECONDS) -> None:
+    """Remove the kept checkouts of other repositories unused for ``idle`` seconds whose writer
+    lock is free (a repository written again later is simply cloned again)."""
+    for work in lock_dir.glob("*.work"):
+        try:
+            if work == keep or time.time() - work.stat().st_mtime < idle:
+                continue
+            with open(work.with_suffix(".lock"), "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its batch is running
+                shutil.rmtree(work, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WINDOW,
@@ -156,6 +178,7 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
         if not isinstance(result, GantryError):
             result.timings["queue_wait"] = round(max(0.0, started - submitted), 3)
         write_atomic(req.with_suffix(".res"), json.dumps(result_to_json(result)))
+    prune_workdirs(work.parent, work)
     trace = os.environ.get("GANTRY_GITOPS_TRACE")
     if trace:
         with open(trace, "a") as fh:

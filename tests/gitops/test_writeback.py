@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops.batch import prune_workdirs
 from gitops.kustomize import render_kustomize, render_many
 from gitops.layout import init_repo
 from gitops.writeback import error_from_json, error_to_json
@@ -200,3 +201,17 @@ def test_errors_keep_their_type_between_processes(exc: GantryError) -> None:
     back = error_from_json(json.loads(json.dumps(error_to_json(exc))))
     assert type(back) is type(exc) and (back.where, back.what, back.exit_code) == (exc.where, exc.what, exc.exit_code)
     assert back.lines() == exc.lines()
+
+
+def test_kept_checkouts_idle_for_long_are_pruned_unless_in_use(tmp_path: Path) -> None:
+    import fcntl
+    locks = tmp_path / "locks"
+    idle, busy, fresh, keep = (locks / f"{name}.work" for name in ("idle", "busy", "fresh", "keep"))
+    for work in (idle, busy, fresh, keep):
+        (work / ".git").mkdir(parents=True)
+    for work in (idle, busy, keep):
+        os.utime(work, (1_000_000, 1_000_000))
+    with open(busy.with_suffix(".lock"), "a") as held:  # a batch of that repository is running
+        fcntl.flock(held, fcntl.LOCK_EX)
+        prune_workdirs(locks, keep, idle=3600)
+    assert not idle.exists() and busy.exists() and fresh.exists() and keep.exists()
