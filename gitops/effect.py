@@ -285,6 +285,14 @@ def _pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str:
     return doc.text
 
 
+def _try_pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str | None:
+    """:func:`_pin_all`, or None when an edit cannot be made (each is then tried on its own)."""
+    try:
+        return _pin_all(group, doc)
+    except GantryError:
+        return None
+
+
 def apply_each(checkout: Path, intents: Sequence[Intent], *,
                stats: RenderStats | None = None) -> list[Applied | GantryError]:
     """Edit, render and check every intent on its own: in ``intents`` order, its :class:`Applied`,
@@ -323,13 +331,13 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
             index[id(prep)] = i
             groups.setdefault(prep.path, []).append(prep)
         originals = {path: live[0].doc.text for path, live in groups.items()}
-        planned = {path: _pin_all(live) for path, live in groups.items()}
+        planned = {path: _try_pin_all(live) for path, live in groups.items()}
         befores = dict(zip(targets, rendering.result()))
     for i, path in located:
         if intents[i].env.manifest_format != "kustomize":
             results[i] = _guarded(path, lambda intent=intents[i]: _apply_helm(checkout, intent))  # type: ignore[misc]
 
-    edited: list[tuple[Path, list[_Prep], dict[str, str], str, str]] = []
+    edited: list[tuple[Path, list[_Prep], dict[str, str], str, str | None]] = []
     for path, group in groups.items():
         before_docs = befores[(path.parent, group[0].rel)]
         if isinstance(before_docs, GantryError):
@@ -347,16 +355,17 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
         if not live:
             continue
         original = originals[path]
-        new = planned[path] if len(live) == len(group) else _pin_all(live, LineDoc(original, live[0].rel))
-        if new != original:
+        new = planned[path] if len(live) == len(group) else _try_pin_all(live, LineDoc(original, live[0].rel))
+        if new is not None and new != original:
             write_atomic(path, new.encode("utf-8"))
-        edited.append((path, live, before, original, new))
+        edited.append((path, live, before, original, new))  # new None: an edit failed, see below
 
-    to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new != text]
+    to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new is not None and new != text]
     afters = dict(zip([p for p, _ in to_render], render_many([(p.parent, rel) for p, rel in to_render], stats=stats)))
     for path, live, before, text, new in edited:
         after_docs = afters.get(path)
-        after = before if new == text else (containers(after_docs) if not isinstance(after_docs, GantryError) else None)
+        after = (None if new is None or isinstance(after_docs, GantryError) else
+                 before if new == text else containers(after_docs))
         everyone = {k for prep in live for k in prep.mine}
         ok = (after is not None and after.keys() == before.keys()
               and all(ImagePin.parse(after[k]).satisfies(prep.intent.pin) for prep in live for k in prep.mine)
@@ -368,7 +377,7 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
             continue
         # put the overlay back and find the refused edit(s): one intent at a time, each on the
         # result of the ones before it, trying every candidate entry (a lone edit's algorithm)
-        if new != text:
+        if new is not None and new != text:
             write_atomic(path, text.encode("utf-8"))
         for n, prep in enumerate(live):
             seed = before if n == 0 or all(not isinstance(results[index[id(q)]], Applied) for q in live[:n]) else None
