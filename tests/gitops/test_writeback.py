@@ -215,3 +215,18 @@ def test_kept_checkouts_idle_for_long_are_pruned_unless_in_use(tmp_path: Path) -
         fcntl.flock(held, fcntl.LOCK_EX)
         prune_workdirs(locks, keep, idle=3600)
     assert not idle.exists() and busy.exists() and fresh.exists() and keep.exists()
+
+
+def test_two_edits_of_one_overlay_in_a_batch_apply_in_order(tmp_path: Path) -> None:
+    """Same service twice in one batch (two builds): the overlay's combined check fails for the
+    first, so the overlay is re-done one edit at a time: both are kept, in order, the last wins."""
+    from gitops.effect import Applied, Intent, apply_each
+    from tests.gitops.test_effect import catalog as effect_catalog
+    from tests.gitops.test_effect import overlay, rendered_images
+    overlay(tmp_path, "resources: [../../base]\nimages:\n  - name: web\n    newTag: v1\n")
+    web = effect_catalog().service("web")
+    first, second = (f"registry.example.com/shop/web:v{n}@{digest(str(n))}" for n in (2, 3))
+    out = apply_each(tmp_path, [Intent(web, web.environment("dev"), first), Intent(web, web.environment("dev"), second)])
+    assert all(isinstance(a, Applied) and a.changed for a in out)
+    assert out[1].running.reference == first  # the second edit saw the first one's render
+    assert rendered_images(tmp_path)["Deployment//web:.spec.template.spec.containers[web]"] == second
