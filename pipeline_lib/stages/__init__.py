@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.metrics.pushgateway import push_stage_from_env
 
 PASSED = "passed"
 FAILED = "failed"
@@ -68,6 +67,7 @@ def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = N
     result.name = name
     result.duration = time.monotonic() - start
     print(result.line(), file=out or sys.stdout, flush=True)
+    from pipeline_lib.metrics.pushgateway import push_stage_from_env  # prometheus_client: only when a stage ran
     try:
         push_stage_from_env(name, result.status, result.duration)
     except GantryError as exc:
