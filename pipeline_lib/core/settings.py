@@ -181,6 +181,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gitops_no_batch", ("GANTRY_GITOPS_NO_BATCH",), None,
             "1: each GitOps change pushed alone, concurrent writers not batched", group="tools"),
     Setting("gitops_trace", ("GANTRY_GITOPS_TRACE",), None, "file to append GitOps batch timings to", group="tools"),
+    Setting("gitops_batch_window_ms", ("GANTRY_GITOPS_BATCH_WINDOW_MS",), "200",
+            "how long a GitOps batch waits for concurrent bumps (ms; overrides the catalog's defaults.gitops_batch_window_ms)",
+            group="tools"),
+    Setting("gitops_log", ("GANTRY_GITOPS_LOG",), "<beside the host lock, .log>",
+            "file the GitOps batch logs one line per commit to", group="tools"),
 )
 
 
