@@ -28,6 +28,7 @@ from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
+from .jsonstream import load_json
 from .options import Option
 from .registry import ParseOptions, register
 
@@ -315,10 +316,8 @@ def _str(v: Any) -> str | None:
 
 @register("dependency-check-json", TOOL, _sniff_json, label="Dependency-Check JSON")
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
-    from .trivy import _load_json
-
     where = str(path)
-    doc = _load_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or "reportSchema" not in doc:
         raise GantryError(where, "not a Dependency-Check JSON report (no reportSchema)")
     deps = doc.get("dependencies") or []

@@ -35,7 +35,7 @@ from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, ScanRun, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
-from .jsonstream import JsonStream
+from .jsonstream import JsonStream, load_json as _load_json  # _load_json: sonarqube's import
 from .options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
 from .registry import ParseOptions, register
 
@@ -669,16 +669,6 @@ def _sniff_sarif(head: str) -> bool:
 
 
 _MSG_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$", re.M)
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        size = path.stat().st_size
-        what = "truncated JSON" if exc.pos >= size - 16 or exc.msg.startswith("Unterminated") else "invalid JSON"
-        raise GantryError(str(path), f"{what} at character {exc.pos}: {exc.msg}") from None
 
 
 def _suppressed(result: dict) -> bool:

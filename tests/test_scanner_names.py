@@ -28,8 +28,8 @@ ALLOWED: dict[str, tuple[tuple[str, ...] | str, str]] = {
     "pipeline_lib/image/trivydb.py": (("trivy",), "the mirror of Trivy's vulnerability DB: Trivy's data, not the scanner"),
     "pipeline_lib/commands/trivydb.py": (("trivy",), "`gantry trivy-db`, the command of that mirror"),
     "pipeline_lib/cli.py": (("trivy",), "the `trivy-db` command's name and help in the command table"),
-    "pipeline_lib/demo.py": (ALL, "the demo runs the Jenkinsfile's stages, named after the scanners they run"),
-    "pipeline_lib/demo_storefront.py": (("trivy",), "the demo builds the Trivy DB its image scan uses"),
+    "pipeline_lib/demo/run.py": (ALL, "the demo runs the Jenkinsfile's stages, named after the scanners they run"),
+    "pipeline_lib/demo/storefront.py": (("trivy",), "the demo builds the Trivy DB its image scan uses"),
     "pipeline_lib/core/settings.py": (ALL, "the table of every environment variable gantry reads, the scanners' "
                                            "too (TRIVY_BIN, DEPENDENCY_CHECK_HOME…); core cannot import scanners"),
     "pipeline_lib/infra/checkov.py": (("checkov",), "`gantry infra check`'s checkov step (Terraform checks)"),

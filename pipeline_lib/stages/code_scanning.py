@@ -5,7 +5,7 @@ process it.
 Jenkinsfile: ``gantry code-scanning --repo "$REPO" --sha "$GIT_SHA" --ref refs/heads/main
 --sarif "$REPORTS/gate/report.sarif"`` (:func:`run`) and ``gantry pr-report … --code-scanning``
 (:func:`upload_sarif`). The token comes from ``GITHUB_TOKEN`` (scope ``security_events``).
-Limits and the wire format are :mod:`pipeline_lib.codescanning`'s.
+Limits and the wire format are :mod:`pipeline_lib.codescanning.upload`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_lib.codescanning import branch_ref, pr_ref, prepare, read_sarif, upload
+from pipeline_lib.codescanning.upload import branch_ref, pr_ref, prepare, read_sarif, upload
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, api_url_from_env
 from pipeline_lib.core.settings import Settings

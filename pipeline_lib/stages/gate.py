@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.jenkins import load_settings
-from pipeline_lib.jenkins_artifacts import fetch_last_successful
+from pipeline_lib.jenkins.client import load_settings
+from pipeline_lib.jenkins.artifacts import fetch_last_successful
 from scanners.baseline import BaselineFingerprints, annotate as annotate_baseline, read_baseline
 from scanners.formats import write_all
 from scanners.gate import Verdict, evaluate

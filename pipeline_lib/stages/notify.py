@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.notify import post_slack
+from pipeline_lib.notify.slack import post_slack
 
 from . import PASSED, SKIPPED, StageResult
 

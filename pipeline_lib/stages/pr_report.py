@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_lib.codescanning import pr_ref
+from pipeline_lib.codescanning.upload import pr_ref
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo, check_sha
 from scanners.formats.markdown import MARKER

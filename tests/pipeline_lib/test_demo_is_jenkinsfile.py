@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib import demo
+from pipeline_lib.demo import run as demo
 from pipeline_lib.cli import build_parser
 from pipeline_lib.commands.security import gate_options as cli_gate_options, scan_options as cli_scan_options
 from pipeline_lib.stages import gate

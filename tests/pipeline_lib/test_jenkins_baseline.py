@@ -19,8 +19,8 @@ from werkzeug import Request, Response
 
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.jenkins import JenkinsSettings
-from pipeline_lib.jenkins_artifacts import DEFAULT_ARTIFACT, fetch_last_successful, job_path
+from pipeline_lib.jenkins.client import JenkinsSettings
+from pipeline_lib.jenkins.artifacts import DEFAULT_ARTIFACT, fetch_last_successful, job_path
 from scanners.formats import write_all
 from tests.support.gate import evaluate_files as evaluate
 from scanners.policy import load_policy
