@@ -137,7 +137,7 @@ def bench_push_process(rounds: int, base_mb: int, top_mb: int) -> bool:
 
 def bench_scan_process(rounds: int) -> bool:
     from bench_scan import timed
-    from pipeline_lib.demo_storefront import prepare_variants
+    from pipeline_lib.demo.storefront import prepare_variants
     from pipeline_lib.image.build import build_image
     from pipeline_lib.image.pydeps import prepare_build_context
     from pipeline_lib.localparts.podman import PodmanService

@@ -10,8 +10,7 @@ from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
-from .effect import running_pin
-from .git import Writers, checkout
+from .hostlock import Writers
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -54,6 +53,8 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             writers: Writers | None = None, github_token: str | None = None) -> BumpResult:
     """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render)."""
+    from .effect import running_pin  # the render machinery loads when a promotion runs, not for a bump
+    from .git import checkout
     svc = catalog.service(service)
     src_env = svc.environment(source)
     dst_env = svc.environment(target)

@@ -29,7 +29,7 @@ from typing import Any
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import run as run_command
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.settings import child_env
+from pipeline_lib.core.settings import Settings, child_env
 
 from .base import FindingSet, Finding, ParsedReport, ScanOutcome, clip, fingerprint
 from .registry import ParseOptions, register
@@ -83,6 +83,11 @@ def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = D
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise GantryError("checkov", f"exit {proc.returncode}, no JSON report: {tail[0][:300]}") from None
     return data if isinstance(data, list) else [data]
+
+
+def from_settings(settings: Settings) -> dict[str, Any]:
+    """``run`` keywords from the settings the CLI read: ``$GANTRY_CHECKOV``."""
+    return {"checkov": settings.checkov}
 
 
 def run(project_dir: Path, out_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, checkov: str | None = None,
@@ -159,7 +164,7 @@ def _sniff(head: str) -> bool:
     return head.startswith(("{", "[")) and '"check_type"' in head and '"results"' in head
 
 
-@register("checkov-json", TOOL, _sniff)
+@register("checkov-json", TOOL, _sniff, label="Checkov JSON")
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A report written by ``checkov -o json`` (one framework object or a list of them)."""
     with open(path, encoding="utf-8") as fh:

@@ -21,19 +21,31 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
+from .jsonstream import load_json
+from .options import Option
 from .registry import ParseOptions, register
+
+if TYPE_CHECKING:
+    from pipeline_lib.core.settings import Settings
 
 TOOL = "dependency-check"
 REPORT_JSON = "dependency-check-report.json"
 REPORT_XML = "dependency-check-report.xml"
 REPORT_NAME = REPORT_JSON
+#: ``gantry scan dependency-check`` (a source tree): keywords of :func:`run`
+OPTIONS = (
+    Option("--dc-cli", "cli", "dependency-check.sh (default: $DEPENDENCY_CHECK_HOME or PATH)"),
+    Option("--data-dir", "data_dir", "Dependency-Check data/cache directory", kind="path"),
+    Option("--suppression", "suppression", "suppression file", kind="path"),
+    Option("--no-update", "no_update", "do not update the NVD data", kind="switch", default=False),
+)
 _SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "moderate": "MEDIUM",
              "low": "LOW", "info": "INFO", "informational": "INFO", "none": "INFO"}
 
@@ -92,6 +104,11 @@ def find_cli(cli: str | None = None, home: str | None = None) -> str | None:
     if home and (Path(home) / "bin" / "dependency-check.sh").is_file():
         return str(Path(home) / "bin" / "dependency-check.sh")
     return shutil.which("dependency-check.sh") or shutil.which("dependency-check")
+
+
+def from_settings(settings: Settings) -> dict[str, Any]:
+    """``run`` keywords from the settings the CLI read: ``$DEPENDENCY_CHECK_HOME``, ``$NVD_API_KEY``."""
+    return {"home": settings.dependency_check_home, "nvd_api_key": settings.nvd_api_key}
 
 
 def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: Path | None = None,
@@ -304,12 +321,10 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-@register("dependency-check-json", TOOL, _sniff_json)
+@register("dependency-check-json", TOOL, _sniff_json, label="Dependency-Check JSON")
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
-    from .trivy import _load_json
-
     where = str(path)
-    doc = _load_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or "reportSchema" not in doc:
         raise GantryError(where, "not a Dependency-Check JSON report (no reportSchema)")
     deps = doc.get("dependencies") or []
@@ -413,7 +428,7 @@ def _xml_exceptions(root: ET.Element) -> list[tuple[str | None, list[str], str |
     return out
 
 
-@register("dependency-check-xml", TOOL, _sniff_xml)
+@register("dependency-check-xml", TOOL, _sniff_xml, label="Dependency-Check XML")
 def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     where = str(path)
     root = load_xml(Path(path))

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
-from pipeline_lib.core.settings import child_env
+from pipeline_lib.core.settings import Settings, child_env
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
+from .options import Option
 from .registry import ParseOptions, register, register_not_report
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ if TYPE_CHECKING:
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
 REPORT_MARK = "sonarqube/1"
+#: ``gantry scan sonarqube`` (a source tree): keywords of :func:`run`
+OPTIONS = (
+    Option("--host-url", "host_url", "SonarQube URL (default $SONAR_HOST_URL; token from $SONAR_TOKEN)"),
+    Option("--project-key", "project_key"),
+    Option("--sonar-scanner", "scanner", "sonar-scanner or pysonar executable"),
+)
 _LEGACY = {"BLOCKER": "CRITICAL", "CRITICAL": "HIGH", "MAJOR": "MEDIUM", "MINOR": "LOW", "INFO": "INFO"}
 _IMPACT = {"BLOCKER": "CRITICAL", "HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "INFO": "INFO"}
 _PROBABILITY = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW"}
@@ -212,6 +219,11 @@ def find_scanner(scanner: str | None = None) -> list[str] | None:
     return None
 
 
+def from_settings(settings: Settings) -> dict[str, Any]:
+    """``run`` keywords from the settings the CLI read: ``$SONAR_HOST_URL``, ``$SONAR_TOKEN``."""
+    return {"host_url": settings.sonar_host_url, "token": settings.sonar_token}
+
+
 def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, project_key: str | None = None,
         token: str | None = None, scanner: str | None = None, timeout: float = 1800, poll_timeout: float = 600, poll_interval: float = 2.0,
         page_size: int = 500, extra_args: tuple[str, ...] = (), **_: Any) -> ScanOutcome:
@@ -343,7 +355,7 @@ def _sniff_report(head: str) -> bool:
     return head.startswith("{") and f'"gantryReport": "{REPORT_MARK}"' in head
 
 
-@register("sonarqube", TOOL, _sniff_report)
+@register("sonarqube", TOOL, _sniff_report, label="SonarQube")
 def parse_report_file(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     from .trivy import _load_json
 
@@ -377,7 +389,7 @@ def _sniff_hotspots(head: str) -> bool:
     return head.startswith("{") and '"hotspots"' in head and '"paging"' in head and "gantryReport" not in head
 
 
-@register("sonarqube-issues", TOOL, _sniff_issues)
+@register("sonarqube-issues", TOOL, _sniff_issues, label="SonarQube issues")
 def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/issues/search`` response."""
     from .trivy import _load_json
@@ -390,7 +402,7 @@ def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRe
     return ParsedReport(Path(path), TOOL, "sonarqube-issues", out.findings)
 
 
-@register("sonarqube-hotspots", TOOL, _sniff_hotspots)
+@register("sonarqube-hotspots", TOOL, _sniff_hotspots, label="SonarQube hotspots")
 def parse_hotspots(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/hotspots/search`` response."""
     from .trivy import _load_json

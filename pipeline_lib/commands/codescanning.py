@@ -1,7 +1,7 @@
 """``gantry code-scanning``: upload report.sarif to GitHub code scanning (one analysis per tool).
 
 Exit codes: 0 uploaded and processed; 2 rejected, failed processing, timed out or bad input.
-The token comes from ``GITHUB_TOKEN`` (scope ``security_events``).
+The token comes from ``GITHUB_TOKEN`` (scope ``security_events``), read by the CLI (``args.settings``).
 """
 
 from __future__ import annotations
@@ -37,19 +37,15 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_code_scanning(args: argparse.Namespace) -> int:
-    from pipeline_lib.codescanning import branch_ref, pr_ref
+    from ..stages.code_scanning import CodeScanningOptions, run
 
-    from ..stages.code_scanning import upload_sarif
-
-    if args.pr is not None and args.pr <= 0:
-        raise GantryError("--pr", "must be a positive pull request number")
-    ref = pr_ref(args.pr) if args.pr is not None else branch_ref(args.ref)
-    out = upload_sarif(args.repo, args.sha, ref, args.sarif, api_url=args.api_url or args.settings.github_api_url,
-                       token=args.settings.github_token or "",
-                       timeout=args.code_scanning_timeout, dry_run=args.dry_run, quiet=args.format == "json")
+    result = run(CodeScanningOptions(args.repo, args.sha, args.sarif, pr=args.pr, ref=args.ref,
+                                     api_url=args.api_url or args.settings.github_api_url,
+                                     token=args.settings.github_token or "", timeout=args.code_scanning_timeout,
+                                     dry_run=args.dry_run, quiet=args.format == "json"))
     if args.format == "json":
-        print(json.dumps({"ref": ref, "uploads": out}, indent=2))
+        print(json.dumps(result.data, indent=2))
     else:
-        for r in out:
+        for r in result.data["uploads"]:
             print(f"code-scanning: {r['tool']}: {r['status']} ({r['results_sent']} of {r['results_total']} results)")
     return 0

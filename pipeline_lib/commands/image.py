@@ -141,44 +141,18 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from ..stages.push import PushOptions, run
     catalog, host, repo = _repository(args)
-    args.tag = _tags(args)
-    if args.repo and not args.registry:
-        from gitops.drstate import fetch_state
-        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
-        if state and state.failed_over:
-            host = state.active_registry
-            print(f"push: {args.env} is failed over to {state.active_region}: pushing to {host}", file=sys.stderr)
-    if args.oci_layout or args.oci_archive:
-        from ..stages.push import PushOptions, run
-        record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,
-                                 args.mount_from)).data
-    else:
-        from ..image.push import push_image
-        client = _docker()
-        first = f"{host}/{repo}:{args.tag[0]}"
-        import docker
-        try:
-            image = client.images.get(first)
-            for tag in args.tag[1:]:
-                image.tag(f"{host}/{repo}", tag)
-        except docker.errors.ImageNotFound:
-            raise GantryError("push", f"no local image {first}; run 'gantry image build' first") from None
-        results = [push_image(client, f"{host}/{repo}", tag) for tag in args.tag]
-        digests = {r.digest for r in results}
-        if len(digests) != 1:
-            raise GantryError("push", f"tags of one image got different digests: {', '.join(sorted(digests))}")
-        record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": results[0].digest,
-                  "references": [r.reference for r in results]}
+    engine = None if args.oci_layout or args.oci_archive else _docker()
+    record = run(PushOptions(host, repo, _tags(args), args.oci_archive, args.oci_layout, args.ref, args.mount_from,
+                             args.output, engine, dr_repo=None if args.registry else args.repo,
+                             environment=args.env, gitops_branch=catalog.gitops_branch, out=sys.stderr)).data
     for ref in record["references"]:
         print(f"pushed {ref}@{record['digest']}")
     if "bytes_uploaded" in record:
         print(f"blobs: {record['blobs_uploaded']} uploaded ({record['bytes_uploaded']} bytes), "
               f"{record['blobs_mounted']} mounted, {record['blobs_skipped']} already there")
     print(f"digest {record['digest']}")
-    if args.output:
-        from pipeline_lib.core.fileio import write_atomic
-        write_atomic(args.output, json.dumps(record, indent=2) + "\n")
     return 0
 
 
@@ -191,23 +165,14 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise GantryError("verify-replication", f"--registry-for: region(s) {', '.join(sorted(unknown))} are "
                                                 f"neither the registry region nor a replica region")
-
-    def host_for(region: str) -> str:
-        return overrides.get(region) or catalog.ecr_host(region)
-
-    source = catalog.registry_region
-    if args.repo:  # while failed over, images are pushed to the replica: check they reach the primary
-        from gitops.drstate import fetch_state
-        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
-        if state and state.failed_over:
-            source = state.active_region
-            print(f"verify-replication: {args.env} is failed over to {source}: checking {source} -> "
-                  f"{', '.join(r for r in (catalog.registry_region, *catalog.replica_regions) if r != source)}")
-    replicas = [r for r in (catalog.registry_region, *catalog.replica_regions) if r != source]
-    ecr = None if args.no_status_api else ecr_client(source)
-    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(source),
-                                  {r: host_for(r) for r in replicas}, ecr, catalog.aws_account_id,
-                                  args.timeout, args.interval, sys.stdout))
+    hosts = {r: overrides.get(r) or catalog.ecr_host(r) for r in (catalog.registry_region, *catalog.replica_regions)}
+    primary = catalog.registry_region
+    primary_host = hosts.pop(primary)
+    result = run(ReplicateOptions(repo, args.digest, args.registry or primary_host, hosts,
+                                  registry_id=catalog.aws_account_id, timeout=args.timeout, interval=args.interval,
+                                  out=sys.stdout, source_region=primary, dr_repo=args.repo, environment=args.env,
+                                  gitops_branch=catalog.gitops_branch,
+                                  ecr_for=None if args.no_status_api else ecr_client))
     print(f"verify-replication: {repo}@{args.digest} is in "
           f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")
     return 0

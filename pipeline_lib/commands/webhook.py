@@ -75,7 +75,7 @@ def build_receiver(catalog_path: Path, store_url: str | Path, conf: str | None, 
     """The receiver of ``gantry webhook serve``; ``settings``: the environment the CLI read (the
     webhook secret, Jenkins, the Slack URL when ``slack_env`` is ``SLACK_WEBHOOK_URL``)."""
     from pipeline_lib.core.catalog import load_catalog
-    from ..jenkins import JenkinsClient, load_settings
+    from ..jenkins.client import JenkinsClient, load_settings
     from ..webhook.app import Receiver, WebhookConfig
     from ..webhook.backends import open_store
     from ..webhook.retry import RetryPolicy

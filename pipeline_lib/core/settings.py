@@ -53,6 +53,7 @@ class Settings:
     docker_host: str = "unix:///var/run/docker.sock"
     build_url: str | None = None
     git_commit: str | None = None
+    job_name: str | None = None
     tag_name: str | None = None
     service: str = "unknown"
     target_env: str = "unknown"
@@ -67,6 +68,8 @@ class Settings:
     gitops_no_lock: str | None = None
     gitops_no_batch: str | None = None
     gitops_trace: str | None = None
+    gitops_batch_window_ms: str | None = None
+    gitops_log: str | None = None
     xdg_cache_home: str | None = None
     tf_cli_config_file: str | None = None
     proxy: str | None = None
@@ -205,6 +208,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("build_url", ("BUILD_URL",), None, "this build's URL (links in reports and statuses)", group="jenkins build"),
     Setting("git_commit", ("GIT_COMMIT",), None, "commit built; its first 12 characters are the default image tag",
             group="jenkins build"),
+    Setting("job_name", ("JOB_NAME",), None, "this build's Jenkins job (gate --baseline-from-jenkins auto)",
+            group="jenkins build"),
     Setting("tag_name", ("TAG_NAME",), None, "tag built; a semver tag is also an image tag", group="jenkins build"),
     Setting("service", ("SERVICE",), "unknown", "service label of pushed stage metrics", group="jenkins build"),
     Setting("target_env", ("TARGET_ENV",), "unknown", "environment label of pushed stage metrics",
@@ -230,6 +235,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gitops_no_batch", ("GANTRY_GITOPS_NO_BATCH",), None,
             "1: each GitOps change pushed alone, concurrent writers not batched", group="tools"),
     Setting("gitops_trace", ("GANTRY_GITOPS_TRACE",), None, "file to append GitOps batch timings to", group="tools"),
+    Setting("gitops_batch_window_ms", ("GANTRY_GITOPS_BATCH_WINDOW_MS",),
+            "<the catalog's defaults.gitops_batch_window_ms, else 200>",
+            "how long a GitOps batch waits for concurrent bumps (ms; overrides the catalog's defaults.gitops_batch_window_ms)",
+            group="tools"),
+    Setting("gitops_log", ("GANTRY_GITOPS_LOG",), "<beside the host lock, .log>",
+            "file the GitOps batch logs one line per commit to", group="tools"),
     # other tools' and the platform's variables that change what gantry does
     Setting("xdg_cache_home", ("XDG_CACHE_HOME",), "<~/.cache>",
             "base of the default cache directories (XDG base directory spec)", group="platform"),

@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitops.bump import BumpResult, default_image
-from gitops.git import Writers
+from gitops.hostlock import Writers
 from gitops.promote import deliver
 from pipeline_lib.core.catalog import Catalog
 
 from . import PASSED, StageResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class BumpOptions:
     """``repo_url``: the GitOps repository (None: the catalog's); ``mode``: commit | pr
     (None: the environment's deploy setting); ``image``: None → the catalog's ECR repository."""

@@ -7,6 +7,10 @@ The outcome file (``<tool>.outcome.json``) is the evidence the gate reads: ``ok`
 written and readable), ``skipped`` (not configured, with the reason) or ``error``. A report the
 scanner wrote but gantry cannot read turns an ``ok`` into an ``error``: no unreadable evidence
 reaches the gate as a pass.
+
+The stage names no scanner: what a tool can scan (a source tree, an image reference, an image
+archive) and which archive forms it reads are its module's declarations
+(:mod:`scanners.options`, read through :mod:`scanners.registry`).
 """
 
 from __future__ import annotations
@@ -21,41 +25,35 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.settings import Settings
 from scanners.base import ScanOutcome
 from scanners.inputs import SBOM_SUFFIX
-from scanners.registry import parse_report, scanner
+from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, SUBJECT_LABELS
+from scanners.registry import image_archives, parse_report, scanner, subjects, tools_for
+from scanners.registry import settings_options as registry_settings_options
 
 from . import FAILED, PASSED, SKIPPED, StageResult
 
 _STATUS = {"ok": PASSED, "skipped": SKIPPED, "error": FAILED}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanOptions:
     """One scanner run: ``tool`` (a name from :data:`scanners.registry.SCANNERS`), the source
-    tree, the output directory, and the tool's own options (e.g. trivy's ``scanners``,
-    ``db_repository``; see each scanner module's ``run``)."""
+    tree, the output directory, and the tool's own options (the keywords of its module's
+    ``run``/``run_image``, e.g. from its declared ``OPTIONS`` through ``to_options``)."""
 
     tool: str
     src: Path
     out: Path
     timeout: float | None = None
-    image: str | None = None          # trivy: scan this image reference instead of src
-    input: Path | None = None         # trivy: image archive (OCI archive tar, OCI layout dir or docker-archive)
+    image: str | None = None          # scan this image reference instead of src (a tool that scans images)
+    input: Path | None = None         # image archive (OCI archive tar, OCI layout dir or docker-archive)
     options: dict[str, Any] = field(default_factory=dict)
 
 
 def settings_options(tool: str, settings: Settings) -> dict[str, Any]:
-    """The options of ``tool``'s ``run`` that come from the settings (secrets and tool knobs), for
-    :attr:`ScanOptions.options`; an option the command line gives wins over these."""
-    if tool == "sonarqube":
-        return {"host_url": settings.sonar_host_url, "token": settings.sonar_token}
-    if tool == "dependency-check":
-        return {"home": settings.dependency_check_home, "nvd_api_key": settings.nvd_api_key}
-    if tool == "trivy":   # the directory Trivy itself would use ($TRIVY_CACHE_DIR, XDG), given explicitly
-        cache = Path(settings.trivy_cache_dir) if settings.trivy_cache_dir else settings.cache_home() / "trivy"
-        return {"trivy": settings.trivy_bin, "cache_dir": cache}
-    if tool == "checkov":
-        return {"checkov": settings.checkov}
-    return {}
+    """The options of ``tool``'s ``run`` that come from the settings (secrets and tool knobs; the
+    scanner's own ``from_settings``), for :attr:`ScanOptions.options`; an option the command line
+    gives wins over these."""
+    return registry_settings_options(tool, settings)
 
 
 def _is_oci_archive(path: Path) -> bool:
@@ -66,21 +64,32 @@ def _is_oci_archive(path: Path) -> bool:
         return False
 
 
+def _subject(opts: ScanOptions) -> str:
+    """What ``opts`` asks to scan; a tool that does not scan it is a :class:`GantryError`."""
+    subject, flag = ((IMAGE_ARCHIVE, "--input") if opts.input else (IMAGE_REFERENCE, "--image") if opts.image
+                     else (SOURCE, "--src"))
+    if subject not in subjects(opts.tool):
+        able = tools_for(subject)
+        raise GantryError("scan", f"{flag}: {opts.tool} does not scan {SUBJECT_LABELS[subject]} "
+                                  f"(scanners that do: {', '.join(able) or 'none'})")
+    return subject
+
+
 def _run(opts: ScanOptions, tmp: Path) -> ScanOutcome:
     mod = scanner(opts.tool)
     kwargs = dict(opts.options)
     if opts.timeout is not None:
         kwargs["timeout"] = opts.timeout
-    if opts.image or opts.input:
-        if opts.tool != "trivy":
-            raise GantryError("scan", f"--image/--input are trivy options, not {opts.tool}'s")
-        subject = opts.input
-        if subject is not None and subject.is_file() and _is_oci_archive(subject):
-            # trivy image --input reads an OCI layout directory or a docker-archive, not an OCI archive
-            from pipeline_lib.image.copy import extract_archive   # imports the registry client (requests)
-            subject = extract_archive(subject, tmp / "layout").root
-        return mod.run_image(opts.image or "", opts.out, input_tar=subject, **kwargs)
-    return mod.run(opts.src, opts.out, **kwargs)
+    subject = _subject(opts)
+    if subject == SOURCE:
+        return mod.run(opts.src, opts.out, **kwargs)
+    archive = opts.input
+    if (archive is not None and archive.is_file() and "oci-archive" not in image_archives(opts.tool)
+            and "oci-layout" in image_archives(opts.tool) and _is_oci_archive(archive)):
+        # the tool reads an OCI layout directory but not an OCI archive (a tar of one): unpack it
+        from pipeline_lib.image.copy import extract_archive   # imports the registry client (requests)
+        archive = extract_archive(archive, tmp / "layout").root
+    return mod.run_image(opts.image or "", opts.out, input_tar=archive, **kwargs)   # type: ignore[attr-defined]
 
 
 def run(opts: ScanOptions) -> StageResult:

@@ -18,7 +18,7 @@ PACKAGES = ("pipeline_lib", "scanners", "gitops")
 #: the one module that reads the environment
 ALLOWED = {"pipeline_lib/core/settings.py"}
 #: where ``Settings.from_env()`` (no mapping: the real environment) may be called
-FROM_ENV_CALLERS = {"pipeline_lib/cli.py", "pipeline_lib/demo.py"}
+FROM_ENV_CALLERS = {"pipeline_lib/cli.py", "pipeline_lib/demo/run.py"}
 _OS_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
 

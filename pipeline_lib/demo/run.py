@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from gitops.git import Writers
+from gitops.hostlock import Writers
 from gitops.layout import init_repo
 from pipeline_lib.core.catalog import Catalog, Service, load_catalog
 from pipeline_lib.core.errors import GantryError
@@ -37,11 +37,11 @@ from pipeline_lib.core.process import run
 from pipeline_lib.core.settings import Settings
 from pipeline_lib.localparts.stack import LocalStack
 
-from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
-from .stages import SKIPPED, StageResult, results_json, run_stage, summary
-from .stages import build, bump, gate, notify, push, replicate, scan, test
+from ..stages import SKIPPED, StageResult, results_json, run_stage, summary
+from ..stages import build, bump, gate, notify, push, replicate, scan, test
+from .storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGISTRY_PORT = 5111
 #: The Jenkinsfile's stages in order (stage name as printed).
 STAGES = ("test", "sonarqube", "dependency-check", "build", "trivy", "gate", "code-scanning", "pr-report", "push",
@@ -65,7 +65,7 @@ class DemoConfig:
     trivy_db_repository: str | None = None
     is_pr: bool = False
     branch: str = "main"
-    #: two builds (pipeline_lib/demo_storefront.py): a PR pinning a vulnerable dependency, which
+    #: two builds (pipeline_lib/demo/storefront.py): a PR pinning a vulnerable dependency, which
     #: the gate must block, then main with the fixed version, which must ship; False: one build
     story: bool = True
     out: TextIO | None = field(default=None, repr=False)
@@ -302,5 +302,5 @@ class Demo:
         status = "SUCCESS" if all(r.ok for r in self.results) else "FAILURE"
         self._stage("notify", lambda: notify.run(notify.NotifyOptions(svc.name, cfg.environment, status,
                                                                       f"file://{self.workdir}/stages.json",
-                                                                      url=self.settings.slack_webhook_url),
-                                                 required=False))
+                                                                      url=self.settings.slack_webhook_url,
+                                                                      required=False)))
