@@ -20,6 +20,7 @@ import pytest
 from pipeline_lib.cli import build_parser, main
 from pipeline_lib.commands.security import scan_options
 from pipeline_lib.core.errors import GantryError
+from pipeline_lib.core.settings import Settings
 from pipeline_lib.stages import scan
 from scanners import registry
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
@@ -53,22 +54,49 @@ def test_gantry_scan_has_one_group_per_scanner_with_its_declared_flags() -> None
     assert declared["checkov"] == []      # a scanner without options has no (empty) group
 
 
+def _with(args: argparse.Namespace, **settings: str) -> argparse.Namespace:
+    """``args`` with the settings the CLI would have read from an environment holding ``settings``."""
+    args.settings = Settings(**settings)
+    return args
+
+
 def test_the_options_reach_the_stage_as_the_scanners_run_keywords() -> None:
-    dc = scan_options(_parse("dependency-check", "--src", ".", "--out", "o", "--dc-cli", "/opt/dc.sh",
-                             "--no-update", "--data-dir", "d"))
-    assert dc.options == {"cli": "/opt/dc.sh", "data_dir": Path("d"), "suppression": None, "no_update": True}
-    sonar = scan_options(_parse("sonarqube", "--src", ".", "--out", "o", "--sonar-scanner", "pysonar",
-                                "--no-update"))      # another scanner's flag: accepted, not its option
-    assert sonar.options == {"host_url": None, "project_key": None, "scanner": "pysonar"}
-    t = scan_options(_parse("trivy", "--src", ".", "--out", "o", "--scanners", "vuln, secret,", "--no-sbom",
-                            "--db-repository", "r.example/db:2", "--input", "i.tar", "--timeout", "5"))
+    dc = scan_options(_with(_parse("dependency-check", "--src", ".", "--out", "o", "--dc-cli", "/opt/dc.sh",
+                                   "--no-update", "--data-dir", "d")))
+    assert dc.options == {"cli": "/opt/dc.sh", "data_dir": Path("d"), "suppression": None, "no_update": True,
+                          "home": None, "nvd_api_key": None}      # the last two: the scanner's from_settings
+    sonar = scan_options(_with(_parse("sonarqube", "--src", ".", "--out", "o", "--sonar-scanner", "pysonar",
+                                      "--no-update")))      # another scanner's flag: accepted, not its option
+    assert sonar.options == {"host_url": None, "project_key": None, "scanner": "pysonar", "token": None}
+    t = scan_options(_with(_parse("trivy", "--src", ".", "--out", "o", "--scanners", "vuln, secret,", "--no-sbom",
+                                  "--db-repository", "r.example/db:2", "--input", "i.tar", "--timeout", "5")))
     assert (t.tool, t.input, t.image, t.timeout) == ("trivy", Path("i.tar"), None, 5.0)
     assert t.options["scanners"] == ("vuln", "secret") and t.options["sbom"] is False
     assert t.options["db_repository"] == "r.example/db:2" and t.options["skip_db_update"] is None
     assert "policy" not in t.options and "env" not in t.options     # turned into the DB mirrors
     plain = scan_options(_parse("trivy", "--src", ".", "--out", "o"))
     assert plain.options["scanners"] == ("misconfig", "secret") and plain.options["sbom"] is True
-    assert scan_options(_parse("checkov", "--src", ".", "--out", "o")).options == {}
+    assert scan_options(_with(_parse("checkov", "--src", ".", "--out", "o"))).options == {"checkov": None}
+
+
+def test_settings_fill_the_options_the_command_line_did_not_give() -> None:
+    """A scanner's secrets and tool knobs come from the settings the CLI read (its ``from_settings``);
+    a declared option given on the command line wins."""
+    env = {"sonar_host_url": "https://sonar.example", "sonar_token": "s3cret"}
+    sonar = scan_options(_with(_parse("sonarqube", "--src", ".", "--out", "o"), **env))
+    assert (sonar.options["host_url"], sonar.options["token"]) == ("https://sonar.example", "s3cret")
+    given = scan_options(_with(_parse("sonarqube", "--src", ".", "--out", "o", "--host-url", "https://other"), **env))
+    assert given.options["host_url"] == "https://other"
+    t = scan_options(_with(_parse("trivy", "--src", ".", "--out", "o", "--cache-dir", "c"),
+                           trivy_bin="/opt/trivy", trivy_cache_dir="/var/cache/trivy"))
+    assert (t.options["trivy"], t.options["cache_dir"]) == ("/opt/trivy", Path("c"))
+    t = scan_options(_with(_parse("trivy", "--src", ".", "--out", "o"), xdg_cache_home="/x"))
+    assert t.options["cache_dir"] == Path("/x/trivy")
+    dc = scan_options(_with(_parse("dependency-check", "--src", ".", "--out", "o"),
+                            dependency_check_home="/opt/dc", nvd_api_key="k"))
+    assert (dc.options["home"], dc.options["nvd_api_key"]) == ("/opt/dc", "k")
+    assert scan_options(_with(_parse("checkov", "--src", ".", "--out", "o"), checkov="/opt/checkov")).options == {
+        "checkov": "/opt/checkov"}
 
 
 def test_building_the_groups_imports_no_heavy_library() -> None:
