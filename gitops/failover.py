@@ -22,6 +22,7 @@ from pipeline_lib.core.errors import GantryError
 from .drstate import RegistryState, read_state, write_state
 from .effect import Intent, apply_intents, running_pins
 from .git import transact
+from .hostlock import Writers
 from .manifest import ImagePin
 
 
@@ -80,12 +81,13 @@ def _message(state: RegistryState, moves: list[Move], reason: str) -> str:
 def switch_registry(repo_url: str, catalog: Catalog, environment: str, *, region: str, registry: str,
                     primary_registry: str, verify: Callable[[list[Move]], None],
                     services: Sequence[str] | None = None, reason: str = "failover",
-                    dry_run: bool = False, branch: str | None = None) -> Switch:
+                    dry_run: bool = False, branch: str | None = None, writers: Writers | None = None) -> Switch:
     """Point ``environment`` at ``registry`` (in ``region``) keeping every digest, in one commit.
 
     ``verify(moves)`` must raise :class:`GantryError` when a digest is not usable in ``registry``;
     nothing is written then. ``services`` narrows the services moved (default: every service
-    deployed in ``environment``). ``dry_run`` plans and verifies, writes nothing.
+    deployed in ``environment``). ``dry_run`` plans and verifies, writes nothing. ``writers``: this
+    host's writer lock (:class:`gitops.hostlock.Writers`; the CLI's from the settings).
     """
     chosen = catalog.services_in(environment)
     if not chosen:
@@ -120,6 +122,6 @@ def switch_registry(repo_url: str, catalog: Catalog, environment: str, *, region
         paths.append(write_state(wd, state))
         return _message(state, moves, reason), paths, None
 
-    tx = transact(repo_url, change, branch=branch or catalog.gitops_branch)
+    tx = transact(repo_url, change, branch=branch or catalog.gitops_branch, writers=writers)
     result.commit, result.attempts = tx.commit, tx.attempts
     return result

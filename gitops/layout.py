@@ -38,6 +38,7 @@ from pipeline_lib.core.fileio import write_atomic
 
 from . import platform, workloads
 from .git import git, out, transact
+from .hostlock import Writers
 
 PORT = workloads.PORT
 RECORD = ".gantry/layout.json"
@@ -365,9 +366,10 @@ class InitResult:
 
 
 def init_repo(bare: Path, catalog: Catalog, services: list[Service], environment: str,
-              registry_host: str, *, dry_run: bool = False) -> InitResult:
+              registry_host: str, *, dry_run: bool = False, writers: Writers | None = None) -> InitResult:
     """Create ``bare`` with the layout on ``main``, or add to an existing repository what its
-    layout lacks (kept files reported, never overwritten). ``dry_run``: report, change nothing."""
+    layout lacks (kept files reported, never overwritten). ``dry_run``: report, change nothing.
+    ``writers``: this host's writer lock (:class:`gitops.hostlock.Writers`)."""
     bare = Path(bare)
     for svc in services:
         svc.environment(environment)
@@ -379,7 +381,7 @@ def init_repo(bare: Path, catalog: Catalog, services: list[Service], environment
         elif git(bare, "for-each-ref", "--count=1", "refs/heads").stdout.strip():
             exists = True
     if exists:
-        return _upgrade(bare, catalog, services, environment, registry_host, dry_run)
+        return _upgrade(bare, catalog, services, environment, registry_host, dry_run, writers)
     if dry_run:
         tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-init-"))
         try:
@@ -401,7 +403,7 @@ def init_repo(bare: Path, catalog: Catalog, services: list[Service], environment
         if proc.returncode != 0:
             if out(bare, "for-each-ref", "--count=1", "refs/heads"):
                 # someone else initialised it first: upgrade theirs instead
-                return _upgrade(bare, catalog, services, environment, registry_host, dry_run)
+                return _upgrade(bare, catalog, services, environment, registry_host, dry_run, writers)
             raise GantryError("git", f"cannot push initial layout to {bare}: {proc.stderr.strip()[-200:]}")
         return InitResult(True, report, out(work, "rev-parse", "HEAD"))
     finally:
@@ -409,7 +411,7 @@ def init_repo(bare: Path, catalog: Catalog, services: list[Service], environment
 
 
 def _upgrade(bare: Path, catalog: Catalog, services: list[Service], environment: str,
-             registry_host: str, dry_run: bool) -> InitResult:
+             registry_host: str, dry_run: bool, writers: Writers | None = None) -> InitResult:
     box: dict[str, LayoutReport] = {}
 
     def change(wd: Path):
@@ -420,5 +422,5 @@ def _upgrade(bare: Path, catalog: Catalog, services: list[Service], environment:
         return (f"gantry: layout for {environment}: {len(report.added)} added, {len(report.updated)} updated, "
                 f"{len(report.merged)} merged", report.written + [RECORD], None)
 
-    txn = transact(bare.resolve().as_uri(), change, branch=catalog.gitops_branch)
+    txn = transact(bare.resolve().as_uri(), change, branch=catalog.gitops_branch, writers=writers)
     return InitResult(False, box["report"], txn.commit)

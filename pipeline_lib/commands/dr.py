@@ -89,6 +89,7 @@ def _failback(args: argparse.Namespace) -> int:
 
 def _switch(args: argparse.Namespace, catalog: Catalog, region: str, action: str) -> int:
     from gitops.failover import Move, switch_registry
+    from gitops.hostlock import Writers
 
     from ..dr.presence import Presence, check_presence
     from ..dr.verdict import Unusable, unusable_error
@@ -115,7 +116,8 @@ def _switch(args: argparse.Namespace, catalog: Catalog, region: str, action: str
     try:
         result = switch_registry(args.repo or catalog.gitops_repo, catalog, args.env, region=region, registry=target,
                                  primary_registry=host_for(catalog.registry_region), verify=verify,
-                                 services=args.service, reason=action, dry_run=args.dry_run)
+                                 services=args.service, reason=action, dry_run=args.dry_run,
+                                 writers=Writers.from_settings(args.settings))
     except GantryError as exc:
         if not text:
             print(json.dumps({"action": action, "environment": args.env, "region": region, "registry": target,

@@ -129,11 +129,12 @@ def _mode_opts(p: argparse.ArgumentParser) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from gitops.hostlock import Writers
     from gitops.layout import init_repo
     catalog = _load_catalog(args.catalog)
     services = [catalog.service(s) for s in args.service] if args.service else catalog.services_in(args.env)
     result = init_repo(args.repo, catalog, services, args.env, args.registry or catalog.registry_host,
-                       dry_run=args.dry_run)
+                       dry_run=args.dry_run, writers=Writers.from_settings(args.settings))
     report = result.report
     if args.format == "json":
         print(json.dumps({"repo": str(args.repo), "created": result.created, "commit": result.commit,

@@ -290,7 +290,8 @@ class Demo:
                                                    else "only main-branch builds deploy"))
             else:
                 bare = self.workdir / "gitops.git"
-                init_repo(bare, self.catalog, [svc], cfg.environment, parts.primary)
+                init_repo(bare, self.catalog, [svc], cfg.environment, parts.primary,
+                          writers=Writers.from_settings(self.settings))
                 self._stage("bump", lambda: bump.run(bump.BumpOptions(
                     self.catalog, svc.name, cfg.environment, digest, tag, bare.as_uri(),
                     image=f"{parts.primary}/{repository}", build_url=f"file://{self.workdir}/stages.json",

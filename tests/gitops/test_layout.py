@@ -11,6 +11,7 @@ import yaml
 
 from gitops import platform, workloads
 from gitops.bump import bump
+from gitops.hostlock import lock_path
 from gitops.layout import RECORD, init_repo
 from pipeline_lib.cli import main
 from tests.conftest import git
@@ -222,6 +223,8 @@ def test_init_upgrades_an_old_repo_and_keeps_a_persons_change(old_repo: Path, tm
     assert _one(after / "apps/storefront/overlays/dev/kustomization.yaml")["patches"] == [{"path": "workload.yaml"}]
     assert (after / "apps/storefront/overlays/dev/workload.yaml").is_file()
     assert (after / RECORD).is_file()
+    # the upgrade queued on the host lock in $GANTRY_LOCK_DIR (conftest), read by the CLI
+    assert lock_path(old_repo.resolve().as_uri(), str(tmp_path / "locks")).is_file()
 
     # a second run changes nothing and still reports the kept file
     head = git(old_repo, "rev-parse", "main")
