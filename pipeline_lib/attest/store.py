@@ -91,3 +91,9 @@ def verify_in_registry(client: RegistryClient, repository: str, digest: str,
     ev = check_evidence(digest, got.bundles, trusted, require, environment)
     ev.problems[:0] = got.problems
     return ev
+
+
+def kind_of_bundle(data: bytes) -> str:
+    """The kind a bundle *claims* (provenance, sbom, verdict; else "attestation"), unverified:
+    for file names, never for decisions."""
+    return KIND_OF.get(_predicate_type(data), "attestation")

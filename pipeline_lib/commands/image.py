@@ -1,4 +1,6 @@
-"""``gantry image build|push|verify-replication``: images to ECR (or any OCI registry)."""
+"""``gantry image build|push|verify-replication``: images to ECR (or any OCI registry);
+``gantry image keygen|sign|verify|attestations``: signed evidence (Sigstore bundles) stored next
+to the image as OCI referrers (see :mod:`pipeline_lib.attest`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
-from .options import add_catalog, add_env, add_registry_for
+from pipeline_lib.core.environments import ENVIRONMENT_NAMES
+from .options import add_catalog, add_env, add_format, add_registry_for
 
 
 def _common(p: argparse.ArgumentParser, env_required: bool = False) -> None:
@@ -77,6 +80,222 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "is failed over (gantry dr failover) the check runs in reverse, from the "
                                        "active replica to the primary (default: not read; primary -> replicas)")
     verify.set_defaults(func=_verify, stage="replicate")
+    _register_evidence(isub)
+
+
+def _image_at_digest(value: str) -> tuple[str, str]:
+    """argparse ``type=`` for ``host/repository[:tag]@sha256:…`` → (host/repository, digest)."""
+    from pipeline_lib.core.reference import check_digest, parse_repository, strip_reference
+    name, sep, digest = value.rpartition("@")
+    try:
+        if not sep:
+            raise GantryError("IMAGE@DIGEST", f"{value!r} has no @sha256:… digest")
+        check_digest(digest, "IMAGE@DIGEST")
+        repo = strip_reference(name)
+        parse_repository(repo, "IMAGE@DIGEST")
+    except GantryError as exc:
+        raise argparse.ArgumentTypeError(exc.what) from None
+    return repo, digest
+
+
+def _register_evidence(isub: argparse._SubParsersAction) -> None:
+    keygen = isub.add_parser("keygen", help="write a new ECDSA P-256 key pair (gantry.key, gantry.pub) for "
+                                            "the demo and development")
+    keygen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    keygen.set_defaults(func=_keygen)
+
+    sign = isub.add_parser("sign", help="attest IMAGE@DIGEST: provenance, SBOM and gate verdict, each a signed "
+                                        "Sigstore bundle pushed as an OCI referrer of the image")
+    sign.add_argument("image", type=_image_at_digest, metavar="IMAGE@DIGEST")
+    sign.add_argument("--key", required=True, help="PEM private key (PKCS#8, ECDSA P-256) or "
+                      "awskms:///alias/NAME | awskms:///arn:aws:kms:…")
+    sign.add_argument("--provenance", type=Path, metavar="FILE",
+                      help="build facts as JSON (builder_id, repository, commit, ref, service, environment, "
+                           "build_url, started_on, finished_on, base_image, requirements_digest)")
+    sign.add_argument("--sbom", type=Path, metavar="FILE", help="CycloneDX JSON (the trivy stage's *.cdx.json)")
+    sign.add_argument("--verdict", type=Path, metavar="FILE", help="the gate's verdict.json")
+    sign.add_argument("--policy", type=Path, metavar="FILE",
+                      help="with --verdict: the policy file the gate used (default: gantry's default policy)")
+    sign.add_argument("--outcomes", type=Path, metavar="DIR",
+                      help="with --verdict: scan outcomes whose db_updated_at gives the vulnerability DB's age")
+    sign.add_argument("--out", type=Path, metavar="DIR", help="also write each bundle as DIR/<kind>.sigstore.json")
+    sign.add_argument("--no-push", action="store_true", help="do not push the bundles (with --out)")
+    sign.set_defaults(func=_sign)
+
+    ver = isub.add_parser("verify", help="verify IMAGE@DIGEST's evidence (exit 0 verified, 1 missing or "
+                                         "invalid, 2 cannot evaluate)")
+    ver.add_argument("image", type=_image_at_digest, metavar="IMAGE@DIGEST")
+    add_catalog(ver)
+    who = ver.add_mutually_exclusive_group(required=True)
+    who.add_argument("--key", action="append", metavar="PUB", help="trusted PEM public key (repeatable)")
+    who.add_argument("--env", choices=ENVIRONMENT_NAMES, metavar="ENV",
+                     help="trust the catalog's keys for ENV; the verdict must have passed under ENV's policy")
+    ver.add_argument("--require", help="comma-separated kinds: provenance,sbom,verdict (default: the catalog's "
+                                       "for --env, all three for --key)")
+    ver.add_argument("--bundles", type=Path, metavar="DIR",
+                     help="verify the *.sigstore.json files in DIR (gantry image attestations) instead of the registry")
+    add_format(ver)
+    ver.set_defaults(func=_verify_evidence)
+
+    att = isub.add_parser("attestations", help="write every bundle of IMAGE@DIGEST as DIR/<kind>.sigstore.json "
+                                               "(not verified: see gantry image verify --bundles)")
+    att.add_argument("image", type=_image_at_digest, metavar="IMAGE@DIGEST")
+    att.add_argument("--out", type=Path, required=True, metavar="DIR")
+    att.set_defaults(func=_attestations)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from ..attest.keys import generate
+    private, public = generate(args.out)
+    print(f"keygen: wrote {private} (private, 0600) and {public}")
+    return 0
+
+
+def _read_json(path: Path, where: str):
+    from pipeline_lib.core.errors import BadInput
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{where} {path}", "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{where} {path}", f"not readable JSON: {str(exc)[:160]}") from None
+
+
+def _db_updated_at(outcomes: Path | None) -> str:
+    if outcomes is None:
+        return ""
+    stamps = []
+    for f in sorted(outcomes.glob("*.outcome.json")):
+        doc = _read_json(f, "--outcomes")
+        if isinstance(doc, dict) and isinstance(doc.get("db_updated_at"), str) and doc["db_updated_at"]:
+            stamps.append(doc["db_updated_at"])
+    return min(stamps) if stamps else ""
+
+
+def _predicates(args: argparse.Namespace) -> dict:
+    from ..attest.statement import BuildInfo, provenance_predicate, sbom_predicate, verdict_predicate
+    out = {}
+    if args.provenance:
+        out["provenance"] = provenance_predicate(BuildInfo.from_json(_read_json(args.provenance, "--provenance"),
+                                                                     f"--provenance {args.provenance}"))
+    if args.sbom:
+        out["sbom"] = sbom_predicate(_read_json(args.sbom, "--sbom"), f"--sbom {args.sbom}")
+    if args.verdict:
+        from scanners.policy import DEFAULT_POLICY, policy_label
+        policy = args.policy or DEFAULT_POLICY
+        try:
+            policy_bytes = Path(policy).read_bytes()
+        except OSError as exc:
+            raise GantryError(f"--policy {policy}", f"cannot read: {exc.strerror or exc}") from None
+        out["verdict"] = verdict_predicate(_read_json(args.verdict, "--verdict"), policy_bytes=policy_bytes,
+                                           policy_label=policy_label(args.policy),
+                                           db_updated_at=_db_updated_at(args.outcomes), where=f"--verdict {args.verdict}")
+    return out
+
+
+def sign_image(image: str, digest: str, key: str, predicates: dict, *, out: Path | None = None,
+               push: bool = True) -> list[str]:
+    """Sign ``predicates`` for ``image@digest`` with ``key``; push (and/or write) the bundles.
+    Returns one line per bundle (what was done)."""
+    import time
+    from pipeline_lib.core.fileio import write_atomic
+    from pipeline_lib.core.reference import parse_repository
+    from ..attest.keys import signer_for
+    from ..attest.sign import attest_image
+    from ..attest.store import push_bundles
+    from ..image.registry import registry_for
+    started = time.monotonic()
+    bundles = attest_image(image, digest, signer_for(key), predicates)
+    lines = []
+    if out is not None:
+        for kind, data in bundles.items():
+            write_atomic(out / f"{kind}.sigstore.json", data)
+            lines.append(f"sign: wrote {out / (kind + '.sigstore.json')}")
+    if push:
+        name = parse_repository(image, "image sign")
+        for p in push_bundles(registry_for(name.host), name.repository, digest, bundles):
+            lines.append(f"sign: {p.kind} -> {image}@{p.digest} (referrer of {digest[:19]}…, "
+                         f"{'referrers API + ' if p.referrers_api else ''}tag schema)")
+    lines.append(f"sign: {len(bundles)} attestation(s) in {time.monotonic() - started:.2f}s")
+    return lines
+
+
+def _sign(args: argparse.Namespace) -> int:
+    image, digest = args.image
+    if args.no_push and args.out is None:
+        raise GantryError("image sign", "--no-push needs --out (the bundles would go nowhere)")
+    for line in sign_image(image, digest, args.key, _predicates(args), out=args.out, push=not args.no_push):
+        print(line)
+    return 0
+
+
+def _verify_evidence(args: argparse.Namespace) -> int:
+    from pipeline_lib.core.errors import EXIT_CHECK_FAILED
+    from ..attest.keys import load_public_key
+    from ..attest.statement import KINDS, check_kinds
+    from ..attest.verify import check_evidence, trusted_keys
+    image, digest = args.image
+    if args.env:
+        from ..attest.enforce import trusted_for
+        catalog = load_catalog(args.catalog)
+        policy = catalog.signing_for(args.env)
+        trusted = trusted_for(catalog, args.env)
+        if not trusted:
+            raise GantryError(f"catalog signing.{args.env}", "no trusted public key: cannot verify evidence")
+        default_require = policy.require
+    else:
+        trusted = trusted_keys([load_public_key(k, "--key") for k in args.key])
+        default_require = tuple(KINDS)
+    require = check_kinds([k.strip() for k in args.require.split(",") if k.strip()]) if args.require \
+        else default_require
+    if args.bundles is not None:
+        files = sorted(args.bundles.glob("*.sigstore.json"))
+        bundles = []
+        for f in files:
+            try:
+                bundles.append((f.name, f.read_bytes()))
+            except OSError as exc:
+                raise GantryError(str(f), f"cannot read: {exc.strerror or exc}") from None
+        ev = check_evidence(digest, bundles, trusted, require, args.env)
+        where = str(args.bundles)
+    else:
+        from pipeline_lib.core.reference import parse_repository
+        from ..attest.store import verify_in_registry
+        from ..image.registry import registry_for
+        name = parse_repository(image, "image verify")
+        ev = verify_in_registry(registry_for(name.host), name.repository, digest, trusted, require, args.env)
+        where = name.host
+    if args.format == "json":
+        print(json.dumps({**ev.to_json(), "image": image, "where": where, "required": list(require)}, indent=2))
+    for p in ev.problems:
+        print(f"gantry: image verify: {p}", file=sys.stderr)
+    if ev.problems:
+        return EXIT_CHECK_FAILED
+    if args.format != "json":
+        print(f"verify: {image}@{digest[:19]}…: {', '.join(k for k in require)} verified in {where}")
+    return 0
+
+
+def _attestations(args: argparse.Namespace) -> int:
+    from pipeline_lib.core.fileio import write_atomic
+    from pipeline_lib.core.reference import parse_repository
+    from ..attest.store import fetch_bundles, kind_of_bundle
+    from ..image.registry import registry_for
+    image, digest = args.image
+    name = parse_repository(image, "image attestations")
+    got = fetch_bundles(registry_for(name.host), name.repository, digest)
+    for p in got.problems:
+        print(f"gantry: warning: image attestations: {p}", file=sys.stderr)
+    if not got.bundles:
+        raise GantryError("image attestations", f"no bundle refers to {image}@{digest}", exit_code=1)
+    seen: dict[str, int] = {}
+    for _, data in got.bundles:
+        kind = kind_of_bundle(data)
+        seen[kind] = seen.get(kind, 0) + 1
+        path = args.out / (f"{kind}.sigstore.json" if seen[kind] == 1 else f"{kind}-{seen[kind]}.sigstore.json")
+        write_atomic(path, data)
+        print(f"attestations: wrote {path}")
+    return 0
 
 
 _SEMVER = __import__("re").compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
