@@ -38,7 +38,7 @@ def _resign(statement: dict, signer: LocalSigner) -> bytes:
     return dumps(sign_statement(statement, signer))
 
 
-def payload_byte(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def payload_byte(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     doc = _doc(good["provenance"])
     raw = bytearray(base64.b64decode(doc["dsseEnvelope"]["payload"]))
     i = raw.index(b"refs/heads/main")
@@ -47,42 +47,42 @@ def payload_byte(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
     return [dumps(doc), good["sbom"], good["verdict"]], "provenance"
 
 
-def subject_swapped(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def subject_swapped(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     doc = _doc(good["sbom"])
     st = _statement(good["sbom"])
-    st["subject"][0]["digest"]["sha256"] = OTHER.split(":")[1]
+    st["subject"][0]["digest"]["sha256"] = (OTHER if digest != OTHER else DIGEST).split(":")[1]
     doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(st).encode()).decode()
     return [good["provenance"], dumps(doc), good["verdict"]], "sbom"
 
 
-def payload_type(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def payload_type(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     doc = _doc(good["verdict"])
     doc["dsseEnvelope"]["payloadType"] = "application/json"
     return [good["provenance"], good["sbom"], dumps(doc)], "verdict"
 
 
-def untrusted_key(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def untrusted_key(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     return [_resign(_statement(good["provenance"]), k.stranger), good["sbom"], good["verdict"]], "provenance"
 
 
-def dev_key_for_prod(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def dev_key_for_prod(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     return [good["provenance"], good["sbom"], _resign(_statement(good["verdict"]), k.dev)], "verdict"
 
 
-def wrong_predicate_type(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def wrong_predicate_type(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     st = _statement(good["provenance"])
     st["predicateType"] = "https://slsa.dev/provenance/v0.2"
     return [_resign(st, k.prod), good["sbom"], good["verdict"]], "provenance"
 
 
-def truncated_signature(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def truncated_signature(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     doc = _doc(good["sbom"])
     sig = base64.b64decode(doc["dsseEnvelope"]["signatures"][0]["sig"])
     doc["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(sig[:-8]).decode()
     return [good["provenance"], dumps(doc), good["verdict"]], "sbom"
 
 
-def duplicated_signatures(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def duplicated_signatures(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     doc = _doc(good["provenance"])
     sig = dict(doc["dsseEnvelope"]["signatures"][0])
     bad = bytearray(base64.b64decode(sig["sig"]))
@@ -91,27 +91,27 @@ def duplicated_signatures(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
     return [dumps(doc), good["sbom"], good["verdict"]], "provenance"
 
 
-def copied_from_other_digest(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
-    other = signed(k.prod, digest=OTHER)
+def copied_from_other_digest(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
+    other = signed(k.prod, digest=OTHER if digest != OTHER else DIGEST)
     return [good["provenance"], good["sbom"], other["verdict"]], "verdict"
 
 
-def tag_only(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def tag_only(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     st = _statement(good["provenance"])
     st["subject"] = [{"name": st["subject"][0]["name"] + ":0123456789ab", "digest": {}}]
     return [_resign(st, k.prod), good["sbom"], good["verdict"]], "provenance"
 
 
-def missing_in_replica(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
+def missing_in_replica(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
     return [good["provenance"], good["verdict"]], "sbom"      # the replica holds two of the three
 
 
-def failed_gate(good: dict[str, bytes], k: Keys) -> tuple[list, str]:
-    failed = signed(k.prod, passing=False)
+def failed_gate(good: dict[str, bytes], k: Keys, digest: str = DIGEST) -> tuple[list, str]:
+    failed = signed(k.prod, digest=digest, passing=False)
     return [good["provenance"], good["sbom"], failed["verdict"]], "verdict"
 
 
-CASES: dict[str, Callable[[dict[str, bytes], Keys], tuple[list, str]]] = {
+CASES: dict[str, Callable[..., tuple[list, str]]] = {
     "payload-byte-changed": payload_byte, "subject-digest-swapped": subject_swapped,
     "payload-type-changed": payload_type, "untrusted-key": untrusted_key, "dev-key-for-prod": dev_key_for_prod,
     "wrong-predicate-type": wrong_predicate_type, "truncated-signature": truncated_signature,

@@ -13,11 +13,6 @@ from .helpers import DIGEST, new_key, signed
 
 
 @pytest.fixture(scope="module")
-def keyset(tmp_path_factory: pytest.TempPathFactory) -> tamper.Keys:
-    return tamper.Keys(*(new_key(tmp_path_factory.mktemp(n)) for n in ("prod", "dev", "stranger")))
-
-
-@pytest.fixture(scope="module")
 def good(keyset: tamper.Keys) -> dict[str, bytes]:
     return signed(keyset.prod)
 
