@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from .options import add_catalog, add_env, add_format, add_registry_for
 
 
@@ -128,8 +127,8 @@ def _register_evidence(isub: argparse._SubParsersAction) -> None:
     add_catalog(ver)
     who = ver.add_mutually_exclusive_group(required=True)
     who.add_argument("--key", action="append", metavar="PUB", help="trusted PEM public key (repeatable)")
-    who.add_argument("--env", choices=ENVIRONMENT_NAMES, metavar="ENV",
-                     help="trust the catalog's keys for ENV; the verdict must have passed under ENV's policy")
+    add_env(who, default=None, help="trust the catalog's keys for ENV (signing:); the verdict must have passed "
+                                    "under ENV's policy")
     ver.add_argument("--require", help="comma-separated kinds: provenance,sbom,verdict (default: the catalog's "
                                        "for --env, all three for --key)")
     ver.add_argument("--bundles", type=Path, metavar="DIR",
