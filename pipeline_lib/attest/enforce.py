@@ -77,3 +77,18 @@ def check_before_write(catalog: Catalog, environment: str, image: str, digest: s
                                     f"nothing written", problems=lines)
         decision.warnings.extend(lines)
     return decision
+
+
+def check_all(catalog: Catalog, environment: str, images: list[tuple[str, str]], *, what: str,
+              client_for=None) -> list[EvidenceDecision]:
+    """:func:`check_before_write` for several ``(host/repository, digest)``; one CheckFailed with
+    every problem line of every image (nothing is written for any of them)."""
+    decisions, lines = [], []
+    for image, digest in images:
+        try:
+            decisions.append(check_before_write(catalog, environment, image, digest, what=what, client_for=client_for))
+        except CheckFailed as exc:
+            lines.extend(exc.problems or [str(exc)])
+    if lines:
+        raise CheckFailed(what, f"{len(lines)} evidence problem(s): nothing written", problems=lines)
+    return decisions
