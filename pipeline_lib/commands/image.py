@@ -150,80 +150,17 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_json(path: Path, where: str):
-    from pipeline_lib.core.errors import BadInput
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{where} {path}", "no such file") from None
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{where} {path}", f"not readable JSON: {str(exc)[:160]}") from None
-
-
-def _db_updated_at(outcomes: Path | None) -> str:
-    if outcomes is None:
-        return ""
-    stamps = []
-    for f in sorted(outcomes.glob("*.outcome.json")):
-        doc = _read_json(f, "--outcomes")
-        if isinstance(doc, dict) and isinstance(doc.get("db_updated_at"), str) and doc["db_updated_at"]:
-            stamps.append(doc["db_updated_at"])
-    return min(stamps) if stamps else ""
-
-
 def _predicates(args: argparse.Namespace) -> dict:
-    from ..attest.statement import BuildInfo, provenance_predicate, sbom_predicate, verdict_predicate
-    out = {}
-    if args.provenance:
-        out["provenance"] = provenance_predicate(BuildInfo.from_json(_read_json(args.provenance, "--provenance"),
-                                                                     f"--provenance {args.provenance}"))
-    if args.sbom:
-        out["sbom"] = sbom_predicate(_read_json(args.sbom, "--sbom"), f"--sbom {args.sbom}")
-    if args.verdict:
-        from scanners.policy import DEFAULT_POLICY, policy_label
-        policy = args.policy or DEFAULT_POLICY
-        try:
-            policy_bytes = Path(policy).read_bytes()
-        except OSError as exc:
-            raise GantryError(f"--policy {policy}", f"cannot read: {exc.strerror or exc}") from None
-        out["verdict"] = verdict_predicate(_read_json(args.verdict, "--verdict"), policy_bytes=policy_bytes,
-                                           policy_label=policy_label(args.policy),
-                                           db_updated_at=_db_updated_at(args.outcomes), where=f"--verdict {args.verdict}")
-    return out
-
-
-def sign_image(image: str, digest: str, key: str, predicates: dict, *, out: Path | None = None,
-               push: bool = True) -> list[str]:
-    """Sign ``predicates`` for ``image@digest`` with ``key``; push (and/or write) the bundles.
-    Returns one line per bundle (what was done)."""
-    import time
-    from pipeline_lib.core.fileio import write_atomic
-    from pipeline_lib.core.reference import parse_repository
-    from ..attest.keys import signer_for
-    from ..attest.sign import attest_image
-    from ..attest.store import push_bundles
-    from ..image.registry import registry_for
-    started = time.monotonic()
-    bundles = attest_image(image, digest, signer_for(key), predicates)
-    lines = []
-    if out is not None:
-        for kind, data in bundles.items():
-            write_atomic(out / f"{kind}.sigstore.json", data)
-            lines.append(f"sign: wrote {out / (kind + '.sigstore.json')}")
-    if push:
-        name = parse_repository(image, "image sign")
-        for p in push_bundles(registry_for(name.host), name.repository, digest, bundles):
-            lines.append(f"sign: {p.kind} -> {image}@{p.digest} (referrer of {digest[:19]}…, "
-                         f"{'referrers API + ' if p.referrers_api else ''}tag schema)")
-    lines.append(f"sign: {len(bundles)} attestation(s) in {time.monotonic() - started:.2f}s")
-    return lines
+    from ..attest.publish import EvidenceFiles, predicates
+    return predicates(EvidenceFiles(args.provenance, args.sbom, args.verdict, args.policy, args.outcomes))
 
 
 def _sign(args: argparse.Namespace) -> int:
     image, digest = args.image
     if args.no_push and args.out is None:
         raise GantryError("image sign", "--no-push needs --out (the bundles would go nowhere)")
-    for line in sign_image(image, digest, args.key, _predicates(args), out=args.out, push=not args.no_push):
+    from ..attest.publish import sign_image
+    for line in sign_image(image, digest, args.key, _predicates(args), out=args.out, push=not args.no_push).lines:
         print(line)
     return 0
 
@@ -426,6 +363,7 @@ def _verify(args: argparse.Namespace) -> int:
     result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(source),
                                   {r: host_for(r) for r in replicas}, ecr, catalog.aws_account_id,
                                   args.timeout, args.interval, sys.stdout))
-    print(f"verify-replication: {repo}@{args.digest} is in "
+    refs = result.data.get("referrers") or 0
+    print(f"verify-replication: {repo}@{args.digest}{f' and its {refs} referrer(s)' if refs else ''} is in "
           f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")
     return 0
