@@ -112,3 +112,31 @@ def sign_image(image: str, digest: str, key: str, preds: dict[str, dict], *, out
     lines.append(f"sign: {len(bundles)} attestation(s) ({', '.join(bundles)}) signed by key {signer.hint[:12]} "
                  f"in {seconds:.2f}s")
     return Published(list(bundles), signer.hint, seconds, lines)
+
+
+def _pinned_base(dockerfile: Path | None) -> str:
+    """The first ``FROM name@sha256:…`` of the Dockerfile ("" when unpinned or unreadable)."""
+    import re
+    try:
+        text = Path(dockerfile).read_text(encoding="utf-8") if dockerfile else ""
+    except OSError:
+        return ""
+    m = re.search(r"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(\S+@sha256:[0-9a-f]{64})", text)
+    return m.group(1) if m else ""
+
+
+def build_info_from_env(env: dict[str, str], *, service: str, environment: str, started_on: Any,
+                        finished_on: Any, context: Path | None = None, dockerfile: Path | None = None) -> BuildInfo:
+    """Provenance facts from Jenkins' environment (``JOB_URL``, ``BUILD_URL``, ``GIT_URL``,
+    ``GIT_COMMIT``, ``GIT_BRANCH``/``TAG_NAME``) and the build context: the Dockerfile's base image
+    when pinned by digest, the SHA-256 of ``requirements.txt`` when there is one."""
+    import hashlib
+    missing = [k for k in ("JOB_URL", "BUILD_URL", "GIT_COMMIT") if not env.get(k)]
+    if missing:
+        raise BadInput("provenance", f"{', '.join(missing)} not set (Jenkins sets them; pass --provenance FILE)")
+    req = Path(context) / "requirements.txt" if context else None
+    req_digest = hashlib.sha256(req.read_bytes()).hexdigest() if req is not None and req.is_file() else ""
+    return BuildInfo(builder_id=env["JOB_URL"], repository=env.get("GIT_URL", ""), commit=env["GIT_COMMIT"],
+                     ref=env.get("TAG_NAME") or env.get("GIT_BRANCH", ""), service=service, environment=environment,
+                     build_url=env["BUILD_URL"], started_on=started_on, finished_on=finished_on,
+                     base_image=_pinned_base(dockerfile), requirements_digest=req_digest)

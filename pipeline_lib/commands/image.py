@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--ref", default="", help="image name inside the OCI layout/archive")
     push.add_argument("--mount-from", help="repository in the same registry to mount shared blobs from")
     push.add_argument("--output", type=Path, help="write the result as JSON here")
+    push.add_argument("--evidence", type=Path, metavar="REPORTS",
+                      help="when the environment has a signing key (catalog signing.<env>.key, or --sign-key): sign "
+                           "provenance (from Jenkins' JOB_URL, BUILD_URL, GIT_*), REPORTS/scans/sbom.cdx.json and "
+                           "REPORTS/gate/verdict.json and push them as referrers of the image")
+    push.add_argument("--sign-key", help="signing key (PEM or awskms://…; default: the catalog's for --env)")
+    push.add_argument("--source", type=Path, default=Path("."), help="service checkout, for the provenance's "
+                      "pinned base image and requirements.txt digest (default: .)")
     push.add_argument("--repo", help="GitOps repository whose DR state names the active registry: while --env is "
                                      "failed over (gantry dr failover) push there instead of the primary "
                                      "(--registry wins; default: not read)")
@@ -304,10 +311,19 @@ def _push(args: argparse.Namespace) -> int:
         if state and state.failed_over:
             host = state.active_registry
             print(f"push: {args.env} is failed over to {state.active_region}: pushing to {host}", file=sys.stderr)
+    key = args.sign_key or catalog.signing_for(args.env).key
+    signing = None
+    if key and args.evidence is None:
+        print(f"gantry: warning: push: {args.env} has a signing key but no --evidence was given: not signing",
+              file=sys.stderr)
+    elif key:
+        signing = _signing_inputs(args, catalog)
     if args.oci_layout or args.oci_archive:
         from ..stages.push import PushOptions, run
         record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,
-                                 args.mount_from)).data
+                                 args.mount_from, sign_key=key if signing else None,
+                                 evidence=signing[0] if signing else None,
+                                 provenance=signing[1] if signing else None)).data
     else:
         from ..image.push import push_image
         client = _docker()
@@ -325,16 +341,44 @@ def _push(args: argparse.Namespace) -> int:
             raise GantryError("push", f"tags of one image got different digests: {', '.join(sorted(digests))}")
         record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": results[0].digest,
                   "references": [r.reference for r in results]}
+        if signing:
+            from ..attest.publish import predicates, sign_image
+            published = sign_image(f"{host}/{repo}", results[0].digest, key, predicates(*signing))
+            record.update({"attestations": published.kinds, "signed_by": published.hint,
+                           "signing_seconds": round(published.seconds, 3)})
     for ref in record["references"]:
         print(f"pushed {ref}@{record['digest']}")
     if "bytes_uploaded" in record:
         print(f"blobs: {record['blobs_uploaded']} uploaded ({record['bytes_uploaded']} bytes), "
               f"{record['blobs_mounted']} mounted, {record['blobs_skipped']} already there")
+    if record.get("attestations"):
+        print(f"signed: {', '.join(record['attestations'])} by key {record['signed_by'][:12]} in "
+              f"{record['signing_seconds']:.2f}s, pushed as referrers of {record['digest'][:19]}…")
     print(f"digest {record['digest']}")
     if args.output:
         from pipeline_lib.core.fileio import write_atomic
         write_atomic(args.output, json.dumps(record, indent=2) + "\n")
     return 0
+
+
+def _signing_inputs(args: argparse.Namespace, catalog) -> tuple:
+    """(EvidenceFiles, BuildInfo) for signing in the push stage, from --evidence REPORTS."""
+    import datetime as dt
+    import os
+    from ..attest.publish import EvidenceFiles, build_info_from_env
+    reports = args.evidence
+    files = EvidenceFiles(sbom=reports / "scans" / "sbom.cdx.json", verdict=reports / "gate" / "verdict.json",
+                          outcomes=reports / "scans")
+    try:   # the build started no later than its first report (the Test stage's)
+        first = min(p.stat().st_mtime for p in reports.rglob("*") if p.is_file())
+    except (ValueError, OSError):
+        first = dt.datetime.now(dt.timezone.utc).timestamp()
+    svc = catalog.service(args.service)
+    info = build_info_from_env(dict(os.environ), service=args.service, environment=args.env,
+                               started_on=dt.datetime.fromtimestamp(first, dt.timezone.utc),
+                               finished_on=dt.datetime.now(dt.timezone.utc),
+                               context=args.source / svc.context, dockerfile=args.source / svc.dockerfile)
+    return files, info
 
 
 def _verify(args: argparse.Namespace) -> int:

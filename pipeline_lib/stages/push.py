@@ -2,7 +2,10 @@
 
 Jenkinsfile: ``gantry image push --service "$SERVICE" --env "$TARGET_ENV" --tag "$TAG"
 --oci-archive image.oci.tar --output "$REPORTS/image.json"``. Blobs the registry already has are
-not uploaded again; the digest is the registry's, recorded in ``image.json``.
+not uploaded again; the digest is the registry's, recorded in ``image.json``. When the
+environment has a signing key (catalog ``signing.<env>.key``) the stage then signs the digest's
+evidence — provenance, the Trivy SBOM, the gate's verdict — and pushes each Sigstore bundle as an
+OCI referrer of the image (:func:`pipeline_lib.attest.publish.sign_image`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline_lib.attest.publish import EvidenceFiles, predicates, sign_image
+from pipeline_lib.attest.statement import BuildInfo
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.image.copy import LayoutSource, copy_image, extract_archive
@@ -33,6 +38,10 @@ class PushOptions:
     ref: str = ""
     mount_from: str | None = None
     output: Path | None = None
+    #: sign after the push with this key (PEM path or awskms://…; None: no signing)
+    sign_key: str | None = None
+    evidence: EvidenceFiles | None = None
+    provenance: BuildInfo | None = None
 
 
 def run(opts: PushOptions) -> StageResult:
@@ -50,6 +59,13 @@ def run(opts: PushOptions) -> StageResult:
               "references": [f"{opts.host}/{opts.repository}:{t}" for t in opts.tags],
               "blobs_skipped": result.stats.blobs_skipped, "blobs_mounted": result.stats.blobs_mounted,
               "blobs_uploaded": result.stats.blobs_uploaded, "bytes_uploaded": result.stats.bytes_uploaded}
+    detail = f"{record['references'][0]}@{result.digest}"
+    if opts.sign_key:
+        published = sign_image(f"{opts.host}/{opts.repository}", result.digest, opts.sign_key,
+                               predicates(opts.evidence or EvidenceFiles(), opts.provenance))
+        record.update({"attestations": published.kinds, "signed_by": published.hint,
+                       "signing_seconds": round(published.seconds, 3)})
+        detail += f"; signed {', '.join(published.kinds)} ({published.seconds:.2f}s)"
     if opts.output is not None:
         write_atomic(opts.output, json.dumps(record, indent=2) + "\n")
-    return StageResult("push", PASSED, f"{record['references'][0]}@{result.digest}", data=record)
+    return StageResult("push", PASSED, detail, data=record)
