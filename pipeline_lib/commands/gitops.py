@@ -224,7 +224,9 @@ def _promote(args: argparse.Namespace) -> int:
 
     def evidence(image: str, digest: str) -> None:
         # the target environment's keys and policy: a digest gated for dev is not evidence for prod
-        decision = check_before_write(catalog, args.target, image, digest, what="gitops promote")
+        from ..stages.bump import pulled_from
+        decision = check_before_write(catalog, args.target, pulled_from(catalog, args.repo, args.target, image),
+                                      digest, what="gitops promote")
         for line in decision.warnings:
             print(f"gantry: warning: {line}", file=sys.stderr)
         if decision.mode != "off" and not decision.warnings:

@@ -41,11 +41,24 @@ class BumpOptions:
     workdir: Path | None = None
 
 
+def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image: str) -> str:
+    """The image the cluster will pull: ``image``, or its copy in the active registry while the
+    environment is failed over (the GitOps repo's DR state; the bump pins that one too). Read only
+    when evidence is checked."""
+    if catalog.signing_for(environment).evidence == "off":
+        return image
+    from gitops.drstate import fetch_state
+    state = fetch_state(repo_url or catalog.gitops_repo, environment, catalog.gitops_branch)
+    return state.follow(image) if state else image
+
+
 def run(opts: BumpOptions) -> StageResult:
     """Deliver the pin; ``value`` is the :class:`gitops.bump.BumpResult`."""
     env = opts.catalog.service(opts.service).environment(opts.environment)
     image = opts.image or default_image(opts.catalog, opts.service, opts.environment)
-    evidence = check_before_write(opts.catalog, opts.environment, image, opts.digest, what="gitops bump")
+    evidence = check_before_write(opts.catalog, opts.environment,
+                                  pulled_from(opts.catalog, opts.repo_url, opts.environment, image),
+                                  opts.digest, what="gitops bump")
     for line in evidence.warnings:
         print(f"gantry: warning: {line}", file=sys.stderr)
     result: BumpResult = deliver(opts.repo_url or opts.catalog.gitops_repo, catalog=opts.catalog,

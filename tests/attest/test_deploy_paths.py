@@ -95,6 +95,21 @@ def test_failover_checks_the_evidence_in_tokyo(registry, registry_tokyo, keyset,
     assert copy_referrers(seoul, tokyo, repo, digest)              # replication catches up
     assert main(argv) == 0
     assert git(bare, "rev-parse", "main") != before
+    # failed over: a bump pins Tokyo's copy, so the evidence must verify in Tokyo
+    _, digest2 = push_image(seoul, tmp_path, repository=repo, tag="v2")
+    copy_image(RegistrySource(seoul, repo), digest2, tokyo, repo, ["v2"])
+    push_bundles(seoul, repo, digest2, signed(keyset.prod, digest=digest2))
+    bump_argv = ["gitops", "bump", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--env", "prod",
+                 "--service", "storefront", "--digest", digest2, "--image", f"{registry.host}/{repo}", "--mode", "commit"]
+    before = git(bare, "rev-parse", "main")
+    capsys.readouterr()
+    assert main(bump_argv) == 1
+    err = capsys.readouterr().err
+    assert f"{registry_tokyo.host}/{repo}@" in err and err.count("missing") == 3
+    assert git(bare, "rev-parse", "main") == before
+    copy_referrers(seoul, tokyo, repo, digest2)
+    assert main(bump_argv) == 0
+    assert git(bare, "rev-parse", "main") != before
 
 
 def test_event_deploy_refuses_before_ecs_is_touched(registry, keyset, aws_env, tmp_path: Path, capsys) -> None:
