@@ -150,3 +150,27 @@ def test_raw_over_4kb_is_refused_before_kms_is_asked(standin) -> None:
     with pytest.raises(BadInput, match="use MessageType DIGEST"):
         attest_image(IMAGE, DIGEST, signer, {"sbom": predicates()["sbom"]})
     assert [c for c in stand.calls if c[0] == "Sign"] == []
+
+
+@pytest.mark.integration
+def test_image_sign_with_a_kms_uri_end_to_end(standin, registry, httpserver, monkeypatch, tmp_path: Path,
+                                              capsys) -> None:
+    """``gantry image sign IMAGE@DIGEST --key awskms:///alias/…`` (boto3 finds the stand-in through
+    AWS_ENDPOINT_URL), then ``gantry image verify --key`` with the public key KMS gave out."""
+    from pipeline_lib.cli import main
+    from pipeline_lib.image.registry import RegistryClient
+
+    from .helpers import SBOM
+    from .registry_helpers import push_image
+    stand, _ = standin
+    monkeypatch.setenv("AWS_ENDPOINT_URL", httpserver.url_for("/").rstrip("/"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    repo, digest = push_image(RegistryClient(registry.host), tmp_path)
+    ref = f"{registry.host}/{repo}@{digest}"
+    assert main(["image", "sign", ref, "--key", "awskms:///alias/gantry-prod", "--sbom", str(SBOM)]) == 0
+    assert "signed by key" in capsys.readouterr().out
+    pub = tmp_path / "kms.pub"
+    pub.write_bytes(stand.key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    assert main(["image", "verify", ref, "--key", str(pub), "--require", "sbom"]) == 0
+    assert ("Sign", "DIGEST") in stand.calls
