@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.image.referrers import (fetch_artifact, list_referrers, push_artifact, subject_of)
+from pipeline_lib.image.referrers import (add_to_tag_schema, fetch_artifact, list_referrers, push_artifact,
+                                          subject_of)
 from pipeline_lib.image.registry import RegistryClient
 
 from .bundle import BUNDLE_MEDIA_TYPE
@@ -43,11 +44,13 @@ def _predicate_type(data: bytes) -> str:
 def push_bundles(client: RegistryClient, repository: str, digest: str, bundles: dict[str, bytes]) -> list[Pushed]:
     """Push each bundle as a referrer of ``repository@digest`` (which must exist there)."""
     subject = subject_of(client, repository, digest)
-    out = []
+    out, refs = [], []
     for kind, data in bundles.items():
         annotations = {CONTENT_ANNOTATION: "dsse-envelope", PREDICATE_ANNOTATION: KINDS.get(kind) or _predicate_type(data)}
-        d, api = push_artifact(client, repository, subject, BUNDLE_MEDIA_TYPE, data, annotations)
+        d, api, ref = push_artifact(client, repository, subject, BUNDLE_MEDIA_TYPE, data, annotations, index=False)
         out.append(Pushed(kind, d, api))
+        refs.append(ref)
+    add_to_tag_schema(client, repository, digest, *refs)     # one index write for all of them
     return out
 
 

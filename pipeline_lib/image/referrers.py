@@ -86,8 +86,11 @@ def subject_of(client: RegistryClient, repository: str, digest: str) -> Manifest
 
 
 def push_artifact(client: RegistryClient, repository: str, subject: ManifestInfo, artifact_type: str,
-                  data: bytes, annotations: dict[str, str] | None = None) -> tuple[str, bool]:
-    """Push ``data`` as an artifact referring to ``subject``; add it to the tag schema index.
+                  data: bytes, annotations: dict[str, str] | None = None,
+                  index: bool = True) -> tuple[str, bool] | tuple[str, bool, Referrer]:
+    """Push ``data`` as an artifact referring to ``subject``; add it to the tag schema index
+    (``index=False``: not yet — the caller adds several at once with :func:`add_to_tag_schema`,
+    one index write, and gets the :class:`Referrer` as a third item).
 
     Returns (the artifact manifest's digest, whether the registry announced the referrers API).
     """
@@ -110,8 +113,10 @@ def push_artifact(client: RegistryClient, repository: str, subject: ManifestInfo
     if resp.status_code not in (200, 201):
         raise client._fail(resp, f"PUT artifact manifest {repository}@{digest[:19]}")
     api = resp.headers.get("OCI-Subject") == subject.digest
-    add_to_tag_schema(client, repository, subject.digest,
-                      Referrer(digest, artifact_type, len(body), OCI_MANIFEST, dict(annotations or {})))
+    ref = Referrer(digest, artifact_type, len(body), OCI_MANIFEST, dict(annotations or {}))
+    if not index:
+        return digest, api, ref
+    add_to_tag_schema(client, repository, subject.digest, ref)
     return digest, api
 
 
@@ -142,20 +147,32 @@ def _tag_schema(client: RegistryClient, repository: str, digest: str) -> list[Re
     return _index_entries(body, f"registry {client.host} {repository}:{tag}")
 
 
-def add_to_tag_schema(client: RegistryClient, repository: str, subject_digest: str, ref: Referrer) -> None:
-    """Put the tag schema index with ``ref`` added (kept when already listed).
+def add_to_tag_schema(client: RegistryClient, repository: str, subject_digest: str, *refs: Referrer) -> None:
+    """Put the tag schema index with ``refs`` added (those already listed are kept as they are):
+    one write for all of them.
 
     Not atomic across concurrent writers (the OCI spec's own caveat for the tag schema): the
     push stage is the one writer of a digest's evidence; a lost update shows as missing evidence
-    at verification, never as a false pass.
+    at verification, never as a false pass. A repository with immutable tags (ECR ``IMMUTABLE``)
+    refuses a second write of the index: the error says to exempt ``sha256-*`` tags.
     """
     entries = _tag_schema(client, repository, subject_digest)
-    if any(e.digest == ref.digest for e in entries):
+    existed = bool(entries)
+    new = [r for r in refs if all(e.digest != r.digest for e in entries)]
+    if not new:
         return
-    entries.append(ref)
+    entries.extend(new)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [e.descriptor() for e in entries]}
     body = json.dumps(index, separators=(",", ":"), sort_keys=True).encode()
-    client.put_manifest(repository, tag_schema_tag(subject_digest), body, OCI_INDEX)
+    tag = tag_schema_tag(subject_digest)
+    try:
+        client.put_manifest(repository, tag, body, OCI_INDEX)
+    except GantryError as exc:
+        if not existed:
+            raise
+        raise type(exc)(exc.where, f"{exc.what} (updating the referrers tag schema index {repository}:{tag}; "
+                                   "with immutable tags, exempt sha256-* tags, e.g. ECR IMMUTABLE_WITH_EXCLUSION)",
+                        exit_code=exc.exit_code) from None
 
 
 def _referrers_api(client: RegistryClient, repository: str, digest: str) -> list[Referrer] | None:
@@ -217,7 +234,7 @@ def copy_referrers(src: RegistryClient, dst: RegistryClient, repository: str, di
     to ``dst``, where the image must already be; returns the digests copied (those missing there)."""
     dst_repo = dst_repository or repository
     there = {r.digest for r in list_referrers(dst, dst_repo, digest, artifact_type)}
-    copied = []
+    copied, refs = [], []
     for ref in list_referrers(src, repository, digest, artifact_type):
         if ref.digest in there:
             continue
@@ -235,7 +252,8 @@ def copy_referrers(src: RegistryClient, dst: RegistryClient, repository: str, di
                 resp.close()
             dst.upload_blob(dst_repo, d, lambda data=data: data, len(data))
         dst.put_manifest(dst_repo, ref.digest, body, info.media_type or OCI_MANIFEST)
-        add_to_tag_schema(dst, dst_repo, digest, Referrer(ref.digest, ref.artifact_type, len(body),
-                                                          OCI_MANIFEST, ref.annotations))
+        refs.append(Referrer(ref.digest, ref.artifact_type, len(body), OCI_MANIFEST, ref.annotations))
         copied.append(ref.digest)
+    if refs:
+        add_to_tag_schema(dst, dst_repo, digest, *refs)
     return copied

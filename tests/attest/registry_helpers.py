@@ -33,9 +33,13 @@ class ReferrersProxy:
     through it) and answers such a PUT with ``OCI-Subject``, as a registry with the API does.
     ``hide_tag_schema``: 404 for ``sha256-…`` tag reads, so only the API can find referrers."""
 
-    def __init__(self, upstream: str, hide_tag_schema: bool = False) -> None:
+    def __init__(self, upstream: str, hide_tag_schema: bool = False, api: bool = True,
+                 immutable_tags: bool = False) -> None:
         self.upstream = upstream
         self.hide_tag_schema = hide_tag_schema
+        self.api = api                      # False: no referrers API (404), no OCI-Subject
+        self.immutable_tags = immutable_tags  # ECR IMMUTABLE: a PUT to an existing tag is refused (400)
+        self.tag_puts: list[str] = []
         self.index: dict[str, list[dict]] = {}
         self.api_calls = 0
         proxy = self
@@ -59,6 +63,15 @@ class ReferrersProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?")[0]
+                if self.command == "PUT" and "/manifests/" in path and "/manifests/sha256:" not in path:
+                    proxy.tag_puts.append(path.rsplit("/", 1)[1])
+                    if proxy.immutable_tags and requests.head(proxy.upstream + path, timeout=10, headers={
+                            "Accept": "application/vnd.oci.image.index.v1+json"}).status_code == 200:
+                        return self._send(400, json.dumps({"errors": [{"code": "TAG_INVALID", "message":
+                                          "ImageTagAlreadyExistsException: tag is immutable"}]}).encode(),
+                                          {"Content-Type": "application/json"})
+                if self.command == "GET" and "/referrers/" in path and not proxy.api:
+                    return self._send(404, b"404 page not found", {"Content-Type": "text/plain"})
                 if self.command == "GET" and "/referrers/" in path:
                     proxy.api_calls += 1
                     digest = path.rsplit("/", 1)[1]
@@ -78,7 +91,7 @@ class ReferrersProxy:
                     except ValueError:
                         doc = {}
                     subject = doc.get("subject") if isinstance(doc, dict) else None
-                    if isinstance(subject, dict):
+                    if isinstance(subject, dict) and proxy.api:
                         import hashlib
                         proxy.index.setdefault(subject["digest"], []).append(
                             {"mediaType": doc.get("mediaType"), "digest": "sha256:" + hashlib.sha256(body).hexdigest(),

@@ -124,3 +124,19 @@ def test_push_artifact_needs_the_image(registry, tmp_path: Path) -> None:
     client = RegistryClient(registry.host)
     with pytest.raises(NotFound, match="no image"):
         subject_of(client, "shop/nothing-here", "sha256:" + "0" * 64)
+
+
+def test_one_index_write_per_signing_and_immutable_tags_are_explained(registry, signer, tmp_path: Path) -> None:
+    """ECR repositories are IMMUTABLE: the tag schema index is written once per signing (all
+    bundles at once); a second signing of the same digest cannot rewrite it, and says why."""
+    from pipeline_lib.core.errors import GantryError
+    proxy = ReferrersProxy(registry.url, api=False, immutable_tags=True)
+    with proxy.running():
+        client = RegistryClient(proxy.host)
+        repo, digest = push_image(client, tmp_path)
+        proxy.tag_puts.clear()
+        push_bundles(client, repo, digest, signed(signer, digest=digest))
+        assert proxy.tag_puts == [tag_schema_tag(digest)]
+        assert len(list_referrers(client, repo, digest)) == 3
+        with pytest.raises(GantryError, match="exempt sha256-\\* tags"):
+            push_bundles(client, repo, digest, signed(signer, digest=digest))
