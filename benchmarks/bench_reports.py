@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline_lib.codescanning import prepare  # noqa: E402
+from pipeline_lib.codescanning.upload import prepare  # noqa: E402
 from scanners.fixplan import fix_plan  # noqa: E402
 from scanners.formats import render_all, write_all  # noqa: E402
 from scanners.formats.markdown import MAX_CHARS  # noqa: E402

@@ -3,7 +3,7 @@ alone on the same image archive with the same DB (ratio, goal ≤ 1.2×).
 
 The demo image is the storefront's PR build (pinned deps vendored, built through podman's
 Docker API, saved as a docker-archive); the DB is built from the advisory files
-(tests/tools/trivydb). Both run as CLI processes with the vuln scanner, JSON output and no
+(examples/trivydb). Both run as CLI processes with the vuln scanner, JSON output and no
 SBOM (the same work), each from a cold scan cache holding only the DB (a CI build scans a
 new image every time), alternately, best of N wall and CPU times. Also prints the DB build time.
 Run: ``.venv/bin/python benchmarks/bench_scan.py [--rounds 5]``.
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline_lib.demo_storefront import prepare_variants  # noqa: E402
+from pipeline_lib.demo.storefront import prepare_variants  # noqa: E402
 from pipeline_lib.image.build import build_image  # noqa: E402
 from pipeline_lib.image.pydeps import prepare_build_context  # noqa: E402
 from pipeline_lib.localparts.podman import PodmanService  # noqa: E402
@@ -110,7 +110,7 @@ def main() -> int:
             ip.append(in_process(3 * i + 4))
     wall = min(x[0] for x in g) / min(x[0] for x in a)
     cpu = min(x[1] for x in g) / min(x[1] for x in a)
-    print(f"DB build (trivydb, {len(list((ROOT / 'tests/fixtures/advisories/ghsa').glob('*.json')))} advisories "
+    print(f"DB build (trivydb, {len(list((ROOT / 'examples/advisories/ghsa').glob('*.json')))} advisories "
           f"+ Trivy fixtures): {db_seconds:.3f}s")
     print(f"vendoring pins into the build context: {vendor_seconds:.2f}s; image build (podman): {build_seconds:.2f}s")
     for name, runs in (("trivy image alone", a), ("gantry scan (CLI)", g), ("stage in-process", ip)):

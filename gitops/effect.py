@@ -16,6 +16,9 @@ image reference* — it:
    the previous ones produced — renders again and keeps the edit only when every container of the
    service renders exactly the intended reference and no other container changed. When no entry
    does, the file is restored and the bump refused (exit 2) naming the entries tried.
+   :func:`apply_each` does this for a batch of intents: each affected overlay is rendered once
+   before and once after all of its edits (:func:`gitops.kustomize.render_many`); an overlay whose
+   edits do not all check out is put back and re-done one intent at a time as above.
 3. Helm: edits the values file, recomputes the image the values give the chart
    (``[registry/]repository``, ``global.imageRegistry`` included) and, when the chart is in the
    GitOps repo, reads its templates (``helm`` is not installable from Debian or PyPI) following
@@ -46,6 +49,7 @@ from .kustomize import render_kustomize
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
 from .yamlrt import LineDoc
+from .kustomize import RenderStats, render_many  # noqa: I001 (a line of its own: the Helm part above merges cleanly)
 
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -180,31 +184,195 @@ def check_chart(checkout: Path, values_rel: str, env: ServiceEnvironment, writte
 
 
 # -- the one entry point --------------------------------------------------------------------------
-def apply_intents(checkout: Path, intents: Sequence[Intent]) -> list[Applied]:
+def apply_intents(checkout: Path, intents: Sequence[Intent], *, stats: RenderStats | None = None) -> list[Applied]:
     """Edit, render and check each intent in ``checkout`` (files are written only when they pass).
 
     Raises :class:`GantryError` (exit 2) when an edit would not take effect; every manifest is
-    then left as it was (all intents or none).
+    then left as it was (all intents or none). The renders are batched as in :func:`apply_each`.
     """
-    out = []
     originals: dict[Path, bytes] = {}
-    try:
-        for intent in intents:
+    for intent in intents:
+        try:
             path, _ = manifest_file(checkout, intent.env)
-            originals.setdefault(path, path.read_bytes())
-            if intent.env.manifest_format == "kustomize":
-                out.append(_apply_kustomize(checkout, intent))
-            else:
-                out.append(_apply_helm(checkout, intent))
+        except GantryError:
+            continue
+        originals.setdefault(path, path.read_bytes())
+    try:
+        out = apply_each(checkout, intents, stats=stats)
+        for outcome in out:
+            if isinstance(outcome, BaseException):
+                raise outcome
     except BaseException:
         for path, data in originals.items():
             if path.read_bytes() != data:
                 write_atomic(path, data)
         raise
-    return out
+    return [a for a in out if isinstance(a, Applied)]
 
 
-def _apply_kustomize(checkout: Path, intent: Intent) -> Applied:
+@dataclass
+class _Prep:
+    """A kustomize intent before its overlay is rendered: the entries that can act on its image."""
+
+    intent: Intent
+    path: Path
+    rel: str
+    doc: LineDoc
+    entries: list[dict]
+    candidates: list[int]
+    names: set[str]
+    mine: list[str] = field(default_factory=list)
+    running: ImagePin = field(default_factory=lambda: ImagePin(None, None, None))
+    changed: bool = False
+
+
+def _prepare(checkout: Path, intent: Intent) -> _Prep:
+    path, rel = manifest_file(checkout, intent.env)
+    doc = LineDoc.read(path, rel)
+    entries = kustomize_entries(doc)
+    candidates = kustomize_candidates(entries, intent.service, intent.env, intent.pin.name or "")
+    if not candidates:
+        raise GantryError(rel, f"no images: entry for service {intent.service.name} (name "
+                               f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
+    names = _service_names(entries, candidates, intent)
+    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+    return _Prep(intent, path, rel, doc, entries, candidates, names)
+
+
+def _find_mine(prep: _Prep, before: dict[str, str]) -> None:
+    prep.mine = [k for k, image in before.items()
+                 if _is_service_image(image, prep.names, prep.intent.env.ecr_repository)]
+    if not prep.mine:
+        raise GantryError(prep.rel, f"the rendered overlay has no container using {prep.intent.service.name}'s "
+                                    f"image ({', '.join(sorted(prep.names))}): cannot check the pin")
+    prep.running = ImagePin.parse(before[prep.mine[0]])
+
+
+def _guarded(path: Path | None, fn: Any) -> Applied | GantryError:
+    """``fn()`` (a function of no argument returning an :class:`Applied`), or the GantryError it
+    raised with ``path`` restored to what it held before."""
+    data = path.read_bytes() if path is not None and path.is_file() else None
+    try:
+        return fn()
+    except GantryError as exc:
+        if path is not None and data is not None and path.read_bytes() != data:
+            write_atomic(path, data)
+        return exc
+
+
+def _pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str:
+    """The text of the group's manifest with every prep's pin set on the entry kustomize applies
+    last (see :func:`_apply_kustomize`); ``doc``: start from it instead of the first prep's."""
+    doc = doc or group[0].doc
+    for prep in group:
+        prep.changed = pin_kustomize(doc, prep.candidates[-1], prep.intent.pin)
+    return doc.text
+
+
+def _try_pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str | None:
+    """:func:`_pin_all`, or None when an edit cannot be made (each is then tried on its own)."""
+    try:
+        return _pin_all(group, doc)
+    except GantryError:
+        return None
+
+
+def apply_each(checkout: Path, intents: Sequence[Intent], *,
+               stats: RenderStats | None = None) -> list[Applied | GantryError]:
+    """Edit, render and check every intent on its own: in ``intents`` order, its :class:`Applied`,
+    or the :class:`GantryError` a lone :func:`apply_intents` of it raises (its manifest then left
+    as it was; the other intents are not held back).
+
+    Kustomize intents are grouped by overlay: every affected overlay is rendered once before and
+    once after all of its edits, the overlays of the batch together (:func:`render_many`: one
+    kubectl call, per-overlay parallel renders when that fails). An overlay whose edits do not
+    all check out is put back and re-done one intent at a time with every candidate entry
+    (:func:`_apply_kustomize`), which finds the refused edit and gives its lone-edit error. So
+    an edit is kept only when a real render shows it: this reads nothing but kustomize's output.
+    """
+    results: list[Applied | GantryError | None] = [None] * len(intents)
+    located: list[tuple[int, Path]] = []
+    for i, intent in enumerate(intents):
+        try:
+            located.append((i, manifest_file(checkout, intent.env)[0]))
+        except GantryError as exc:
+            results[i] = exc
+    kustomize = [(i, path) for i, path in located if intents[i].env.manifest_format == "kustomize"]
+    targets = list(dict.fromkeys((path.parent, manifest_file(checkout, intents[i].env)[1]) for i, path in kustomize))
+    # the overlays render as they are now (nothing is written until this is done) while the
+    # manifests are parsed and the edits worked out in memory
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rendering = pool.submit(render_many, targets, stats=stats)
+        groups: dict[Path, list[_Prep]] = {}
+        index: dict[int, int] = {}
+        for i, _ in kustomize:
+            try:
+                prep = _prepare(checkout, intents[i])
+            except GantryError as exc:
+                results[i] = exc
+                continue
+            index[id(prep)] = i
+            groups.setdefault(prep.path, []).append(prep)
+        originals = {path: live[0].doc.text for path, live in groups.items()}
+        planned = {path: _try_pin_all(live) for path, live in groups.items()}
+        befores = dict(zip(targets, rendering.result()))
+    for i, path in located:
+        if intents[i].env.manifest_format != "kustomize":
+            results[i] = _guarded(path, lambda intent=intents[i]: _apply_helm(checkout, intent))  # type: ignore[misc]
+
+    edited: list[tuple[Path, list[_Prep], dict[str, str], str, str | None]] = []
+    for path, group in groups.items():
+        before_docs = befores[(path.parent, group[0].rel)]
+        if isinstance(before_docs, GantryError):
+            for prep in group:
+                results[index[id(prep)]] = before_docs
+            continue
+        before = containers(before_docs)
+        live = []
+        for prep in group:
+            try:
+                _find_mine(prep, before)
+                live.append(prep)
+            except GantryError as exc:
+                results[index[id(prep)]] = exc
+        if not live:
+            continue
+        original = originals[path]
+        new = planned[path] if len(live) == len(group) else _try_pin_all(live, LineDoc(original, live[0].rel))
+        if new is not None and new != original:
+            write_atomic(path, new.encode("utf-8"))
+        edited.append((path, live, before, original, new))  # new None: an edit failed, see below
+
+    to_render = [(path, live[0].rel) for path, live, _, text, new in edited if new is not None and new != text]
+    afters = dict(zip([p for p, _ in to_render], render_many([(p.parent, rel) for p, rel in to_render], stats=stats)))
+    for path, live, before, text, new in edited:
+        after_docs = afters.get(path)
+        after = (None if new is None or isinstance(after_docs, GantryError) else
+                 before if new == text else containers(after_docs))
+        everyone = {k for prep in live for k in prep.mine}
+        ok = (after is not None and after.keys() == before.keys()
+              and all(ImagePin.parse(after[k]).satisfies(prep.intent.pin) for prep in live for k in prep.mine)
+              and all(after[k] == before[k] for k in before if k not in everyone))
+        if ok:
+            for prep in live:
+                results[index[id(prep)]] = Applied(prep.intent, prep.rel, prep.running, prep.changed,
+                                                   describe_entry(prep.entries, prep.candidates[-1]))
+            continue
+        # put the overlay back and find the refused edit(s): one intent at a time, each on the
+        # result of the ones before it, trying every candidate entry (a lone edit's algorithm)
+        if new is not None and new != text:
+            write_atomic(path, text.encode("utf-8"))
+        for n, prep in enumerate(live):
+            seed = before if n == 0 or all(not isinstance(results[index[id(q)]], Applied) for q in live[:n]) else None
+            results[index[id(prep)]] = _guarded(
+                path, lambda prep=prep, seed=seed: _apply_kustomize(checkout, prep.intent, before=seed))  # type: ignore[misc]
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _apply_kustomize(checkout: Path, intent: Intent, *, before: dict[str, str] | None = None) -> Applied:
+    """One intent, trying every candidate entry; ``before``: the overlay's render, when known."""
     path, rel = manifest_file(checkout, intent.env)
     original = LineDoc.read(path, rel)
     entries = kustomize_entries(original)
@@ -215,7 +383,8 @@ def _apply_kustomize(checkout: Path, intent: Intent) -> Applied:
                                f"{intent.service.name!r} or newName ending in {intent.env.ecr_repository!r})")
     names = _service_names(entries, candidates, intent)
     check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
-    before = containers(render_kustomize(path.parent, rel))
+    if before is None:
+        before = containers(render_kustomize(path.parent, rel))
     mine = [k for k, image in before.items() if _is_service_image(image, names, intent.env.ecr_repository)]
     if not mine:
         raise GantryError(rel, f"the rendered overlay has no container using {intent.service.name}'s image "
@@ -264,21 +433,49 @@ def _apply_helm(checkout: Path, intent: Intent) -> Applied:
 
 def running_pin(checkout: Path, service: Service, env: ServiceEnvironment) -> ImagePin:
     """What ``service`` runs in ``env`` according to the GitOps repo (kustomize: the render)."""
-    path, rel = manifest_file(checkout, env)
-    doc = LineDoc.read(path, rel)
-    if env.manifest_format != "kustomize":
-        return helm_pin(doc, env)
-    entries = kustomize_entries(doc)
-    candidates = kustomize_candidates(entries, service, env, "")
-    if not candidates:
-        raise GantryError(rel, f"no images: entry for service {service.name}")
-    intent = Intent(service, env, "")
-    names = _service_names(entries, candidates, intent)
-    check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
-    found = [image for image in containers(render_kustomize(path.parent, rel)).values()
-             if _is_service_image(image, names, env.ecr_repository)]
-    if not found:
-        raise GantryError(rel, f"the rendered overlay has no container using {service.name}'s image")
-    if len(set(found)) > 1:
-        raise GantryError(rel, f"{service.name}'s containers render different images: {', '.join(sorted(set(found)))}")
-    return ImagePin.parse(found[0])
+    return running_pins(checkout, [(service, env)])[0]
+
+
+def running_pins(checkout: Path, pairs: Sequence[tuple[Service, ServiceEnvironment]], *,
+                 stats: RenderStats | None = None) -> list[ImagePin]:
+    """:func:`running_pin` of each ``(service, env)``, in order; the kustomize overlays are rendered
+    together (:func:`render_many`). Raises the first pair's error, in ``pairs`` order."""
+    out: list[ImagePin | GantryError | None] = [None] * len(pairs)
+    todo: list[tuple[int, Path, str, set[str]]] = []
+    for i, (service, env) in enumerate(pairs):
+        try:
+            path, rel = manifest_file(checkout, env)
+            doc = LineDoc.read(path, rel)
+            if env.manifest_format != "kustomize":
+                out[i] = helm_pin(doc, env)
+                continue
+            entries = kustomize_entries(doc)
+            candidates = kustomize_candidates(entries, service, env, "")
+            if not candidates:
+                raise GantryError(rel, f"no images: entry for service {service.name}")
+            intent = Intent(service, env, "")
+            names = _service_names(entries, candidates, intent)
+            check_argocd_overrides(checkout, posixpath.dirname(rel), intent, names)
+            todo.append((i, path.parent, rel, names))
+        except GantryError as exc:
+            out[i] = exc
+    dirs = list(dict.fromkeys((d, rel) for _, d, rel, _ in todo))
+    rendered = dict(zip(dirs, render_many(dirs, stats=stats)))
+    for i, d, rel, names in todo:
+        docs = rendered[(d, rel)]
+        if isinstance(docs, GantryError):
+            out[i] = docs
+            continue
+        service, env = pairs[i]
+        found = [image for image in containers(docs).values() if _is_service_image(image, names, env.ecr_repository)]
+        if not found:
+            out[i] = GantryError(rel, f"the rendered overlay has no container using {service.name}'s image")
+        elif len(set(found)) > 1:
+            out[i] = GantryError(rel, f"{service.name}'s containers render different images: "
+                                      f"{', '.join(sorted(set(found)))}")
+        else:
+            out[i] = ImagePin.parse(found[0])
+    for value in out:
+        if isinstance(value, GantryError):
+            raise value
+    return out  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from pipeline_lib.core.catalog import Catalog, Service
 from pipeline_lib.core.errors import GantryError
 
 from .drstate import RegistryState, read_state, write_state
-from .effect import Intent, apply_intents, running_pin
+from .effect import Intent, apply_intents, running_pins
 from .git import transact
 from .manifest import ImagePin
 
@@ -54,9 +54,9 @@ class Switch:
 def plan_moves(checkout: Path, services: Sequence[Service], environment: str, registry: str) -> list[Move]:
     """Each service's running pin moved to ``registry``; GantryError (exit 2) for a pin without a digest."""
     moves = []
-    for svc in services:
+    pins = running_pins(checkout, [(svc, svc.environment(environment)) for svc in services])
+    for svc, pin in zip(services, pins):
         env = svc.environment(environment)
-        pin = running_pin(checkout, svc, env)
         if not pin.digest:
             raise GantryError(f"dr {environment}", f"{svc.name} runs {pin.reference or 'no image'}: not pinned by "
                                                    f"digest, so there is no exact image to move (gitops bump it first)")

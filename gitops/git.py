@@ -11,19 +11,19 @@ the old or the new commit on the remote, never a partial one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline_lib.core.errors import Conflict, GantryError, NotFound
 from pipeline_lib.core.process import Completed, run
 from pipeline_lib.core.retry import retrying
+
+from .hostlock import lock_path, writer_lock  # noqa: F401  (their home before gitops.hostlock)
 
 GIT_TIMEOUT = 300.0   # seconds for one git command (a clone or push of a large GitOps repo)
 DEFAULT_IDENTITY = {"GIT_AUTHOR_NAME": "gantry", "GIT_AUTHOR_EMAIL": "gantry@localhost",
@@ -84,6 +84,8 @@ class Transaction:
     commit: str | None
     attempts: int
     result: object = None
+    push_seconds: float = 0.0   # the last (successful) push
+    commits: list[str | None] = field(default_factory=list)  # per commit asked for (None: nothing to commit)
 
 
 def _clear_stale_locks(gitdir: Path) -> None:
@@ -109,37 +111,6 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
             raise NotFound("git", f"{url}: branch {branch!r} not found")
         raise GantryError("git", f"cannot clone {url}: {msg}")
     return workdir
-
-
-def lock_path(url: str) -> Path:
-    """The host-wide lock file for writers of ``url`` (``$GANTRY_LOCK_DIR`` or the temp dir)."""
-    lock_dir = Path(os.environ.get("GANTRY_LOCK_DIR") or tempfile.gettempdir()) / "gantry-gitops-locks"
-    return lock_dir / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
-
-
-@contextlib.contextmanager
-def writer_lock(url: str):
-    """Queue the gantry writers of ``url`` on this host (``flock``), so they do not race each other.
-
-    Writers on other hosts still race; fetch-rebase-retry handles them. Without this, N local
-    writers waste O(N^2) rejected pushes. Disabled by ``GANTRY_GITOPS_NO_LOCK=1``.
-    """
-    if os.environ.get("GANTRY_GITOPS_NO_LOCK") == "1":
-        yield True
-        return
-    path = lock_path(url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        waited = False
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waited = True
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield waited
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _head(workdir: Path, branch: str) -> str:
@@ -183,6 +154,28 @@ def push(wd: Path, url: str, target: str, *, force: bool = False) -> None:
     raise PushRejected("git", f"push to {url} rejected: {last}")
 
 
+@dataclass
+class Change:
+    """What a ``change`` function asks :func:`transact` to commit: one or more commits, each a
+    message and the paths it holds, made in order on the checkout; ``result`` is handed back."""
+
+    commits: list[tuple[str, list[str]]]
+    result: object = None
+
+
+def _commit(wd: Path, message: str, paths: list[str]) -> bool:
+    """Commit ``paths`` with ``message``; False when they hold no change."""
+    proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message, check=False)
+    if proc.returncode != 0 and "did not match any file" in proc.stderr:
+        git(wd, "add", "-A", "--", *paths)  # new files (scaffolding)
+        proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message, check=False)
+    if proc.returncode != 0:
+        if "nothing" in (proc.stdout + proc.stderr):
+            return False
+        raise GitError(["commit"], proc.stderr or proc.stdout)
+    return True
+
+
 def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool, give_up: float,
               deadline: float, max_delay: float, stale: bool) -> Transaction:
     attempt = 0
@@ -197,40 +190,46 @@ def _attempts(url: str, wd: Path, change, branch: str, target: str, force: bool,
                 outcome = change(wd)
                 if outcome is None:
                     return Transaction(None, attempt)
-                message, paths, result = outcome
-                proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", "--", *paths, input=message, check=False)
-                if proc.returncode != 0 and "did not match any file" in proc.stderr:
-                    git(wd, "add", "-A", "--", *paths)  # new files (scaffolding)
-                    proc = git(wd, "commit", "-q", "--no-verify", "-F", "-", input=message, check=False)
-                if proc.returncode != 0:
-                    if "nothing" in (proc.stdout + proc.stderr):
-                        return Transaction(None, attempt, result)
-                    raise GitError(["commit"], proc.stderr or proc.stdout)
+                if not isinstance(outcome, Change):
+                    message, paths, result = outcome
+                    outcome = Change([(message, paths)], result)
+                made = [_head(wd, branch) if _commit(wd, message, paths) else None
+                        for message, paths in outcome.commits]
+                if not any(made):
+                    return Transaction(None, attempt, outcome.result)
+                t0 = time.monotonic()
                 push(wd, url, target, force=force)
-                return Transaction(_head(wd, branch), attempt, result)
+                return Transaction(_head(wd, branch), attempt, outcome.result, time.monotonic() - t0, made)
     except PushRejected:
         raise GantryError("git", f"push to {url} still rejected after {attempt} attempts in "
                                  f"{deadline:.0f}s (too many concurrent writers?)") from None
     raise AssertionError("unreachable")  # pragma: no cover - retrying() re-raises or we returned
 
 
-def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | None], *,
+def transact(url: str, change: Callable[[Path], tuple[str, list[str], object] | Change | None], *,
              branch: str = "main", push_branch: str | None = None, workdir: Path | None = None,
-             deadline: float = 300.0, max_delay: float = 2.0) -> Transaction:
+             deadline: float = 300.0, max_delay: float = 2.0, lock: bool = True,
+             stale: bool = False, synced: bool = False) -> Transaction:
     """Apply ``change(checkout)`` on the remote tip, commit and push; retry on rejection.
 
-    ``change`` returns ``None`` for "nothing to do", else ``(message, paths, result)`` after
-    writing the files. ``push_branch`` pushes to another branch (pull-request mode). A push
-    rejected because another writer got there first is retried (fetch, reset, re-apply) with
-    jittered exponential backoff until ``deadline`` seconds have passed.
+    The one commit/push/rebase-retry loop of every GitOps writer (pin edits go through
+    :mod:`gitops.writeback`, which calls this). ``change`` returns ``None`` for "nothing to do",
+    else ``(message, paths, result)`` after writing the files, or a :class:`Change` for several
+    commits. ``push_branch`` pushes to another branch (pull-request mode). A push rejected
+    because another writer got there first is retried (fetch, reset, re-apply: a rebase of the
+    change, never a merge) with jittered exponential backoff until ``deadline`` seconds have
+    passed. ``lock=False``: the caller already holds :func:`writer_lock` (``stale``: and its
+    checkout may be behind the remote). ``synced``: ``workdir`` was just checked out (a rejected
+    push still fetches and re-applies).
     """
     own = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="gantry-gitops-")) / "repo" if own else Path(workdir)
     target = push_branch or branch
     give_up = time.monotonic() + deadline
     try:
-        checkout(url, branch, wd)
-        with writer_lock(url) as waited:
+        if not synced:
+            checkout(url, branch, wd)
+        with (writer_lock(url) if lock else contextlib.nullcontext(stale)) as waited:
             return _attempts(url, wd, change, branch, target, push_branch is not None, give_up, deadline,
                              max_delay, stale=waited)
     finally:

@@ -20,7 +20,7 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
 from .drstate import RegistryState, read_state
-from .effect import running_pin
+from .effect import running_pins
 from .git import checkout
 from .manifest import ImagePin
 
@@ -29,7 +29,8 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 def read_pins(repo_url: str, catalog: Catalog, environment: str, branch: str | None = None) -> dict[str, ImagePin]:
     """Service name -> what ``environment`` runs (kustomize: the rendered overlay), for every service
-    deployed there, read from ``branch`` (default: the catalog's ``gitops_branch``)."""
+    deployed there, read from ``branch`` (default: the catalog's ``gitops_branch``). The overlays
+    are rendered together (:func:`gitops.effect.running_pins`)."""
     return read_environment(repo_url, catalog, environment, branch)[0]
 
 
@@ -42,7 +43,8 @@ def read_environment(repo_url: str, catalog: Catalog, environment: str,
     tmp = Path(tempfile.mkdtemp(prefix="gantry-pins-"))
     try:
         work = checkout(repo_url, branch or catalog.gitops_branch, tmp / "repo")
-        pins = {svc.name: running_pin(work, svc, svc.environment(environment)) for svc in services}
+        found = running_pins(work, [(svc, svc.environment(environment)) for svc in services])
+        pins = {svc.name: pin for svc, pin in zip(services, found)}
         return pins, read_state(work, environment)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

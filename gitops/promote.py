@@ -11,8 +11,6 @@ from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
-from .effect import running_pin
-from .git import checkout
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -55,6 +53,8 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
     """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render).
     ``before_write(image, digest)`` runs once the digest is known and before anything is written
     (the command's evidence check); it raises to stop the promotion."""
+    from .effect import running_pin  # the render machinery loads when a promotion runs, not for a bump
+    from .git import checkout
     svc = catalog.service(service)
     src_env = svc.environment(source)
     dst_env = svc.environment(target)

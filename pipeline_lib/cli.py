@@ -1,8 +1,9 @@
 """The ``gantry`` command: a registry of subcommand modules and one error policy.
 
 Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
-parser and sets ``func(args) -> int``. Errors the user can fix are one line on stderr
-(``gantry: <where>: <what>``) with exit code 2; the check said no is exit 1; Ctrl-C is 130.
+parser and sets ``func(args) -> int``; it is imported only when its command runs (the
+top-level parser comes from :data:`COMMANDS` alone). Errors the user can fix are one line on
+stderr (``gantry: <where>: <what>``) with exit code 2; the check said no is exit 1; Ctrl-C is 130.
 SIGTERM (Jenkins abort, pod eviction) unwinds the same way and is exit 143: the process groups of
 running children are killed, servers stopped, nothing is left running
 (:func:`pipeline_lib.core.process.terminate_on_sigterm`).
@@ -13,36 +14,51 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections import namedtuple
 from collections.abc import Sequence
 
 from . import __version__
 from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, GantryError
 from pipeline_lib.core.process import Terminated, kill_running, stop_servers, terminate_on_sigterm
 
-# Command name -> the module that registers it. Only the module of the command being run is
-# imported, so `gantry gitops bump` does not pay for boto3, docker or hcl2 at start-up.
-COMMANDS: dict[str, str] = {
-    "catalog": "pipeline_lib.commands.catalog",
-    "test": "pipeline_lib.commands.test",
-    "scan": "pipeline_lib.commands.security",
-    "findings": "pipeline_lib.commands.security",
-    "gate": "pipeline_lib.commands.security",
-    "pr-report": "pipeline_lib.commands.security",
-    "code-scanning": "pipeline_lib.commands.codescanning",
-    "image": "pipeline_lib.commands.image",
-    "ecr": "pipeline_lib.commands.ecr",
-    "gitops": "pipeline_lib.commands.gitops",
-    "monitoring": "pipeline_lib.commands.monitoring",
-    "jobs": "pipeline_lib.commands.jobs",
-    "webhook": "pipeline_lib.commands.webhook",
-    "infra": "pipeline_lib.commands.infra",
-    "event": "pipeline_lib.commands.event",
-    "dr": "pipeline_lib.commands.dr",
-    "notify": "pipeline_lib.commands.notify",
-    "demo": "pipeline_lib.commands.demo",
-    "trivy-db": "pipeline_lib.commands.trivydb",
+# Command name -> (the module that registers it, its one-line help). The top-level parser
+# (`gantry`, `gantry --help`, `gantry --version`, an unknown command) is built from this table
+# alone; only the module of the command being run is imported (import on dispatch), so start-up
+# does not pay for boto3, docker, requests or hcl2. The help must equal the module's own
+# (tests/pipeline_lib/test_cli_imports.py checks).
+# (collections.namedtuple, not typing.NamedTuple: `typing` alone is ~10% of the start-up budget.)
+Command = namedtuple("Command", "module help")
+
+
+_SEC = "pipeline_lib.commands.security"
+COMMANDS: dict[str, Command] = {
+    "catalog": Command("pipeline_lib.commands.catalog", "validate or list the service catalog"),
+    "test": Command("pipeline_lib.commands.test", "run a service's tests and write JUnit XML"),
+    "scan": Command(_SEC, "run one security scanner and write its report and outcome"),
+    "findings": Command(_SEC, "print the normalized findings of scan reports"),
+    "gate": Command(_SEC, "evaluate scan reports against the security policy (0 pass, 1 fail, 2 cannot evaluate)"),
+    "pr-report": Command(_SEC, "post/update the security comment and commit status on a pull request"),
+    "code-scanning": Command("pipeline_lib.commands.codescanning",
+                             "upload SARIF to GitHub code scanning and wait until it is processed"),
+    "image": Command("pipeline_lib.commands.image", "build, push and verify replication of service images"),
+    "ecr": Command("pipeline_lib.commands.ecr", "ensure ECR repositories and Seoul -> Tokyo replication"),
+    "gitops": Command("pipeline_lib.commands.gitops", "bump, promote and scaffold the GitOps repo; Argo CD apps"),
+    "monitoring": Command("pipeline_lib.commands.monitoring",
+                          "Prometheus rules, Grafana dashboards and Alertmanager config from the catalog, "
+                          "checked by promtool and amtool"),
+    "jobs": Command("pipeline_lib.commands.jobs", "render, diff and update Jenkins jobs from the catalog"),
+    "webhook": Command("pipeline_lib.commands.webhook", "GitHub webhook receiver that starts Jenkins builds"),
+    "infra": Command("pipeline_lib.commands.infra", "Terraform in infra/: check, sync catalog values, CLI config"),
+    "event": Command("pipeline_lib.commands.event", "event environment: schedule, lifecycle, cost, deploy"),
+    "dr": Command("pipeline_lib.commands.dr",
+                  "image disaster recovery: fail an environment over to the replica registry (and back)"),
+    "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
+    "demo": Command("pipeline_lib.commands.demo", "run the whole pipeline once, locally, on real local parts"),
+    "trivy-db": Command("pipeline_lib.commands.trivydb", "mirror Trivy's vulnerability DB between OCI registries"),
+    "config": Command("pipeline_lib.commands.config", "show the settings gantry reads from the environment "
+                                                      "(secrets masked)"),
 }
-COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS.values()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,21 +69,42 @@ class _Parser(argparse.ArgumentParser):
                   f" (see '{self.prog} --help')\n")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser for ``command`` alone when it is known, else for every command."""
+def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = _Parser(prog="gantry", description="Catalog-driven Jenkins pipelines with security gates, ECR delivery and GitOps deployment.")
     parser.add_argument("--version", action="version", version=f"gantry {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser for ``command`` alone when it is known, else for every command.
+
+    Imports the command's module (every module without a known command: for tools and tests
+    that walk the whole tree; ``main`` uses :func:`index_parser` instead).
+    """
+    parser, sub = _root_parser()
+    modules = (COMMANDS[command].module,) if command in COMMANDS else COMMAND_MODULES
     for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def index_parser() -> argparse.ArgumentParser:
+    """The top-level parser from :data:`COMMANDS` alone: every command and its help, no import."""
+    parser, sub = _root_parser()
+    for name, cmd in COMMANDS.items():
+        sub.add_parser(name, help=cmd.help, add_help=False)
+    return parser
+
+
+def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser ``main`` needs for ``argv``: the named command's module's, else the index."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return build_parser(command) if command in COMMANDS else index_parser()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command)
+    parser = parser_for(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -1,8 +1,9 @@
 """The one small typed interface every scanner module implements, and the normalized finding.
 
-A scanner module (``scanners/trivy.py``, ``scanners/dependency_check.py``,
-``scanners/sonarqube.py``) satisfies :class:`Scanner`: ``TOOL``, ``run(...) -> ScanOutcome``
-and ``parse(path) -> ParsedReport``. Parsing is pure; subprocess and HTTP live in ``run``.
+A scanner module (one per tool, listed in :data:`scanners.registry.SCANNERS`) satisfies
+:class:`Scanner`: ``TOOL``, ``REPORT_NAME``, ``run(...) -> ScanOutcome`` and
+``parse(path) -> ParsedReport``, plus its declarations (:mod:`scanners.options`). Parsing is
+pure; subprocess and HTTP live in ``run``.
 """
 
 from __future__ import annotations
@@ -336,7 +337,13 @@ class ScanOutcome:
 
 
 class Scanner(Protocol):
-    """What a scanner module provides (modules satisfy this protocol structurally)."""
+    """What a scanner module provides (modules satisfy this protocol structurally).
+
+    Optional declarations (:mod:`scanners.options`; read through :mod:`scanners.registry`):
+    ``OPTIONS`` (its ``gantry scan`` flags, default none), ``SUBJECTS`` (default: a source tree
+    only), ``IMAGE_ARCHIVES``, ``to_options(values) -> run keywords``; a module whose
+    ``SUBJECTS`` name an image has ``run_image(reference, out_dir, *, input_tar=None, **opts)``.
+    """
 
     TOOL: str
     REPORT_NAME: str

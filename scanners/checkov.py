@@ -154,7 +154,7 @@ def _sniff(head: str) -> bool:
     return head.startswith(("{", "[")) and '"check_type"' in head and '"results"' in head
 
 
-@register("checkov-json", TOOL, _sniff)
+@register("checkov-json", TOOL, _sniff, label="Checkov JSON")
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A report written by ``checkov -o json`` (one framework object or a list of them)."""
     with open(path, encoding="utf-8") as fh:

@@ -28,12 +28,21 @@ from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
+from .jsonstream import load_json
+from .options import Option
 from .registry import ParseOptions, register
 
 TOOL = "dependency-check"
 REPORT_JSON = "dependency-check-report.json"
 REPORT_XML = "dependency-check-report.xml"
 REPORT_NAME = REPORT_JSON
+#: ``gantry scan dependency-check`` (a source tree): keywords of :func:`run`
+OPTIONS = (
+    Option("--dc-cli", "cli", "dependency-check.sh (default: $DEPENDENCY_CHECK_HOME or PATH)"),
+    Option("--data-dir", "data_dir", "Dependency-Check data/cache directory", kind="path"),
+    Option("--suppression", "suppression", "suppression file", kind="path"),
+    Option("--no-update", "no_update", "do not update the NVD data", kind="switch", default=False),
+)
 _SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "moderate": "MEDIUM",
              "low": "LOW", "info": "INFO", "informational": "INFO", "none": "INFO"}
 
@@ -305,12 +314,10 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-@register("dependency-check-json", TOOL, _sniff_json)
+@register("dependency-check-json", TOOL, _sniff_json, label="Dependency-Check JSON")
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
-    from .trivy import _load_json
-
     where = str(path)
-    doc = _load_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or "reportSchema" not in doc:
         raise GantryError(where, "not a Dependency-Check JSON report (no reportSchema)")
     deps = doc.get("dependencies") or []
@@ -414,7 +421,7 @@ def _xml_exceptions(root: ET.Element) -> list[tuple[str | None, list[str], str |
     return out
 
 
-@register("dependency-check-xml", TOOL, _sniff_xml)
+@register("dependency-check-xml", TOOL, _sniff_xml, label="Dependency-Check XML")
 def parse_xml(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     where = str(path)
     root = load_xml(Path(path))

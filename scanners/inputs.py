@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 
 from .base import ParsedReport, ScanOutcome
-from .baseline import BaselineFingerprints
+from .baseline import BaselineFingerprints, read_baseline
 from .registry import parse_report, report_names
 
-MAX_BASELINE_BYTES = 512 * 1024 * 1024
 SBOM_SUFFIX = ".cdx.json"
 
 
@@ -41,37 +39,9 @@ class GateInputs:
 
 
 def load_baseline(path: Path) -> BaselineFingerprints:
-    """Fingerprints from a previous ``findings.json`` (array, or ``{"findings": [...]}``): a set,
-    with the fingerprint scheme and tool of its rows (see :class:`scanners.baseline.BaselineFingerprints`).
-
-    Raises :class:`GantryError` naming the file when it is missing, empty, too large or malformed.
-    """
-    where = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_BASELINE_BYTES:
-            raise GantryError(where, "baseline is too large")
-        if size == 0:
-            raise GantryError(where, "empty baseline file")
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise GantryError(where, "no such file") from None
-    except UnicodeDecodeError:
-        raise GantryError(where, "baseline is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise GantryError(where, f"baseline is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    except OSError as exc:
-        raise GantryError(where, f"cannot read: {exc.strerror or exc}") from None
-    items = data.get("findings") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise GantryError(where, "baseline must be a findings.json array")
-    fps = BaselineFingerprints()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("fingerprint"), str):
-            raise GantryError(where, f"baseline entry {i} has no fingerprint")
-        fps.add_row(item)
-    return fps
+    """The baseline's fingerprints: :func:`scanners.baseline.read_baseline` (the one reader of
+    ``findings.json``; this name stays for existing callers)."""
+    return read_baseline(path)
 
 
 def read_outcomes(directory: Path) -> list[ScanOutcome]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from pipeline_lib.core.errors import GantryError
@@ -25,6 +26,20 @@ _OBJ_END = re.compile(r"[ \t\n\r]*}").match
 _ARR_SEP = re.compile(r"[ \t\n\r]*([,\]])").match
 _DECODER = json.JSONDecoder()
 CHUNK = 1 << 20
+
+
+def load_json(path: Path) -> Any:
+    """The whole JSON document of a (small) report file; a UTF-8 BOM is skipped.
+
+    Raises GantryError(path, "truncated JSON …" | "invalid JSON …") with the character offset.
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        size = path.stat().st_size
+        what = "truncated JSON" if exc.pos >= size - 16 or exc.msg.startswith("Unterminated") else "invalid JSON"
+        raise GantryError(str(path), f"{what} at character {exc.pos}: {exc.msg}") from None
 
 
 class JsonStream:

@@ -2,13 +2,16 @@
 
 :data:`SCANNERS` maps each tool name to the module that implements it (the :class:`Scanner`
 protocol of :mod:`scanners.base`: ``TOOL``, ``REPORT_NAME``, ``run(src, out, **opts)``,
-``parse(path)``). Adding a scanner is one module plus one line here; the CLI's choices, the
-gate's report names and the demo read this list, never their own copy. Modules are imported on
-first use, so ``gantry --help`` does not pay for them.
+``parse(path)``, and its declarations of :mod:`scanners.options`: ``OPTIONS``, ``SUBJECTS``,
+``IMAGE_ARCHIVES``, ``to_options``). Adding a scanner is one module plus one line here; the CLI's
+choices and option groups (:func:`options`), what may scan an image (:func:`tools_for`), the
+gate's report names, the messages below and the demo read this list, never their own copy.
+Modules are imported on first use, so ``gantry --help`` does not pay for them.
 
-Each scanner module registers its report formats with :func:`register`. A format is ``(name, tool, sniff, parse)``. ``sniff`` looks at the first 64 KiB of the file
-(decoded text); the first registered format whose sniff matches wins. An unknown, empty or
-binary file is a :class:`GantryError` naming the file.
+Each scanner module registers its report formats with :func:`register`. A format is ``(name,
+tool, sniff, parse)`` plus a ``label`` for messages and whether it reports license findings.
+``sniff`` looks at the first 64 KiB of the file (decoded text); the first registered format whose
+sniff matches wins. An unknown, empty or binary file is a :class:`GantryError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import GantryError
 
 from .base import ParsedReport, Scanner
+from .options import ARCHIVE_FORMATS, IMAGE_ARCHIVE, RESERVED_FLAGS, SOURCE, SUBJECT_KINDS, Option
 
 HEAD_BYTES = 64 * 1024
 MAX_REPORT_BYTES = 2 * 1024 * 1024 * 1024
@@ -46,6 +50,9 @@ class ReportFormat:
     tool: str
     sniff: Callable[[str], bool]
     parse: Callable[[Path, ParseOptions], ParsedReport]
+    label: str = ""          # how messages name it, e.g. "Trivy JSON" (default: the name)
+    licenses: bool = False   # reports license findings when ParseOptions.licenses
+
 
 
 FORMATS: dict[str, ReportFormat] = {}
@@ -53,11 +60,15 @@ FORMATS: dict[str, ReportFormat] = {}
 NOT_REPORTS: list[tuple[Callable[[str], bool], str]] = []
 
 
-def register(name: str, tool: str, sniff: Callable[[str], bool]):
-    """Decorator: register ``parse(path, options) -> ParsedReport`` as format ``name``."""
+def register(name: str, tool: str, sniff: Callable[[str], bool], *, label: str = "", licenses: bool = False):
+    """Decorator: register ``parse(path, options) -> ParsedReport`` as format ``name``.
+
+    ``label`` names the format in messages ("Trivy JSON"; default ``name``); ``licenses``: the
+    format has license findings, reported only with ``ParseOptions(licenses=True)``.
+    """
 
     def deco(func: Callable[[Path, ParseOptions], ParsedReport]):
-        FORMATS[name] = ReportFormat(name, tool, sniff, func)
+        FORMATS[name] = ReportFormat(name, tool, sniff, func, label or name, licenses)
         return func
 
     return deco
@@ -83,6 +94,74 @@ def scanner(tool: str) -> Scanner:
     if tool not in SCANNERS:
         raise GantryError("scanner", f"unknown scanner {tool!r} (known: {', '.join(SCANNERS)})")
     return importlib.import_module(SCANNERS[tool])  # type: ignore[return-value]
+
+
+def options(tool: str) -> tuple[Option, ...]:
+    """The flags ``tool`` declares (its module's ``OPTIONS``), in its order."""
+    return tuple(getattr(scanner(tool), "OPTIONS", ()))
+
+
+def subjects(tool: str) -> tuple[str, ...]:
+    """What ``tool`` scans (its module's ``SUBJECTS``; default: a source tree only)."""
+    return tuple(getattr(scanner(tool), "SUBJECTS", (SOURCE,)))
+
+
+def image_archives(tool: str) -> tuple[str, ...]:
+    """The image archive forms ``tool`` reads itself (its module's ``IMAGE_ARCHIVES``)."""
+    return tuple(getattr(scanner(tool), "IMAGE_ARCHIVES", ()))
+
+
+def tools_for(subject: str) -> tuple[str, ...]:
+    """Every registered scanner that scans ``subject`` (a :data:`scanners.options.SUBJECT_KINDS` name)."""
+    return tuple(tool for tool in SCANNERS if subject in subjects(tool))
+
+
+def run_options(tool: str, values: dict[str, object]) -> dict[str, object]:
+    """The declared option values of ``tool`` (by ``Option.dest``) → its ``run`` keywords
+    (the module's ``to_options``, else the values as they are)."""
+    convert = getattr(scanner(tool), "to_options", None)
+    return dict(convert(dict(values)) if convert is not None else values)
+
+
+def declaration_problems() -> list[str]:
+    """What is wrong with the scanners' declarations (empty when nothing): a flag two scanners
+    declare, an unknown subject or archive form, an image subject without ``run_image``."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for tool in SCANNERS:
+        mod = scanner(tool)
+        if getattr(mod, "TOOL", None) != tool:
+            problems.append(f"{SCANNERS[tool]}: TOOL is {getattr(mod, 'TOOL', None)!r}, registered as {tool!r}")
+        for opt in options(tool):
+            if isinstance(opt, Option) and opt.flag in RESERVED_FLAGS:
+                problems.append(f"{tool}: {opt.flag} is an option of gantry scan itself")
+            if not isinstance(opt, Option):
+                problems.append(f"{tool}: {opt!r} is not an Option")
+                continue
+            if opt.flag in seen:
+                problems.append(f"{tool}: {opt.flag} is declared by {seen[opt.flag]} already")
+            seen.setdefault(opt.flag, tool)
+        kinds = subjects(tool)
+        problems += [f"{tool}: unknown subject {k!r}" for k in kinds if k not in SUBJECT_KINDS]
+        problems += [f"{tool}: unknown image archive form {a!r}" for a in image_archives(tool)
+                     if a not in ARCHIVE_FORMATS]
+        if any(k != SOURCE for k in kinds) and not callable(getattr(mod, "run_image", None)):
+            problems.append(f"{tool}: scans images but has no run_image")
+        if (IMAGE_ARCHIVE in kinds) != bool(image_archives(tool)):
+            problems.append(f"{tool}: an image-archive subject needs IMAGE_ARCHIVES, and only it")
+    return problems
+
+
+def format_labels() -> list[str]:
+    """How messages name every registered format, in registration order."""
+    _load()
+    return [fmt.label for fmt in FORMATS.values()]
+
+
+def license_tools() -> list[str]:
+    """The scanners with a format that reports license findings."""
+    _load()
+    return list(dict.fromkeys(fmt.tool for fmt in FORMATS.values() if fmt.licenses))
 
 
 def report_names() -> dict[str, str]:
@@ -124,25 +203,34 @@ def read_head(path: Path) -> str:
 
 
 def detect(path: Path, head: str | None = None) -> ReportFormat:
-    """The registered format whose sniff matches the start of ``path``."""
-    _load()
+    """The registered format whose sniff matches the start of ``path``.
+
+    The formats of the scanner modules already imported are tried first (e.g. trivy's after
+    ``gantry scan trivy``): the first match among them is the one the full, ordered list would
+    give too (they precede the rest in :data:`FORMATS`). Only without a match are the other
+    modules imported and every format tried.
+    """
     head = read_head(path) if head is None else head
+    for fmt in FORMATS.values():
+        if fmt.sniff(head):
+            return fmt
+    _load()
     for fmt in FORMATS.values():
         if fmt.sniff(head):
             return fmt
     for sniff, what in NOT_REPORTS:
         if sniff(head):
             raise GantryError(str(path), f"{what}, not a findings report")
-    raise GantryError(str(path), "unknown report format (not a Trivy JSON/SARIF, CycloneDX, "
-                                 "Dependency-Check JSON/XML or SonarQube report)")
+    *labels, last = format_labels()
+    raise GantryError(str(path), f"unknown report format (not a {', '.join(labels)} or {last} report)")
 
 
 def parse_report(path: Path, *, format: str | None = None, licenses: bool = False) -> ParsedReport:
     """Parse one report file into normalized findings (format detected unless given)."""
-    _load()
     path = Path(path)
     head = read_head(path)
     if format:
+        _load()
         fmt = FORMATS.get(format)
         if fmt is None:
             raise GantryError(str(path), f"unknown format {format!r} (known: {', '.join(FORMATS)})")

@@ -23,24 +23,32 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
-from pipeline_lib.core.http import retry_policy
-from pipeline_lib.core.http import session as http_session
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
-from pipeline_lib.core.retry import poll
 from pipeline_lib.core.settings import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint
+from .options import Option
 from .registry import ParseOptions, register, register_not_report
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (core.http) and tenacity (core.retry) are imported by the client that uses them: every
+# report parse imports this module (the registry's formats), a `gantry scan trivy` too.
 
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
 REPORT_MARK = "sonarqube/1"
+#: ``gantry scan sonarqube`` (a source tree): keywords of :func:`run`
+OPTIONS = (
+    Option("--host-url", "host_url", "SonarQube URL (default $SONAR_HOST_URL; token from $SONAR_TOKEN)"),
+    Option("--project-key", "project_key"),
+    Option("--sonar-scanner", "scanner", "sonar-scanner or pysonar executable"),
+)
 _LEGACY = {"BLOCKER": "CRITICAL", "CRITICAL": "HIGH", "MAJOR": "MEDIUM", "MINOR": "LOW", "INFO": "INFO"}
 _IMPACT = {"BLOCKER": "CRITICAL", "HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW", "INFO": "INFO"}
 _PROBABILITY = {"HIGH": "HIGH", "MEDIUM": "MEDIUM", "LOW": "LOW"}
@@ -75,6 +83,7 @@ class SonarClient:
         self.page_size = page_size
         self.timeout = timeout
         self.retries = retries
+        from pipeline_lib.core.http import retry_policy, session as http_session
         self.session = session or http_session(retry=retry_policy(total=retries), timeout=timeout)
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
 
@@ -83,6 +92,7 @@ class SonarClient:
         Unauthorized, NotFound, Unavailable… for a failed call."""
         url = f"{self.base}/{path.lstrip('/')}"
         where = f"sonarqube {path}"
+        import requests
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -119,6 +129,7 @@ class SonarClient:
             last["status"] = status
             return None
 
+        from pipeline_lib.core.retry import poll
         try:
             return poll(done, timeout=timeout, what="sonarqube api/ce/task", first=interval, interval=max_interval)
         except TimeoutExceeded:
@@ -340,7 +351,7 @@ def _sniff_report(head: str) -> bool:
     return head.startswith("{") and f'"gantryReport": "{REPORT_MARK}"' in head
 
 
-@register("sonarqube", TOOL, _sniff_report)
+@register("sonarqube", TOOL, _sniff_report, label="SonarQube")
 def parse_report_file(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     from .trivy import _load_json
 
@@ -374,7 +385,7 @@ def _sniff_hotspots(head: str) -> bool:
     return head.startswith("{") and '"hotspots"' in head and '"paging"' in head and "gantryReport" not in head
 
 
-@register("sonarqube-issues", TOOL, _sniff_issues)
+@register("sonarqube-issues", TOOL, _sniff_issues, label="SonarQube issues")
 def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/issues/search`` response."""
     from .trivy import _load_json
@@ -387,7 +398,7 @@ def parse_issues(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRe
     return ParsedReport(Path(path), TOOL, "sonarqube-issues", out.findings)
 
 
-@register("sonarqube-hotspots", TOOL, _sniff_hotspots)
+@register("sonarqube-hotspots", TOOL, _sniff_hotspots, label="SonarQube hotspots")
 def parse_hotspots(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """A raw ``api/hotspots/search`` response."""
     from .trivy import _load_json

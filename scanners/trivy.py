@@ -29,18 +29,50 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, ScanRun, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
-from .jsonstream import JsonStream
+from .jsonstream import JsonStream, load_json as _load_json  # _load_json: sonarqube's import
+from .options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
 from .registry import ParseOptions, register
 
 TOOL = "trivy"
 REPORT_NAME = "trivy.json"
 SBOM_NAME = "sbom.cdx.json"
 SCANNERS = ("vuln", "misconfig", "secret", "license")
+
+# ``gantry scan trivy``: a source tree (``trivy fs``), an image reference or an image archive
+# (``trivy image [--input]``: an OCI layout directory or a docker-archive, not an OCI archive tar).
+SUBJECTS = (SOURCE, IMAGE_REFERENCE, IMAGE_ARCHIVE)
+IMAGE_ARCHIVES = ("oci-layout", "docker-archive")
+OPTIONS = (
+    Option("--scanners", "scanners", "trivy scanners (vuln,misconfig,secret,license)", kind="list",
+           default=("misconfig", "secret")),
+    Option("--no-sbom", "sbom", "do not write sbom.cdx.json", kind="off"),
+    Option("--cache-dir", "cache_dir", kind="path"),
+    Option("--db-repository", "db_repository", "trivy DB mirror (OCI repository)"),
+    Option("--java-db-repository", "java_db_repository", "trivy Java DB mirror (OCI repository)"),
+    Option("--policy", "policy", "policy whose vulnerability_db (for --env) gives the DB mirrors when "
+           "--db-repository/--java-db-repository are not given (default: the packaged policy)", kind="path"),
+    Option("--env", "env", "environment for the policy's vulnerability_db (default: dev)", default="dev",
+           choices=ENVIRONMENT_NAMES, metavar="ENV"),
+    Option("--skip-db-update", "skip_db_update", kind="switch"),
+    Option("--trivy", "trivy", "trivy binary"),
+)
+
+
+def to_options(values: dict[str, Any]) -> dict[str, Any]:
+    """``OPTIONS`` values → ``run_fs``/``run_image`` keywords: the DB mirrors not given as flags
+    come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win)."""
+    from .policy import load_policy   # YAML: only when a scan runs
+
+    mirror = load_policy(values.pop("policy")).vulnerability_db_for(values.pop("env"))
+    values["db_repository"] = values["db_repository"] or mirror.repository
+    values["java_db_repository"] = values["java_db_repository"] or mirror.java_repository
+    return values
 _LEVEL_SEVERITY = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFO"}
 _CDX_SEVERITY = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW",
                  "info": "INFO", "none": "INFO", "unknown": "UNKNOWN"}
@@ -490,7 +522,7 @@ def _sniff_json(head: str) -> bool:
     return head.startswith("{") and '"SchemaVersion"' in head and ('"Results"' in head or '"ArtifactName"' in head)
 
 
-@register("trivy-json", TOOL, _sniff_json)
+@register("trivy-json", TOOL, _sniff_json, label="Trivy JSON", licenses=True)
 def parse_json(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """Stream a Trivy JSON report (SchemaVersion 2) into findings."""
     gc_was_enabled = gc.isenabled()
@@ -639,16 +671,6 @@ def _sniff_sarif(head: str) -> bool:
 _MSG_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$", re.M)
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        size = path.stat().st_size
-        what = "truncated JSON" if exc.pos >= size - 16 or exc.msg.startswith("Unterminated") else "invalid JSON"
-        raise GantryError(str(path), f"{what} at character {exc.pos}: {exc.msg}") from None
-
-
 def _suppressed(result: dict) -> bool:
     """SARIF §3.27.23: a result with a suppression whose status is not "rejected" is suppressed."""
     sup = result.get("suppressions")
@@ -709,7 +731,7 @@ def _run_failures(run: dict, label: str) -> list[str]:
     return out
 
 
-@register("sarif", TOOL, _sniff_sarif)
+@register("sarif", TOOL, _sniff_sarif, label="SARIF", licenses=True)
 def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     """SARIF 2.1.0 → findings (see :func:`_sarif_identity`). The tool is the run's driver name."""
     where = str(path)
@@ -925,7 +947,7 @@ def _sniff_cdx(head: str) -> bool:
     return head.startswith("{") and re.search(r'"bomFormat"\s*:\s*"CycloneDX"', head) is not None
 
 
-@register("cyclonedx", TOOL, _sniff_cdx)
+@register("cyclonedx", TOOL, _sniff_cdx, label="CycloneDX")
 def parse_cyclonedx(path: Path, options: ParseOptions = ParseOptions()) -> ParsedReport:
     where = str(path)
     doc = _load_json(path)

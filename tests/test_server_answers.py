@@ -270,7 +270,7 @@ def test_argocd_answer_of_another_shape(answer, message, httpserver, monkeypatch
 def test_jenkins_queue_answer_without_items(httpserver) -> None:
     """The webhook's duplicate check (``queue/api/json``): without ``items`` it cannot tell whether
     the build is queued, so it says so instead of answering "not queued"."""
-    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+    from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
 
     httpserver.expect_request("/crumbIssuer/api/json").respond_with_data("Not Found", 404)
     httpserver.expect_request("/queue/api/json").respond_with_json({"_class": "hudson.model.Queue"})

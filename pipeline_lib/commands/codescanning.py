@@ -37,18 +37,14 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_code_scanning(args: argparse.Namespace) -> int:
-    from pipeline_lib.codescanning import branch_ref, pr_ref
+    from ..stages.code_scanning import CodeScanningOptions, run
 
-    from ..stages.code_scanning import upload_sarif
-
-    if args.pr is not None and args.pr <= 0:
-        raise GantryError("--pr", "must be a positive pull request number")
-    ref = pr_ref(args.pr) if args.pr is not None else branch_ref(args.ref)
-    out = upload_sarif(args.repo, args.sha, ref, args.sarif, api_url=args.api_url,
-                       timeout=args.code_scanning_timeout, dry_run=args.dry_run, quiet=args.format == "json")
+    result = run(CodeScanningOptions(args.repo, args.sha, args.sarif, pr=args.pr, ref=args.ref, api_url=args.api_url,
+                                     timeout=args.code_scanning_timeout, dry_run=args.dry_run,
+                                     quiet=args.format == "json"))
     if args.format == "json":
-        print(json.dumps({"ref": ref, "uploads": out}, indent=2))
+        print(json.dumps(result.data, indent=2))
     else:
-        for r in out:
+        for r in result.data["uploads"]:
             print(f"code-scanning: {r['tool']}: {r['status']} ({r['results_sent']} of {r['results_total']} results)")
     return 0

@@ -1,11 +1,11 @@
-"""``gantry demo``: run the whole pipeline once on local parts (see :mod:`pipeline_lib.demo`)."""
+"""``gantry demo``: run the whole pipeline once on local parts (see :mod:`pipeline_lib.demo.run`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..demo import DEFAULT_REGISTRY_PORT, Demo, DemoConfig
+from ..demo.run import DEFAULT_REGISTRY_PORT, Demo, DemoConfig
 from .options import add_catalog, add_env, add_format
 
 

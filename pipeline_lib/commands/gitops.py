@@ -70,7 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bump.add_argument("--build-url", default=settings.build_url, help="default: $BUILD_URL")
     _mode_opts(bump, settings)
     bump.add_argument("--workdir", type=Path, help="reuse this checkout directory")
-    bump.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_format(bump, help="output format (default: text; json: the result with its timings in seconds: "
+                          "queue_wait, render, push, total; batch: bumps written together, commit_edits: "
+                          "bumps in its commit)")
+    bump.add_argument("--json", action="store_true", help="same as --format json")
     bump.set_defaults(func=_bump, stage="bump")
 
     promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
@@ -81,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--service", required=True)
     promote.add_argument("--build-url", default=settings.build_url)
     _mode_opts(promote, settings)
-    promote.add_argument("--json", action="store_true")
+    add_format(promote)
+    promote.add_argument("--json", action="store_true", help="same as --format json")
     promote.set_defaults(func=_promote)
 
     apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
@@ -200,6 +204,7 @@ def _print_bump(result, as_json: bool, what: str) -> None:
         return
     print(f"{what}: {result.manifest}: {result.old_tag or 'none'} -> {result.new_tag or 'none'}, "
           f"{result.old_digest or 'none'} -> {result.new_digest}; commit {result.commit} on {result.branch}"
+          + (f" ({result.commit_edits} of a batch of {result.batch} bumps)" if result.batch > 1 else "")
           + (f"; pull request {result.pull_request}" if result.pull_request else ""))
 
 
@@ -208,7 +213,7 @@ def _bump(args: argparse.Namespace) -> int:
     result = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
                              args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
                              args.workdir)).value
-    _print_bump(result, args.json, f"{args.service} {args.env}")
+    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
     return 0
 
 
@@ -235,7 +240,7 @@ def _promote(args: argparse.Namespace) -> int:
     result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
                      source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
                      github_api=args.github_api, github_repo=args.github_repo, before_write=evidence)
-    _print_bump(result, args.json, f"{args.service} {args.source} -> {args.target}")
+    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.source} -> {args.target}")
     return 0
 
 

@@ -303,49 +303,26 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    import os
+    from ..stages.push import PushOptions, evidence_from_reports, run
     catalog, host, repo = _repository(args)
-    args.tag = _tags(args)
-    if args.repo and not args.registry:
-        from gitops.drstate import fetch_state
-        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
-        if state and state.failed_over:
-            host = state.active_registry
-            print(f"push: {args.env} is failed over to {state.active_region}: pushing to {host}", file=sys.stderr)
+    tags = _tags(args)
     key = args.sign_key or catalog.signing_for(args.env).key
-    signing = None
+    evidence = provenance = None
     if key and args.evidence is None:
         print(f"gantry: warning: push: {args.env} has a signing key but no --evidence was given: not signing",
               file=sys.stderr)
+        key = None
     elif key:
-        signing = _signing_inputs(args, catalog)
-    if args.oci_layout or args.oci_archive:
-        from ..stages.push import PushOptions, run
-        record = run(PushOptions(host, repo, args.tag, args.oci_archive, args.oci_layout, args.ref,
-                                 args.mount_from, sign_key=key if signing else None,
-                                 evidence=signing[0] if signing else None,
-                                 provenance=signing[1] if signing else None)).data
-    else:
-        from ..image.push import push_image
-        client = _docker()
-        first = f"{host}/{repo}:{args.tag[0]}"
-        import docker
-        try:
-            image = client.images.get(first)
-            for tag in args.tag[1:]:
-                image.tag(f"{host}/{repo}", tag)
-        except docker.errors.ImageNotFound:
-            raise GantryError("push", f"no local image {first}; run 'gantry image build' first") from None
-        results = [push_image(client, f"{host}/{repo}", tag) for tag in args.tag]
-        digests = {r.digest for r in results}
-        if len(digests) != 1:
-            raise GantryError("push", f"tags of one image got different digests: {', '.join(sorted(digests))}")
-        record = {"repository": f"{host}/{repo}", "tags": args.tag, "digest": results[0].digest,
-                  "references": [r.reference for r in results]}
-        if signing:
-            from ..attest.publish import predicates, sign_image
-            published = sign_image(f"{host}/{repo}", results[0].digest, key, predicates(*signing))
-            record.update({"attestations": published.kinds, "signed_by": published.hint,
-                           "signing_seconds": round(published.seconds, 3)})
+        svc = catalog.service(args.service)
+        evidence, provenance = evidence_from_reports(args.evidence, os.environ, service=args.service,
+                                                     environment=args.env, context=args.source / svc.context,
+                                                     dockerfile=args.source / svc.dockerfile)
+    engine = None if args.oci_layout or args.oci_archive else _docker()
+    record = run(PushOptions(host, repo, tags, args.oci_archive, args.oci_layout, args.ref, args.mount_from,
+                             args.output, engine, dr_repo=None if args.registry else args.repo,
+                             environment=args.env, gitops_branch=catalog.gitops_branch, out=sys.stderr,
+                             sign_key=key, evidence=evidence, provenance=provenance)).data
     for ref in record["references"]:
         print(f"pushed {ref}@{record['digest']}")
     if "bytes_uploaded" in record:
@@ -355,30 +332,7 @@ def _push(args: argparse.Namespace) -> int:
         print(f"signed: {', '.join(record['attestations'])} by key {record['signed_by'][:12]} in "
               f"{record['signing_seconds']:.2f}s, pushed as referrers of {record['digest'][:19]}…")
     print(f"digest {record['digest']}")
-    if args.output:
-        from pipeline_lib.core.fileio import write_atomic
-        write_atomic(args.output, json.dumps(record, indent=2) + "\n")
     return 0
-
-
-def _signing_inputs(args: argparse.Namespace, catalog) -> tuple:
-    """(EvidenceFiles, BuildInfo) for signing in the push stage, from --evidence REPORTS."""
-    import datetime as dt
-    import os
-    from ..attest.publish import EvidenceFiles, build_info_from_env
-    reports = args.evidence
-    files = EvidenceFiles(sbom=reports / "scans" / "sbom.cdx.json", verdict=reports / "gate" / "verdict.json",
-                          outcomes=reports / "scans")
-    try:   # the build started no later than its first report (the Test stage's)
-        first = min(p.stat().st_mtime for p in reports.rglob("*") if p.is_file())
-    except (ValueError, OSError):
-        first = dt.datetime.now(dt.timezone.utc).timestamp()
-    svc = catalog.service(args.service)
-    info = build_info_from_env(dict(os.environ), service=args.service, environment=args.env,
-                               started_on=dt.datetime.fromtimestamp(first, dt.timezone.utc),
-                               finished_on=dt.datetime.now(dt.timezone.utc),
-                               context=args.source / svc.context, dockerfile=args.source / svc.dockerfile)
-    return files, info
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -390,23 +344,14 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise GantryError("verify-replication", f"--registry-for: region(s) {', '.join(sorted(unknown))} are "
                                                 f"neither the registry region nor a replica region")
-
-    def host_for(region: str) -> str:
-        return overrides.get(region) or catalog.ecr_host(region)
-
-    source = catalog.registry_region
-    if args.repo:  # while failed over, images are pushed to the replica: check they reach the primary
-        from gitops.drstate import fetch_state
-        state = fetch_state(args.repo, args.env, catalog.gitops_branch)
-        if state and state.failed_over:
-            source = state.active_region
-            print(f"verify-replication: {args.env} is failed over to {source}: checking {source} -> "
-                  f"{', '.join(r for r in (catalog.registry_region, *catalog.replica_regions) if r != source)}")
-    replicas = [r for r in (catalog.registry_region, *catalog.replica_regions) if r != source]
-    ecr = None if args.no_status_api else ecr_client(source)
-    result = run(ReplicateOptions(repo, args.digest, args.registry or host_for(source),
-                                  {r: host_for(r) for r in replicas}, ecr, catalog.aws_account_id,
-                                  args.timeout, args.interval, sys.stdout))
+    hosts = {r: overrides.get(r) or catalog.ecr_host(r) for r in (catalog.registry_region, *catalog.replica_regions)}
+    primary = catalog.registry_region
+    primary_host = hosts.pop(primary)
+    result = run(ReplicateOptions(repo, args.digest, args.registry or primary_host, hosts,
+                                  registry_id=catalog.aws_account_id, timeout=args.timeout, interval=args.interval,
+                                  out=sys.stdout, source_region=primary, dr_repo=args.repo, environment=args.env,
+                                  gitops_branch=catalog.gitops_branch,
+                                  ecr_for=None if args.no_status_api else ecr_client))
     refs = result.data.get("referrers") or 0
     print(f"verify-replication: {repo}@{args.digest}{f' and its {refs} referrer(s)' if refs else ''} is in "
           f"{', '.join(f'{r} ({s:.1f}s)' for r, s in result.data['present'].items())}")

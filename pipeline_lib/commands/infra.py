@@ -21,7 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     check = isub.add_parser("check", help="fmt, validate, structure, catalog drift, checkov and plan",
                             description="plan runs 'terraform plan' of every env root against a moto server "
-                                        "the check starts (python -m moto.server); skip it with --steps.")
+                                        "the check starts (python -m moto.server); skip it with --steps. "
+                                        "Needs: terraform on PATH (fmt, validate, plan); moto, the 'infra' extra: "
+                                        "pip install 'gantry[infra]' (plan); checkov, in its own venv "
+                                        ".venv-checkov (make deps) or $GANTRY_CHECKOV (checkov).")
     check.add_argument("--infra", type=Path, default=Path("infra"), help="infra directory (default: infra)")
     add_catalog(check)
     check.add_argument("--steps", default=",".join(STEPS),

@@ -154,7 +154,7 @@ def _client(args: argparse.Namespace) -> Callable[[], Any]:
     """The Jenkins client, made (settings read) on first use only."""
     from functools import cache
 
-    from ..jenkins import client_from
+    from ..jenkins.client import client_from
     return cache(lambda: client_from(args.conf))
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.settings import Settings
-from scanners.registry import tool_names
+from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, Option
+from scanners.registry import license_tools, options as scanner_options, run_options, tools_for, tool_names
 
 from .options import add_env, add_format
 
@@ -29,34 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--src", type=Path, required=True, help="source tree to scan")
     p.add_argument("--out", type=Path, required=True, help="directory for the report and <tool>.outcome.json")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the scanner is killed")
-    t = p.add_argument_group("trivy")
-    t.add_argument("--scanners", default="misconfig,secret", help="trivy scanners (vuln,misconfig,secret,license)")
-    t.add_argument("--image", help="scan this image (trivy image) instead of --src")
-    t.add_argument("--input", type=Path, help="image tarball for trivy image --input")
-    t.add_argument("--no-sbom", action="store_true", help="do not write sbom.cdx.json")
-    t.add_argument("--cache-dir", type=Path)
-    t.add_argument("--db-repository", help="trivy DB mirror (OCI repository)")
-    t.add_argument("--java-db-repository", help="trivy Java DB mirror (OCI repository)")
-    t.add_argument("--policy", type=Path, help="policy whose vulnerability_db (for --env) gives the DB mirrors "
-                   "when --db-repository/--java-db-repository are not given (default: the packaged policy)")
-    add_env(t, help="environment for the policy's vulnerability_db")
-    t.add_argument("--skip-db-update", action="store_true", default=None)
-    t.add_argument("--trivy", help="trivy binary")
-    d = p.add_argument_group("dependency-check")
-    d.add_argument("--dc-cli", help="dependency-check.sh (default: $DEPENDENCY_CHECK_HOME or PATH)")
-    d.add_argument("--data-dir", type=Path, help="Dependency-Check data/cache directory")
-    d.add_argument("--suppression", type=Path, help="suppression file")
-    d.add_argument("--no-update", action="store_true", help="do not update the NVD data")
-    s = p.add_argument_group("sonarqube")
-    s.add_argument("--host-url", help="SonarQube URL (default $SONAR_HOST_URL; token from $SONAR_TOKEN)")
-    s.add_argument("--project-key")
-    s.add_argument("--sonar-scanner", help="sonar-scanner or pysonar executable")
+    p.add_argument("--image", help=f"scan this image reference instead of --src ({_by(IMAGE_REFERENCE)})")
+    p.add_argument("--input", type=Path, help="scan this image archive instead of --src: an OCI archive, "
+                                              f"OCI layout directory or docker-archive ({_by(IMAGE_ARCHIVE)})")
+    for tool in tool_names():
+        declared = scanner_options(tool)
+        if declared:
+            group = p.add_argument_group(tool)
+            for opt in declared:
+                _add_option(group, tool, opt)
     p.set_defaults(func=cmd_scan, stage="scan")
 
     p = sub.add_parser("findings", help="print the normalized findings of scan reports")
     p.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
     add_format(p, human="table")
-    p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
+    p.add_argument("--licenses", action="store_true", help=_licenses_help())
     p.add_argument("--input-format", default=None, help="report format (default: detected from content)")
     p.set_defaults(func=cmd_findings)
 
@@ -66,14 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_env(p)
     p.add_argument("--baseline", type=Path, help="findings.json of an earlier run (for only-new rules)")
     p.add_argument("--baseline-from-jenkins", metavar="JOB",
-                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); unreachable → no "
-                        "baseline, said in the reports, never a failed gate for that alone")
+                   help="fetch the baseline from JOB's last successful build (e.g. dev/web); auto: a pull-request "
+                        "job ($JOB_NAME dev/web-pr) uses its main-branch job (dev/web), a main-branch job none; "
+                        "unreachable → no baseline, said in the reports, never a failed gate for that alone")
     p.add_argument("--baseline-artifact", default="reports/gate/findings.json",
                    help="archived path of findings.json in that build (default reports/gate/findings.json)")
     p.add_argument("--outcomes", type=Path, help="directory with <tool>.outcome.json files")
     p.add_argument("--report-dir", type=Path, help="write report.md, report.sarif, junit.xml, report.html, findings.json")
     add_format(p)
-    p.add_argument("--licenses", action="store_true", help="include Trivy license findings")
+    p.add_argument("--licenses", action="store_true", help=_licenses_help())
     p.add_argument("--input-format", default=None, help="format of every REPORT (default: detected from content)")
     p.set_defaults(func=cmd_gate, stage="gate")
 
@@ -93,25 +82,43 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------------------------------
 
+def _by(subject: str) -> str:
+    """Which scanners scan ``subject``, for a help text."""
+    return "scanners: " + (", ".join(tools_for(subject)) or "none")
+
+
+def _licenses_help() -> str:
+    return f"include license findings ({', '.join(license_tools()) or 'no scanner reports them'})"
+
+
+def _dest(tool: str, opt: Option) -> str:
+    """Where argparse keeps ``tool``'s value of ``opt`` (per tool: two scanners may use one keyword)."""
+    return f"{tool}:{opt.dest}"
+
+
+def _add_option(group: argparse._ArgumentGroup, tool: str, opt: Option) -> None:
+    """One declared scanner option as an argparse argument of ``group``."""
+    if opt.kind == "switch":
+        group.add_argument(opt.flag, dest=_dest(tool, opt), action="store_true", default=opt.default, help=opt.help)
+    elif opt.kind == "off":
+        group.add_argument(opt.flag, dest=_dest(tool, opt), action="store_false", default=True, help=opt.help)
+    else:
+        def convert(text: str, opt: Option = opt):
+            return opt.convert(text)
+
+        convert.__name__ = opt.kind   # argparse's "invalid number value: 'x'"
+        group.add_argument(opt.flag, dest=_dest(tool, opt), type=convert, default=opt.default,
+                           choices=opt.choices or None, metavar=opt.placeholder, help=opt.help)
+
+
 def scan_options(args: argparse.Namespace) -> "ScanOptions":
-    """The scan stage's options from ``gantry scan`` arguments."""
+    """The scan stage's options from ``gantry scan`` arguments: the chosen scanner's declared
+    options (its module's ``OPTIONS``, through its ``to_options``); the others' are ignored."""
     from ..stages.scan import ScanOptions
 
-    opts: dict = {}
-    if args.tool == "trivy":
-        scanners = tuple(x.strip() for x in args.scanners.split(",") if x.strip())
-        from scanners.policy import load_policy
-
-        mirror = load_policy(args.policy).vulnerability_db_for(args.env)   # explicit flags win
-        opts.update(scanners=scanners, sbom=not args.no_sbom, trivy=args.trivy, cache_dir=args.cache_dir,
-                    db_repository=args.db_repository or mirror.repository,
-                    java_db_repository=args.java_db_repository or mirror.java_repository,
-                    skip_db_update=args.skip_db_update)
-    elif args.tool == "dependency-check":
-        opts.update(cli=args.dc_cli, data_dir=args.data_dir, suppression=args.suppression, no_update=args.no_update)
-    elif args.tool == "sonarqube":
-        opts.update(host_url=args.host_url, project_key=args.project_key, scanner=args.sonar_scanner)
-    return ScanOptions(args.tool, args.src, args.out, args.timeout, args.image, args.input, opts)
+    values = {opt.dest: getattr(args, _dest(args.tool, opt)) for opt in scanner_options(args.tool)}
+    return ScanOptions(args.tool, args.src, args.out, args.timeout, args.image, args.input,
+                       run_options(args.tool, values))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -161,12 +168,13 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
 
     if args.baseline_from_jenkins and args.baseline:
         raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
+    settings = Settings.from_env()
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,
                        policy=args.policy, baseline=args.baseline, report_dir=args.report_dir,
                        licenses=args.licenses, input_format=args.input_format,
-                       links={"Jenkins build": Settings.from_env().build_url or ""},
+                       links={"Jenkins build": settings.build_url or ""},
                        baseline_from_jenkins=args.baseline_from_jenkins or None,
-                       baseline_artifact=args.baseline_artifact)
+                       baseline_artifact=args.baseline_artifact, job_name=settings.job_name)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def _seconds(value: str) -> float:
 def build_receiver(catalog_path: Path, store_url: str | Path, conf: str | None, workers: int = 4,
                    policy=None, slack_env: str | None = "SLACK_WEBHOOK_URL"):
     from pipeline_lib.core.catalog import load_catalog
-    from ..jenkins import JenkinsClient, load_settings
+    from ..jenkins.client import JenkinsClient, load_settings
     from ..webhook.app import Receiver, WebhookConfig
     from ..webhook.backends import open_store
     from ..webhook.retry import RetryPolicy

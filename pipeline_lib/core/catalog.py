@@ -188,6 +188,8 @@ class Catalog:
     environments: dict[str, Environment]
     services: tuple[Service, ...] = field(default_factory=tuple)
     gitops_branch: str = "main"  # the one branch bump, promote, pins, PR mode and Argo CD use
+    gitops_commits: str = "batch"  # concurrent bumps: one commit per batch, or "per-service"
+    gitops_batch_window_ms: int = 200  # bumps arriving within this window share a batch
     signing: dict[str, SigningPolicy] | None = None
     """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
 
@@ -560,7 +562,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     if top.get("version") not in (None, 1):
         problems.add("version", f"unsupported catalog version {top.get('version')!r} (this gantry reads 1)")
     defaults_keys = {"aws_account_id", "registry_region", "replica_regions", "gitops_repo", "gitops_branch",
-                     "github_url"}
+                     "github_url", "gitops_commits", "gitops_batch_window_ms"}
     d = _mapping(top.get("defaults", {}), "defaults", problems, defaults_keys,
                  {"aws_account_id", "registry_region", "gitops_repo"}) or {}
     account = _string(d, "aws_account_id", "defaults", problems, _ACCOUNT, "12 digits (quote it in YAML)")
@@ -571,6 +573,9 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     gitops_repo = _string(d, "gitops_repo", "defaults", problems)
     gitops_branch = _string(d, "gitops_branch", "defaults", problems, _BRANCH,
                             "a git branch name (git check-ref-format)", default="main")
+    gitops_commits = _string(d, "gitops_commits", "defaults", problems, choices=("batch", "per-service"),
+                             default="batch")
+    gitops_window = _int(d, "gitops_batch_window_ms", "defaults", problems, 200, 0, 10_000)
     github_url = _string(d, "github_url", "defaults", problems, re.compile(r"^https?://\S+$"),
                          "an http(s) URL", default="https://github.com")
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
@@ -606,7 +611,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         raise GantryError(source, first, problems=problems.lines)
     assert account and region and gitops_repo and github_url  # guaranteed by required checks
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
-                   gitops_branch=gitops_branch or "main", signing=signing)
+                   gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
+                   gitops_batch_window_ms=gitops_window, signing=signing)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:

@@ -29,7 +29,7 @@ from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError, TimeoutExce
 from pipeline_lib.core.process import run
 
 from ..infra.terraform import error_summary
-from ..notify import post_slack
+from ..notify.slack import post_slack
 
 STEPS = ("create", "destroy")
 _TRANSITIONAL = {"creating", "modifying", "starting", "stopping", "testing", "moving"}

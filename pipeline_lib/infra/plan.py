@@ -231,7 +231,7 @@ def plan_env_roots(infra_dir: Path, cli_config: Path | None, moto_url: str | Non
             try:
                 url = moto_url or server.start().url  # type: ignore[union-attr]
             except GantryError as exc:
-                raise GantryError("infra check: plan", f"cannot start moto ({exc}); install it (make deps) "
+                raise GantryError("infra check: plan", f"cannot start moto ({exc}); install it (pip install 'gantry[infra]') "
                                   "or leave plan out of --steps") from None
             env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", TF_INPUT="0",
                        AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pipeline_lib.core.errors import GantryError
-from ..jenkins import JenkinsClient
+from ..jenkins.client import JenkinsClient
 from .render import RenderedJob
 
 JJB_MARKER = "<!-- Managed by Jenkins Job Builder -->"  # jenkins_jobs.constants.MAGIC_MANAGE_STRING

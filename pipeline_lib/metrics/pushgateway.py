@@ -20,12 +20,16 @@ import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-
-from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.exposition import basic_auth_handler, default_handler, pushadd_to_gateway
+from typing import TYPE_CHECKING
 
 from pipeline_lib.core import pipelinemetrics as pm
 from pipeline_lib.core.errors import GantryError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+# prometheus_client (and the urllib3 it pulls in) is imported only when a push happens: every
+# stage imports this module, and most runs have no PUSHGATEWAY_URL.
 
 URL_ENV = "PUSHGATEWAY_URL"
 PUSH_TIMEOUT = 5.0  # seconds; a slow Pushgateway must not hold up the pipeline
@@ -48,6 +52,7 @@ class StageReport:
 
 def registry_for(report: StageReport) -> CollectorRegistry:
     """The metrics of one push (see :mod:`pipeline_lib.core.pipelinemetrics`)."""
+    from prometheus_client import CollectorRegistry, Gauge
     if report.status not in pm.STATUSES:
         raise GantryError("pushgateway", f"unknown stage status {report.status!r} (one of {', '.join(pm.STATUSES)})")
     registry = CollectorRegistry()
@@ -65,6 +70,7 @@ def registry_for(report: StageReport) -> CollectorRegistry:
 def push(url: str, report: StageReport, timeout: float = PUSH_TIMEOUT,
          username: str | None = None, password: str | None = None) -> None:
     """POST ``report`` to the Pushgateway at ``url``; :class:`GantryError` when it fails."""
+    from prometheus_client.exposition import basic_auth_handler, default_handler, pushadd_to_gateway
     handler = partial(basic_auth_handler, username=username, password=password) if username else default_handler
     try:
         pushadd_to_gateway(url, job=pm.PUSH_JOB, registry=registry_for(report),

@@ -1,10 +1,12 @@
 """Pipeline stages: one module per Jenkinsfile stage, one result type, one runner.
 
-Each stage module (``test``, ``scan``, ``build``, ``gate``, ``pr_report``, ``push``,
-``replicate``, ``bump``, ``deploy``, ``notify``) exposes a typed options dataclass and
-``run(options) -> StageResult``. Jenkins runs each stage as its own ``gantry`` command (the
-command parses arguments into the options and calls ``run``); ``gantry demo`` calls the same
-``run`` functions, in the Jenkinsfile's order, in one process. Both print the same line per stage.
+Each stage module (``test``, ``scan``, ``build``, ``gate``, ``code_scanning``, ``pr_report``,
+``push``, ``replicate``, ``bump``, ``deploy``, ``notify``) exposes one frozen options dataclass
+``XOptions`` and ``run(opts: XOptions) -> StageResult``. Jenkins runs each stage as its own
+``gantry`` command (the command parses arguments into the options, calls ``run`` and prints,
+nothing else); ``gantry demo`` calls the same ``run`` functions, in the Jenkinsfile's order, in
+one process. Stages hand each other files, not stdout. ``tests/pipeline_lib/test_stage_contract.py``
+checks the contract.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.metrics.pushgateway import push_stage_from_env
 
 PASSED = "passed"
 FAILED = "failed"
@@ -66,6 +67,7 @@ def run_stage(name: str, func: Callable[[], StageResult], out: TextIO | None = N
     result.name = name
     result.duration = time.monotonic() - start
     print(result.line(), file=out or sys.stdout, flush=True)
+    from pipeline_lib.metrics.pushgateway import push_stage_from_env  # prometheus_client: only when a stage ran
     try:
         push_stage_from_env(name, result.status, result.duration)
     except GantryError as exc:

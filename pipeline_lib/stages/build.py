@@ -28,7 +28,7 @@ from . import PASSED, StageResult
 BUILDERS = ("buildkit", "docker")
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
     """``context``/``dockerfile``: what to build; ``refs``: ``host/repository:tag`` names (the
     first is recorded in the archive); ``output_oci``: the OCI archive to write."""

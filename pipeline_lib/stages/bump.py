@@ -22,7 +22,7 @@ from pipeline_lib.core.catalog import Catalog
 from . import PASSED, StageResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class BumpOptions:
     """``repo_url``: the GitOps repository (None: the catalog's); ``mode``: commit | pr
     (None: the environment's deploy setting); ``image``: None → the catalog's ECR repository."""

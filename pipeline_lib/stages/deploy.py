@@ -23,7 +23,7 @@ from ..event.deploy import DeployResult, deploy
 from . import PASSED, SKIPPED, StageResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeployOptions:
     """``ecs``: a function returning an ECS client for a region (boto3 ``session.client``);
     ``cluster`` None: the environment's name (infra/envs/event names its cluster so)."""

@@ -1,7 +1,9 @@
 """The ``Gate`` stage: read the scan evidence, evaluate it against the policy, write the reports.
 
 Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --report-dir
-"$REPORTS/gate"``. Exit codes (``StageResult.data["exit_code"]``): 0 pass, 1 the gate failed,
+"$REPORTS/gate" --baseline-from-jenkins auto``. ``auto``: a pull-request job (``{env}/{service}-pr``,
+jobs/templates.yaml) compares with its main-branch job ``{env}/{service}`` (:func:`baseline_job`);
+a main-branch job has no baseline. Exit codes (``StageResult.data["exit_code"]``): 0 pass, 1 the gate failed,
 2 cannot evaluate — see :mod:`scanners.gate` for why a skipped required scanner is 2.
 """
 
@@ -15,20 +17,24 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.jenkins import load_settings
-from pipeline_lib.jenkins_artifacts import fetch_last_successful
-from scanners.baseline import annotate as annotate_baseline
+from pipeline_lib.jenkins.client import load_settings
+from pipeline_lib.jenkins.artifacts import fetch_last_successful
+from scanners.baseline import BaselineFingerprints, annotate as annotate_baseline, read_baseline
 from scanners.formats import write_all
 from scanners.gate import Verdict, evaluate
-from scanners.inputs import load_baseline, no_cyclic_gc, read_inputs, read_outcomes
+from scanners.inputs import no_cyclic_gc, read_inputs, read_outcomes
 from scanners.policy import load_policy
 
 from . import FAILED, PASSED, StageResult
 
 REPORT_FILES = ("report.md", "report.sarif", "junit.xml", "report.html", "findings.json", "verdict.json")
+#: ``baseline_from_jenkins`` value: the job is worked out from ``job_name`` (:func:`baseline_job`)
+AUTO = "auto"
+#: the suffix of a service's pull-request job (jobs/templates.yaml: ``{env}/{service}-pr``)
+PR_JOB_SUFFIX = "-pr"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GateOptions:
     """What the gate reads and where it writes.
 
@@ -47,9 +53,32 @@ class GateOptions:
     input_format: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     today: dt.date | None = None
-    #: PR builds: the job whose last successful build's archived findings.json is the baseline
+    #: PR builds: the job whose last successful build's archived findings.json is the baseline,
+    #: or ``"auto"`` (:func:`baseline_job`: from ``job_name``)
     baseline_from_jenkins: str | None = None
     baseline_artifact: str = "reports/gate/findings.json"
+    #: this build's Jenkins job (``JOB_NAME``, e.g. ``dev/storefront-pr``), for ``"auto"``
+    job_name: str | None = None
+
+
+def baseline_job(opts: GateOptions) -> tuple[str | None, str]:
+    """The Jenkins job whose findings.json is the baseline, and why there is none ("" when none
+    was asked for): ``(job, note)``.
+
+    A job name other than ``"auto"`` is used as given. ``"auto"``: this build's job
+    (``job_name``) is a pull-request job ``{env}/{service}-pr`` (jobs/templates.yaml) → its
+    main-branch job ``{env}/{service}``; any other job is a main-branch build → no baseline,
+    none asked for; no ``job_name`` (not run by Jenkins) → no baseline, the note says why.
+    """
+    wanted = opts.baseline_from_jenkins
+    if wanted != AUTO:
+        return wanted or None, ""
+    job = (opts.job_name or "").strip().strip("/")
+    if not job:
+        return None, "--baseline-from-jenkins auto: JOB_NAME is not set (not a Jenkins build), no base-branch job"
+    if not job.endswith(PR_JOB_SUFFIX):
+        return None, ""
+    return job[:-len(PR_JOB_SUFFIX)], ""
 
 
 @dataclass
@@ -58,7 +87,7 @@ class FetchedBaseline:
     baseline, ``note`` says why), and the label the reports name it by ("JOB build #N")."""
 
     path: Path | None
-    fingerprints: set[str] | None
+    fingerprints: BaselineFingerprints | None
     note: str = ""
     label: str = ""
 
@@ -74,7 +103,7 @@ def jenkins_baseline(job: str, artifact: str, report_dir: Path | None) -> Fetche
         directory = report_dir or Path(tempfile.mkdtemp(prefix="gantry-baseline-"))
         directory.mkdir(parents=True, exist_ok=True)
         path = write_atomic(directory / "baseline.findings.json", art.content)
-        fingerprints = load_baseline(path)
+        fingerprints = read_baseline(path)
     except GantryError as exc:
         print(f"gantry: no baseline: {exc}", file=sys.stderr)
         return FetchedBaseline(None, None, str(exc))
@@ -91,8 +120,11 @@ def decide(opts: GateOptions) -> Verdict:
     outcomes = read_outcomes(opts.outcomes_dir) if opts.outcomes_dir else []
     if not opts.reports and not outcomes:
         raise GantryError("gate", "no reports given (pass REPORT files or --outcomes DIR)")
-    fetched = (jenkins_baseline(opts.baseline_from_jenkins, opts.baseline_artifact, opts.report_dir)
-               if opts.baseline_from_jenkins else None)
+    job, why_not = baseline_job(opts)
+    fetched = jenkins_baseline(job, opts.baseline_artifact, opts.report_dir) if job else None
+    if why_not:
+        print(f"gantry: no baseline: {why_not}", file=sys.stderr)
+        fetched = FetchedBaseline(None, None, why_not)
     with no_cyclic_gc():
         # a fetched baseline was read when it was fetched: read_inputs reads only a --baseline file
         inputs = read_inputs(opts.reports, outcomes, baseline=None if fetched else opts.baseline,
@@ -102,7 +134,7 @@ def decide(opts: GateOptions) -> Verdict:
         verdict = evaluate(inputs.parsed, inputs.outcomes, policy, inputs.baseline,
                            environment=opts.environment, input_errors=inputs.errors, today=opts.today,
                            baseline_source=inputs.baseline_source)
-    annotate_baseline(verdict, fetched.path if fetched else opts.baseline, fetched.note if fetched else "")
+    annotate_baseline(verdict, inputs.baseline, fetched.note if fetched else "")
     for name, url in opts.links.items():
         if url.startswith(("https://", "http://")):
             verdict.links.setdefault(name, url)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_lib.codescanning import pr_ref
+from pipeline_lib.codescanning.upload import pr_ref
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient, check_repo, check_sha
 from scanners.formats.markdown import MARKER
@@ -23,7 +23,7 @@ from .code_scanning import upload_sarif
 STATES = {0: "success", 1: "failure", 2: "error"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PrReportOptions:
     repo: str                   # owner/name
     pr: int
@@ -71,7 +71,7 @@ def run(opts: PrReportOptions) -> StageResult:
     uploads = []
     if opts.code_scanning:
         uploads = upload_sarif(opts.repo, opts.sha, pr_ref(opts.pr), opts.report_dir / "report.sarif",
-                               api_url=opts.api_url, timeout=opts.code_scanning_timeout)
+                               api_url=opts.api_url, timeout=opts.code_scanning_timeout, token=opts.token or None)
     return StageResult("pr-report", PASSED, f"comment {comment.action} ({comment.id}); status {opts.context} = {state}",
                        data={"comment": comment.id, "action": comment.action, "state": state,
                              "code_scanning": uploads})

@@ -7,6 +7,10 @@ The outcome file (``<tool>.outcome.json``) is the evidence the gate reads: ``ok`
 written and readable), ``skipped`` (not configured, with the reason) or ``error``. A report the
 scanner wrote but gantry cannot read turns an ``ok`` into an ``error``: no unreadable evidence
 reaches the gate as a pass.
+
+The stage names no scanner: what a tool can scan (a source tree, an image reference, an image
+archive) and which archive forms it reads are its module's declarations
+(:mod:`scanners.options`, read through :mod:`scanners.registry`).
 """
 
 from __future__ import annotations
@@ -18,28 +22,28 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.image.copy import extract_archive
 from scanners.base import ScanOutcome
 from scanners.inputs import SBOM_SUFFIX
-from scanners.registry import parse_report, scanner
+from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, SUBJECT_LABELS
+from scanners.registry import image_archives, parse_report, scanner, subjects, tools_for
 
 from . import FAILED, PASSED, SKIPPED, StageResult
 
 _STATUS = {"ok": PASSED, "skipped": SKIPPED, "error": FAILED}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanOptions:
     """One scanner run: ``tool`` (a name from :data:`scanners.registry.SCANNERS`), the source
-    tree, the output directory, and the tool's own options (e.g. trivy's ``scanners``,
-    ``db_repository``; see each scanner module's ``run``)."""
+    tree, the output directory, and the tool's own options (the keywords of its module's
+    ``run``/``run_image``, e.g. from its declared ``OPTIONS`` through ``to_options``)."""
 
     tool: str
     src: Path
     out: Path
     timeout: float | None = None
-    image: str | None = None          # trivy: scan this image reference instead of src
-    input: Path | None = None         # trivy: image archive (OCI archive tar, OCI layout dir or docker-archive)
+    image: str | None = None          # scan this image reference instead of src (a tool that scans images)
+    input: Path | None = None         # image archive (OCI archive tar, OCI layout dir or docker-archive)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,20 +55,32 @@ def _is_oci_archive(path: Path) -> bool:
         return False
 
 
+def _subject(opts: ScanOptions) -> str:
+    """What ``opts`` asks to scan; a tool that does not scan it is a :class:`GantryError`."""
+    subject, flag = ((IMAGE_ARCHIVE, "--input") if opts.input else (IMAGE_REFERENCE, "--image") if opts.image
+                     else (SOURCE, "--src"))
+    if subject not in subjects(opts.tool):
+        able = tools_for(subject)
+        raise GantryError("scan", f"{flag}: {opts.tool} does not scan {SUBJECT_LABELS[subject]} "
+                                  f"(scanners that do: {', '.join(able) or 'none'})")
+    return subject
+
+
 def _run(opts: ScanOptions, tmp: Path) -> ScanOutcome:
     mod = scanner(opts.tool)
     kwargs = dict(opts.options)
     if opts.timeout is not None:
         kwargs["timeout"] = opts.timeout
-    if opts.image or opts.input:
-        if opts.tool != "trivy":
-            raise GantryError("scan", f"--image/--input are trivy options, not {opts.tool}'s")
-        subject = opts.input
-        if subject is not None and subject.is_file() and _is_oci_archive(subject):
-            # trivy image --input reads an OCI layout directory or a docker-archive, not an OCI archive
-            subject = extract_archive(subject, tmp / "layout").root
-        return mod.run_image(opts.image or "", opts.out, input_tar=subject, **kwargs)
-    return mod.run(opts.src, opts.out, **kwargs)
+    subject = _subject(opts)
+    if subject == SOURCE:
+        return mod.run(opts.src, opts.out, **kwargs)
+    archive = opts.input
+    if (archive is not None and archive.is_file() and "oci-archive" not in image_archives(opts.tool)
+            and "oci-layout" in image_archives(opts.tool) and _is_oci_archive(archive)):
+        # the tool reads an OCI layout directory but not an OCI archive (a tar of one): unpack it
+        from pipeline_lib.image.copy import extract_archive   # imports the registry client (requests)
+        archive = extract_archive(archive, tmp / "layout").root
+    return mod.run_image(opts.image or "", opts.out, input_tar=archive, **kwargs)   # type: ignore[attr-defined]
 
 
 def run(opts: ScanOptions) -> StageResult:

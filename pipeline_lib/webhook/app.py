@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
-from ..jenkins import JenkinsClient
+from ..jenkins.client import JenkinsClient
 from .retry import RetryPolicy
 from .routing import BadPayload, route
 from .store import PendingStats, TriggerStore

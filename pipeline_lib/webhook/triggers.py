@@ -37,8 +37,8 @@ import requests
 import urllib3.exceptions
 
 from pipeline_lib.core.errors import GantryError
-from ..jenkins import JenkinsClient, JenkinsSettings
-from ..notify import post_slack
+from ..jenkins.client import JenkinsClient, JenkinsSettings
+from ..notify.slack import post_slack
 from .backends import open_store
 from .retry import RetryPolicy
 from .store import TriggerRow, TriggerStore

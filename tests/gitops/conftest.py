@@ -65,6 +65,8 @@ def synthetic_catalog(path: Path, n: int) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _in_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CLI calls without --catalog read jobs/catalog.yaml relative to the project root."""
+def _in_project_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """CLI calls without --catalog read jobs/catalog.yaml relative to the project root; the host
+    writer locks, spools and kept checkouts of the test's repositories stay in its tmp_path."""
     monkeypatch.chdir(PROJECT_ROOT)
+    monkeypatch.setenv("GANTRY_LOCK_DIR", str(tmp_path / "locks"))

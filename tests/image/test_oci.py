@@ -80,9 +80,13 @@ def test_cli_push_oci_archive(registry, tmp_path: Path, capsys) -> None:
             tar.add(path, arcname=str(path.relative_to(layout)))
     catalog = str(Path(__file__).resolve().parents[2] / "jobs" / "catalog.yaml")
     tag = uuid.uuid4().hex[:12]
+    record = tmp_path / "reports" / "image.json"
     assert main(["image", "push", "--catalog", catalog, "--service", "product-api", "--registry", registry.host,
-                 "--oci-archive", str(archive), "--ref", "app", "--tag", tag]) == 0
+                 "--oci-archive", str(archive), "--ref", "app", "--tag", tag, "--output", str(record)]) == 0
     assert f"digest {info['digest']}" in capsys.readouterr().out
+    pushed = json.loads(record.read_text())   # what the Jenkinsfile's readJSON and the next stages read
+    assert (pushed["digest"], pushed["registry"], pushed["tag"]) == (info["digest"], registry.host, tag)
+    assert pushed["repository"] == f"{registry.host}/shop/product-api"
 
 
 def test_transient_faults_are_retried_without_corrupt_manifest(registry, tmp_path: Path) -> None:

@@ -412,7 +412,7 @@ def test_query_plugins_info_renders_with_the_controllers_plugin_versions(
 def test_query_plugins_info_when_the_controller_is_unreachable(tree: Path, tmp_path: Path, capsys,
                                                                monkeypatch) -> None:
     """`jenkins-jobs test` fails without the plugin list it was told to ask for; so does gantry, in one line."""
-    from pipeline_lib.jenkins import JenkinsClient
+    from pipeline_lib.jenkins.client import JenkinsClient
 
     for var in ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
         monkeypatch.delenv(var, raising=False)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.cli import main
-from pipeline_lib.jenkins import load_settings
+from pipeline_lib.jenkins.client import load_settings
 from pipeline_lib.jobs.generate import check_generated, expected_job_names, generate_projects
 from pipeline_lib.jobs.render import jjb_files, render_jobs
 

@@ -17,7 +17,7 @@ import pytest
 from werkzeug import Request, Response
 
 from pipeline_lib.cli import main
-from pipeline_lib.codescanning import (MAX_GZIP_BYTES, SHOWN_RESULTS_PER_RUN, prepare, read_sarif, upload)
+from pipeline_lib.codescanning.upload import (MAX_GZIP_BYTES, SHOWN_RESULTS_PER_RUN, prepare, read_sarif, upload)
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.github import GitHubClient
 from scanners.formats import write_all

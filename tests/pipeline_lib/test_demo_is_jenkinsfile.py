@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib import demo
+from pipeline_lib.demo import run as demo
 from pipeline_lib.cli import build_parser
 from pipeline_lib.commands.security import gate_options as cli_gate_options, scan_options as cli_scan_options
 from pipeline_lib.stages import gate
@@ -103,3 +103,17 @@ def test_report_of_a_skipped_scanner_named_explicitly_is_not_an_error(tmp_path: 
     # a missing report of a scanner that did NOT skip is still "cannot evaluate"
     (tmp_path / "reports" / "scans" / "trivy.json").unlink()
     assert _jenkins_exit(tmp_path, "dev", old) == 2
+
+
+def test_stages_hand_each_other_files_not_stdout() -> None:
+    """The digest comes from the push stage's image.json, the baseline job from gantry itself."""
+    from tests.support.jenkinsfile import JENKINSFILE
+
+    text = JENKINSFILE.read_text()
+    after_prepare = text.split("stage('Test')", 1)[1]
+    assert "returnStdout" not in after_prepare, "a stage reads another's stdout"
+    push_args = _parsed(_command("push"), {"REPORTS": "/w/reports"})
+    assert push_args.output == Path("/w/reports/image.json")
+    assert "env.IMAGE_DIGEST = readJSON(file: 'reports/image.json').digest" in text
+    assert _parsed(_command("gate")).baseline_from_jenkins == "auto"
+    assert "env.JOB_NAME" not in after_prepare   # the baseline job is gantry's to work out

@@ -19,8 +19,8 @@ from werkzeug import Request, Response
 
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.jenkins import JenkinsSettings
-from pipeline_lib.jenkins_artifacts import DEFAULT_ARTIFACT, fetch_last_successful, job_path
+from pipeline_lib.jenkins.client import JenkinsSettings
+from pipeline_lib.jenkins.artifacts import DEFAULT_ARTIFACT, fetch_last_successful, job_path
 from scanners.formats import write_all
 from tests.support.gate import evaluate_files as evaluate
 from scanners.policy import load_policy
@@ -149,3 +149,29 @@ def test_baseline_file_and_jenkins_are_exclusive_and_json_has_the_plan(tmp_path,
     assert main(["gate", *map(str, PR), "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["fix_plan"] and doc["fix_plan"][0]["blocking_fixed"] >= 1 and doc["fixed"] == []
+
+
+@pytest.mark.parametrize("job_name,fetched,note", [
+    ("dev/web-pr", True, ""),           # the PR job compares with its main-branch job dev/web
+    ("dev/web", False, ""),             # a main-branch build: no baseline, none asked for
+    (None, False, "JOB_NAME is not set"),   # not a Jenkins build: said, never a failed gate
+])
+def test_auto_baseline_job_is_the_main_job_of_a_pr_job(job_name, fetched, note, httpserver, jenkins_env,
+                                                       main_findings, tmp_path, monkeypatch, capsys):
+    """The Jenkinsfile passes ``--baseline-from-jenkins auto``; gantry works out the job from JOB_NAME."""
+    fake = FakeJenkins(httpserver, main_findings)
+    if job_name:
+        monkeypatch.setenv("JOB_NAME", job_name)
+    else:
+        monkeypatch.delenv("JOB_NAME", raising=False)
+    out = tmp_path / "gate"
+    assert main(["gate", *map(str, PR), "--baseline-from-jenkins", "auto", "--report-dir", str(out)]) == 1
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert bool(fake.requests) == fetched
+    assert all(r.startswith("/job/dev/job/web/") for r in fake.requests)
+    assert verdict["baseline"] == ("dev/web build #41" if fetched else None)
+    assert (note in verdict["baseline_note"]) if note else verdict["baseline_note"] == ""
+    if fetched:
+        assert verdict["counts"]["fixed"] == len(fps(MAIN) - fps(PR))
+    if note:
+        assert note in capsys.readouterr().err

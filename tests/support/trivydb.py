@@ -1,8 +1,9 @@
 """A real, small Trivy DB for the tests: build the Go builder, write a DB, and say what Trivy
 must report for a set of pins — computed from the GitHub Security Advisory files themselves.
 
-The builder is ``tests/tools/trivydb`` (Go; ``make trivydb``). :func:`builder` rebuilds it
-when the binary is missing or older than its source (Debian's Go packages, offline).
+The builder and its inputs live in ``examples/`` (``gantry demo`` uses them too):
+``examples/trivydb`` (Go; ``make trivydb``), ``examples/advisories/ghsa``, ``examples/trivy-db``.
+:func:`builder` rebuilds the builder when the binary is missing or older than its source (Debian's Go packages, offline).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from tests.support.paths import FIXTURES, PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
-TOOL_DIR = PROJECT_ROOT / "tests" / "tools" / "trivydb"
+EXAMPLES = PROJECT_ROOT / "examples"
+TOOL_DIR = EXAMPLES / "trivydb"
 BINARY = TOOL_DIR / "bin" / "trivydb"
-GHSA_DIR = FIXTURES / "advisories" / "ghsa"
-TRIVY_FIXTURES = FIXTURES / "trivy-db"
+GHSA_DIR = EXAMPLES / "advisories" / "ghsa"
+TRIVY_FIXTURES = EXAMPLES / "trivy-db"
 GO_ENV = {"GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOPROXY": "off", "GOFLAGS": ""}
 _GHSA_SEVERITY = {"LOW": "LOW", "MODERATE": "MEDIUM", "MEDIUM": "MEDIUM", "HIGH": "HIGH", "CRITICAL": "CRITICAL"}
 

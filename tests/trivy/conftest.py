@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.demo_storefront import Variants, prepare_variants
+from pipeline_lib.demo.storefront import Variants, prepare_variants
 from scanners.trivy import find_trivy
 from tests.support.paths import PROJECT_ROOT
 from tests.support.trivydb import BuilderUnavailable, build_db, builder, install_db

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_lib.demo_storefront import PR_BLOCKING_IDS, PR_EXPECTED_IDS, Variants
+from pipeline_lib.demo.storefront import PR_BLOCKING_IDS, PR_EXPECTED_IDS, Variants
 from pipeline_lib.image.build import build_image
 from pipeline_lib.image.pydeps import prepare_build_context
 from pipeline_lib.image.registry import RegistryClient

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline_lib.core.catalog import Catalog, load_catalog
-from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
 from tests.support.localjenkins import LocalJenkins
 from tests.support.paths import FIXTURES
 from pipeline_lib.webhook.app import Receiver, WebhookConfig

@@ -30,7 +30,7 @@ def main() -> int:
     real = time.time
     time.time = lambda: real() + args.skew  # this replica's clock from now on
 
-    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+    from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
     from pipeline_lib.webhook.backends import open_store
     from pipeline_lib.webhook.retry import RetryPolicy
     from pipeline_lib.webhook.triggers import Dispatcher

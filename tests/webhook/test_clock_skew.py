@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_lib.webhook.backends import open_store
 from pipeline_lib.webhook.retry import RetryPolicy
 from pipeline_lib.webhook.triggers import Dispatcher

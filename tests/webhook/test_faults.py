@@ -232,7 +232,7 @@ def test_an_annotated_tag_builds_the_commit_it_points_to(served, jenkins) -> Non
 
 # -- a replica that died mid-call: the trigger is taken over, and not started twice ---------------
 def test_a_trigger_taken_over_from_a_dead_replica_is_not_started_twice(store_url, jenkins, test_catalog) -> None:
-    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+    from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
     from pipeline_lib.webhook.backends import open_store
     from pipeline_lib.webhook.retry import RetryPolicy
     from pipeline_lib.webhook.triggers import Dispatcher
@@ -297,7 +297,7 @@ def test_a_refused_connection_is_not_in_doubt(store_url, jenkins) -> None:
     """Jenkins never reached (connection refused): pending again, posted without a lookup."""
     import socket
 
-    from pipeline_lib.jenkins import JenkinsClient, JenkinsSettings
+    from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings
     from pipeline_lib.webhook.backends import open_store
     from pipeline_lib.webhook.retry import RetryPolicy
     from pipeline_lib.webhook.triggers import Dispatcher

@@ -36,11 +36,11 @@ from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.process import run
 from pipeline_lib.localparts.stack import LocalStack
 
-from .demo_storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
-from .stages import SKIPPED, StageResult, results_json, run_stage, summary
-from .stages import build, bump, gate, notify, push, replicate, scan, test
+from ..stages import SKIPPED, StageResult, results_json, run_stage, summary
+from ..stages import build, bump, gate, notify, push, replicate, scan, test
+from .storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGISTRY_PORT = 5111
 #: The Jenkinsfile's stages in order (stage name as printed).
 STAGES = ("test", "sonarqube", "dependency-check", "build", "trivy", "gate", "code-scanning", "pr-report", "push",
@@ -64,7 +64,7 @@ class DemoConfig:
     trivy_db_repository: str | None = None
     is_pr: bool = False
     branch: str = "main"
-    #: two builds (pipeline_lib/demo_storefront.py): a PR pinning a vulnerable dependency, which
+    #: two builds (pipeline_lib/demo/storefront.py): a PR pinning a vulnerable dependency, which
     #: the gate must block, then main with the fixed version, which must ship; False: one build
     story: bool = True
     out: TextIO | None = field(default=None, repr=False)
@@ -330,5 +330,5 @@ class Demo:
                        if platform == "ecs-fargate" else f"Argo CD syncs {cfg.environment} from the GitOps repo")
         status = "SUCCESS" if all(r.ok for r in self.results) else "FAILURE"
         self._stage("notify", lambda: notify.run(notify.NotifyOptions(svc.name, cfg.environment, status,
-                                                                      f"file://{self.workdir}/stages.json"),
-                                                 required=False))
+                                                                      f"file://{self.workdir}/stages.json",
+                                                                      required=False)))

@@ -2,7 +2,7 @@
 dependency, and main with the fixed version.
 
 PR change: ``requests==2.32.3`` → ``requests==2.19.1`` in ``requirements.txt``. With the test
-Trivy DB (built from ``tests/fixtures/advisories/ghsa``) the PR build must report, for
+Trivy DB (built from ``examples/advisories/ghsa``) the PR build must report, for
 requests 2.19.1:
 
 - CVE-2018-18074 (GHSA-x84v-xcm2-53pg), HIGH, fixed in 2.20.0 — blocks the gate (fail_on HIGH);
@@ -93,14 +93,15 @@ def prepare_variants(workdir: Path, source: Path) -> Variants:
                     Variant("main", "main", trees["main"], False), diff, PR_PACKAGE, PR_VERSION, fixed.group(1))
 
 
-#: The test Trivy DB builder (``make trivydb``) and its inputs, relative to the gantry checkout.
-DB_BUILDER = Path("tests/tools/trivydb/bin/trivydb")
-DB_INPUTS = {"-ghsa": Path("tests/fixtures/advisories/ghsa"), "-fixtures": Path("tests/fixtures/trivy-db")}
+#: The example Trivy DB builder (``make trivydb``) and its inputs, relative to the gantry checkout
+#: (all under ``examples/``; the tests build their DB from the same files).
+DB_BUILDER = Path("examples/trivydb/bin/trivydb")
+DB_INPUTS = {"-ghsa": Path("examples/advisories/ghsa"), "-fixtures": Path("examples/trivy-db")}
 DB_REPOSITORY = "aquasecurity/trivy-db"
 
 
 def publish_demo_db(workdir: Path, registry_host: str, project_root: Path) -> tuple[str, DbMetadata]:
-    """Build the demo's Trivy DB from the real advisory files (the tests' builder) and push it
+    """Build the demo's Trivy DB from the real advisory files (``examples/trivydb``) and push it
     to ``registry_host`` as Trivy's OCI artifact → (``--db-repository`` reference, metadata).
 
     Raises GantryError when the builder is missing (``make trivydb`` builds it) or fails.

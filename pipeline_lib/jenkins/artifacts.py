@@ -4,7 +4,7 @@ Two documented Jenkins remote-access calls (https://www.jenkins.io/doc/book/usin
 ``GET job/<name>/lastSuccessfulBuild/api/json?tree=number,url,artifacts[relativePath]`` (which
 build, and does it have the artifact) then ``GET <build url>artifact/<relativePath>`` (the
 bytes; the "last successful" permalink is resolved once, so both calls see the same build).
-Folders: ``dev/web`` → ``job/dev/job/web``. Settings come from :func:`pipeline_lib.jenkins.load_settings`
+Folders: ``dev/web`` → ``job/dev/job/web``. Settings come from :func:`pipeline_lib.jenkins.client.load_settings`
 (``JENKINS_URL``, ``JENKINS_USER``, ``JENKINS_API_TOKEN`` — the build's credentials); basic auth
 with the API token, never logged. Connection errors, 429 and 5xx are retried (the one policy of
 :mod:`pipeline_lib.core.http`).
@@ -24,7 +24,7 @@ from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
 
-from .jenkins import JenkinsSettings
+from .client import JenkinsSettings
 
 DEFAULT_ARTIFACT = "reports/gate/findings.json"
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
