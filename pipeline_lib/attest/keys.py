@@ -154,11 +154,3 @@ def generate(out: Path) -> tuple[Path, Path]:
     write_atomic(public_path, public_pem(key.public_key()))
     os.chmod(public_path, 0o644)
     return private_path, public_path
-
-
-def signer_for(key: str) -> Signer:
-    """``awskms:///alias/NAME`` / ``awskms:///arn:…`` → :class:`.kms.KmsSigner`; else a PEM path."""
-    if key.startswith("awskms://"):
-        from .kms import KmsSigner
-        return KmsSigner.from_uri(key)
-    return load_private_key(Path(key))

@@ -90,8 +90,7 @@ def sign_image(image: str, digest: str, key: str, preds: dict[str, dict], *, out
                push: bool = True, client_for=None) -> Published:
     """Sign ``preds`` for ``image@digest`` (``host/repository``) with ``key`` (PEM path or
     ``awskms://…``); write the bundles to ``out/<kind>.sigstore.json`` and/or push them as referrers."""
-    from .keys import signer_for
-    from .sign import attest_image
+    from .sign import attest_image, signer_for
     from .store import push_bundles
     started = time.monotonic()
     signer = signer_for(key)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import BadInput
 
 from .bundle import dumps, sign_statement
-from .keys import Signer
+from .keys import Signer, load_private_key
 from .statement import KINDS, statement
+
+
+def signer_for(key: str) -> Signer:
+    """``awskms:///alias/NAME`` / ``awskms:///arn:…`` → :class:`.kms.KmsSigner`; else a PEM path
+    (:func:`.keys.load_private_key`). Here, not in :mod:`.keys`, which :mod:`.kms` imports."""
+    if key.startswith("awskms://"):
+        from .kms import KmsSigner
+        return KmsSigner.from_uri(key)
+    return load_private_key(Path(key))
 
 
 def attest_image(image: str, digest: str, signer: Signer, predicates: dict[str, dict[str, Any]]) -> dict[str, bytes]:
