@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pipeline_lib.core.answer import require
 from pipeline_lib.core.errors import BadInput, GantryError
 
 from .keys import check_p256, key_hint
@@ -87,7 +88,8 @@ class KmsSigner:
                 raise BadInput(where, f"KeyUsage {answer.get('KeyUsage')} is not SIGN_VERIFY")
             if ALGORITHM not in (answer.get("SigningAlgorithms") or []):
                 raise BadInput(where, f"the key does not offer {ALGORITHM}")
-            key = serialization.load_der_public_key(bytes(answer["PublicKey"]))
+            key = serialization.load_der_public_key(bytes(require(answer, "PublicKey", kind=(bytes, bytearray),
+                                                                         where=f"{where} GetPublicKey")))
             check_p256(key, where)
             self._public = key  # type: ignore[assignment]
         return self._public  # type: ignore[return-value]
@@ -106,4 +108,4 @@ class KmsSigner:
         else:
             payload, kind = hashlib.sha256(message).digest(), "DIGEST"
         answer = self._call("sign", KeyId=self.key_id, Message=payload, MessageType=kind, SigningAlgorithm=ALGORITHM)
-        return bytes(answer["Signature"])
+        return bytes(require(answer, "Signature", kind=(bytes, bytearray), where=f"kms {self.key_id} Sign"))
