@@ -118,7 +118,7 @@ def _register_evidence(isub: argparse._SubParsersAction) -> None:
     sign.add_argument("--provenance", type=Path, metavar="FILE",
                       help="build facts as JSON (builder_id, repository, commit, ref, service, environment, "
                            "build_url, started_on, finished_on, base_image, requirements_digest)")
-    sign.add_argument("--sbom", type=Path, metavar="FILE", help="CycloneDX JSON (the trivy stage's *.cdx.json)")
+    sign.add_argument("--sbom", type=Path, metavar="FILE", help="CycloneDX JSON (the image scan's *.cdx.json)")
     sign.add_argument("--verdict", type=Path, metavar="FILE", help="the gate's verdict.json")
     sign.add_argument("--policy", type=Path, metavar="FILE",
                       help="with --verdict: the policy file the gate used (default: gantry's default policy)")
