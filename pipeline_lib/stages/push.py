@@ -1,7 +1,7 @@
 """The ``Push`` stage: push the build's image to the registry (ECR Seoul) by digest.
 
 Jenkinsfile: ``gantry image push --service "$SERVICE" --env "$TARGET_ENV" --tag "$TAG"
---oci-archive image.oci.tar --output "$REPORTS/image.json"``. Blobs the registry already has are
+--oci-archive image.oci.tar --output "$REPORTS/image.json" --evidence "$REPORTS"``. Blobs the registry already has are
 not uploaded again; the digest is the registry's, recorded in ``image.json`` (``digest``,
 ``repository``, ``tag``, ``registry``, …), which the next stages read (the Jenkinsfile's
 ``readJSON``). The image comes from an OCI archive or layout, or else from the container
