@@ -71,7 +71,7 @@ Generator = Callable[[LayoutContext], Iterable[LayoutFile]]
 
 # Extra generators, "module:function" (imported when a layout is planned, so gitops/monitoring
 # can register without an import cycle). Each returns LayoutFile objects.
-GENERATORS: list[str] = ["gitops.monitoring.hooks:layout_files"]
+GENERATORS: list[str] = ["gitops.monitoring.hooks:layout_files", "gitops.kyverno:layout_files"]
 
 
 def register_generator(spec: str) -> None:

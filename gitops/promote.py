@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import shutil
 from pathlib import Path
+from collections.abc import Callable
 
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
@@ -51,8 +52,11 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
 def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, target: str,
             build_url: str | None = None, mode: str | None = None,
             github_api: str = "https://api.github.com", github_repo: str | None = None,
-            writers: Writers | None = None, github_token: str | None = None) -> BumpResult:
-    """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render)."""
+            writers: Writers | None = None, github_token: str | None = None,
+            before_write: Callable[[str, str], None] | None = None) -> BumpResult:
+    """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render).
+    ``before_write(image, digest)`` runs once the digest is known and before anything is written
+    (the command's evidence check); it raises to stop the promotion."""
     from .effect import running_pin  # the render machinery loads when a promotion runs, not for a bump
     from .git import checkout
     svc = catalog.service(service)
@@ -71,6 +75,8 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
         image = str(pin.name)
     else:
         image = default_image(catalog, service, target)
+    if before_write is not None:
+        before_write(image, str(pin.digest))
     return deliver(repo_url, catalog=catalog, service=service, environment=target, image=image,
                    digest=str(pin.digest), tag=pin.tag, build_url=build_url, mode=mode or dst_env.deploy,
                    github_api=github_api, github_repo=github_repo, verb="promote", writers=writers,

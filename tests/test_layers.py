@@ -62,7 +62,7 @@ EXPECTED_LAYERS = [
     "pipeline_lib.core",
 ]
 DOMAIN = {"scanners", "gitops", "pipeline_lib.jobs", "pipeline_lib.webhook", "pipeline_lib.image", "pipeline_lib.ecr",
-          "pipeline_lib.infra", "pipeline_lib.event"}
+          "pipeline_lib.infra", "pipeline_lib.event", "pipeline_lib.attest"}
 
 
 def test_the_layer_rules_are_all_there() -> None:

@@ -111,6 +111,12 @@ def _switch(args: argparse.Namespace, catalog: Catalog, region: str, action: str
         bad = [Unusable(m.service, m.current, m.tag, checks[m.service]) for m in moves if not checks[m.service].ok]
         if bad:
             raise unusable_error(action, args.env, region, target, bad, len(moves), repush=action == "failback")
+        # the cluster will pull from `target`: its copy of each digest's evidence must verify there
+        from ..attest.enforce import check_all
+        for decision in check_all(catalog, args.env, [(f"{target}/{m.repository}", m.digest) for m in moves],
+                                  what=f"dr {action}", client_for=lambda host: client):
+            for line in decision.warnings:
+                print(f"gantry: warning: {line}", file=sys.stderr)
 
     result = None
     try:

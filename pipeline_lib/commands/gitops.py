@@ -228,11 +228,24 @@ def _warn(result) -> None:
 def _promote(args: argparse.Namespace) -> int:
     from gitops.hostlock import Writers
     from gitops.promote import promote
+    from ..attest.enforce import check_before_write
     catalog = _load_catalog(args.catalog)
+
+    def evidence(image: str, digest: str) -> None:
+        # the target environment's keys and policy: a digest gated for dev is not evidence for prod
+        from ..stages.bump import pulled_from
+        decision = check_before_write(catalog, args.target, pulled_from(catalog, args.repo, args.target, image),
+                                      digest, what="gitops promote")
+        for line in decision.warnings:
+            print(f"gantry: warning: {line}", file=sys.stderr)
+        if decision.mode != "off" and not decision.warnings:
+            print(f"gitops promote: {decision.summary}", file=sys.stderr)
+
     result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
                      source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
                      github_api=args.github_api, github_repo=args.github_repo,
-                     writers=Writers.from_settings(args.settings), github_token=args.settings.github_token)
+                     writers=Writers.from_settings(args.settings), github_token=args.settings.github_token,
+                     before_write=evidence)
     _print_bump(result, args.json or args.format == "json", f"{args.service} {args.source} -> {args.target}")
     return 0
 

@@ -20,6 +20,10 @@ CATALOG_KEY = "_catalog"
 DEPLOY_MODES = ("commit", "pr")
 MANIFEST_FORMATS = ("kustomize", "helm")
 PLATFORMS = ("jenkins", "eks", "ecs-fargate")
+EVIDENCE_MODES = ("required", "warn", "off")
+EVIDENCE_KINDS = ("provenance", "sbom", "verdict")   # pipeline_lib.attest.statement.KINDS
+#: ``signing:`` defaults when an environment is not listed: evidence required where customers are
+DEFAULT_EVIDENCE = {"dev": "warn", "prod": "required", "event": "required"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
@@ -155,6 +159,23 @@ class Service:
 
 
 @dataclass(frozen=True)
+class SigningPolicy:
+    """An environment's ``signing:`` entry: whether image evidence is ``required`` (bump, promote,
+    failover and event deploy refuse a digest without it), ``warn`` (they say so and go on) or
+    ``off``; ``trusted_keys``: PEM public key files (absolute, resolved against the catalog's
+    directory); ``key``: what the push stage signs with (a PEM private key path or
+    ``awskms:///alias/NAME`` / ``awskms:///arn:…``; None: the push stage does not sign);
+    ``require``: the attestation kinds every digest needs."""
+
+    environment: str
+    evidence: str
+    trusted_keys: tuple[str, ...] = ()
+    key: str | None = None
+    require: tuple[str, ...] = EVIDENCE_KINDS
+    configured: bool = True
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The whole catalog: registry settings, environments and services."""
 
@@ -169,6 +190,18 @@ class Catalog:
     gitops_branch: str = "main"  # the one branch bump, promote, pins, PR mode and Argo CD use
     gitops_commits: str = "batch"  # concurrent bumps: one commit per batch, or "per-service"
     gitops_batch_window_ms: int = 200  # bumps arriving within this window share a batch
+    signing: dict[str, SigningPolicy] | None = None
+    """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
+
+    def signing_for(self, environment: str) -> SigningPolicy:
+        """The environment's evidence policy. With a ``signing:`` section, an environment it does
+        not list gets :data:`DEFAULT_EVIDENCE` (required in prod and event, warn in dev) and no
+        trusted key — a required environment without keys cannot evaluate (exit 2). A catalog with
+        no ``signing:`` section at all predates evidence: ``off`` (``configured`` False), so
+        callers can say so."""
+        if self.signing is None:
+            return SigningPolicy(environment, "off", configured=False)
+        return self.signing.get(environment) or SigningPolicy(environment, DEFAULT_EVIDENCE.get(environment, "required"))
 
     @property
     def registry_host(self) -> str:
@@ -464,6 +497,44 @@ def _parse_service(index: int, raw: Any, env_names: set[str],
                    paths, test_command, owners, health)
 
 
+def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
+                   problems: _Problems) -> dict[str, SigningPolicy] | None:
+    """``signing: {<env>: {evidence, trusted_keys, key, require}}``; key files relative to ``base``."""
+    if raw is None:
+        return None
+    data = _mapping(raw, "signing", problems, set(ENVIRONMENT_NAMES))
+    if data is None:
+        return None
+    out: dict[str, SigningPolicy] = {}
+    for name, value in data.items():
+        path = f"signing.{name}"
+        if name not in envs:
+            problems.add(path, "environment is not defined under environments")
+            continue
+        m = _mapping({} if value is None else value, path, problems, {"evidence", "trusted_keys", "key", "require"})
+        if m is None:
+            continue
+        evidence = _string(m, "evidence", path, problems, choices=EVIDENCE_MODES,
+                           default=DEFAULT_EVIDENCE.get(name, "required"))
+        keys = _string_list(m, "trusted_keys", path, problems)
+        key = _string(m, "key", path, problems)
+        require = _string_list(m, "require", path, problems, default=EVIDENCE_KINDS)
+        for i, kind in enumerate(require):
+            if kind not in EVIDENCE_KINDS:
+                problems.add(f"{path}.require[{i}]", f"unknown attestation {kind!r} (known: {', '.join(EVIDENCE_KINDS)})")
+        if evidence == "required" and not keys:
+            problems.add(f"{path}.trusted_keys", "evidence is required: list at least one trusted public key")
+
+        def resolve(p: str) -> str:
+            if p.startswith("awskms://") or Path(p).is_absolute() or base is None:
+                return p
+            return str(base / p)
+        if evidence is not None:
+            out[name] = SigningPolicy(name, evidence, tuple(resolve(k) for k in keys),
+                                      resolve(key) if key else None, tuple(dict.fromkeys(require)))
+    return out
+
+
 def unwrap(data: Any) -> Any:
     """The catalog mapping inside ``[{"_catalog": {...}}]``, the form ``jobs/catalog.yaml`` uses.
 
@@ -484,7 +555,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         if unwrapped is data:
             raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
         data = unwrapped
-    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services"},
+    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing"},
                    {"version", "defaults", "environments", "services"})
     if top is None:
         raise GantryError(source, problems.lines[0].split(": ", 1)[1], problems=problems.lines)
@@ -508,6 +579,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     github_url = _string(d, "github_url", "defaults", problems, re.compile(r"^https?://\S+$"),
                          "an http(s) URL", default="https://github.com")
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
+    base = Path(source).resolve().parent if source and not source.startswith("<") else None
+    signing = _parse_signing(top.get("signing"), envs, base, problems)
 
     services: list[Service] = []
     raw_services = top.get("services")
@@ -539,7 +612,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     assert account and region and gitops_repo and github_url  # guaranteed by required checks
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
                    gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
-                   gitops_batch_window_ms=gitops_window)
+                   gitops_batch_window_ms=gitops_window, signing=signing)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:

@@ -204,11 +204,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nvd_api_key", ("NVD_API_KEY",), None, "NVD API key for Dependency-Check data updates", secret=True),
     Setting("docker_host", ("DOCKER_HOST",), "unix:///var/run/docker.sock",
             "Docker API of gantry image build (the Docker SDK reads it)"),
+    Setting("key_password", ("GANTRY_KEY_PASSWORD",), None,
+            "password of an encrypted PEM signing key (gantry image sign, image push --evidence)", secret=True),
     # set by Jenkins for every build
     Setting("build_url", ("BUILD_URL",), None, "this build's URL (links in reports and statuses)", group="jenkins build"),
     Setting("git_commit", ("GIT_COMMIT",), None, "commit built; its first 12 characters are the default image tag",
             group="jenkins build"),
     Setting("job_name", ("JOB_NAME",), None, "this build's Jenkins job (gate --baseline-from-jenkins auto)",
+            group="jenkins build"),
+    Setting("job_url", ("JOB_URL",), None, "this build's Jenkins job URL: the builder id of signed provenance "
+            "(image push --evidence)", group="jenkins build"),
+    Setting("git_url", ("GIT_URL",), None, "repository built (signed provenance)", group="jenkins build"),
+    Setting("git_branch", ("GIT_BRANCH",), None, "branch built (signed provenance's ref unless TAG_NAME is set)",
             group="jenkins build"),
     Setting("tag_name", ("TAG_NAME",), None, "tag built; a semver tag is also an image tag", group="jenkins build"),
     Setting("service", ("SERVICE",), "unknown", "service label of pushed stage metrics", group="jenkins build"),

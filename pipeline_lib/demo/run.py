@@ -18,6 +18,7 @@ the CLI does for each Jenkinsfile command; the stages get the values in their op
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import shutil
 import sys
@@ -30,7 +31,10 @@ from typing import TextIO
 
 from gitops.hostlock import Writers
 from gitops.layout import init_repo
-from pipeline_lib.core.catalog import Catalog, Service, load_catalog
+from pipeline_lib.attest.enforce import check_before_write
+from pipeline_lib.attest.publish import EvidenceFiles
+from pipeline_lib.attest.statement import BuildInfo
+from pipeline_lib.core.catalog import EVIDENCE_KINDS, Catalog, Service, SigningPolicy, load_catalog
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.process import run
@@ -146,8 +150,21 @@ class Demo:
         self.source = _locate(config.source, f"examples/{config.service}", "example service source")
         self.results: list[StageResult] = []
         self.reports = self.workdir / "reports"
+        self.signing_key: Path | None = None
         self.builds: list[tuple[str, list[StageResult]]] = []   # the story's builds: (pr|main, results)
         self._trivy_cache: Path | None = None
+
+    def _signing(self) -> None:
+        """The demo's signing key (``<workdir>/signing/gantry.key``, made once, kept across runs) and
+        a catalog whose target environment requires evidence signed by it (the bump verifies it)."""
+        from pipeline_lib.attest.keys import PRIVATE_NAME, PUBLIC_NAME, generate
+        directory = self.workdir / "signing"
+        if not (directory / PRIVATE_NAME).is_file():
+            generate(directory)
+        self.signing_key = directory / PRIVATE_NAME
+        env = self.config.environment
+        policy = SigningPolicy(env, "required", (str(directory / PUBLIC_NAME),), str(self.signing_key), EVIDENCE_KINDS)
+        self.catalog = replace(self.catalog, signing={**(self.catalog.signing or {}), env: policy})
 
     def _stage(self, name: str, func: Callable[[], StageResult]) -> StageResult:
         result = run_stage(name, func, self.config.out, self.settings)
@@ -164,6 +181,7 @@ class Demo:
         out = self.config.out or sys.stdout
         start = time.monotonic()
         with _workdir_lock(self.workdir):
+            self._signing()
             build_number = _next_build_number(self.workdir)
             tag = f"{_source_revision(self.source)}-b{build_number}"
             print(f"gantry demo: service {self.service.name} ({self.config.environment}), tag {tag}, "
@@ -242,8 +260,13 @@ class Demo:
         others = [r for r in results if r.name != "notify"]
         ok = all(r.ok for r in others) and all(by.get(s) and by[s].status != SKIPPED for s in ("push", "replicate", "bump"))
         digest = by["push"].data.get("digest", "") if by.get("push") else ""
+        places = [(by[s].data.get("evidence") or {}) for s in ("bump", "replicate") if by.get(s)]
+        verified = sorted({k for p in places for k in p.get("verified", [])})
+        where = [p.get("registry") for p in places if p.get("verified")]
+        evidence = (f"; attestations {', '.join(verified)} verified in {' and '.join(where)}" if verified
+                    else "; no attestation verified")
         return ok, (f"main build: {'PASSED' if ok else 'FAILED'} the gate ({gate_r.detail if gate_r else 'no gate'}); "
-                    f"pushed {digest or 'nothing'}, replicated, bumped" if ok else
+                    f"pushed {digest or 'nothing'}, replicated, bumped{evidence}" if ok else
                     "main build: NOT as expected: " + "; ".join(r.line() for r in others if not r.ok))
 
     def _pipeline(self, parts: LocalStack, tag: str, build_number: int) -> None:
@@ -274,14 +297,32 @@ class Demo:
             for name in ("push", "replicate", "bump", "deploy"):
                 self._skip(name, f"not run: {why}")
         else:
+            started = time.time()
+            evidence = EvidenceFiles(sbom=scans / "sbom.cdx.json", verdict=self.reports / "gate" / "verdict.json",
+                                     policy=cfg.policy, outcomes=scans)
+
+            def provenance() -> BuildInfo:
+                return BuildInfo(builder_id=f"file://{self.workdir}#gantry-demo", repository=f"file://{self.source}",
+                                 commit=tag.split("-b")[0], ref=f"refs/heads/{cfg.branch}", service=svc.name,
+                                 environment=cfg.environment, build_url=f"file://{self.workdir}/stages.json#{tag}",
+                                 started_on=dt.datetime.fromtimestamp(started, dt.timezone.utc),
+                                 finished_on=dt.datetime.now(dt.timezone.utc))
             pushed = self._stage("push", lambda: push.run(push.PushOptions(
-                parts.primary, repository, [tag], oci_archive=archive, output=self.reports / "image.json")))
+                parts.primary, repository, [tag], oci_archive=archive, output=self.reports / "image.json",
+                sign_key=str(self.signing_key) if self.signing_key else None, evidence=evidence,
+                provenance=provenance())))
             digest = str(pushed.data.get("digest", ""))
             if pushed.ok:
                 def _replicate() -> StageResult:
                     parts.replicate(repository, digest, [tag])   # ECR's own replication, played locally
-                    return replicate.run(replicate.ReplicateOptions(repository, digest, parts.primary,
-                                                                    parts.replicas, timeout=60, out=cfg.out))
+                    result = replicate.run(replicate.ReplicateOptions(repository, digest, parts.primary,
+                                                                      parts.replicas, timeout=60, out=cfg.out))
+                    # the copy in Tokyo (what a failover would pull) verifies too
+                    checked = check_before_write(self.catalog, cfg.environment, f"{parts.replica}/{repository}",
+                                                 digest, what="replicate")
+                    return replace(result, detail=f"{result.detail}; {checked.summary}",
+                                   data={**result.data, "evidence": {"registry": checked.registry,
+                                                                     "verified": checked.verified}})
                 self._stage("replicate", _replicate)
             else:
                 self._skip("replicate", "not run: push failed")

@@ -2,8 +2,10 @@
 
 ECR replicates asynchronously. Each poll asks ``DescribeImageReplicationStatus`` (when the
 endpoint implements it: a FAILED status fails at once) and ``HEAD``s the manifest by digest on
-each destination registry, which is the proof. Polls back off up to ``max_interval``; past
-``timeout`` the check fails naming the regions still missing the digest.
+each destination registry, which is the proof. The digest's OCI referrers in the source (its
+signed evidence, :mod:`.referrers`) must be in each destination too: a region counts once the
+image *and* every referrer are there. Polls back off up to ``max_interval``; past ``timeout`` the
+check fails naming the regions still missing the digest or a referrer.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ReplicationReport:
     present: dict[str, float] = field(default_factory=dict)  # region -> seconds until seen
     polls: int = 0
     status_api: bool = False
+    referrers: int = 0          # referrers of the digest in the source, each found in every region
 
 
 def _status(ecr: Any, repository: str, digest: str, registry_id: str | None) -> dict[str, tuple[str, str]] | None:
@@ -50,7 +53,8 @@ def _status(ecr: Any, repository: str, digest: str, registry_id: str | None) -> 
 def verify_replication(repository: str, digest: str, destinations: list[Destination], *,
                        source: RegistryClient | None = None, ecr: Any = None, registry_id: str | None = None,
                        timeout: float = 600.0, interval: float = 1.0, max_interval: float = 15.0,
-                       out: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> ReplicationReport:
+                       out: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
+                       referrers: bool = True) -> ReplicationReport:
     """Poll until ``repository@digest`` is in every destination; GantryError (exit 1) on timeout."""
     out = out or sys.stdout
     check_digest(digest, "verify-replication: --digest")
@@ -60,6 +64,12 @@ def verify_replication(repository: str, digest: str, destinations: list[Destinat
         raise GantryError("verify-replication", f"{digest} is not in the source registry "
                                                 f"{source.host}/{repository}; push it first")
     report = ReplicationReport(digest)
+    want: set[str] = set()
+    if source is not None and referrers:
+        from .referrers import list_referrers
+        want = {r.digest for r in list_referrers(source, repository, digest)}
+        report.referrers = len(want)
+    lacking: dict[str, set[str]] = {}
     start = clock()
     status_api = ecr is not None
     pending = {d.region: d for d in destinations}
@@ -85,6 +95,13 @@ def verify_replication(repository: str, digest: str, destinations: list[Destinat
             except GantryError as exc:
                 found = False
                 print(f"verify-replication: {region}: {exc.what}", file=out, flush=True)
+            if found and want:
+                from .referrers import list_referrers
+                lacking[region] = want - {r.digest for r in list_referrers(dest.registry, repository, digest)}
+                if lacking[region]:
+                    found = False
+                    print(f"verify-replication: {region}: {len(lacking[region])} of {len(want)} referrers "
+                          f"(signed evidence) of {digest[:19]} not there yet", file=out, flush=True)
             if found:
                 report.present[region] = round(clock() - start, 2)
                 print(f"verify-replication: {region}: {repository}@{digest[:19]} present "
@@ -100,7 +117,10 @@ def verify_replication(repository: str, digest: str, destinations: list[Destinat
         poll(replicated, timeout=timeout, what="verify-replication", first=interval, interval=max_interval,
              on_wait=waiting)
     except TimeoutExceeded:
-        missing = ", ".join(f"{r} ({d.registry.host})" for r, d in pending.items())
+        missing = ", ".join(f"{r} ({d.registry.host}" + (f": {len(lacking[r])} of {len(want)} referrers missing, "
+                                                         f"{', '.join(sorted(x[:19] for x in lacking[r]))}"
+                                                         if lacking.get(r) else "") + ")"
+                            for r, d in pending.items())
         raise CheckFailed("verify-replication", f"timed out after {timeout:.0f}s: {repository}@{digest} "
                                                 f"missing in {missing}") from None
     return report

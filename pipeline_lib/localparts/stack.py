@@ -3,7 +3,8 @@
 ``LocalStack`` starts two real OCI registries (Debian ``docker-registry``) playing ECR Seoul and
 ECR Tokyo, a container engine behind the Docker API (a running Docker engine, else podman's
 service) for builds without BuildKit, and plays ECR's cross-region replication by copying a
-pushed digest from Seoul to Tokyo (ECR does this by itself; the pipeline only verifies it).
+pushed digest — and its OCI referrers, the signed evidence — from Seoul to Tokyo (ECR does this by
+itself; the pipeline only verifies it).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class LocalStack:
 
     def replicate(self, repository: str, digest: str, tags: list[str], timeout: float = 120) -> None:
         """What ECR replication does after a push: the same digest, under the same tags, in Tokyo
-        (``skopeo copy --all`` keeps the digest)."""
+        (``skopeo copy --all`` keeps the digest), then the digest's referrers (signed evidence)
+        with their referrers tag schema index."""
         skopeo = require_tool("skopeo", "skopeo")
         for tag in tags:
             proc = run_command([skopeo, "copy", "--quiet", "--all", "--src-tls-verify=false",
@@ -72,3 +74,6 @@ class LocalStack:
             if proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 raise GantryError("replication stand-in", f"skopeo copy failed: {lines[-1] if lines else proc.returncode}")
+        from pipeline_lib.image.referrers import copy_referrers
+        from pipeline_lib.image.registry import RegistryClient
+        copy_referrers(RegistryClient(self.primary), RegistryClient(self.replica), repository, digest)

@@ -3,16 +3,21 @@
 Jenkinsfile: ``gantry gitops bump --env "$TARGET_ENV" --service "$SERVICE" --digest
 "$IMAGE_DIGEST" --tag "$TAG"``. The environment's ``deploy`` setting in the catalog decides
 between a direct commit and a pull request (``mode``); both are :func:`gitops.promote.deliver`.
+Before anything is written, the digest's signed evidence is verified for the environment
+(:func:`pipeline_lib.attest.enforce.check_before_write`, the catalog's ``signing:`` policy):
+required evidence that does not verify is exit 1 and no commit.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitops.bump import BumpResult, default_image
 from gitops.hostlock import Writers
 from gitops.promote import deliver
+from pipeline_lib.attest.enforce import check_before_write
 from pipeline_lib.core.catalog import Catalog
 
 from . import PASSED, StageResult
@@ -39,10 +44,26 @@ class BumpOptions:
     github_token: str | None = None       # mode pr: opens the pull request
 
 
+def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image: str) -> str:
+    """The image the cluster will pull: ``image``, or its copy in the active registry while the
+    environment is failed over (the GitOps repo's DR state; the bump pins that one too). Read only
+    when evidence is checked."""
+    if catalog.signing_for(environment).evidence == "off":
+        return image
+    from gitops.drstate import fetch_state
+    state = fetch_state(repo_url or catalog.gitops_repo, environment, catalog.gitops_branch)
+    return state.follow(image) if state else image
+
+
 def run(opts: BumpOptions) -> StageResult:
     """Deliver the pin; ``value`` is the :class:`gitops.bump.BumpResult`."""
     env = opts.catalog.service(opts.service).environment(opts.environment)
     image = opts.image or default_image(opts.catalog, opts.service, opts.environment)
+    evidence = check_before_write(opts.catalog, opts.environment,
+                                  pulled_from(opts.catalog, opts.repo_url, opts.environment, image),
+                                  opts.digest, what="gitops bump")
+    for line in evidence.warnings:
+        print(f"gantry: warning: {line}", file=sys.stderr)
     result: BumpResult = deliver(opts.repo_url or opts.catalog.gitops_repo, catalog=opts.catalog,
                                  service=opts.service, environment=opts.environment, image=image,
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
@@ -54,4 +75,6 @@ def run(opts: BumpOptions) -> StageResult:
     else:
         detail = (f"{result.manifest}: {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
                   f"({str(result.commit)[:12]})" + (f"; pull request {result.pull_request}" if result.pull_request else ""))
-    return StageResult("bump", PASSED, detail, data=asdict(result), value=result)
+    if evidence.mode != "off":
+        detail += f"; {evidence.summary}"
+    return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence)}, value=result)

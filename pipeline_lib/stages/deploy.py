@@ -9,11 +9,13 @@ platform the stage is skipped, saying who deploys.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from gitops.pins import image_digests, read_pins
+from pipeline_lib.attest.enforce import check_before_write
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 
@@ -53,6 +55,10 @@ def run(opts: DeployOptions) -> StageResult:
     pins = read_pins(opts.repo_url or opts.catalog.gitops_repo, opts.catalog, opts.environment)
     digest = image_digests({opts.service: pins[opts.service]}, opts.environment)[opts.service]
     repository = pins[opts.service].name or f"{opts.catalog.registry_host}/{se.ecr_repository}"
+    # before the ECS service changes: the pinned digest's evidence, for this environment
+    evidence = check_before_write(opts.catalog, opts.environment, repository, digest, what="event deploy")
+    for line in evidence.warnings:
+        print(f"gantry: warning: {line}", file=sys.stderr)
     result: DeployResult = deploy(
         opts.ecs(opts.region or env.aws_region), service=opts.service, repository=repository, digest=digest,
         cluster=opts.cluster or opts.environment,

@@ -1,7 +1,7 @@
 """The ``Push`` stage: push the build's image to the registry (ECR Seoul) by digest.
 
 Jenkinsfile: ``gantry image push --service "$SERVICE" --env "$TARGET_ENV" --tag "$TAG"
---oci-archive image.oci.tar --output "$REPORTS/image.json"``. Blobs the registry already has are
+--oci-archive image.oci.tar --output "$REPORTS/image.json" --evidence "$REPORTS"``. Blobs the registry already has are
 not uploaded again; the digest is the registry's, recorded in ``image.json`` (``digest``,
 ``repository``, ``tag``, ``registry``, …), which the next stages read (the Jenkinsfile's
 ``readJSON``). The image comes from an OCI archive or layout, or else from the container
@@ -9,18 +9,27 @@ engine's local image store (``docker_client``, ``gantry image build --builder do
 
 While the environment is failed over (``dr_repo``: the GitOps repository whose DR state,
 :mod:`gitops.drstate`, names the active registry) the image goes to the active registry instead.
+
+When the environment has a signing key (catalog ``signing.<env>.key``) the stage then signs the
+digest's evidence — provenance, the Trivy SBOM, the gate's verdict — and pushes each Sigstore
+bundle as an OCI referrer of the image in the registry it was pushed to
+(:func:`pipeline_lib.attest.publish.sign_image`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from gitops.drstate import fetch_state
+from pipeline_lib.attest.publish import EvidenceFiles, build_info_from_env, predicates, sign_image
+from pipeline_lib.attest.statement import BuildInfo
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.image.copy import LayoutSource, copy_image, extract_archive
@@ -53,6 +62,29 @@ class PushOptions:
     environment: str = ""
     gitops_branch: str = "main"
     out: TextIO | None = field(default=None, repr=False)
+    #: sign after the push with this key (PEM path or awskms://…; None: no signing)
+    sign_key: str | None = None
+    evidence: EvidenceFiles | None = None
+    provenance: BuildInfo | None = None
+
+
+def evidence_from_reports(reports: Path, env: Mapping[str, str], *, service: str, environment: str,
+                          context: Path, dockerfile: Path) -> tuple[EvidenceFiles, BuildInfo]:
+    """What ``--evidence REPORTS`` signs: ``REPORTS/scans/sbom.cdx.json``, ``REPORTS/gate/verdict.json``
+    (scan outcomes in ``REPORTS/scans`` date the vulnerability DB) and provenance from Jenkins'
+    environment ``env`` (:func:`pipeline_lib.attest.publish.build_info_from_env`; BadInput when
+    ``JOB_URL``/``BUILD_URL``/``GIT_COMMIT`` are missing). The build started no later than its
+    first report (the Test stage's), and finished now."""
+    files = EvidenceFiles(sbom=reports / "scans" / "sbom.cdx.json", verdict=reports / "gate" / "verdict.json",
+                          outcomes=reports / "scans")
+    try:
+        first = min(p.stat().st_mtime for p in reports.rglob("*") if p.is_file())
+    except (ValueError, OSError):
+        first = dt.datetime.now(dt.timezone.utc).timestamp()
+    info = build_info_from_env(dict(env), service=service, environment=environment,
+                               started_on=dt.datetime.fromtimestamp(first, dt.timezone.utc),
+                               finished_on=dt.datetime.now(dt.timezone.utc), context=context, dockerfile=dockerfile)
+    return files, info
 
 
 def active_host(opts: PushOptions) -> tuple[str, str | None]:
@@ -115,7 +147,14 @@ def run(opts: PushOptions) -> StageResult:
                        "blobs_uploaded": result.stats.blobs_uploaded, "bytes_uploaded": result.stats.bytes_uploaded})
     if failed_over_to:
         record["failed_over_to"] = failed_over_to
+    detail = f"{record['references'][0]}@{record['digest']}" + (f" (failed over to {failed_over_to})"
+                                                                  if failed_over_to else "")
+    if opts.sign_key:
+        published = sign_image(f"{host}/{opts.repository}", record["digest"], opts.sign_key,
+                               predicates(opts.evidence or EvidenceFiles(), opts.provenance))
+        record.update({"attestations": published.kinds, "signed_by": published.hint,
+                       "signing_seconds": round(published.seconds, 3)})
+        detail += f"; signed {', '.join(published.kinds)} ({published.seconds:.2f}s)"
     if opts.output is not None:
         write_atomic(opts.output, json.dumps(record, indent=2) + "\n")
-    return StageResult("push", PASSED, f"{record['references'][0]}@{record['digest']}"
-                       + (f" (failed over to {failed_over_to})" if failed_over_to else ""), data=record)
+    return StageResult("push", PASSED, detail, data=record)

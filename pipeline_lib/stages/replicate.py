@@ -79,6 +79,7 @@ def run(opts: ReplicateOptions) -> StageResult:
                                 ecr=ecr, registry_id=opts.registry_id, timeout=opts.timeout,
                                 interval=opts.interval, out=opts.out or sys.stdout)
     where = ", ".join(f"{r} ({s:.1f}s)" for r, s in report.present.items())
-    return StageResult("replicate", PASSED, f"{opts.repository}@{opts.digest[:19]} in {where}",
-                       data={"present": report.present, "digest": opts.digest, "source_region": source,
-                             "source": host})
+    refs = f" with its {report.referrers} referrer(s)" if report.referrers else ""
+    return StageResult("replicate", PASSED, f"{opts.repository}@{opts.digest[:19]}{refs} in {where}",
+                       data={"present": report.present, "digest": opts.digest, "referrers": report.referrers,
+                             "source_region": source, "source": host})

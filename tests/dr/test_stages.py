@@ -78,3 +78,27 @@ def test_without_a_failover_both_stages_use_the_primary(registry, registry_tokyo
                                                        timeout=5, source_region=SEOUL, dr_repo=repo_url,
                                                        environment="prod"))
     assert checked.data["source_region"] == SEOUL and list(checked.data["present"]) == [TOKYO]
+
+
+def test_failed_over_push_signs_its_evidence_where_it_pushed(registry, registry_tokyo, tmp_path: Path) -> None:
+    """The push stage signs in the registry it pushed to: while failed over, Tokyo holds the image
+    and its referrers (what the cluster will pull and the bump will verify); Seoul holds neither."""
+    from pipeline_lib.attest.publish import EvidenceFiles
+    from pipeline_lib.attest.store import verify_in_registry
+    from pipeline_lib.attest.verify import trusted_keys
+    from tests.attest.helpers import build_info, new_key
+
+    state = RegistryState("prod", TOKYO, registry_tokyo.host, SEOUL, registry.host, "2026-12-05T00:00:00Z", "failover")
+    repo_url = _gitops(tmp_path, state)
+    layout, digest = image_layout(tmp_path / "oci", f"dr signed {uuid.uuid4()}")
+    repository = f"shop/dr-{uuid.uuid4().hex[:8]}"
+    signer = new_key(tmp_path / "key")
+    result = push.run(push.PushOptions(registry.host, repository, ["v3"], oci_layout=layout, ref="app",
+                                       dr_repo=repo_url, environment="prod", sign_key=str(tmp_path / "key" / "gantry.key"),
+                                       evidence=EvidenceFiles(), provenance=build_info("prod")))
+    assert result.data["registry"] == registry_tokyo.host and result.data["attestations"] == ["provenance"]
+    trusted = trusted_keys([signer.public_key])
+    tokyo = verify_in_registry(RegistryClient(registry_tokyo.host), repository, digest, trusted, ("provenance",), "prod")
+    assert tokyo.problems == [] and list(tokyo.verified) == ["provenance"]
+    seoul = verify_in_registry(RegistryClient(registry.host), repository, digest, trusted, ("provenance",), "prod")
+    assert seoul.problems and "is not in this registry" in seoul.problems[0]

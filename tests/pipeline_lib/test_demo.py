@@ -93,7 +93,14 @@ def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
     # the tag is in the registry's storage (the registry is stopped after the demo)
     tags = work / "registry" / "data" / "docker" / "registry" / "v2" / "repositories" / "shop" / "storefront" / "_manifests" / "tags"
     assert image["tags"][0] in {p.name for p in tags.iterdir()}
-    assert len(list(tags.iterdir())) == 2  # one tag per run: the PR builds pushed nothing
+    names = {p.name for p in tags.iterdir()}
+    assert len({n for n in names if not n.startswith("sha256-")}) == 2  # one tag per run: the PR builds pushed nothing
+    # the signed evidence: three referrers of the digest, listed by its referrers tag schema index
+    assert "sha256-" + digest.split(":")[1] in names
+    assert image["attestations"] == ["provenance", "sbom", "verdict"]
+    for proc in runs:
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  main build: PASSED"))
+        assert "attestations provenance, sbom, verdict verified in 127.0.0.1:" in line and " and 127.0.0.1:" in line
     bare = work / "gitops.git"
     log = git(bare, "log", "--format=%s%n%b", "main")
     assert digest in log

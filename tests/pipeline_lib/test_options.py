@@ -47,6 +47,8 @@ def test_env_is_validated_against_the_catalog_names() -> None:
             assert action.default is None, prog
         elif prog.endswith("event deploy"):                  # only the ecs-fargate env makes sense
             assert action.default == "event", prog
+        elif prog.endswith("image verify"):                  # --env ENV or --key PUB, one required
+            assert action.default is None, prog
         else:
             assert action.required or action.default == "dev", prog
 

@@ -1,0 +1,132 @@
+"""The evidence check before ``gitops promote`` (the *target* environment's policy), ``dr failover``
+(in the registry the cluster will pull from: Tokyo) and ``event deploy`` (before ECS is touched)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from gitops.bump import bump
+from gitops.layout import init_repo
+from pipeline_lib.attest.store import push_bundles
+from pipeline_lib.cli import main
+from pipeline_lib.core.catalog import load_catalog
+from pipeline_lib.image.copy import RegistrySource, copy_image
+from pipeline_lib.image.referrers import copy_referrers
+from pipeline_lib.image.registry import RegistryClient
+from tests.conftest import git
+
+from .helpers import signed
+from .registry_helpers import push_image
+
+pytestmark = pytest.mark.integration
+
+
+def _catalog(path: Path, keyset, repo: str, envs: dict[str, str]) -> Path:
+    """A catalog with one service (storefront) in ``envs`` (name → platform) on ``repo``."""
+    pub = Path(keyset.prod.source).with_name("gantry.pub")
+    lines = ["version: 1", "defaults:", '  aws_account_id: "123456789012"', "  registry_region: ap-northeast-2",
+             "  replica_regions: [ap-northeast-1]", "  gitops_repo: https://github.com/example/gitops.git",
+             "environments:"]
+    for env, platform in envs.items():
+        lines += [f"  {env}:", f"    platform: {platform}", "    aws_region: ap-northeast-2",
+                  f"    domain: {env}.example.com", f"    namespace: shop-{env}"]
+    lines += ["services:", "  - name: storefront", "    repo: example/storefront", f"    ecr_repository: {repo}",
+              "    manifest_path: apps/storefront", "    environments:"]
+    for env in envs:
+        lines += [f"      {env}: {{}}" if env != "event" else
+                  "      event: {manifest: event/storefront/values.yaml, manifest_format: helm}"]
+    lines += ["signing:"] + [f"  {env}: {{evidence: required, trusted_keys: ['{pub}']}}" for env in envs]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_promote_needs_a_verdict_for_the_target_environment(registry, keyset, tmp_path: Path, capsys) -> None:
+    client = RegistryClient(registry.host)
+    repo, digest = push_image(client, tmp_path, repository=f"p{uuid.uuid4().hex[:8]}/storefront")
+    catalog_path = _catalog(tmp_path / "catalog.yaml", keyset, repo, {"dev": "jenkins", "prod": "eks"})
+    catalog = load_catalog(catalog_path)
+    bare = tmp_path / "gitops.git"
+    assert init_repo(bare, catalog, list(catalog.services), "dev", registry.host)
+    init_repo(bare, catalog, list(catalog.services), "prod", registry.host)
+    bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev", image=f"{registry.host}/{repo}",
+         digest=digest, tag="v1")
+    push_bundles(client, repo, digest, signed(keyset.prod, digest=digest, environment="dev"))
+    argv = ["gitops", "promote", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--from", "dev",
+            "--to", "prod", "--service", "storefront", "--mode", "commit"]
+    before = git(bare, "rev-parse", "main")
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gantry: gitops promote: ") and "no gate verdict for prod" in err[0]
+    assert git(bare, "rev-parse", "main") == before
+    push_bundles(client, repo, digest, {"verdict": signed(keyset.prod, digest=digest, environment="prod")["verdict"]})
+    assert main(argv) == 0
+    assert "evidence verified for prod" in capsys.readouterr().err
+    assert git(bare, "rev-parse", "main") != before
+
+
+def test_failover_checks_the_evidence_in_tokyo(registry, registry_tokyo, keyset, tmp_path: Path, capsys) -> None:
+    seoul, tokyo = RegistryClient(registry.host), RegistryClient(registry_tokyo.host)
+    repo, digest = push_image(seoul, tmp_path, repository=f"f{uuid.uuid4().hex[:8]}/storefront")
+    good = signed(keyset.prod, digest=digest)
+    push_bundles(seoul, repo, digest, good)
+    copy_image(RegistrySource(seoul, repo), digest, tokyo, repo, ["v1"])
+    push_bundles(tokyo, repo, digest, {k: v for k, v in good.items() if k != "sbom"})   # one referrer short
+    catalog_path = _catalog(tmp_path / "catalog.yaml", keyset, repo, {"prod": "eks"})
+    catalog = load_catalog(catalog_path)
+    bare = tmp_path / "gitops.git"
+    assert init_repo(bare, catalog, list(catalog.services), "prod", registry.host)
+    bump(bare.as_uri(), catalog=catalog, service="storefront", environment="prod", image=f"{registry.host}/{repo}",
+         digest=digest, tag="v1")
+    argv = ["dr", "failover", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--env", "prod",
+            "--registry-for", f"ap-northeast-2={registry.host}", "--registry-for",
+            f"ap-northeast-1={registry_tokyo.host}", "--to", "ap-northeast-1"]
+    before = git(bare, "rev-parse", "main")
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("gantry: ")]
+    assert len(err) == 1 and err[0].startswith("gantry: dr failover: ") and "sbom: missing" in err[0]
+    assert registry_tokyo.host in err[0]
+    assert git(bare, "rev-parse", "main") == before
+    assert copy_referrers(seoul, tokyo, repo, digest)              # replication catches up
+    assert main(argv) == 0
+    assert git(bare, "rev-parse", "main") != before
+    # failed over: a bump pins Tokyo's copy, so the evidence must verify in Tokyo
+    _, digest2 = push_image(seoul, tmp_path, repository=repo, tag="v2")
+    copy_image(RegistrySource(seoul, repo), digest2, tokyo, repo, ["v2"])
+    push_bundles(seoul, repo, digest2, signed(keyset.prod, digest=digest2))
+    bump_argv = ["gitops", "bump", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--env", "prod",
+                 "--service", "storefront", "--digest", digest2, "--image", f"{registry.host}/{repo}", "--mode", "commit"]
+    before = git(bare, "rev-parse", "main")
+    capsys.readouterr()
+    assert main(bump_argv) == 1
+    err = capsys.readouterr().err
+    assert f"{registry_tokyo.host}/{repo}@" in err and err.count("missing") == 3
+    assert git(bare, "rev-parse", "main") == before
+    copy_referrers(seoul, tokyo, repo, digest2)
+    assert main(bump_argv) == 0
+    assert git(bare, "rev-parse", "main") != before
+
+
+def test_event_deploy_refuses_before_ecs_is_touched(registry, keyset, aws_env, tmp_path: Path, capsys) -> None:
+    client = RegistryClient(registry.host)
+    repo, digest = push_image(client, tmp_path, repository=f"e{uuid.uuid4().hex[:8]}/storefront")
+    catalog_path = _catalog(tmp_path / "catalog.yaml", keyset, repo, {"event": "ecs-fargate"})
+    catalog = load_catalog(catalog_path)
+    bare = tmp_path / "gitops.git"
+    init_repo(bare, catalog, list(catalog.services), "event", registry.host)
+    bump(bare.as_uri(), catalog=catalog, service="storefront", environment="event", image=f"{registry.host}/{repo}",
+         digest=digest, tag="v1")
+    push_bundles(client, repo, digest, signed(keyset.prod, digest=digest, environment="event", passing=False))
+    ecs = boto3.client("ecs", region_name="ap-northeast-2")
+    ecs.create_cluster(clusterName="event")
+    capsys.readouterr()
+    assert main(["event", "deploy", "--catalog", str(catalog_path), "--service", "storefront",
+                 "--repo", bare.as_uri(), "--no-wait"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "event deploy" in err[0] and "did not pass under event's policy" in err[0]
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == []
