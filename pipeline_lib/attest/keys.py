@@ -84,8 +84,9 @@ class LocalSigner:
         return self.private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
 
 
-def load_private_key(path: Path) -> LocalSigner:
-    """A PEM private key (PKCS#8; unencrypted, or encrypted with ``GANTRY_KEY_PASSWORD``)."""
+def load_private_key(path: Path, password: str | None = None) -> LocalSigner:
+    """A PEM private key (PKCS#8; unencrypted, or encrypted with ``password``: the setting
+    ``GANTRY_KEY_PASSWORD``, passed down by the command)."""
     where = f"--key {path}"
     try:
         data = Path(path).read_bytes()
@@ -93,7 +94,6 @@ def load_private_key(path: Path) -> LocalSigner:
         raise NotFound(where, "no such file") from None
     except OSError as exc:
         raise BadInput(where, f"cannot read: {exc.strerror or exc}") from None
-    password = os.environ.get("GANTRY_KEY_PASSWORD")
     try:
         key = serialization.load_pem_private_key(data, password.encode() if password else None)
     except TypeError:

@@ -87,13 +87,13 @@ class Published:
 
 
 def sign_image(image: str, digest: str, key: str, preds: dict[str, dict], *, out: Path | None = None,
-               push: bool = True, client_for=None) -> Published:
+               push: bool = True, client_for=None, key_password: str | None = None) -> Published:
     """Sign ``preds`` for ``image@digest`` (``host/repository``) with ``key`` (PEM path or
     ``awskms://…``); write the bundles to ``out/<kind>.sigstore.json`` and/or push them as referrers."""
     from .sign import attest_image, signer_for
     from .store import push_bundles
     started = time.monotonic()
-    signer = signer_for(key)
+    signer = signer_for(key, key_password)
     bundles = attest_image(image, digest, signer, preds)
     lines = []
     if out is not None:

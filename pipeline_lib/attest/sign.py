@@ -12,13 +12,13 @@ from .keys import Signer, load_private_key
 from .statement import KINDS, statement
 
 
-def signer_for(key: str) -> Signer:
+def signer_for(key: str, password: str | None = None) -> Signer:
     """``awskms:///alias/NAME`` / ``awskms:///arn:…`` → :class:`.kms.KmsSigner`; else a PEM path
     (:func:`.keys.load_private_key`). Here, not in :mod:`.keys`, which :mod:`.kms` imports."""
     if key.startswith("awskms://"):
         from .kms import KmsSigner
         return KmsSigner.from_uri(key)
-    return load_private_key(Path(key))
+    return load_private_key(Path(key), password)
 
 
 def attest_image(image: str, digest: str, signer: Signer, predicates: dict[str, dict[str, Any]]) -> dict[str, bytes]:

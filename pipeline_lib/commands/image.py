@@ -167,7 +167,8 @@ def _sign(args: argparse.Namespace) -> int:
     if args.no_push and args.out is None:
         raise GantryError("image sign", "--no-push needs --out (the bundles would go nowhere)")
     from ..attest.publish import sign_image
-    for line in sign_image(image, digest, args.key, _predicates(args), out=args.out, push=not args.no_push).lines:
+    for line in sign_image(image, digest, args.key, _predicates(args), out=args.out, push=not args.no_push,
+                           key_password=args.settings.key_password).lines:
         print(line)
     return 0
 
@@ -303,7 +304,6 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    import os
     from ..stages.push import PushOptions, evidence_from_reports, run
     catalog, host, repo = _repository(args)
     tags = _tags(args)
@@ -315,14 +315,19 @@ def _push(args: argparse.Namespace) -> int:
         key = None
     elif key:
         svc = catalog.service(args.service)
-        evidence, provenance = evidence_from_reports(args.evidence, os.environ, service=args.service,
+        s = args.settings
+        jenkins = {k: v for k, v in (("JOB_URL", s.job_url), ("BUILD_URL", s.build_url), ("GIT_URL", s.git_url),
+                                     ("GIT_COMMIT", s.git_commit), ("GIT_BRANCH", s.git_branch),
+                                     ("TAG_NAME", s.tag_name)) if v}
+        evidence, provenance = evidence_from_reports(args.evidence, jenkins, service=args.service,
                                                      environment=args.env, context=args.source / svc.context,
                                                      dockerfile=args.source / svc.dockerfile)
     engine = None if args.oci_layout or args.oci_archive else _docker()
     record = run(PushOptions(host, repo, tags, args.oci_archive, args.oci_layout, args.ref, args.mount_from,
                              args.output, engine, dr_repo=None if args.registry else args.repo,
                              environment=args.env, gitops_branch=catalog.gitops_branch, out=sys.stderr,
-                             sign_key=key, evidence=evidence, provenance=provenance)).data
+                             sign_key=key, key_password=args.settings.key_password, evidence=evidence,
+                             provenance=provenance)).data
     for ref in record["references"]:
         print(f"pushed {ref}@{record['digest']}")
     if "bytes_uploaded" in record:

@@ -51,9 +51,13 @@ class Settings:
     pushgateway_password: str | None = None
     nvd_api_key: str | None = None
     docker_host: str = "unix:///var/run/docker.sock"
+    key_password: str | None = None
     build_url: str | None = None
     git_commit: str | None = None
     job_name: str | None = None
+    job_url: str | None = None
+    git_url: str | None = None
+    git_branch: str | None = None
     tag_name: str | None = None
     service: str = "unknown"
     target_env: str = "unknown"

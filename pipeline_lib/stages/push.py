@@ -64,6 +64,8 @@ class PushOptions:
     out: TextIO | None = field(default=None, repr=False)
     #: sign after the push with this key (PEM path or awskms://…; None: no signing)
     sign_key: str | None = None
+    #: password of an encrypted PEM ``sign_key`` (the setting GANTRY_KEY_PASSWORD)
+    key_password: str | None = field(default=None, repr=False)
     evidence: EvidenceFiles | None = None
     provenance: BuildInfo | None = None
 
@@ -151,7 +153,8 @@ def run(opts: PushOptions) -> StageResult:
                                                                   if failed_over_to else "")
     if opts.sign_key:
         published = sign_image(f"{host}/{opts.repository}", record["digest"], opts.sign_key,
-                               predicates(opts.evidence or EvidenceFiles(), opts.provenance))
+                               predicates(opts.evidence or EvidenceFiles(), opts.provenance),
+                               key_password=opts.key_password)
         record.update({"attestations": published.kinds, "signed_by": published.hint,
                        "signing_seconds": round(published.seconds, 3)})
         detail += f"; signed {', '.join(published.kinds)} ({published.seconds:.2f}s)"
