@@ -16,8 +16,8 @@ from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import BadInput, CheckFailed, GantryError
 from pipeline_lib.core.reference import check_digest, parse_repository
 
-from .keys import load_public_key
-from .verify import trusted_keys
+# keys/verify (cryptography) are imported when evidence is checked: a bump whose environment has
+# `signing: off` (or that only queues for a GitOps batch) does not pay their start-up.
 
 
 @dataclass
@@ -40,6 +40,8 @@ class EvidenceDecision:
 
 
 def trusted_for(catalog: Catalog, environment: str) -> dict:
+    from .keys import load_public_key
+    from .verify import trusted_keys
     policy = catalog.signing_for(environment)
     return trusted_keys([load_public_key(p, f"catalog signing.{environment}.trusted_keys") for p in policy.trusted_keys])
 

@@ -93,6 +93,10 @@ def test_the_index_help_is_each_modules_own_help() -> None:
     # gantry image push: the registry client needs requests, not the Pushgateway client
     ("import pipeline_lib.commands.image, pipeline_lib.stages.push",
      {"prometheus_client", "boto3", "botocore", "docker", "jenkins_jobs"}),
+    # gantry gitops bump: a bump that queues for a GitOps batch (issue 21: 50 at once) loads no render
+    # machinery (ruamel, concurrent.futures) and, with `signing: off`, no signature crypto
+    ("import pipeline_lib.commands.gitops, pipeline_lib.stages.bump, gitops.batch",
+     {"cryptography", "ruamel", "concurrent", "requests", "urllib3", "prometheus_client", "boto3", "docker"}),
 ])
 def test_a_stage_process_imports_what_it_uses(code: str, forbidden: set[str]) -> None:
     proc = _python("-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))")
