@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from . import __version__
 from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, GantryError
-from pipeline_lib.core.process import Terminated, kill_running, stop_servers, terminate_on_sigterm
 
 # Command name -> (the module that registers it, its one-line help). The top-level parser
 # (`gantry`, `gantry --help`, `gantry --version`, an unknown command) is built from this table
@@ -133,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr if args.command is None else sys.stdout)
         return EXIT_BAD_INPUT
+    # the process runner (subprocess, socket, threading) loads once a command runs, not for --help
+    from pipeline_lib.core.process import Terminated, terminate_on_sigterm
     with terminate_on_sigterm():
         try:   # the outer try: SIGTERM may also arrive while an error below is being reported
             try:
@@ -158,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _stop_children() -> None:
     """After an interrupt: whatever the unwinding left running (children of worker threads,
     a server started outside a ``with``) is ended before gantry exits."""
+    from pipeline_lib.core.process import kill_running, stop_servers
     kill_running()
     stop_servers()
 
