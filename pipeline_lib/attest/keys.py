@@ -84,16 +84,21 @@ class LocalSigner:
         return self.private_key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
 
 
-def load_private_key(path: Path, password: str | None = None) -> LocalSigner:
-    """A PEM private key (PKCS#8; unencrypted, or encrypted with ``password``: the setting
-    ``GANTRY_KEY_PASSWORD``, passed down by the command)."""
-    where = f"--key {path}"
+def _read_key_file(path: Path, where: str) -> bytes:
+    """The bytes of a key file; NotFound / BadInput naming ``where`` otherwise."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise NotFound(where, "no such file") from None
     except OSError as exc:
         raise BadInput(where, f"cannot read: {exc.strerror or exc}") from None
+
+
+def load_private_key(path: Path, password: str | None = None) -> LocalSigner:
+    """A PEM private key (PKCS#8; unencrypted, or encrypted with ``password``: the setting
+    ``GANTRY_KEY_PASSWORD``, passed down by the command)."""
+    where = f"--key {path}"
+    data = _read_key_file(path, where)
     try:
         key = serialization.load_pem_private_key(data, password.encode() if password else None)
     except TypeError:
@@ -114,12 +119,7 @@ def load_public_key(source: str | Path | bytes, where: str = "public key") -> ec
             data = text.encode()
         else:
             where = f"{where} {text}"
-            try:
-                data = Path(text).read_bytes()
-            except FileNotFoundError:
-                raise NotFound(where, "no such file") from None
-            except OSError as exc:
-                raise BadInput(where, f"cannot read: {exc.strerror or exc}") from None
+            data = _read_key_file(Path(text), where)
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
