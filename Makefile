@@ -22,6 +22,10 @@ CHECKOV_VENV  := .venv-checkov
 
 .PHONY: demo test test-fast deps debs clean trivydb
 
+# Bytecode is cached even where the caller's environment sets PYTHONDONTWRITEBYTECODE: the tests and
+# the demo start hundreds of gantry processes, each of which would otherwise compile gantry again.
+unexport PYTHONDONTWRITEBYTECODE
+
 demo: DEB_PKGS := $(DEMO_PKGS)
 demo: debs $(STAMP) $(TRIVYDB_BIN)
 	$(BIN)/gantry demo
