@@ -15,23 +15,7 @@ import pytest
 
 from pipeline_lib.core.errors import GantryError, NotFound, TimeoutExceeded
 from pipeline_lib.core.process import (LOOPBACK, group_alive, port_is_free, run, spawn)
-from tests.support.signals import reap, sigint_default
-
-
-def _live_in_group(pgid: int) -> list[int]:
-    """Non-zombie processes whose process group is ``pgid`` (a /proc scan, independent of the runner)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            found.append(int(name))
-    return found
+from tests.support.signals import group_members, reap, sigint_default
 
 
 def _pgid_file_cmd(pid_file: Path, body: str) -> list[str]:
@@ -44,7 +28,7 @@ def _gone(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return True
-    return not _live_in_group(pgid)
+    return not group_members(pgid)
 
 
 def test_timeout_kills_children_of_the_command(tmp_path: Path) -> None:
@@ -54,7 +38,7 @@ def test_timeout_kills_children_of_the_command(tmp_path: Path) -> None:
         run(_pgid_file_cmd(pid_file, "sleep 100 & sleep 100 & wait"), timeout=0.5)
     assert time.monotonic() - start < 10
     pgid = int(pid_file.read_text())
-    assert _gone(pgid), f"still alive in group {pgid}: {_live_in_group(pgid)}"
+    assert _gone(pgid), f"still alive in group {pgid}: {group_members(pgid)}"
     assert not group_alive(pgid)
     assert info.value.exit_code == 2 and "did not finish within 0.5s" in info.value.what
     assert "sleep 100" in info.value.what   # names the command
@@ -88,7 +72,7 @@ def test_ctrl_c_kills_the_group(tmp_path: Path) -> None:
         while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.05)
         pgid = int(pid_file.read_text())
-        assert _live_in_group(pgid)
+        assert group_members(pgid)
         parent.send_signal(signal.SIGINT)
         out, _ = parent.communicate(timeout=20)
         assert parent.returncode == 130 and out.strip() == "interrupted"
@@ -143,7 +127,7 @@ def test_spawned_server_stop_ends_its_group(tmp_path: Path) -> None:
     child = spawn("sleeper", _pgid_file_cmd(pid_file, "sleep 100 & sleep 100"), tmp_path / "log")
     child.wait_ready(lambda: pid_file.exists() and bool(pid_file.read_text().strip()), timeout=10)
     pgid = int(pid_file.read_text())
-    assert _live_in_group(pgid)
+    assert group_members(pgid)
     child.stop(grace=2)
     assert _gone(pgid)
 
