@@ -197,11 +197,13 @@ class Catalog:
         """The environment's evidence policy. With a ``signing:`` section, an environment it does
         not list gets :data:`DEFAULT_EVIDENCE` (required in prod and event, warn in dev) and no
         trusted key — a required environment without keys cannot evaluate (exit 2). A catalog with
-        no ``signing:`` section at all predates evidence: ``off`` (``configured`` False), so
-        callers can say so."""
-        if self.signing is None:
-            return SigningPolicy(environment, "off", configured=False)
-        return self.signing.get(environment) or SigningPolicy(environment, DEFAULT_EVIDENCE.get(environment, "required"))
+        no ``signing:`` section at all gets the same defaults (``configured`` False, so callers can
+        say the policy is implicit): a catalog must opt out of evidence explicitly
+        (``signing: {prod: {evidence: off}}``), never by omission."""
+        if self.signing is None or environment not in self.signing:
+            return SigningPolicy(environment, DEFAULT_EVIDENCE.get(environment, "required"),
+                                 configured=self.signing is not None)
+        return self.signing[environment]
 
     @property
     def registry_host(self) -> str:
@@ -514,6 +516,8 @@ def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
         m = _mapping({} if value is None else value, path, problems, {"evidence", "trusted_keys", "key", "require"})
         if m is None:
             continue
+        if m.get("evidence") is False:     # YAML 1.1 reads an unquoted `off` as false
+            m = {**m, "evidence": "off"}
         evidence = _string(m, "evidence", path, problems, choices=EVIDENCE_MODES,
                            default=DEFAULT_EVIDENCE.get(name, "required"))
         keys = _string_list(m, "trusted_keys", path, problems)
