@@ -101,6 +101,8 @@ class Verdict:
     stale: list[AllowEntry] = field(default_factory=list)
     #: the exploit feeds the policy used: one status line each (scanners.feeds.FeedStatus)
     feeds: list[FeedStatus] = field(default_factory=list)
+    #: the service evaluated (catalog name), when the caller says: report.sarif's automation id
+    service: str | None = None
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -293,6 +295,12 @@ def _where(f: Finding) -> str:
     return (f.target or "") + (f":{f.line}" if f.line and f.target else "")
 
 
+def _exploit_why(e: Evaluated) -> str:
+    """`` (in KEV, EPSS 0.612 ≥ 0.5)`` when a feed rule is among the reasons ``e`` blocks, else ""."""
+    feed = [w for w in e.why if w.startswith(("in KEV", "EPSS"))]
+    return f" ({', '.join(feed)})" if feed else ""
+
+
 def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool) -> list[GateRule]:
     """The severity-threshold and max-count rules of one tool."""
     out: list[GateRule] = []
@@ -310,7 +318,7 @@ def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool)
                             f"{len(blocking)} {scope}finding(s) {' or '.join(limits)}: "
                             + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s))
                             + (f"; {exploited} in KEV" if exploited else ""),
-                            [f"{e.finding.severity} {e.finding.id} {_where(e.finding)} ({', '.join(e.why)})"
+                            [f"{e.finding.severity} {e.finding.id} {_where(e.finding)}" + _exploit_why(e)
                              for e in blocking[:50]]))
     else:
         out.append(GateRule("severity threshold", tool, PASS,
