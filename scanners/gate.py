@@ -260,15 +260,15 @@ def judge(findings: Sequence[Finding], policy: Policy, environment: str, feeds: 
     policy.check_environment(environment)
     missing = _missing_feeds(policy, environment, feeds, {f.tool for f in findings})
     if missing:
-        raise GantryError(missing[0].split(":", 1)[0], missing[0].split(":", 1)[1].strip())
+        raise GantryError(*missing[0])
     j = _Judge(policy, environment, baseline, today or utc_today(), feeds)
     return by_priority([j(f) for f in findings])
 
 
-def _missing_feeds(policy: Policy, environment: str, feeds: Feeds | None, tools: set[str]) -> list[str]:
-    """One ``feed <name>: …`` line per feed a rule of ``environment`` uses that is not loaded."""
-    return [f"feed {name}: the {environment} policy blocks on the {FEED_LABELS[name]} but it was not loaded "
-            f"(gate --feeds DIR, filled by gantry feeds pull)"
+def _missing_feeds(policy: Policy, environment: str, feeds: Feeds | None, tools: set[str]) -> list[tuple[str, str]]:
+    """One (``feed <name>``, why) per feed a rule of ``environment`` uses that is not loaded."""
+    return [(f"feed {name}", f"the {environment} policy blocks on the {FEED_LABELS[name]} but it was not loaded "
+                             f"(gate --feeds DIR, filled by gantry feeds pull)")
             for name in sorted(policy.feeds_used(environment, tools)) if feeds is None or feeds.get(name) is None]
 
 
@@ -421,10 +421,10 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
         rules.append(GateRule("exploit feed age", st.name, PASS if st.ok else ERROR, clip(st.message, 300)))
         if not st.ok:
             errors.append(st.message)
-    for missing in _missing_feeds(policy, environment, feeds, {r.tool for r in parsed} | {o.tool for o in outcomes}):
-        if not any(err.startswith(missing.split(":", 1)[0] + ":") for err in errors):
-            errors.append(missing)
-            rules.append(GateRule("exploit feed", missing.split(":", 1)[0].removeprefix("feed "), ERROR, clip(missing, 300)))
+    for where, why in _missing_feeds(policy, environment, feeds, {r.tool for r in parsed} | {o.tool for o in outcomes}):
+        if not any(err.startswith(where + ":") for err in errors):   # the loader's own error says it already
+            errors.append(f"{where}: {why}")
+            rules.append(GateRule("exploit feed", where.removeprefix("feed "), ERROR, clip(why, 300)))
     baseline, warnings = check_baseline(baseline, (f for r in parsed for f in r.findings), baseline_source)
     evaluated, expired_hits, rules_cache = _classify(parsed, policy, environment, baseline, today, feeds)
     stale = stale_exceptions(policy, [e.finding for e in evaluated], today,

@@ -1,7 +1,9 @@
 """The ``Gate`` stage: read the scan evidence, evaluate it against the policy, write the reports.
 
-Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --report-dir
-"$REPORTS/gate" --baseline-from-jenkins auto``. ``auto``: a pull-request job (``{env}/{service}-pr``,
+Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --service "$SERVICE"
+--report-dir "$REPORTS/gate" --baseline-from-jenkins auto``. The KEV/EPSS feeds are read from
+``feeds_dir`` only when the policy's rules use them (a missing or stale one: exit 2, the reports say
+which). ``auto``: a pull-request job (``{env}/{service}-pr``,
 jobs/templates.yaml) compares with its main-branch job ``{env}/{service}`` (:func:`baseline_job`);
 a main-branch job has no baseline. Exit codes (``StageResult.data["exit_code"]``): 0 pass, 1 the gate failed,
 2 cannot evaluate — see :mod:`scanners.gate` for why a skipped required scanner is 2.
