@@ -103,6 +103,8 @@ class Verdict:
     feeds: list[FeedStatus] = field(default_factory=list)
     #: the service evaluated (catalog name), when the caller says: report.sarif's automation id
     service: str | None = None
+    #: tool → what its report says it scanned (an image reference, a path), from the reports' links
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -460,6 +462,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
     v.warnings = warnings
     v.stale = stale
+    v.artifacts = {r.tool: r.links["artifact"] for r in parsed if r.links.get("artifact")}
     v.feeds = list(feed_statuses)
     v.summary = _summary(v)
     v.duration = time.monotonic() - start

@@ -128,11 +128,11 @@ def render(verdict) -> str:
     for e in verdict.findings:
         by_tool.setdefault(e.finding.tool, []).append(e)
     reasons = {o.tool: o.reason for o in verdict.outcomes}
-    image = image_repository(verdict.links.get("artifact"))   # the scanned image, when the report names one
+    artifacts = getattr(verdict, "artifacts", {})   # tool → the image its report says it scanned
     service = getattr(verdict, "service", None)
     automation = automation_id(service, verdict.environment) if service else None
     runs = [_run(t, by_tool.get(t, []), verdict.tools.get(t, "report"), reasons.get(t, ""), verdict.baseline is not None,
-                 image, automation)
+                 image_repository(artifacts.get(t)), automation)
             for t in sorted(set(by_tool) | set(verdict.tools))]
     doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"

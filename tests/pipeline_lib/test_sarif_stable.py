@@ -92,3 +92,19 @@ def test_each_environment_has_its_own_category(tmp_path) -> None:
         sarif = json.loads((tmp_path / env / "report.sarif").read_text())
         ids |= {run["automationDetails"]["id"] for run in sarif["runs"]}
     assert ids == {"gantry/storefront/dev/", "gantry/storefront/prod/"}
+
+
+@pytest.mark.parametrize("target, repo", [
+    ("127.0.0.1:5000/shop/web:1.4.2 (debian 12.5)", "127.0.0.1:5000/shop/web"),
+    (f"ecr.example.com/shop/web@sha256:{'a' * 64}", "ecr.example.com/shop/web"),
+    (f"ecr.example.com/shop/web:1.0@sha256:{'b' * 64}", "ecr.example.com/shop/web"),
+    ("alpine:3.19 (alpine 3.19.1)", "alpine"),
+    ("127.0.0.1:5000/shop/web", None),            # no tag, no digest: left as it is
+    ("app/package-lock.json", None),
+    ("src/main/App.java", None),
+    ("", None),
+])
+def test_image_repository(target, repo) -> None:
+    from scanners.formats.sarif import image_repository
+
+    assert image_repository(target) == repo
