@@ -38,9 +38,9 @@ environment (prod, event, …): a partial analysis is never silently a pass wher
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
