@@ -273,6 +273,9 @@ def run_loadtest(plan: Plan, *, progress: Callable[[str], None] | None = None,
                                   plan.profile.duration_s)
         if done.returncode not in (0, 1):
             raise GantryError(WHERE, f"Locust exited {done.returncode}: {done.last_line() or 'no output'}")
+        if not (out / STATS_CSV).is_file():
+            raise GantryError(WHERE, f"Locust exited {done.returncode} without statistics: "
+                                     f"{done.last_line() or 'no output'}")
         crashed = _exceptions(out)
         if crashed:
             raise GantryError(WHERE, f"a Locust task raised: {crashed}")
