@@ -194,3 +194,24 @@ def test_catalog_load_profile_is_validated(change: dict, message: str) -> None:
         parse_catalog(data, "catalog.yaml")
     assert len(exc.value.problems) == 1 and exc.value.problems[0].startswith(f"catalog.yaml: {message}"), \
         exc.value.problems
+
+
+def test_jenkins_job_runs_the_gate_from_the_catalog() -> None:
+    """The generated event/loadtest job (rendered by jenkins-job-builder): its parameters default
+    to the catalog's target, its timeout is the run time plus a margin, its script runs the gate."""
+    import xml.etree.ElementTree as ET
+
+    from pipeline_lib.jobs.generate import LOADTEST_MARGIN_MINUTES, expected_job_names, loadtest_job_name
+    from pipeline_lib.jobs.render import jjb_files, render_jobs
+
+    catalog = load_catalog(CATALOG)
+    assert loadtest_job_name(catalog) == "event/loadtest" and "event/loadtest" in expected_job_names(catalog)
+    jobs = {j.name: j for j in render_jobs(jjb_files(CATALOG.parent, exclude=[CATALOG]))}
+    root = ET.fromstring(jobs["event/loadtest"].xml)
+    params = {p.findtext("name"): p.findtext("defaultValue") or "" for p in root.iter("hudson.model.StringParameterDefinition")}
+    assert params == {"TARGET": catalog.event_load.target, "USERS": "", "DURATION": ""}
+    script = root.findtext("definition/script")
+    minutes = int(catalog.event_load.duration_s // 60) + LOADTEST_MARGIN_MINUTES
+    assert f"timeout(time: {minutes}, unit: 'MINUTES')" in script
+    assert 'exec gantry event loadtest "$@"' in script and '--env "event" --out reports/loadtest' in script
+    assert "archiveArtifacts artifacts: 'reports/loadtest/**'" in script
