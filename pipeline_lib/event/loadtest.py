@@ -11,6 +11,7 @@ import, which must not happen inside gantry. The child gets a generated locustfi
   ``locust_exceptions.csv`` — Locust's CSV reports (``--csv locust``);
 - ``locust.html`` — Locust's HTML report;
 - ``locust_progress.json`` — users, requests, failures and current p95, replaced every second;
+- ``locust.log`` — Locust's output (its summary tables, warnings; the tail when it is long);
 - ``loadtest.json`` — the verdict (below), written atomically, last.
 
 The verdict is read from the ``Aggregated`` row of ``locust_stats.csv`` (Locust 2.x columns:
@@ -37,11 +38,10 @@ passed when:
                  "mix": [{"name": "browse", "method": "GET", "path": "/products", "weight": 50}, ...]},
      "error": null}                           # why the run could not be judged, else null
 
-A run that cannot be judged (Locust missing or crashed, a task raising, no request made) writes
-the verdict with ``"passed": false``, empty ``thresholds`` and ``error`` set, then raises
-:class:`~pipeline_lib.core.errors.GantryError` (exit 2): never a pass. An unreachable target is
-refused before Locust starts (:class:`~pipeline_lib.core.errors.Unavailable`, exit 2; nothing is
-written).
+A run that cannot be judged (target unreachable — checked before Locust starts —, Locust missing
+or crashed, a task raising, no request made) writes the verdict with ``"passed": false``, empty
+``thresholds`` and ``error`` set, then raises :class:`~pipeline_lib.core.errors.GantryError`
+(exit 2): never a pass, and the reports of an earlier run are gone (removed when a run starts).
 """
 
 from __future__ import annotations
@@ -72,9 +72,10 @@ STATS_CSV = f"{CSV_PREFIX}_stats.csv"
 HISTORY_CSV = f"{CSV_PREFIX}_stats_history.csv"
 EXCEPTIONS_CSV = f"{CSV_PREFIX}_exceptions.csv"
 PROGRESS_JSON = f"{CSV_PREFIX}_progress.json"
+LOG_NAME = f"{CSV_PREFIX}.log"
 #: every file a run writes (removed first, so a stale report is never read as this run's)
 OUTPUTS = (locustfile.FILENAME, STATS_CSV, HISTORY_CSV, f"{CSV_PREFIX}_failures.csv", EXCEPTIONS_CSV,
-           HTML_NAME, PROGRESS_JSON, VERDICT_NAME)
+           HTML_NAME, PROGRESS_JSON, LOG_NAME, VERDICT_NAME)
 START_GRACE = 60.0   # seconds Locust gets on top of the run time (start, stop, reports)
 WHERE = "event loadtest"
 
@@ -253,24 +254,24 @@ def run_loadtest(plan: Plan, *, progress: Callable[[str], None] | None = None,
     """Run ``plan`` (see the module docstring) and write its reports and ``loadtest.json``.
 
     ``progress`` gets a line every ``progress_interval`` seconds while Locust runs. Returns the
-    verdict (passed or not). Raises Unavailable when the target does not answer, GantryError
-    (exit 2) when Locust is missing, crashes or measures nothing (the verdict is written first,
-    failed, with its ``error``)."""
-    if importlib.util.find_spec("locust") is None:
-        raise GantryError(WHERE, "Locust is not installed in gantry's environment: "
-                                 "pip install 'gantry[load]' (or pip install locust)")
-    check_target(plan.target)
+    verdict (passed or not). Raises GantryError (exit 2; Unavailable/TimeoutExceeded when the
+    target does not answer) when the run cannot be judged: the verdict is written first, failed,
+    with its ``error``."""
     out = plan.out.resolve()
     plan = Plan(plan.target, plan.env, plan.profile, out)
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
-    write_atomic(out / locustfile.FILENAME, locustfile.render(plan.profile, out / STATS_CSV, out / PROGRESS_JSON))
     started = datetime.now(UTC)
-    timeout = plan.profile.duration_s + START_GRACE
     try:
-        done = _run_with_progress(locust_argv(plan, python), out, timeout, progress, progress_interval,
-                                  plan.profile.duration_s)
+        if importlib.util.find_spec("locust") is None:
+            raise GantryError(WHERE, "Locust is not installed in gantry's environment: "
+                                     "pip install 'gantry[load]' (or pip install locust)")
+        check_target(plan.target)
+        write_atomic(out / locustfile.FILENAME, locustfile.render(plan.profile, out / STATS_CSV, out / PROGRESS_JSON))
+        done = _run_with_progress(locust_argv(plan, python), out, plan.profile.duration_s + START_GRACE, progress,
+                                  progress_interval, plan.profile.duration_s)
+        write_atomic(out / LOG_NAME, done.stdout + done.stderr)
         if done.returncode not in (0, 1):
             raise GantryError(WHERE, f"Locust exited {done.returncode}: {done.last_line() or 'no output'}")
         if not (out / STATS_CSV).is_file():

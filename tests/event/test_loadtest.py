@@ -13,14 +13,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import requests
 import waitress
 import yaml
 
 from pipeline_lib.cli import main
-from pipeline_lib.core.catalog import load_catalog, parse_catalog, unwrap
+from pipeline_lib.core.catalog import LoadThresholds, load_catalog, parse_catalog, unwrap
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.process import free_port
-from pipeline_lib.event.loadtest import Plan, parse_stats, run_loadtest
+from pipeline_lib.event.loadtest import Measured, Plan, judge, parse_stats, run_loadtest
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,11 @@ CATALOG = ROOT / "jobs" / "catalog.yaml"
 STOREFRONT = ROOT / "examples" / "storefront" / "storefront" / "app.py"
 LATENCY = 0.2        # seconds added to every request in "latency" mode
 ERROR_EVERY = 20     # every 20th request answers 500 in "errors" mode: 5 %
-# Bounded: 10 users for 3 s. Thresholds the healthy storefront meets on a busy 2-core machine;
-# 200 ms of latency breaks p95 (and not p99, whose limit is above it); 5 % errors break the rate.
-LOAD = {"users": 10, "spawn_rate": 10, "duration": "3s", "wait_ms": [20, 50],
-        "thresholds": {"p95_ms": 150, "p99_ms": 400, "error_rate_pct": 1, "min_rps": 5}}
+# Bounded: 10 users for 3 s, ~60 req/s (light: the machine's 2 cores are shared). Thresholds the
+# healthy storefront meets with a wide margin (p95 is ~10 ms idle, < 100 ms on a loaded machine);
+# 200 ms of latency breaks p95 and nothing else (p99's limit is above it); 5 % errors break the rate.
+LOAD = {"users": 10, "spawn_rate": 10, "duration": "3s", "wait_ms": [100, 200],
+        "thresholds": {"p95_ms": 180, "p99_ms": 1000, "error_rate_pct": 1, "min_rps": 5}}
 
 
 class Faults:
@@ -68,8 +70,12 @@ def storefront() -> Iterator[tuple[str, Faults]]:
     server = waitress.create_server(faults, host="127.0.0.1", port=0, threads=16)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
     try:
-        yield f"http://127.0.0.1:{server.effective_port}", faults
+        with requests.Session() as s:   # warm: the first requests of a fresh app are not the load gate's business
+            for step in load_catalog(CATALOG).event_load.mix:   # type: ignore[union-attr]
+                assert s.request(step.method, url + step.path, json=step.json, timeout=10).ok, step
+        yield url, faults
     finally:
         server.close()
 
@@ -131,6 +137,7 @@ def test_load_gate_against_the_storefront(storefront, catalog_path: Path, tmp_pa
     else:
         assert verdict["failures"] == 0   # the shipped mix (cart and checkout POSTs included) all 2xx
     assert (tmp_path / "r" / "locust.html").stat().st_size > 1000
+    assert "Aggregated" in (tmp_path / "r" / "locust.log").read_text()   # Locust's own summary table
     progress = [line for line in err.splitlines() if line.startswith("loadtest: ")]
     assert len(progress) >= 2 and any(" users 10 requests " in line for line in progress), err
 
@@ -139,7 +146,9 @@ def test_unreachable_target_cannot_run(catalog_path: Path, tmp_path: Path, capsy
     code, _out, err = _loadtest(capsys, catalog_path, tmp_path / "r", "--target", f"http://127.0.0.1:{free_port()}")
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("gantry: event loadtest: --target: GET / failed"), err
-    assert not (tmp_path / "r" / "loadtest.json").exists()
+    verdict = json.loads((tmp_path / "r" / "loadtest.json").read_text())   # the last run failed
+    assert verdict["passed"] is False and verdict["error"].startswith("event loadtest: --target: GET / failed")
+    assert not (tmp_path / "r" / "locust_stats.csv").exists()
 
 
 def test_locust_missing_in_the_child_is_never_a_pass(storefront, tmp_path: Path) -> None:
@@ -151,6 +160,19 @@ def test_locust_missing_in_the_child_is_never_a_pass(storefront, tmp_path: Path)
     assert exc.value.exit_code == 2 and "No module named locust" in str(exc.value)
     verdict = json.loads((tmp_path / "r" / "loadtest.json").read_text())
     assert verdict["passed"] is False and verdict["thresholds"] == [] and "without statistics" in verdict["error"]
+
+
+@pytest.mark.parametrize(("measured", "missed"), [
+    (Measured(1000, 0, 500, 1200, 200), []),                    # every limit met exactly
+    (Measured(1000, 0, 510, 1200, 200), ["p95_ms"]),
+    (Measured(1000, 0, 500, 1300, 200), ["p99_ms"]),
+    (Measured(1000, 11, 500, 1200, 200), ["error_rate_pct"]),   # 1.1 % > 1 %
+    (Measured(1000, 0, 500, 1200, 199.9), ["min_rps"]),
+    (Measured(1000, 1000, 900, 2000, 10), ["p95_ms", "p99_ms", "error_rate_pct", "min_rps"]),
+])
+def test_each_threshold_is_judged_on_its_own(measured: Measured, missed: list[str]) -> None:
+    checks = judge(measured, LoadThresholds(p95_ms=500, p99_ms=1200, error_rate_pct=1, min_rps=200))
+    assert [c.name for c in checks if not c.passed] == missed
 
 
 def test_no_request_is_not_a_pass(tmp_path: Path) -> None:
@@ -170,7 +192,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(catalog_path: Path, tmp_path: 
     code, out, _err = _loadtest(capsys, catalog_path, tmp_path / "r", "--target", "http://127.0.0.1:9",
                                 "--dry-run", "--format", "json")
     plan = json.loads(out)
-    assert code == 0 and plan["thresholds"] == {"p95_ms": 150.0, "p99_ms": 400.0, "error_rate_pct": 1.0,
+    assert code == 0 and plan["thresholds"] == {"p95_ms": 180.0, "p99_ms": 1000.0, "error_rate_pct": 1.0,
                                                 "min_rps": 5.0}
     assert plan["profile"]["mix"][2] == {"name": "cart", "method": "POST", "path": "/cart", "weight": 15,
                                          "json": {"sku": "sku-1001", "qty": 1}}
