@@ -221,8 +221,9 @@ def _loadtest(args: argparse.Namespace) -> int:
     target = args.target or profile.target
     if not target:
         raise GantryError("event loadtest: --target", "required (the catalog's event.load has no target)")
-    if not re.match(r"^https?://[^\s/?#]+", target):
-        raise GantryError("event loadtest: --target", f"{target!r} is not an http(s) URL")
+    if not re.match(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$", target):
+        raise GantryError("event loadtest: --target", "not an http(s) URL without credentials "
+                          "(the URL goes into reports and logs)")
     if args.users is not None:
         if not 1 <= args.users <= 100_000:
             raise GantryError("event loadtest: --users", f"must be from 1 to 100000, got {args.users}")

@@ -578,7 +578,7 @@ def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
 
 _LOAD_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 _LOAD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-_URL = re.compile(r"^https?://[^\s/?#]+(?:/\S*)?$")
+_URL = re.compile(r"^https?://[^\s/?#@]+(?:/\S*)?$")   # no user:password@: it goes into reports
 
 
 def _number(mapping: dict[str, Any], key: str, path: str, problems: _Problems,
@@ -614,7 +614,7 @@ def _parse_load(raw: Any, problems: _Problems) -> LoadProfile | None:
                  {"users", "spawn_rate", "duration", "mix", "thresholds"})
     if m is None:
         return None
-    target = _string(m, "target", path, problems, _URL, "an http(s) URL")
+    target = _string(m, "target", path, problems, _URL, "an http(s) URL without credentials")
     users = _int(m, "users", path, problems, 0, 1, 100_000)
     spawn_rate = _number(m, "spawn_rate", path, problems, 0, 10_000, above=True)
     duration = m.get("duration")

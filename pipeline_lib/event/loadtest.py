@@ -60,7 +60,7 @@ from pathlib import Path
 from pipeline_lib.core.catalog import LoadProfile, LoadThresholds
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.process import TAIL_OUTPUT, kill_running, run
+from pipeline_lib.core.process import TAIL_OUTPUT, Completed, kill_running, run
 from pipeline_lib.core.settings import child_env
 
 from . import locustfile
@@ -292,7 +292,7 @@ def run_loadtest(plan: Plan, *, progress: Callable[[str], None] | None = None,
 
 
 def _run_with_progress(argv: list[str], out: Path, timeout: float, progress: Callable[[str], None] | None,
-                       interval: float, duration: float):  # type: ignore[no-untyped-def]
+                       interval: float, duration: float) -> Completed:
     """:func:`run` in a worker thread while this one prints progress; an interrupt here (Ctrl-C,
     SIGTERM) kills Locust's process group before it propagates."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="locust")

@@ -237,3 +237,9 @@ def test_jenkins_job_runs_the_gate_from_the_catalog() -> None:
     assert f"timeout(time: {minutes}, unit: 'MINUTES')" in script
     assert 'exec gantry event loadtest "$@"' in script and '--env "event" --out reports/loadtest' in script
     assert "archiveArtifacts artifacts: 'reports/loadtest/**'" in script
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/", "https://user:secret@sale.example", "sale.example"])
+def test_target_must_be_a_plain_http_url(catalog_path: Path, tmp_path: Path, capsys, target: str) -> None:
+    code, _out, err = _loadtest(capsys, catalog_path, tmp_path / "r", "--target", target, "--dry-run")
+    assert code == 2 and err.startswith("gantry: event loadtest: --target: not an http(s) URL") and "secret" not in err
