@@ -229,8 +229,13 @@ def _loadtest(args: argparse.Namespace) -> int:
             raise GantryError("event loadtest: --users", f"must be from 1 to 100000, got {args.users}")
         profile = replace(profile, users=args.users)
     if args.duration is not None:
-        profile = replace(profile, duration_s=_duration("--duration", args.duration).total_seconds())
+        seconds = _duration("--duration", args.duration).total_seconds()
+        if seconds < 1:
+            raise GantryError("event loadtest: --duration", f"{args.duration!r} is shorter than 1s")
+        profile = replace(profile, duration_s=seconds)
     interval = _duration("--progress-interval", args.progress_interval).total_seconds()
+    if interval < 0.5:
+        raise GantryError("event loadtest: --progress-interval", f"{args.progress_interval!r} is shorter than 0.5s")
     plan = Plan(target.rstrip("/"), args.env, profile, args.out)
     if args.dry_run:
         if args.format == "json":
