@@ -128,10 +128,11 @@ def test_load_gate_against_the_storefront(storefront, catalog_path: Path, tmp_pa
         ["browse", "product", "cart", "checkout"]
     measured = {t["name"]: t["measured"] for t in verdict["thresholds"]}
     stats = parse_stats(tmp_path / "r" / "locust_stats.csv")   # Locust's own report agrees
-    assert (verdict["requests"], verdict["failures"]) == (stats.requests, stats.failures) and stats.requests > 50
+    assert (verdict["requests"], verdict["failures"]) == (stats.requests, stats.failures) and stats.requests > 20
     assert measured["p95_ms"] == stats.p95_ms
-    if mode == "errors":   # every 20th request failed: 5 % (± the requests in flight at the end)
-        assert 4.0 <= measured["error_rate_pct"] <= 6.0
+    if mode == "errors":   # every 20th request failed: 5 % (± one failure, ± the requests in flight at the end)
+        assert 100 * (verdict["requests"] // ERROR_EVERY - 1) / verdict["requests"] <= measured["error_rate_pct"] \
+            <= 100 * (verdict["requests"] // ERROR_EVERY + 2) / verdict["requests"]
     elif mode == "latency":
         assert measured["p95_ms"] >= LATENCY * 1000   # every request waited 200 ms
     else:
