@@ -74,7 +74,7 @@ debs:
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
-	$(BIN)/python -m pip install -q -e '.[test,infra]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test,infra,load]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # npm-groovy-lint (CodeNarc, needs only Java) validates the Jenkinsfile offline in the tests.
