@@ -18,8 +18,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline_lib.core.errors import BadInput, CheckFailed
+from pipeline_lib.core.errors import BadInput, CheckFailed, GantryError, NotFound
 from pipeline_lib.core.fileio import write_atomic
+
+from .hostlock import Writers
 
 HOLDS_DIR = ".gantry/holds"
 EXEMPT_VERBS = ("rollback",)   # the verbs a hold does not refuse
@@ -90,3 +92,51 @@ def refuse_if_held(checkout: Path, environment: str, service: str, verb: str) ->
         raise CheckFailed(f"gitops {verb} {service} {environment}",
                           f"refused: {hold.describe()}; release it with 'gantry gitops hold release "
                           f"--env {environment} --service {service}'")
+
+
+def hold_message(action: str, hold: Hold, by: str, reason: str) -> str:
+    """The commit message of a hold or release: subject, then its trailers (``Gantry-Action``)."""
+    lines = [f"{action}({hold.service}): {hold.environment}: {' '.join(reason.split())}", "",
+             f"Service: {hold.service}", f"Environment: {hold.environment}"]
+    if hold.digest:
+        lines.append(f"Digest: {hold.digest}")
+    lines += [f"Gantry-Action: {action}", f"By: {' '.join(by.split())}", f"Reason: {' '.join(reason.split())}"]
+    return "\n".join(lines) + "\n"
+
+
+def set_hold(repo_url: str, branch: str, hold: Hold, *, writers: Writers | None = None) -> str | None:
+    """Push one commit that sets (or replaces) ``hold``; its commit, None when it was already set
+    exactly so. Holds are not frozen: they change no running pin."""
+    from .git import transact
+
+    def change(wd: Path):
+        current = read_hold(wd, hold.environment, hold.service)
+        if current is not None and (current.by, current.reason, current.digest) == (hold.by, hold.reason, hold.digest):
+            return None
+        rel = write_hold(wd, hold)
+        return hold_message("hold", hold, hold.by, hold.reason), [rel], None
+
+    return transact(repo_url, change, branch=branch, writers=writers).commit
+
+
+def release_hold(repo_url: str, branch: str, environment: str, service: str, *, by: str, reason: str,
+                 writers: Writers | None = None) -> tuple[str, Hold]:
+    """Push one commit removing the hold on ``service`` in ``environment``: ``(commit, the hold)``.
+    NotFound (exit 2) when there is none."""
+    from .git import git, transact
+    released: list[Hold] = []
+
+    def change(wd: Path):
+        released.clear()
+        current = read_hold(wd, environment, service)
+        if current is None:
+            raise NotFound(f"gitops hold release {service} {environment}", "no hold is set")
+        released.append(current)
+        rel = hold_rel(environment, service)
+        git(wd, "rm", "-q", "--", rel)
+        return hold_message("release", current, by, reason), [rel], None
+
+    tx = transact(repo_url, change, branch=branch, writers=writers)
+    if tx.commit is None:  # pragma: no cover - a removal always changes the tree
+        raise GantryError(f"gitops hold release {service} {environment}", "nothing was committed")
+    return tx.commit, released[0]
