@@ -1,0 +1,134 @@
+"""A rollback that sticks (issue 24 item 3): rollback pins the previous digest and holds the
+service in one commit; bumps refuse a held service inside the write transaction (in-process
+through the real write path, queued as JSON like the batch, and via the CLI) until release."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops.bump import bump
+from gitops.history import read_history
+from gitops.holds import hold_rel
+from gitops.rollback import rollback
+from gitops.writeback import PinEdit, write_edits
+from pipeline_lib.cli import main
+from pipeline_lib.core.errors import CheckFailed, GantryError
+from tests.conftest import git
+from tests.gitops.conftest import REGISTRY, clone, digest
+from tests.support.catalogs import shipped_evidence_off
+
+IMAGE = f"{REGISTRY}/shop/storefront"
+
+
+def _edit(catalog, service: str, d: str, build: int) -> PinEdit:
+    env = catalog.service(service).environment("prod")
+    return PinEdit(service, "prod", env.ecr_repository, env.manifest, env.manifest_format, env.values_key,
+                   f"{REGISTRY}/{env.ecr_repository}", d, f"b{build}", f"https://ci/{build}")
+
+
+def _prod_digest(bare: Path, service: str) -> str:
+    text = git(bare, "show", f"main:apps/{service}/overlays/prod/kustomization.yaml")
+    return next(line.split()[-1] for line in text.splitlines() if line.strip().startswith("digest:"))
+
+
+def test_rollback_holds_and_100_bumps_never_override(gitops_repo: Path, catalog, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    url = gitops_repo.as_uri()
+    for d, tag in ((digest("a"), "v1"), (digest("b"), "v2")):
+        bump(url, catalog=catalog, service="storefront", environment="prod", image=IMAGE, digest=d, tag=tag,
+             verb="promote")
+    queued = _edit(catalog, "storefront", digest("9"), 999).to_json()   # a build's bump queued before the hold
+
+    targets, results = rollback(url, catalog=catalog, services=["storefront"], environment="prod", by="alice",
+                                reason="5xx after v2")
+    (result,) = results
+    assert not isinstance(result, GantryError), result
+    assert targets[0].digest == digest("a") and targets[0].tag == "v1" and result.commit
+    changed = git(gitops_repo, "show", "--name-only", "--format=", result.commit).split()
+    assert sorted(changed) == [hold_rel("prod", "storefront"), "apps/storefront/overlays/prod/kustomization.yaml"]
+    assert _prod_digest(gitops_repo, "storefront") == digest("a")
+    hold = json.loads(git(gitops_repo, "show", f"main:{hold_rel('prod', 'storefront')}"))
+    assert (hold["by"], hold["reason"], hold["digest"]) == ("alice", "5xx after v2", digest("a"))
+
+    # 100 bumps from builds, in batches mixed with another service's bumps, through the real write path
+    work = tmp_path / "work"
+    landed = 0
+    for batch in range(5):
+        edits = [_edit(catalog, "storefront", digest("cdef"[i % 4]), batch * 20 + i) for i in range(20)]
+        edits.append(_edit(catalog, "order-api", digest("0123456789"[batch]), 500 + batch))
+        out = write_edits(url, "main", edits, workdir=work)
+        assert all(isinstance(r, CheckFailed) and r.exit_code == 1 for r in out[:20])
+        assert "held by alice" in out[0].what and "5xx after v2" in out[0].what
+        landed += not isinstance(out[20], GantryError) and out[20].changed   # the held one blocks nobody
+    assert landed == 5 and _prod_digest(gitops_repo, "order-api") == digest("4")
+    (late,) = write_edits(url, "main", [PinEdit.from_json(queued)], workdir=work)   # checked when it writes
+    assert isinstance(late, CheckFailed)
+    assert _prod_digest(gitops_repo, "storefront") == digest("a")                  # 0 overrides
+
+    cat = str(shipped_evidence_off(tmp_path / "cat"))
+    cli = ["gitops", "bump", "--catalog", cat, "--repo", url, "--env", "prod", "--service", "storefront",
+           "--image", IMAGE, "--mode", "commit"]
+    for ch in "ef":   # through the CLI: the host's batch (a queued, JSON-carried edit)
+        assert main([*cli, "--digest", digest(ch)]) == 1
+        assert "held by alice" in capsys.readouterr().err
+    assert main(["gitops", "hold", "list", "--catalog", cat, "--repo", url, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(h["service"], h["environment"], h["by"]) for h in listed] == [("storefront", "prod", "alice")]
+
+    assert main(["gitops", "hold", "release", "--catalog", cat, "--repo", url, "--env", "prod",
+                 "--service", "storefront", "--by", "bob", "--reason", "fixed in v3"]) == 0
+    assert main([*cli, "--digest", digest("3"), "--by", "ci"]) == 0                 # the next bump lands
+    assert _prod_digest(gitops_repo, "storefront") == digest("3")
+    capsys.readouterr()
+
+    records = read_history(clone(gitops_repo, tmp_path / "h"), environment="prod", service="storefront")
+    actions = [(r.action, r.by, r.reason) for r in records[:3]]
+    assert actions == [("bump", "ci", None), ("release", "bob", "fixed in v3"), ("rollback", "alice", "5xx after v2")]
+    assert main(["gitops", "history", "--catalog", cat, "--repo", url, "--env", "prod", "--service", "storefront",
+                 "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [r["action"] for r in shown] == ["bump", "release", "rollback", "promote", "promote"]
+    assert shown[2]["digest"] == digest("a") and shown[2]["old_digest"] == digest("b")
+
+
+def test_second_rollback_goes_further_back_and_hold_set_blocks(gitops_repo: Path, catalog, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    url = gitops_repo.as_uri()
+    for ch in "567":
+        bump(url, catalog=catalog, service="product-api", environment="prod", image=f"{REGISTRY}/shop/product-api",
+             digest=digest(ch), tag=f"t{ch}")
+    rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r1")
+    assert _prod_digest(gitops_repo, "product-api") == digest("6")
+    rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r2")
+    assert _prod_digest(gitops_repo, "product-api") == digest("5")
+    with pytest.raises(GantryError, match="no earlier digest"):
+        rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r3")
+
+    cat = str(shipped_evidence_off(tmp_path / "cat"))
+    assert main(["gitops", "hold", "set", "--catalog", cat, "--repo", url, "--env", "prod", "--service",
+                 "order-api", "--reason", "db migration", "--by", "carol"]) == 0
+    (out,) = write_edits(url, "main", [_edit(catalog, "order-api", digest("1"), 1)])
+    assert isinstance(out, CheckFailed) and "held by carol" in out.what and "db migration" in out.what
+
+
+def test_rollback_to_freight(gitops_repo: Path, catalog, tmp_path: Path) -> None:
+    url = gitops_repo.as_uri()
+    from gitops.git import transact
+
+    def add(wd: Path):   # h24a's record shape: items [{service, image, tag, digest}]
+        path = wd / ".gantry/freight/0123456789ab.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"id": "0123456789ab", "environment": "dev", "commit": "0" * 40,
+                                    "items": [{"service": "storefront", "image": IMAGE, "tag": "f1",
+                                               "digest": digest("f")}]}))
+        return "freight", [".gantry/freight/0123456789ab.json"], None
+    transact(url, add)
+    targets, (result,) = rollback(url, catalog=catalog, services=["storefront"], environment="prod", by="d",
+                                  reason="back to the soaked build", freight="0123456789ab")
+    assert targets[0].source == "freight 0123456789ab" and result.commit
+    assert _prod_digest(gitops_repo, "storefront") == digest("f")
+    body = git(gitops_repo, "log", "-1", "--format=%(trailers:key=Rollback-From,valueonly)", "main")
+    assert body == "freight 0123456789ab"
