@@ -7,7 +7,8 @@ evaluated here, at write time, with the transaction's clock (:func:`gitops.write
 unless it breaks glass (``--break-glass --reason TEXT``): then it is written in its own commit
 with ``Break-Glass: true``, ``Reason:`` and ``Freeze-Window:`` trailers, and the command posts to
 Slack. Holds (set/release) change no running pin and are not frozen; a rollback is a pin change
-and needs ``--break-glass`` inside a window like any other (docs: gitops/README section Holds).
+and needs ``--break-glass`` inside a window like any other (README: "Rollback, holds, freeze
+windows, records").
 """
 
 from __future__ import annotations
