@@ -200,15 +200,15 @@ def _calendar_entry(schedule: dict[str, Any], create_at: str | None = None) -> E
     local: earlier than the sale, never later)."""
     try:
         build = json.loads((schedule.get("Target") or {}).get("Input") or "{}")
-        env = {v["Name"]: v["Value"] for v in build.get("EnvironmentVariablesOverride", [])}
+        variables = {v["Name"]: v["Value"] for v in build.get("EnvironmentVariablesOverride", [])}
         tz = str(schedule.get("ScheduleExpressionTimezone") or "UTC")
         zone = ZoneInfo(tz)
-        end = datetime.fromisoformat(env["EVENT_END"]).astimezone(zone)
-        if "EVENT_START" in env:
-            start = datetime.fromisoformat(env["EVENT_START"]).astimezone(zone)
+        end = datetime.fromisoformat(variables["EVENT_END"]).astimezone(zone)
+        if "EVENT_START" in variables:
+            start = datetime.fromisoformat(variables["EVENT_START"]).astimezone(zone)
         else:
             start = datetime.fromisoformat(str(create_at).removeprefix("at(").removesuffix(")")).replace(tzinfo=zone)
-        return EventWindow(str(env.get("EVENT_NAME") or schedule.get("Name", "event")), start, end, tz)
+        return EventWindow(str(variables.get("EVENT_NAME") or schedule.get("Name", "event")), start, end, tz)
     except (KeyError, ValueError, TypeError, ZoneInfoNotFoundError):
         return None
 
