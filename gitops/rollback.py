@@ -111,11 +111,12 @@ def plan_rollback(checkout: Path, catalog: Catalog, services: Sequence[str], env
 def rollback(repo_url: str, *, catalog: Catalog, services: Sequence[str], environment: str, by: str, reason: str,
              freight: str | None = None, stamp: Stamp | None = None, writers: Writers | None = None,
              now: Callable[[], datetime] | None = None, dry_run: bool = False,
-             build_url: str | None = None) -> tuple[list[Target], list[BumpResult | GantryError]]:
+             build_url: str | None = None,
+             workdir: Path | None = None) -> tuple[list[Target], list[BumpResult | GantryError]]:
     """Roll ``services`` back in ``environment`` and hold them (see the module docstring): the
     targets and, per service, its result or its own error (not written with ``dry_run``).
     ``stamp``: break-glass and the environment's freeze windows (its ``by``/``reason`` are replaced
-    by these)."""
+    by these). ``workdir``: a checkout directory to reuse (fetched and reset; default: a temporary clone)."""
     if not services:
         raise BadInput("gitops rollback", "name at least one --service")
     if not (reason or "").strip():
@@ -125,7 +126,7 @@ def rollback(repo_url: str, *, catalog: Catalog, services: Sequence[str], enviro
     tmp = Path(tempfile.mkdtemp(prefix="gantry-rollback-"))
     try:
         from .git import checkout
-        wd = checkout(repo_url, catalog.gitops_branch, tmp / "repo")
+        wd = checkout(repo_url, catalog.gitops_branch, workdir or tmp / "repo")
         targets = plan_rollback(wd, catalog, services, environment, freight)
         if dry_run:
             return targets, []

@@ -23,6 +23,15 @@ from tests.conftest import git
 from tests.gitops.conftest import REGISTRY, digest
 from tests.support.catalogs import shipped_evidence_off
 
+
+@pytest.fixture()
+def gitops_repo(tmp_path: Path, catalog) -> Path:
+    """A bare GitOps repo with the prod layout only (what these tests write)."""
+    from gitops.layout import init_repo
+    bare = tmp_path / "gitops.git"
+    init_repo(bare, catalog, catalog.services_in("prod"), "prod", REGISTRY)
+    return bare
+
 UTC = timezone.utc
 KST = timezone(timedelta(hours=9))
 YEAR_END = {"name": "year-end", "start": "2026-12-24T00:00:00+09:00", "end": "2026-12-26T00:00:00+09:00"}

@@ -12,13 +12,23 @@ import pytest
 from gitops.bump import bump
 from gitops.history import read_history
 from gitops.holds import hold_rel
-from gitops.rollback import rollback
+from gitops.git import checkout
+from gitops.rollback import plan_rollback, rollback
 from gitops.writeback import PinEdit, write_edits
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import CheckFailed, GantryError
 from tests.conftest import git
 from tests.gitops.conftest import REGISTRY, clone, digest
 from tests.support.catalogs import shipped_evidence_off
+
+
+@pytest.fixture()
+def gitops_repo(tmp_path: Path, catalog) -> Path:
+    """A bare GitOps repo with the prod layout only (what these tests write)."""
+    from gitops.layout import init_repo
+    bare = tmp_path / "gitops.git"
+    init_repo(bare, catalog, catalog.services_in("prod"), "prod", REGISTRY)
+    return bare
 
 IMAGE = f"{REGISTRY}/shop/storefront"
 
@@ -94,41 +104,38 @@ def test_rollback_holds_and_100_bumps_never_override(gitops_repo: Path, catalog,
     assert shown[2]["digest"] == digest("a") and shown[2]["old_digest"] == digest("b")
 
 
-def test_second_rollback_goes_further_back_and_hold_set_blocks(gitops_repo: Path, catalog, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    url = gitops_repo.as_uri()
-    for ch in "567":
-        bump(url, catalog=catalog, service="product-api", environment="prod", image=f"{REGISTRY}/shop/product-api",
-             digest=digest(ch), tag=f"t{ch}")
-    rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r1")
-    assert _prod_digest(gitops_repo, "product-api") == digest("6")
-    rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r2")
-    assert _prod_digest(gitops_repo, "product-api") == digest("5")
-    with pytest.raises(GantryError, match="no earlier digest"):
-        rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason="r3")
+def test_second_rollback_goes_further_back_to_freight_and_hold_set_blocks(gitops_repo: Path, catalog,
+                                                                           tmp_path: Path) -> None:
+    url, work = gitops_repo.as_uri(), tmp_path / "work"
+    for ch in "567":   # three builds' bumps, one commit each
+        (r,) = write_edits(url, "main", [_edit(catalog, "product-api", digest(ch), int(ch))], workdir=work)
+        assert r.commit
+    for reason, ch in (("r1", "6"), ("r2", "5")):
+        rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="a", reason=reason,
+                 workdir=work)
+        assert _prod_digest(gitops_repo, "product-api") == digest(ch)
+    with pytest.raises(GantryError, match="no earlier digest"):   # 5 was the first: nothing before it
+        plan_rollback(checkout(url, "main", work), catalog, ["product-api"], "prod")
 
-    cat = str(shipped_evidence_off(tmp_path / "cat"))
-    assert main(["gitops", "hold", "set", "--catalog", cat, "--repo", url, "--env", "prod", "--service",
-                 "order-api", "--reason", "db migration", "--by", "carol"]) == 0
-    (out,) = write_edits(url, "main", [_edit(catalog, "order-api", digest("1"), 1)])
-    assert isinstance(out, CheckFailed) and "held by carol" in out.what and "db migration" in out.what
-
-
-def test_rollback_to_freight(gitops_repo: Path, catalog, tmp_path: Path) -> None:
-    url = gitops_repo.as_uri()
     from gitops.git import transact
 
     def add(wd: Path):   # h24a's record shape: items [{service, image, tag, digest}]
         path = wd / ".gantry/freight/0123456789ab.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"id": "0123456789ab", "environment": "dev", "commit": "0" * 40,
-                                    "items": [{"service": "storefront", "image": IMAGE, "tag": "f1",
-                                               "digest": digest("f")}]}))
+                                    "items": [{"service": "product-api", "image": f"{REGISTRY}/shop/product-api",
+                                               "tag": "f1", "digest": digest("f")}]}))
         return "freight", [".gantry/freight/0123456789ab.json"], None
     transact(url, add)
-    targets, (result,) = rollback(url, catalog=catalog, services=["storefront"], environment="prod", by="d",
-                                  reason="back to the soaked build", freight="0123456789ab")
+    targets, (result,) = rollback(url, catalog=catalog, services=["product-api"], environment="prod", by="d",
+                                  reason="back to the soaked build", freight="0123456789ab", workdir=work)
     assert targets[0].source == "freight 0123456789ab" and result.commit
-    assert _prod_digest(gitops_repo, "storefront") == digest("f")
-    body = git(gitops_repo, "log", "-1", "--format=%(trailers:key=Rollback-From,valueonly)", "main")
-    assert body == "freight 0123456789ab"
+    assert _prod_digest(gitops_repo, "product-api") == digest("f")
+    assert git(gitops_repo, "log", "-1", "--format=%(trailers:key=Rollback-From,valueonly)", "main") == \
+        "freight 0123456789ab"
+
+    cat = str(shipped_evidence_off(tmp_path / "cat"))
+    assert main(["gitops", "hold", "set", "--catalog", cat, "--repo", url, "--env", "prod", "--service",
+                 "order-api", "--reason", "db migration", "--by", "carol"]) == 0
+    (out,) = write_edits(url, "main", [_edit(catalog, "order-api", digest("1"), 1)], workdir=work)
+    assert isinstance(out, CheckFailed) and "held by carol" in out.what and "db migration" in out.what
