@@ -19,6 +19,8 @@ from typing import Any
 from pipeline_lib.core.errors import BadInput, CheckFailed
 from pipeline_lib.core.freeze import Window, active_at, from_json
 
+from .holds import VERB_COMMANDS
+
 
 def frozen_by(environment: str, windows: list[dict[str, Any]], at: datetime) -> Window | None:
     """The first window of ``windows`` (JSON, :func:`pipeline_lib.core.freeze.to_json`) covering
@@ -40,6 +42,6 @@ def check_freeze(environment: str, service: str, verb: str, windows: list[dict[s
         return None
     if break_glass:
         return window
-    raise CheckFailed(f"gitops {verb} {service} {environment}",
+    raise CheckFailed(f"gitops {VERB_COMMANDS.get(verb, verb)} {service} {environment}",
                       f"refused: {environment} is frozen by window {window.describe()}; "
                       "an emergency change needs --break-glass --reason TEXT")

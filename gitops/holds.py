@@ -25,6 +25,7 @@ from .hostlock import Writers
 
 HOLDS_DIR = ".gantry/holds"
 EXEMPT_VERBS = ("rollback",)   # the verbs a hold does not refuse
+VERB_COMMANDS = {"deploy": "bump"}   # a pin edit's verb -> the command named in a refusal
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def refuse_if_held(checkout: Path, environment: str, service: str, verb: str) ->
         return
     hold = read_hold(checkout, environment, service)
     if hold is not None:
-        raise CheckFailed(f"gitops {verb} {service} {environment}",
+        raise CheckFailed(f"gitops {VERB_COMMANDS.get(verb, verb)} {service} {environment}",
                           f"refused: {hold.describe()}; release it with 'gantry gitops hold release "
                           f"--env {environment} --service {service}'")
 

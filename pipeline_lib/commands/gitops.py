@@ -533,7 +533,7 @@ def _freeze_status(args: argparse.Namespace) -> int:
     from pipeline_lib.core.freeze import active_at, parse_datetime, upcoming
     catalog = _load_catalog(args.catalog)
     try:
-        at = parse_datetime(args.at) if args.at else datetime.now(timezone.utc)
+        at = parse_datetime(args.at) if args.at else datetime.now(timezone.utc).replace(microsecond=0)
     except ValueError as exc:
         raise GantryError("gitops freeze status: --at", str(exc)) from None
     envs = [args.env] if args.env else list(catalog.environments)

@@ -154,17 +154,30 @@ def test_event_calendar_sale_window_freezes_prod(aws_env, tmp_path: Path, capsys
                       environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                    "computeType": "BUILD_GENERAL1_SMALL"},
                       serviceRole="arn:aws:iam::123456789012:role/event-runner")
-    boto3.client("scheduler", region_name="ap-northeast-2").create_schedule_group(Name="event-events")
+    scheduler = boto3.client("scheduler", region_name="ap-northeast-2")
+    scheduler.create_schedule_group(Name="event-events")
+    for step, at in (("create", "2027-09-09T22:00:00"), ("destroy", "2027-09-10T21:00:00")):
+        # an event scheduled before EVENT_START was recorded: its window starts at the create time
+        variables = [{"Name": "EVENT_NAME", "Value": "autumn-sale", "Type": "PLAINTEXT"},
+                     {"Name": "EVENT_END", "Value": "2027-09-10T20:00:00+09:00", "Type": "PLAINTEXT"}]
+        scheduler.create_schedule(
+            Name=f"autumn-sale-{step}", GroupName="event-events", ScheduleExpression=f"at({at})",
+            ScheduleExpressionTimezone="Asia/Seoul", FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": "arn:aws:scheduler:::aws-sdk:codebuild:startBuild",
+                    "RoleArn": "arn:aws:iam::123456789012:role/event-scheduler",
+                    "Input": json.dumps({"ProjectName": "event-runner", "EnvironmentVariablesOverride": variables})})
     assert main(["event", "schedule", "--name", "spring-sale", "--tz", "Asia/Seoul", "--start", "2027-03-05T10:00",
                  "--end", "2027-03-05T22:00"]) == 0
     cat = _catalog_with_freeze(tmp_path, "    freeze:\n      prod:\n        event_calendar: event-events\n")
     capsys.readouterr()
     status = []
-    for at in ("2027-03-05T09:59:59+09:00", "2027-03-05T10:00:00+09:00", "2027-03-05T22:00:00+09:00"):
+    for at in ("2027-03-05T09:59:59+09:00", "2027-03-05T10:00:00+09:00", "2027-03-05T22:00:00+09:00",
+               "2027-09-09T21:59:59+09:00", "2027-09-09T22:00:00+09:00", "2027-09-10T20:00:00+09:00"):
         assert main(["gitops", "freeze", "status", "--catalog", str(cat), "--env", "prod", "--at", at,
                      "--format", "json"]) == 0
         status.append(json.loads(capsys.readouterr().out)[0])
-    assert [s["frozen"] for s in status] == [False, True, False]
+    assert [s["frozen"] for s in status] == [False, True, False, False, True, False]
+    assert status[4]["active"][0]["name"] == "event autumn-sale"
     assert status[1]["active"][0]["name"] == "event spring-sale"
     assert status[1]["active"][0]["source"] == "event calendar"
     assert status[0]["next"][0]["start"] == "2027-03-05T10:00:00+09:00"
