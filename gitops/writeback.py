@@ -323,6 +323,19 @@ GUARDS: list[Guard] = [hold_guard, freeze_guard]
 """Run in order on every edit inside the transaction; each raises the edit's GantryError to refuse it."""
 
 
+def guard_problems(checkout: Path, edits: Sequence[PinEdit], at: datetime,
+                   guards: Sequence[Guard] | None = None) -> list[str]:
+    """One line per edit the guards refuse (``"<where>: <what>"``), for a writer that collects
+    problems instead of raising (a promotion's check list); break-glass marks are set as usual."""
+    problems = []
+    for edit in edits:
+        try:
+            run_guards(checkout, edit, at, guards)
+        except GantryError as exc:
+            problems.append(f"{exc.where}: {exc.what}")
+    return problems
+
+
 def utcnow() -> datetime:
     """The write path's default clock (aware, UTC)."""
     return datetime.now(timezone.utc)

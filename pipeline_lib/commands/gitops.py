@@ -415,7 +415,11 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
     fr = gsub.add_parser("freeze", help="freeze windows: when an environment's pins must not change")
     fsub = fr.add_subparsers(dest="freeze_command", metavar="ACTION", required=True)
     fs = fsub.add_parser("status", help="the windows in force now and the next ones (catalog + event calendar)",
-                         description="Exit 0 either way (frozen or not); 2: the catalog or calendar cannot be read.")
+                         description="Exit 0 either way (frozen or not), or with --check 1 when an environment "
+                                     "shown is frozen (e.g. a required status check on GitOps pull requests, which "
+                                     "a person may merge later than gantry wrote them); 2: the catalog or calendar "
+                                     "cannot be read.")
+    fs.add_argument("--check", action="store_true", help="exit 1 when frozen")
     add_catalog(fs)
     add_env(fs, default=None, help="only this environment")
     fs.add_argument("--at", help="evaluate at this ISO date-time with offset instead of now")
@@ -546,7 +550,7 @@ def _freeze_status(args: argparse.Namespace) -> int:
                        "windows": len(specs)})
     if args.format == "json":
         print(json.dumps(report, indent=2))
-        return 0
+        return _frozen_exit(args, report)
     for r in report:
         state = "FROZEN" if r["frozen"] else "open"
         print(f"{r['environment']}: {state} at {r['at']} ({r['windows']} window(s) configured)")
@@ -554,6 +558,16 @@ def _freeze_status(args: argparse.Namespace) -> int:
             print(f"  in force: {w['name']} ({w['source']}) {w['start']} .. {w['end']}")
         for w in r["next"]:
             print(f"  next:     {w['name']} ({w['source']}) {w['start']} .. {w['end']}")
+    return _frozen_exit(args, report)
+
+
+def _frozen_exit(args: argparse.Namespace, report: list[dict]) -> int:
+    frozen = [r for r in report if r["frozen"]]
+    if args.check and frozen:
+        first = frozen[0]["active"][0]
+        raise GantryError("gitops freeze status", f"{frozen[0]['environment']} is frozen by window {first['name']!r} "
+                                                  f"({first['source']}) until {first['end']}",
+                          exit_code=EXIT_CHECK_FAILED)
     return 0
 
 

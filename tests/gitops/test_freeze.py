@@ -142,6 +142,9 @@ def test_break_glass_cli_posts_to_slack_once(gitops_repo: Path, tmp_path: Path, 
     assert main(["gitops", "freeze", "status", "--catalog", str(cat), "--env", "prod", "--format", "json"]) == 0
     (status,) = json.loads(capsys.readouterr().out)
     assert status["frozen"] and status["active"][0]["name"] == "incident-freeze"
+    assert main(["gitops", "freeze", "status", "--catalog", str(cat), "--env", "prod", "--check"]) == 1
+    assert main(["gitops", "freeze", "status", "--catalog", str(cat), "--env", "dev", "--check"]) == 0
+    assert "frozen by window 'incident-freeze'" in capsys.readouterr().err
     assert main(["gitops", "history", "--catalog", str(cat), "--repo", url, "--env", "prod", "--format", "json"]) == 0
     first = json.loads(capsys.readouterr().out)[0]
     assert (first["action"], first["break_glass"], first["reason"], first["by"]) == ("bump", True, "payments down", "dana")
