@@ -18,6 +18,7 @@ does, unless the rollback breaks glass (:mod:`gitops.freeze`).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from .manifest import ImagePin
 from .writeback import BumpResult, PinEdit, Stamp, utcnow, write_edits
 
 FREIGHT_DIR = ".gantry/freight"
+_FREIGHT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")   # a file name, never a path
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def previous_pin(records: Sequence[Record], service: str, current: ImagePin) -> 
 
 def freight_pin(checkout: Path, freight: str, service: str) -> tuple[str, str | None, str | None]:
     """``(digest, image, tag)`` of ``service`` in freight ``freight`` read from ``checkout``."""
+    if not _FREIGHT_ID.match(freight):
+        raise BadInput("gitops rollback: --to", f"{freight!r} is not a freight ID")
     rel = f"{FREIGHT_DIR}/{freight}.json"
     path = checkout / rel
     if not path.is_file():

@@ -432,9 +432,19 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
     hi.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     add_env(hi, default=None, help="only this environment")
     hi.add_argument("--service")
-    hi.add_argument("--limit", type=int, default=None, help="read at most this many commits")
+    hi.add_argument("--limit", type=_positive, default=None, help="read at most this many commits")
     add_format(hi, human="table")
     hi.set_defaults(func=_history)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
+    return number
 
 
 def _checkout_of(repo: str, branch: str):

@@ -76,3 +76,9 @@ def test_history_groups_trailers_per_service_and_reads_commit_level_keys() -> No
     legacy = parse_commit("e" * 40, "d", "deploy(a): dev x -> y", "Service: a\nEnvironment: dev\nDigest: none -> sha256:9", "")
     assert legacy[0].action == "bump"
     assert parse_commit("f" * 40, "d", "scaffold prod", "", "") == []
+
+
+def test_rollback_freight_id_is_a_file_name_not_a_path(tmp_path) -> None:
+    from gitops.rollback import freight_pin
+    with pytest.raises(GantryError, match="is not a freight ID"):
+        freight_pin(tmp_path, "../../etc/passwd", "storefront")
