@@ -377,8 +377,8 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
                          description="Pins, per --service, the digest the newest non-rollback record replaced "
                                      "(or --to FREIGHT's), effect-checked, one commit per service that also sets a "
                                      "hold (.gantry/holds/ENV/SERVICE.json): bump and promote then refuse the "
-                                     "service until 'gantry gitops hold release'. Inside a freeze window it needs "
-                                     "--break-glass. Exit 1: refused (freeze); 2: nothing to roll back to, bad input.")
+                                     "service until 'gantry gitops hold release'. --reason is required (recorded in "
+                                     "the hold and the commit). Inside a freeze window it needs --break-glass. Exit 1: refused (freeze); 2: nothing to roll back to, bad input.")
     add_catalog(rb)
     rb.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     add_env(rb, required=True)
