@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline_lib.core.errors import BadInput, CheckFailed
+from pipeline_lib.core.errors import BadInput, CheckFailed, GantryError
 from pipeline_lib.core.freeze import Window, active_at, from_json
 
 from .holds import VERB_COMMANDS
@@ -45,3 +45,24 @@ def check_freeze(environment: str, service: str, verb: str, windows: list[dict[s
     raise CheckFailed(f"gitops {VERB_COMMANDS.get(verb, verb)} {service} {environment}",
                       f"refused: {environment} is frozen by window {window.describe()}; "
                       "an emergency change needs --break-glass --reason TEXT")
+
+
+def promotion_guard_for(windows: list[dict[str, Any]], break_glass: str | None = None):
+    """A freight promotion's guard (``guards=`` of ``gitops.promotion.promote_freight``) for the
+    target's ``windows`` (JSON, gathered by the command: catalog + event calendar): one refusal
+    line when ``plan.now`` is inside one and the promotion does not break glass."""
+    def guard(plan) -> list[str]:
+        try:
+            check_freeze(plan.target, ", ".join(plan.freight.services), "promote", windows, plan.now, break_glass)
+        except GantryError as exc:
+            return [f"not-frozen: {exc.where}: {exc.what}"]
+        return []
+    return guard
+
+
+def promotion_guard(plan) -> list[str]:
+    """``gitops.promotion.GUARDS`` entry ``gitops.freeze:promotion_guard``: the catalog's windows
+    of ``plan.target`` only (the event calendar needs the command layer: use
+    :func:`promotion_guard_for`)."""
+    from pipeline_lib.core.freeze import to_json
+    return promotion_guard_for(to_json(plan.catalog.freeze_for(plan.target).windows))(plan)

@@ -141,3 +141,16 @@ def release_hold(repo_url: str, branch: str, environment: str, service: str, *, 
     if tx.commit is None:  # pragma: no cover - a removal always changes the tree
         raise GantryError(f"gitops hold release {service} {environment}", "nothing was committed")
     return tx.commit, released[0]
+
+
+def promotion_guard(plan) -> list[str]:
+    """A freight promotion's guard (``gitops.promotion.GUARDS`` entry ``gitops.holds:promotion_guard``):
+    one refusal line per service of ``plan.freight`` held in ``plan.target`` (read from
+    ``plan.checkout``, the tip the commit will sit on)."""
+    lines = []
+    for item in plan.freight.items:
+        try:
+            refuse_if_held(plan.checkout, plan.target, item.service, "promote")
+        except GantryError as exc:
+            lines.append(f"not-held: {exc.where}: {exc.what}")
+    return lines

@@ -28,3 +28,25 @@ def test_rollback_freight_id_is_a_file_name_not_a_path(tmp_path) -> None:
     from gitops.rollback import freight_pin
     with pytest.raises(GantryError, match="is not a freight ID"):
         freight_pin(tmp_path, "../../etc/passwd", "storefront")
+
+
+def test_promotion_guards_refuse_held_and_frozen_freight(tmp_path) -> None:
+    """The guards offered to a freight promotion (gitops.promotion's GUARDS/guards=), on its plan's shape."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from gitops import freeze, holds
+    from pipeline_lib.core.freeze import parse_spec, to_json
+    holds.write_hold(tmp_path, holds.Hold("prod", "storefront", "alice", "bad v2", "2026-12-06T00:00:00+00:00"))
+    freight = SimpleNamespace(items=[SimpleNamespace(service="storefront"), SimpleNamespace(service="order-api")],
+                              services=["storefront", "order-api"])
+    at = datetime(2026, 12, 25, tzinfo=timezone.utc)
+    plan = SimpleNamespace(freight=freight, target="prod", checkout=tmp_path, now=at)
+    (line,) = holds.promotion_guard(plan)
+    assert "storefront" in line and "held by alice" in line and "bad v2" in line
+    windows = to_json([parse_spec({"name": "xmas", "start": "2026-12-24T00:00:00+09:00",
+                                   "end": "2026-12-26T00:00:00+09:00"})])
+    (frozen,) = freeze.promotion_guard_for(windows)(plan)
+    assert "xmas" in frozen and "--break-glass" in frozen
+    assert freeze.promotion_guard_for(windows, break_glass="outage")(plan) == []
+    assert freeze.promotion_guard_for(windows)(SimpleNamespace(**{**plan.__dict__, "now": at.replace(month=11)})) == []
