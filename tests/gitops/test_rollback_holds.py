@@ -134,3 +134,24 @@ def test_second_rollback_goes_further_back_to_freight_and_hold_set_blocks(gitops
                  "order-api", "--reason", "db migration", "--by", "carol"]) == 0
     (out,) = write_edits(url, "main", [_edit(catalog, "order-api", digest("1"), 1)], workdir=work)
     assert isinstance(out, CheckFailed) and "held by carol" in out.what and "db migration" in out.what
+
+
+def test_a_hold_pushed_while_a_bump_is_being_written_refuses_it_on_the_retry(gitops_repo: Path, catalog) -> None:
+    """The hold guard reads the checkout of each attempt: a hold another host pushes after this
+    write started wins (the push is rejected, the edit re-applied on the new tip and refused)."""
+    from gitops.holds import Hold, set_hold
+    from gitops.hostlock import Writers
+    from gitops.writeback import GUARDS
+    url = gitops_repo.as_uri()
+    attempts = []
+
+    def another_host_sets_a_hold(checkout: Path, edit: PinEdit, at) -> None:
+        attempts.append(git(checkout, "rev-parse", "HEAD"))
+        if len(attempts) == 1:
+            set_hold(url, "main", Hold("prod", edit.service, "eve", "audit", at.isoformat()), writers=Writers(lock=False))
+
+    (result,) = write_edits(url, "main", [_edit(catalog, "storefront", digest("a"), 1)],
+                            guards=[another_host_sets_a_hold, *GUARDS])
+    assert isinstance(result, CheckFailed) and "held by eve" in result.what
+    assert len(attempts) == 2 and attempts[0] != attempts[1]      # refused on the fresh tip, not the first one
+    assert git(gitops_repo, "log", "-1", "--format=%(trailers:key=Gantry-Action,valueonly)", "main") == "hold"
