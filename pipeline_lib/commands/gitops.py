@@ -400,6 +400,7 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
         add_env(hp, required=True)
         hp.add_argument("--service", required=True)
         hp.add_argument("--by", default=FromSetting("actor", "gantry"), help="who (default: $GANTRY_ACTOR or gantry)")
+        add_dry_run(hp, help="show the hold in force and what would change; write nothing")
         add_format(hp)
     hs.add_argument("--reason", required=True)
     hr.add_argument("--reason", default="released", help="why (default: released)")
@@ -502,6 +503,8 @@ def _hold_set(args: argparse.Namespace) -> int:
     catalog.service(args.service).environment(args.env)
     hold = Hold(args.env, args.service, args.by, args.reason,
                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if args.dry_run:
+        return _hold_dry_run(args, catalog, "set", hold)
     commit = set_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, hold,
                       writers=Writers.from_settings(args.settings))
     if args.format == "json":
@@ -516,12 +519,29 @@ def _hold_release(args: argparse.Namespace) -> int:
     from gitops.holds import release_hold
     from gitops.hostlock import Writers
     catalog = _load_catalog(args.catalog)
+    if args.dry_run:
+        return _hold_dry_run(args, catalog, "release", None)
     commit, hold = release_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.env, args.service,
                                 by=args.by, reason=args.reason, writers=Writers.from_settings(args.settings))
     if args.format == "json":
         print(json.dumps({"released": hold.__dict__, "commit": commit}, indent=2))
     else:
         print(f"released {args.service} {args.env} ({hold.describe()}); commit {commit[:12]}")
+    return 0
+
+
+def _hold_dry_run(args: argparse.Namespace, catalog: Catalog, action: str, new) -> int:
+    from gitops.holds import read_hold
+    with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
+        current = read_hold(wd, args.env, args.service)
+    if action == "release" and current is None:
+        raise GantryError(f"gitops hold release {args.service} {args.env}", "no hold is set")
+    if args.format == "json":
+        print(json.dumps({"dry_run": True, "action": action, "current": current and current.__dict__,
+                          "new": new and new.__dict__}, indent=2))
+    else:
+        print(f"would {action} the hold on {args.service} {args.env}"
+              + (f" (now: {current.describe()})" if current else " (none now)"))
     return 0
 
 

@@ -86,6 +86,10 @@ def test_rollback_holds_and_100_bumps_never_override(gitops_repo: Path, catalog,
     listed = json.loads(capsys.readouterr().out)
     assert [(h["service"], h["environment"], h["by"]) for h in listed] == [("storefront", "prod", "alice")]
 
+    head = git(gitops_repo, "rev-parse", "main")
+    assert main(["gitops", "hold", "release", "--catalog", cat, "--repo", url, "--env", "prod",
+                 "--service", "storefront", "--dry-run"]) == 0
+    assert "would release" in capsys.readouterr().out and git(gitops_repo, "rev-parse", "main") == head
     assert main(["gitops", "hold", "release", "--catalog", cat, "--repo", url, "--env", "prod",
                  "--service", "storefront", "--by", "bob", "--reason", "fixed in v3"]) == 0
     assert main([*cli, "--digest", digest("3"), "--by", "ci"]) == 0                 # the next bump lands
