@@ -213,6 +213,9 @@ class LoadProfile:
     mix: tuple[LoadStep, ...]
     thresholds: LoadThresholds
     target: str | None = None
+
+
+@dataclass(frozen=True)
 class FreezePolicy:
     """An environment's ``freeze:`` entry: its ``windows`` (absolute or recurring, see
     :mod:`pipeline_lib.core.freeze`) and ``event_calendar``: the EventBridge Scheduler group of
@@ -699,6 +702,8 @@ def _parse_event(raw: Any, envs: dict[str, Environment], problems: _Problems) ->
     if "event" not in envs:
         problems.add("event", "the event environment is not defined under environments")
     return _parse_load(m["load"], problems) if m.get("load") is not None else None
+
+
 def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -> dict[str, FreezePolicy]:
     """``freeze: {<env>: {windows: [...], event_calendar: <schedule group>}}``."""
     if raw is None:
