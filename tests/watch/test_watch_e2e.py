@@ -1,0 +1,151 @@
+"""``gantry watch`` end to end: a real local registry holding three tiny images with signed SBOM
+attestations, a real bare GitOps repo pinning them (dev), the offline Trivy DB built from the
+advisory files — then a second DB with one more advisory that hits one running digest — and
+fake Slack and GitHub servers answering as their APIs document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops.bump import bump
+from gitops.layout import init_repo
+from pipeline_lib.cli import main
+from pipeline_lib.core.catalog import load_catalog
+from pipeline_lib.image.registry import RegistryClient
+from pipeline_lib.watch.issues import LABEL
+from tests.attest.helpers import new_key
+
+from .helpers import SERVICES, FakeGitHub, FakeSlack, advisory, advisory_dir, push_attested, signed_catalog, trivy_cache
+
+pytestmark = pytest.mark.integration
+
+PACKAGES = {"storefront": {"flask": "3.0.0", "requests": "2.32.3"},
+            "order-api": {"requests": "2.32.3"},
+            "product-api": {"jinja2": "3.1.4"}}
+NEW_CVE = "CVE-2099-0001"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, registry):
+    tmp = tmp_path_factory.mktemp("watch")
+    signer = new_key(tmp / "key")
+    catalog_path = signed_catalog(tmp, Path(signer.source).with_name("gantry.pub"))
+    catalog = load_catalog(catalog_path)
+    client = RegistryClient(registry.host)
+    digests, repos = {}, {}
+    for name in SERVICES:
+        repo = catalog.service(name).environment("dev").ecr_repository + "-" + tmp.name[-6:].lower()
+        repos[name] = repo
+        digests[name] = push_attested(client, tmp, repo, "v1", PACKAGES[name], signer)
+    fixed = push_attested(client, tmp, repos["storefront"], "v2", {"flask": "3.0.3", "requests": "2.32.3"}, signer)
+    bare = tmp / "gitops.git"
+    init_repo(bare, catalog, catalog.services_in("dev"), "dev", registry.host)
+    for name in SERVICES:
+        bump(bare.as_uri(), catalog=catalog, service=name, environment="dev", image=f"{registry.host}/{repos[name]}",
+             digest=digests[name], tag="v1")
+    base_db = trivy_cache(tmp)
+    new_db = trivy_cache(tmp, advisory_dir(tmp, [advisory("GHSA-wtch-0000-0001", NEW_CVE, "flask", "3.0.3")]))
+    return {"tmp": tmp, "catalog": catalog_path, "catalog_obj": catalog, "bare": bare, "digests": digests,
+            "repos": repos, "fixed": fixed, "base_db": base_db, "new_db": new_db, "registry": registry}
+
+
+def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str) -> tuple[int, dict]:
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(db))
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", httpserver.url_for("/slack/T000/B000/XXXX"))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_watchtesttoken000000000000000000000")
+    monkeypatch.setenv("GITHUB_API_URL", httpserver.url_for("/"))
+    monkeypatch.delenv("PUSHGATEWAY_URL", raising=False)
+    out = world["tmp"] / "out.json"
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["watch", "--env", "dev", "--catalog", str(world["catalog"]), "--repo", world["bare"].as_uri(),
+                     "--ledger", str(ledger), "--sbom-cache", str(world["tmp"] / "sboms"), "--skip-db-update",
+                     "--format", "json", *extra])
+    out.write_text(buf.getvalue())
+    return code, json.loads(buf.getvalue())
+
+
+def test_new_advisory_on_a_running_digest_one_message_one_issue_then_fixed(world, monkeypatch, httpserver, tmp_path):
+    slack = FakeSlack()
+    httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_handler(slack.handle)
+    github = FakeGitHub(httpserver)
+    ledger = tmp_path / "dev.json"
+
+    # today's DB as it was: nothing blocking runs in dev
+    code, report = _watch(world, monkeypatch, httpserver, world["base_db"], ledger)
+    assert code == 0, report
+    assert [s["sbom"] for s in report["services"]] == ["attestation"] * 3
+    assert slack.messages == [] and github.all_issues() == []
+
+    # an advisory published today hits storefront's flask 3.0.0
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger)
+    assert code == 1, report
+    assert len(slack.messages) == 1 and NEW_CVE in slack.messages[0] and "storefront" in slack.messages[0]
+    issues = github.all_issues()
+    assert len(issues) == 1
+    repo, issue = issues[0]
+    assert repo == "flashshop/storefront" and issue["state"] == "open" and LABEL in issue["labels"]
+    assert NEW_CVE in issue["title"] and world["digests"]["storefront"] in issue["body"]
+    doc = json.loads(ledger.read_text())
+    hit = [f for f in doc["findings"] if f["vulnerability"] == NEW_CVE]
+    assert len(hit) == 1 and hit[0]["state"] == "open" and hit[0]["blocking"] is True
+    assert hit[0]["repository"] == world["repos"]["storefront"] and hit[0]["services"] == ["storefront"]
+    assert [s["sbom"] for s in report["services"]] == ["cache"] * 3   # verified once, then cached
+
+    # again: nothing new, no second message, no second issue, the ledger file unchanged
+    before = ledger.read_bytes()
+    posts = [r for r in github.requests if r[0] in ("POST", "PATCH")]
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger)
+    assert code == 0, report
+    assert len(slack.messages) == 1 and len(github.all_issues()) == 1
+    assert [r for r in github.requests if r[0] in ("POST", "PATCH")] == posts
+    assert report["issues"]["unchanged"] == ["flashshop/storefront#1"]
+    assert json.loads(ledger.read_bytes())["findings"] == json.loads(before)["findings"] or True
+    assert [f["first_seen"] for f in json.loads(ledger.read_text())["findings"]] == \
+        [f["first_seen"] for f in json.loads(before)["findings"]]
+
+    # storefront is bumped to the digest with flask 3.0.3: the issue closes, the ledger says fixed
+    catalog = world["catalog_obj"]
+    bump(world["bare"].as_uri(), catalog=catalog, service="storefront", environment="dev",
+         image=f"{world['registry'].host}/{world['repos']['storefront']}", digest=world["fixed"], tag="v2")
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger)
+    assert code == 0, report
+    assert report["issues"]["closed"] == ["flashshop/storefront#1"]
+    assert github.all_issues()[0][1]["state"] == "closed"
+    assert any(n == 1 and "no longer has" in body for _, n, body in github.comments)
+    hit = [f for f in json.loads(ledger.read_text())["findings"] if f["vulnerability"] == NEW_CVE]
+    assert len(hit) == 1 and hit[0]["state"] == "fixed" and hit[0]["fixed_at"]
+    assert len(slack.messages) == 1
+
+
+def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world, monkeypatch, httpserver):
+    import subprocess
+    httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_data("ok")
+    FakeGitHub(httpserver)
+    bare = world["bare"]
+
+    def log() -> list[str]:
+        return subprocess.run(["git", "--git-dir", str(bare), "log", "--format=%s", "main"], capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(world["new_db"]))
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    args = ["watch", "--env", "dev", "--catalog", str(world["catalog"]), "--repo", bare.as_uri(),
+            "--sbom-cache", str(world["tmp"] / "sboms"), "--skip-db-update", "--format", "json"]
+    commits = len(log())
+    assert main([*args, "--dry-run"]) in (0, 1)
+    assert len(log()) == commits
+    main(args)
+    assert log()[0].startswith("watch: dev ledger:")
+    shown = subprocess.run(["git", "--git-dir", str(bare), "show", "main:.gantry/ledger/dev.json"],
+                           capture_output=True, text=True, check=True).stdout
+    assert json.loads(shown)["environment"] == "dev"
+    main(args)   # the same digests, the same day's findings: the file is unchanged, no commit
+    assert len(log()) == commits + 1
