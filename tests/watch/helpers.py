@@ -157,3 +157,17 @@ class FakeGitHub:
 
     def all_issues(self) -> list[tuple[str, dict]]:
         return [(repo, i) for repo, items in self.issues.items() for i in items]
+
+
+def pin_all(bare: Path, catalog, environment: str, pins: dict[str, tuple[str, str, str]]) -> None:
+    """Pin ``service → (image, digest, tag)`` in one GitOps commit (the bump's write path)."""
+    from gitops.hostlock import Writers
+    from gitops.writeback import PinEdit, write_edits
+    edits = []
+    for name, (image, digest, tag) in pins.items():
+        env = catalog.service(name).environment(environment)
+        edits.append(PinEdit(name, environment, env.ecr_repository, env.manifest, env.manifest_format,
+                             env.values_key, image, digest, tag))
+    for result in write_edits(bare.as_uri(), catalog.gitops_branch, edits, writers=Writers(batch=False)):
+        if isinstance(result, Exception):
+            raise result

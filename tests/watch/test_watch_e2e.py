@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitops.bump import bump
+from gitops.hostlock import Writers
 from gitops.layout import init_repo
 from pipeline_lib.cli import main
 from pipeline_lib.core.catalog import load_catalog
@@ -18,7 +19,8 @@ from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.watch.issues import LABEL
 from tests.attest.helpers import new_key
 
-from .helpers import SERVICES, FakeGitHub, FakeSlack, advisory, advisory_dir, push_attested, signed_catalog, trivy_cache
+from .helpers import (SERVICES, FakeGitHub, FakeSlack, advisory, advisory_dir, pin_all, push_attested,
+                      signed_catalog, trivy_cache)
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +28,7 @@ PACKAGES = {"storefront": {"flask": "3.0.0", "requests": "2.32.3"},
             "order-api": {"requests": "2.32.3"},
             "product-api": {"jinja2": "3.1.4"}}
 NEW_CVE = "CVE-2099-0001"
+NO_BATCH = Writers(batch=False)   # one bump at a time here: no batch window to wait for
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
     fixed = push_attested(client, tmp, repos["storefront"], "v2", {"flask": "3.0.3", "requests": "2.32.3"}, signer)
     bare = tmp / "gitops.git"
     init_repo(bare, catalog, catalog.services_in("dev"), "dev", registry.host)
-    for name in SERVICES:
-        bump(bare.as_uri(), catalog=catalog, service=name, environment="dev", image=f"{registry.host}/{repos[name]}",
-             digest=digests[name], tag="v1")
+    pin_all(bare, catalog, "dev", {n: (f"{registry.host}/{repos[n]}", digests[n], "v1") for n in SERVICES})
     base_db = trivy_cache(tmp)
     new_db = trivy_cache(tmp, advisory_dir(tmp, [advisory("GHSA-wtch-0000-0001", NEW_CVE, "flask", "3.0.3")]))
     return {"tmp": tmp, "catalog": catalog_path, "catalog_obj": catalog, "bare": bare, "digests": digests,
@@ -105,14 +106,14 @@ def test_new_advisory_on_a_running_digest_one_message_one_issue_then_fixed(world
     assert len(slack.messages) == 1 and len(github.all_issues()) == 1
     assert [r for r in github.requests if r[0] in ("POST", "PATCH")] == posts
     assert report["issues"]["unchanged"] == ["flashshop/storefront#1"]
-    assert json.loads(ledger.read_bytes())["findings"] == json.loads(before)["findings"] or True
     assert [f["first_seen"] for f in json.loads(ledger.read_text())["findings"]] == \
         [f["first_seen"] for f in json.loads(before)["findings"]]
 
     # storefront is bumped to the digest with flask 3.0.3: the issue closes, the ledger says fixed
     catalog = world["catalog_obj"]
     bump(world["bare"].as_uri(), catalog=catalog, service="storefront", environment="dev",
-         image=f"{world['registry'].host}/{world['repos']['storefront']}", digest=world["fixed"], tag="v2")
+         image=f"{world['registry'].host}/{world['repos']['storefront']}", digest=world["fixed"], tag="v2",
+         writers=NO_BATCH)
     code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger)
     assert code == 0, report
     assert report["issues"]["closed"] == ["flashshop/storefront#1"]
