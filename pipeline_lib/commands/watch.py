@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline_lib.core.errors import GantryError
+
 from .options import add_catalog, add_dry_run, add_env, add_format
 
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(attested, cached or generated), a scan with today's DB, the gate policy, "
                                    "the ledger. Exit 0 nothing new, 1 new blocking findings, 2 cannot evaluate.")
     add_catalog(p)
-    add_env(p, required=True)
+    add_env(p, default=None, help="environment to watch (required): dev, prod, event")
     _common(p)
     p.add_argument("--branch", help="GitOps branch (default: the catalog's gitops_branch)")
     p.add_argument("--sbom-cache", type=Path, help="directory of verified SBOMs by digest "
@@ -59,6 +61,8 @@ def _watch(args: argparse.Namespace) -> int:
 
     from ..core.catalog import load_catalog
     from ..stages.watch import WatchOptions, run
+    if args.env is None:
+        raise GantryError("watch", "--env is required (the environment whose running digests to watch)")
     s = args.settings
     result = run(WatchOptions(
         load_catalog(args.catalog), args.env, repo=args.repo, branch=args.branch, ledger_file=args.ledger,
