@@ -31,15 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sbom-cache", type=Path, help="directory of verified SBOMs by digest "
                                                    "(default: <cache home>/gantry/sboms)")
     p.add_argument("--report-dir", type=Path, help="keep each service's scan report here")
-    p.add_argument("--skip-db-update", action="store_true", help="use the DB already in Trivy's cache "
-                                                                "(its age is still checked)")
+    p.add_argument("--skip-db-update", action="store_true", help="use the vulnerability DB already in the "
+                                                                "scanner's cache (its age is still checked)")
     add_dry_run(p, help="scan and compare, but send, write and push nothing")
     add_format(p)
     p.set_defaults(func=_watch, stage="watch")
     wsub = p.add_subparsers(dest="watch_command", metavar="ACTION")
     imp = wsub.add_parser("ledger-import", help="fold a build's scan report into the ledger "
                                                 "(idempotent: importing it again changes nothing)")
-    imp.add_argument("report", type=Path, help="Trivy JSON (or SARIF/CycloneDX with vulnerabilities)")
+    imp.add_argument("report", type=Path, help="a scan report with vulnerabilities (any format gantry gate reads)")
     add_catalog(imp)
     add_env(imp, required=True)
     imp.add_argument("--service", required=True, help="the catalog service the report's image belongs to")
@@ -67,7 +67,7 @@ def _watch(args: argparse.Namespace) -> int:
     result = run(WatchOptions(
         load_catalog(args.catalog), args.env, repo=args.repo, branch=args.branch, ledger_file=args.ledger,
         policy=args.policy, sbom_cache=args.sbom_cache or s.cache_home() / "gantry" / "sboms",
-        work_dir=args.report_dir, trivy={"skip_db_update": True} if args.skip_db_update else {},
+        work_dir=args.report_dir, skip_db_update=args.skip_db_update,
         dry_run=args.dry_run, slack_webhook_url=s.slack_webhook_url, github_token=s.github_token,
         github_api_url=s.github_api_url, pushgateway_url=s.pushgateway_url,
         pushgateway_username=s.pushgateway_username, pushgateway_password=s.pushgateway_password,

@@ -60,8 +60,8 @@ class WatchOptions:
 
     ``repo``: the GitOps repository URL (None: the catalog's); ``ledger_file``: keep the ledger
     in this local file instead of the GitOps repo; ``sbom_cache``: verified SBOMs by digest;
-    ``work_dir``: where scan reports go (None: a temporary directory); ``trivy``: keywords for
-    :func:`scanners.trivy.run_sbom` (``trivy``, ``cache_dir``, ``skip_db_update``); ``dry_run``:
+    ``work_dir``: where scan reports go (None: a temporary directory); ``skip_db_update``: scan
+    with the DB already in the scanner's cache (its age is still checked); ``dry_run``:
     nothing is written, sent or pushed. ``now``: the run's time (tests).
     """
 
@@ -73,7 +73,7 @@ class WatchOptions:
     policy: Path | None = None
     sbom_cache: Path | None = None
     work_dir: Path | None = None
-    trivy: dict[str, Any] = field(default_factory=dict)
+    skip_db_update: bool = False
     dry_run: bool = False
     slack_webhook_url: str | None = field(default=None, repr=False)
     github_token: str | None = field(default=None, repr=False)
@@ -84,13 +84,8 @@ class WatchOptions:
     writers: Any = None
     now: dt.datetime | None = None
     workers: int = 0
-    #: the environment the CLI read: Trivy's binary and cache directory (``$TRIVY_BIN``,
-    #: ``$TRIVY_CACHE_DIR``); ``trivy`` keywords win over it
+    #: the environment the CLI read: the scanner's binary and cache directory
     settings: Any = field(default=None, repr=False, compare=False)
-
-    def trivy_options(self) -> dict[str, Any]:
-        from scanners.trivy import from_settings
-        return {**(from_settings(self.settings) if self.settings is not None else {}), **self.trivy}
 
 
 @dataclass
@@ -215,7 +210,7 @@ def _attested_sbom(catalog: Catalog, environment: str, image: str, digest: str) 
 
 def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache: Path, work: Path,
                   now: dt.datetime) -> ServiceScan:
-    from scanners import trivy
+    from scanners import rescan
 
     scan = ServiceScan(svc)
     try:
@@ -225,7 +220,8 @@ def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache:
         scan.repository = parse_repository(pin.name, f"{svc} pinned image").repository
         out = work / svc
         path = cached_sbom_path(cache, scan.digest)
-        mirror = policy.vulnerability_db_for(opts.environment).trivy_options()
+        db = policy.vulnerability_db_for(opts.environment)
+        tool = rescan.tool_options(opts.settings, skip_db_update=opts.skip_db_update)
         if path.is_file():
             scan.sbom_source = "cache"
         else:
@@ -237,13 +233,12 @@ def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache:
                 scan.sbom_source = "attestation"
                 write_atomic(path, data)
         if scan.sbom_source:
-            outcome = trivy.run_sbom(path, out, **mirror, **opts.trivy_options())
+            outcome = rescan.scan_sbom(path, out, db, **tool)
         else:
             scan.sbom_source = "generated"
-            outcome = trivy.run_image(f"{scan.image}@{scan.digest}", out, scanners=("vuln",), sbom=True,
-                                      **mirror, **opts.trivy_options())
+            outcome = rescan.scan_image(f"{scan.image}@{scan.digest}", out, db, **tool)
             if outcome.status == "ok":
-                shutil.copyfile(out / trivy.SBOM_NAME, path.with_name(f".{path.name}.partial"))
+                shutil.copyfile(out / rescan.SBOM_NAME, path.with_name(f".{path.name}.partial"))
                 os.replace(path.with_name(f".{path.name}.partial"), path)
         scan.verdict = evaluate_outcome(outcome, policy, opts.environment, now)
         if scan.verdict.exit_code == 2:
