@@ -16,7 +16,7 @@ from pipeline_lib.jobs.sync import normalize_xml
 
 from .conftest import PROJECT_ROOT
 
-N_JOBS = 15  # 3 folders + 12 jobs for the shipped catalog
+N_JOBS = 18  # 3 folders + 12 service jobs + 3 environment watch jobs for the shipped catalog
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_orphans_are_reported_and_deleted_only_with_prune(jenkins_env: LocalJenk
         jenkins_env.reset_counts()
         rc, out, err = _run(capsys, "update", "--prune", *extra)
         assert rc == 2 and err.count("\n") == 1
-        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 19 items gantry manages (21%), "
+        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 22 items gantry manages (18%), "
                               "more than --max-deletion-percent 10: refused, nothing")
         assert [ln for ln in out.splitlines() if ln.startswith("would delete")] == [f"would delete {d} (refused)"
                                                                                    for d in doomed]
