@@ -331,12 +331,12 @@ def commit_ledger(url: str, branch: str, environment: str, apply: Callable[[lg.L
 
     def change(wd: Path) -> tuple[str, list[str], object] | None:
         path = wd / rel
-        before = path.read_text(encoding="utf-8") if path.exists() else ""
-        after = lg.dumps(apply(lg.loads(before, environment, rel)).ledger)
-        if after == before:
-            return None
+        current = lg.loads(_read(path), environment, rel)
+        after = apply(current).ledger
+        if not lg.worth_writing(current, after):
+            return None   # nothing to record (an empty ledger is not committed either)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, after)
+        write_atomic(path, lg.dumps(after))
         return message, [rel], None
 
     tx = transact(url, change, branch=branch, workdir=workdir, synced=workdir is not None, writers=writers)
@@ -453,7 +453,7 @@ def _write_ledger(opts: WatchOptions, env: str, report: WatchReport, obs: list[l
     assert report.recorded is not None
     if opts.ledger_file:
         text = lg.dumps(report.recorded.ledger)
-        if _read(opts.ledger_file) != text:
+        if lg.worth_writing(read_ledger_file(opts.ledger_file, env), report.recorded.ledger):
             write_atomic(opts.ledger_file, text)
         report.ledger = str(opts.ledger_file)
         return

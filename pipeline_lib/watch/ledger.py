@@ -262,6 +262,25 @@ def loads(text: str, environment: str, where: str = "ledger") -> Ledger:
     return Ledger(environment, entries)
 
 
+#: how stale a stored ``last_seen`` may get before a run with nothing else to record refreshes it
+LAST_SEEN_REFRESH = dt.timedelta(days=1)
+
+
+def worth_writing(before: Ledger, after: Ledger) -> bool:
+    """Whether ``after`` must replace ``before`` on disk: an entry added, removed or changed in
+    anything but ``last_seen``, or a ``last_seen`` moved by :data:`LAST_SEEN_REFRESH` or more
+    (so an hourly watch commits when something happened, and at most daily otherwise)."""
+    if before.entries.keys() != after.entries.keys():
+        return True
+    for key, a in after.entries.items():
+        b = before.entries[key]
+        if replace(a, last_seen="") != replace(b, last_seen=""):
+            return True
+        if parse_stamp(a.last_seen) - parse_stamp(b.last_seen) >= LAST_SEEN_REFRESH:
+            return True
+    return False
+
+
 def ledger_path(environment: str) -> str:
     """Where an environment's ledger lives in the GitOps repository."""
     return f".gantry/ledger/{environment}.json"

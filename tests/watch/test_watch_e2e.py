@@ -5,6 +5,7 @@ fake Slack and GitHub servers answering as their APIs document."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
     init_repo(bare, catalog, catalog.services_in("dev"), "dev", registry.host)
     pin_all(bare, catalog, "dev", {n: (f"{registry.host}/{repos[n]}", digests[n], "v1") for n in SERVICES})
     base_db = trivy_cache(tmp)
+    stale_db = trivy_cache(tmp, updated_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10))
     new_db = trivy_cache(tmp, advisory_dir(tmp, [advisory("GHSA-wtch-0000-0001", NEW_CVE, "flask", "3.0.3")]))
     return {"tmp": tmp, "catalog": catalog_path, "catalog_obj": catalog, "bare": bare, "digests": digests,
-            "repos": repos, "fixed": fixed, "base_db": base_db, "new_db": new_db, "registry": registry}
+            "repos": repos, "fixed": fixed, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
 
 
 def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str) -> tuple[int, dict]:
@@ -140,13 +142,21 @@ def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world
     monkeypatch.delenv("GH_TOKEN", raising=False)
     args = ["watch", "--env", "dev", "--catalog", str(world["catalog"]), "--repo", bare.as_uri(),
             "--sbom-cache", str(world["tmp"] / "sboms"), "--skip-db-update", "--format", "json"]
+    # whatever ran before: storefront runs its vulnerable digest again
+    pin_all(bare, world["catalog_obj"], "dev", {"storefront": (
+        f"{world['registry'].host}/{world['repos']['storefront']}", world["digests"]["storefront"], "v1")})
     commits = len(log())
-    assert main([*args, "--dry-run"]) in (0, 1)
+    # a DB older than the policy's max_age (7d) is no scan: cannot evaluate, nothing recorded
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(world["stale_db"]))
+    assert main(args) == 2
     assert len(log()) == commits
-    main(args)
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(world["new_db"]))
+    assert main([*args, "--dry-run"]) == 1   # storefront's CVE is new to this ledger
+    assert len(log()) == commits
+    assert main(args) == 1
     assert log()[0].startswith("watch: dev ledger:")
     shown = subprocess.run(["git", "--git-dir", str(bare), "show", "main:.gantry/ledger/dev.json"],
                            capture_output=True, text=True, check=True).stdout
     assert json.loads(shown)["environment"] == "dev"
-    main(args)   # the same digests, the same day's findings: the file is unchanged, no commit
+    assert main(args) == 0   # the same digests and findings: nothing new, no commit
     assert len(log()) == commits + 1
