@@ -114,3 +114,12 @@ def test_ten_imports_of_one_report_change_nothing(tmp_path: Path, capsys) -> Non
     first = ledger.read_bytes()
     assert sum(len(_import(report, ledger, capsys)) for _ in range(10)) == 0
     assert ledger.read_bytes() == first
+
+
+def test_a_later_sighting_alone_is_written_at_most_daily() -> None:
+    led = lg.record(lg.Ledger("prod"), [obs()], seen=T0).ledger
+    hour = lg.record(led, [obs()], seen=T0 + dt.timedelta(hours=1)).ledger
+    day = lg.record(led, [obs()], seen=T0 + dt.timedelta(days=1)).ledger
+    assert not lg.worth_writing(led, hour) and lg.worth_writing(led, day)
+    assert lg.worth_writing(led, lg.record(led, [obs(severity="CRITICAL")], seen=T0).ledger)
+    assert lg.worth_writing(lg.Ledger("prod"), led) and not lg.worth_writing(lg.Ledger("prod"), lg.Ledger("prod"))
