@@ -19,6 +19,7 @@ from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.watch.issues import LABEL
 from tests.attest.helpers import new_key
+from tests.attest.registry_helpers import push_image
 
 from .helpers import (SERVICES, FakeGitHub, FakeSlack, advisory, advisory_dir, pin_all, push_attested,
                       signed_catalog, trivy_cache)
@@ -45,6 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
         repos[name] = repo
         digests[name] = push_attested(client, tmp, repo, "v1", PACKAGES[name], signer)
     fixed = push_attested(client, tmp, repos["storefront"], "v2", {"flask": "3.0.3", "requests": "2.32.3"}, signer)
+    _, unattested = push_image(client, tmp, repos["product-api"], "v0")   # no SBOM attestation
     bare = tmp / "gitops.git"
     init_repo(bare, catalog, catalog.services_in("dev"), "dev", registry.host)
     pin_all(bare, catalog, "dev", {n: (f"{registry.host}/{repos[n]}", digests[n], "v1") for n in SERVICES})
@@ -52,7 +54,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
     stale_db = trivy_cache(tmp, updated_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10))
     new_db = trivy_cache(tmp, advisory_dir(tmp, [advisory("GHSA-wtch-0000-0001", NEW_CVE, "flask", "3.0.3")]))
     return {"tmp": tmp, "catalog": catalog_path, "catalog_obj": catalog, "bare": bare, "digests": digests,
-            "repos": repos, "fixed": fixed, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
+            "repos": repos, "fixed": fixed, "unattested": unattested, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
 
 
 def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str) -> tuple[int, dict]:
@@ -126,7 +128,7 @@ def test_new_advisory_on_a_running_digest_one_message_one_issue_then_fixed(world
     assert len(slack.messages) == 1
 
 
-def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world, monkeypatch, httpserver):
+def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world, monkeypatch, httpserver, capsys):
     import subprocess
     httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_data("ok")
     FakeGitHub(httpserver)
@@ -142,13 +144,21 @@ def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world
     monkeypatch.delenv("GH_TOKEN", raising=False)
     args = ["watch", "--env", "dev", "--catalog", str(world["catalog"]), "--repo", bare.as_uri(),
             "--sbom-cache", str(world["tmp"] / "sboms"), "--skip-db-update", "--format", "json"]
-    # whatever ran before: storefront runs its vulnerable digest again
-    pin_all(bare, world["catalog_obj"], "dev", {"storefront": (
-        f"{world['registry'].host}/{world['repos']['storefront']}", world["digests"]["storefront"], "v1")})
+    # whatever ran before: storefront runs its vulnerable digest again; product-api an image
+    # without SBOM attestation (watch pulls and scans it, and caches the SBOM it made)
+    host = world["registry"].host
+    pin_all(bare, world["catalog_obj"], "dev", {
+        "storefront": (f"{host}/{world['repos']['storefront']}", world["digests"]["storefront"], "v1"),
+        "product-api": (f"{host}/{world['repos']['product-api']}", world["unattested"], "v0")})
     commits = len(log())
     # a DB older than the policy's max_age (7d) is no scan: cannot evaluate, nothing recorded
     monkeypatch.setenv("TRIVY_CACHE_DIR", str(world["stale_db"]))
+    capsys.readouterr()
     assert main(args) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert {s["service"]: s["sbom"] for s in report["services"]}["product-api"] == "generated"
+    assert all("vulnerability DB is 10 days" in " ".join(s["problems"]) for s in report["services"])
+    assert (world["tmp"] / "sboms" / (world["unattested"].replace(":", "-") + ".cdx.json")).is_file()
     assert len(log()) == commits
     monkeypatch.setenv("TRIVY_CACHE_DIR", str(world["new_db"]))
     assert main([*args, "--dry-run"]) == 1   # storefront's CVE is new to this ledger
