@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", type=Path, help="keep each service's scan report here")
     p.add_argument("--skip-db-update", action="store_true", help="use the vulnerability DB already in the "
                                                                 "scanner's cache (its age is still checked)")
+    p.add_argument("--code-scanning", action="store_true",
+                   help="re-upload each digest's findings to its repository's GitHub code scanning (on the "
+                        "commit its verified provenance names), so fixed alerts close; needs GITHUB_TOKEN")
+    p.add_argument("--code-scanning-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long to wait for GitHub to process each upload (default 300)")
     add_dry_run(p, help="scan and compare, but send, write and push nothing")
     add_format(p)
     p.set_defaults(func=_watch, stage="watch")
@@ -71,7 +76,8 @@ def _watch(args: argparse.Namespace) -> int:
         dry_run=args.dry_run, slack_webhook_url=s.slack_webhook_url, github_token=s.github_token,
         github_api_url=s.github_api_url, pushgateway_url=s.pushgateway_url,
         pushgateway_username=s.pushgateway_username, pushgateway_password=s.pushgateway_password,
-        writers=Writers.from_settings(s), settings=s))
+        writers=Writers.from_settings(s), settings=s, code_scanning=args.code_scanning,
+        code_scanning_timeout=args.code_scanning_timeout))
     report = result.value
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
@@ -89,7 +95,9 @@ def _watch(args: argparse.Namespace) -> int:
             print(f"gantry: watch: {problem}", file=sys.stderr)
         print(f"slack: {report.slack}; issues: "
               + (", ".join(f"{k} {len(v)}" for k, v in report.issues.items()) or "not configured (GITHUB_TOKEN)")
-              + f"; ledger: {report.ledger or '-'}; metrics: {report.metrics}")
+              + f"; ledger: {report.ledger or '-'}; metrics: {report.metrics}"
+              + (f"; code scanning: {', '.join(f'{k} {len(v)}' for k, v in report.code_scanning.items())}"
+                 if report.code_scanning else ""))
         print(report.summary)
     return int(result.data["exit_code"])
 

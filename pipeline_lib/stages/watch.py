@@ -28,6 +28,7 @@ or a notification failed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import sys
@@ -84,6 +85,10 @@ class WatchOptions:
     writers: Any = None
     now: dt.datetime | None = None
     workers: int = 0
+    #: re-upload each digest's findings as SARIF to its service's GitHub code scanning, on the
+    #: commit and ref its verified provenance names, so alerts the running digest no longer has close
+    code_scanning: bool = False
+    code_scanning_timeout: float = 300.0
     #: the environment the CLI read: the scanner's binary and cache directory
     settings: Any = field(default=None, repr=False, compare=False)
 
@@ -99,6 +104,8 @@ class ServiceScan:
     sbom_source: str = ""
     verdict: Verdict | None = None
     problems: list[str] = field(default_factory=list)
+    #: ``(commit, ref)`` of the build, from the digest's verified provenance (code scanning)
+    source: tuple[str, str] | None = None
 
     @property
     def evaluated(self) -> bool:
@@ -124,6 +131,7 @@ class WatchReport:
     ledger_commit: str | None = None
     metrics: str = "not configured"
     problems: list[str] = field(default_factory=list)
+    code_scanning: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -143,7 +151,7 @@ class WatchReport:
                 "services": [s.to_json() for s in self.scans], "changes": changes,
                 "new_blocking": [e.to_json() for e in self.new_blocking], "slack": self.slack,
                 "issues": self.issues, "ledger": self.ledger, "ledger_commit": self.ledger_commit,
-                "metrics": self.metrics, "problems": self.problems}
+                "metrics": self.metrics, "problems": self.problems, "code_scanning": self.code_scanning}
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,11 +193,10 @@ def cached_sbom_path(cache: Path, digest: str) -> Path:
     return cache / f"{check_digest(digest).replace(':', '-')}.cdx.json"
 
 
-def _attested_sbom(catalog: Catalog, environment: str, image: str, digest: str) -> tuple[bytes | None, list[str]]:
-    """The verified SBOM attestation of ``image@digest`` (None: there is none) and problems
-    (an invalid SBOM bundle, or a registry that cannot be read)."""
-    import json
-
+def _attested(catalog: Catalog, environment: str, image: str, digest: str,
+              kinds: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The verified predicates of ``image@digest`` for ``kinds`` (kind → predicate; a kind without
+    an attestation is absent) and problems (an invalid bundle of one of ``kinds``)."""
     from pipeline_lib.attest.enforce import trusted_for
     from pipeline_lib.attest.store import fetch_bundles
     from pipeline_lib.attest.verify import check_evidence
@@ -197,15 +204,20 @@ def _attested_sbom(catalog: Catalog, environment: str, image: str, digest: str) 
 
     trusted = trusted_for(catalog, environment)
     if not trusted:
-        return None, []
+        return {}, []
     name = parse_repository(image, "pinned image")
     got = fetch_bundles(registry_for(name.host), name.repository, digest)
-    ev = check_evidence(digest, got.bundles, trusted, ("sbom",), environment)
-    sboms = ev.verified.get("sbom", [])
-    if sboms:
-        return json.dumps(sboms[0].predicate, sort_keys=True).encode(), []
-    bad = [p for p in [*got.problems, *ev.problems] if p.startswith("sbom:") and "missing:" not in p]
-    return None, bad
+    ev = check_evidence(digest, got.bundles, trusted, kinds, environment)
+    found = {k: ev.verified[k][0].predicate for k in kinds if ev.verified.get(k)}
+    bad = [p for p in [*got.problems, *ev.problems] if p.split(":", 1)[0] in kinds and "missing:" not in p]
+    return found, bad
+
+
+def _source(predicate: dict[str, Any]) -> tuple[str, str] | None:
+    """``(commit, ref)`` a verified SLSA provenance names (None: it names no commit and ref)."""
+    params = (predicate.get("buildDefinition") or {}).get("externalParameters") or {}
+    commit, ref = params.get("commit"), params.get("ref")
+    return (commit, ref) if isinstance(commit, str) and isinstance(ref, str) and commit and ref else None
 
 
 def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache: Path, work: Path,
@@ -222,16 +234,18 @@ def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache:
         path = cached_sbom_path(cache, scan.digest)
         db = policy.vulnerability_db_for(opts.environment)
         tool = rescan.tool_options(opts.settings, skip_db_update=opts.skip_db_update)
-        if path.is_file():
+        cached = path.is_file()
+        kinds = (() if cached else ("sbom",)) + (("provenance",) if opts.code_scanning else ())
+        found, bad = _attested(opts.catalog, opts.environment, scan.image, scan.digest, kinds) if kinds else ({}, [])
+        if bad:
+            scan.problems.extend(f"{svc}: {p}" for p in bad)
+            return scan
+        if cached:
             scan.sbom_source = "cache"
-        else:
-            data, bad = _attested_sbom(opts.catalog, opts.environment, scan.image, scan.digest)
-            if bad:
-                scan.problems.extend(f"{svc}: {p}" for p in bad)
-                return scan
-            if data is not None:
-                scan.sbom_source = "attestation"
-                write_atomic(path, data)
+        elif "sbom" in found:
+            scan.sbom_source = "attestation"
+            write_atomic(path, json.dumps(found["sbom"], sort_keys=True))
+        scan.source = _source(found.get("provenance") or {})
         if scan.sbom_source:
             outcome = rescan.scan_sbom(path, out, db, **tool)
         else:
@@ -429,6 +443,9 @@ def _conclude(opts: WatchOptions, env: str, scans: list[ServiceScan], ledger: lg
         except GantryError as exc:
             report.issues = {"failed": [str(exc)]}
             notified = False
+    if opts.code_scanning and opts.github_token and not opts.dry_run:
+        report.code_scanning = _reupload(opts, scans)
+        notified = notified and "failed" not in report.code_scanning
     if not notified:
         report.problems.append("a notification failed: the ledger is left as it was, the next run retries")
         report.exit_code = 2
@@ -446,6 +463,34 @@ def _conclude(opts: WatchOptions, env: str, scans: list[ServiceScan], ledger: lg
             report.metrics = f"push failed: {exc}"
             print(f"gantry: {exc}", file=sys.stderr)
     return report
+
+
+def _reupload(opts: WatchOptions, scans: list[ServiceScan]) -> dict[str, list[str]]:
+    """Upload each evaluated digest's SARIF (:func:`scanners.formats.sarif.render` of its verdict)
+    to its service's repository, on the commit/ref of its provenance. ``{"uploaded": [...],
+    "skipped": [...], "failed": [...]}`` (a digest without provenance is skipped, and says so)."""
+    from scanners.formats.sarif import render
+
+    from .code_scanning import upload_sarif
+    out: dict[str, list[str]] = {"uploaded": [], "skipped": [], "failed": []}
+    for scan in scans:
+        if not scan.evaluated or scan.verdict is None:
+            continue
+        if scan.source is None:
+            out["skipped"].append(f"{scan.service}: no verified provenance names the commit it was built from")
+            continue
+        commit, ref = scan.source
+        repo = opts.catalog.service(scan.service).repo
+        try:
+            sarif = write_atomic(Path(tempfile.mkdtemp(prefix="gantry-watch-sarif-")) / "report.sarif",
+                                 render(scan.verdict))
+            upload_sarif(repo, commit, ref, sarif, api_url=opts.github_api_url, timeout=opts.code_scanning_timeout,
+                         quiet=True, token=opts.github_token)
+            shutil.rmtree(sarif.parent, ignore_errors=True)
+            out["uploaded"].append(f"{scan.service}: {repo}@{commit[:12]} {ref}")
+        except GantryError as exc:
+            out["failed"].append(f"{scan.service}: {exc}")
+    return {k: v for k, v in out.items() if v}
 
 
 def _write_ledger(opts: WatchOptions, env: str, report: WatchReport, obs: list[lg.Observation], scope: set[str],
