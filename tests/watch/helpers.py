@@ -4,7 +4,9 @@ advisories), and fake Slack/GitHub servers answering as their documented APIs do
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 import re
 import shutil
@@ -39,11 +41,13 @@ def sbom(repository: str, packages: dict[str, str]) -> dict:
 
 
 def push_attested(client: RegistryClient, tmp: Path, repository: str, tag: str, packages: dict[str, str],
-                  signer) -> str:
-    """Push a fresh image and its signed SBOM attestation; return the digest."""
+                  signer, provenance: dict | None = None) -> str:
+    """Push a fresh image and its signed SBOM attestation (and ``provenance``); return the digest."""
     _, digest = push_image(client, tmp, repository, tag)
-    bundles = attest_image(f"{client.host}/{repository}", digest, signer,
-                           {"sbom": sbom_predicate(sbom(repository, packages))})
+    predicates = {"sbom": sbom_predicate(sbom(repository, packages))}
+    if provenance is not None:
+        predicates["provenance"] = provenance
+    bundles = attest_image(f"{client.host}/{repository}", digest, signer, predicates)
     push_bundles(client, repository, digest, bundles)
     return digest
 
@@ -102,13 +106,15 @@ class FakeSlack:
 
 class FakeGitHub:
     """Issues and issue comments, as GitHub's REST API documents them (list with ``labels``/
-    ``state`` filters and ``Link`` pagination, create 201, update 200, comment 201)."""
+    ``state`` filters and ``Link`` pagination, create 201, update 200, comment 201), and code
+    scanning SARIF uploads (202 with a receipt, then ``processing_status: complete``)."""
 
     def __init__(self, httpserver, per_page: int = 2) -> None:
         self.server = httpserver
         self.issues: dict[str, list[dict]] = {}
         self.comments: list[tuple[str, int, str]] = []
         self.requests: list[tuple[str, str]] = []
+        self.sarifs: list[tuple[str, str, str, dict]] = []   # repo, commit, ref, the SARIF uploaded
         self.per_page = per_page
         self.template = recorded_issue()
         httpserver.expect_request(re.compile(r"^/repos/.*")).respond_with_handler(self.handle)
@@ -123,6 +129,18 @@ class FakeGitHub:
 
     def handle(self, request: Request) -> Response:
         self.requests.append((request.method, request.path))
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/code-scanning/sarifs(?:/([^/]+))?", request.path)
+        if m and request.method == "POST":   # 202 + receipt, as documented (code-scanning-sarif-upload-202.json)
+            body = request.get_json()
+            sid = f"sarif-{len(self.sarifs) + 1}"
+            self.sarifs.append((m.group(1), body["commit_sha"], body["ref"],
+                                json.loads(gzip.decompress(base64.b64decode(body["sarif"])))))
+            return Response(json.dumps({"id": sid, "url": self.server.url_for(f"/repos/{m.group(1)}/code-scanning/sarifs/{sid}")}),
+                            202, content_type="application/json")
+        if m and request.method == "GET":
+            return Response(json.dumps({"processing_status": "complete", "analyses_url": self.server.url_for(
+                f"/repos/{m.group(1)}/code-scanning/analyses?sarif_id={m.group(2)}")}), 200,
+                content_type="application/json")
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues(?:/(\d+))?(/comments)?", request.path)
         if not m:
             return Response(json.dumps({"message": "Not Found"}), 404, content_type="application/json")
@@ -132,7 +150,7 @@ class FakeGitHub:
             self.comments.append((repo, int(number), request.get_json()["body"]))
             return Response(json.dumps({"id": len(self.comments), "body": request.get_json()["body"]}), 201,
                             content_type="application/json")
-        if number is None and request.method == "GET":
+        if number is None and request.method == "GET" and request.path.endswith("/issues"):
             label, state = request.args.get("labels"), request.args.get("state", "open")
             found = [i for i in issues if (not label or label in i["labels"]) and state in ("all", i["state"])]
             page = int(request.args.get("page", 1))

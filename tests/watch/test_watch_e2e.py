@@ -18,7 +18,8 @@ from pipeline_lib.cli import main
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.image.registry import RegistryClient
 from pipeline_lib.watch.issues import LABEL
-from tests.attest.helpers import new_key
+from pipeline_lib.attest.statement import provenance_predicate
+from tests.attest.helpers import build_info, new_key
 from tests.attest.registry_helpers import push_image
 
 from .helpers import (SERVICES, FakeGitHub, FakeSlack, advisory, advisory_dir, pin_all, push_attested,
@@ -44,7 +45,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
     for name in SERVICES:
         repo = catalog.service(name).environment("dev").ecr_repository + "-" + tmp.name[-6:].lower()
         repos[name] = repo
-        digests[name] = push_attested(client, tmp, repo, "v1", PACKAGES[name], signer)
+        built = provenance_predicate(build_info("dev")) if name == "storefront" else None
+        digests[name] = push_attested(client, tmp, repo, "v1", PACKAGES[name], signer, built)
     fixed = push_attested(client, tmp, repos["storefront"], "v2", {"flask": "3.0.3", "requests": "2.32.3"}, signer)
     _, unattested = push_image(client, tmp, repos["product-api"], "v0")   # no SBOM attestation
     bare = tmp / "gitops.git"
@@ -170,3 +172,27 @@ def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world
     assert json.loads(shown)["environment"] == "dev"
     assert main(args) == 0   # the same digests and findings: nothing new, no commit
     assert len(log()) == commits + 1
+
+
+def test_code_scanning_reupload_on_the_commit_the_provenance_names(world, monkeypatch, httpserver, tmp_path, capsys):
+    github = FakeGitHub(httpserver)
+    host = world["registry"].host
+    pin_all(world["bare"], world["catalog_obj"], "dev", {
+        "storefront": (f"{host}/{world['repos']['storefront']}", world["digests"]["storefront"], "v1")})
+    ledger = tmp_path / "dev.json"
+    # Slack answers 500: the run cannot say it notified, so the ledger stays as it was (retried next run)
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger, "--code-scanning")
+    assert code == 2 and report["slack"].startswith("failed: slack: ") and not ledger.exists(), report
+    github.sarifs.clear()
+    slack = FakeSlack()
+    httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_handler(slack.handle)
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger, "--code-scanning")
+    assert code == 1 and len(slack.messages) == 1 and ledger.exists(), report
+    # the issue the failed run created is edited (its first-seen time), never made twice
+    assert len(github.all_issues()) == 1 and report["issues"]["created"] == []
+    assert report["code_scanning"]["uploaded"] == [f"storefront: flashshop/storefront@{build_info().commit[:12]} "
+                                                   f"refs/heads/main"]
+    assert {line.split(":")[0] for line in report["code_scanning"]["skipped"]} == {"order-api", "product-api"}
+    ((repo, commit, ref, sarif),) = github.sarifs
+    assert (repo, commit, ref) == ("flashshop/storefront", build_info().commit, "refs/heads/main")
+    assert [r["ruleId"] for run in sarif["runs"] for r in run["results"]] == [NEW_CVE]
