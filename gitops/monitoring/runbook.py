@@ -31,8 +31,8 @@ _FIRST_STEPS = {
                              "version it names and deploy; or add an allowlist entry with a reason and an "
                              "expiry if the finding does not apply.",
     "gantry-watch-cannot-evaluate": "Read the last 'gantry watch' job's output: a digest without SBOM, a scan "
-                                    "error, a vulnerability DB older than the policy allows (update the mirror: "
-                                    "gantry trivy-db mirror) or a failed Slack/GitHub call.",
+                                    "error, a vulnerability DB older than the policy allows (update the DB mirror) "
+                                    "or a failed Slack/GitHub call.",
 }
 
 
