@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from werkzeug import Response
 
 from gitops.bump import bump
 from gitops.hostlock import Writers
@@ -59,12 +60,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
             "repos": repos, "fixed": fixed, "unattested": unattested, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
 
 
-def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str) -> tuple[int, dict]:
+def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str,
+           pushgateway: bool = False) -> tuple[int, dict]:
     monkeypatch.setenv("TRIVY_CACHE_DIR", str(db))
     monkeypatch.setenv("SLACK_WEBHOOK_URL", httpserver.url_for("/slack/T000/B000/XXXX"))
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_watchtesttoken000000000000000000000")
     monkeypatch.setenv("GITHUB_API_URL", httpserver.url_for("/"))
-    monkeypatch.delenv("PUSHGATEWAY_URL", raising=False)
+    if not pushgateway:
+        monkeypatch.delenv("PUSHGATEWAY_URL", raising=False)
     out = world["tmp"] / "out.json"
     import contextlib
     import io
@@ -186,8 +189,16 @@ def test_code_scanning_reupload_on_the_commit_the_provenance_names(world, monkey
     github.sarifs.clear()
     slack = FakeSlack()
     httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_handler(slack.handle)
-    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger, "--code-scanning")
+    pushed: list[str] = []
+    httpserver.expect_request("/metrics/job/gantry-watch/env/dev", method="PUT").respond_with_handler(
+        lambda request: (pushed.append(request.get_data(as_text=True)), Response("", 200))[1])
+    monkeypatch.setenv("PUSHGATEWAY_URL", httpserver.url_for("/"))
+    code, report = _watch(world, monkeypatch, httpserver, world["new_db"], ledger, "--code-scanning", pushgateway=True)
     assert code == 1 and len(slack.messages) == 1 and ledger.exists(), report
+    assert report["metrics"] == "pushed" and len(pushed) == 1
+    assert 'gantry_watch_blocking_findings_open{service="storefront",severity="HIGH"} 1.0' in pushed[0]
+    assert 'gantry_watch_findings_new{service="storefront",severity="HIGH"} 1.0' in pushed[0]
+    assert 'gantry_watch_findings_open{service="order-api",severity="HIGH"} 0.0' in pushed[0]
     # the issue the failed run created is edited (its first-seen time), never made twice
     assert len(github.all_issues()) == 1 and report["issues"]["created"] == []
     assert report["code_scanning"]["uploaded"] == [f"storefront: flashshop/storefront@{build_info().commit[:12]} "
