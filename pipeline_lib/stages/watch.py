@@ -550,7 +550,8 @@ def import_report(report: Path, *, environment: str, repository: str, service: s
     ``ledger`` as findings of ``repository`` (host-less, e.g. ``shop/storefront``) for ``service``.
 
     ``seen``: the report's own time (Trivy's ``CreatedAt``) when it records one, else now, so
-    importing the same report again changes nothing. An import never marks anything fixed (a
+    importing the same report again changes nothing (the policy — thresholds, allowlist expiry —
+    is applied as of today). An import never marks anything fixed (a
     build report is no proof of what runs). Raises GantryError for an unreadable report.
     """
     from scanners.inputs import read_inputs as read
@@ -560,7 +561,8 @@ def import_report(report: Path, *, environment: str, repository: str, service: s
     if inputs.errors:
         raise GantryError(str(report), inputs.errors[0])
     when = seen or _report_time(report) or dt.datetime.now(dt.timezone.utc)
-    verdict = evaluate(inputs.parsed, [], pol, environment=environment, today=when.date(), now=when)
+    today = dt.datetime.now(dt.timezone.utc)   # the policy as it stands today (an expired exception blocks)
+    verdict = evaluate(inputs.parsed, [], pol, environment=environment, today=today.date(), now=today)
     if verdict.errors:
         raise GantryError(str(report), verdict.errors[0])
     obs = observations(verdict, repository, service)

@@ -123,3 +123,22 @@ def test_a_later_sighting_alone_is_written_at_most_daily() -> None:
     assert not lg.worth_writing(led, hour) and lg.worth_writing(led, day)
     assert lg.worth_writing(led, lg.record(led, [obs(severity="CRITICAL")], seen=T0).ledger)
     assert lg.worth_writing(lg.Ledger("prod"), led) and not lg.worth_writing(lg.Ledger("prod"), lg.Ledger("prod"))
+
+
+def test_the_policy_decides_blocking_and_excepted(tmp_path: Path, capsys) -> None:
+    """The environment's gate policy: CRITICAL blocks (fail_on HIGH), an unexpired allowlist entry
+    makes its finding ``excepted``, an expired one does not."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\ndefaults: {fail_on: HIGH}\nenvironments: {dev: {}}\nallowlist:\n"
+        "  - {id: CVE-2019-1549, reason: not reachable, owner: team-web, expires: 2999-01-01}\n"
+        "  - {id: CVE-2019-1551, reason: was not reachable, owner: team-web, expires: 2020-01-01}\n")
+    ledger = tmp_path / "dev.json"
+    code = main(["watch", "ledger-import", str(REPORT), "--env", "dev", "--service", "storefront", "--policy",
+                 str(policy), "--catalog", str(PROJECT_ROOT / "jobs" / "catalog.yaml"), "--ledger", str(ledger)])
+    assert code == 0
+    capsys.readouterr()
+    by = {(f["package"], f["vulnerability"]): f for f in json.loads(ledger.read_text())["findings"]}
+    assert by[("libssl1.1", "CVE-2019-1549")]["state"] == "excepted"
+    assert by[("libssl1.1", "CVE-2019-1551")]["state"] == "open" and not by[("libssl1.1", "CVE-2019-1551")]["blocking"]
+    assert by[("musl", "CVE-2019-14697")]["state"] == "open" and by[("musl", "CVE-2019-14697")]["blocking"]
