@@ -173,7 +173,10 @@ def test_ledger_in_the_gitops_repo_is_committed_and_dry_run_writes_nothing(world
     shown = subprocess.run(["git", "--git-dir", str(bare), "show", "main:.gantry/ledger/dev.json"],
                            capture_output=True, text=True, check=True).stdout
     assert json.loads(shown)["environment"] == "dev"
-    assert main(args) == 0   # the same digests and findings: nothing new, no commit
+    capsys.readouterr()
+    assert main(args[:-2]) == 0   # the same digests and findings: nothing new, no commit (text output)
+    text = capsys.readouterr().out
+    assert "dev: 3 digest(s), 0 new blocking finding(s), 0 fixed" in text and "storefront" in text
     assert len(log()) == commits + 1
 
 
