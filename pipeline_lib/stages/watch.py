@@ -559,12 +559,12 @@ def import_report(report: Path, *, environment: str, repository: str, service: s
     pol.check_environment(environment)
     inputs = read([report])
     if inputs.errors:
-        raise GantryError(str(report), inputs.errors[0])
+        raise GantryError("watch ledger-import", inputs.errors[0])
     when = seen or _report_time(report) or dt.datetime.now(dt.timezone.utc)
     today = dt.datetime.now(dt.timezone.utc)   # the policy as it stands today (an expired exception blocks)
     verdict = evaluate(inputs.parsed, [], pol, environment=environment, today=today.date(), now=today)
     if verdict.errors:
-        raise GantryError(str(report), verdict.errors[0])
+        raise GantryError("watch ledger-import", verdict.errors[0])
     obs = observations(verdict, repository, service)
     return lg.record(ledger, obs, seen=when), obs
 
