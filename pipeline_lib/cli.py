@@ -56,6 +56,8 @@ COMMANDS: dict[str, Command] = {
                                                     "ledger, Slack, GitHub issues, metrics"),
     "demo": Command("pipeline_lib.commands.demo", "run the whole pipeline once, locally, on real local parts"),
     "trivy-db": Command("pipeline_lib.commands.trivydb", "mirror Trivy's vulnerability DB between OCI registries"),
+    "feeds": Command("pipeline_lib.commands.feeds", "mirror the KEV/EPSS exploit feeds to an OCI registry and pull "
+                                                    "them into a local cache"),
     "config": Command("pipeline_lib.commands.config", "show the settings gantry reads from the environment "
                                                       "(secrets masked)"),
 }

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: the SBOM file an image scan leaves next to its report
 SBOM_NAME = trivy.SBOM_NAME
+#: the tool whose findings a re-scan reports (the policy's rules for it apply)
+TOOL = trivy.TOOL
 
 
 def tool_options(settings: Settings | None, *, skip_db_update: bool = False) -> dict[str, Any]:

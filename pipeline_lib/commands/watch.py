@@ -59,6 +59,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", type=Path, help="keep the ledger in this local file instead of "
                                                ".gantry/ledger/<env>.json in the GitOps repo")
     p.add_argument("--policy", type=Path, help="security policy (default: the packaged one)")
+    p.add_argument("--feeds", type=Path, metavar="DIR",
+                   help="the KEV/EPSS feed cache written by gantry feeds pull (needed when the policy has "
+                        "kev/epss rules)")
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -77,7 +80,7 @@ def _watch(args: argparse.Namespace) -> int:
         github_api_url=s.github_api_url, pushgateway_url=s.pushgateway_url,
         pushgateway_username=s.pushgateway_username, pushgateway_password=s.pushgateway_password,
         writers=Writers.from_settings(s), settings=s, code_scanning=args.code_scanning,
-        code_scanning_timeout=args.code_scanning_timeout))
+        code_scanning_timeout=args.code_scanning_timeout, feeds_dir=args.feeds))
     report = result.value
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
@@ -111,7 +114,8 @@ def _import(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     recorded, where = ledger_import(catalog, args.report, environment=args.env, service=args.service,
                                     policy=args.policy, ledger_file=args.ledger, repo=args.repo,
-                                    dry_run=args.dry_run, writers=Writers.from_settings(args.settings))
+                                    dry_run=args.dry_run, writers=Writers.from_settings(args.settings),
+                                    feeds_dir=args.feeds)
     if args.format == "json":
         print(json.dumps({"ledger": where, "dry_run": args.dry_run,
                           "changes": [{"kind": c.kind, "vulnerability": c.entry.vulnerability,

@@ -89,6 +89,8 @@ class WatchOptions:
     #: commit and ref its verified provenance names, so alerts the running digest no longer has close
     code_scanning: bool = False
     code_scanning_timeout: float = 300.0
+    #: the KEV/EPSS feed cache (``gantry feeds pull``); needed only when the policy's rules use a feed
+    feeds_dir: Path | None = None
     #: the environment the CLI read: the scanner's binary and cache directory
     settings: Any = field(default=None, repr=False, compare=False)
 
@@ -178,11 +180,36 @@ def observations(verdict: Verdict, repository: str, service: str) -> list[lg.Obs
     return out
 
 
-def evaluate_outcome(outcome: ScanOutcome, policy: Policy, environment: str, now: dt.datetime) -> Verdict:
+@dataclass(frozen=True)
+class PolicyFeeds:
+    """The KEV/EPSS feeds the policy's rules use (:func:`scanners.policy.load_policy_feeds`), read
+    once per run; ``error``: a used feed missing or stale (every digest: cannot evaluate)."""
+
+    feeds: Any = None
+    statuses: tuple[Any, ...] = ()
+    error: str = ""
+
+
+def policy_feeds(policy: Policy, environment: str, feeds_dir: Path | None, now: dt.datetime) -> PolicyFeeds:
+    from scanners.policy import load_policy_feeds
+    from scanners.rescan import TOOL
+    if not policy.feeds_used(environment, {TOOL}):
+        return PolicyFeeds()
+    try:
+        feeds, statuses = load_policy_feeds(policy, environment, feeds_dir, tools={TOOL}, now=now)
+    except GantryError as exc:
+        return PolicyFeeds(error=str(exc))
+    return PolicyFeeds(feeds, tuple(statuses))
+
+
+def evaluate_outcome(outcome: ScanOutcome, policy: Policy, environment: str, now: dt.datetime,
+                     feeds: PolicyFeeds = PolicyFeeds()) -> Verdict:
     """Gate one scan outcome (its reports read from disk) under ``environment``'s watch policy."""
     inputs = read_inputs([], [outcome])
+    errors = [*inputs.errors, *([feeds.error] if feeds.error else [])]
     return evaluate(inputs.parsed, inputs.outcomes, policy, environment=environment,
-                    input_errors=inputs.errors, today=now.date(), now=now)
+                    input_errors=errors, today=now.date(), now=now, feeds=feeds.feeds,
+                    feed_statuses=feeds.statuses)
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +248,7 @@ def _source(predicate: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache: Path, work: Path,
-                  now: dt.datetime) -> ServiceScan:
+                  now: dt.datetime, feeds: PolicyFeeds) -> ServiceScan:
     from scanners import rescan
 
     scan = ServiceScan(svc)
@@ -254,7 +281,8 @@ def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache:
             if outcome.status == "ok":
                 shutil.copyfile(out / rescan.SBOM_NAME, path.with_name(f".{path.name}.partial"))
                 os.replace(path.with_name(f".{path.name}.partial"), path)
-        scan.verdict = evaluate_outcome(outcome, policy, opts.environment, now)
+        scan.verdict = evaluate_outcome(outcome, policy, opts.environment, now, feeds)
+        scan.verdict.service = svc   # report.sarif's category: gantry/<service>/<env>/, as the build's
         if scan.verdict.exit_code == 2:
             scan.problems.extend(f"{svc}: {e}" for e in scan.verdict.errors)
     except GantryError as exc:
@@ -388,9 +416,10 @@ def run(opts: WatchOptions) -> StageResult:
         reports = opts.work_dir or tmp / "reports"
         print(f"watch {env}: scanning {len(services)} running digest(s)", file=sys.stderr)
         workers = opts.workers or min(len(services), os.cpu_count() or 1)
+        feeds = policy_feeds(policy, env, opts.feeds_dir, now)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            scans = list(pool.map(lambda sp: _scan_service(opts, policy, sp[0].name, sp[1], cache, reports, now),
-                                  zip(services, pins)))
+            scans = list(pool.map(lambda sp: _scan_service(opts, policy, sp[0].name, sp[1], cache, reports, now,
+                                                           feeds), zip(services, pins)))
         report = _conclude(opts, env, scans, ledger, now, url, branch, work)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -512,7 +541,7 @@ def _write_ledger(opts: WatchOptions, env: str, report: WatchReport, obs: list[l
 
 def ledger_import(catalog: Catalog, report: Path, *, environment: str, service: str, policy: Path | None = None,
                   ledger_file: Path | None = None, repo: str | None = None, dry_run: bool = False,
-                  writers: Any = None) -> tuple[lg.Recorded, str]:
+                  writers: Any = None, feeds_dir: Path | None = None) -> tuple[lg.Recorded, str]:
     """:func:`import_report` into the local ``ledger_file`` or the GitOps repo's ledger (committed);
     the report's image is the service's repository in ``environment`` (catalog). Returns what
     changed and where the ledger is. Nothing is written when nothing changed, or ``dry_run``."""
@@ -522,7 +551,7 @@ def ledger_import(catalog: Catalog, report: Path, *, environment: str, service: 
     if ledger_file is not None:
         before = read_ledger_file(ledger_file, environment)
         recorded, _ = import_report(report, environment=environment, repository=repository, service=svc.name,
-                                    policy=policy, ledger=before, seen=seen)
+                                    policy=policy, ledger=before, seen=seen, feeds_dir=feeds_dir)
         text = lg.dumps(recorded.ledger)
         if not dry_run and _read(ledger_file) != text:
             write_atomic(ledger_file, text)
@@ -534,7 +563,8 @@ def ledger_import(catalog: Catalog, report: Path, *, environment: str, service: 
         work = checkout(url, catalog.gitops_branch, tmp / "repo")
         rel = lg.ledger_path(environment)
         recorded, obs = import_report(report, environment=environment, repository=repository, service=svc.name,
-                                      policy=policy, ledger=lg.loads(_read(work / rel), environment, rel), seen=seen)
+                                      policy=policy, ledger=lg.loads(_read(work / rel), environment, rel), seen=seen,
+                                      feeds_dir=feeds_dir)
         if not dry_run:
             commit_ledger(url, catalog.gitops_branch, environment, lambda led: lg.record(led, obs, seen=seen),
                           f"watch: {environment} ledger: import {report.name} ({svc.name})", workdir=work,
@@ -545,7 +575,8 @@ def ledger_import(catalog: Catalog, report: Path, *, environment: str, service: 
 
 
 def import_report(report: Path, *, environment: str, repository: str, service: str, policy: Path | None,
-                  ledger: lg.Ledger, seen: dt.datetime | None = None) -> tuple[lg.Recorded, list[lg.Observation]]:
+                  ledger: lg.Ledger, seen: dt.datetime | None = None,
+                  feeds_dir: Path | None = None) -> tuple[lg.Recorded, list[lg.Observation]]:
     """Fold one build's scan report (Trivy JSON/SARIF/CycloneDX with vulnerabilities) into
     ``ledger`` as findings of ``repository`` (host-less, e.g. ``shop/storefront``) for ``service``.
 
@@ -562,7 +593,11 @@ def import_report(report: Path, *, environment: str, repository: str, service: s
         raise GantryError("watch ledger-import", inputs.errors[0])
     when = seen or _report_time(report) or dt.datetime.now(dt.timezone.utc)
     today = dt.datetime.now(dt.timezone.utc)   # the policy as it stands today (an expired exception blocks)
-    verdict = evaluate(inputs.parsed, [], pol, environment=environment, today=today.date(), now=today)
+    feeds = policy_feeds(pol, environment, feeds_dir, today)
+    if feeds.error:
+        raise GantryError("watch ledger-import", feeds.error)
+    verdict = evaluate(inputs.parsed, [], pol, environment=environment, today=today.date(), now=today,
+                       feeds=feeds.feeds, feed_statuses=feeds.statuses)
     if verdict.errors:
         raise GantryError("watch ledger-import", verdict.errors[0])
     obs = observations(verdict, repository, service)

@@ -210,3 +210,5 @@ def test_code_scanning_reupload_on_the_commit_the_provenance_names(world, monkey
     ((repo, commit, ref, sarif),) = github.sarifs
     assert (repo, commit, ref) == ("flashshop/storefront", build_info().commit, "refs/heads/main")
     assert [r["ruleId"] for run in sarif["runs"] for r in run["results"]] == [NEW_CVE]
+    # the build's category for this service and environment, so this analysis replaces the build's
+    assert {run["automationDetails"]["id"] for run in sarif["runs"]} == {"gantry/storefront/dev/"}
