@@ -94,6 +94,10 @@ def _watch(args: argparse.Namespace) -> int:
             e = change.entry
             print(f"{change.kind:<10} {e.vulnerability} {e.severity} {e.package} ({e.repository}: "
                   f"{', '.join(e.services)})")
+        for entry in report.stale_exceptions:
+            print(f"stale exception: {entry} matches nothing {report.environment} runs: remove it")
+        for entry in report.expired_exceptions:
+            print(f"expired exception: {entry} no longer suppresses what {report.environment} runs")
         for problem in report.problems:
             print(f"gantry: watch: {problem}", file=sys.stderr)
         print(f"slack: {report.slack}; issues: "

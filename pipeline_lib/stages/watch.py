@@ -134,6 +134,10 @@ class WatchReport:
     metrics: str = "not configured"
     problems: list[str] = field(default_factory=list)
     code_scanning: dict[str, list[str]] = field(default_factory=dict)
+    #: allowlist entries that match nothing any running digest has (every digest evaluated), and
+    #: expired ones that match something again: "<id> (owner …, expires …)"
+    stale_exceptions: list[str] = field(default_factory=list)
+    expired_exceptions: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -153,7 +157,8 @@ class WatchReport:
                 "services": [s.to_json() for s in self.scans], "changes": changes,
                 "new_blocking": [e.to_json() for e in self.new_blocking], "slack": self.slack,
                 "issues": self.issues, "ledger": self.ledger, "ledger_commit": self.ledger_commit,
-                "metrics": self.metrics, "problems": self.problems, "code_scanning": self.code_scanning}
+                "metrics": self.metrics, "problems": self.problems, "code_scanning": self.code_scanning,
+                "stale_exceptions": self.stale_exceptions, "expired_exceptions": self.expired_exceptions}
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,6 +445,7 @@ def _conclude(opts: WatchOptions, env: str, scans: list[ServiceScan], ledger: lg
     problems = [p for s in scans for p in s.problems]
     report = WatchReport(env, 2 if problems else (1 if recorded.new_blocking else 0), scans, recorded,
                          recorded.new_blocking, problems=problems)
+    report.stale_exceptions, report.expired_exceptions = exception_notes(scans)
     digests = {s.service: s.digest for s in scans}
     notified = True
     if report.new_blocking:
@@ -492,6 +498,21 @@ def _conclude(opts: WatchOptions, env: str, scans: list[ServiceScan], ledger: lg
             report.metrics = f"push failed: {exc}"
             print(f"gantry: {exc}", file=sys.stderr)
     return report
+
+
+def exception_notes(scans: list[ServiceScan]) -> tuple[list[str], list[str]]:
+    """(stale, expired) allowlist entries across the environment: stale when no running digest
+    has a finding it matches (said only when every digest was evaluated); expired when one does."""
+    verdicts = [s.verdict for s in scans if s.verdict is not None]
+    if not verdicts:
+        return [], []
+    label = lambda a: f"{a.label} (owner {a.owner}, expires {a.expires.isoformat()})"  # noqa: E731
+    stale: list[str] = []
+    if all(s.evaluated for s in scans):
+        common = set(verdicts[0].stale).intersection(*(set(v.stale) for v in verdicts[1:]))
+        stale = [label(a) for a in verdicts[0].stale if a in common]
+    hit = {id(a): a for v in verdicts for e in v.findings for a in v.expired if a.matches(e.finding)}
+    return stale, [label(a) for a in hit.values()]
 
 
 def _reupload(opts: WatchOptions, scans: list[ServiceScan]) -> dict[str, list[str]]:

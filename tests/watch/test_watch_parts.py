@@ -70,3 +70,34 @@ def test_watch_policy_keeps_thresholds_and_allowlist_but_not_required_scanners()
     assert watched.rules_for("trivy", "prod") == policy.rules_for("trivy", "prod")
     assert watched.vulnerability_db_for("prod") == policy.vulnerability_db_for("prod")
     assert watched.allowlist == policy.allowlist
+
+
+def test_stale_and_expired_exceptions_across_the_environment() -> None:
+    """An exception matching nothing any running digest has is stale (only when every digest was
+    evaluated); an expired one matching a running digest's finding is named too."""
+    import datetime as dt
+
+    from pipeline_lib.stages.watch import ServiceScan, exception_notes
+    from scanners.gate import evaluate
+    from scanners.inputs import read_inputs
+    from scanners.policy import policy_from_data
+    from tests.support.paths import FIXTURES
+
+    def entry(vid: str, expires: str) -> dict:
+        return {"id": vid, "reason": "triaged", "owner": "team-web", "expires": dt.date.fromisoformat(expires)}
+
+    policy = watch_policy(policy_from_data({"version": 1, "environments": {"prod": {}}, "allowlist": [
+        entry("CVE-2019-1549", "2999-01-01"),      # matches alpine's openssl: in use
+        entry("CVE-2000-0001", "2999-01-01"),      # matches nothing anywhere: stale
+        entry("CVE-2019-14697", "2020-01-01"),     # expired, matches musl again
+    ]}, "policy.yaml"), "prod")
+    today = dt.date(2026, 12, 6)
+    alpine = read_inputs([FIXTURES / "trivy" / "alpine-3.9-image.json"])
+    clean = read_inputs([FIXTURES / "trivy" / "alpine-image-no-vulns.json"])
+    scans = [ServiceScan("storefront", verdict=evaluate(alpine.parsed, [], policy, environment="prod", today=today)),
+             ServiceScan("order-api", verdict=evaluate(clean.parsed, [], policy, environment="prod", today=today))]
+    stale, expired = exception_notes(scans)
+    assert [s.split(" ")[0] for s in stale] == ["CVE-2000-0001"]
+    assert [s.split(" ")[0] for s in expired] == ["CVE-2019-14697"]
+    scans.append(ServiceScan("product-api", problems=["product-api: no SBOM"]))
+    assert exception_notes(scans)[0] == []   # not every digest evaluated: nothing is called stale
