@@ -50,6 +50,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
         digests[name] = push_attested(client, tmp, repo, "v1", PACKAGES[name], signer, built)
     fixed = push_attested(client, tmp, repos["storefront"], "v2", {"flask": "3.0.3", "requests": "2.32.3"}, signer)
     _, unattested = push_image(client, tmp, repos["product-api"], "v0")   # no SBOM attestation
+    stranger = push_attested(client, tmp, repos["order-api"], "v9", PACKAGES["order-api"], new_key(tmp / "stranger"))
     bare = tmp / "gitops.git"
     init_repo(bare, catalog, catalog.services_in("dev"), "dev", registry.host)
     pin_all(bare, catalog, "dev", {n: (f"{registry.host}/{repos[n]}", digests[n], "v1") for n in SERVICES})
@@ -57,7 +58,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, registry):
     stale_db = trivy_cache(tmp, updated_at=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10))
     new_db = trivy_cache(tmp, advisory_dir(tmp, [advisory("GHSA-wtch-0000-0001", NEW_CVE, "flask", "3.0.3")]))
     return {"tmp": tmp, "catalog": catalog_path, "catalog_obj": catalog, "bare": bare, "digests": digests,
-            "repos": repos, "fixed": fixed, "unattested": unattested, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
+            "repos": repos, "fixed": fixed, "unattested": unattested, "stranger": stranger, "base_db": base_db, "stale_db": stale_db, "new_db": new_db, "registry": registry}
 
 
 def _watch(world, monkeypatch, httpserver, db: Path, ledger: Path, *extra: str,
@@ -212,3 +213,20 @@ def test_code_scanning_reupload_on_the_commit_the_provenance_names(world, monkey
     assert [r["ruleId"] for run in sarif["runs"] for r in run["results"]] == [NEW_CVE]
     # the build's category for this service and environment, so this analysis replaces the build's
     assert {run["automationDetails"]["id"] for run in sarif["runs"]} == {"gantry/storefront/dev/"}
+
+
+def test_an_sbom_signed_by_an_untrusted_key_cannot_be_evaluated(world, monkeypatch, httpserver, tmp_path):
+    FakeGitHub(httpserver)
+    httpserver.expect_request("/slack/T000/B000/XXXX", method="POST").respond_with_data("ok")
+    host = world["registry"].host
+    pin_all(world["bare"], world["catalog_obj"], "dev", {
+        "order-api": (f"{host}/{world['repos']['order-api']}", world["stranger"], "v9")})
+    try:
+        code, report = _watch(world, monkeypatch, httpserver, world["new_db"], tmp_path / "dev.json")
+    finally:   # the other tests' order-api
+        pin_all(world["bare"], world["catalog_obj"], "dev", {
+            "order-api": (f"{host}/{world['repos']['order-api']}", world["digests"]["order-api"], "v1")})
+    assert code == 2, report
+    (order,) = [s for s in report["services"] if s["service"] == "order-api"]
+    assert not order["evaluated"] and "not trusted here" in " ".join(order["problems"])
+    assert not (world["tmp"] / "sboms" / (world["stranger"].replace(":", "-") + ".cdx.json")).exists()
