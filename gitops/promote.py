@@ -12,6 +12,7 @@ from pipeline_lib.core.errors import GantryError
 
 from .bump import BumpResult, bump, default_image
 from .hostlock import Writers
+from .writeback import Stamp
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -22,7 +23,7 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
             tag: str | None = None, build_url: str | None = None, mode: str = "commit",
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             workdir: Path | None = None, verb: str = "deploy", writers: Writers | None = None,
-            github_token: str | None = None) -> BumpResult:
+            github_token: str | None = None, stamp: Stamp | None = None) -> BumpResult:
     """``mode='commit'``: push to the catalog's GitOps branch. ``mode='pr'``: push a review branch
     and open a pull request against it (with ``github_token``, the caller's ``GITHUB_TOKEN``)."""
     branch_base = catalog.gitops_branch
@@ -31,14 +32,14 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
     if mode == "commit":
         return bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                     digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base,
-                    writers=writers)
+                    writers=writers, stamp=stamp)
     from .github import GitHub, repo_from_url
     gh_repo = github_repo or repo_from_url(repo_url)
     client = GitHub(github_api, github_token)  # fail on a missing token before pushing anything
     branch = review_branch(service, environment, digest)
     result = bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                   digest=digest, tag=tag, build_url=build_url, workdir=workdir, push_branch=branch, verb=verb,
-                  branch=branch_base, writers=writers)
+                  branch=branch_base, writers=writers, stamp=stamp)
     if result.changed:
         title = (f"{verb}({service}): {environment} {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
                  f"({digest[:19]})")
@@ -53,7 +54,7 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
             build_url: str | None = None, mode: str | None = None,
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             writers: Writers | None = None, github_token: str | None = None,
-            before_write: Callable[[str, str], None] | None = None) -> BumpResult:
+            before_write: Callable[[str, str], None] | None = None, stamp: Stamp | None = None) -> BumpResult:
     """Pin in ``target`` the exact digest (and tag) that ``source`` runs (read from its render).
     ``before_write(image, digest)`` runs once the digest is known and before anything is written
     (the command's evidence check); it raises to stop the promotion."""
@@ -80,4 +81,4 @@ def promote(repo_url: str, *, catalog: Catalog, service: str, source: str, targe
     return deliver(repo_url, catalog=catalog, service=service, environment=target, image=image,
                    digest=str(pin.digest), tag=pin.tag, build_url=build_url, mode=mode or dst_env.deploy,
                    github_api=github_api, github_repo=github_repo, verb="promote", writers=writers,
-                   github_token=github_token)
+                   github_token=github_token, stamp=stamp)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .environments import DEFAULT_CATALOG, ENVIRONMENT_NAMES
 from .errors import GantryError
+from .freeze import Spec, parse_spec as parse_freeze_spec
 from .yamlload import load_yaml_file
 
 CATALOG_KEY = "_catalog"
@@ -225,6 +226,17 @@ class LoadProfile:
 
 
 @dataclass(frozen=True)
+class FreezePolicy:
+    """An environment's ``freeze:`` entry: its ``windows`` (absolute or recurring, see
+    :mod:`pipeline_lib.core.freeze`) and ``event_calendar``: the EventBridge Scheduler group of
+    ``gantry event schedule`` whose sale windows also freeze it (None: not read)."""
+
+    environment: str
+    windows: tuple[Spec, ...] = ()
+    event_calendar: str | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The whole catalog: registry settings, environments and services."""
 
@@ -243,6 +255,12 @@ class Catalog:
     """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
     event_load: LoadProfile | None = None
     """``event.load``: the load gate's traffic profile and thresholds (None: not configured)."""
+    freeze: dict[str, FreezePolicy] = field(default_factory=dict)
+    """The ``freeze:`` section: environment -> its freeze windows (:mod:`pipeline_lib.core.freeze`)."""
+
+    def freeze_for(self, environment: str) -> FreezePolicy:
+        """The environment's freeze policy (none set: no windows, no event calendar)."""
+        return self.freeze.get(environment) or FreezePolicy(environment)
 
     def signing_for(self, environment: str) -> SigningPolicy:
         """The environment's evidence policy. With a ``signing:`` section, an environment it does
@@ -706,6 +724,37 @@ def _parse_event(raw: Any, envs: dict[str, Environment], problems: _Problems) ->
     return _parse_load(m["load"], problems) if m.get("load") is not None else None
 
 
+def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -> dict[str, FreezePolicy]:
+    """``freeze: {<env>: {windows: [...], event_calendar: <schedule group>}}``."""
+    if raw is None:
+        return {}
+    data = _mapping(raw, "freeze", problems, set(ENVIRONMENT_NAMES))
+    out: dict[str, FreezePolicy] = {}
+    for name, value in (data or {}).items():
+        path = f"freeze.{name}"
+        if name not in envs:
+            problems.add(path, "environment is not defined under environments")
+            continue
+        m = _mapping({} if value is None else value, path, problems, {"windows", "event_calendar"})
+        if m is None:
+            continue
+        windows: list[Spec] = []
+        raw_windows = m.get("windows") or []
+        if not isinstance(raw_windows, list):
+            problems.add(f"{path}.windows", f"must be a list, got {_kind(raw_windows)}")
+            raw_windows = []
+        for i, item in enumerate(raw_windows):
+            try:
+                windows.append(parse_freeze_spec(item))
+            except ValueError as exc:
+                field_name, _, what = str(exc).partition(": ")
+                where = f"{path}.windows[{i}]" + (f".{field_name}" if what and " " not in field_name else "")
+                problems.add(where, what if what and " " not in field_name else str(exc))
+        calendar = _string(m, "event_calendar", path, problems)
+        out[name] = FreezePolicy(name, tuple(windows), calendar)
+    return out
+
+
 def unwrap(data: Any) -> Any:
     """The catalog mapping inside ``[{"_catalog": {...}}]``, the form ``jobs/catalog.yaml`` uses.
 
@@ -726,7 +775,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         if unwrapped is data:
             raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
         data = unwrapped
-    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event"},
+    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze"},
                    {"version", "defaults", "environments", "services"})
     if top is None:
         raise GantryError(source, problems.lines[0].split(": ", 1)[1], problems=problems.lines)
@@ -753,6 +802,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     base = Path(source).resolve().parent if source and not source.startswith("<") else None
     signing = _parse_signing(top.get("signing"), envs, base, problems)
     event_load = _parse_event(top.get("event"), envs, problems)
+    freeze = _parse_freeze(top.get("freeze"), envs, problems)
 
     services: list[Service] = []
     raw_services = top.get("services")
@@ -784,7 +834,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     assert account and region and gitops_repo and github_url  # guaranteed by required checks
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
                    gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
-                   gitops_batch_window_ms=gitops_window, signing=signing, event_load=event_load)
+                   gitops_batch_window_ms=gitops_window, signing=signing, event_load=event_load,
+                   freeze=freeze)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:

@@ -17,6 +17,7 @@ from pathlib import Path
 from gitops.bump import BumpResult, default_image
 from gitops.hostlock import Writers
 from gitops.promote import deliver
+from gitops.writeback import Stamp
 from pipeline_lib.attest.enforce import check_before_write
 from pipeline_lib.core.catalog import Catalog
 
@@ -42,6 +43,7 @@ class BumpOptions:
     workdir: Path | None = None
     writers: Writers | None = None        # host-wide writer lock and batching (None: both on)
     github_token: str | None = None       # mode pr: opens the pull request
+    stamp: Stamp | None = None            # by, reason, break-glass, freeze windows (gitops.writeback.Stamp)
 
 
 def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image: str) -> str:
@@ -70,7 +72,7 @@ def run(opts: BumpOptions) -> StageResult:
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
                                  mode=opts.mode or env.deploy, github_api=opts.github_api,
                                  github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
-                                 github_token=opts.github_token)
+                                 github_token=opts.github_token, stamp=opts.stamp)
     if not result.changed:
         detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"
     else:
