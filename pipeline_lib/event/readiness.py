@@ -212,7 +212,8 @@ def digests_pinned(ctx: Context) -> tuple[str, str]:
         if have is None:
             wrong.append(f"{name}: no active ECS service in cluster {ctx.inputs.cluster}")
         elif "@" not in have or have.rsplit("@", 1)[1] != digest or _repo_path(have) != _repo_path(image):
-            wrong.append(f"{name} runs {have.rsplit('/', 1)[-1][:40]}…, GitOps pins {_repo_path(image)}@{digest[:19]}…")
+            got = have.rsplit("@", 1)[1][:19] if "@" in have else "no digest"
+            wrong.append(f"{name} runs {_repo_path(have)}@{got}…, GitOps pins {_repo_path(image)}@{digest[:19]}…")
     if wrong:
         return FAIL, "; ".join(wrong)
     return PASS, f"{len(pins)} service(s) run their pinned digest: {', '.join(sorted(pins))}"
@@ -310,7 +311,8 @@ def dms_ready(ctx: Context) -> tuple[str, str]:
 
 def _amtool(argv: list[str]) -> tuple[int, str]:
     proc = run(argv, timeout=TOOL_TIMEOUT, env=child_env(NO_COLOR="1"), what="amtool")
-    return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "overrides the --alertmanager.url" not in ln]
+    return proc.returncode, " ".join(" ".join(lines).split())
 
 
 @check("alert-routing", "Alert routing tested (amtool)")

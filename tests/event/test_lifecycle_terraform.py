@@ -130,6 +130,7 @@ def _dms_stand_in(url: str) -> tuple[object, str]:
 def _lifecycle(step: str, root: Path, end: datetime, *extra: str) -> int:
     return main(["event", "lifecycle", "--name", "spring-sale", "--step", step, "--event-end", end.isoformat(),
                  "--region", REGION, "--event-root", str(root), "--catalog", str(CATALOG),
+                 "--ledger", str(root.parent.parent.parent / "ledger.json"),
                  "--window", "1s", "--retry-interval", "1s", *extra])
 
 
@@ -224,4 +225,15 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
     assert logs.describe_log_groups(logGroupNamePrefix="/ecs/event")["logGroups"] == []
     assert aws["ec2"].describe_security_groups(Filters=[{"Name": "tag:Environment", "Values": ["event"]}])[
         "SecurityGroups"] == []
+    # the sweep (the lifecycle ran it: destroy succeeded) finds 0 tagged leftovers; the final snapshot is kept
+    assert "sweep: nothing left behind (1 kept on purpose)" in err
+    assert main(["event", "sweep", "--env", "event", "--catalog", str(CATALOG), "--region", REGION,
+                 "--dry-run", "--format", "json"]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    assert swept["remaining"] == 0
+    assert [(r["kind"], r["status"]) for r in swept["resources"]] == [("rds-snapshot", "kept")]
+    # and the ledger has the event, costed from create to destroy
+    ledger = json.loads((tmp_path / "ledger.json").read_text())["events"]
+    assert [(e["event"], e["status"]) for e in ledger] == [("spring-sale", "destroyed")]
+    assert ledger[0]["hours"] > 0 and ledger[0]["event_usd"] > ledger[0]["snapshot_usd"]
     print(f"\nevent stack on moto: apply {apply_s:.0f}s, destroy {destroy_s:.0f}s")

@@ -1,0 +1,81 @@
+"""`gantry event sweep` and the lifecycle's post-destroy sweep, against moto: leftovers made on
+purpose (a tagged log group under no stack prefix, a log group under the stack's prefix, an
+untagged image in an event-only ECR repository) are found and priced; the prod runner's log
+group and an image in a repository prod also uses are not; the lifecycle fails and alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from pipeline_lib.cli import main
+from pipeline_lib.core.errors import GantryError
+from tests.event.test_lifecycle import _handler, _messages, slack, stack, terraform  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.integration
+
+REGION = "ap-northeast-2"
+TAGS = {"Environment": "event", "Lifetime": "event", "Project": "flashshop"}
+
+
+def _manifest(config_size: int) -> str:
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config_size,
+                                  "digest": "sha256:" + "1" * 64},
+                       "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1000,
+                                   "digest": "sha256:" + "2" * 64}]})
+
+
+def _leftovers() -> dict[str, int]:
+    """Make the leftovers (and look-alikes that are not); return the priced sizes in bytes."""
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/custom/orphan", tags=TAGS)            # tagged, no stack prefix
+    logs.create_log_stream(logGroupName="/custom/orphan", logStreamName="s")
+    logs.put_log_events(logGroupName="/custom/orphan", logStreamName="s",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "x" * 5000}])
+    logs.create_log_group(logGroupName="/ecs/event/storefront")                # the stack's prefix, untagged
+    logs.create_log_group(logGroupName="/codebuild/event-runner", tags={"Environment": "prod"})  # prod's: not ours
+    ecr = boto3.client("ecr", region_name=REGION)
+    for repo in ("event/event-api", "shop/storefront"):                       # event-only; shared with prod
+        ecr.create_repository(repositoryName=repo)
+        ecr.put_image(repositoryName=repo, imageManifest=_manifest(300 * 1024 * 1024))   # untagged
+    return {"/custom/orphan": 5000, "event/event-api": 300 * 1024 * 1024}
+
+
+def test_sweep_finds_prices_and_deletes_leftovers(aws_env, capsys: pytest.CaptureFixture[str]) -> None:
+    sizes = _leftovers()
+    assert main(["event", "sweep", "--env", "event", "--dry-run", "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    by_kind = sorted((r["kind"], r["id"].split("@")[0], r["status"]) for r in found["resources"])
+    assert by_kind == [("ecr-image", "ecr:event/event-api", "left"), ("log-group", "log-group:/custom/orphan", "left"),
+                       ("log-group", "log-group:/ecs/event/storefront", "left")]
+    price = {r["id"].split("@")[0]: r["monthly_usd"] for r in found["resources"]}
+    gb = 1024 ** 3
+    # hand calculation: ECR 0.10 USD/GB-month, CloudWatch Logs storage 0.0314 USD/GB-month (cost.py, 2026-11-15)
+    assert price["ecr:event/event-api"] == pytest.approx(sizes["event/event-api"] / gb * 0.10, rel=0.01)
+    assert price["log-group:/custom/orphan"] == pytest.approx(sizes["/custom/orphan"] / gb * 0.0314, rel=0.01, abs=1e-4)
+    assert found["monthly_usd"] == pytest.approx(sum(price.values()), abs=1e-3)
+    assert [r for r in found["resources"] if "untagged" in r["detail"]], found
+
+    assert main(["event", "sweep", "--env", "event"]) == 0                    # deletes; nothing remains
+    assert capsys.readouterr().out.count("deleted") == 3
+    assert main(["event", "sweep", "--env", "event", "--dry-run"]) == 0
+    assert "nothing left behind" in capsys.readouterr().out
+    logs = boto3.client("logs", region_name=REGION)
+    assert [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]] == ["/codebuild/event-runner"]
+    assert len(boto3.client("ecr", region_name=REGION).describe_images(repositoryName="shop/storefront")[
+        "imageDetails"]) == 1
+
+
+def test_lifecycle_destroy_fails_and_alerts_on_a_leftover(stack, terraform, slack) -> None:  # noqa: F811
+    stack["dms"].start_replication_task(ReplicationTaskArn=stack["task_arn"], StartReplicationTaskType="reload-target")
+    stack["dms"].stop_replication_task(ReplicationTaskArn=stack["task_arn"])   # the final sync completed
+    boto3.client("logs", region_name=REGION).create_log_group(logGroupName="/custom/orphan", tags=TAGS)
+    with pytest.raises(GantryError) as exc:
+        _handler(stack, terraform).run("destroy")
+    assert exc.value.exit_code == 1
+    assert "1 resource(s) left behind" in str(exc.value) and "log-group:/custom/orphan" in str(exc.value)
+    assert any("left behind (est. 0.00 USD/month): log-group:/custom/orphan" in m for m in _messages(slack))
