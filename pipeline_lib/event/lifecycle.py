@@ -286,6 +286,8 @@ class Handler:
         except GantryError as exc:
             raise StepFailed(f"sweep: {exc}") from None
         if remaining(found):
+            for item in remaining(found):
+                self.log(f"event {self.cfg.event_name}: left behind: {item.kind} {item.key}: {item.detail}")
             raise StepFailed(f"after terraform destroy: {summary(found)}; list them with 'gantry event sweep "
                              f"--env {self.cfg.environment} --dry-run', delete them with 'gantry event sweep'")
         actions.append(f"sweep: nothing left behind ({len(found)} kept on purpose)")

@@ -156,6 +156,42 @@ class Sweeper:
         except (ClientError, BotoCoreError) as exc:
             raise _aws(f"{service} {op}", exc) from None
 
+    def _alive(self, svc: str, typ: str, rid: str, arn: str) -> bool:
+        """Whether a resource the tagging API lists still exists: it also lists resources deleted a
+        short while ago (NAT gateways ``deleted``, peerings ``deleted``, ECS clusters, services and
+        task definitions ``INACTIVE``, instances ``terminated``), which bill nothing. A type not
+        checked here counts as existing (fail closed)."""
+        try:
+            if svc == "ec2" and typ == "natgateway":
+                found = self.aws("ec2").describe_nat_gateways(NatGatewayIds=[rid])["NatGateways"]
+                return any(g.get("State") not in ("deleted", "failed") for g in found)
+            if svc == "ec2" and typ == "vpc-peering-connection":
+                found = self.aws("ec2").describe_vpc_peering_connections(VpcPeeringConnectionIds=[rid])[
+                    "VpcPeeringConnections"]
+                return any((p.get("Status") or {}).get("Code") not in ("deleted", "rejected", "failed", "expired")
+                           for p in found)
+            if svc == "ec2" and typ == "instance":
+                found = self.aws("ec2").describe_instances(InstanceIds=[rid])["Reservations"]
+                return any(i.get("State", {}).get("Name") != "terminated" for r in found for i in r["Instances"])
+            if svc == "ecs" and typ == "cluster":
+                found = self.aws("ecs").describe_clusters(clusters=[arn])["clusters"]
+                return any(c.get("status") != "INACTIVE" for c in found)
+            if svc == "ecs" and typ == "service":
+                cluster = rid.split("/")[0]
+                found = self.aws("ecs").describe_services(cluster=cluster, services=[arn])["services"]
+                return any(x.get("status") != "INACTIVE" for x in found)
+            if svc == "ecs" and typ == "task-definition":
+                td = self.aws("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
+                return td.get("status") == "ACTIVE"
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if "NotFound" in code or (code == "ClientException" and typ == "task-definition"):
+                return False
+            raise _aws(f"{svc} {rid}", exc) from None
+        except BotoCoreError as exc:
+            raise _aws(f"{svc} {rid}", exc) from None
+        return True
+
     # --- sources ---
     def tagged(self) -> list[Leftover]:
         out = []
@@ -164,6 +200,8 @@ class Sweeper:
                                TagFilters=filters):
             arn = res["ResourceARN"]
             svc, typ, rid = _arn_parts(arn)
+            if not self._alive(svc, typ, rid, arn):
+                continue
             price_key = _HOURLY.get(f"{svc}:{typ}")
             if svc == "secretsmanager":
                 monthly, price = _price("secret_month")[0], f"1 x {_price('secret_month')[0]} USD/month"

@@ -79,3 +79,35 @@ def test_lifecycle_destroy_fails_and_alerts_on_a_leftover(stack, terraform, slac
     assert exc.value.exit_code == 1
     assert "1 resource(s) left behind" in str(exc.value) and "log-group:/custom/orphan" in str(exc.value)
     assert any("left behind (est. 0.00 USD/month): log-group:/custom/orphan" in m for m in _messages(slack))
+
+
+def test_deleted_resources_the_tagging_api_still_lists_are_not_leftovers(aws_env, capsys) -> None:
+    """NAT gateways and peerings stay listed as ``deleted``, ECS clusters, services and task
+    definitions as ``INACTIVE`` (as after the real destroy): they bill nothing."""
+    tags = [{"Key": k, "Value": v} for k, v in TAGS.items()]
+    ec2, ecs = boto3.client("ec2", region_name=REGION), boto3.client("ecs", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])["Vpc"]["VpcId"]
+    other = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip, TagSpecifications=[
+        {"ResourceType": "natgateway", "Tags": tags}])["NatGateway"]["NatGatewayId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=other, TagSpecifications=[
+        {"ResourceType": "vpc-peering-connection", "Tags": tags}])["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ecs_tags = [{"key": k, "value": v} for k, v in TAGS.items()]
+    ecs.create_cluster(clusterName="event", tags=ecs_tags)
+    td = ecs.register_task_definition(family="event-api", tags=ecs_tags, containerDefinitions=[
+        {"name": "event-api", "image": "x/y@sha256:" + "3" * 64, "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="event", serviceName="event-api", taskDefinition=td, desiredCount=0, tags=ecs_tags)
+    assert main(["event", "sweep", "--dry-run", "--format", "json"]) == 1           # all alive: all found
+    alive = {r["kind"] for r in json.loads(capsys.readouterr().out)["resources"]}
+    assert {"tagged ec2:natgateway", "tagged ec2:vpc-peering-connection", "tagged ecs:cluster",
+            "tagged ecs:service", "tagged ecs:task-definition"} <= alive
+    ec2.delete_nat_gateway(NatGatewayId=nat)
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ecs.delete_service(cluster="event", service="event-api", force=True)
+    ecs.deregister_task_definition(taskDefinition=td)
+    ecs.delete_cluster(cluster="event")
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+    assert main(["event", "sweep", "--dry-run", "--format", "json"]) == 0, capsys.readouterr().out
