@@ -50,6 +50,7 @@ PRICE_SOURCES: dict[str, str] = {
     "logs_gb_month": "https://aws.amazon.com/cloudwatch/pricing/ (logs, archival storage)",
     "secret_month": "https://aws.amazon.com/secrets-manager/pricing/",
     "public_ipv4": "https://aws.amazon.com/vpc/pricing/ (public IPv4 address)",
+    "kms_key_month": "https://aws.amazon.com/kms/pricing/ (customer managed key; none while pending deletion)",
 }
 # What a resource left behind costs, per month (storage) or per hour (USD; same date and pages).
 LEFTOVER_PRICES: dict[str, tuple[float, str]] = {
@@ -59,6 +60,7 @@ LEFTOVER_PRICES: dict[str, tuple[float, str]] = {
     "logs_gb_month": (0.0314, "CloudWatch Logs stored data, per GB-month"),
     "secret_month": (0.40, "Secrets Manager secret, per month (charged as stored: an upper bound)"),
     "public_ipv4": (0.005, "public IPv4 address, per hour"),
+    "kms_key_month": (1.0, "KMS customer managed key, per month"),
 }
 SNAPSHOT_GB_MONTH = LEFTOVER_PRICES["rds_snapshot_gb_month"][0]   # RDS snapshot storage beyond the free allowance, per GB-month
 FARGATE_TASK = (0.5, 1.0)   # vCPU, GB: the ecs-fargate module's defaults (cpu 512, memory 1024)

@@ -159,7 +159,8 @@ class Sweeper:
     def _alive(self, svc: str, typ: str, rid: str, arn: str) -> bool:
         """Whether a resource the tagging API lists still exists: it also lists resources deleted a
         short while ago (NAT gateways ``deleted``, peerings ``deleted``, ECS clusters, services and
-        task definitions ``INACTIVE``, instances ``terminated``), which bill nothing. A type not
+        task definitions ``INACTIVE``, instances ``terminated``), and KMS keys a destroy can only
+        schedule for deletion (7-30 days, ``PendingDeletion``: not charged), which bill nothing. A type not
         checked here counts as existing (fail closed)."""
         try:
             if svc == "ec2" and typ == "natgateway":
@@ -173,6 +174,9 @@ class Sweeper:
             if svc == "ec2" and typ == "instance":
                 found = self.aws("ec2").describe_instances(InstanceIds=[rid])["Reservations"]
                 return any(i.get("State", {}).get("Name") != "terminated" for r in found for i in r["Instances"])
+            if svc == "kms" and typ == "key":
+                state = self.aws("kms").describe_key(KeyId=arn)["KeyMetadata"].get("KeyState")
+                return state not in ("PendingDeletion", "PendingReplicaDeletion")
             if svc == "ecs" and typ == "cluster":
                 found = self.aws("ecs").describe_clusters(clusters=[arn])["clusters"]
                 return any(c.get("status") != "INACTIVE" for c in found)
@@ -203,8 +207,9 @@ class Sweeper:
             if not self._alive(svc, typ, rid, arn):
                 continue
             price_key = _HOURLY.get(f"{svc}:{typ}")
-            if svc == "secretsmanager":
-                monthly, price = _price("secret_month")[0], f"1 x {_price('secret_month')[0]} USD/month"
+            if svc in ("secretsmanager", "kms"):
+                unit, what = _price("secret_month" if svc == "secretsmanager" else "kms_key_month")
+                monthly, price = unit, f"1 x {unit} USD/month ({what})"
             elif price_key:
                 unit, what = PRICES[price_key]
                 monthly, price = unit * HOURS_PER_MONTH, f"{unit:.5f} USD/h x {HOURS_PER_MONTH:g} h ({what})"

@@ -51,3 +51,9 @@ def test_a_corrupt_ledger_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     bad.write_text("[1, 2]")
     assert main(["event", "cost", "--history", "--ledger", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"gantry: event ledger {bad}: not a version-1 ledger")
+
+
+def test_every_price_has_its_source() -> None:
+    from pipeline_lib.event.cost import LEFTOVER_PRICES, PRICE_SOURCES, PRICES
+    assert set(PRICE_SOURCES) == set(PRICES) | set(LEFTOVER_PRICES)
+    assert all(url.startswith("https://aws.amazon.com/") for url in PRICE_SOURCES.values())
