@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import run
+from pipeline_lib.core.reference import parse_repository, strip_reference
 from pipeline_lib.core.settings import child_env
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
@@ -141,7 +142,7 @@ def _aws_msg(exc: Exception) -> str:
 
 
 def _repo_path(image: str) -> str:
-    from pipeline_lib.core.reference import strip_reference
+    """``host/repo@digest`` -> ``repo`` (the same path in every registry)."""
     return strip_reference(image).split("/", 1)[-1]
 
 
@@ -223,7 +224,6 @@ def digests_pinned(ctx: Context) -> tuple[str, str]:
 def evidence_verified(ctx: Context) -> tuple[str, str]:
     from pipeline_lib.attest.enforce import trusted_for
     from pipeline_lib.attest.store import verify_in_registry
-    from pipeline_lib.core.reference import parse_repository
     i = ctx.inputs
     pins = ctx.pins()
     policy = i.catalog.signing_for(i.environment)
