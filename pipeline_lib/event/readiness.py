@@ -376,7 +376,8 @@ def load_gate(ctx: Context) -> tuple[str, str]:
     hours = age.total_seconds() / 3600
     if doc["passed"] is not True:
         missed = [t.get("name", "?") for t in doc.get("thresholds") or [] if isinstance(t, dict) and not t.get("passed")]
-        return FAIL, f"the load test of {finished:%Y-%m-%d %H:%M}Z failed ({', '.join(missed) or 'no threshold named'})"
+        why = ", ".join(missed) or str(doc.get("error") or "no threshold named")
+        return FAIL, f"the load test of {finished:%Y-%m-%d %H:%M}Z failed ({why})"
     if age > i.loadtest_max_age:
         return FAIL, (f"stale: passed {hours:.1f} h ago ({finished:%Y-%m-%d %H:%M}Z), more than "
                       f"{i.loadtest_max_age.total_seconds() / 3600:g} h")
