@@ -48,7 +48,8 @@ def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image:
     """The image the cluster will pull: ``image``, or its copy in the active registry while the
     environment is failed over (the GitOps repo's DR state; the bump pins that one too). Read only
     when evidence is checked."""
-    if catalog.signing_for(environment).evidence == "off":
+    policy = catalog.signing_for(environment)
+    if policy.evidence == "off" or (policy.evidence == "warn" and not policy.trusted_keys):
         return image
     from gitops.drstate import fetch_state
     state = fetch_state(repo_url or catalog.gitops_repo, environment, catalog.gitops_branch)

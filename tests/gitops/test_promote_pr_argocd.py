@@ -15,6 +15,7 @@ from gitops.promote import deliver, promote, review_branch
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
 from tests.conftest import git
+from tests.support.catalogs import shipped_evidence_off
 from tests.gitops.conftest import REGISTRY, clone, digest
 
 IMAGE = f"{REGISTRY}/shop/storefront"
@@ -74,10 +75,11 @@ def test_mode_pr_existing_pull_request_is_reused(gitops_repo: Path, catalog, htt
     assert result.pull_request.endswith("/pull/3")
 
 
-def test_mode_pr_without_token_is_one_line(gitops_repo: Path, monkeypatch, capsys) -> None:
+def test_mode_pr_without_token_is_one_line(gitops_repo: Path, monkeypatch, capsys, tmp_path: Path) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GH_TOKEN", raising=False)
-    code = main(["gitops", "bump", "--repo", gitops_repo.as_uri(), "--env", "prod", "--service", "storefront",
+    cat = str(shipped_evidence_off(tmp_path / "catalog"))
+    code = main(["gitops", "bump", "--catalog", cat, "--repo", gitops_repo.as_uri(), "--env", "prod", "--service", "storefront",
                  "--digest", digest("d"), "--image", IMAGE, "--github-repo", "flashshop/gitops"])
     assert code == 2 and "GITHUB_TOKEN is not set" in capsys.readouterr().err
 
@@ -146,7 +148,8 @@ def test_cli_init_promote_and_apps_out(tmp_path: Path, capsys) -> None:
     assert main(["gitops", "bump", "--repo", bare.as_uri(), "--env", "dev", "--service", "order-api",
                  "--digest", digest("9"), "--tag", "o9", "--image", f"{REGISTRY}/shop/order-api"]) == 0
     capsys.readouterr()
-    assert main(["gitops", "promote", "--repo", bare.as_uri(), "--from", "dev", "--to", "prod",
+    cat = str(shipped_evidence_off(tmp_path / "catalog"))
+    assert main(["gitops", "promote", "--catalog", cat, "--repo", bare.as_uri(), "--from", "dev", "--to", "prod",
                  "--service", "order-api", "--mode", "commit", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["changed"] and result["new_digest"] == digest("9") and result["new_tag"] == "o9"
