@@ -46,6 +46,11 @@ def log_prefixes(environment: str) -> tuple[str, ...]:
             f"/aws/rds/instance/{environment}/")
 
 
+def secret_names(environment: str) -> tuple[str, ...]:
+    """Secrets the event stack creates (infra/modules/rds ``<name>/dms-replication``)."""
+    return (f"{environment}/dms-replication",)
+
+
 def event_only_repositories(catalog: Catalog, environment: str = "event") -> list[str]:
     """ECR repositories only ``environment`` uses (catalog ``ecr_repository`` per environment)."""
     used: dict[str, set[str]] = {}
@@ -261,8 +266,7 @@ class Sweeper:
             if not sec.get("DeletedDate"):
                 continue   # a live tagged secret is found through the tagging API
             name = sec.get("Name", "")
-            if _matches(_tag_dict(sec.get("Tags")), self.tags) or name.startswith((f"{self.environment}/db",
-                                                                                   f"{self.environment}-")):
+            if _matches(_tag_dict(sec.get("Tags")), self.tags) or name in secret_names(self.environment):
                 unit, what = _price("secret_month")
                 out.append(Leftover("secret pending deletion", sec["ARN"], sec["ARN"],
                                     f"secret {name} (deletion scheduled {sec['DeletedDate']})", unit,

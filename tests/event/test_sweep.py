@@ -116,3 +116,14 @@ def test_deleted_resources_the_tagging_api_still_lists_are_not_leftovers(aws_env
     ec2.delete_vpc(VpcId=vpc)
     kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)             # what terraform destroy does
     assert sweeper.tagged() == []
+
+
+def test_a_secret_pending_deletion_is_found_the_runners_secret_is_not(aws_env) -> None:
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    for name in ("event/dms-replication", "event/slack-webhook"):             # the stack's; the runner's (prod)
+        sm.create_secret(Name=name, SecretString="not-a-secret")
+        sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    clients: dict = {}
+    found = Sweeper(lambda name: clients.setdefault(name, boto3.client(name, region_name=REGION)), load_catalog()).secrets()
+    assert [(x.kind, x.detail.split(" (")[0], x.monthly_usd) for x in found] == [
+        ("secret pending deletion", "secret event/dms-replication", 0.40)]
