@@ -101,25 +101,39 @@ class Context:
 
     def __init__(self, inputs: Inputs) -> None:
         self.inputs = inputs
-        self._pins: dict[str, tuple[str, str]] | GantryError | None = None
+        self._pins: dict[str, tuple[str, str | None]] | GantryError | None = None
 
-    def pins(self) -> dict[str, tuple[str, str]]:
-        """Service -> (``host/repository``, digest) pinned for the environment; GantryError when
-        the repo cannot be read or a service has no digest (every check using it is an error)."""
+    def pins(self) -> dict[str, tuple[str, str | None]]:
+        """Service -> (``host/repository``, digest or None when the GitOps repo pins no valid
+        digest for it) in the environment; GantryError when the repo cannot be read (every check
+        using it is then an error)."""
         if self._pins is None:
             from gitops.pins import image_digests, read_environment
             i = self.inputs
             try:
                 pins, _ = read_environment(i.gitops_repo, i.catalog, i.environment)
-                digests = image_digests(pins, i.environment)
-                self._pins = {name: (pins[name].name or f"{i.catalog.registry_host}/"
-                                     f"{i.catalog.service(name).environment(i.environment).ecr_repository}",
-                                     digest) for name, digest in digests.items()}
             except GantryError as exc:
                 self._pins = exc
+            else:
+                self._pins = {}
+                for name, pin in pins.items():
+                    try:
+                        digest: str | None = image_digests({name: pin}, i.environment)[name]
+                    except GantryError:
+                        digest = None
+                    repo = i.catalog.service(name).environment(i.environment).ecr_repository
+                    self._pins[name] = (pin.name or f"{i.catalog.registry_host}/{repo}", digest)
         if isinstance(self._pins, GantryError):
             raise self._pins
         return self._pins
+
+    def pinned(self) -> dict[str, tuple[str, str]]:
+        """The services with a pinned digest; GantryError when there is none (nothing to check:
+        ``digests-pinned`` names each service without one)."""
+        found = {name: (image, digest) for name, (image, digest) in self.pins().items() if digest}
+        if not found:
+            raise GantryError("gitops pins", f"no digest pinned for any service in {self.inputs.environment}")
+        return found
 
 
 CheckFn = Callable[[Context], tuple[str, str]]
@@ -210,7 +224,9 @@ def digests_pinned(ctx: Context) -> tuple[str, str]:
     wrong = []
     for name, (image, digest) in sorted(pins.items()):
         have = running.get(name)
-        if have is None:
+        if digest is None:
+            wrong.append(f"{name}: no digest pinned in the GitOps repo")
+        elif have is None:
             wrong.append(f"{name}: no active ECS service in cluster {ctx.inputs.cluster}")
         elif "@" not in have or have.rsplit("@", 1)[1] != digest or _repo_path(have) != _repo_path(image):
             got = have.rsplit("@", 1)[1][:19] if "@" in have else "no digest"
@@ -225,7 +241,7 @@ def evidence_verified(ctx: Context) -> tuple[str, str]:
     from pipeline_lib.attest.enforce import trusted_for
     from pipeline_lib.attest.store import verify_in_registry
     i = ctx.inputs
-    pins = ctx.pins()
+    pins = ctx.pinned()
     policy = i.catalog.signing_for(i.environment)
     if policy.evidence == "off":
         return FAIL, f"signing: off for {i.environment}: the pinned digests' evidence is not verified"
@@ -247,7 +263,7 @@ def evidence_verified(ctx: Context) -> tuple[str, str]:
 def tokyo_replica(ctx: Context) -> tuple[str, str]:
     from pipeline_lib.dr.presence import check_presence
     i = ctx.inputs
-    pins = ctx.pins()
+    pins = ctx.pinned()
     if not i.catalog.replica_regions:
         return FAIL, "the catalog has no replica region: no Tokyo copy to fall back on"
     missing, hosts = [], []

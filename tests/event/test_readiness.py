@@ -136,7 +136,10 @@ def world(moto_server, registry, registry_tokyo, tmp_path_factory: pytest.TempPa
         "alert-routing": {"alertmanager_config": broken_am},
         "load-gate": {"loadtest": _loadtest(tmp / "stale.json", now - timedelta(hours=8))},
     }
+    unpinned = tmp / "gitops-unpinned.git"
+    init_repo(unpinned, catalog, list(catalog.services), "event", registry.host)
     yield types.SimpleNamespace(inputs=inputs, variants=variants, catalog_path=catalog_path, tmp=tmp,
+                                unpinned=unpinned.as_uri(),
                                 seoul=registry.host, tokyo=registry_tokyo.host)
     mp.undo()
 
@@ -182,6 +185,13 @@ def test_no_go_on_the_command_line_names_the_item(world, tmp_path: Path, capsys:
     assert rc == 1
     lines = [ln for ln in err.splitlines() if ln.startswith("gantry: ")]
     assert len(lines) == 1 and lines[0].startswith("gantry: event readiness: no-go: load-gate: stale: passed 8.0 h ago")
+
+
+def test_a_service_without_a_pinned_digest_is_no_go(world) -> None:
+    report = evaluate(replace(world.inputs, gitops_repo=world.unpinned))
+    assert report.verdict == "no-go"
+    assert [(r.name, r.status, r.detail) for r in report.results if r.status == FAIL] == [
+        ("digests-pinned", FAIL, "storefront: no digest pinned in the GitOps repo")]
 
 
 def test_missing_state_cannot_evaluate(world, tmp_path: Path) -> None:
