@@ -197,3 +197,15 @@ def test_a_service_without_a_pinned_digest_is_no_go(world) -> None:
 def test_missing_state_cannot_evaluate(world, tmp_path: Path) -> None:
     report = evaluate(replace(world.inputs, tf_state=tmp_path / "absent.tfstate"), only=["stack-applied"])
     assert report.verdict == "cannot evaluate" and report.exit_code == 2
+
+
+def test_alert_routing_against_a_running_alertmanager(world, tmp_path: Path) -> None:
+    """``--alertmanager-url``: amtool tests the routes of the configuration a real Alertmanager runs."""
+    from tests.monitoring.parts import start_alertmanager
+    part = start_alertmanager(tmp_path, yaml.safe_load(world.inputs.alertmanager_config.read_text()))
+    try:
+        report = evaluate(replace(world.inputs, alertmanager_config=None, alertmanager_url=part.url),
+                          only=["alert-routing"])
+    finally:
+        part.stop()
+    assert [(r.status, r.detail.split(" (")[-1]) for r in report.results] == [(PASS, f"Alertmanager {part.url})")]
