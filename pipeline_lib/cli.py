@@ -48,7 +48,7 @@ COMMANDS: dict[str, Command] = {
     "jobs": Command("pipeline_lib.commands.jobs", "render, diff and update Jenkins jobs from the catalog"),
     "webhook": Command("pipeline_lib.commands.webhook", "GitHub webhook receiver that starts Jenkins builds"),
     "infra": Command("pipeline_lib.commands.infra", "Terraform in infra/: check, sync catalog values, CLI config"),
-    "event": Command("pipeline_lib.commands.event", "event environment: schedule, lifecycle, cost, deploy"),
+    "event": Command("pipeline_lib.commands.event", "event environment: schedule, lifecycle, cost, deploy, load gate, readiness, sweep"),
     "dr": Command("pipeline_lib.commands.dr",
                   "image disaster recovery: fail an environment over to the replica registry (and back)"),
     "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
