@@ -391,7 +391,8 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
                                      "(or --to FREIGHT's), effect-checked, one commit per service that also sets a "
                                      "hold (.gantry/holds/ENV/SERVICE.json): bump and promote then refuse the "
                                      "service until 'gantry gitops hold release'. --reason is required (recorded in "
-                                     "the hold and the commit). Inside a freeze window it needs --break-glass. Exit 1: refused (freeze); 2: nothing to roll back to, bad input.")
+                                     "the hold and the commit). Inside a freeze window it needs --break-glass; --dry-run meets the same window. Exit 1: refused "
+                                     "(freeze); 2: nothing to roll back to, bad input.")
     add_catalog(rb)
     rb.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     add_env(rb, required=True)
