@@ -76,21 +76,23 @@ _FIELDS = ("environment", "service", "by", "reason", "at")   # required strings 
 
 def _parse(path: Path, rel: str) -> Hold:
     where = f"gitops hold {rel}"
+    fix = (f"; 'gantry gitops hold release --env {path.parent.name} --service {path.stem}' removes it")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise BadInput(where, f"cannot read the hold file: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise BadInput(where, f"corrupt hold file: not JSON ({exc})") from None
+        raise BadInput(where, f"corrupt hold file: not JSON ({exc}){fix}") from None
     if not isinstance(data, dict):
-        raise BadInput(where, f"corrupt hold file: expected a JSON object, got {type(data).__name__}")
+        raise BadInput(where, f"corrupt hold file: expected a JSON object, got {type(data).__name__}{fix}")
     for key in _FIELDS:
         if not isinstance(data.get(key), str):
             raise BadInput(where, f"corrupt hold file: {key!r} " + ("missing" if key not in data else
-                                                                      f"is {type(data[key]).__name__}, not a string"))
+                                                                      f"is {type(data[key]).__name__}, not a string")
+                           + fix)
     digest, action = data.get("digest"), data.get("action", "hold")
     if digest is not None and not isinstance(digest, str) or not isinstance(action, str):
-        raise BadInput(where, "corrupt hold file: 'digest' and 'action' must be strings")
+        raise BadInput(where, f"corrupt hold file: 'digest' and 'action' must be strings{fix}")
     return Hold(environment=data["environment"], service=data["service"], by=data["by"], reason=data["reason"],
                 at=data["at"], digest=digest, action=action)
 

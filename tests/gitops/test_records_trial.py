@@ -61,7 +61,8 @@ def test_holds_and_releases_are_in_the_history_and_a_corrupt_hold_can_be_release
     # item 16: the corrupt file is named plainly, and release removes it with a warning
     code, _, err = _run(["gitops", "hold", "list", "--catalog", cat, "--repo", url], capsys)
     assert code == 2 and err == (f"gantry: gitops hold {hold_rel('prod', 'storefront')}: corrupt hold file: "
-                                 "'environment' missing\n")
+                                 "'environment' missing; 'gantry gitops hold release --env prod --service "
+                                 "storefront' removes it\n")
     code, out, err = _run(["gitops", "hold", "release", *base, "--dry-run"], capsys)
     assert code == 0 and "would release" in out and "release would remove it" in err
     code, out, err = _run(["gitops", "hold", "release", *base, "--by", "bob"], capsys)
