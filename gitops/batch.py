@@ -24,13 +24,21 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
 from .hostlock import Writers, lock_path, writer_lock
-from .writeback import BumpResult, PinEdit, now, result_from_json, result_to_json, write_edits
+
+if TYPE_CHECKING:
+    from .writeback import BumpResult, PinEdit
+
+# gitops.writeback (and through it the catalog model and YAML) is imported by the batch's leader
+# only: a process that queues a raw request (submit_request) and waits loads none of it.
 
 STALE_SECONDS = 3600
 WORK_IDLE_SECONDS = 3600   # a kept checkout unused this long is removed by the next batch
@@ -73,11 +81,9 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
 
     Raises the edit's own typed :class:`GantryError` when it was refused or its batch failed.
     """
+    from .writeback import now, result_from_json
     writers = writers or Writers()
-    spool = lock_path(url, writers.lock_dir).with_suffix(".spool")
-    spool.mkdir(parents=True, exist_ok=True)
-    rid = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
-    req, res = spool / f"{rid}.req", spool / f"{rid}.res"
+    spool, req, res = _new_request(url, writers)
     submitted = now()
     write_atomic(req, json.dumps({"pid": os.getpid(), "branch": branch, "submitted": submitted,
                                   "edit": edit.to_json()}))
@@ -99,7 +105,135 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
     return outcome
 
 
+def _new_request(url: str, writers: Writers) -> tuple[Path, Path, Path]:
+    """The spool of ``url`` (created) and a new request's ``.req`` and ``.res`` paths."""
+    spool = lock_path(url, writers.lock_dir).with_suffix(".spool")
+    spool.mkdir(parents=True, exist_ok=True)
+    rid = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
+    return spool, spool / f"{rid}.req", spool / f"{rid}.res"
+
+
+@dataclass
+class Ready:
+    """A raw request its leader turned into a pin edit: ``edit`` goes to ``branch`` in a batch
+    closing after ``window`` seconds without arrivals."""
+
+    branch: str
+    edit: PinEdit
+    window: float = DEFAULT_WINDOW
+
+
+@dataclass
+class Prepared:
+    """What the leader's ``prepare`` made of one raw request: ``outcome`` is :class:`Ready`, the
+    request's own :class:`GantryError` (its result, as a lone run would have raised it), or None
+    (defer: its process runs the bump itself, through :func:`submit`); ``notes``: lines its
+    process prints on stderr before its result (as a lone run would have printed them)."""
+
+    outcome: Ready | GantryError | None
+    notes: list[str] = field(default_factory=list)
+
+
+Prepare = Callable[[Sequence[dict]], Sequence[Prepared]]
+"""The leader's hook: raw requests (as given to :func:`submit_request`) -> one :class:`Prepared` each."""
+
+
+def submit_request(url: str, request: dict, prepare: Prepare, *, writers: Writers | None = None) -> dict:
+    """Queue a raw (unprepared) bump request and return its result once a batch wrote it.
+
+    The waiting process needs no catalog, render or git machinery: the process that gets the
+    writer lock (the leader) turns every raw request in the spool into its edit with
+    ``prepare`` (the same checks, in the same order, as a lone bump), then runs the batches. The
+    answer is the result's JSON (:func:`gitops.writeback.result_to_json`; a result's
+    ``timings.total`` set here) with ``notes`` (stderr lines), or ``{"defer": true}``: run the
+    bump yourself. ``request`` must name ``service`` and ``env`` (for the error when nothing
+    answers it).
+    """
+    writers = writers or Writers()
+    spool, req, res = _new_request(url, writers)
+    submitted = time.time()
+    write_atomic(req, json.dumps({"pid": os.getpid(), "submitted": submitted, "request": request}))
+    try:
+        with writer_lock(url, writers):
+            if not res.exists():
+                run_requests(url, spool, prepare, writers=writers)
+        try:
+            data = json.loads(res.read_text())
+        except FileNotFoundError:
+            raise GantryError("git", f"bump of {request.get('service')} {request.get('env')} "
+                                     "was not processed") from None
+    finally:
+        req.unlink(missing_ok=True)
+        res.unlink(missing_ok=True)
+    if "result" in data:
+        data["result"].setdefault("timings", {})["total"] = round(time.time() - submitted, 3)
+    return data
+
+
+def _prepare_raw(spool: Path, prepare: Prepare) -> None:
+    """Turn the raw requests of live processes into typed requests (with their branch, batch
+    window and notes), or write their results (refused, or deferred)."""
+    from .writeback import result_to_json
+    raws: list[tuple[Path, dict]] = []
+    for req in sorted(spool.glob("*.req")):
+        if req.with_suffix(".res").exists():
+            continue
+        try:
+            data = json.loads(req.read_text())
+        except (OSError, ValueError):
+            continue
+        if "request" not in data:
+            continue
+        if not _alive(int(data.get("pid", 0))):
+            req.unlink(missing_ok=True)   # nobody waits for it: never applied
+            continue
+        raws.append((req, data))
+    if not raws:
+        return
+    for (req, data), prepared in zip(raws, prepare([d["request"] for _, d in raws])):
+        ready = prepared.outcome
+        if isinstance(ready, Ready):
+            write_atomic(req, json.dumps({"pid": data["pid"], "branch": ready.branch, "submitted": data["submitted"],
+                                          "edit": ready.edit.to_json(), "window": ready.window,
+                                          "notes": prepared.notes}))
+        else:
+            answer = {"defer": True} if ready is None else result_to_json(ready)
+            write_atomic(req.with_suffix(".res"), json.dumps({**answer, "notes": prepared.notes}))
+
+
+def _branches(spool: Path) -> dict[str, float]:
+    """branch -> batch window of the typed requests still waiting for a result."""
+    out: dict[str, float] = {}
+    for req in sorted(spool.glob("*.req")):
+        if req.with_suffix(".res").exists():
+            continue
+        try:
+            data = json.loads(req.read_text())
+        except (OSError, ValueError):
+            continue
+        if "branch" in data:
+            out.setdefault(str(data["branch"]), float(data.get("window", DEFAULT_WINDOW)))
+    return out
+
+
+def run_requests(url: str, spool: Path, prepare: Prepare, *, writers: Writers | None = None) -> None:
+    """The leader of raw requests (the caller holds the writer lock): prepare them, then run a
+    batch (:func:`run_batch`) per branch with requests waiting; requests arriving meanwhile are
+    prepared and join."""
+    _prepare_raw(spool, prepare)
+    done: set[str] = set()
+    while True:
+        todo = {b: w for b, w in _branches(spool).items() if b not in done}
+        if not todo:
+            return
+        for branch, window in todo.items():
+            done.add(branch)
+            run_batch(url, branch, spool, window=window, writers=writers,
+                      arrivals=lambda: _prepare_raw(spool, prepare))
+
+
 def _pending(spool: Path, branch: str) -> list[tuple[Path, float, PinEdit]]:
+    from .writeback import PinEdit
     out = []
     t = time.time()
     for req in sorted(spool.glob("*.req")):
@@ -118,6 +252,13 @@ def _pending(spool: Path, branch: str) -> list[tuple[Path, float, PinEdit]]:
         if not res.with_suffix(".req").exists() and t - res.stat().st_mtime > 60:
             res.unlink(missing_ok=True)
     return out
+
+
+def _notes(req: Path) -> list[str]:
+    try:
+        return list(json.loads(req.read_text()).get("notes") or [])
+    except (OSError, ValueError):
+        return []
 
 
 def _workdir(url: str, lock_dir: str | None = None) -> Path:
@@ -147,16 +288,20 @@ def prune_workdirs(lock_dir: Path, keep: Path, idle: float = WORK_IDLE_SECONDS) 
 
 
 def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WINDOW,
-              deadline: float = 300.0, writers: Writers | None = None) -> None:
+              deadline: float = 300.0, writers: Writers | None = None,
+              arrivals: Callable[[], object] | None = None) -> None:
     """Apply all pending requests of ``branch`` (the caller holds the writer lock) and write
     their results.
 
     The batch closes once no request has arrived for ``window`` seconds (at most
     ``MAX_WINDOWS`` windows after it opened); the checkout is fetched meanwhile. ``writers``:
     the lock directory, commit log and trace file (:class:`~gitops.hostlock.Writers`).
+    ``arrivals()``: called before each look at the spool (the leader of raw requests prepares
+    those that arrived). A request's ``notes`` are copied into its result.
     """
     writers = writers or Writers()
     from .git import checkout
+    from .writeback import now, result_to_json, write_edits
     if not _pending(spool, branch):
         return
     opened = now()
@@ -167,6 +312,8 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     except GantryError as exc:
         failed = exc
     while True:
+        if arrivals is not None:
+            arrivals()
         pending = _pending(spool, branch)
         if not pending:
             return
@@ -186,7 +333,7 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     for (req, submitted, _), result in zip(pending, results):
         if not isinstance(result, GantryError):
             result.timings["queue_wait"] = round(max(0.0, started - submitted), 3)
-        write_atomic(req.with_suffix(".res"), json.dumps(result_to_json(result)))
+        write_atomic(req.with_suffix(".res"), json.dumps({**result_to_json(result), "notes": _notes(req)}))
     prune_workdirs(work.parent, work)
     trace = writers.trace
     if trace:

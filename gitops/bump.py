@@ -22,12 +22,29 @@ from .writeback import BumpResult, PinEdit, Stamp, commit_message, write_edits
 
 # the names this module had before the write path moved to gitops.writeback
 BumpSpec = PinEdit
-__all__ = ["BumpResult", "BumpSpec", "PinEdit", "bump", "commit_message", "default_image", "parse_digest_arg"]
+__all__ = ["BumpResult", "BumpSpec", "PinEdit", "bump", "commit_message", "default_image", "parse_digest_arg", "pin_edit"]
 
 
 def default_image(catalog: Catalog, service: str, environment: str) -> str:
     """``<account>.dkr.ecr.<region>.amazonaws.com/<ecr_repository>`` for the environment."""
     return f"{catalog.registry_host}/{catalog.service(service).environment(environment).ecr_repository}"
+
+
+def pin_edit(catalog: Catalog, service: str, environment: str, image: str, digest: str, tag: str | None = None,
+             build_url: str | None = None, verb: str = "deploy", stamp: Stamp | None = None) -> PinEdit:
+    """The checked :class:`PinEdit` of a bump (what :func:`bump` writes; a batch's leader makes
+    it for a queued raw request). Raises the GantryError of an unknown service or environment, a
+    malformed digest, tag or image."""
+    svc = catalog.service(service)
+    env = svc.environment(environment)
+    check_digest(digest, "bump: --digest")
+    if tag is not None:
+        check_tag(tag, "bump: --tag")
+    image = strip_reference(image) if "@" in image else image
+    parse_repository(image, "bump: image")
+    return PinEdit(svc.name, environment, env.ecr_repository, env.manifest, env.manifest_format,
+                   env.values_key, image, digest, tag, build_url, verb,
+                   per_service=catalog.gitops_commits == "per-service", **(stamp or Stamp()).fields())
 
 
 def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
@@ -46,16 +63,7 @@ def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, ima
     whether it ran alone or in a batch.
     """
     branch = branch or catalog.gitops_branch
-    svc = catalog.service(service)
-    env = svc.environment(environment)
-    check_digest(digest, "bump: --digest")
-    if tag is not None:
-        check_tag(tag, "bump: --tag")
-    image = strip_reference(image) if "@" in image else image
-    parse_repository(image, "bump: image")
-    edit = PinEdit(svc.name, environment, env.ecr_repository, env.manifest, env.manifest_format,
-                   env.values_key, image, digest, tag, build_url, verb,
-                   per_service=catalog.gitops_commits == "per-service", **(stamp or Stamp()).fields())
+    edit = pin_edit(catalog, service, environment, image, digest, tag, build_url, verb, stamp)
     writers = writers or Writers()
     if push_branch is None and workdir is None and batch.enabled(writers):
         return batch.submit(repo_url, branch, edit,

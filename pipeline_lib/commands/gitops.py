@@ -25,8 +25,12 @@ def _load_catalog(path: Path) -> Catalog:
 
 
 def _digest(value: str) -> str:
-    from gitops.bump import parse_digest_arg
-    return parse_digest_arg(value)
+    """argparse ``type=`` for ``--digest`` (the light core check: parsing loads no GitOps module)."""
+    from pipeline_lib.core.reference import check_digest
+    try:
+        return check_digest(value)
+    except GantryError as exc:
+        raise argparse.ArgumentTypeError(exc.what) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -198,37 +202,130 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _print_bump(result, as_json: bool, what: str) -> None:
-    _warn(result)
-    if as_json:
+    """``result``: a :class:`gitops.writeback.BumpResult`, or its fields as a dict (a queued bump's
+    answer, :func:`gitops.writeback.result_to_json`): the same output either way."""
+    if not isinstance(result, dict):
         from dataclasses import asdict
-        print(json.dumps(asdict(result), indent=2))
+        result = asdict(result)
+    for line in result["warnings"]:
+        print(f"gantry: warning: {line}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(result, indent=2))
         return
-    if not result.changed:
-        print(f"{what}: {result.manifest} already pins {result.new_digest}; no commit")
+    r = argparse.Namespace(**result)
+    if not r.changed:
+        print(f"{what}: {r.manifest} already pins {r.new_digest}; no commit")
         return
-    print(f"{what}: {result.manifest}: {result.old_tag or 'none'} -> {result.new_tag or 'none'}, "
-          f"{result.old_digest or 'none'} -> {result.new_digest}; commit {result.commit} on {result.branch}"
-          + (f" ({result.commit_edits} of a batch of {result.batch} bumps)" if result.batch > 1 else "")
-          + (f"; pull request {result.pull_request}" if result.pull_request else ""))
+    print(f"{what}: {r.manifest}: {r.old_tag or 'none'} -> {r.new_tag or 'none'}, "
+          f"{r.old_digest or 'none'} -> {r.new_digest}; commit {r.commit} on {r.branch}"
+          + (f" ({r.commit_edits} of a batch of {r.batch} bumps)" if r.batch > 1 else "")
+          + (f"; pull request {r.pull_request}" if r.pull_request else ""))
 
 
 def _bump(args: argparse.Namespace) -> int:
+    if _queues(args) and _queued_bump(args):
+        return 0
     from gitops.hostlock import Writers
 
     from ..stages.bump import BumpOptions, run
     catalog = _load_catalog(args.catalog)
-    result = run(BumpOptions(catalog, args.service, args.env, args.digest, args.tag,
-                             args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
-                             args.workdir, Writers.from_settings(args.settings),
-                             args.settings.github_token, stamp(args, catalog, args.env))).value
+    result = run(_bump_options(args, catalog, Writers.from_settings(args.settings), stamp(args, catalog, args.env))).value
     _print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
     announce_break_glass(args, [(args.service, result)], args.env)
     return 0
 
 
-def _warn(result) -> None:
-    for line in result.warnings:
-        print(f"gantry: warning: {line}", file=sys.stderr)
+def _bump_options(args: argparse.Namespace, catalog: Catalog, writers, stamp_):
+    from ..stages.bump import BumpOptions
+    return BumpOptions(catalog, args.service, args.env, args.digest, args.tag, args.repo, args.image, args.build_url,
+                       args.mode, args.github_api, args.github_repo, args.workdir, writers,
+                       args.settings.github_token, stamp_)
+
+
+# -- a bump that queues for a GitOps batch (issue 21: 50 at once) ---------------------------------
+# The waiting process stays thin: it writes its raw arguments to the spool and queues on the host's
+# writer lock; the process that gets the lock (the leader) loads the catalog once and runs, for each
+# raw request, the checks a lone bump runs (same order, same errors) before the batch writes them.
+_RAW = ("repo", "env", "service", "digest", "tag", "image", "build_url", "mode", "github_api", "github_repo",
+        "by", "reason")
+
+
+def _queues(args: argparse.Namespace) -> bool:
+    """The bump can queue raw: batching and the lock on, no --workdir, no --break-glass (announced
+    by its own process), not --mode pr (a review branch of its own)."""
+    s = args.settings
+    return (s.gitops_no_lock != "1" and s.gitops_no_batch != "1" and args.workdir is None and not args.break_glass
+            and args.mode != "pr")
+
+
+def _queued_bump(args: argparse.Namespace) -> bool:
+    """Queue the raw request and print its answer as a lone bump would (its error raised); False:
+    the leader deferred it (e.g. evidence read from a registry, a pull request): run it yourself."""
+    from gitops import batch
+    from gitops.hostlock import Writers
+    url = args.repo or _load_catalog(args.catalog).gitops_repo
+    request = {**{k: getattr(args, k) for k in _RAW}, "catalog": str(Path(args.catalog).absolute()),
+               "window_ms": args.settings.gitops_batch_window_ms}
+    answer = batch.submit_request(url, request, _prepare_requests(args.settings),
+                                  writers=Writers.from_settings(args.settings))
+    if answer.get("defer"):
+        return False
+    for line in answer.get("notes") or []:
+        print(line, file=sys.stderr)
+    if "error" in answer:
+        from gitops.writeback import error_from_json
+        raise error_from_json(answer["error"])
+    _print_bump(answer["result"], args.json or args.format == "json", f"{args.service} {args.env}")
+    return True
+
+
+def _prepare_requests(settings):
+    """The leader's :data:`gitops.batch.Prepare`: each raw request through the lone bump's checks,
+    in its order (catalog, freeze windows, service and environment, evidence, the pin edit, the
+    batch window); deferred (None) when they would read more than the catalog (an event calendar,
+    evidence from a registry) or it delivers a pull request."""
+    def prepare(raws):
+        from gitops.batch import Prepared, Ready, window_seconds
+        from gitops.bump import pin_edit
+
+        from ..stages.bump import evidence_is_local, plan
+        catalogs: dict[str, Catalog | GantryError] = {}
+        out = []
+        for raw in raws:
+            args = argparse.Namespace(**{k: raw.get(k) for k in _RAW}, catalog=Path(raw["catalog"]),
+                                      break_glass=False, workdir=None, settings=settings)
+            try:
+                if raw["catalog"] not in catalogs:
+                    try:
+                        catalogs[raw["catalog"]] = _load_catalog(args.catalog)
+                    except GantryError as exc:
+                        catalogs[raw["catalog"]] = exc
+                catalog = catalogs[raw["catalog"]]
+                if isinstance(catalog, GantryError):
+                    raise catalog
+                if catalog.freeze_for(args.env).event_calendar:
+                    out.append(Prepared(None))
+                    continue
+                stamp_ = stamp(args, catalog, args.env)
+                env = catalog.service(args.service).environment(args.env)
+                if (args.mode or env.deploy) != "commit" or not evidence_is_local(catalog, args.env):
+                    out.append(Prepared(None))
+                    continue
+                planned = plan(_bump_options(args, catalog, None, stamp_))
+            except GantryError as exc:
+                out.append(Prepared(exc))
+                continue
+            notes = [f"gantry: warning: {line}" for line in planned.evidence.warnings]
+            try:
+                edit = pin_edit(catalog, args.service, args.env, planned.image, args.digest, args.tag,
+                                args.build_url, "deploy", stamp_)
+                out.append(Prepared(Ready(catalog.gitops_branch, edit,
+                                          window_seconds(catalog.gitops_batch_window_ms, raw.get("window_ms"))),
+                                    notes))
+            except GantryError as exc:
+                out.append(Prepared(exc, notes))
+        return out
+    return prepare
 
 
 def _promote(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from gitops.bump import BumpResult, default_image
 from gitops.hostlock import Writers
 from gitops.promote import deliver
 from gitops.writeback import Stamp
-from pipeline_lib.attest.enforce import check_before_write
+from pipeline_lib.attest.enforce import EvidenceDecision, check_before_write
 from pipeline_lib.core.catalog import Catalog
 
 from . import PASSED, StageResult
@@ -58,19 +58,46 @@ def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image:
     return state.follow(image) if state else image
 
 
-def run(opts: BumpOptions) -> StageResult:
-    """Deliver the pin; ``value`` is the :class:`gitops.bump.BumpResult`."""
+def evidence_is_local(catalog: Catalog, environment: str) -> bool:
+    """The evidence check of ``environment`` reads nothing but the catalog (``signing: off``, or
+    ``warn`` without trusted keys: a warning, no registry, no DR state), so any gantry process on
+    this host can run it for another (a GitOps batch's leader, :func:`plan`)."""
+    policy = catalog.signing_for(environment)
+    return policy.evidence == "off" or (policy.evidence == "warn" and not policy.trusted_keys)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`run` delivers: ``image`` (host/repository) pinned, delivery ``mode`` (commit |
+    pr) and the ``evidence`` decision (its warnings are printed before the delivery)."""
+
+    image: str
+    mode: str
+    evidence: EvidenceDecision
+
+
+def plan(opts: BumpOptions) -> Plan:
+    """The checks before anything is written: service and environment known, the evidence
+    (:func:`pipeline_lib.attest.enforce.check_before_write`; CheckFailed exit 1 when required
+    evidence does not verify)."""
     env = opts.catalog.service(opts.service).environment(opts.environment)
     image = opts.image or default_image(opts.catalog, opts.service, opts.environment)
     evidence = check_before_write(opts.catalog, opts.environment,
                                   pulled_from(opts.catalog, opts.repo_url, opts.environment, image),
                                   opts.digest, what="gitops bump")
+    return Plan(image, opts.mode or env.deploy, evidence)
+
+
+def run(opts: BumpOptions) -> StageResult:
+    """Deliver the pin; ``value`` is the :class:`gitops.bump.BumpResult`."""
+    planned = plan(opts)
+    image, evidence = planned.image, planned.evidence
     for line in evidence.warnings:
         print(f"gantry: warning: {line}", file=sys.stderr)
     result: BumpResult = deliver(opts.repo_url or opts.catalog.gitops_repo, catalog=opts.catalog,
                                  service=opts.service, environment=opts.environment, image=image,
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
-                                 mode=opts.mode or env.deploy, github_api=opts.github_api,
+                                 mode=planned.mode, github_api=opts.github_api,
                                  github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
                                  github_token=opts.github_token, stamp=opts.stamp)
     if not result.changed:
