@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -264,7 +265,7 @@ def _queued_bump(args: argparse.Namespace) -> bool:
     from gitops import batch
     from gitops.hostlock import Writers
     url = args.repo or _load_catalog(args.catalog).gitops_repo
-    request = {**{k: getattr(args, k) for k in _RAW}, "catalog": str(Path(args.catalog).absolute()),
+    request = {**{k: getattr(args, k) for k in _RAW}, "catalog": str(args.catalog), "cwd": os.getcwd(),
                "window_ms": args.settings.gitops_batch_window_ms}
     answer = batch.submit_request(url, request, _prepare_requests(args.settings),
                                   writers=Writers.from_settings(args.settings))
@@ -287,6 +288,7 @@ def _prepare_requests(settings):
     def prepare(raws):
         from gitops.batch import Prepared, Ready, window_seconds
         from gitops.bump import pin_edit
+        from pipeline_lib.core.catalog import load_catalog
 
         from ..stages.bump import evidence_is_local, plan
         catalogs: dict[str, Catalog | GantryError] = {}
@@ -295,12 +297,13 @@ def _prepare_requests(settings):
             args = argparse.Namespace(**{k: raw.get(k) for k in _RAW}, catalog=Path(raw["catalog"]),
                                       break_glass=False, workdir=None, settings=settings)
             try:
-                if raw["catalog"] not in catalogs:
+                path = Path(raw["cwd"]) / args.catalog   # as its process reads it; errors name it as given
+                if str(path) not in catalogs:
                     try:
-                        catalogs[raw["catalog"]] = _load_catalog(args.catalog)
+                        catalogs[str(path)] = load_catalog(path, display=raw["catalog"])
                     except GantryError as exc:
-                        catalogs[raw["catalog"]] = exc
-                catalog = catalogs[raw["catalog"]]
+                        catalogs[str(path)] = exc
+                catalog = catalogs[str(path)]
                 if isinstance(catalog, GantryError):
                     raise catalog
                 if catalog.freeze_for(args.env).event_calendar:

@@ -771,8 +771,9 @@ def unwrap(data: Any) -> Any:
     return data
 
 
-def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
-    """Validate parsed YAML ``data``; raise :class:`GantryError` listing every problem."""
+def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG), *, located: Path | None = None) -> Catalog:
+    """Validate parsed YAML ``data``; raise :class:`GantryError` listing every problem. Relative
+    key files are resolved against the directory of ``located`` (default: of ``source``)."""
     problems = _Problems(source)
     if isinstance(data, list):
         unwrapped = unwrap(data)
@@ -803,7 +804,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     github_url = _string(d, "github_url", "defaults", problems, re.compile(r"^https?://\S+$"),
                          "an http(s) URL", default="https://github.com")
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
-    base = Path(source).resolve().parent if source and not source.startswith("<") else None
+    base = (located or Path(source)).resolve().parent if located or (source and not source.startswith("<")) else None
     signing = _parse_signing(top.get("signing"), envs, base, problems)
     event_load = _parse_event(top.get("event"), envs, problems)
     freeze = _parse_freeze(top.get("freeze"), envs, problems)
@@ -842,6 +843,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
                    freeze=freeze)
 
 
-def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:
-    """Load and validate the catalog file at ``path``."""
-    return parse_catalog(load_yaml_file(path), str(path))
+def load_catalog(path: str | Path = DEFAULT_CATALOG, *, display: str | None = None) -> Catalog:
+    """Load and validate the catalog file at ``path``; errors name it ``display`` (default
+    ``path``: e.g. the relative path another process was given, read here from its directory)."""
+    return parse_catalog(load_yaml_file(path, display), display or str(path), located=Path(path))

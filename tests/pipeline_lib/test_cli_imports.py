@@ -97,6 +97,9 @@ def test_the_index_help_is_each_modules_own_help() -> None:
     # machinery (ruamel, concurrent.futures) and, with `signing: off`, no signature crypto
     ("import pipeline_lib.commands.gitops, pipeline_lib.stages.bump, gitops.batch",
      {"cryptography", "ruamel", "concurrent", "requests", "urllib3", "prometheus_client", "boto3", "docker"}),
+    # a bump that queues raw for a GitOps batch and waits: no YAML (catalog), render, git or HTTP machinery
+    ("import pipeline_lib.commands.gitops, gitops.batch",
+     {"yaml", "ruamel", "cryptography", "concurrent", "requests", "urllib3", "tenacity", "boto3", "docker"}),
 ])
 def test_a_stage_process_imports_what_it_uses(code: str, forbidden: set[str]) -> None:
     proc = _python("-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))")
