@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import os
 import select
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -40,6 +38,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 from .errors import Conflict, GantryError, NotFound, TimeoutExceeded
 
@@ -59,6 +61,7 @@ def _mask(text: str, secrets: Sequence[str]) -> str:
 
 def describe(argv: Sequence[str], secrets: Sequence[str] = (), limit: int = 200) -> str:
     """``argv`` as a shell-quoted line with ``secrets`` masked, cut to ``limit`` characters."""
+    import shlex
     line = _mask(shlex.join([os.path.basename(argv[0]), *argv[1:]]), secrets)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -395,6 +398,7 @@ def require_tool(name: str, package: str) -> str:
 
 
 def _probe_socket() -> socket.socket:
+    import socket   # loaded by what uses ports, not by every CLI run (main() imports this module)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     return s
