@@ -12,6 +12,13 @@ error: same type, message and exit code as a lone bump). The others find their r
 get the lock and return; requests that arrived meanwhile form the next batch. Requests of
 processes that have died are dropped, never applied on their behalf.
 
+A request can also be *raw* (:func:`submit_request`, what ``gantry gitops bump`` writes): the
+command's arguments, not yet checked. The waiting process then loads no catalog, YAML, render or
+git machinery (50 bumps at once on 2 cores spend their start-up in CPU, issue 21); the leader
+turns every raw request into its edit with the command's ``prepare`` hook (the lone bump's checks,
+in its order, the catalog loaded once), or answers it with its own error, or defers it (the
+waiting process then runs the bump itself through :func:`submit`).
+
 The checkout a batch writes in is kept beside the lock (``<hash>.work``) and reused by the next
 batch (fetched and reset under the lock, so only one batch uses it at a time); kept checkouts
 unused for an hour are removed (:func:`prune_workdirs`).
