@@ -15,7 +15,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, NoRegionError
 
 from pipeline_lib.core.catalog import MAX_LOAD_SECONDS, load_catalog
-from pipeline_lib.core.fileio import check_dir_creatable
+from pipeline_lib.core.fileio import check_dir_creatable, ensure_dir
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from pipeline_lib.core.settings import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
@@ -395,7 +395,7 @@ def _readiness(args: argparse.Namespace) -> int:
         alert_labels=tuple(args.alert_label or ALERT_LABELS), alert_receivers=tuple(args.alert_receiver or ALERT_RECEIVERS),
         loadtest=args.loadtest, loadtest_max_age=_duration(args, "--loadtest-max-age", args.loadtest_max_age))
     report = evaluate(inputs, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    args.out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(args.out, "event readiness: --out")
     write_atomic(args.out / "readiness.json", json.dumps(report.to_json(), indent=2) + "\n")
     write_atomic(args.out / "readiness.md", report.markdown())
     webhook = getattr(getattr(args, "settings", None), "slack_webhook_url", None)

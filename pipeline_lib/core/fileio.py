@@ -62,22 +62,18 @@ def ensure_dir(path: str | os.PathLike[str], where: str | None = None) -> Path:
 
 
 def check_dir_creatable(path: str | os.PathLike[str], where: str | None = None) -> Path:
-    """Raise :class:`GantryError` (as :func:`ensure_dir`) unless ``path`` is a directory or could
-    be created (its nearest existing ancestor is a writable directory); create nothing — for
-    ``--dry-run``."""
+    """Raise :class:`GantryError` (the message :func:`ensure_dir` gives) unless ``path`` is a
+    directory or could be created (its nearest existing ancestor is a writable directory);
+    create nothing — for ``--dry-run``."""
     target = Path(path)
     label = f"{where}: {target}" if where else str(target)
     if str(path) == "":
         raise GantryError(where or "directory", "is empty: give a directory path")
-    probe = target if target.is_absolute() else Path.cwd() / target
-    while not probe.exists():
-        if probe.parent == probe:
-            break
+    probe = target.absolute()
+    while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if not probe.is_dir():
-        what = "it is a file" if probe == (target if target.is_absolute() else Path.cwd() / target) \
-            else f"{probe} is a file"
-        raise GantryError(label, f"cannot create the directory: {what}")
+        raise GantryError(label, "cannot create the directory: it or a parent is a file")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise GantryError(label, f"cannot create the directory: {probe} is not writable")
+        raise GantryError(label, f"cannot create the directory: {os.strerror(13)}")
     return target

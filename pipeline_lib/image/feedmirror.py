@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from pipeline_lib.core.reference import DIGEST_RE, check_tag, parse_repository
 from scanners.feeds import EPSS, FILES, KEV, MAX_FEED_BYTES, NAMES, parse_feed
 from .registry import RegistryClient
 from .trivydb import OCI_MANIFEST, TITLE, ArtifactRef
+
+if TYPE_CHECKING:
+    from urllib3.util.retry import Retry
 
 ARTIFACT_TYPE = "application/vnd.gantry.feed.v1"
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
@@ -186,14 +190,16 @@ def check_url(url: str) -> str:
     return url
 
 
-def download(url: str, *, progress: Callable[[int], None] | None = None, timeout: float = 120.0) -> bytes:
+def download(url: str, *, progress: Callable[[int], None] | None = None, timeout: float = 120.0,
+             retry: Retry | None = None) -> bytes:
     """GET ``url`` (http/https, through :func:`pipeline_lib.core.http.session`), at most
     :data:`MAX_FEED_BYTES`; GantryError(url, …) on an HTTP error or an oversized answer,
-    Unavailable/TimeoutExceeded(url, …) when the server cannot be reached."""
+    Unavailable/TimeoutExceeded(url, …) when the server cannot be reached (after ``retry``, a
+    urllib3 ``Retry``; default :func:`pipeline_lib.core.http.retry_policy`)."""
     from pipeline_lib.core.http import send, session
 
     check_url(url)
-    with session(timeout=timeout) as s:
+    with session(timeout=timeout, retry=retry) as s:
         resp = send(s, "GET", url, where=url, stream=True)
         chunks, total = [], 0
         for chunk in resp.iter_content(1 << 16):
