@@ -27,6 +27,8 @@ EVIDENCE_KINDS = ("provenance", "sbom", "verdict")   # pipeline_lib.attest.state
 DEFAULT_EVIDENCE = {"dev": "warn", "prod": "required", "event": "required"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+#: a service (and namespace, cluster) name: what ``services[].name`` must match
+SERVICE_NAME = _NAME
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 # ECR repository names: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
 _ECR_REPO = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
