@@ -210,10 +210,10 @@ def _schedule(args: argparse.Namespace) -> int:
         if not args.start or not args.end:
             raise GantryError("event schedule", "--start and --end are required (or --delete)")
         window = parse_window(args.name, args.start, args.end, args.tz,
-                              _duration(args, "--destroy-delay", args.destroy_delay))
+                              _duration(args, "--destroy-delay", args.destroy_delay), where="event schedule")
         now = datetime.now(window.start.tzinfo)
         if window.destroy_at <= now:
-            raise GantryError("event: --end", f"the event is over (destroy time {window.destroy_at.isoformat()} "
+            raise GantryError("event schedule: --end", f"the event is over (destroy time {window.destroy_at.isoformat()} "
                               "has passed); nothing to schedule")
         if window.create_at <= now:
             print(f"note: create time {window.create_at.isoformat()} has passed; run "
@@ -231,12 +231,12 @@ def _lifecycle(args: argparse.Namespace) -> int:
     try:
         end = datetime.fromisoformat(args.event_end)
     except ValueError:
-        raise GantryError("event: --event-end", f"{args.event_end!r} is not an ISO date-time") from None
+        raise GantryError("event lifecycle: --event-end", f"{args.event_end!r} is not an ISO date-time") from None
     if end.tzinfo is None:
-        raise GantryError("event: --event-end", "needs a UTC offset (e.g. 2027-03-01T22:00:00+09:00)")
+        raise GantryError("event lifecycle: --event-end", "needs a UTC offset (e.g. 2027-03-01T22:00:00+09:00)")
     cmd = tuple(shlex.split(args.terraform))
     if not cmd:
-        raise GantryError("event: --terraform", "is empty")
+        raise GantryError("event lifecycle: --terraform", "is empty")
     cfg = LifecycleConfig(
         event_name=args.name, event_end=end, region=args.region, db_instance_id=args.db_instance,
         final_sync_task_id=args.final_sync_task, slack_secret_id=args.slack_secret,
@@ -259,7 +259,8 @@ def _cost(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.start or not args.end:
         raise GantryError("event cost", "--start and --end are required (or --history)")
-    window = parse_window(args.name, args.start, args.end, args.tz, _duration(args, "--destroy-delay", args.destroy_delay))
+    window = parse_window(args.name, args.start, args.end, args.tz, _duration(args, "--destroy-delay", args.destroy_delay),
+                          where="event cost")
     if args.period_hours < window.lifetime_hours:
         raise GantryError("event cost: --period-hours", f"{args.period_hours:g} h is shorter than the stack's "
                           f"lifetime ({window.lifetime_hours:g} h)")
