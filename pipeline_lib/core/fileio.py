@@ -1,7 +1,8 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes (a reader never sees a half-written file), and the directories they go in."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -75,5 +76,5 @@ def check_dir_creatable(path: str | os.PathLike[str], where: str | None = None) 
     if not probe.is_dir():
         raise GantryError(label, "cannot create the directory: it or a parent is a file")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise GantryError(label, f"cannot create the directory: {os.strerror(13)}")
+        raise GantryError(label, f"cannot create the directory: {os.strerror(errno.EACCES)}")
     return target
