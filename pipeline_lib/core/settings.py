@@ -44,6 +44,7 @@ class Settings:
     git_token: str | None = None
     argocd_server: str | None = None
     argocd_token: str | None = None
+    actor: str | None = None
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     pushgateway_url: str | None = None
@@ -198,8 +199,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Secrets Manager id of the Slack webhook URL (event lifecycle notifications)"),
     Setting("git_user", ("GIT_USER",), None, "user for HTTPS auth to the GitOps remote"),
     Setting("git_token", ("GIT_TOKEN",), None, "token for HTTPS auth to the GitOps remote", secret=True),
-    Setting("argocd_server", ("ARGOCD_SERVER",), None, "Argo CD API server (gantry gitops wait)"),
+    Setting("argocd_server", ("ARGOCD_SERVER",), None, "Argo CD API server (gantry gitops wait, promote)"),
     Setting("argocd_token", ("ARGOCD_AUTH_TOKEN", "ARGOCD_TOKEN"), None, "Argo CD API token", secret=True),
+    Setting("actor", ("GANTRY_ACTOR", "BUILD_USER_ID", "GIT_AUTHOR_NAME"), None,
+            "who promotes or revokes (the By: trailer; default: gantry)"),
     Setting("aws_region", ("AWS_REGION", "AWS_DEFAULT_REGION"), None, "AWS region of API calls (boto3 reads it too)"),
     Setting("aws_endpoint_url", ("AWS_ENDPOINT_URL",), None, "AWS API endpoint (moto or LocalStack; boto3 reads it too)"),
     Setting("pushgateway_url", ("PUSHGATEWAY_URL",), None, "Prometheus Pushgateway for stage metrics (unset: nothing pushed)"),

@@ -6,6 +6,10 @@ between a direct commit and a pull request (``mode``); both are :func:`gitops.pr
 Before anything is written, the digest's signed evidence is verified for the environment
 (:func:`pipeline_lib.attest.enforce.check_before_write`, the catalog's ``signing:`` policy):
 required evidence that does not verify is exit 1 and no commit.
+
+A bump that lands (a direct commit) in the catalog's promotion source (``promotion.source``,
+dev) records its freight (:mod:`gitops.freight`: the digest and the commit that pinned it) in a
+following commit; ``data["freight"]`` is its ID, what ``gantry gitops promote --freight`` takes.
 """
 
 from __future__ import annotations
@@ -77,4 +81,21 @@ def run(opts: BumpOptions) -> StageResult:
                   f"({str(result.commit)[:12]})" + (f"; pull request {result.pull_request}" if result.pull_request else ""))
     if evidence.mode != "off":
         detail += f"; {evidence.summary}"
-    return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence)}, value=result)
+    freight = record_freight(opts, result)
+    if freight:
+        detail += f"; freight {freight}"
+    return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence),
+                                                      "freight": freight}, value=result)
+
+
+def record_freight(opts: BumpOptions, result: BumpResult) -> str | None:
+    """The freight ID recorded for a bump committed to the promotion source, else None."""
+    if not result.changed or not result.commit or result.pull_request \
+            or opts.environment != opts.catalog.promotion.source:
+        return None
+    from gitops.freight import Item, make, record
+    freight = make(opts.environment, result.commit,
+                   [Item(opts.service, result.image or opts.image or "", opts.digest, opts.tag, result.manifest)],
+                   build_url=opts.build_url)
+    record(opts.repo_url or opts.catalog.gitops_repo, opts.catalog.gitops_branch, freight, writers=opts.writers)
+    return freight.id
