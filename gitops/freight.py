@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline_lib.core.answer import optional, parse, require
-from pipeline_lib.core.errors import BadInput, GantryError, NotFound
+from pipeline_lib.core.errors import BadInput, NotFound
 from pipeline_lib.core.fileio import write_atomic
 
 from . import trailers
@@ -179,7 +179,8 @@ def make(environment: str, commit: str, items: list[Item], *, build_url: str | N
     return Freight(freight_id(items, commit), environment, commit, tuple(items), iso(now or utc_now()), build_url)
 
 
-def record(repo_url: str, branch: str, freight: Freight, *, writers: Writers | None = None) -> str | None:
+def record(repo_url: str, branch: str, freight: Freight, *, writers: Writers | None = None,
+           workdir: Path | None = None) -> str | None:
     """Commit the freight record (``Gantry-Action: freight``); the commit, or None when it was
     already recorded (same ID: same content)."""
     from .git import transact
@@ -193,7 +194,7 @@ def record(repo_url: str, branch: str, freight: Freight, *, writers: Writers | N
                                [f"{i.service} {i.image}@{i.digest}" for i in freight.items],
                                [(trailers.ACTION, "freight"), (trailers.FREIGHT, freight.id)])
         return msg, [rel], None
-    return transact(repo_url, change, branch=branch, writers=writers).commit
+    return transact(repo_url, change, branch=branch, writers=writers, workdir=workdir).commit
 
 
 def revoked_copy(freight: Freight, by: str, reason: str, now: datetime | None = None) -> Freight:
@@ -217,7 +218,7 @@ class RevokeResult:
 
 
 def revoke(repo_url: str, branch: str, freight: str, *, by: str, reason: str, now: datetime | None = None,
-           writers: Writers | None = None, dry_run: bool = False) -> RevokeResult:
+           writers: Writers | None = None, dry_run: bool = False, workdir: Path | None = None) -> RevokeResult:
     """Mark ``freight`` revoked: one commit (see the module docstring). Already revoked: nothing
     written, ``already`` is the first revocation. ``dry_run``: check it exists, write nothing."""
     from .git import transact
@@ -235,8 +236,5 @@ def revoke(repo_url: str, branch: str, freight: str, *, by: str, reason: str, no
             return None
         rel = write(wd, revoked_copy(current, by, reason, now))
         return revoke_message(current, by, reason), [rel], None
-    try:
-        tx = transact(repo_url, change, branch=branch, writers=writers)
-    except GantryError:
-        raise
+    tx = transact(repo_url, change, branch=branch, writers=writers, workdir=workdir)
     return RevokeResult(freight, tx.commit, state["already"])

@@ -151,6 +151,12 @@ def pr_body(result: PromotionResult, freight: Freight) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _remote_tip(repo_url: str, branch: str) -> str:
+    from .git import out
+    line = out(None, "ls-remote", repo_url, f"refs/heads/{branch}")
+    return line.split()[0] if line else ""
+
+
 def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str, freight: str | None = None,
                     services: Sequence[str] = (), checks: Sequence[Check] = (), guards: Sequence[Guard] = (),
                     clock: Callable[[], datetime] = freight_mod.utc_now, by: str = "gantry",
@@ -175,7 +181,9 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
     branch = catalog.gitops_branch
 
     def change(wd: Path):
+        from .git import out as git_out
         state.clear()
+        state["tip"] = git_out(wd, "rev-parse", "HEAD")
         found = (freight_mod.read(wd, freight) if freight
                  else freight_mod.latest_for(wd, list(services), source))
         state["freight"] = found
@@ -237,6 +245,12 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         client = GitHub(github_api, github_token)  # a missing token fails before anything is pushed
         push_branch = f"gantry/promote-{freight or '-'.join(services)}-{target}"
     tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
+    for _ in range(5):
+        # nothing written (already pinned, or refused): the answer must hold for the tip as it is
+        # now — another writer (a revocation) may have landed while the checks ran; if so, again
+        if tx.commit is not None or _remote_tip(repo_url, branch) == state.get("tip"):
+            break
+        tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
     found: Freight = state["freight"]
     outcomes: list[CheckOutcome] = state.get("outcomes", [])
     if state.get("problems"):
@@ -244,7 +258,8 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         summary = f"freight {found.id}: {len(lines)} condition(s) not met for {target}: nothing written"
         if auto_revoke and state.get("revoke") and found.revoked is None and not dry_run:
             rev = freight_mod.revoke(repo_url, branch, found.id, by=by,
-                                     reason=f"re-verification failed: {state['revoke'][0]}", writers=writers)
+                                     reason=f"re-verification failed: {state['revoke'][0]}", writers=writers,
+                                     workdir=workdir)
             if rev.commit:
                 summary += f"; freight revoked ({rev.commit[:12]})"
         raise CheckFailed("gitops promote", summary, problems=[f"gitops promote: {p}" for p in lines])

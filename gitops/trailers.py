@@ -31,7 +31,7 @@ def message(subject: str, body: Sequence[str], pairs: Iterable[tuple[str, str]])
     parts = [subject, ""]
     if body:
         parts += [*body, ""]
-    return "\n".join(parts) + block(pairs) + "\n"
+    return "\n".join([*parts, block(pairs)]) + "\n"
 
 
 def parse(text: str) -> list[tuple[str, str]]:

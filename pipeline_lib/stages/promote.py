@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from gitops.argostatus import ArgoCD
 from gitops.freight import Item, utc_now
@@ -140,6 +141,7 @@ class PromoteOptions:
     client_for: Callable | None = field(default=None, repr=False)
     guards: Sequence[Guard] = ()
     clock: Callable[[], datetime] = utc_now
+    workdir: Path | None = None           # reuse this checkout of the GitOps repo
 
 
 def checks(opts: PromoteOptions, argocd: ArgoCD) -> list:
@@ -165,7 +167,7 @@ def run(opts: PromoteOptions) -> StageResult:
             freight=opts.freight, services=opts.services, checks=checks(opts, argocd), guards=opts.guards,
             clock=opts.clock, by=opts.by, build_url=opts.build_url, mode=opts.mode, github_api=opts.github_api,
             github_repo=opts.github_repo, github_token=opts.github_token, writers=opts.writers,
-            dry_run=opts.dry_run)
+            dry_run=opts.dry_run, workdir=opts.workdir)
     finally:
         argocd.close()
     if opts.dry_run:

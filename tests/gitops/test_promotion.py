@@ -1,0 +1,107 @@
+"""Promotion of a freight dev -> prod: each condition refused by name (exit 1, nothing written),
+revocation, trailers, and the Argo CD answers shaped like the API's swagger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops import trailers
+from gitops.freight import read, revoke
+from gitops.git import checkout, git
+from pipeline_lib.core.errors import CheckFailed
+from pipeline_lib.stages.promote import run
+
+from .promotion_world import World
+
+
+@pytest.fixture()
+def world(tmp_path: Path, httpserver) -> World:
+    return World(tmp_path, httpserver)
+
+
+def _refused(world: World, **kw) -> list[str]:
+    before = world.head()
+    with pytest.raises(CheckFailed) as exc:
+        run(world.options(**kw))
+    assert exc.value.exit_code == 1
+    if not kw.get("expect_revoke_commit"):
+        assert world.head() == before or "revoked" in exc.value.what
+    return exc.value.problems
+
+
+def test_soaked_freight_is_promoted_with_trailers(world: World) -> None:
+    freight = world.build()
+    world.advance(31)
+    result = run(world.options(freight=freight.id)).value
+    assert result.commit == world.head()
+    assert world.prod_digest() == freight.items[0].digest
+    message = git(world.bare, "log", "-1", "--format=%B", "main").stdout
+    found = trailers.parse(message)
+    assert (trailers.ACTION, "promote") in found and (trailers.FREIGHT, freight.id) in found
+    assert (trailers.CHECKS, "not-revoked, dev-soak, evidence, tokyo") in found and (trailers.BY, "tester") in found
+    assert sorted(v.split()[1] for k, v in found if k == trailers.EVIDENCE) == ["provenance", "sbom", "verdict"]
+    # --service picks the newest freight holding the service: the same one, already pinned: no commit
+    again = run(world.options(services=("storefront",))).value
+    assert again.freight == freight.id and again.commit is None
+
+
+def test_not_soaked_is_refused_by_name_and_nothing_written(world: World) -> None:
+    freight = world.build()
+    world.advance(12)
+    problems = _refused(world, freight=freight.id)
+    assert len(problems) == 1 and "dev-soak" in problems[0] and "soak is 30m00s" in problems[0]
+    assert world.prod_digest() != freight.items[0].digest
+
+
+def test_dev_at_another_revision_is_refused(world: World) -> None:
+    first = world.build()
+    world.advance(40)
+    world.build()          # dev moved on to the next build: the first freight is no longer what dev runs
+    world.advance(40)
+    problems = _refused(world, freight=first.id)
+    assert any("dev-soak" in p and "not at" in p for p in problems)
+
+
+def test_revoked_freight_is_refused(world: World) -> None:
+    freight = world.build()
+    world.advance(31)
+    rev = revoke(world.url, "main", freight.id, by="alice", reason="CVE-2026-0001 in the base image",
+                 writers=world.writers)
+    assert rev.commit == world.head()
+    found = trailers.parse(git(world.bare, "log", "-1", "--format=%B", "main").stdout)
+    assert [(trailers.ACTION, "revoke"), (trailers.FREIGHT, freight.id), (trailers.BY, "alice")] == found[:3]
+    problems = _refused(world, freight=freight.id)
+    assert problems == [f"gitops promote: not-revoked: freight {freight.id} was revoked by alice at "
+                        f"{rev_at(world, freight.id)}: CVE-2026-0001 in the base image"]
+    assert revoke(world.url, "main", freight.id, by="bob", reason="again", writers=world.writers).commit is None
+
+
+def rev_at(world: World, fid: str) -> str:
+    wd = checkout(world.url, "main", world.tmp / "look")
+    return read(wd, fid).revoked.at
+
+
+def test_evidence_for_dev_only_is_refused_and_revokes(world: World) -> None:
+    freight = world.build(sign=False)
+    world.sign(freight.items[0].digest, environment="dev")     # a verdict under dev's policy: not for prod
+    world.advance(31)
+    with pytest.raises(CheckFailed) as exc:
+        run(world.options(freight=freight.id))
+    assert any(p.startswith("gitops promote: evidence: storefront:") and "no gate verdict for prod" in p
+               for p in exc.value.problems)
+    assert "freight revoked" in exc.value.what
+    assert world.prod_digest() != freight.items[0].digest
+    wd = checkout(world.url, "main", world.tmp / "look")
+    assert read(wd, freight.id).revoked.reason.startswith("re-verification failed: evidence:")
+
+
+def test_degraded_in_dev_is_refused_and_revokes(world: World) -> None:
+    freight = world.build()
+    world.advance(31)
+    world.argocd.set_health("storefront-dev", "Degraded")
+    problems = _refused(world, freight=freight.id)
+    assert any("dev-soak" in p and "Degraded" in p for p in problems)
+    wd = checkout(world.url, "main", world.tmp / "look")
+    assert read(wd, freight.id).revoked is not None
