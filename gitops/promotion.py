@@ -76,21 +76,29 @@ def not_revoked(plan: PromotionPlan) -> CheckOutcome:
     return CheckOutcome("not-revoked", problems)
 
 
+#: (pin commit, revision, paths) -> accepted: facts about two commits never change (bounded below)
+_ACCEPTS: dict[tuple[str, str, tuple[str, ...]], bool] = {}
+
+
 def still_pins(checkout: Path, pin_commit: str, paths: Sequence[str]) -> Callable[[str], bool]:
     """``accepts(revision)``: ``revision`` is ``pin_commit`` or a descendant of it in which none of
     ``paths`` (the source manifests that pinned the freight) changed. Cached per revision."""
     from .git import git
-    cache: dict[str, bool] = {}
 
     def accepts(revision: str) -> bool:
-        if revision not in cache:
-            if revision == pin_commit:
-                cache[revision] = True
-            else:
-                anc = git(checkout, "merge-base", "--is-ancestor", pin_commit, revision, check=False).returncode == 0
-                cache[revision] = anc and git(checkout, "diff", "--quiet", pin_commit, revision, "--", *paths,
-                                              check=False).returncode == 0
-        return cache[revision]
+        key = (pin_commit, revision, tuple(paths))
+        if revision == pin_commit:
+            return True
+        if key not in _ACCEPTS:
+            anc = git(checkout, "merge-base", "--is-ancestor", pin_commit, revision, check=False).returncode
+            if anc not in (0, 1):
+                return False      # a revision this checkout does not have (yet): not cached
+            same = anc == 0 and git(checkout, "diff", "--quiet", pin_commit, revision, "--", *paths,
+                                    check=False).returncode == 0
+            if len(_ACCEPTS) > 10_000:
+                _ACCEPTS.clear()
+            _ACCEPTS[key] = same
+        return _ACCEPTS[key]
     return accepts
 
 
@@ -151,6 +159,28 @@ def pr_body(result: PromotionResult, freight: Freight) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _local_tip(wd: Path, branch: str) -> str:
+    ref = wd / ".git" / "refs" / "heads" / branch
+    if ref.is_file():
+        return ref.read_text().strip()
+    from .git import out
+    return out(wd, "rev-parse", "HEAD")
+
+
+def _peek(wd: Path, branch: str, freight: str) -> Freight | None:
+    """The freight record on the remote tip, fetched into the reused checkout ``wd`` (its work
+    tree untouched); None when it has none there (the transaction then says so)."""
+    from pipeline_lib.core.answer import parse
+
+    from .git import git
+    git(wd, "fetch", "-q", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+    rel = freight_mod.rel_path(freight)
+    shown = git(wd, "show", f"origin/{branch}:{rel}", check=False)
+    if shown.returncode != 0:
+        return None
+    return freight_mod.from_json(parse(shown.stdout, rel), rel)
+
+
 def _remote_tip(repo_url: str, branch: str) -> str:
     from .git import out
     line = out(None, "ls-remote", repo_url, f"refs/heads/{branch}")
@@ -173,26 +203,22 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
     if not freight and not services:
         raise GantryError("gitops promote", "name the freight (--freight ID) or its services (--service S)")
     from .effect import apply_each
-    from .git import Change, transact
+    from .git import Change, Transaction, transact
     for s in services:
         catalog.service(s).environment(target)
     modes = {catalog.service(s).environment(target).deploy for s in services}
     state: dict = {}
     branch = catalog.gitops_branch
 
-    def change(wd: Path):
-        from .git import out as git_out
-        state.clear()
-        state["tip"] = git_out(wd, "rev-parse", "HEAD")
-        found = (freight_mod.read(wd, freight) if freight
-                 else freight_mod.latest_for(wd, list(services), source))
+    def evaluate(found: Freight, wd: Path, with_guards: bool = True) -> None:
         state["freight"] = found
         if found.environment != source:
             raise GantryError("gitops promote", f"freight {found.id} was pinned in {found.environment}, not {source}")
         plan = PromotionPlan(found, source, target, catalog, wd, clock())
         problems: list[str] = []
-        for guard in guards:
-            problems += guard(plan)
+        if with_guards:
+            for guard in guards:
+                problems += guard(plan)
         outcomes = [not_revoked(plan)]
         if outcomes[0].ok:
             outcomes += [check(plan) for check in checks]
@@ -201,7 +227,13 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         state["outcomes"] = outcomes
         state["problems"] = problems
         state["revoke"] = [p for o in outcomes if o.revoke for p in o.problems]
-        if problems or dry_run:
+
+    def change(wd: Path):
+        state.clear()
+        state["tip"] = _local_tip(wd, branch)
+        evaluate(freight_mod.read(wd, freight) if freight else freight_mod.latest_for(wd, list(services), source), wd)
+        found = state["freight"]
+        if state["problems"] or dry_run:
             return None
         edits = []
         for item in found.items:
@@ -218,6 +250,7 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         kept = [e for e, a in zip(edits, applied) if not isinstance(a, GantryError) and a.changed]
         if not kept:
             return None
+        outcomes = state["outcomes"]
         evidence = [e for o in outcomes for e in o.evidence]
         pairs = [(trailers.ACTION, "promote"), (trailers.FREIGHT, found.id),
                  *[(trailers.EVIDENCE, e) for e in evidence],
@@ -244,11 +277,22 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         gh_repo = github_repo or repo_from_url(repo_url)
         client = GitHub(github_api, github_token)  # a missing token fails before anything is pushed
         push_branch = f"gantry/promote-{freight or '-'.join(services)}-{target}"
-    tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
+    tx = None
+    if freight and workdir is not None and (workdir / ".git").is_dir():
+        # a reused checkout: look first, without the writer lock (a refusal writes nothing); the
+        # same checks run again inside the transaction before anything is written
+        found = _peek(workdir, branch, freight)
+        if found is not None:
+            state.clear()
+            evaluate(found, workdir, with_guards=False)
+            if state["problems"]:
+                tx = Transaction(None, 0)
+    if tx is None:
+        tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
     for _ in range(5):
         # nothing written (already pinned, or refused): the answer must hold for the tip as it is
         # now — another writer (a revocation) may have landed while the checks ran; if so, again
-        if tx.commit is not None or _remote_tip(repo_url, branch) == state.get("tip"):
+        if tx.commit is not None or state.get("problems") or _remote_tip(repo_url, branch) == state.get("tip"):
             break
         tx = transact(repo_url, change, branch=branch, push_branch=push_branch, workdir=workdir, writers=writers)
     found: Freight = state["freight"]

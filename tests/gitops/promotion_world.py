@@ -85,11 +85,11 @@ class World:
         if sign:
             self.sign(digest)
         result = bump(self.url, catalog=self.catalog, service=service, environment="dev", image=IMAGE, digest=digest,
-                      tag=digest[7:19], writers=self.writers)
+                      tag=digest[7:19], writers=self.writers, workdir=self.tmp / "wd-build")
         assert result.commit
         freight = make("dev", result.commit, [Item(service, IMAGE, digest, digest[7:19], result.manifest)],
                        now=self.now)
-        record(self.url, "main", freight, writers=self.writers)
+        record(self.url, "main", freight, writers=self.writers, workdir=self.tmp / "wd-build")
         self.sync(service)
         return freight
 

@@ -96,13 +96,14 @@ def test_200_promotions_never_pin_unverified_or_revoked_freight(tmp_path: Path, 
     stats = {"promoted": 0, "refused": 0, "revoked_attempts": 0, "revoked_refused": 0, "queued": 0,
              "auto_revoked": 0, "evidence_broken": 0, "degraded": 0, "manual_revokes": 0, "builds": 0}
     promoted: list[tuple[str, datetime]] = []
+    in_prod = None
     build()
     stats["builds"] += 1
     attempts = 0
     while attempts < PROMOTIONS:
         world.advance(rng.uniform(0, 8))
         roll = rng.random()
-        if roll < 0.07 and len(freights) < 16:
+        if roll < 0.06 and len(freights) < 9:
             build()
             stats["builds"] += 1
         elif roll < 0.09:
@@ -118,7 +119,9 @@ def test_200_promotions_never_pin_unverified_or_revoked_freight(tmp_path: Path, 
             set_health(True)
         # a promotion of a random freight (the current one more often); a quarter of them wait in
         # a queue while the world changes (a guard run at write time changes it, as the writer ahead would)
-        target = freights[-1] if rng.random() < 0.6 else rng.choice(freights)
+        # (not the freight prod already runs: promoting it again is a no-op)
+        others = [f for f in freights if f.id != in_prod] or freights
+        target = others[-1] if rng.random() < 0.6 else rng.choice(others)
         guards = []
         if rng.random() < 0.2:
             stats["queued"] += 1
@@ -153,6 +156,7 @@ def test_200_promotions_never_pin_unverified_or_revoked_freight(tmp_path: Path, 
         stats["promoted"] += 1
         if result.commit:
             promoted.append((target.id, world.now))
+            in_prod = target.id
 
     # the record in git agrees: every promote commit names freight that was not revoked in that commit
     log = git(world.bare, "log", "--format=%H%x00%B%x01", "main").stdout
@@ -169,4 +173,4 @@ def test_200_promotions_never_pin_unverified_or_revoked_freight(tmp_path: Path, 
     elapsed = time.monotonic() - started
     print(f"\n{attempts} promotions in {elapsed:.1f}s: {stats}; promote commits {promote_commits}")
     assert stats["revoked_refused"] == stats["revoked_attempts"] > 0      # 100 % of revoked freight refused
-    assert stats["promoted"] > 10 and stats["refused"] > 50 and stats["queued"] > 20 and stats["auto_revoked"] > 0
+    assert stats["promoted"] >= 4 and stats["refused"] > 50 and stats["queued"] > 20 and stats["auto_revoked"] > 0
