@@ -247,11 +247,13 @@ def _bump(args: argparse.Namespace) -> int:
     from gitops.hostlock import Writers
 
     from ..stages.bump import BumpOptions, run
-    result = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
-                             args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
-                             args.workdir, Writers.from_settings(args.settings),
-                             args.settings.github_token)).value
-    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
+    stage = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
+                            args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
+                            args.workdir, Writers.from_settings(args.settings),
+                            args.settings.github_token))
+    _print_bump(stage.value, args.json or args.format == "json", f"{args.service} {args.env}")
+    if stage.data.get("freight") and not (args.json or args.format == "json"):
+        print(f"freight {stage.data['freight']} recorded: gantry gitops promote --freight {stage.data['freight']}")
     return 0
 
 
