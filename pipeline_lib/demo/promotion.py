@@ -9,7 +9,8 @@ Healthy at the tip; after a shortened soak (:data:`SOAK_SECONDS` instead of the 
 direct commit: no GitHub here) and must pin the freight in prod. Then the PR build's digest —
 blocked by the gate, never pushed or signed — is pinned in dev (dev's evidence policy only warns),
 Argo CD reports it Degraded (the image cannot be pulled) and its promotion must be refused, each
-failed condition named.
+failed condition named (the failed re-verification revokes that freight); dev is then pinned back
+to the main build.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class PromotionDemo:
             results.append(self._promote(options, expect_refusal=False))
             if pr_digest:
                 results.append(self._refuse_pr_build(catalog, bare, argocd, repository, pr_digest, options))
+                restored = bump_stage.run(bump_stage.BumpOptions(
+                    catalog, svc.name, "dev", digest, None, url, image=f"{self.parts.primary}/{repository}",
+                    mode="commit", writers=self.writers))
+                self.say(f"dev restored to the main build {digest[:19]}… (freight {restored.data.get('freight')})")
         return results
 
     def _promote(self, options: PromoteOptions, *, expect_refusal: bool) -> StageResult:

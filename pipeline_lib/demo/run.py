@@ -240,7 +240,9 @@ class Demo:
         self.config, self.source = base, source
         promoted = self._promotion(pr_digest)
         expected = expected and all(r.ok for r in promoted)
-        verdicts += [f"promotion dev -> prod: {r.status.upper()}: {r.detail}" for r in promoted]
+        verdicts += [(f"promotion of the PR build's digest: REFUSED as expected: {r.detail}" if r.data.get("refused")
+                      else f"promotion of main's freight dev -> prod: {r.status.upper()}: {r.detail}")
+                     for r in promoted]
         self.builds.append(("promotion", promoted))
         self.results = [r for _, results in self.builds for r in results]
         write_atomic(self.workdir / "stages.json", results_json(self.results))

@@ -105,3 +105,30 @@ def test_degraded_in_dev_is_refused_and_revokes(world: World) -> None:
     assert any("dev-soak" in p and "Degraded" in p for p in problems)
     wd = checkout(world.url, "main", world.tmp / "look")
     assert read(wd, freight.id).revoked is not None
+
+
+def test_prod_promotes_by_pull_request_listing_freight_evidence_and_checks(world: World, httpserver) -> None:
+    import json as _json
+
+    from werkzeug import Response
+    opened = []
+
+    def pulls(request):
+        opened.append(_json.loads(request.data))
+        return Response(_json.dumps({"number": 9, "html_url": "https://github.com/flashshop/gitops/pull/9"}), 201,
+                        content_type="application/json")
+    httpserver.expect_request("/repos/flashshop/gitops/pulls", method="POST").respond_with_handler(pulls)
+    freight = world.build()
+    world.advance(45)
+    main_before = world.head()
+    result = run(world.options(freight=freight.id, mode=None, github_api=httpserver.url_for("").rstrip("/"),
+                               github_repo="flashshop/gitops", github_token="t")).value
+    assert result.pull_request == "https://github.com/flashshop/gitops/pull/9"
+    assert world.head() == main_before                       # prod's catalog entry says deploy: pr
+    (pr,) = opened
+    assert pr["head"] == result.branch and pr["base"] == "main" and freight.id in pr["title"]
+    assert f"Freight: {freight.id}" in pr["body"] and freight.items[0].digest in pr["body"]
+    assert "Checks passed: not-revoked, dev-soak, evidence, tokyo" in pr["body"]
+    assert pr["body"].count("- storefront verdict ") == 1
+    assert trailers.parse(git(world.bare, "log", "-1", "--format=%B", result.branch).stdout)[0] == \
+        (trailers.ACTION, "promote")
