@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dry_run(promote, help="check every condition; write nothing")
     add_format(promote)
     promote.add_argument("--json", action="store_true", help="same as --format json")
-    promote.set_defaults(func=_promote)
+    promote.set_defaults(func=_promote, stage="promote")
 
     revoke = gsub.add_parser("revoke", help="mark a freight unusable: it is never promoted again",
                              description="One commit in the GitOps repo (.gantry/freight/ID.json) with the trailers "

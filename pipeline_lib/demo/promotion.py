@@ -79,7 +79,7 @@ class PromotionDemo:
         return result
 
     def run(self, *, bare: Path, main_reports: Path, policy: Path | None, repository: str, digest: str,
-            freight: str, pr_digest: str | None) -> list[StageResult]:
+            freight: str, pr_digest: str | None, tag: str | None = None) -> list[StageResult]:
         catalog = self.prod_catalog()
         svc = catalog.service(self.service)
         results: list[StageResult] = []
@@ -101,7 +101,7 @@ class PromotionDemo:
             if pr_digest:
                 results.append(self._refuse_pr_build(catalog, bare, argocd, repository, pr_digest, options))
                 restored = bump_stage.run(bump_stage.BumpOptions(
-                    catalog, svc.name, "dev", digest, None, url, image=f"{self.parts.primary}/{repository}",
+                    catalog, svc.name, "dev", digest, tag, url, image=f"{self.parts.primary}/{repository}",
                     mode="commit", writers=self.writers))
                 self.say(f"dev restored to the main build {digest[:19]}… (freight {restored.data.get('freight')})")
         return results

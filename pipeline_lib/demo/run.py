@@ -266,7 +266,7 @@ class Demo:
         return demo.run(bare=self.workdir / "gitops.git", main_reports=self.workdir / "main" / "reports",
                         policy=self.config.policy, repository=self.target.ecr_repository,
                         digest=str(by["push"].data.get("digest", "")), freight=str(bumped.data["freight"]),
-                        pr_digest=pr_digest)
+                        pr_digest=pr_digest, tag=getattr(bumped.value, "new_tag", None))
 
     def _judge(self, name: str, results: list[StageResult], blocking_ids: tuple[str, ...]) -> tuple[bool, str]:
         """Did this build do what the story says? → (as expected, one summary line)."""
