@@ -5,18 +5,21 @@ runs now".
 Stored in the GitOps repository, one JSON file per freight, ``.gantry/freight/<ID>.json``
 (history in git)::
 
-    {"id": "3f1c0a9e2b7d", "environment": "dev", "commit": "<40 hex: the pinning commit>",
+    {"id": "3f1c0a9e2b7d", "environment": "dev", "base": "<40 hex: the tip the pin was made on>",
      "created": "2026-12-06T02:30:00Z", "build_url": "…" | null,
      "items": [{"service": "storefront", "image": "host/repo", "tag": "abc" | null,
                 "digest": "sha256:…", "manifest": "apps/storefront/overlays/dev"}],
      "revoked": null | {"by": "…", "reason": "…", "at": "2026-…Z"}}
 
 **Freight ID** (:func:`freight_id`): the first 12 hex digits of SHA-256 over the sorted lines
-``<service>@<digest>`` followed by the pinning commit, joined by ``\\n`` — content-derived (the
-same build pinned by the same commit always has the same ID) and short enough to type.
+``<service>@<digest>`` followed by ``base``, the branch tip the pin commit was made on, joined by
+``\\n`` — content-derived (the same digests pinned on the same tip always have the same ID) and
+short enough to type.
 
-The record is written by a commit that follows the pin commit (the ID names that commit, so it
-cannot be inside it): :func:`record`. :func:`revoke` marks it unusable (``revoked``), one commit
+The record is written **in the pin commit itself** (:func:`gitops.writeback.write_edits`, for a
+:class:`~gitops.writeback.PinEdit` with ``freight=True``: the bump stage sets it for the catalog's
+``promotion.source``); the pinning commit is therefore the commit that added the record
+(:func:`pinning_commit`), read from git, never stored. :func:`revoke` marks it unusable (``revoked``), one commit
 with trailers (:mod:`gitops.trailers`): ``Gantry-Action: revoke``, ``Freight:``, ``By:``, ``Reason:``.
 Revocation is final: a revoked freight is never promoted (:mod:`gitops.promotion` reads the
 record inside its write transaction).
@@ -63,13 +66,16 @@ class Revocation:
 
 @dataclass(frozen=True)
 class Freight:
+    """``commit``: the pinning commit (the one that added the record; "" until it exists)."""
+
     id: str
     environment: str
-    commit: str
+    base: str
     items: tuple[Item, ...]
     created: str
     build_url: str | None = None
     revoked: Revocation | None = None
+    commit: str = ""
 
     @property
     def services(self) -> list[str]:
@@ -82,15 +88,15 @@ class Freight:
         raise NotFound(f"freight {self.id}", f"has no service {service!r} (has: {', '.join(self.services)})")
 
     def to_json(self) -> dict:
-        return {"id": self.id, "environment": self.environment, "commit": self.commit, "created": self.created,
+        return {"id": self.id, "environment": self.environment, "base": self.base, "created": self.created,
                 "build_url": self.build_url, "items": [asdict(i) for i in self.items],
                 "revoked": asdict(self.revoked) if self.revoked else None}
 
 
-def freight_id(items: list[Item] | tuple[Item, ...], commit: str) -> str:
-    """First 12 hex of sha256(sorted ``service@digest`` lines + the pinning commit), see module doc."""
+def freight_id(items: list[Item] | tuple[Item, ...], base: str) -> str:
+    """First 12 hex of sha256(sorted ``service@digest`` lines + ``base``), see the module docstring."""
     lines = sorted(f"{i.service}@{i.digest}" for i in items)
-    return hashlib.sha256("\n".join([*lines, commit]).encode()).hexdigest()[:12]
+    return hashlib.sha256("\n".join([*lines, base]).encode()).hexdigest()[:12]
 
 
 def check_id(value: str) -> str:
@@ -111,8 +117,9 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def from_json(doc: object, where: str) -> Freight:
-    """A freight record; BadAnswer naming the file and the field when it is malformed."""
+def from_json(doc: object, where: str, commit: str = "") -> Freight:
+    """A freight record (``commit``: its pinning commit); BadAnswer naming the file and the field
+    when it is malformed, BadInput when its ID does not match its content."""
     raw_items = require(doc, "items", kind=list, where=where)
     items = tuple(Item(require(doc, "items", n, "service", kind=str, where=where),
                        require(doc, "items", n, "image", kind=str, where=where),
@@ -126,15 +133,21 @@ def from_json(doc: object, where: str) -> Freight:
         revoked = Revocation(require(rev, "by", kind=str, where=where), require(rev, "reason", kind=str, where=where),
                              require(rev, "at", kind=str, where=where))
     freight = Freight(require(doc, "id", kind=str, where=where), require(doc, "environment", kind=str, where=where),
-                      require(doc, "commit", kind=str, where=where), items,
+                      require(doc, "base", kind=str, where=where), items,
                       require(doc, "created", kind=str, where=where),
-                      optional(doc, "build_url", kind=str, where=where), revoked)
+                      optional(doc, "build_url", kind=str, where=where), revoked, commit)
     if not items:
         raise BadInput(where, "freight lists no items")
-    if freight_id(items, freight.commit) != freight.id:
-        raise BadInput(where, f"id {freight.id} does not match its content ({freight_id(items, freight.commit)}): "
+    if freight_id(items, freight.base) != freight.id:
+        raise BadInput(where, f"id {freight.id} does not match its content ({freight_id(items, freight.base)}): "
                               "the record was edited by hand")
     return freight
+
+
+def pinning_commit(git_dir: Path, freight: str, rev: str = "HEAD") -> str:
+    """The commit that added the record of ``freight`` (in ``rev``'s history): its pin commit."""
+    from .git import out
+    return out(git_dir, "log", "-1", "--diff-filter=A", "--format=%H", rev, "--", rel_path(freight))
 
 
 def read(checkout: Path, freight: str) -> Freight:
@@ -143,7 +156,7 @@ def read(checkout: Path, freight: str) -> Freight:
     path = checkout / rel
     if not path.is_file():
         raise NotFound("freight", f"no freight {freight} in the GitOps repo ({rel})")
-    return from_json(parse(path.read_bytes(), rel), rel)
+    return from_json(parse(path.read_bytes(), rel), rel, pinning_commit(checkout, freight))
 
 
 def list_all(checkout: Path) -> list[Freight]:
@@ -172,29 +185,12 @@ def write(checkout: Path, freight: Freight) -> str:
     return rel
 
 
-def make(environment: str, commit: str, items: list[Item], *, build_url: str | None = None,
+def make(environment: str, base: str, items: list[Item], *, build_url: str | None = None,
          now: datetime | None = None) -> Freight:
-    if not re.match(r"^[0-9a-f]{40}$", commit or ""):
-        raise BadInput("freight", f"pinning commit {commit!r} is not a full commit id")
-    return Freight(freight_id(items, commit), environment, commit, tuple(items), iso(now or utc_now()), build_url)
-
-
-def record(repo_url: str, branch: str, freight: Freight, *, writers: Writers | None = None,
-           workdir: Path | None = None) -> str | None:
-    """Commit the freight record (``Gantry-Action: freight``); the commit, or None when it was
-    already recorded (same ID: same content)."""
-    from .git import transact
-
-    def change(wd: Path):
-        if (wd / rel_path(freight.id)).is_file():
-            return None
-        rel = write(wd, freight)
-        msg = trailers.message(f"freight({', '.join(freight.services)}): {freight.id} pinned in "
-                               f"{freight.environment} by {freight.commit[:12]}",
-                               [f"{i.service} {i.image}@{i.digest}" for i in freight.items],
-                               [(trailers.ACTION, "freight"), (trailers.FREIGHT, freight.id)])
-        return msg, [rel], None
-    return transact(repo_url, change, branch=branch, writers=writers, workdir=workdir).commit
+    """A new record for ``items`` pinned on top of ``base`` (the branch tip, 40 hex)."""
+    if not re.match(r"^[0-9a-f]{40}$", base or ""):
+        raise BadInput("freight", f"base commit {base!r} is not a full commit id")
+    return Freight(freight_id(items, base), environment, base, tuple(items), iso(now or utc_now()), build_url)
 
 
 def revoked_copy(freight: Freight, by: str, reason: str, now: datetime | None = None) -> Freight:

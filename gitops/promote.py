@@ -22,16 +22,17 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
             tag: str | None = None, build_url: str | None = None, mode: str = "commit",
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             workdir: Path | None = None, verb: str = "deploy", writers: Writers | None = None,
-            github_token: str | None = None) -> BumpResult:
+            github_token: str | None = None, freight: bool = False) -> BumpResult:
     """``mode='commit'``: push to the catalog's GitOps branch. ``mode='pr'``: push a review branch
-    and open a pull request against it (with ``github_token``, the caller's ``GITHUB_TOKEN``)."""
+    and open a pull request against it (with ``github_token``, the caller's ``GITHUB_TOKEN``).
+    ``freight``: record the freight in the pin commit (direct commits only)."""
     branch_base = catalog.gitops_branch
     if mode not in ("commit", "pr"):
         raise GantryError("gitops", f"unknown mode {mode!r} (commit or pr)")
     if mode == "commit":
         return bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                     digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base,
-                    writers=writers)
+                    writers=writers, freight=freight)
     from .github import GitHub, repo_from_url
     gh_repo = github_repo or repo_from_url(repo_url)
     client = GitHub(github_api, github_token)  # fail on a missing token before pushing anything

@@ -178,7 +178,8 @@ def _peek(wd: Path, branch: str, freight: str) -> Freight | None:
     shown = git(wd, "show", f"origin/{branch}:{rel}", check=False)
     if shown.returncode != 0:
         return None
-    return freight_mod.from_json(parse(shown.stdout, rel), rel)
+    return freight_mod.from_json(parse(shown.stdout, rel), rel,
+                                 freight_mod.pinning_commit(wd, freight, f"origin/{branch}"))
 
 
 def _remote_tip(repo_url: str, branch: str) -> str:

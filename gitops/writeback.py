@@ -72,6 +72,7 @@ class BumpResult:
     timings: dict[str, float] = field(default_factory=dict)
     batch: int = 1
     commit_edits: int = 0
+    freight: str | None = None   # the freight recorded in the pin commit (gitops.freight)
 
 
 def _short(value: str | None, n: int = 19) -> str:
@@ -116,12 +117,25 @@ class PinEdit:
     build_url: str | None = None
     verb: str = "deploy"
     per_service: bool = False   # its own commit, even inside a batch
+    freight: bool = False       # record its freight (gitops.freight) in the pin commit
 
     def __post_init__(self) -> None:
         self.requested = self.image
         self.rel = self.manifest
         self.old = ImagePin(None, None, None)
         self.warnings: list[str] = []
+        self.freight_id: str | None = None
+
+    def record_freight(self, checkout: Path, base: str) -> list[str]:
+        """When ``freight``: write its record into ``checkout`` (pinned on top of ``base``); the
+        paths to commit with the pin."""
+        if not self.freight:
+            return []
+        from .freight import Item, make, write
+        record = make(self.environment, base, [Item(self.service, self.image, self.digest, self.tag, self.rel)],
+                      build_url=self.build_url)
+        self.freight_id = record.id
+        return [write(checkout, record)]
 
     def _objects(self) -> tuple[Service, ServiceEnvironment]:
         env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
@@ -290,10 +304,13 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
             if outcome.changed:
                 kept.append(i)
         together = [i for i in kept if not edits[i].per_service]
+        base = _tip(wd) if any(edits[i].freight for i in kept) else ""
         if together:
             plan.append((batch_message([edits[i] for i in together]),
-                         list(dict.fromkeys(edits[i].rel for i in together)), together))
-        plan.extend((edits[i].message(), [edits[i].rel], [i]) for i in kept if edits[i].per_service)
+                         list(dict.fromkeys(edits[i].rel for i in together))
+                         + [p for i in together for p in edits[i].record_freight(wd, base)], together))
+        plan.extend((edits[i].message(), [edits[i].rel, *edits[i].record_freight(wd, base)], [i])
+                    for i in kept if edits[i].per_service)
         if not plan:
             return None
         return Change([(message, paths) for message, paths, _ in plan])
@@ -322,8 +339,14 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         result = edit.result(sha, tx.attempts, target)
         result.timings = {"render": round(stats.seconds, 3), "push": round(tx.push_seconds, 3) if sha else 0.0}
         result.batch, result.commit_edits = len(edits), size
+        result.freight = edit.freight_id if sha else None
         results.append(result)
     return results
+
+
+def _tip(wd: Path) -> str:
+    from .git import out
+    return out(wd, "rev-parse", "HEAD")
 
 
 def result_to_json(result: BumpResult | GantryError) -> dict:

@@ -7,9 +7,9 @@ Before anything is written, the digest's signed evidence is verified for the env
 (:func:`pipeline_lib.attest.enforce.check_before_write`, the catalog's ``signing:`` policy):
 required evidence that does not verify is exit 1 and no commit.
 
-A bump that lands (a direct commit) in the catalog's promotion source (``promotion.source``,
-dev) records its freight (:mod:`gitops.freight`: the digest and the commit that pinned it) in a
-following commit; ``data["freight"]`` is its ID, what ``gantry gitops promote --freight`` takes.
+A bump committed directly to the catalog's promotion source (``promotion.source``, dev) records
+its freight (:mod:`gitops.freight`: the digest, in the pin commit itself); ``data["freight"]``
+is its ID, what ``gantry gitops promote --freight`` takes.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def run(opts: BumpOptions) -> StageResult:
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
                                  mode=opts.mode or env.deploy, github_api=opts.github_api,
                                  github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
-                                 github_token=opts.github_token)
+                                 github_token=opts.github_token,
+                                 freight=opts.environment == opts.catalog.promotion.source)
     if not result.changed:
         detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"
     else:
@@ -81,21 +82,8 @@ def run(opts: BumpOptions) -> StageResult:
                   f"({str(result.commit)[:12]})" + (f"; pull request {result.pull_request}" if result.pull_request else ""))
     if evidence.mode != "off":
         detail += f"; {evidence.summary}"
-    freight = record_freight(opts, result)
+    freight = result.freight
     if freight:
         detail += f"; freight {freight}"
     return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence),
                                                       "freight": freight}, value=result)
-
-
-def record_freight(opts: BumpOptions, result: BumpResult) -> str | None:
-    """The freight ID recorded for a bump committed to the promotion source, else None."""
-    if not result.changed or not result.commit or result.pull_request \
-            or opts.environment != opts.catalog.promotion.source:
-        return None
-    from gitops.freight import Item, make, record
-    freight = make(opts.environment, result.commit,
-                   [Item(opts.service, result.image or opts.image or "", opts.digest, opts.tag, result.manifest)],
-                   build_url=opts.build_url)
-    record(opts.repo_url or opts.catalog.gitops_repo, opts.catalog.gitops_branch, freight, writers=opts.writers)
-    return freight.id

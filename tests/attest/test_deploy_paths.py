@@ -51,7 +51,6 @@ def test_promote_needs_a_verdict_for_the_target_environment_and_tokyo(registry, 
     from datetime import datetime, timedelta, timezone
 
     from gitops import trailers
-    from gitops.freight import Item, make, record
     from tests.support.argocd import FakeArgoCD
     seoul, tokyo = RegistryClient(registry.host), RegistryClient(registry_tokyo.host)
     repo, digest = push_image(seoul, tmp_path, repository=f"p{uuid.uuid4().hex[:8]}/storefront")
@@ -60,10 +59,8 @@ def test_promote_needs_a_verdict_for_the_target_environment_and_tokyo(registry, 
     bare = tmp_path / "gitops.git"
     assert init_repo(bare, catalog, list(catalog.services), "dev", registry.host)
     init_repo(bare, catalog, list(catalog.services), "prod", registry.host)
-    pinned = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
-                  image=f"{registry.host}/{repo}", digest=digest, tag="v1")
-    freight = make("dev", pinned.commit, [Item("storefront", f"{registry.host}/{repo}", digest, "v1", pinned.manifest)])
-    record(bare.as_uri(), "main", freight)
+    freight = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
+                   image=f"{registry.host}/{repo}", digest=digest, tag="v1", freight=True).freight
     argocd = FakeArgoCD(httpserver)
     argocd.deploy("storefront-dev", git(bare, "rev-parse", "main"), datetime.now(timezone.utc) - timedelta(hours=1))
     monkeypatch.setenv("ARGOCD_SERVER", argocd.url)
@@ -76,7 +73,7 @@ def test_promote_needs_a_verdict_for_the_target_environment_and_tokyo(registry, 
                 "--registry-for", f"ap-northeast-1={registry_tokyo.host}"]
     before = git(bare, "rev-parse", "main")
     capsys.readouterr()
-    assert main(argv(freight.id)) == 1
+    assert main(argv(freight)) == 1
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("gantry: ")]
     assert len(err) == 2, err
     assert err[0].startswith("gantry: gitops promote: evidence: storefront: ") and "no gate verdict for prod" in err[0]
@@ -89,17 +86,15 @@ def test_promote_needs_a_verdict_for_the_target_environment_and_tokyo(registry, 
     copy_image(RegistrySource(seoul, repo), digest, tokyo, repo, ["v1"])
     copy_referrers(seoul, tokyo, repo, digest)
     monkeypatch.setenv("GANTRY_GITOPS_NO_BATCH", "1")
-    again = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
-                 image=f"{registry.host}/{repo}", digest=digest, tag="v1b")
-    second = make("dev", again.commit, [Item("storefront", f"{registry.host}/{repo}", digest, "v1b", again.manifest)])
-    record(bare.as_uri(), "main", second)
+    second = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
+                  image=f"{registry.host}/{repo}", digest=digest, tag="v1b", freight=True).freight
     argocd.deploy("storefront-dev", git(bare, "rev-parse", "main"), datetime.now(timezone.utc) - timedelta(hours=1))
-    assert main(argv(freight.id)) == 1          # revoked stays revoked, evidence or not
+    assert main(argv(freight)) == 1          # revoked stays revoked, evidence or not
     assert "not-revoked: freight" in capsys.readouterr().err
-    assert main(argv(second.id)) == 0
-    assert f"freight {second.id} dev -> prod: commit" in capsys.readouterr().out
+    assert main(argv(second)) == 0
+    assert f"freight {second} dev -> prod: commit" in capsys.readouterr().out
     found = trailers.parse(git(bare, "log", "-1", "--format=%B", "main"))
-    assert (trailers.BY, "release-bot") in found and (trailers.FREIGHT, second.id) in found
+    assert (trailers.BY, "release-bot") in found and (trailers.FREIGHT, second) in found
     assert {v.split()[1] for k, v in found if k == trailers.EVIDENCE} == {"provenance", "sbom", "verdict"}
 
 

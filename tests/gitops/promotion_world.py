@@ -12,7 +12,9 @@ from pathlib import Path
 import yaml
 
 from gitops.bump import bump
-from gitops.freight import Freight, Item, make, record
+from dataclasses import replace
+
+from gitops.freight import Freight, Item, make
 from gitops.git import git, transact
 from gitops.hostlock import Writers
 from gitops.layout import init_repo, scaffold
@@ -85,16 +87,16 @@ class World:
         if sign:
             self.sign(digest)
         result = bump(self.url, catalog=self.catalog, service=service, environment="dev", image=IMAGE, digest=digest,
-                      tag=digest[7:19], writers=self.writers, workdir=self.tmp / "wd-build")
-        assert result.commit
-        freight = make("dev", result.commit, [Item(service, IMAGE, digest, digest[7:19], result.manifest)],
-                       now=self.now)
-        record(self.url, "main", freight, writers=self.writers, workdir=self.tmp / "wd-build")
+                      tag=digest[7:19], writers=self.writers, workdir=self.tmp / "wd-build", freight=True)
+        assert result.commit and result.freight
+        base = git(self.bare, "rev-parse", f"{result.commit}~1").stdout.strip()
+        freight = make("dev", base, [Item(service, IMAGE, digest, digest[7:19], result.manifest)], now=self.now)
+        assert freight.id == result.freight            # the documented ID: items + the tip it was pinned on
         self.sync(service)
-        return freight
+        return replace(freight, commit=result.commit)
 
     def sync(self, service: str = "storefront", health: str = "Healthy") -> None:
-        """Argo CD syncs dev to the branch tip now (a sync also happens for the freight record commit)."""
+        """Argo CD syncs dev to the branch tip now."""
         self.argocd.deploy(f"{service}-dev", git(self.bare, "rev-parse", "main").stdout.strip(), self.now, health)
 
     def advance(self, minutes: float) -> None:

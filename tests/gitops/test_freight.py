@@ -13,7 +13,7 @@ import requests
 
 from gitops import trailers
 from gitops.argostatus import AppStatus, Deployment, soak
-from gitops.freight import Item, from_json, freight_id, make, record
+from gitops.freight import Item, from_json, freight_id, make
 from pipeline_lib.cli import main
 from pipeline_lib.core.catalog import parse_catalog, unwrap
 from pipeline_lib.core.errors import BadInput, GantryError
@@ -46,8 +46,15 @@ def test_a_hand_edited_record_is_refused() -> None:
 
 
 def test_revoke_from_the_cli(gitops_repo: Path, capsys, monkeypatch) -> None:
-    freight = make("dev", git(gitops_repo, "rev-parse", "main"), [Item("storefront", "r/s", D1)], now=T0)
-    record(gitops_repo.as_uri(), "main", freight)
+    from gitops.bump import bump
+    from pipeline_lib.core.catalog import load_catalog
+    pinned = bump(gitops_repo.as_uri(), catalog=load_catalog(PROJECT_ROOT / "jobs" / "catalog.yaml"),
+                  service="storefront", environment="dev", image="127.0.0.1:5000/shop/storefront", digest=D1,
+                  freight=True)
+    assert pinned.freight and git(gitops_repo, "show", "--name-only", "--format=", "main").split() == [
+        ".gantry/freight/" + pinned.freight + ".json", "apps/storefront/overlays/dev/kustomization.yaml"]
+    freight = make("dev", git(gitops_repo, "rev-parse", "main~1"), [Item("storefront", "r/s", D1)], now=T0)
+    assert freight.id == pinned.freight            # the ID: sorted service@digest lines + the tip pinned on
     monkeypatch.setenv("GANTRY_ACTOR", "alice")
     argv = ["gitops", "revoke", "--repo", gitops_repo.as_uri(), "--freight", freight.id, "--reason", "bad base image"]
     before = git(gitops_repo, "rev-parse", "main")
