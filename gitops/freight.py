@@ -144,10 +144,22 @@ def from_json(doc: object, where: str, commit: str = "") -> Freight:
     return freight
 
 
+#: (repository dir, freight) -> pin commit: a record is added once, so the answer never changes
+_PINNED: dict[tuple[str, str], str] = {}
+
+
 def pinning_commit(git_dir: Path, freight: str, rev: str = "HEAD") -> str:
     """The commit that added the record of ``freight`` (in ``rev``'s history): its pin commit."""
     from .git import out
-    return out(git_dir, "log", "-1", "--diff-filter=A", "--format=%H", rev, "--", rel_path(freight))
+    key = (str(git_dir), freight)
+    if key not in _PINNED:
+        found = out(git_dir, "log", "-1", "--diff-filter=A", "--format=%H", rev, "--", rel_path(freight))
+        if not found:
+            return ""
+        if len(_PINNED) > 10_000:
+            _PINNED.clear()
+        _PINNED[key] = found
+    return _PINNED[key]
 
 
 def read(checkout: Path, freight: str) -> Freight:
