@@ -7,8 +7,9 @@ Conditions are a small registry of checks, in order (checkov style: each a named
 :class:`PromotionPlan` returning a :class:`CheckOutcome`): the ones of this package —
 :func:`not_revoked`, :func:`dev_soak` (Argo CD, :mod:`gitops.argostatus`) — and the ones the
 caller adds (signed evidence for the target, Tokyo replication: ``pipeline_lib.stages.promote``,
-which may use packages ``gitops`` may not import). ``guards`` run first: functions of the plan
-returning refusal lines (holds, freeze windows); they never revoke.
+which may use packages ``gitops`` may not import). Guards run first: functions of the plan
+returning refusal lines (holds, freeze windows) — every one named in :data:`GUARDS` plus the
+caller's ``guards=``; they never revoke.
 
 Any problem: one line each, exit 1 (CheckFailed), nothing written. A check whose outcome says
 ``revoke`` (a failed re-verification: evidence that no longer verifies, the app Degraded at the
@@ -67,6 +68,26 @@ class CheckOutcome:
 
 Check = Callable[[PromotionPlan], CheckOutcome]
 Guard = Callable[[PromotionPlan], list[str]]
+
+#: Guards every promotion runs first, as ``"module:function"`` (imported when a promotion runs,
+#: like :data:`gitops.layout.GENERATORS`): each ``function(plan) -> list[str]`` returns refusal
+#: lines (a hold on a service, a freeze window of the target). Callers may add more (``guards=``).
+GUARDS: list[str] = []
+
+
+def load_guards(names: Sequence[str] | None = None) -> list[Guard]:
+    """The functions named in ``names`` (default :data:`GUARDS`); BadInput for a name that does not load."""
+    import importlib
+
+    from pipeline_lib.core.errors import BadInput
+    out: list[Guard] = []
+    for name in GUARDS if names is None else names:
+        module, _, func = name.partition(":")
+        try:
+            out.append(getattr(importlib.import_module(module), func))
+        except (ImportError, AttributeError) as exc:
+            raise BadInput("gitops promote", f"guard {name!r} does not load: {exc}") from None
+    return out
 
 
 def not_revoked(plan: PromotionPlan) -> CheckOutcome:
@@ -205,6 +226,7 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         raise GantryError("gitops promote", "name the freight (--freight ID) or its services (--service S)")
     from .effect import apply_each
     from .git import Change, Transaction, transact
+    guards = [*load_guards(), *guards]
     for s in services:
         catalog.service(s).environment(target)
     modes = {catalog.service(s).environment(target).deploy for s in services}

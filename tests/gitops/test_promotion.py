@@ -10,7 +10,7 @@ import pytest
 from gitops import trailers
 from gitops.freight import read, revoke
 from gitops.git import checkout, git
-from pipeline_lib.core.errors import CheckFailed
+from pipeline_lib.core.errors import CheckFailed, GantryError
 from pipeline_lib.stages.promote import run
 
 from .promotion_world import World
@@ -132,3 +132,25 @@ def test_prod_promotes_by_pull_request_listing_freight_evidence_and_checks(world
     assert pr["body"].count("- storefront verdict ") == 1
     assert trailers.parse(git(world.bare, "log", "-1", "--format=%B", result.branch).stdout)[0] == \
         (trailers.ACTION, "promote")
+
+
+def test_guards_refuse_first_and_dry_run_writes_nothing(world: World, monkeypatch) -> None:
+    import gitops.promotion as promotion
+    freight = world.build()
+    world.advance(31)
+    seen = []
+
+    def hold(plan) -> list[str]:
+        seen.append((plan.freight.id, plan.target, plan.now))
+        return [f"hold: {plan.freight.services[0]} is held in {plan.target} by alice: incident 42"]
+    before = world.head()
+    problems = _refused(world, freight=freight.id, guards=[hold])
+    assert problems[0] == "gitops promote: hold: storefront is held in prod by alice: incident 42"
+    assert seen == [(freight.id, "prod", world.now)] and world.head() == before
+    monkeypatch.setattr(promotion, "GUARDS", ["gitops.no_such_module:guard"])
+    with pytest.raises(GantryError, match="does not load"):
+        run(world.options(freight=freight.id))
+    monkeypatch.setattr(promotion, "GUARDS", [])
+    result = run(world.options(freight=freight.id, dry_run=True)).value
+    assert result.dry_run and result.commit is None and world.head() == before
+    assert result.checks == ["not-revoked", "dev-soak", "evidence", "tokyo"]
