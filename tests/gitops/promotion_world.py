@@ -116,3 +116,6 @@ class World:
 
     def head(self) -> str:
         return git(self.bare, "rev-parse", "main").stdout.strip()
+
+    def parent(self, commit: str) -> str:
+        return git(self.bare, "rev-parse", f"{commit}~1").stdout.strip()

@@ -44,6 +44,11 @@ class FakeArgoCD:
         self.health: dict[str, str] = {}
         self.health_since: dict[str, datetime] = {}
         self.requests = 0
+        self.attach(httpserver)
+
+    def attach(self, httpserver) -> None:
+        """Serve on ``httpserver`` (again: pytest-httpserver clears its handlers after each test)."""
+        self.server = httpserver
         httpserver.expect_request(re.compile(r"^/api/v1/applications/.*")).respond_with_handler(self.handle)
 
     @property
