@@ -1,4 +1,4 @@
-"""Git trailers on gantry's GitOps records: promote, revoke, freight (and rollback, hold, freeze).
+"""Git trailers on gantry's GitOps records: promote and revoke (and rollback, hold, break-glass).
 
 Format: git-interpret-trailers(1) — ``Key: value`` lines in the last paragraph of the commit
 message, one key per line (a key may repeat, e.g. one ``Evidence:`` per bundle). The keys gantry
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-ACTION = "Gantry-Action"     # promote | revoke | freight (| rollback | hold | break-glass)
+ACTION = "Gantry-Action"     # promote | revoke (| rollback | hold | break-glass)
 FREIGHT = "Freight"          # the freight ID (gitops.freight.freight_id)
 EVIDENCE = "Evidence"        # one per verified bundle: "<service> <kind> <registry>/<repo>@<digest>"
 CHECKS = "Checks"            # the names of the checks that passed, comma-separated
