@@ -35,12 +35,14 @@ demo: debs $(STAMP) $(TRIVYDB_BIN)
 # others, so the suite fits its 10-minute budget on 2 cores. Each run has its own --basetemp;
 # the slow run's report is printed after the other's; either one failing fails `make test`. The quick half
 # runs on 2 pytest-xdist workers, one test module per worker (`--dist loadfile`: a module's
-# fixtures and servers stay in one process): 9 min 37 s -> about 6 min on 2 cores.
+# fixtures and servers stay in one process): 9 min 37 s -> about 6 min on 2 cores. The slow half
+# runs its modules on 2 workers too: the event lifecycle (mostly waiting on the AWS provider's
+# polls) beside `infra check`'s Terraform and checkov runs, instead of after them.
 # `make test-fast` runs only the quick half (what a developer runs while working).
 test: deps
 	$(BIN)/lint-imports --no-cache
 	@tmp=$$(mktemp -d); \
-	$(BIN)/python -m pytest -m slow --basetemp=$$tmp/slow $(PYTEST_ARGS) > $$tmp/slow.log 2>&1 & slow=$$!; \
+	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile --basetemp=$$tmp/slow $(PYTEST_ARGS) > $$tmp/slow.log 2>&1 & slow=$$!; \
 	fast=0; $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile --basetemp=$$tmp/fast $(PYTEST_ARGS) || fast=$$?; \
 	rc=0; wait $$slow || rc=$$?; \
 	echo "---------------- slow tests (run alongside) ----------------"; cat $$tmp/slow.log; rm -rf $$tmp; \
@@ -72,7 +74,7 @@ debs:
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
-	$(BIN)/python -m pip install -q -e '.[test,infra]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test,infra,load]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # npm-groovy-lint (CodeNarc, needs only Java) validates the Jenkinsfile offline in the tests.

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import tempfile
-import shutil
 from pathlib import Path
 
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
 
-from .bump import BumpResult, bump, default_image
+from .bump import BumpResult, bump
 from .hostlock import Writers
+from .writeback import Stamp
 
 
 def review_branch(service: str, environment: str, digest: str) -> str:
@@ -22,7 +21,7 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
             tag: str | None = None, build_url: str | None = None, mode: str = "commit",
             github_api: str = "https://api.github.com", github_repo: str | None = None,
             workdir: Path | None = None, verb: str = "deploy", writers: Writers | None = None,
-            github_token: str | None = None, freight: bool = False) -> BumpResult:
+            github_token: str | None = None, stamp: Stamp | None = None, freight: bool = False) -> BumpResult:
     """``mode='commit'``: push to the catalog's GitOps branch. ``mode='pr'``: push a review branch
     and open a pull request against it (with ``github_token``, the caller's ``GITHUB_TOKEN``).
     ``freight``: record the freight in the pin commit (direct commits only)."""
@@ -32,14 +31,14 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
     if mode == "commit":
         return bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                     digest=digest, tag=tag, build_url=build_url, workdir=workdir, verb=verb, branch=branch_base,
-                    writers=writers, freight=freight)
+                    writers=writers, stamp=stamp, freight=freight)
     from .github import GitHub, repo_from_url
     gh_repo = github_repo or repo_from_url(repo_url)
     client = GitHub(github_api, github_token)  # fail on a missing token before pushing anything
     branch = review_branch(service, environment, digest)
     result = bump(repo_url, catalog=catalog, service=service, environment=environment, image=image,
                   digest=digest, tag=tag, build_url=build_url, workdir=workdir, push_branch=branch, verb=verb,
-                  branch=branch_base, writers=writers)
+                  branch=branch_base, writers=writers, stamp=stamp)
     if result.changed:
         title = (f"{verb}({service}): {environment} {result.old_tag or 'none'} -> {result.new_tag or 'none'} "
                  f"({digest[:19]})")
@@ -48,4 +47,3 @@ def deliver(repo_url: str, *, catalog: Catalog, service: str, environment: str, 
                 f"Digest: {result.old_digest or 'none'} -> {digest}\nBuild: {build_url or 'n/a'}\n")
         result.pull_request = client.open_pull_request(gh_repo, branch, branch_base, title, body)
     return result
-

@@ -72,7 +72,7 @@ Guard = Callable[[PromotionPlan], list[str]]
 #: Guards every promotion runs first, as ``"module:function"`` (imported when a promotion runs,
 #: like :data:`gitops.layout.GENERATORS`): each ``function(plan) -> list[str]`` returns refusal
 #: lines (a hold on a service, a freeze window of the target). Callers may add more (``guards=``).
-GUARDS: list[str] = []
+GUARDS: list[str] = ["gitops.holds:promotion_guard"]
 
 
 def load_guards(names: Sequence[str] | None = None) -> list[Guard]:
@@ -215,9 +215,12 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
                     build_url: str | None = None, mode: str | None = None, github_api: str = "https://api.github.com",
                     github_repo: str | None = None, github_token: str | None = None,
                     writers: Writers | None = None, dry_run: bool = False, workdir: Path | None = None,
-                    auto_revoke: bool = True) -> PromotionResult:
+                    auto_revoke: bool = True, reason: str | None = None,
+                    extra_trailers: Callable[[], list[str]] = list) -> PromotionResult:
     """Promote ``freight`` (or the newest freight holding every one of ``services``); see the
     module docstring. ``checks`` run after :func:`not_revoked`, ``guards`` before both.
+    ``reason``: the Reason: trailer; ``extra_trailers()``: further ``Key: value`` lines, asked
+    once the checks passed (a break-glass guard's marks).
     Raises CheckFailed (exit 1, one problem line per unmet condition, nothing written but a
     revocation), NotFound / BadInput (exit 2) for an unknown freight or service."""
     if source == target:
@@ -258,12 +261,17 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         found = state["freight"]
         if state["problems"] or dry_run:
             return None
+        outcomes = state["outcomes"]
+        records = [f"{trailers.FREIGHT}: {found.id}",
+                   *[f"{trailers.EVIDENCE}: {e}" for o in outcomes for e in o.evidence],
+                   f"{trailers.CHECKS}: {', '.join(o.name for o in outcomes)}", *extra_trailers()]
         edits = []
         for item in found.items:
             env = catalog.service(item.service).environment(target)
             edits.append(PinEdit(item.service, target, env.ecr_repository, env.manifest, env.manifest_format,
                                  env.values_key, target_image(catalog, item, source, target), item.digest, item.tag,
-                                 build_url or found.build_url, "promote"))
+                                 build_url or found.build_url, "promote", by=by, reason=reason,
+                                 trailers=records))
         applied = apply_each(wd, [e.intent(wd) for e in edits])
         for edit, outcome in zip(edits, applied):
             if isinstance(outcome, GantryError):
@@ -273,13 +281,8 @@ def promote_freight(repo_url: str, *, catalog: Catalog, source: str, target: str
         kept = [e for e, a in zip(edits, applied) if not isinstance(a, GantryError) and a.changed]
         if not kept:
             return None
-        outcomes = state["outcomes"]
-        evidence = [e for o in outcomes for e in o.evidence]
-        pairs = [(trailers.ACTION, "promote"), (trailers.FREIGHT, found.id),
-                 *[(trailers.EVIDENCE, e) for e in evidence],
-                 (trailers.CHECKS, ", ".join(o.name for o in outcomes)), (trailers.BY, by)]
-        message = batch_message(kept).rstrip("\n") + "\n\n" + trailers.block(pairs) + "\n"
-        return Change([(message, list(dict.fromkeys(e.rel for e in kept)))])
+        # the edits' record trailers (gitops.writeback: Gantry-Action: promote, By, Reason) + records
+        return Change([(batch_message(kept), list(dict.fromkeys(e.rel for e in kept)))])
 
     # the deploy mode of the target: the catalog's for the freight's services (read once the
     # freight is known when only its ID was given: a first, read-only look at the tip)

@@ -22,6 +22,17 @@ plan read what runs through the same batched renders (:func:`gitops.effect.runni
 - Results are typed: each edit gets its :class:`BumpResult` or its own :class:`GantryError`
   (the same type, place, message and exit code as a lone edit); :func:`error_to_json` /
   :func:`error_from_json` carry them between processes.
+- Guards (:data:`GUARDS`, a pre-commit check list) run on each edit inside the transaction, on
+  the freshly fetched checkout and with the transaction's clock (``now``), at every attempt: a
+  hold on the service (:mod:`gitops.holds`) and the environment's freeze windows
+  (:mod:`gitops.freeze`). A refused edit gets its own error (exit 1) and never holds back the
+  others of its batch; a queued edit is checked when it is written, not when it was queued.
+- Every commit records its edits as git trailers (the message's last paragraph, one group per
+  edit starting at ``Service:``): ``Service``, ``Environment``, ``Digest: old -> new``,
+  ``Gantry-Action`` (bump, promote, rollback, …), ``By`` and, when set, ``Break-Glass``,
+  ``Freeze-Window``, ``Reason`` and the edit's own ``trailers`` (e.g. ``Freight:``);
+  ``gantry gitops history`` reads them back (:mod:`gitops.history`). A break-glass edit and an
+  edit that sets a hold (rollback) get a commit of their own.
 - Each commit is logged as one line (commit, branch, number of edits, services, render and push
   seconds) to ``writers.log`` (``$GANTRY_GITOPS_LOG``, read by the CLI) or ``<lock dir>/<repo hash>.log``.
 """
@@ -29,7 +40,7 @@ plan read what runs through the same batched renders (:func:`gitops.effect.runni
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +55,8 @@ from .hostlock import Writers, lock_path
 from .manifest import ImagePin
 
 if TYPE_CHECKING:
+    from pipeline_lib.core.freeze import Window
+
     from .effect import Applied, Intent
     from .git import Change
 
@@ -72,6 +85,7 @@ class BumpResult:
     timings: dict[str, float] = field(default_factory=dict)
     batch: int = 1
     commit_edits: int = 0
+    break_glass: str | None = None   # the freeze window this write broke (its own commit), else None
     freight: str | None = None   # the freight recorded in the pin commit (gitops.freight)
 
 
@@ -80,10 +94,20 @@ def _short(value: str | None, n: int = 19) -> str:
 
 
 def commit_message(service: str, environment: str, image: str, old: ImagePin, tag: str | None,
-                   digest: str, build_url: str | None, verb: str = "deploy") -> str:
-    """The message of one edit's commit: a subject line, then its block (see :func:`_block`)."""
+                   digest: str, build_url: str | None, verb: str = "deploy",
+                   trailers: Sequence[str] = ()) -> str:
+    """The message of one edit's commit: a subject line, then its block (see :func:`_block`) and
+    ``trailers`` in the same last paragraph (git trailers)."""
     return "\n".join([_subject(verb, service, environment, old, tag, digest), "",
-                      *_block(service, environment, image, old, tag, digest, build_url), ""])
+                      *_block(service, environment, image, old, tag, digest, build_url), *trailers, ""])
+
+
+ACTIONS = {"deploy": "bump"}   # verb -> the Gantry-Action trailer (others: the verb itself)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one trailer value (newlines folded to spaces)."""
+    return " ".join(str(text).split())
 
 
 def _subject(verb: str, service: str, environment: str, old: ImagePin, tag: str | None, digest: str) -> str:
@@ -117,6 +141,12 @@ class PinEdit:
     build_url: str | None = None
     verb: str = "deploy"
     per_service: bool = False   # its own commit, even inside a batch
+    by: str | None = None       # who asked (the By: trailer)
+    reason: str | None = None   # why (the Reason: trailer; required to break glass)
+    break_glass: bool = False   # write even inside a freeze window (its own commit, Break-Glass: true)
+    freeze: list[dict] = field(default_factory=list)   # the environment's windows (core.freeze.to_json)
+    hold: dict | None = None    # a gitops.holds.Hold (as a dict) set in the same commit (rollback)
+    trailers: list[str] = field(default_factory=list)  # further "Key: value" trailers (e.g. Freight:)
     freight: bool = False       # record its freight (gitops.freight) in the pin commit
 
     def __post_init__(self) -> None:
@@ -125,6 +155,23 @@ class PinEdit:
         self.old = ImagePin(None, None, None)
         self.warnings: list[str] = []
         self.freight_id: str | None = None
+        self.glass: Window | None = None   # set by the freeze guard when this edit breaks glass
+
+    @property
+    def alone(self) -> bool:
+        """Written in a commit of its own (per-service mode, break-glass, or setting a hold)."""
+        return self.per_service or self.glass is not None or self.hold is not None
+
+    def record(self) -> list[str]:
+        """This edit's record trailers (after its block's Service…Build lines)."""
+        lines = [f"Gantry-Action: {ACTIONS.get(self.verb, self.verb)}"]
+        if self.by:
+            lines.append(f"By: {one_line(self.by)}")
+        if self.glass is not None:
+            lines += ["Break-Glass: true", f"Freeze-Window: {one_line(self.glass.name)}"]
+        if self.reason:
+            lines.append(f"Reason: {one_line(self.reason)}")
+        return lines + [one_line(t) for t in self.trailers]
 
     def record_freight(self, checkout: Path, base: str) -> list[str]:
         """When ``freight``: write its record into ``checkout`` (pinned on top of ``base``); the
@@ -169,7 +216,7 @@ class PinEdit:
 
     def message(self) -> str:
         return commit_message(self.service, self.environment, self.image, self.old, self.tag, self.digest,
-                              self.build_url, self.verb)
+                              self.build_url, self.verb, self.record())
 
     def apply(self, checkout: Path) -> tuple[str, list[str], None] | None:
         """This edit alone in ``checkout``, effect-checked: ``(message, [manifest], None)``, or None
@@ -183,7 +230,8 @@ class PinEdit:
 
     def result(self, commit: str | None, attempts: int = 1, branch: str = "main") -> BumpResult:
         return BumpResult(commit is not None, commit, self.old.tag, self.tag, self.old.digest, self.digest,
-                          self.rel, attempts, branch, warnings=list(self.warnings), image=self.image)
+                          self.rel, attempts, branch, warnings=list(self.warnings), image=self.image,
+                          break_glass=self.glass.name if self.glass is not None and commit else None)
 
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -192,6 +240,29 @@ class PinEdit:
     def from_json(cls, data: dict) -> PinEdit:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who writes and under which exception, carried into each :class:`PinEdit`: ``by`` (By:),
+    ``reason`` (Reason:), ``break_glass`` (write inside a freeze window, needs ``reason``),
+    ``freeze``: the environment's windows (:func:`pipeline_lib.core.freeze.to_json`), ``trailers``:
+    further ``Key: value`` lines."""
+
+    by: str | None = None
+    reason: str | None = None
+    break_glass: bool = False
+    freeze: tuple[dict, ...] = ()
+    trailers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.break_glass and not (self.reason or "").strip():
+            raise core_errors.BadInput("gitops: --break-glass", "needs --reason TEXT (recorded in the commit)")
+
+    def fields(self) -> dict:
+        """Keyword arguments of :class:`PinEdit`."""
+        return {"by": self.by, "reason": self.reason, "break_glass": self.break_glass,
+                "freeze": [dict(w) for w in self.freeze], "trailers": list(self.trailers)}
 
 
 # -- typed errors between processes ---------------------------------------------------------------
@@ -235,7 +306,59 @@ def batch_message(edits: Sequence[PinEdit]) -> str:
     lines += [_subject(e.verb, e.service, e.environment, e.old, e.tag, e.digest) for e in edits]
     for e in edits:
         lines += ["", *_block(e.service, e.environment, e.image, e.old, e.tag, e.digest, e.build_url)]
+    lines.append("")   # the trailers: one group per edit, read back by gitops.history
+    for e in edits:
+        lines += [f"Service: {e.service}", f"Environment: {e.environment}",
+                  f"Digest: {e.old.digest or 'none'} -> {e.digest}", *e.record()]
     return "\n".join(lines) + "\n"
+
+
+# -- guards: the pre-commit check list ------------------------------------------------------------
+Guard = Callable[[Path, PinEdit, datetime], None]
+
+
+def hold_guard(checkout: Path, edit: PinEdit, at: datetime) -> None:
+    """Refuse an edit of a held service (:func:`gitops.holds.refuse_if_held`)."""
+    from .holds import refuse_if_held
+    refuse_if_held(checkout, edit.environment, edit.service, edit.verb)
+
+
+def freeze_guard(checkout: Path, edit: PinEdit, at: datetime) -> None:
+    """Refuse an edit inside one of its environment's freeze windows unless it breaks glass
+    (:func:`gitops.freeze.check_freeze`); a break-glass edit inside a window is marked (``glass``)."""
+    from .freeze import check_freeze
+    edit.glass = check_freeze(edit.environment, edit.service, edit.verb, edit.freeze, at,
+                              edit.reason if edit.break_glass else None)
+    if edit.break_glass and edit.glass is None:
+        edit.warnings.append(f"{edit.environment} is not frozen now: --break-glass not needed, written as usual")
+
+
+GUARDS: list[Guard] = [hold_guard, freeze_guard]
+"""Run in order on every edit inside the transaction; each raises the edit's GantryError to refuse it."""
+
+
+def guard_problems(checkout: Path, edits: Sequence[PinEdit], at: datetime,
+                   guards: Sequence[Guard] | None = None) -> list[str]:
+    """One line per edit the guards refuse (``"<where>: <what>"``), for a writer that collects
+    problems instead of raising (a promotion's check list); break-glass marks are set as usual."""
+    problems = []
+    for edit in edits:
+        try:
+            run_guards(checkout, edit, at, guards)
+        except GantryError as exc:
+            problems.append(f"{exc.where}: {exc.what}")
+    return problems
+
+
+def utcnow() -> datetime:
+    """The write path's default clock (aware, UTC)."""
+    return datetime.now(timezone.utc)
+
+
+def run_guards(checkout: Path, edit: PinEdit, at: datetime, guards: Sequence[Guard] | None = None) -> None:
+    """Every guard of ``guards`` (default :data:`GUARDS`) on ``edit``; raises the first refusal."""
+    for guard in GUARDS if guards is None else guards:
+        guard(checkout, edit, at)
 
 
 def _log_path(url: str, writers: Writers | None = None) -> Path:
@@ -263,7 +386,8 @@ def log_commit(url: str, branch: str, commit: str, edits: Sequence[PinEdit], ren
 def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch: str | None = None,
                 workdir: Path | None = None, lock: bool = True, stale: bool = False,
                 synced: bool = False, deadline: float = 300.0,
-                writers: Writers | None = None) -> list[BumpResult | GantryError]:
+                writers: Writers | None = None, now: Callable[[], datetime] | None = None,
+                guards: Sequence[Guard] | None = None) -> list[BumpResult | GantryError]:
     """Apply ``edits`` on the tip of ``branch``, check their effect, commit and push (see the
     module docstring); in ``edits`` order, each edit's result or its own error.
 
@@ -272,6 +396,8 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
     (pull-request mode, force-pushed: gantry's own review branch). ``lock``/``stale``/``synced``:
     see :func:`gitops.git.transact`. ``writers``: the host's lock directory, lock switch and
     commit log (:class:`gitops.hostlock.Writers`; default: the temp dir, locked, beside the lock).
+    ``now``: the clock the freeze guard reads at each attempt (default :func:`utcnow`);
+    ``guards``: the pre-commit checks (default :data:`GUARDS`).
     """
     from .effect import apply_each
     from .git import Change, transact
@@ -286,8 +412,10 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         plan.clear()
         intents: list[Intent] = []
         todo: list[int] = []
+        at = (now or utcnow)()
         for i, edit in enumerate(edits):
             try:
+                run_guards(wd, edit, at, guards)   # on this attempt's fresh checkout
                 intents.append(edit.intent(wd))
                 todo.append(i)
             except GantryError as exc:  # e.g. an unreadable DR state: this edit's error only
@@ -301,16 +429,17 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
                 continue
             edit.took(outcome)
             outcomes[i] = None
-            if outcome.changed:
+            if outcome.changed or edit.hold is not None:
                 kept.append(i)
-        together = [i for i in kept if not edits[i].per_service]
+        together = [i for i in kept if not edits[i].alone]
         base = _tip(wd) if any(edits[i].freight for i in kept) else ""
         if together:
             plan.append((batch_message([edits[i] for i in together]),
                          list(dict.fromkeys(edits[i].rel for i in together))
                          + [p for i in together for p in edits[i].record_freight(wd, base)], together))
-        plan.extend((edits[i].message(), [edits[i].rel, *edits[i].record_freight(wd, base)], [i])
-                    for i in kept if edits[i].per_service)
+        plan.extend((edits[i].message(), [edits[i].rel, *_write_hold(wd, edits[i]),
+                                          *edits[i].record_freight(wd, base)], [i])
+                    for i in kept if edits[i].alone)
         if not plan:
             return None
         return Change([(message, paths) for message, paths, _ in plan])
@@ -347,6 +476,14 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
 def _tip(wd: Path) -> str:
     from .git import out
     return out(wd, "rev-parse", "HEAD")
+
+
+def _write_hold(checkout: Path, edit: PinEdit) -> list[str]:
+    """Write the hold an edit sets (rollback) beside its pin; the paths to commit with it."""
+    if edit.hold is None:
+        return []
+    from .holds import Hold, write_hold
+    return [write_hold(checkout, Hold(**{**edit.hold, "digest": edit.digest}))]
 
 
 def result_to_json(result: BumpResult | GantryError) -> dict:

@@ -54,6 +54,8 @@ COMMANDS: dict[str, Command] = {
     "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
     "demo": Command("pipeline_lib.commands.demo", "run the whole pipeline once, locally, on real local parts"),
     "trivy-db": Command("pipeline_lib.commands.trivydb", "mirror Trivy's vulnerability DB between OCI registries"),
+    "feeds": Command("pipeline_lib.commands.feeds", "mirror the KEV/EPSS exploit feeds to an OCI registry and pull "
+                                                    "them into a local cache"),
     "config": Command("pipeline_lib.commands.config", "show the settings gantry reads from the environment "
                                                       "(secrets masked)"),
 }

@@ -23,10 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline_lib.core.errors import GantryError
+
 from .base import SEVERITIES, Finding, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip
 from .baseline import check as check_baseline
 from .dbage import check_db_age
-from .policy import AllowEntry, Policy, Rules
+from .feeds import LABELS as FEED_LABELS, NO_EXPLOIT, Exploit, Feeds, FeedStatus
+from .policy import AllowEntry, Policy, Rules, stale_exceptions, utc_today
 
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
 SBOM_ONLY = "sbom-only"
@@ -40,7 +43,21 @@ class Evaluated:
     new: bool = True
     allowed_by: AllowEntry | None = None
     counted: bool = True       # counts toward the gate (not allowlisted; new, when only_new)
-    blocking: bool = False     # at or above the tool's fail_on threshold and counted
+    blocking: bool = False     # counted, and at or above fail_on, in KEV (kev: true) or EPSS ≥ epss
+    exploit: Exploit = NO_EXPLOIT   # what the KEV/EPSS feeds say about its id (nothing: not loaded)
+    why: tuple[str, ...] = ()  # why it blocks, or would block if counted ("in KEV", "EPSS 0.612 ≥ 0.5", "HIGH ≥ HIGH")
+
+    @property
+    def priority(self) -> tuple:
+        """Sort key, most urgent first: blocking, in KEV, EPSS descending, severity, tool, id."""
+        f = self.finding
+        return (not self.blocking, not self.exploit.kev, -(self.exploit.epss if self.exploit.epss is not None else -1.0),
+                -f.rank, f.tool, f.id)
+
+
+def by_priority(items: Sequence[Evaluated]) -> list[Evaluated]:
+    """``items`` most urgent first (:attr:`Evaluated.priority`): blocking ones, then KEV, EPSS, severity."""
+    return sorted(items, key=lambda e: e.priority)
 
 
 @dataclass
@@ -80,6 +97,14 @@ class Verdict:
     #: what a reader must know that does not stop the evaluation (e.g. a baseline written by an
     #: older gantry, whose fingerprints cannot match): a line each in the reports and verdict.json
     warnings: list[str] = field(default_factory=list)
+    #: unexpired allowlist entries that matched no finding (scanners.policy.stale_exceptions)
+    stale: list[AllowEntry] = field(default_factory=list)
+    #: the exploit feeds the policy used: one status line each (scanners.feeds.FeedStatus)
+    feeds: list[FeedStatus] = field(default_factory=list)
+    #: the service evaluated (catalog name), when the caller says: report.sarif's automation id
+    service: str | None = None
+    #: tool → what its report says it scanned (an image reference, a path), from the reports' links
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     def counts(self, *, only: str = "counted") -> dict[str, dict[str, int]]:
         """tool → severity → number of findings (``only``: counted | all | blocking | new)."""
@@ -106,9 +131,24 @@ class Verdict:
                            "suppressed_by_scanner": len(self.suppressed), "by_tool": self.counts(only="all")},
                 "rules": [{"name": r.name, "tool": r.tool, "status": r.status, "message": r.message}
                           for r in self.rules],
-                "expired_allowlist": [{"id": a.id, "fingerprint": a.fingerprint, "owner": a.owner,
-                                       "expires": a.expires.isoformat(), "reason": a.reason} for a in self.expired],
+                "expired_allowlist": [_entry_json(a) for a in self.expired],
+                "stale_allowlist": [_entry_json(a) for a in self.stale],
+                "feeds": [{"name": s.name, "ok": s.ok, "message": s.message,
+                           "date": s.date.isoformat() if s.date else None} for s in self.feeds],
+                "priority": [_priority_json(e) for e in by_priority(self.findings)[:50]
+                             if e.blocking or e.exploit.kev or e.exploit.epss is not None],
                 "links": self.links}
+
+
+def _entry_json(a: AllowEntry) -> dict:
+    return {"id": a.id, "fingerprint": a.fingerprint, "tool": a.tool, "owner": a.owner,
+            "expires": a.expires.isoformat(), "reason": a.reason}
+
+
+def _priority_json(e: Evaluated) -> dict:
+    return {"tool": e.finding.tool, "id": e.finding.id, "severity": e.finding.severity,
+            "package": e.finding.package, "kev": e.exploit.kev, "epss": e.exploit.epss,
+            "blocking": e.blocking, "why": list(e.why), "fingerprint": e.finding.fingerprint}
 
 
 def _scanner_rules(outcomes: Sequence[ScanOutcome], parsed: Sequence[ParsedReport], policy: Policy,
@@ -178,33 +218,76 @@ def run_groups(parsed: Sequence[ParsedReport]) -> list[int]:
     return out
 
 
+class _Judge:
+    """Marks findings new / allowlisted / counted / blocking for one policy and environment."""
+
+    def __init__(self, policy: Policy, environment: str, baseline: set[str] | None, today: dt.date,
+                 feeds: Feeds | None) -> None:
+        self.policy, self.environment, self.baseline, self.feeds = policy, environment, baseline, feeds
+        self.allow_active = [a for a in policy.allowlist if not a.expired(today)]
+        self.allow_expired = [a for a in policy.allowlist if a.expired(today)]
+        self.expired_hits: dict[int, int] = {}
+        self.rules_cache: dict[str, Rules] = {}
+
+    def __call__(self, f: Finding) -> Evaluated:
+        rl = self.rules_cache.get(f.tool) or self.rules_cache.setdefault(f.tool, self.policy.rules_for(f.tool, self.environment))
+        e = Evaluated(f, new=self.baseline is None or f.fingerprint not in self.baseline)
+        if self.allow_active or self.allow_expired:
+            e.allowed_by = next((a for a in self.allow_active if a.matches(f)), None)
+            if e.allowed_by is None:
+                for i, a in enumerate(self.allow_expired):
+                    if a.matches(f):
+                        self.expired_hits[i] = self.expired_hits.get(i, 0) + 1
+        if self.feeds is not None:
+            e.exploit = self.feeds.lookup(f.id)
+        e.counted = e.allowed_by is None and (e.new or not rl.only_new)
+        why = rl.why_blocking(f, e.exploit)
+        if why:
+            e.why = tuple(why)
+            e.blocking = e.counted
+        return e
+
+
+def judge(findings: Sequence[Finding], policy: Policy, environment: str, feeds: Feeds | None = None, *,
+          today: dt.date | None = None, baseline: set[str] | None = None) -> list[Evaluated]:
+    """Decide, finding by finding, what the gate makes of ``findings`` → most urgent first.
+
+    The same rules as :func:`evaluate` (allowlist with expiry, only-new against ``baseline``
+    fingerprints, ``fail_on``, ``kev``, ``epss``) without reports, outcomes or count rules; for
+    callers that hold findings (``gantry watch``). ``feeds``: from
+    :func:`scanners.policy.load_policy_feeds`; a rule's feed that is not loaded raises
+    GantryError("feed <name>", …) (fail closed). ``today`` (UTC) defaults to the current date.
+    Sorted by :func:`by_priority`: blocking, then in KEV, then EPSS descending, then severity.
+    """
+    policy.check_environment(environment)
+    missing = _missing_feeds(policy, environment, feeds, {f.tool for f in findings})
+    if missing:
+        raise GantryError(*missing[0])
+    j = _Judge(policy, environment, baseline, today or utc_today(), feeds)
+    return by_priority([j(f) for f in findings])
+
+
+def _missing_feeds(policy: Policy, environment: str, feeds: Feeds | None, tools: set[str]) -> list[tuple[str, str]]:
+    """One (``feed <name>``, why) per feed a rule of ``environment`` uses that is not loaded."""
+    return [(f"feed {name}", f"the {environment} policy blocks on the {FEED_LABELS[name]} but it was not loaded "
+                             f"(gate --feeds DIR, filled by gantry feeds pull)")
+            for name in sorted(policy.feeds_used(environment, tools)) if feeds is None or feeds.get(name) is None]
+
+
 def _classify(parsed: Sequence[ParsedReport], policy: Policy, environment: str, baseline: set[str] | None,
-              today: dt.date) -> tuple[list[Evaluated], dict[int, int], dict[str, Rules]]:
+              today: dt.date, feeds: Feeds | None = None) -> tuple[list[Evaluated], dict[int, int], dict[str, Rules]]:
     """Each distinct finding once, marked new / allowlisted / counted / blocking."""
-    allow_active = [a for a in policy.allowlist if not a.expired(today)]
-    allow_expired = [a for a in policy.allowlist if a.expired(today)]
-    expired_hits: dict[int, int] = {}
+    j = _Judge(policy, environment, baseline, today, feeds)
     evaluated: list[Evaluated] = []
     seen: set[tuple[int, str, str]] = set()
-    rules_cache: dict[str, Rules] = {}
     for r, run in zip(parsed, run_groups(parsed)):
         for f in r.findings:
             key = (run, f.tool, f.fingerprint)
             if key in seen:
                 continue
             seen.add(key)
-            rl = rules_cache.get(f.tool) or rules_cache.setdefault(f.tool, policy.rules_for(f.tool, environment))
-            e = Evaluated(f, new=baseline is None or f.fingerprint not in baseline)
-            if allow_active or allow_expired:
-                e.allowed_by = next((a for a in allow_active if a.matches(f)), None)
-                if e.allowed_by is None:
-                    for i, a in enumerate(allow_expired):
-                        if a.matches(f):
-                            expired_hits[i] = expired_hits.get(i, 0) + 1
-            e.counted = e.allowed_by is None and (e.new or not rl.only_new)
-            e.blocking = e.counted and rl.blocks(f)
-            evaluated.append(e)
-    return evaluated, expired_hits, rules_cache
+            evaluated.append(j(f))
+    return evaluated, j.expired_hits, j.rules_cache
 
 
 def _where(f: Finding) -> str:
@@ -214,23 +297,34 @@ def _where(f: Finding) -> str:
     return (f.target or "") + (f":{f.line}" if f.line and f.target else "")
 
 
+def _exploit_why(e: Evaluated) -> str:
+    """`` (in KEV, EPSS 0.612 ≥ 0.5)`` when a feed rule is among the reasons ``e`` blocks, else ""."""
+    feed = [w for w in e.why if w.startswith(("in KEV", "EPSS"))]
+    return f" ({', '.join(feed)})" if feed else ""
+
+
 def _threshold_rules(tool: str, items: list[Evaluated], rl: Rules, scoped: bool) -> list[GateRule]:
     """The severity-threshold and max-count rules of one tool."""
     out: list[GateRule] = []
     counted = [e for e in items if e.counted]
-    blocking = [e for e in counted if e.blocking]
+    blocking = by_priority([e for e in counted if e.blocking])
     scope = "new " if rl.only_new and scoped else ""
-    if rl.fail_on is None:
+    limits = ([f"at or above {rl.fail_on}"] if rl.fail_on is not None else []) + (["in KEV"] if rl.kev else []) \
+        + ([f"EPSS ≥ {rl.epss:g}"] if rl.epss is not None else [])
+    if not limits:
         out.append(GateRule("severity threshold", tool, PASS, "no severity threshold"))
     elif blocking:
         sev = Counter(e.finding.severity for e in blocking)
+        exploited = sum(e.exploit.kev for e in blocking)
         out.append(GateRule("severity threshold", tool, FAIL,
-                            f"{len(blocking)} {scope}finding(s) at or above {rl.fail_on}: "
-                            + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s)),
-                            [f"{e.finding.severity} {e.finding.id} {_where(e.finding)}" for e in blocking[:50]]))
+                            f"{len(blocking)} {scope}finding(s) {' or '.join(limits)}: "
+                            + ", ".join(f"{sev[s]} {s}" for s in SEVERITIES if sev.get(s))
+                            + (f"; {exploited} in KEV" if exploited else ""),
+                            [f"{e.finding.severity} {e.finding.id} {_where(e.finding)}" + _exploit_why(e)
+                             for e in blocking[:50]]))
     else:
         out.append(GateRule("severity threshold", tool, PASS,
-                            f"no {scope}finding at or above {rl.fail_on} ({len(counted)} counted)"))
+                            f"no {scope}finding {' or '.join(limits)} ({len(counted)} counted)"))
     if rl.max:
         sev = Counter(e.finding.severity for e in counted)
         over = [f"{k}: {len(counted) if k == 'total' else sev.get(k, 0)} > {n}" for k, n in rl.max.items()
@@ -275,21 +369,25 @@ def _analysis_rules(parsed: Sequence[ParsedReport], policy: Policy, environment:
 
 
 def _allowlist_rule(policy: Policy, evaluated: list[Evaluated], expired_hits: dict[int, int],
-                    today: dt.date) -> GateRule:
+                    today: dt.date, stale: list[AllowEntry]) -> GateRule:
     allow_expired = [a for a in policy.allowlist if a.expired(today)]
     used = sum(e.allowed_by is not None for e in evaluated)
     details = [f"{a.label} (owner {a.owner}) expired {a.expires.isoformat()}"
                + (f", matches {expired_hits[i]} finding(s) again" if expired_hits.get(i) else "")
                for i, a in enumerate(allow_expired)]
+    details += [f"{a.label} (owner {a.owner}, expires {a.expires.isoformat()}) is stale: it matches no finding"
+                for a in stale]
     return GateRule("allowlist", "policy", PASS,
                     f"{used} finding(s) allowlisted; {len(allow_expired)} expired entr"
-                    f"{'y' if len(allow_expired) == 1 else 'ies'} no longer suppress", details)
+                    f"{'y' if len(allow_expired) == 1 else 'ies'} no longer suppress; {len(stale)} stale "
+                    f"entr{'y' if len(stale) == 1 else 'ies'} match nothing", details)
 
 
 def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], policy: Policy,
              baseline: set[str] | None = None, *, environment: str = "dev", input_errors: Sequence[str] = (),
              today: dt.date | None = None, baseline_source: str | None = None,
-             now: dt.datetime | None = None) -> Verdict:
+             now: dt.datetime | None = None, feeds: Feeds | None = None,
+             feed_statuses: Sequence[FeedStatus] = ()) -> Verdict:
     """Gate ``parsed`` reports and scanner ``outcomes`` against ``policy`` for ``environment``.
 
     ``baseline``: fingerprints of an earlier run (``None``: no baseline, every finding is new); a
@@ -297,14 +395,18 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
     fingerprints of an older scheme are left out, ``Verdict.warnings`` says so). Reports of one
     tool run in several formats count each finding once (:func:`run_groups`).
     ``input_errors``: problems met while reading the inputs (each one makes the verdict exit 2).
-    Pure: no file, network or clock access except ``today`` defaulting to the current date and
-    ``now`` (the vulnerability DB's age, see :mod:`scanners.dbage`) to the current time.
+    ``feeds``: the KEV/EPSS feeds (:func:`scanners.policy.load_policy_feeds`, which checks their
+    age; ``feed_statuses`` its status lines, shown as rules): a feed a rule of the environment uses
+    that is not loaded makes the verdict exit 2 naming the feed.
+    Pure: no file, network or clock access except ``today`` defaulting to the current date in UTC
+    (an allowlist entry is valid through its ``expires`` day, UTC) and ``now`` (the vulnerability
+    DB's age, see :mod:`scanners.dbage`) to the current time.
     Raises :class:`GantryError` only for an environment the policy does not know.
     """
     start = time.monotonic()
     policy.check_environment(environment)
-    today = today or dt.date.today()
     now = now or dt.datetime.now(dt.timezone.utc)
+    today = today or utc_today(now)
     outcomes = list(outcomes)
     errors = list(input_errors)
     for r in parsed:
@@ -317,8 +419,18 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
     if not parsed and not errors:
         errors.append("no reports to evaluate" + (" (every scanner was skipped)" if outcomes else ""))
 
+    for st in feed_statuses:
+        rules.append(GateRule("exploit feed age", st.name, PASS if st.ok else ERROR, clip(st.message, 300)))
+        if not st.ok:
+            errors.append(st.message)
+    for where, why in _missing_feeds(policy, environment, feeds, {r.tool for r in parsed} | {o.tool for o in outcomes}):
+        if not any(err.startswith(where + ":") for err in errors):   # the loader's own error says it already
+            errors.append(f"{where}: {why}")
+            rules.append(GateRule("exploit feed", where.removeprefix("feed "), ERROR, clip(why, 300)))
     baseline, warnings = check_baseline(baseline, (f for r in parsed for f in r.findings), baseline_source)
-    evaluated, expired_hits, rules_cache = _classify(parsed, policy, environment, baseline, today)
+    evaluated, expired_hits, rules_cache = _classify(parsed, policy, environment, baseline, today, feeds)
+    stale = stale_exceptions(policy, [e.finding for e in evaluated], today,
+                             {r.tool for r in parsed if not r.errors}) if policy.allowlist else []
     by_tool: dict[str, list[Evaluated]] = {r.tool: [] for r in parsed}
     for e in evaluated:
         by_tool.setdefault(e.finding.tool, []).append(e)
@@ -329,7 +441,7 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
             if r.tool == tool:
                 rules.extend(_tool_gate_rules(r, rl))
     if policy.allowlist:
-        rules.append(_allowlist_rule(policy, evaluated, expired_hits, today))
+        rules.append(_allowlist_rule(policy, evaluated, expired_hits, today, stale))
     for err in errors:
         if not any(r.status == ERROR and r.message in err for r in rules):
             rules.append(GateRule("input readable", "input", ERROR, clip(err, 500)))
@@ -349,6 +461,9 @@ def evaluate(parsed: Sequence[ParsedReport], outcomes: Sequence[ScanOutcome], po
                 links, baseline_source,
                 dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
     v.warnings = warnings
+    v.stale = stale
+    v.artifacts = {r.tool: r.links["artifact"] for r in parsed if r.links.get("artifact")}
+    v.feeds = list(feed_statuses)
     v.summary = _summary(v)
     v.duration = time.monotonic() - start
     return v

@@ -12,10 +12,22 @@ Policy file (YAML, read strictly: unknown keys are errors)::
     allowlist:
       - {id: CVE-2019-1549, reason: "not reachable", owner: team-a, expires: 2026-12-31, tool: trivy}
       - {fingerprint: 3f2a…, reason: ..., owner: ..., expires: 2026-06-30}
+    feeds: {max_age: 3d, kev: host/gantry-feeds/kev:latest, epss: host/gantry-feeds/epss:latest}
 
 Layers, later wins: ``defaults`` < ``tools.<t>`` < ``environments.<e>`` < ``environments.<e>.tools.<t>``.
-``fail_on`` is a severity or ``null`` (never fail on severity alone). An allowlist entry whose
-``expires`` date has passed no longer suppresses anything and is reported as expired.
+``fail_on`` is a severity or ``null`` (never fail on severity alone). Exploit-aware rules block a
+finding whatever its severity: ``kev: true`` when its CVE is in CISA's Known Exploited
+Vulnerabilities catalog, ``epss: 0.5`` when its EPSS probability is ≥ 0.5 (the threshold itself
+blocks); the feeds, their mirrors and ``max_age`` are :mod:`scanners.feeds`' (a feed a rule uses
+must be present and fresh, else the gate cannot evaluate).
+
+Exceptions (``allowlist``) expire: every entry needs ``reason``, ``owner`` and ``expires``
+(``YYYY-MM-DD``); an entry without them is a policy error naming the file and the entry's index
+(exit 2). An entry is valid **through the end of its ``expires`` day in UTC**: on that day it
+still suppresses, from 00:00 UTC the next day it no longer does — the finding blocks again and
+the entry is reported as expired. An unexpired entry that matches no finding of the evaluation
+is reported as **stale** (:func:`stale_exceptions`): the fix shipped, or the entry's id never
+matched; remove it.
 ``analysis_errors`` (``fail`` | ``warn``) weighs a report whose tool says part of its analysis
 failed (Dependency-Check ``scanInfo.analysisExceptions``, e.g. the OSS Index analyzer timed out):
 ``fail`` → the gate cannot evaluate (exit 2, the failed analyzers named), ``warn`` → a gate rule
@@ -26,6 +38,7 @@ environment (prod, event, …): a partial analysis is never silently a pass wher
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,14 +48,16 @@ from pipeline_lib.core.yamlload import load_yaml_file
 
 from .base import SEVERITIES, SEVERITY_RANK, Finding
 from .dbage import VulnDbSettings, merge as merge_db_settings, parse_section as parse_db_section
+from .feeds import (EPSS, KEV, NO_EXPLOIT, Exploit, FeedSettings, Feeds, FeedStatus, load_feeds,
+                    merge as merge_feed_settings, parse_section as parse_feed_section)
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
-_RULE_KEYS = {"fail_on", "max", "only_new", "quality_gate", "analysis_errors"}
+_RULE_KEYS = {"fail_on", "max", "only_new", "quality_gate", "analysis_errors", "kev", "epss"}
 ANALYSIS_ERRORS = ("fail", "warn")
 #: environments where an unset ``analysis_errors`` only warns (everywhere else it fails)
 _WARN_ENVIRONMENTS = ("dev",)
-_ENV_KEYS = _RULE_KEYS | {"tools", "required", "vulnerability_db"}
-_TOP_KEYS = {"version", "defaults", "tools", "environments", "required", "allowlist", "vulnerability_db"}
+_ENV_KEYS = _RULE_KEYS | {"tools", "required", "vulnerability_db", "feeds"}
+_TOP_KEYS = {"version", "defaults", "tools", "environments", "required", "allowlist", "vulnerability_db", "feeds"}
 _ALLOW_KEYS = {"id", "fingerprint", "reason", "owner", "expires", "tool"}
 
 
@@ -55,9 +70,27 @@ class Rules:
     only_new: bool = False
     quality_gate: bool = True
     analysis_errors: str = "fail"   # fail | warn: see the module docstring
+    kev: bool = False               # block a finding listed in CISA's KEV catalog, whatever its severity
+    epss: float | None = None       # block a finding whose EPSS probability is >= this, whatever its severity
 
-    def blocks(self, finding: Finding) -> bool:
-        return self.fail_on is not None and finding.rank >= SEVERITY_RANK[self.fail_on]
+    def blocks(self, finding: Finding, exploit: Exploit = NO_EXPLOIT) -> bool:
+        return bool(self.why_blocking(finding, exploit))
+
+    def why_blocking(self, finding: Finding, exploit: Exploit = NO_EXPLOIT) -> list[str]:
+        """The reasons ``finding`` blocks (empty: it does not): severity, in KEV, EPSS ≥ x."""
+        why = []
+        if exploit.kev and self.kev:
+            why.append("in KEV")
+        if self.epss is not None and exploit.epss is not None and exploit.epss >= self.epss:
+            why.append(f"EPSS {exploit.epss:.3f} ≥ {self.epss:g}")
+        if self.fail_on is not None and finding.rank >= SEVERITY_RANK[self.fail_on]:
+            why.append(f"{finding.severity} ≥ {self.fail_on}")
+        return why
+
+    @property
+    def feeds(self) -> set[str]:
+        """The feeds these rules use."""
+        return ({KEV} if self.kev else set()) | ({EPSS} if self.epss is not None else set())
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,7 @@ class AllowEntry:
         return f.id == self.id
 
     def expired(self, today: dt.date) -> bool:
+        """Valid through the end of ``expires`` (UTC): expired from the next day on."""
         return self.expires < today
 
     @property
@@ -93,6 +127,7 @@ class Policy:
     required: tuple[str, ...]
     allowlist: tuple[AllowEntry, ...]
     vulnerability_db: dict[str, Any] = field(default_factory=dict)   # see scanners/dbage.py
+    feeds: dict[str, Any] = field(default_factory=dict)              # see scanners/feeds.py
     #: how reports name the policy: a repository-relative path, never the build machine's absolute
     #: one (see :func:`policy_label`); "" → ``source``
     label: str = ""
@@ -109,7 +144,21 @@ class Policy:
                       envd.get("tools", {}).get(tool, {})):
             merged.update(layer)
         analysis = merged.get("analysis_errors") or ("warn" if env in _WARN_ENVIRONMENTS else "fail")
-        return Rules(merged["fail_on"], dict(merged["max"]), merged["only_new"], merged["quality_gate"], analysis)
+        return Rules(merged["fail_on"], dict(merged["max"]), merged["only_new"], merged["quality_gate"], analysis,
+                     bool(merged.get("kev", False)), merged.get("epss"))
+
+    def feed_settings_for(self, env: str) -> FeedSettings:
+        """Top-level ``feeds`` overlaid with ``environments.<env>.feeds``."""
+        return merge_feed_settings(self.feeds, self.environments.get(env, {}).get("feeds", {}))
+
+    def feeds_used(self, env: str, tools: Iterable[str] = ()) -> set[str]:
+        """The feeds (``kev``, ``epss``) some rule of ``env`` uses: the defaults, every tool the
+        policy names and ``tools`` (the tools of the evaluation)."""
+        names = set(self.tools) | set(self.environments.get(env, {}).get("tools", {})) | set(tools)
+        used = set(self.rules_for("", env).feeds)
+        for tool in names:
+            used |= self.rules_for(tool, env).feeds
+        return used
 
     def vulnerability_db_for(self, env: str) -> VulnDbSettings:
         """Top-level ``vulnerability_db`` overlaid with ``environments.<env>.vulnerability_db``."""
@@ -152,7 +201,12 @@ def _rules(data: Any, where: str, allowed: set[str]) -> dict[str, Any]:
         if v not in ANALYSIS_ERRORS:
             raise GantryError(f"{where}.analysis_errors", f"must be fail or warn, not {v!r}")
         out["analysis_errors"] = v
-    for flag in ("only_new", "quality_gate"):
+    if "epss" in data:
+        v = data["epss"]
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 1.0):
+            raise GantryError(f"{where}.epss", f"must be an EPSS probability between 0 and 1 (or null), not {v!r}")
+        out["epss"] = float(v) if v is not None else None
+    for flag in ("only_new", "quality_gate", "kev"):
         if flag in data:
             if not isinstance(data[flag], bool):
                 raise GantryError(f"{where}.{flag}", "must be true or false")
@@ -166,6 +220,8 @@ def _rules(data: Any, where: str, allowed: set[str]) -> dict[str, Any]:
         out["required"] = _names(data["required"], f"{where}.required")
     if "vulnerability_db" in data:
         out["vulnerability_db"] = parse_db_section(data["vulnerability_db"], f"{where}.vulnerability_db")
+    if "feeds" in data:
+        out["feeds"] = parse_feed_section(data["feeds"], f"{where}.feeds")
     return out
 
 
@@ -243,6 +299,7 @@ def policy_from_data(data: Any, source: str) -> Policy:
         required=tuple(_names(data.get("required"), f"{source}: required")),
         allowlist=_allow(data.get("allowlist"), f"{source}: allowlist"),
         vulnerability_db=parse_db_section(data.get("vulnerability_db"), f"{source}: vulnerability_db"),
+        feeds=parse_feed_section(data.get("feeds"), f"{source}: feeds"),
     )
 
 
@@ -278,3 +335,39 @@ def load_policy(path: Path | None) -> Policy:
     p = Path(path) if path is not None else DEFAULT_POLICY
     policy = policy_from_data(load_yaml_file(p, str(path) if path is not None else "default policy"), str(p))
     return replace(policy, label=policy_label(path))
+
+
+def utc_today(now: dt.datetime | None = None) -> dt.date:
+    """Today's date in UTC: the day an allowlist entry's ``expires`` is compared with."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+
+
+def load_policy_feeds(policy: Policy, env: str, cache_dir: Path | None, *, tools: Iterable[str] = (),
+                      now: dt.datetime | None = None) -> tuple[Feeds, list[FeedStatus]]:
+    """The feeds ``policy`` uses in ``env``, from the cache ``cache_dir`` (``gantry feeds pull``),
+    each checked against the environment's ``feeds.max_age``.
+
+    Returns (feeds, one status line per used feed); a feed no rule uses is neither read nor
+    required. Raises GantryError("feed kev" | "feed epss", …) when a used feed is missing, does
+    not parse (KEV: CISA's schema) or is older than ``max_age`` — the caller exits 2.
+    """
+    return load_feeds(cache_dir, policy.feeds_used(env, tools), policy.feed_settings_for(env), env, now)
+
+
+def stale_exceptions(policy: Policy, findings: Sequence[Finding], today: dt.date | None = None,
+                     tools: Iterable[str] | None = None) -> list[AllowEntry]:
+    """The unexpired allowlist entries that match none of ``findings`` (in policy order).
+
+    ``tools``: the tools whose findings these are (default: the findings' own tools); an entry
+    scoped to a tool outside them (e.g. a scanner that did not run) is not called stale, since
+    nothing shows it no longer matches. Expired entries are reported as expired, not stale.
+    """
+    today = today or utc_today()
+    seen = set(tools) if tools is not None else {f.tool for f in findings}
+    out = []
+    for a in policy.allowlist:
+        if a.expired(today) or (a.tool and a.tool not in seen):
+            continue
+        if not any(a.matches(f) for f in findings):
+            out.append(a)
+    return out

@@ -63,7 +63,10 @@ def check_before_write(catalog: Catalog, environment: str, image: str, digest: s
     try:
         trusted = trusted_for(catalog, environment)
         if not trusted:
-            raise BadInput(f"catalog signing.{environment}", "no trusted public key: cannot verify evidence")
+            raise BadInput(f"catalog signing.{environment}",
+                           f"no trusted public key: cannot verify evidence (evidence is {policy.evidence} in "
+                           f"{environment}{'' if policy.configured else ' by default'}: list trusted_keys there, "
+                           f"or opt out with evidence: \"off\")")
         if client_for is None:
             from pipeline_lib.image.registry import registry_for as client_for
         from .store import verify_in_registry

@@ -7,10 +7,15 @@ answer carries an ``id``; ``GET /repos/{owner}/{repo}/code-scanning/sarifs/{id}`
 (``public_repo`` for public repositories); 1 000 uploads per hour.
 https://docs.github.com/rest/code-scanning/code-scanning#upload-an-analysis-as-sarif-data
 
-Categories: each tool's run becomes its own upload with ``automationDetails.id`` =
-``gantry/<tool>/`` (the category is everything before the last ``/``), so the Trivy,
-Dependency-Check and SonarQube analyses of one commit do not replace each other (GitHub also
-refuses several runs of one tool and category in one file).
+Categories: each tool's run becomes its own upload. A run that carries its own
+``automationDetails.id`` keeps it: the gate writes ``gantry/<service>/<env>/`` when it knows the
+service (:func:`scanners.formats.sarif.automation_id`), so every build of a service in an
+environment lands in the same analysis whatever the image tag, and alerts a rebuild no longer
+has are closed instead of left open beside new ones. Other runs get ``gantry/<tool>/``. The
+category is everything before the last ``/``; GitHub identifies an analysis by tool name *and*
+category (github/codeql-action #872), so the Trivy, Dependency-Check and SonarQube runs of one
+service share the category without replacing each other (GitHub refuses several runs of one
+tool and category in one file, hence one upload per run).
 
 GitHub's documented limits (same page; "SARIF support for code scanning"), enforced here before
 uploading rather than left to GitHub's silent truncation: at most 10 MB of *gzip-compressed*
@@ -192,11 +197,17 @@ def prepare(doc: dict, *, category_prefix: str = "gantry", max_gzip_bytes: int =
     out: list[PreparedUpload] = []
     for run in runs:
         tool = str(((run.get("tool") or {}).get("driver") or {}).get("name") or "unknown")
-        category = f"{category_prefix}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', tool)}"
+        own = (run.get("automationDetails") or {}).get("id") if isinstance(run.get("automationDetails"), dict) else None
+        if isinstance(own, str) and own.strip("/") and own.startswith(f"{category_prefix}/"):
+            automation = own
+            category = own.rsplit("/", 1)[0]
+        else:
+            category = f"{category_prefix}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', tool)}"
+            automation = f"{category}/"
         limit = min(results_per_run, MAX_RESULTS_PER_RUN)
         while True:
             capped, total, cuts = _cap_run(run, limit)
-            capped["automationDetails"] = {"id": f"{category}/"}
+            capped["automationDetails"] = {"id": automation}
             single = {k: v for k, v in doc.items() if k != "runs"}
             single["runs"] = [capped]
             b64, size = _encode(single)

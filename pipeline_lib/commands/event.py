@@ -1,4 +1,5 @@
-"""``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost, deploy a fix."""
+"""``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost, deploy a fix,
+run the load gate."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, NoRegionError
 
 from pipeline_lib.core.catalog import load_catalog
-from pipeline_lib.core.errors import EXIT_OK, GantryError
+from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from pipeline_lib.core.settings import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
@@ -99,6 +100,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("--interval", default="10s", help="poll interval while waiting (default 10s)")
     add_format(dep)
     dep.set_defaults(func=_deploy, stage="deploy")
+
+    lt = esub.add_parser("loadtest", help="the load gate: Locust against the event stack with the catalog's "
+                                          "event.load profile, judged against its thresholds",
+                         description="Runs Locust headless (the catalog's event.load: users, spawn rate, "
+                                     "duration, request mix) against --target and judges p95/p99 latency, "
+                                     "error rate and throughput. Writes Locust's CSV and HTML reports and "
+                                     "loadtest.json into --out. Exit 0: every threshold met; 1: a threshold "
+                                     "missed (each named); 2: cannot run (target unreachable, Locust missing "
+                                     "or crashed, no request made).")
+    add_env(lt, default="event", help="the environment under test (recorded in the verdict)")
+    lt.add_argument("--target", help="base URL of the stack (default: the catalog's event.load.target)")
+    lt.add_argument("--out", type=Path, default=Path("reports/loadtest"),
+                    help="report directory (default: %(default)s)")
+    lt.add_argument("--users", type=int, help="override event.load.users")
+    lt.add_argument("--duration", help="override event.load.duration (e.g. 90s, 5m)")
+    lt.add_argument("--progress-interval", default="5s", help="progress line every … on stderr (default 5s)")
+    add_catalog(lt)
+    add_dry_run(lt, help="print the plan (target, profile, thresholds); run nothing")
+    add_format(lt)
+    lt.set_defaults(func=_loadtest)
 
 
 def _session(region: str) -> boto3.session.Session:
@@ -185,3 +206,58 @@ def _deploy(args: argparse.Namespace) -> int:
     else:
         print(f"event deploy {args.service} ({result.value.cluster}): {result.detail}")
     return EXIT_OK
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..event.loadtest import Plan, run_loadtest
+    catalog = load_catalog(args.catalog)
+    profile = catalog.event_load
+    if profile is None:
+        raise GantryError(str(args.catalog), "event.load: not configured (the load gate's profile and thresholds)")
+    if args.env not in catalog.environments:
+        raise GantryError("event loadtest: --env", f"{args.env!r} is not an environment of {args.catalog}")
+    target = args.target or profile.target
+    if not target:
+        raise GantryError("event loadtest: --target", "required (the catalog's event.load has no target)")
+    if not re.match(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$", target):
+        raise GantryError("event loadtest: --target", "not an http(s) URL without credentials "
+                          "(the URL goes into reports and logs)")
+    if args.users is not None:
+        if not 1 <= args.users <= 100_000:
+            raise GantryError("event loadtest: --users", f"must be from 1 to 100000, got {args.users}")
+        profile = replace(profile, users=args.users)
+    if args.duration is not None:
+        seconds = _duration("--duration", args.duration).total_seconds()
+        if seconds < 1:
+            raise GantryError("event loadtest: --duration", f"{args.duration!r} is shorter than 1s")
+        profile = replace(profile, duration_s=seconds)
+    interval = _duration("--progress-interval", args.progress_interval).total_seconds()
+    if interval < 0.5:
+        raise GantryError("event loadtest: --progress-interval", f"{args.progress_interval!r} is shorter than 0.5s")
+    plan = Plan(target.rstrip("/"), args.env, profile, args.out)
+    if args.dry_run:
+        if args.format == "json":
+            print(json.dumps(plan.to_json(), indent=2))
+        else:
+            t = profile.thresholds
+            mix = ", ".join(f"{s.name} {s.method} {s.path} x{s.weight}" for s in profile.mix)
+            print(f"event loadtest (dry run): {profile.users} users (+{profile.spawn_rate:g}/s) for "
+                  f"{profile.duration_s:g}s against {plan.target}, think time {profile.wait_ms[0]}-"
+                  f"{profile.wait_ms[1]} ms\n  mix: {mix}\n  thresholds: p95 <= {t.p95_ms:g} ms, "
+                  f"p99 <= {t.p99_ms:g} ms, errors <= {t.error_rate_pct:g} %, throughput >= {t.min_rps:g} req/s"
+                  f"\n  reports: {plan.out}")
+        return EXIT_OK
+    verdict = run_loadtest(plan, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                           progress_interval=interval)
+    if args.format == "json":
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        for check in verdict.checks:
+            print(f"{'ok  ' if check.passed else 'MISS'} {check.describe()}")
+        print(f"event loadtest {plan.target}: {'passed' if verdict.passed else 'FAILED'} "
+              f"({verdict.requests} requests, {verdict.failures} failures; {plan.out / 'loadtest.json'})")
+    for check in verdict.missed:
+        print(f"gantry: event loadtest: threshold missed: {check.describe()}", file=sys.stderr)
+    return EXIT_OK if verdict.passed else EXIT_CHECK_FAILED

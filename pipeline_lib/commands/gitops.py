@@ -1,4 +1,5 @@
-"""``gantry gitops init|bump|promote|revoke|apps|pins|check|wait``: the GitOps repository and Argo CD."""
+"""``gantry gitops init|bump|promote|revoke|rollback|hold|freeze|history|apps|pins|check|wait``: the
+GitOps repository and Argo CD."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "queue_wait, render, push, total; batch: bumps written together, commit_edits: "
                           "bumps in its commit)")
     bump.add_argument("--json", action="store_true", help="same as --format json")
+    add_guard_opts(bump)
     bump.set_defaults(func=_bump, stage="bump")
 
     promote = gsub.add_parser(
@@ -108,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dry_run(promote, help="check every condition; write nothing")
     add_format(promote)
     promote.add_argument("--json", action="store_true", help="same as --format json")
+    add_guard_opts(promote)
     promote.set_defaults(func=_promote, stage="promote")
 
     revoke = gsub.add_parser("revoke", help="mark a freight unusable: it is never promoted again",
@@ -153,6 +156,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     wait.add_argument("--revision", help="also require this synced revision (commit)")
     wait.add_argument("--insecure", action="store_true", help="do not verify TLS")
     wait.set_defaults(func=_wait)
+    register_records(gsub)
 
 
 def _mode_opts(p: argparse.ArgumentParser) -> None:
@@ -247,13 +251,15 @@ def _bump(args: argparse.Namespace) -> int:
     from gitops.hostlock import Writers
 
     from ..stages.bump import BumpOptions, run
-    stage = run(BumpOptions(_load_catalog(args.catalog), args.service, args.env, args.digest, args.tag,
-                            args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
-                            args.workdir, Writers.from_settings(args.settings),
-                            args.settings.github_token))
-    _print_bump(stage.value, args.json or args.format == "json", f"{args.service} {args.env}")
-    if stage.data.get("freight") and not (args.json or args.format == "json"):
-        print(f"freight {stage.data['freight']} recorded: gantry gitops promote --freight {stage.data['freight']}")
+    catalog = _load_catalog(args.catalog)
+    result = run(BumpOptions(catalog, args.service, args.env, args.digest, args.tag,
+                             args.repo, args.image, args.build_url, args.mode, args.github_api, args.github_repo,
+                             args.workdir, Writers.from_settings(args.settings),
+                             args.settings.github_token, stamp(args, catalog, args.env))).value
+    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
+    if result.freight and not (args.json or args.format == "json"):
+        print(f"freight {result.freight} recorded: gantry gitops promote --freight {result.freight}")
+    announce_break_glass(args, [(args.service, result)], args.env)
     return 0
 
 
@@ -271,12 +277,19 @@ def _promote(args: argparse.Namespace) -> int:
     if args.registry_for:
         replicas = {r: catalog.ecr_host(r) for r in catalog.replica_regions}
         replicas.update(dict(args.registry_for))
-    result = run(PromoteOptions(catalog, args.source, args.target, args.freight, tuple(args.service or ()),
-                                args.repo, args.argocd_server, args.settings.argocd_token, not args.insecure,
-                                replica_hosts=replicas, build_url=args.build_url, mode=args.mode,
-                                github_api=args.github_api, github_repo=args.github_repo,
-                                github_token=args.settings.github_token, writers=Writers.from_settings(args.settings),
-                                by=args.settings.actor or "gantry", dry_run=args.dry_run)).value
+    st = stamp(args, catalog, args.target)   # who, why, break-glass, the target's freeze windows
+    stage = run(PromoteOptions(catalog, args.source, args.target, args.freight, tuple(args.service or ()),
+                               args.repo, args.argocd_server, args.settings.argocd_token, not args.insecure,
+                               replica_hosts=replicas, build_url=args.build_url, mode=args.mode,
+                               github_api=args.github_api, github_repo=args.github_repo,
+                               github_token=args.settings.github_token, writers=Writers.from_settings(args.settings),
+                               by=st.by or "gantry", dry_run=args.dry_run, freeze=st.freeze,
+                               break_glass=st.break_glass, reason=st.reason))
+    result = stage.value
+    if stage.data.get("break_glass"):
+        from types import SimpleNamespace
+        announce_break_glass(args, [(f"freight {result.freight}", SimpleNamespace(
+            break_glass="a freeze window", commit=result.commit))], args.target)
     for line in result.warnings:
         print(f"gantry: warning: {line}", file=sys.stderr)
     if args.json or args.format == "json":
@@ -363,3 +376,312 @@ def _wait(args: argparse.Namespace) -> int:
     token = args.settings.argocd_token
     return wait_synced(args.server, args.app, token=token, timeout=args.timeout, revision=args.revision,
                        verify=not args.insecure)
+
+
+# -- holds, rollback, freeze windows, history (issue 24: a rollback that sticks, freezes, records) --
+def add_guard_opts(p: argparse.ArgumentParser) -> None:
+    """``--by``, ``--break-glass``, ``--reason`` of a command that writes pins."""
+    p.add_argument("--by", default=FromSetting("actor", "gantry"),
+                   help="who asks (the By: trailer; default: $GANTRY_ACTOR, $BUILD_USER_ID, $GIT_AUTHOR_NAME or gantry)")
+    p.add_argument("--break-glass", action="store_true",
+                   help="write even inside a freeze window: one commit with Break-Glass: true and Reason: trailers, "
+                        "announced on Slack ($SLACK_WEBHOOK_URL, required); needs --reason")
+    p.add_argument("--reason", help="why (the Reason: trailer; required with --break-glass)")
+
+
+def freeze_specs(catalog: Catalog, environment: str, *, calendar: bool = True) -> list:
+    """The environment's freeze windows: the catalog's ``freeze:`` entries plus, when it names an
+    ``event_calendar`` (a Scheduler group), the sale windows of the events scheduled there
+    (:func:`pipeline_lib.event.schedule.read_calendar`, read with boto3 in the event
+    environment's region). An unreadable calendar is an error (exit 2), never "no window"."""
+    from pipeline_lib.core.freeze import Window
+    policy = catalog.freeze_for(environment)
+    specs = list(policy.windows)
+    if calendar and policy.event_calendar:
+        import boto3
+        from botocore.exceptions import BotoCoreError
+
+        from ..event.schedule import read_calendar
+        env = catalog.environments.get("event") or catalog.environments[environment]
+        try:
+            scheduler = boto3.client("scheduler", region_name=env.aws_region)
+        except BotoCoreError as exc:
+            raise GantryError(f"event calendar {policy.event_calendar}", str(exc)) from None
+        specs += [Window(f"event {w.name}", w.start, w.end, "event calendar")
+                  for w in read_calendar(scheduler, policy.event_calendar)]
+    return specs
+
+
+def stamp(args: argparse.Namespace, catalog: Catalog, environment: str):
+    """The :class:`gitops.writeback.Stamp` of a pin-writing command: who, why, break-glass, and
+    the environment's freeze windows (checked by the write path at write time)."""
+    from gitops.writeback import Stamp
+    from pipeline_lib.core.freeze import to_json
+    if args.break_glass and not args.settings.slack_webhook_url:
+        raise GantryError("gitops: --break-glass", "needs $SLACK_WEBHOOK_URL: breaking glass is announced on Slack")
+    return Stamp(by=args.by, reason=args.reason, break_glass=args.break_glass,
+                 freeze=tuple(to_json(freeze_specs(catalog, environment))))
+
+
+def announce_break_glass(args: argparse.Namespace, results: list, environment: str) -> None:
+    """Post one Slack message per break-glass commit (service, window, commit, who, why). A failed
+    post is an error (exit 2) after the commit: the message says the commit exists."""
+    from ..notify.slack import post_slack
+    for service, result in results:
+        if isinstance(result, GantryError) or not getattr(result, "break_glass", None):
+            continue
+        text = (f":rotating_light: gantry break-glass: {service} in {environment} written inside freeze window "
+                f"{result.break_glass} by {args.by}: {args.reason} (commit {str(result.commit)[:12]})")
+        try:
+            post_slack(args.settings.slack_webhook_url, text)
+        except GantryError as exc:
+            raise GantryError("gitops: --break-glass", f"commit {str(result.commit)[:12]} was pushed but the Slack "
+                                                       f"announcement failed: {exc.what}") from None
+
+
+def register_records(gsub: argparse._SubParsersAction) -> None:
+    """``rollback``, ``hold set|release|list``, ``freeze status``, ``history``."""
+    rb = gsub.add_parser("rollback", help="pin the previous promoted image of services and hold them",
+                         description="Pins, per --service, the digest the newest non-rollback record replaced "
+                                     "(or --to FREIGHT's), effect-checked, one commit per service that also sets a "
+                                     "hold (.gantry/holds/ENV/SERVICE.json): bump and promote then refuse the "
+                                     "service until 'gantry gitops hold release'. --reason is required (recorded in "
+                                     "the hold and the commit). Inside a freeze window it needs --break-glass. Exit 1: refused (freeze); 2: nothing to roll back to, bad input.")
+    add_catalog(rb)
+    rb.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    add_env(rb, required=True)
+    rb.add_argument("--service", action="append", required=True, help="service (repeatable)")
+    rb.add_argument("--to", dest="freight", metavar="FREIGHT", help="pin this freight's digest instead")
+    rb.add_argument("--build-url", default=FromSetting("build_url"))
+    add_guard_opts(rb)
+    add_dry_run(rb, help="show what would be pinned; write nothing")
+    add_format(rb)
+    rb.set_defaults(func=_rollback)
+
+    hold = gsub.add_parser("hold", help="holds: services bump and promote must not change")
+    hsub = hold.add_subparsers(dest="hold_command", metavar="ACTION", required=True)
+    hs = hsub.add_parser("set", help="hold a service (one commit); holds are not frozen")
+    hr = hsub.add_parser("release", help="release a service's hold (one commit)")
+    for hp in (hs, hr):
+        add_catalog(hp)
+        hp.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+        add_env(hp, required=True)
+        hp.add_argument("--service", required=True)
+        hp.add_argument("--by", default=FromSetting("actor", "gantry"), help="who (default: $GANTRY_ACTOR or gantry)")
+        add_dry_run(hp, help="show the hold in force and what would change; write nothing")
+        add_format(hp)
+    hs.add_argument("--reason", required=True)
+    hr.add_argument("--reason", default="released", help="why (default: released)")
+    hs.set_defaults(func=_hold_set)
+    hr.set_defaults(func=_hold_release)
+    hl = hsub.add_parser("list", help="the holds in force")
+    add_catalog(hl)
+    hl.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    add_env(hl, default=None, help="only this environment")
+    add_format(hl, human="table")
+    hl.set_defaults(func=_hold_list)
+
+    fr = gsub.add_parser("freeze", help="freeze windows: when an environment's pins must not change")
+    fsub = fr.add_subparsers(dest="freeze_command", metavar="ACTION", required=True)
+    fs = fsub.add_parser("status", help="the windows in force now and the next ones (catalog + event calendar)",
+                         description="Exit 0 either way (frozen or not), or with --check 1 when an environment "
+                                     "shown is frozen (e.g. a required status check on GitOps pull requests, which "
+                                     "a person may merge later than gantry wrote them); 2: the catalog or calendar "
+                                     "cannot be read.")
+    fs.add_argument("--check", action="store_true", help="exit 1 when frozen")
+    add_catalog(fs)
+    add_env(fs, default=None, help="only this environment")
+    fs.add_argument("--at", help="evaluate at this ISO date-time with offset instead of now")
+    add_format(fs)
+    fs.set_defaults(func=_freeze_status)
+
+    hi = gsub.add_parser("history", help="gantry's records: bumps, promotions, revocations, rollbacks, holds, "
+                                         "break-glass (from the GitOps repo's commit trailers)")
+    add_catalog(hi)
+    hi.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    add_env(hi, default=None, help="only this environment")
+    hi.add_argument("--service")
+    hi.add_argument("--limit", type=_positive, default=None, help="read at most this many commits")
+    add_format(hi, human="table")
+    hi.set_defaults(func=_history)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
+    return number
+
+
+def _checkout_of(repo: str, branch: str):
+    import contextlib
+    import shutil
+    import tempfile
+
+    from gitops.git import checkout
+
+    @contextlib.contextmanager
+    def cm():
+        tmp = Path(tempfile.mkdtemp(prefix="gantry-gitops-read-"))
+        try:
+            yield checkout(repo, branch, tmp / "repo")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cm()
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from gitops.hostlock import Writers
+    from gitops.rollback import rollback
+    catalog = _load_catalog(args.catalog)
+    targets, results = rollback(args.repo or catalog.gitops_repo, catalog=catalog, services=args.service,
+                                environment=args.env, by=args.by, reason=args.reason or "", freight=args.freight,
+                                stamp=stamp(args, catalog, args.env), writers=Writers.from_settings(args.settings),
+                                dry_run=args.dry_run, build_url=args.build_url)
+    failed = [r for r in results if isinstance(r, GantryError)]
+    if args.format == "json":
+        print(json.dumps({"dry_run": args.dry_run, "targets": [asdict(t) for t in targets],
+                          "results": [({"error": r.what, "exit_code": r.exit_code} if isinstance(r, GantryError)
+                                       else asdict(r)) for r in results]}, indent=2))
+    else:
+        for i, t in enumerate(targets):
+            r = results[i] if i < len(results) else None
+            state = ("would pin" if r is None else f"refused: {r.what}" if isinstance(r, GantryError)
+                     else f"pinned, held; commit {str(r.commit)[:12]}" if r.commit else "already pinned; hold unchanged")
+            print(f"rollback {t.service} {args.env}: {t.image}@{t.digest} ({t.source}): {state}")
+    announce_break_glass(args, list(zip(args.service, results)), args.env)
+    if failed:
+        raise GantryError("gitops rollback", f"{len(failed)} of {len(results)} service(s) not rolled back: "
+                                             f"{failed[0].what}", exit_code=max(e.exit_code for e in failed),
+                          problems=[f"gitops rollback: {e.where}: {e.what}" for e in failed])
+    return 0
+
+
+def _hold_set(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from gitops.holds import Hold, set_hold
+    from gitops.hostlock import Writers
+    catalog = _load_catalog(args.catalog)
+    catalog.service(args.service).environment(args.env)
+    hold = Hold(args.env, args.service, args.by, args.reason,
+                datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if args.dry_run:
+        return _hold_dry_run(args, catalog, "set", hold)
+    commit = set_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, hold,
+                      writers=Writers.from_settings(args.settings))
+    if args.format == "json":
+        print(json.dumps({"hold": hold.__dict__, "commit": commit}, indent=2))
+    else:
+        print(f"hold {args.service} {args.env}: {hold.describe()}; "
+              + (f"commit {commit[:12]}" if commit else "already held so; no commit"))
+    return 0
+
+
+def _hold_release(args: argparse.Namespace) -> int:
+    from gitops.holds import release_hold
+    from gitops.hostlock import Writers
+    catalog = _load_catalog(args.catalog)
+    if args.dry_run:
+        return _hold_dry_run(args, catalog, "release", None)
+    commit, hold = release_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.env, args.service,
+                                by=args.by, reason=args.reason, writers=Writers.from_settings(args.settings))
+    if args.format == "json":
+        print(json.dumps({"released": hold.__dict__, "commit": commit}, indent=2))
+    else:
+        print(f"released {args.service} {args.env} ({hold.describe()}); commit {commit[:12]}")
+    return 0
+
+
+def _hold_dry_run(args: argparse.Namespace, catalog: Catalog, action: str, new) -> int:
+    from gitops.holds import read_hold
+    with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
+        current = read_hold(wd, args.env, args.service)
+    if action == "release" and current is None:
+        raise GantryError(f"gitops hold release {args.service} {args.env}", "no hold is set")
+    if args.format == "json":
+        print(json.dumps({"dry_run": True, "action": action, "current": current and current.__dict__,
+                          "new": new and new.__dict__}, indent=2))
+    else:
+        print(f"would {action} the hold on {args.service} {args.env}"
+              + (f" (now: {current.describe()})" if current else " (none now)"))
+    return 0
+
+
+def _hold_list(args: argparse.Namespace) -> int:
+    from gitops.holds import list_holds
+    catalog = _load_catalog(args.catalog)
+    with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
+        holds = list_holds(wd, args.env)
+    if args.format == "json":
+        print(json.dumps([h.__dict__ for h in holds], indent=2))
+    elif not holds:
+        print("no holds")
+    else:
+        print(f"{'ENV':<6} {'SERVICE':<20} {'BY':<14} {'SINCE':<26} {'DIGEST':<20} REASON")
+        for h in holds:
+            print(f"{h.environment:<6} {h.service:<20} {h.by:<14} {h.at:<26} {(h.digest or '-')[:19]:<20} {h.reason}")
+    return 0
+
+
+def _freeze_status(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from pipeline_lib.core.freeze import active_at, parse_datetime, upcoming
+    catalog = _load_catalog(args.catalog)
+    try:
+        at = parse_datetime(args.at) if args.at else datetime.now(timezone.utc).replace(microsecond=0)
+    except ValueError as exc:
+        raise GantryError("gitops freeze status: --at", str(exc)) from None
+    envs = [args.env] if args.env else list(catalog.environments)
+    report = []
+    for env in envs:
+        specs = freeze_specs(catalog, env)
+        report.append({"environment": env, "at": at.isoformat(), "frozen": bool(active_at(specs, at)),
+                       "active": [w.to_json() for w in active_at(specs, at)],
+                       "next": [w.to_json() for w in upcoming(specs, at)[:3]],
+                       "windows": len(specs)})
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return _frozen_exit(args, report)
+    for r in report:
+        state = "FROZEN" if r["frozen"] else "open"
+        print(f"{r['environment']}: {state} at {r['at']} ({r['windows']} window(s) configured)")
+        for w in r["active"]:
+            print(f"  in force: {w['name']} ({w['source']}) {w['start']} .. {w['end']}")
+        for w in r["next"]:
+            print(f"  next:     {w['name']} ({w['source']}) {w['start']} .. {w['end']}")
+    return _frozen_exit(args, report)
+
+
+def _frozen_exit(args: argparse.Namespace, report: list[dict]) -> int:
+    frozen = [r for r in report if r["frozen"]]
+    if args.check and frozen:
+        first = frozen[0]["active"][0]
+        raise GantryError("gitops freeze status", f"{frozen[0]['environment']} is frozen by window {first['name']!r} "
+                                                  f"({first['source']}) until {first['end']}",
+                          exit_code=EXIT_CHECK_FAILED)
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from gitops.history import read_history
+    catalog = _load_catalog(args.catalog)
+    with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
+        records = read_history(wd, environment=args.env, service=args.service, limit=args.limit)
+    if args.format == "json":
+        print(json.dumps([asdict(r) for r in records], indent=2))
+        return 0
+    print(f"{'DATE':<25} {'COMMIT':<12} {'ACTION':<9} {'ENV':<6} {'SERVICE':<18} {'DIGEST':<20} {'BY':<12} REASON")
+    for r in records:
+        action = r.action + ("!" if r.break_glass else "")
+        print(f"{r.date:<25} {r.commit[:12]:<12} {action:<9} {r.environment or '-':<6} {r.service or '-':<18} "
+              f"{(r.digest or '-')[:19]:<20} {r.by or '-':<12} {r.reason or ''}")
+    return 0

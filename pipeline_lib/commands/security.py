@@ -63,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(p)
     p.add_argument("--licenses", action="store_true", help=_licenses_help())
     p.add_argument("--input-format", default=None, help="format of every REPORT (default: detected from content)")
+    p.add_argument("--feeds", type=Path, metavar="DIR",
+                   help="the KEV/EPSS feed cache written by gantry feeds pull (needed when the policy has kev/epss rules)")
+    p.add_argument("--service", help="the service (catalog name): report.sarif's automation id becomes "
+                                     "gantry/<service>/<env>/ (stable code-scanning alerts across tags)")
     p.set_defaults(func=cmd_gate, stage="gate")
 
     p = sub.add_parser("pr-report", help="post/update the security comment and commit status on a pull request")
@@ -177,7 +181,7 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
                        links={"Jenkins build": args.settings.build_url or ""},
                        baseline_from_jenkins=args.baseline_from_jenkins or None,
                        baseline_artifact=args.baseline_artifact, job_name=args.settings.job_name,
-                       settings=args.settings)
+                       settings=args.settings, feeds_dir=args.feeds, service=args.service)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

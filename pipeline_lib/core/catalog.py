@@ -14,6 +14,7 @@ from typing import Any
 
 from .environments import DEFAULT_CATALOG, ENVIRONMENT_NAMES
 from .errors import GantryError
+from .freeze import Spec, parse_spec as parse_freeze_spec
 from .yamlload import load_yaml_file
 
 CATALOG_KEY = "_catalog"
@@ -198,6 +199,56 @@ class PromotionPolicy:
 
 
 @dataclass(frozen=True)
+class LoadStep:
+    """One request of the load profile's mix: ``method`` ``path`` on the target, picked with
+    probability ``weight`` / (sum of the weights); ``json`` is the request body (POST/PUT/PATCH)."""
+
+    name: str
+    path: str
+    weight: int
+    method: str = "GET"
+    json: Any = None
+
+
+@dataclass(frozen=True)
+class LoadThresholds:
+    """What the load gate requires: 95th/99th percentile latency (ms) at most ``p95_ms``/``p99_ms``,
+    failed requests at most ``error_rate_pct`` % of all, throughput at least ``min_rps`` req/s."""
+
+    p95_ms: float
+    p99_ms: float
+    error_rate_pct: float
+    min_rps: float
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """``event.load``: the traffic ``gantry event loadtest`` sends (Locust users, spawned
+    ``spawn_rate`` per second, for ``duration_s`` seconds, each waiting ``wait_ms`` (min, max) ms
+    between requests, picking from ``mix``) and the thresholds it must meet. ``target``: the
+    default base URL (``--target`` overrides)."""
+
+    users: int
+    spawn_rate: float
+    duration_s: float
+    wait_ms: tuple[int, int]
+    mix: tuple[LoadStep, ...]
+    thresholds: LoadThresholds
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class FreezePolicy:
+    """An environment's ``freeze:`` entry: its ``windows`` (absolute or recurring, see
+    :mod:`pipeline_lib.core.freeze`) and ``event_calendar``: the EventBridge Scheduler group of
+    ``gantry event schedule`` whose sale windows also freeze it (None: not read)."""
+
+    environment: str
+    windows: tuple[Spec, ...] = ()
+    event_calendar: str | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The whole catalog: registry settings, environments and services."""
 
@@ -215,16 +266,26 @@ class Catalog:
     signing: dict[str, SigningPolicy] | None = None
     """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+    event_load: LoadProfile | None = None
+    """``event.load``: the load gate's traffic profile and thresholds (None: not configured)."""
+    freeze: dict[str, FreezePolicy] = field(default_factory=dict)
+    """The ``freeze:`` section: environment -> its freeze windows (:mod:`pipeline_lib.core.freeze`)."""
+
+    def freeze_for(self, environment: str) -> FreezePolicy:
+        """The environment's freeze policy (none set: no windows, no event calendar)."""
+        return self.freeze.get(environment) or FreezePolicy(environment)
 
     def signing_for(self, environment: str) -> SigningPolicy:
         """The environment's evidence policy. With a ``signing:`` section, an environment it does
         not list gets :data:`DEFAULT_EVIDENCE` (required in prod and event, warn in dev) and no
         trusted key — a required environment without keys cannot evaluate (exit 2). A catalog with
-        no ``signing:`` section at all predates evidence: ``off`` (``configured`` False), so
-        callers can say so."""
-        if self.signing is None:
-            return SigningPolicy(environment, "off", configured=False)
-        return self.signing.get(environment) or SigningPolicy(environment, DEFAULT_EVIDENCE.get(environment, "required"))
+        no ``signing:`` section at all gets the same defaults (``configured`` False, so callers can
+        say the policy is implicit): a catalog must opt out of evidence explicitly
+        (``signing: {prod: {evidence: off}}``), never by omission."""
+        if self.signing is None or environment not in self.signing:
+            return SigningPolicy(environment, DEFAULT_EVIDENCE.get(environment, "required"),
+                                 configured=self.signing is not None)
+        return self.signing[environment]
 
     @property
     def registry_host(self) -> str:
@@ -537,6 +598,8 @@ def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
         m = _mapping({} if value is None else value, path, problems, {"evidence", "trusted_keys", "key", "require"})
         if m is None:
             continue
+        if m.get("evidence") is False:     # YAML 1.1 reads an unquoted `off` as false
+            m = {**m, "evidence": "off"}
         evidence = _string(m, "evidence", path, problems, choices=EVIDENCE_MODES,
                            default=DEFAULT_EVIDENCE.get(name, "required"))
         keys = _string_list(m, "trusted_keys", path, problems)
@@ -580,6 +643,141 @@ def _parse_promotion(raw: Any, envs: dict[str, Environment], problems: _Problems
     return PromotionPolicy(soak, source)
 
 
+_LOAD_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
+_LOAD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+_URL = re.compile(r"^https?://[^\s/?#@]+(?:/\S*)?$")   # no user:password@: it goes into reports
+
+
+def _number(mapping: dict[str, Any], key: str, path: str, problems: _Problems,
+            lo: float, hi: float, *, above: bool = False) -> float | None:
+    """A number from ``lo`` to ``hi`` (``above``: greater than ``lo``); None when missing (the
+    caller's :func:`_mapping` ``required`` reports that) or invalid."""
+    value = mapping.get(key)
+    if value is None:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and \
+        (lo < value if above else lo <= value) and value <= hi
+    if not ok:
+        low = f"above {lo:g}" if above else f"from {lo:g}"
+        problems.add(_join(path, key), f"must be a number {low} up to {hi:g}, got {value!r}")
+        return None
+    return float(value)
+
+
+def _json_body(value: Any) -> bool:
+    """True when ``value`` is plain JSON data (what YAML gave may hold dates or sets)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_body(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_json_body(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _parse_load(raw: Any, problems: _Problems) -> LoadProfile | None:
+    """``event.load: {target, users, spawn_rate, duration, wait_ms, mix, thresholds}`` (see
+    :class:`LoadProfile`); ``duration`` is seconds or ``90s``/``5m``/``1h``."""
+    path = "event.load"
+    m = _mapping(raw, path, problems, {"target", "users", "spawn_rate", "duration", "wait_ms", "mix", "thresholds"},
+                 {"users", "spawn_rate", "duration", "mix", "thresholds"})
+    if m is None:
+        return None
+    target = _string(m, "target", path, problems, _URL, "an http(s) URL without credentials")
+    users = _int(m, "users", path, problems, 0, 1, 100_000)
+    spawn_rate = _number(m, "spawn_rate", path, problems, 0, 10_000, above=True)
+    duration = m.get("duration")
+    seconds: float | None = None
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0:
+        seconds = float(duration)
+    elif isinstance(duration, str) and (d := _LOAD_DURATION.match(duration.strip())):
+        seconds = float(d.group(1)) * {"s": 1, "m": 60, "h": 3600}[d.group(2)]
+    if duration is not None and not seconds:
+        problems.add(f"{path}.duration", f"must be seconds or a duration such as 90s, 5m or 1h, got {duration!r}")
+    wait = m.get("wait_ms", [0, 0])
+    if (not isinstance(wait, list) or len(wait) != 2 or any(isinstance(w, bool) or not isinstance(w, int) for w in wait)
+            or not 0 <= wait[0] <= wait[1] <= 600_000):
+        problems.add(f"{path}.wait_ms", f"must be [min, max] milliseconds (0 <= min <= max), got {wait!r}")
+        wait = [0, 0]
+    steps: list[LoadStep] = []
+    raw_mix = m.get("mix")
+    if not isinstance(raw_mix, list) or not raw_mix:
+        if raw_mix is not None:
+            problems.add(f"{path}.mix", "must be a non-empty list of requests")
+    else:
+        seen: set[str] = set()
+        for i, item in enumerate(raw_mix):
+            ip = f"{path}.mix[{i}]"
+            s = _mapping(item, ip, problems, {"name", "path", "weight", "method", "json"}, {"name", "path", "weight"})
+            if s is None:
+                continue
+            name = _string(s, "name", ip, problems, _NAME, "lower-case letters, digits and '-'")
+            req_path = _string(s, "path", ip, problems, _HTTP_PATH, "an absolute URL path such as /products")
+            weight = _int(s, "weight", ip, problems, 0, 1, 1000)
+            method = _string(s, "method", ip, problems, choices=_LOAD_METHODS, default="GET")
+            if name in seen:
+                problems.add(f"{ip}.name", f"duplicate request name {name!r}")
+            elif s.get("json") is not None and not _json_body(s["json"]):
+                problems.add(f"{ip}.json", "must be plain JSON data (mappings, lists, strings, numbers, booleans)")
+            elif name and req_path and weight and method:
+                seen.add(name)
+                steps.append(LoadStep(name, req_path, weight, method, s.get("json")))
+    t = _mapping(m.get("thresholds"), f"{path}.thresholds", problems,
+                 {"p95_ms", "p99_ms", "error_rate_pct", "min_rps"},
+                 {"p95_ms", "p99_ms", "error_rate_pct", "min_rps"}) if m.get("thresholds") is not None else None
+    limits = None
+    if t is not None:
+        tp = f"{path}.thresholds"
+        vals = (_number(t, "p95_ms", tp, problems, 0, 3_600_000, above=True),
+                _number(t, "p99_ms", tp, problems, 0, 3_600_000, above=True),
+                _number(t, "error_rate_pct", tp, problems, 0, 100),
+                _number(t, "min_rps", tp, problems, 0, 10_000_000))
+        if None not in vals:
+            limits = LoadThresholds(*vals)  # type: ignore[arg-type]
+    if users and spawn_rate and seconds and steps and limits and len(steps) == len(raw_mix or ()):
+        return LoadProfile(users, spawn_rate, seconds, (wait[0], wait[1]), tuple(steps), limits, target)
+    return None
+
+
+def _parse_event(raw: Any, envs: dict[str, Environment], problems: _Problems) -> LoadProfile | None:
+    """The ``event:`` section: ``load`` (the load gate's profile, :func:`_parse_load`)."""
+    if raw is None:
+        return None
+    m = _mapping(raw, "event", problems, {"load"})
+    if m is None:
+        return None
+    if "event" not in envs:
+        problems.add("event", "the event environment is not defined under environments")
+    return _parse_load(m["load"], problems) if m.get("load") is not None else None
+def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -> dict[str, FreezePolicy]:
+    """``freeze: {<env>: {windows: [...], event_calendar: <schedule group>}}``."""
+    if raw is None:
+        return {}
+    data = _mapping(raw, "freeze", problems, set(ENVIRONMENT_NAMES))
+    out: dict[str, FreezePolicy] = {}
+    for name, value in (data or {}).items():
+        path = f"freeze.{name}"
+        if name not in envs:
+            problems.add(path, "environment is not defined under environments")
+            continue
+        m = _mapping({} if value is None else value, path, problems, {"windows", "event_calendar"})
+        if m is None:
+            continue
+        windows: list[Spec] = []
+        raw_windows = m.get("windows") or []
+        if not isinstance(raw_windows, list):
+            problems.add(f"{path}.windows", f"must be a list, got {_kind(raw_windows)}")
+            raw_windows = []
+        for i, item in enumerate(raw_windows):
+            try:
+                windows.append(parse_freeze_spec(item))
+            except ValueError as exc:
+                field_name, _, what = str(exc).partition(": ")
+                where = f"{path}.windows[{i}]" + (f".{field_name}" if what and " " not in field_name else "")
+                problems.add(where, what if what and " " not in field_name else str(exc))
+        calendar = _string(m, "event_calendar", path, problems)
+        out[name] = FreezePolicy(name, tuple(windows), calendar)
+    return out
+
+
 def unwrap(data: Any) -> Any:
     """The catalog mapping inside ``[{"_catalog": {...}}]``, the form ``jobs/catalog.yaml`` uses.
 
@@ -600,7 +798,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         if unwrapped is data:
             raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
         data = unwrapped
-    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing",
+    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze",
                                             "promotion"},
                    {"version", "defaults", "environments", "services"})
     if top is None:
@@ -627,6 +825,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
     base = Path(source).resolve().parent if source and not source.startswith("<") else None
     signing = _parse_signing(top.get("signing"), envs, base, problems)
+    event_load = _parse_event(top.get("event"), envs, problems)
+    freeze = _parse_freeze(top.get("freeze"), envs, problems)
     promotion = _parse_promotion(top.get("promotion"), envs, problems)
 
     services: list[Service] = []
@@ -659,7 +859,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     assert account and region and gitops_repo and github_url  # guaranteed by required checks
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
                    gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
-                   gitops_batch_window_ms=gitops_window, signing=signing, promotion=promotion)
+                   gitops_batch_window_ms=gitops_window, signing=signing, event_load=event_load,
+                   freeze=freeze, promotion=promotion)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:

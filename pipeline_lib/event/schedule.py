@@ -3,7 +3,9 @@
 ``gantry event schedule --name N --start ... --end ... --tz Asia/Seoul`` keeps two one-time
 schedules in the runner's schedule group: ``<N>-create`` at D-1 22:00 local time and
 ``<N>-destroy`` after the event. Each starts the runner project through the Scheduler's
-universal target (``aws-sdk:codebuild:startBuild``) with EVENT_NAME/EVENT_STEP/EVENT_END.
+universal target (``aws-sdk:codebuild:startBuild``) with EVENT_NAME/EVENT_STEP/EVENT_START/EVENT_END.
+These schedules are gantry's event calendar: :func:`read_calendar` reads the sale windows back
+from the ``-destroy`` schedules (the freeze windows of prod, ``gantry gitops freeze``).
 Creating, updating and deleting are idempotent: an unchanged schedule is left alone.
 """
 
@@ -89,6 +91,7 @@ def desired_schedules(window: EventWindow, project: str, project_arn: str,
             "EnvironmentVariablesOverride": [
                 {"Name": "EVENT_NAME", "Value": window.name, "Type": "PLAINTEXT"},
                 {"Name": "EVENT_STEP", "Value": step, "Type": "PLAINTEXT"},
+                {"Name": "EVENT_START", "Value": window.start.isoformat(), "Type": "PLAINTEXT"},
                 {"Name": "EVENT_END", "Value": window.end.isoformat(), "Type": "PLAINTEXT"},
             ],
         }
@@ -188,3 +191,47 @@ def delete_schedules(scheduler: Any, name: str, group: str) -> list[tuple[str, s
         except BotoCoreError as exc:
             raise _aws(f"event: schedule {sched}", exc) from None
     return results
+
+
+def _calendar_entry(schedule: dict[str, Any], create_at: str | None = None) -> EventWindow | None:
+    """The event window a ``-destroy`` schedule describes, or None when its input is not gantry's.
+    A schedule written before EVENT_START was recorded starts its window at its ``-create``
+    schedule's time (``create_at``, the ``at(...)`` expression; the stack's creation, D-1 22:00
+    local: earlier than the sale, never later)."""
+    try:
+        build = json.loads((schedule.get("Target") or {}).get("Input") or "{}")
+        variables = {v["Name"]: v["Value"] for v in build.get("EnvironmentVariablesOverride", [])}
+        tz = str(schedule.get("ScheduleExpressionTimezone") or "UTC")
+        zone = ZoneInfo(tz)
+        end = datetime.fromisoformat(variables["EVENT_END"]).astimezone(zone)
+        if "EVENT_START" in variables:
+            start = datetime.fromisoformat(variables["EVENT_START"]).astimezone(zone)
+        else:
+            start = datetime.fromisoformat(str(create_at).removeprefix("at(").removesuffix(")")).replace(tzinfo=zone)
+        return EventWindow(str(variables.get("EVENT_NAME") or schedule.get("Name", "event")), start, end, tz)
+    except (KeyError, ValueError, TypeError, ZoneInfoNotFoundError):
+        return None
+
+
+def read_calendar(scheduler: Any, group: str) -> list[EventWindow]:
+    """The sale windows of the events scheduled in ``group`` (their ``-destroy`` schedules), by
+    start. A schedule group that does not exist or cannot be read is a :class:`GantryError`:
+    an unreadable calendar is never an empty one."""
+    try:
+        found = {}
+        for page in scheduler.get_paginator("list_schedules").paginate(GroupName=group):
+            found.update({s["Name"]: s for s in page.get("Schedules", []) if s.get("Name")})
+        out = []
+        for name in sorted(n for n in found if n.endswith("-destroy")):
+            schedule = scheduler.get_schedule(GroupName=group, Name=name)
+            create_at = None
+            if '"EVENT_START"' not in str((schedule.get("Target") or {}).get("Input")):
+                create = name.removesuffix("-destroy") + "-create"
+                if create in found:
+                    create_at = scheduler.get_schedule(GroupName=group, Name=create).get("ScheduleExpression")
+            window = _calendar_entry(schedule, create_at)
+            if window is not None:
+                out.append(window)
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws(f"event calendar {group}", exc) from None
+    return sorted(out, key=lambda w: w.start)

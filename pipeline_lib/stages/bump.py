@@ -21,6 +21,7 @@ from pathlib import Path
 from gitops.bump import BumpResult, default_image
 from gitops.hostlock import Writers
 from gitops.promote import deliver
+from gitops.writeback import Stamp
 from pipeline_lib.attest.enforce import check_before_write
 from pipeline_lib.core.catalog import Catalog
 
@@ -46,13 +47,15 @@ class BumpOptions:
     workdir: Path | None = None
     writers: Writers | None = None        # host-wide writer lock and batching (None: both on)
     github_token: str | None = None       # mode pr: opens the pull request
+    stamp: Stamp | None = None            # by, reason, break-glass, freeze windows (gitops.writeback.Stamp)
 
 
 def pulled_from(catalog: Catalog, repo_url: str | None, environment: str, image: str) -> str:
     """The image the cluster will pull: ``image``, or its copy in the active registry while the
     environment is failed over (the GitOps repo's DR state; the bump pins that one too). Read only
     when evidence is checked."""
-    if catalog.signing_for(environment).evidence == "off":
+    policy = catalog.signing_for(environment)
+    if policy.evidence == "off" or (policy.evidence == "warn" and not policy.trusted_keys):
         return image
     from gitops.drstate import fetch_state
     state = fetch_state(repo_url or catalog.gitops_repo, environment, catalog.gitops_branch)
@@ -73,7 +76,7 @@ def run(opts: BumpOptions) -> StageResult:
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
                                  mode=opts.mode or env.deploy, github_api=opts.github_api,
                                  github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
-                                 github_token=opts.github_token,
+                                 github_token=opts.github_token, stamp=opts.stamp,
                                  freight=opts.environment == opts.catalog.promotion.source)
     if not result.changed:
         detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"

@@ -1,7 +1,9 @@
 """The ``Gate`` stage: read the scan evidence, evaluate it against the policy, write the reports.
 
-Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --report-dir
-"$REPORTS/gate" --baseline-from-jenkins auto``. ``auto``: a pull-request job (``{env}/{service}-pr``,
+Jenkinsfile: ``gantry gate --outcomes "$REPORTS/scans" --env "$TARGET_ENV" --service "$SERVICE"
+--report-dir "$REPORTS/gate" --baseline-from-jenkins auto``. The KEV/EPSS feeds are read from
+``feeds_dir`` only when the policy's rules use them (a missing or stale one: exit 2, the reports say
+which). ``auto``: a pull-request job (``{env}/{service}-pr``,
 jobs/templates.yaml) compares with its main-branch job ``{env}/{service}`` (:func:`baseline_job`);
 a main-branch job has no baseline. Exit codes (``StageResult.data["exit_code"]``): 0 pass, 1 the gate failed,
 2 cannot evaluate — see :mod:`scanners.gate` for why a skipped required scanner is 2.
@@ -24,7 +26,7 @@ from scanners.baseline import BaselineFingerprints, annotate as annotate_baselin
 from scanners.formats import write_all
 from scanners.gate import Verdict, evaluate
 from scanners.inputs import no_cyclic_gc, read_inputs, read_outcomes
-from scanners.policy import load_policy
+from scanners.policy import load_policy, load_policy_feeds
 
 from . import FAILED, PASSED, StageResult
 
@@ -62,6 +64,11 @@ class GateOptions:
     settings: Settings | None = field(default=None, repr=False, compare=False)
     #: this build's Jenkins job (``JOB_NAME``, e.g. ``dev/storefront-pr``), for ``"auto"``
     job_name: str | None = None
+    #: the KEV/EPSS feed cache (``gantry feeds pull``); needed only when the policy uses a feed
+    feeds_dir: Path | None = None
+    #: the service (catalog name): report.sarif's ``runAutomationDetails.id`` is
+    #: ``gantry/<service>/<environment>/`` (None: one category per tool, ``gantry/<tool>/``)
+    service: str | None = None
 
 
 def baseline_job(opts: GateOptions) -> tuple[str | None, str]:
@@ -135,9 +142,17 @@ def decide(opts: GateOptions) -> Verdict:
                              licenses=opts.licenses, report_format=opts.input_format)
         if fetched is not None:
             inputs.baseline, inputs.baseline_source = fetched.fingerprints, fetched.label or None
+        policy.check_environment(opts.environment)
+        feeds, statuses = None, []
+        try:   # a missing or stale feed the policy uses: cannot evaluate (exit 2), the reports say which
+            feeds, statuses = load_policy_feeds(policy, opts.environment, opts.feeds_dir,
+                                                tools={r.tool for r in inputs.parsed} | {o.tool for o in inputs.outcomes})
+        except GantryError as exc:
+            inputs.errors.append(str(exc))
         verdict = evaluate(inputs.parsed, inputs.outcomes, policy, inputs.baseline,
                            environment=opts.environment, input_errors=inputs.errors, today=opts.today,
-                           baseline_source=inputs.baseline_source)
+                           baseline_source=inputs.baseline_source, feeds=feeds, feed_statuses=statuses)
+    verdict.service = opts.service
     annotate_baseline(verdict, inputs.baseline, fetched.note if fetched else "")
     for name, url in opts.links.items():
         if url.startswith(("https://", "http://")):

@@ -142,6 +142,10 @@ class PromoteOptions:
     guards: Sequence[Guard] = ()
     clock: Callable[[], datetime] = utc_now
     workdir: Path | None = None           # reuse this checkout of the GitOps repo
+    #: the target's freeze windows (pipeline_lib.core.freeze.to_json; None: the catalog's)
+    freeze: tuple[dict, ...] | None = None
+    break_glass: bool = False             # promote even inside a freeze window (needs ``reason``)
+    reason: str | None = None
 
 
 def checks(opts: PromoteOptions, argocd: ArgoCD) -> list:
@@ -154,17 +158,40 @@ def checks(opts: PromoteOptions, argocd: ArgoCD) -> list:
             tokyo_check(opts.catalog, opts.target, replicas, client_for=opts.client_for)]
 
 
+def freeze_guard(opts: PromoteOptions, glass: dict) -> Guard:
+    """The target's freeze windows (:func:`gitops.freeze.promotion_guard_for`); breaking glass
+    records the window in ``glass`` (the commit then says so) instead of refusing."""
+    from gitops.freeze import promotion_guard_for
+    from pipeline_lib.core.freeze import to_json
+    windows = list(opts.freeze) if opts.freeze is not None else to_json(opts.catalog.freeze_for(opts.target).windows)
+    refuse = promotion_guard_for(windows)
+
+    def guard(plan: PromotionPlan) -> list[str]:
+        lines = refuse(plan)
+        glass.clear()
+        if lines and opts.break_glass:
+            glass["window"] = lines[0]
+            return []
+        return lines
+    return guard
+
+
 def run(opts: PromoteOptions) -> StageResult:
     """Promote; ``value`` is the :class:`gitops.promotion.PromotionResult`. CheckFailed (exit 1)
     names every unmet condition; exit 2 when a condition cannot be evaluated (no Argo CD server)."""
     if not opts.argocd_server:
         raise GantryError("gitops promote", "the source environment's Argo CD API is needed to check the soak: "
                                             "set ARGOCD_SERVER (and ARGOCD_AUTH_TOKEN) or pass --argocd-server")
+    if opts.break_glass and not (opts.reason or "").strip():
+        raise GantryError("gitops promote: --break-glass", "needs --reason TEXT (recorded in the commit)")
+    glass: dict = {}
     argocd = ArgoCD(opts.argocd_server, opts.argocd_token, verify=opts.argocd_verify)
     try:
         result: PromotionResult = promote_freight(
             opts.repo_url or opts.catalog.gitops_repo, catalog=opts.catalog, source=opts.source, target=opts.target,
-            freight=opts.freight, services=opts.services, checks=checks(opts, argocd), guards=opts.guards,
+            freight=opts.freight, services=opts.services, checks=checks(opts, argocd),
+            guards=[*opts.guards, freeze_guard(opts, glass)], reason=opts.reason,
+            extra_trailers=lambda: ["Break-Glass: true"] if glass else [],
             clock=opts.clock, by=opts.by, build_url=opts.build_url, mode=opts.mode, github_api=opts.github_api,
             github_repo=opts.github_repo, github_token=opts.github_token, writers=opts.writers,
             dry_run=opts.dry_run, workdir=opts.workdir)
@@ -177,4 +204,7 @@ def run(opts: PromoteOptions) -> StageResult:
     else:
         detail = (f"freight {result.freight} -> {opts.target}: commit {result.commit[:12]} on {result.branch}"
                   + (f"; pull request {result.pull_request}" if result.pull_request else ""))
-    return StageResult("promote", PASSED, detail, data=asdict(result), value=result)
+    if glass and result.commit:
+        detail += f"; BREAK-GLASS inside a freeze window ({glass['window']})"
+    return StageResult("promote", PASSED, detail, data={**asdict(result), "break_glass": bool(glass and result.commit)},
+                       value=result)

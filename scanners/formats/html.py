@@ -26,7 +26,9 @@ from html import escape
 
 from ..base import SEVERITIES, SEVERITY_RANK
 from ..fixplan import PARTIAL, UPGRADE
+from ..gate import by_priority
 from .json import plan_for
+from .markdown import exploit_text
 
 FILENAME = "report.html"
 _TITLE = {"pass": "Security gate passed", "fail": "Security gate failed", "error": "Security gate cannot evaluate (failed)"}
@@ -152,7 +154,7 @@ def _row(ev) -> str:
     st = state_of(ev)
     sv = f.severity
     tool = e(f.tool)
-    detail = f"allowlisted: {e(ev.allowed_by.reason, 100)}" if ev.allowed_by else st
+    detail = (f"allowlisted: {e(ev.allowed_by.reason, 100)}" if ev.allowed_by else st) + e(exploit_text(ev))
     loc = e(f.target) + (f":{f.line}" if f.line else "")
     vid, one_id = unbroken(f.id)
     pkg, one_pkg = unbroken(f.package)
@@ -278,6 +280,16 @@ def render(verdict) -> str:
         out.append(f"<details><summary>Fixed since the baseline ({len(fixed)})</summary><ul>" + "".join(
             f"<li>{f.severity} {e(f.tool)} {_a(e(f.id), f.url)} {e(f.package)} {e(f.installed_version)}: {e(f.title)}</li>"
             for f in fixed[:2000]) + "</ul></details>")
+    urgent = [x for x in by_priority(v.findings) if x.exploit.kev or x.exploit.epss is not None][:100]
+    if urgent:   # exploit-aware priority: in KEV first, then EPSS descending, then severity
+        out.append(f'<section id="priority"><h2>Exploited or likely exploited ({len(urgent)})</h2>'
+                   '<div class="scroll"><table border="1" cellpadding="3"><tr><th>#</th><th>ID</th><th>Severity</th>'
+                   "<th>Package</th><th>KEV</th><th>EPSS</th><th>State</th></tr>" + "".join(
+                       f'<tr><td class="num">{i}</td><td>{_a(e(x.finding.id), x.finding.url)}</td><td>{x.finding.severity}</td>'
+                       f"<td>{e(x.finding.package)}</td><td>{'yes' if x.exploit.kev else ''}</td>"
+                       f"<td>{'' if x.exploit.epss is None else f'{x.exploit.epss:.3f}'}</td>"
+                       f"<td>{state_of(x)}{' · blocking' if x.blocking else ''}</td></tr>"
+                       for i, x in enumerate(urgent, 1)) + "</table></div></section>")
     # findings: filters (revealed by the script), jump links (work everywhere), one table
     sev_present = [s for s in SEVERITIES if sum(by_sev[s].values())]
     out.append(f'<section id="findings"><h2>Findings ({len(v.findings)})</h2>')
@@ -330,5 +342,10 @@ def render(verdict) -> str:
         out.append("<h2>Expired allowlist entries</h2><ul>" + "".join(
             f"<li>{e(a.label)} — owner {e(a.owner)}, expired {a.expires.isoformat()}: {e(a.reason)}</li>"
             for a in v.expired) + "</ul>")
+    stale = getattr(v, "stale", [])
+    if stale:
+        out.append('<h2 id="stale-allowlist">Stale allowlist entries (match no finding: remove them)</h2><ul>' + "".join(
+            f"<li>{e(a.label)} — owner {e(a.owner)}, expires {a.expires.isoformat()}: {e(a.reason)}</li>"
+            for a in stale) + "</ul>")
     out.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(out)

@@ -19,6 +19,8 @@ def finding_rows(verdict) -> list[dict]:
         row = e.finding.to_json()
         row["new"] = e.new
         row["blocking"] = e.blocking
+        row["kev"] = e.exploit.kev
+        row["epss"] = e.exploit.epss
         row["allowlisted"] = None if e.allowed_by is None else {
             "reason": e.allowed_by.reason, "owner": e.allowed_by.owner, "expires": e.allowed_by.expires.isoformat()}
         rows.append(row)

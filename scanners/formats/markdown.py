@@ -14,6 +14,7 @@ import re
 
 from ..base import SEVERITIES
 from ..fixplan import PARTIAL, UPGRADE
+from ..gate import by_priority
 from .json import plan_for
 
 FILENAME = "report.md"
@@ -62,10 +63,18 @@ def link(text: str, url: str | None) -> str:
     return f"[{text}]({url})" if url and _URL.match(url) and len(url) < 500 else text
 
 
+def exploit_text(e) -> str:
+    """`` · in KEV · EPSS 0.612`` for a finding the feeds know, "" otherwise."""
+    x = getattr(e, "exploit", None)
+    if x is None:
+        return ""
+    return (" · in KEV" if x.kev else "") + (f" · EPSS {x.epss:.3f}" if x.epss is not None else "")
+
+
 def _finding_row(e) -> str:
     f = e.finding
     loc = (f.target or "") + (f":{f.line}" if f.line else "")
-    state = "allowlisted" if e.allowed_by else ("new" if e.new else "existing")
+    state = ("allowlisted" if e.allowed_by else ("new" if e.new else "existing")) + exploit_text(e)
     return (f"| {f.severity} | {cell(f.tool, 20)} | {link(cell(f.id, 60), f.url)} | {cell(f.title, 70)} | {cell(f.package, 50)} | "
             f"{cell(f.installed_version, 30)} | {cell(f.fixed_version, 40) or '—'} | {cell(loc, 60)} | {state} |")
 
@@ -102,7 +111,7 @@ def render(verdict) -> str:
         if len(v.errors) > 50:
             parts.append(f"- … {len(v.errors) - 50} more")
         parts.append("")
-    order_new = sorted(new, key=lambda e: (not e.blocking, -e.finding.rank, e.finding.tool, e.finding.id))
+    order_new = by_priority(new)   # blocking, in KEV, EPSS descending, severity
     parts.append(f"### 🆕 Introduced by this PR ({len(new)})" if v.baseline is not None
                  else f"### 🆕 Introduced by this PR ({len(new)}, no baseline: all findings)")
     if order_new:
@@ -164,6 +173,12 @@ def render(verdict) -> str:
         parts.extend(f"- {cell(a.label, 80)} — owner {cell(a.owner, 40)}, expired {a.expires.isoformat()}: "
                      f"{cell(a.reason, 200)}" for a in v.expired[:50])
         parts.append("")
+    stale = getattr(v, "stale", [])
+    if stale:
+        parts.append(f"### Stale allowlist entries ({len(stale)}: match no finding, remove them)")
+        parts.extend(f"- {cell(a.label, 80)} — owner {cell(a.owner, 40)}, expires {a.expires.isoformat()}: "
+                     f"{cell(a.reason, 200)}" for a in stale[:50])
+        parts.append("")
     if v.suppressed:
         parts.append(f"{len(v.suppressed)} finding(s) suppressed by the scanner's own suppression file "
                      "(not counted; listed in report.html).")
@@ -180,7 +195,7 @@ def render(verdict) -> str:
     head = "\n".join(parts)
     budget = MAX_CHARS - len(footer) - 400
     if v.findings and len(head) < budget:
-        rows_all = sorted(v.findings, key=lambda e: (-e.finding.rank, e.finding.tool, e.finding.id))
+        rows_all = by_priority(v.findings)
         details = [f"<details><summary>All findings ({len(rows_all)})</summary>", "", _TABLE_HEAD]
         used = len(head) + sum(len(x) + 1 for x in details) + 40
         shown = 0

@@ -21,10 +21,18 @@ def _with(signing, tmp_path: Path) -> Path:
     return path
 
 
-def test_no_section_means_off_and_unconfigured() -> None:
+def test_no_section_means_the_defaults_unconfigured() -> None:
+    """No ``signing:`` section is not an opt-out: required in prod and event, warn in dev."""
     catalog = load_catalog(PROJECT_ROOT / "jobs" / "catalog.yaml")
-    policy = catalog.signing_for("prod")
-    assert (policy.evidence, policy.configured) == ("off", False)
+    got = {env: (catalog.signing_for(env).evidence, catalog.signing_for(env).configured)
+           for env in ("dev", "prod", "event")}
+    assert got == {"dev": ("warn", False), "prod": ("required", False), "event": ("required", False)}
+
+
+def test_unquoted_off_is_off(tmp_path: Path) -> None:
+    """YAML 1.1 reads ``evidence: off`` as false; the catalog reads it as the mode it means."""
+    catalog = load_catalog(_with({"prod": {"evidence": False}}, tmp_path))
+    assert catalog.signing_for("prod").evidence == "off"
 
 
 def test_defaults_paths_and_kms_keys(tmp_path: Path) -> None:

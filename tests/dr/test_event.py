@@ -13,10 +13,10 @@ from gitops.bump import bump
 from pipeline_lib.image.copy import LayoutSource, copy_image
 from pipeline_lib.image.registry import RegistryClient
 from tests.gitops.conftest import PROJECT_ROOT, catalog, clone, gantry, gitops_repo  # noqa: F401 (fixtures)
+from tests.support.catalogs import shipped_evidence_off
 from tests.support.oci import image_layout
 
 pytestmark = pytest.mark.integration
-CATALOG = str(PROJECT_ROOT / "jobs" / "catalog.yaml")
 
 
 def test_event_failover_moves_helm_values_and_tfvars(catalog, gitops_repo: Path, registry, registry_tokyo,
@@ -30,6 +30,7 @@ def test_event_failover_moves_helm_values_and_tfvars(catalog, gitops_repo: Path,
         copy_image(LayoutSource(layout), "app", tokyo, repo, [f"e-{tmp_path.name[-8:]}"])
         bump(gitops_repo.as_uri(), catalog=catalog, service=svc.name, environment="event",
              image=f"{registry.host}/{repo}", digest=digests[svc.name], tag="v1")
+    CATALOG = str(shipped_evidence_off(tmp_path / "catalog"))
     regs = ["--registry-for", f"ap-northeast-2={registry.host}", "--registry-for", f"ap-northeast-1={registry_tokyo.host}"]
     proc = gantry("dr", "failover", "--catalog", CATALOG, "--repo", gitops_repo.as_uri(), "--env", "event",
                   "--to", "ap-northeast-1", *regs)

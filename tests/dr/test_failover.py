@@ -40,7 +40,9 @@ def write_catalog(path: Path) -> Path:
     lines = ["version: 1", "defaults:", '  aws_account_id: "123456789012"', "  registry_region: ap-northeast-2",
              "  replica_regions: [ap-northeast-1]", "  gitops_repo: https://github.com/example/gitops.git",
              "environments:", "  prod:", "    platform: eks", "    aws_region: ap-northeast-2",
-             "    domain: shop.example.com", "    namespace: shop", "services:"]
+             "    domain: shop.example.com", "    namespace: shop",
+             "signing:", "  prod: {evidence: \"off\"}",   # not about evidence: an explicit opt-out
+             "services:"]
     for name in SERVICES:
         lines += [f"  - name: {name}", f"    repo: example/{name}", f"    ecr_repository: shop/{name}",
                   f"    manifest_path: apps/{name}", "    environments:", "      prod: {}"]

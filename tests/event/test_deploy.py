@@ -12,6 +12,7 @@ from gitops.bump import bump
 from gitops.layout import init_repo
 from pipeline_lib.cli import main
 from pipeline_lib.core.catalog import load_catalog
+from tests.support.catalogs import shipped_evidence_off
 from pipeline_lib.event.deploy import DEPLOYMENT_CONFIGURATION, rollout_state
 
 pytestmark = pytest.mark.integration
@@ -22,9 +23,15 @@ REGISTRY = "127.0.0.1:5000"
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
 
+@pytest.fixture(scope="module")
+def catalog_file(tmp_path_factory) -> str:
+    """Not about evidence (tests/attest covers event deploy's check): the shipped catalog, opted out."""
+    return str(shipped_evidence_off(tmp_path_factory.mktemp("catalog")))
+
+
 @pytest.fixture()
-def catalog():
-    return load_catalog(ROOT / "jobs" / "catalog.yaml")
+def catalog(catalog_file):
+    return load_catalog(catalog_file)
 
 
 @pytest.fixture()
@@ -63,8 +70,8 @@ def _revisions(client) -> list[str]:
     return client.list_task_definitions(familyPrefix="event-storefront")["taskDefinitionArns"]
 
 
-def test_deploy_rolls_to_the_pinned_digest_then_is_idempotent(ecs, pinned, capsys) -> None:
-    args = ["event", "deploy", "--service", "storefront", "--repo", pinned, "--no-wait", "--format", "json"]
+def test_deploy_rolls_to_the_pinned_digest_then_is_idempotent(ecs, pinned, catalog, capsys) -> None:
+    args = ["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", pinned, "--no-wait", "--format", "json"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "updated" and result["changed"]
@@ -87,14 +94,14 @@ def test_deploy_rolls_to_the_pinned_digest_then_is_idempotent(ecs, pinned, capsy
     assert new["taskDefinition"]["revision"] == old["taskDefinition"]["revision"] + 1
 
     revisions = _revisions(ecs)
-    assert main(["event", "deploy", "--service", "storefront", "--repo", pinned]) == 0
+    assert main(["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", pinned]) == 0
     assert f"already at {REGISTRY}/event/storefront@{NEW[:19]}, nothing to do" in capsys.readouterr().out
     assert _revisions(ecs) == revisions  # no new revision, no update
 
 
 def test_same_digest_from_the_failover_registry_is_rolled_out(ecs, pinned, catalog, capsys) -> None:
     """After ``gantry dr failover`` the pin keeps the digest but names Tokyo: the service must move."""
-    args = ["event", "deploy", "--service", "storefront", "--repo", pinned, "--no-wait", "--format", "json"]
+    args = ["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", pinned, "--no-wait", "--format", "json"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     tokyo = "127.0.0.1:5001"
@@ -110,18 +117,18 @@ def test_same_digest_from_the_failover_registry_is_rolled_out(ecs, pinned, catal
     assert container["image"] == f"{tokyo}/event/storefront@{NEW}"
 
 
-def test_dry_run_registers_nothing(ecs, pinned, capsys) -> None:
+def test_dry_run_registers_nothing(ecs, pinned, catalog, capsys) -> None:
     before = _revisions(ecs)
-    assert main(["event", "deploy", "--service", "storefront", "--repo", pinned, "--dry-run"]) == 0
+    assert main(["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", pinned, "--dry-run"]) == 0
     assert "would register a new revision of event-storefront:1" in capsys.readouterr().out
     assert _revisions(ecs) == before
     svc = ecs.describe_services(cluster="event", services=["storefront"])["services"][0]
     assert svc["taskDefinition"] == before[0]
 
 
-def test_wait_reports_progress_and_times_out(ecs, pinned, capsys) -> None:
+def test_wait_reports_progress_and_times_out(ecs, pinned, catalog, capsys) -> None:
     # moto registers the update but never runs tasks: the rollout stays unfinished
-    code = main(["event", "deploy", "--service", "storefront", "--repo", pinned,
+    code = main(["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", pinned,
                  "--timeout", "1s", "--interval", "0.2s"])
     err = capsys.readouterr().err
     assert code == 1
@@ -129,12 +136,12 @@ def test_wait_reports_progress_and_times_out(ecs, pinned, capsys) -> None:
     assert err.strip().splitlines()[-1].startswith("gantry: event deploy: storefront: rollout not complete after 1s")
 
 
-def test_missing_service_and_wrong_platform_are_one_line(ecs, pinned, capsys) -> None:
+def test_missing_service_and_wrong_platform_are_one_line(ecs, pinned, catalog, capsys) -> None:
     # event-api is pinned in git but has no ECS service: the stack is not up
-    assert main(["event", "deploy", "--service", "event-api", "--repo", pinned]) == 2
+    assert main(["event", "deploy", "--catalog", catalog.source, "--service", "event-api", "--repo", pinned]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no ECS service 'event-api' in cluster 'event'" in err[0]
-    assert main(["event", "deploy", "--service", "storefront", "--env", "prod", "--repo", pinned]) == 2
+    assert main(["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--env", "prod", "--repo", pinned]) == 2
     assert capsys.readouterr().err.strip() == ("gantry: event deploy: --env: Argo CD deploys prod (eks) from the "
                                                "GitOps repo; not ECS Fargate (use gantry gitops bump)")
 
@@ -142,7 +149,7 @@ def test_missing_service_and_wrong_platform_are_one_line(ecs, pinned, capsys) ->
 def test_not_pinned_is_an_error(ecs, tmp_path: Path, catalog, capsys) -> None:
     bare = tmp_path / "empty.git"
     init_repo(bare, catalog, catalog.services_in("event"), "event", REGISTRY)
-    assert main(["event", "deploy", "--service", "storefront", "--repo", bare.as_uri()]) == 2
+    assert main(["event", "deploy", "--catalog", catalog.source, "--service", "storefront", "--repo", bare.as_uri()]) == 2
     assert "no digest pinned in event for: storefront" in capsys.readouterr().err
 
 

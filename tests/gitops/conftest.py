@@ -11,6 +11,7 @@ import pytest
 
 from gitops.layout import init_repo
 from pipeline_lib.core.catalog import Catalog, load_catalog
+from tests.support.catalogs import evidence_off
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"
@@ -22,7 +23,8 @@ def digest(ch: str) -> str:
 
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
-    return load_catalog(PROJECT_ROOT / "jobs" / "catalog.yaml")
+    """The shipped catalog with evidence off in prod and event (tests.support.catalogs)."""
+    return evidence_off(load_catalog(PROJECT_ROOT / "jobs" / "catalog.yaml"))
 
 
 @pytest.fixture()

@@ -120,5 +120,5 @@ def test_remote_rejects_push(many, tmp_path: Path) -> None:
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ})
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("gantry: git:") and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("gantry: git:") and "Traceback" not in proc.stderr
     assert git(bare, "rev-parse", "main") == base

@@ -15,6 +15,7 @@ from gitops.promote import deliver, review_branch
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
 from tests.conftest import git
+from tests.support.catalogs import shipped_evidence_off
 from tests.gitops.conftest import REGISTRY, clone, digest
 
 IMAGE = f"{REGISTRY}/shop/storefront"
@@ -54,10 +55,11 @@ def test_mode_pr_existing_pull_request_is_reused(gitops_repo: Path, catalog, htt
     assert result.pull_request.endswith("/pull/3")
 
 
-def test_mode_pr_without_token_is_one_line(gitops_repo: Path, monkeypatch, capsys) -> None:
+def test_mode_pr_without_token_is_one_line(gitops_repo: Path, monkeypatch, capsys, tmp_path: Path) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GH_TOKEN", raising=False)
-    code = main(["gitops", "bump", "--repo", gitops_repo.as_uri(), "--env", "prod", "--service", "storefront",
+    cat = str(shipped_evidence_off(tmp_path / "catalog"))
+    code = main(["gitops", "bump", "--catalog", cat, "--repo", gitops_repo.as_uri(), "--env", "prod", "--service", "storefront",
                  "--digest", digest("d"), "--image", IMAGE, "--github-repo", "flashshop/gitops"])
     assert code == 2 and "GITHUB_TOKEN is not set" in capsys.readouterr().err
 

@@ -16,7 +16,7 @@ from pipeline_lib.jobs.sync import normalize_xml
 
 from .conftest import PROJECT_ROOT
 
-N_JOBS = 15  # 3 folders + 12 jobs for the shipped catalog
+N_JOBS = 16  # 3 folders + 12 service jobs + event/loadtest for the shipped catalog
 
 
 @pytest.fixture(autouse=True)
@@ -101,13 +101,13 @@ def test_orphans_are_reported_and_deleted_only_with_prune(jenkins_env: LocalJenk
     assert "orphan dev/retired-api (kept: pass --prune to delete it)" in out
     assert "dev/retired-api" in jenkins_env.state.items
 
-    # 4 deletions (legacy/old goes with its folder) of the 19 items carrying gantry's marker: 21 %
+    # 4 deletions (legacy/old goes with its folder) of the 20 items carrying gantry's marker: 20 %
     doomed = ["dev/retired-api", "dev/retired-api-pr", "legacy", "legacy/old"]
     for extra in ((), ("--dry-run",)):
         jenkins_env.reset_counts()
         rc, out, err = _run(capsys, "update", "--prune", *extra)
         assert rc == 2 and err.count("\n") == 1
-        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 19 items gantry manages (21%), "
+        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 20 items gantry manages (20%), "
                               "more than --max-deletion-percent 10: refused, nothing")
         assert [ln for ln in out.splitlines() if ln.startswith("would delete")] == [f"would delete {d} (refused)"
                                                                                    for d in doomed]

@@ -112,17 +112,6 @@ def test_demo_pushes_and_bumps_by_digest(demo_runs) -> None:
     assert sum("storefront" in s for s in subjects) >= 2
 
 
-def test_demo_json_format(demo_runs) -> None:
-    work, _ = demo_runs
-    proc = gantry("demo", "--workdir", str(work), "--registry-port", "0", "--format", "json", "--single-build",
-                  cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    stages = json.loads(proc.stdout)
-    assert [s["name"] for s in stages] == list(STAGES)
-    assert {s["status"] for s in stages} == {"passed", "skipped"}
-    assert "[push            ] passed" in proc.stderr  # progress stays visible on stderr
-
-
 def test_demo_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
     import socket
 
@@ -150,11 +139,18 @@ def test_demo_unknown_service_and_bad_catalog(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_two_demos_started_at_once_both_pass(tmp_path: Path) -> None:
-    """Same work directory, second run started before the first ends: it waits, then passes."""
+def test_two_demos_started_at_once_both_pass_and_json_format(tmp_path: Path) -> None:
+    """Same work directory, second run started before the first ends: it waits, then passes. The
+    second run asks for ``--format json``: the stage results on stdout, progress on stderr."""
     work = tmp_path / "out"
-    procs = [subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", "demo", "--workdir", str(work),
-                               "--registry-port", "0", "--single-build"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    argv = [sys.executable, "-m", "pipeline_lib.cli", "demo", "--workdir", str(work), "--registry-port", "0",
+            "--single-build"]
+    procs = [subprocess.Popen(argv + extra, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for extra in ([], ["--format", "json"])]
+    outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
+    stdout, stderr = outputs[1]
+    stages = json.loads(stdout)
+    assert [s["name"] for s in stages] == list(STAGES)
+    assert {s["status"] for s in stages} == {"passed", "skipped"}
+    assert "[push            ] passed" in stderr  # progress stays visible on stderr

@@ -45,7 +45,7 @@ def test_env_is_validated_against_the_catalog_names() -> None:
         assert tuple(action.choices) == ENVIRONMENT_NAMES, prog
         if isinstance(action, argparse._AppendAction):      # repeatable filter: none given = every env
             assert action.default is None, prog
-        elif prog.endswith("event deploy"):                  # only the ecs-fargate env makes sense
+        elif prog.endswith(("event deploy", "event loadtest")):   # the event stack's own commands
             assert action.default == "event", prog
         elif prog.endswith("image verify"):                  # --env ENV or --key PUB, one required
             assert action.default is None, prog

@@ -1,4 +1,6 @@
-"""The storefront service: product list, stock check, an HTML page and shipping quotes.
+"""The storefront service: product list, stock check, an HTML page, shipping quotes, and the
+cart and checkout of a flash sale (stateless: a cart line or an order is priced and checked
+against stock, nothing is stored).
 
 Flask serves the API and renders the page (Jinja2); ``requests`` asks the shipping service
 (``SHIPPING_URL``, e.g. ``http://shipping:8080``) for a quote, with a timeout.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 
 import requests
-from flask import Flask, abort, jsonify, render_template_string
+from flask import Flask, abort, jsonify, render_template_string, request
 
 PRODUCTS = {
     "sku-1001": {"name": "Flash-sale sneakers", "price": 59000, "stock": 120},
@@ -67,6 +69,46 @@ def shipping(sku: str):
     except requests.RequestException as exc:
         return jsonify(error=f"shipping service unavailable: {type(exc).__name__}"), 503
     return jsonify(sku=sku, quote=resp.json())
+
+
+def _line(item: object) -> dict:
+    """A cart line ``{"sku", "qty"}`` priced: 400 when malformed, 404 unknown sku, 409 not enough stock."""
+    if not isinstance(item, dict) or not isinstance(item.get("sku"), str):
+        abort(400, description="a line needs a sku")
+    qty = item.get("qty", 1)
+    if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 10:
+        abort(400, description="qty must be an integer from 1 to 10")
+    product = _product(item["sku"])
+    if product["stock"] < qty:
+        abort(409, description=f"{item['sku']} has {product['stock']} left")
+    return {"sku": item["sku"], "qty": qty, "line_total": product["price"] * qty}
+
+
+@app.post("/cart")
+def cart():
+    """Add a line to the cart: ``{"sku": "sku-1001", "qty": 1}`` → the priced line."""
+    return jsonify(_line(request.get_json(silent=True)))
+
+
+@app.post("/checkout")
+def checkout():
+    """Check out ``{"items": [{"sku", "qty"}, …]}`` → the order's lines and total (KRW)."""
+    body = request.get_json(silent=True)
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= 20:
+        abort(400, description="items must list 1 to 20 cart lines")
+    lines = [_line(item) for item in items]
+    return jsonify(lines=lines, total=sum(line["line_total"] for line in lines))
+
+
+@app.errorhandler(400)
+def bad_request(exc):
+    return jsonify(error=getattr(exc, "description", "bad request")), 400
+
+
+@app.errorhandler(409)
+def conflict(exc):
+    return jsonify(error=getattr(exc, "description", "conflict")), 409
 
 
 @app.errorhandler(404)

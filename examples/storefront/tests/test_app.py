@@ -34,6 +34,28 @@ def test_post_is_rejected(client):
     assert client.post("/products").status_code == 405
 
 
+def test_cart_prices_a_line(client):
+    resp = client.post("/cart", json={"sku": "sku-1001", "qty": 2})
+    assert (resp.status_code, resp.get_json()) == (200, {"sku": "sku-1001", "qty": 2, "line_total": 118000})
+
+
+@pytest.mark.parametrize(("body", "status"), [({"sku": "sku-1002", "qty": 1}, 409), ({"sku": "nope"}, 404),
+                                              ({"qty": 1}, 400), ({"sku": "sku-1001", "qty": 0}, 400), (None, 400)])
+def test_cart_refuses(client, body, status):
+    assert client.post("/cart", json=body).status_code == status
+
+
+def test_checkout_totals_the_order(client):
+    resp = client.post("/checkout", json={"items": [{"sku": "sku-1001", "qty": 1}, {"sku": "sku-1003", "qty": 3}]})
+    assert resp.status_code == 200
+    assert resp.get_json()["total"] == 59000 + 3 * 12000
+
+
+def test_checkout_refuses_sold_out_and_empty(client):
+    assert client.post("/checkout", json={"items": [{"sku": "sku-1002", "qty": 1}]}).status_code == 409
+    assert client.post("/checkout", json={"items": []}).status_code == 400
+
+
 def test_page_escapes_and_marks_sold_out(client):
     html = client.get("/").get_data(as_text=True)
     assert "Limited hoodie: 39000 KRW (sold out)" in html
