@@ -143,3 +143,23 @@ def test_guards_refuse_first_and_dry_run_writes_nothing(world: World, monkeypatc
     result = run(world.options(freight=freight.id, dry_run=True)).value
     assert result.dry_run and result.commit is None and world.head() == before
     assert result.checks == ["not-revoked", "dev-soak", "evidence", "tokyo"]
+
+
+def test_a_freeze_window_refuses_break_glass_is_recorded_and_a_hold_refuses(world: World) -> None:
+    from gitops import holds
+    from pipeline_lib.core.freeze import parse_spec, to_json
+    freight = world.build()
+    world.advance(31)
+    start, end = world.now.isoformat(), world.now.replace(year=world.now.year + 1).isoformat()
+    windows = tuple(to_json([parse_spec({"name": "flash-sale", "start": start, "end": end})]))
+    problems = _refused(world, freight=freight.id, freeze=windows)
+    assert len(problems) == 1 and problems[0].startswith("gitops promote: not-frozen: ") and "flash-sale" in problems[0]
+    stage = run(world.options(freight=freight.id, freeze=windows, break_glass=True, reason="payment outage"))
+    assert stage.data["break_glass"] and "BREAK-GLASS" in stage.detail
+    found = trailers.parse(git(world.bare, "log", "-1", "--format=%B", "main").stdout)
+    assert ("Break-Glass", "true") in found and (trailers.REASON, "payment outage") in found
+    # a hold on the service (gitops.promotion.GUARDS: gitops.holds:promotion_guard) refuses
+    holds.set_hold(world.url, "main", holds.Hold("prod", "storefront", "bob", "incident 7", world.now.isoformat()))
+    problems = _refused(world, freight=freight.id)
+    assert len(problems) == 1 and "not-held" in problems[0] and "incident 7" in problems[0]
+    holds.release_hold(world.url, "main", "prod", "storefront", by="bob", reason="fixed")
