@@ -120,7 +120,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_catalog(revoke)
     revoke.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     revoke.add_argument("--freight", required=True, type=_freight_id)
-    revoke.add_argument("--reason", required=True)
+    revoke.add_argument("--reason", required=True, help="why (the Reason: trailer)")
+    revoke.add_argument("--by", default=FromSetting("actor", "gantry"),
+                        help="who (the By: trailer; default: $GANTRY_ACTOR, $BUILD_USER_ID, $GIT_AUTHOR_NAME or gantry)")
     add_dry_run(revoke, help="check the freight exists; write nothing")
     add_format(revoke)
     revoke.set_defaults(func=_revoke)
@@ -310,7 +312,7 @@ def _revoke(args: argparse.Namespace) -> int:
     from gitops.hostlock import Writers
     catalog = _load_catalog(args.catalog)
     result = revoke(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.freight,
-                    by=args.settings.actor or "gantry", reason=args.reason,
+                    by=args.by or "gantry", reason=args.reason,
                     writers=Writers.from_settings(args.settings), dry_run=args.dry_run)
     if args.format == "json":
         from dataclasses import asdict
