@@ -238,7 +238,10 @@ class Demo:
             verdicts.append(verdict)
             self.builds.append((v.name, self.results))
         self.config, self.source = base, source
+        began = time.monotonic()
         promoted = self._promotion(pr_digest)
+        print(f"gantry demo: promotion dev -> prod and the refused PR build took {time.monotonic() - began:.1f}s",
+              file=out, flush=True)
         expected = expected and all(r.ok for r in promoted)
         verdicts += [(f"promotion of the PR build's digest: REFUSED as expected: {r.detail}" if r.data.get("refused")
                       else f"promotion of main's freight dev -> prod: {r.status.upper()}: {r.detail}")
