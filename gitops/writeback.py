@@ -171,7 +171,8 @@ class PinEdit:
             lines += ["Break-Glass: true", f"Freeze-Window: {one_line(self.glass.name)}"]
         if self.reason:
             lines.append(f"Reason: {one_line(self.reason)}")
-        return lines + [one_line(t) for t in self.trailers]
+        lines += [one_line(t) for t in self.trailers]
+        return lines + ([f"Freight: {self.freight_id}"] if self.freight_id else [])
 
     def record_freight(self, checkout: Path, base: str) -> list[str]:
         """When ``freight``: write its record into ``checkout`` (pinned on top of ``base``); the
@@ -433,13 +434,14 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
                 kept.append(i)
         together = [i for i in kept if not edits[i].alone]
         base = _tip(wd) if any(edits[i].freight for i in kept) else ""
-        if together:
+        if together:   # records first: the messages name their freight (Freight: trailer)
+            records = [p for i in together for p in edits[i].record_freight(wd, base)]
             plan.append((batch_message([edits[i] for i in together]),
-                         list(dict.fromkeys(edits[i].rel for i in together))
-                         + [p for i in together for p in edits[i].record_freight(wd, base)], together))
-        plan.extend((edits[i].message(), [edits[i].rel, *_write_hold(wd, edits[i]),
-                                          *edits[i].record_freight(wd, base)], [i])
-                    for i in kept if edits[i].alone)
+                         list(dict.fromkeys(edits[i].rel for i in together)) + records, together))
+        for i in kept:
+            if edits[i].alone:
+                extra = [*_write_hold(wd, edits[i]), *edits[i].record_freight(wd, base)]
+                plan.append((edits[i].message(), [edits[i].rel, *extra], [i]))
         if not plan:
             return None
         return Change([(message, paths) for message, paths, _ in plan])

@@ -53,6 +53,7 @@ def test_revoke_from_the_cli(gitops_repo: Path, capsys, monkeypatch) -> None:
                   freight=True)
     assert pinned.freight and git(gitops_repo, "show", "--name-only", "--format=", "main").split() == [
         ".gantry/freight/" + pinned.freight + ".json", "apps/storefront/overlays/dev/kustomization.yaml"]
+    assert ("Freight", pinned.freight) in trailers.parse(git(gitops_repo, "log", "-1", "--format=%B", "main"))
     freight = make("dev", git(gitops_repo, "rev-parse", "main~1"), [Item("storefront", "r/s", D1)], now=T0)
     assert freight.id == pinned.freight            # the ID: sorted service@digest lines + the tip pinned on
     monkeypatch.setenv("GANTRY_ACTOR", "alice")
