@@ -52,6 +52,8 @@ COMMANDS: dict[str, Command] = {
     "dr": Command("pipeline_lib.commands.dr",
                   "image disaster recovery: fail an environment over to the replica registry (and back)"),
     "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
+    "watch": Command("pipeline_lib.commands.watch", "re-scan the digests an environment runs with today's advisories; "
+                                                    "ledger, Slack, GitHub issues, metrics"),
     "demo": Command("pipeline_lib.commands.demo", "run the whole pipeline once, locally, on real local parts"),
     "trivy-db": Command("pipeline_lib.commands.trivydb", "mirror Trivy's vulnerability DB between OCI registries"),
     "feeds": Command("pipeline_lib.commands.feeds", "mirror the KEV/EPSS exploit feeds to an OCI registry and pull "

@@ -267,6 +267,19 @@ def run_image(image: str, out_dir: Path, *, input_tar: Path | None = None,
                  skip_db_update=skip_db_update, skip_check_update=skip_check_update)
 
 
+def run_sbom(sbom: Path, out_dir: Path, *, timeout: float = 300, trivy: str | None = None,
+             cache_dir: Path | None = None, db_repository: str | None = None,
+             java_db_repository: str | None = None, skip_db_update: bool | None = None) -> ScanOutcome:
+    """``trivy sbom`` on a CycloneDX SBOM → ``out_dir/trivy.json`` (the vuln scanner only: an
+    SBOM holds no files to look for secrets or misconfigurations in, and ``trivy sbom`` has no
+    ``--skip-check-update``)."""
+    if not Path(sbom).is_file():
+        return ScanOutcome(TOOL, "error", [], f"{sbom}: no such SBOM file")
+    return _scan("sbom", [str(sbom)], out_dir, scanners=("vuln",), sbom=False, timeout=timeout, trivy=trivy,
+                 cache_dir=cache_dir, db_repository=db_repository, java_db_repository=java_db_repository,
+                 skip_db_update=skip_db_update, skip_check_update=False)
+
+
 def run(project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome:
     """Scanner protocol entry point: a filesystem scan."""
     return run_fs(project_dir, out_dir, **opts)

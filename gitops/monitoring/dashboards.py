@@ -112,6 +112,15 @@ def pipeline_dashboard(policy: MonitoringPolicy) -> dict[str, Any]:
             (f"max by (job) ({m.webhook_oldest_pending})", "oldest (s)")], 12, 16),
         _panel(6, "Webhook: build triggers per minute", [
             (f"sum by (result) (rate({m.webhook_triggers}[$__rate_interval])) * 60", "{{result}}")], 0, 24),
+        _panel(7, "Open findings on running digests (gantry watch)", [
+            (f'sum by (env, service, severity) ({pm.WATCH_OPEN}{{{sel}}})', "{{service}} {{env}} {{severity}}"),
+            (f'sum by (env, service) ({pm.WATCH_BLOCKING}{{{sel}}})', "{{service}} {{env}} blocking")],
+            12, 24, description="Findings of the last gantry watch run: what the running digests have by "
+                                "today's advisories (the ledger's open entries)."),
+        _panel(8, "Oldest open finding (gantry watch)", [
+            (f'max by (env, service) ({pm.WATCH_OLDEST}{{{sel}}})', "{{service}} {{env}}")],
+            0, 32, unit="s", kind="stat",
+            description="Time since the oldest open finding on a running digest was first seen."),
     ]
     variables = [
         {**_variable("service", f"label_values({pm.STAGE_OUTCOME}, service)", "Service"), "includeAll": True,

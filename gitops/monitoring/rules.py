@@ -245,6 +245,27 @@ def gantry_alerts(policy: MonitoringPolicy, deploy_envs: tuple[str, ...]) -> lis
             "Tokyo is the disaster-recovery region: a failover there would run an old image, or "
             "none, so the DR plan is broken until replication works again.",
             "gantry-image-replication"),
+        AlertSpec(
+            "GantryWatchBlockingFindings",
+            f"sum by (env, service) ({pm.WATCH_BLOCKING}) > 0",
+            "0s", {"severity": "warning"},
+            "{{ $labels.service }} runs {{ $value }} blocking finding(s) in {{ $labels.env }}",
+            "gantry watch re-scanned the digest {{ $labels.service }} runs in {{ $labels.env }} with today's "
+            "advisories: {{ $value }} open finding(s) the environment's gate policy blocks (see the GitHub "
+            "issues it opened and .gantry/ledger/{{ $labels.env }}.json).",
+            "The gate passed this image when it was built; an advisory published since makes the running "
+            "digest one the gate would refuse today. Rebuild with the fixed package and deploy.",
+            "gantry-watch-blocking"),
+        AlertSpec(
+            "GantryWatchCannotEvaluate",
+            f"max by (env) ({pm.WATCH_EVALUATED}) == 0",
+            "0s", {"severity": "warning", "team": "sre"},
+            "gantry watch could not evaluate what {{ $labels.env }} runs",
+            "The last gantry watch run for {{ $labels.env }} could not scan every running digest (no SBOM, "
+            "scan failed, vulnerability DB too old, or a notification failed).",
+            "A digest that cannot be re-scanned is one nobody would hear about when an advisory hits it: "
+            "the watch is blind there until it is fixed.",
+            "gantry-watch-cannot-evaluate"),
     ]
 
 

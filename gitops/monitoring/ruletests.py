@@ -203,4 +203,20 @@ def gantry_tests(policy: MonitoringPolicy, deploy_envs: tuple[str, ...], rule_fi
             (_series(pm.STAGE_OUTCOME, {**passed, "status": s}), ("1x10" if s == "passed" else "0x10"))
             for s in pm.STATUSES
         ], [(alert, "5m", [])]))
+    watch = {"job": pm.WATCH_JOB, "instance": "pushgateway:9091", "env": deploy_env}
+    cases.append(Case("gantry watch: the running storefront digest has a blocking finding", [
+        (_series(pm.WATCH_BLOCKING, {**watch, "service": "storefront", "severity": "HIGH"}), "1x10"),
+        (_series(pm.WATCH_BLOCKING, {**watch, "service": "storefront", "severity": "CRITICAL"}), "0x10"),
+        (_series(pm.WATCH_BLOCKING, {**watch, "service": "order-api", "severity": "HIGH"}), "0x10"),
+    ], [("GantryWatchBlockingFindings", "5m",
+         [Expect({"env": deploy_env, "service": "storefront"}, "1")])]))
+    cases.append(Case("gantry watch: nothing blocking runs: silent", [
+        (_series(pm.WATCH_BLOCKING, {**watch, "service": "storefront", "severity": "HIGH"}), "0x10"),
+    ], [("GantryWatchBlockingFindings", "5m", [])]))
+    cases.append(Case("gantry watch could not evaluate a digest", [
+        (_series(pm.WATCH_EVALUATED, watch), "0x10"),
+    ], [("GantryWatchCannotEvaluate", "5m", [Expect({"env": deploy_env}, "0")])]))
+    cases.append(Case("gantry watch evaluated every digest: silent", [
+        (_series(pm.WATCH_EVALUATED, watch), "1x10"),
+    ], [("GantryWatchCannotEvaluate", "5m", [])]))
     return _test_file(rule_file, cases, specs, policy)

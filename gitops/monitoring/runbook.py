@@ -27,6 +27,12 @@ _FIRST_STEPS = {
                            "once, check the scanners (vulnerability database download, SonarQube).",
     "gantry-image-replication": "Check the ECR replication rule (gantry ecr check) and the Tokyo repository; "
                                 "re-run the replicate stage once fixed.",
+    "gantry-watch-blocking": "Open the service's gantry-watch GitHub issue: rebuild with the fixed package "
+                             "version it names and deploy; or add an allowlist entry with a reason and an "
+                             "expiry if the finding does not apply.",
+    "gantry-watch-cannot-evaluate": "Read the last 'gantry watch' job's output: a digest without SBOM, a scan "
+                                    "error, a vulnerability DB older than the policy allows (update the DB mirror) "
+                                    "or a failed Slack/GitHub call.",
 }
 
 

@@ -77,6 +77,16 @@ class Environment:
     certificate_arn: str | None = None
     """ACM certificate for the environment's ALB listeners (else the controller discovers one
     by the Ingress's TLS host)."""
+    watch: str = "daily"
+    """How often the generated ``{env}/watch`` Jenkins job re-scans what the environment runs
+    (``gantry watch``): ``hourly``, ``daily``, ``weekly``, ``off`` (no job) or a Jenkins cron
+    spec of five fields (``H 6 * * 1-5``)."""
+
+    @property
+    def watch_schedule(self) -> str | None:
+        """The Jenkins ``timed`` trigger for :attr:`watch` (``H``: Jenkins spreads the minute by
+        job name); None when ``off``."""
+        return WATCH_SCHEDULES.get(self.watch, self.watch) if self.watch != "off" else None
 
 
 @dataclass(frozen=True)
@@ -412,13 +422,17 @@ def _kind(value: Any) -> str:
             str: "a string", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+WATCH_SCHEDULES = {"hourly": "H * * * *", "daily": "H H * * *", "weekly": "H H * * H"}
+_CRON = re.compile(r"^\S+( \S+){4}$")
+
+
 def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]:
     envs: dict[str, Environment] = {}
     data = _mapping(raw, "environments", problems, set(ENVIRONMENT_NAMES))
     if data is None:
         return envs
     fields = {"platform", "aws_region", "domain", "argocd_destination", "namespace", "zones",
-              "cluster_name", "certificate_arn"}
+              "cluster_name", "certificate_arn", "watch"}
     for name in ENVIRONMENT_NAMES:
         if name not in data:
             continue
@@ -438,8 +452,14 @@ def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]
             problems.add(f"{path}.zones", "lists a zone twice")
         cluster = _string(m, "cluster_name", path, problems, _NAME, "lower-case letters, digits and '-'")
         cert = _string(m, "certificate_arn", path, problems, _ACM_ARN, "an ACM certificate ARN")
-        if platform and region and domain and namespace:
-            envs[name] = Environment(name, platform, region, domain, dest, namespace, zones, cluster, cert)
+        # YAML 1.1 reads a bare `off` as false
+        watch = "off" if m.get("watch") is False else _string(m, "watch", path, problems, default="daily")
+        if watch is not None and watch not in (*WATCH_SCHEDULES, "off") and not _CRON.match(watch):
+            problems.add(f"{path}.watch", f"must be hourly, daily, weekly, off or a five-field Jenkins cron spec, "
+                                          f"not {watch!r}")
+            watch = None
+        if platform and region and domain and namespace and watch:
+            envs[name] = Environment(name, platform, region, domain, dest, namespace, zones, cluster, cert, watch)
     return envs
 
 
@@ -747,6 +767,8 @@ def _parse_event(raw: Any, envs: dict[str, Environment], problems: _Problems) ->
     if "event" not in envs:
         problems.add("event", "the event environment is not defined under environments")
     return _parse_load(m["load"], problems) if m.get("load") is not None else None
+
+
 def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -> dict[str, FreezePolicy]:
     """``freeze: {<env>: {windows: [...], event_calendar: <schedule group>}}``."""
     if raw is None:

@@ -30,3 +30,14 @@ STAGE_LAST_FAILURE = "gantry_stage_last_failure_timestamp_seconds"
 # Stage names the alerting rules single out (the names run_stage is given).
 GATE_STAGE = "gate"
 REPLICATE_STAGE = "replicate"
+
+# ``gantry watch`` (pipeline_lib.metrics.watch): pushed under job WATCH_JOB, grouping key ``env``
+# (PUT: one push replaces the environment's whole group, so a service or severity with nothing
+# open reads 0, not its last non-zero value). Labels ``service`` and ``severity`` on the first three.
+WATCH_JOB = "gantry-watch"
+WATCH_OPEN = "gantry_watch_findings_open"                      # open findings on the running digest
+WATCH_NEW = "gantry_watch_findings_new"                        # of those, new or reopened in the last run
+WATCH_OLDEST = "gantry_watch_oldest_open_finding_age_seconds"  # now - first_seen of the oldest open one
+WATCH_BLOCKING = "gantry_watch_blocking_findings_open"         # open findings the env's gate policy blocks
+WATCH_LAST_RUN = "gantry_watch_last_run_timestamp_seconds"     # Unix time the last watch run ended
+WATCH_EVALUATED = "gantry_watch_last_run_evaluated"            # 1: every digest evaluated; 0: exit 2

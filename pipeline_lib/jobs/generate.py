@@ -22,6 +22,7 @@ GENERATED_NAME = "projects.generated.yaml"
 FOLDER_TEMPLATE = "gantry-env-folder"
 PIPELINE_TEMPLATE = "gantry-service-pipeline"
 PR_TEMPLATE = "gantry-service-pr"
+WATCH_TEMPLATE = "gantry-env-watch"
 LOADTEST_TEMPLATE = "gantry-event-loadtest"
 LOADTEST_ENV = "event"
 LOADTEST_MARGIN_MINUTES = 15   # the job's timeout on top of event.load.duration (start, stop, reports)
@@ -58,6 +59,18 @@ def pr_environment(service: Service) -> str | None:
     return None
 
 
+def watch_job_name(env: str) -> str:
+    return f"{env}/watch"
+
+
+def _watched_envs(catalog: Catalog) -> list[tuple[str, str]]:
+    """``(environment, Jenkins cron spec)`` of each environment a service deploys to whose
+    ``watch`` is not off."""
+    used = {e for s in catalog.services for e in s.environments}
+    return [(e, catalog.environments[e].watch_schedule or "") for e in ENVIRONMENT_NAMES
+            if e in used and e in catalog.environments and catalog.environments[e].watch_schedule]
+
+
 def loadtest_job_name(catalog: Catalog) -> str | None:
     """The load gate's job (``event/loadtest``) when the catalog has ``event.load``, else None."""
     return f"{LOADTEST_ENV}/loadtest" if catalog.event_load is not None else None
@@ -66,6 +79,7 @@ def loadtest_job_name(catalog: Catalog) -> str | None:
 def expected_job_names(catalog: Catalog) -> list[str]:
     """Every job (folders included) the catalog asks for."""
     names = [e for e in ENVIRONMENT_NAMES if e in _used_envs(catalog)]
+    names += [watch_job_name(e) for e, _ in _watched_envs(catalog)]
     for svc in catalog.services:
         for env in ENVIRONMENT_NAMES:
             if env in svc.environments:
@@ -117,6 +131,11 @@ def generate_projects(catalog: Catalog, catalog_display: str = "jobs/catalog.yam
     if envs:
         doc.append({"project": {"name": "gantry-environments", "env": envs,
                                 "jobs": [FOLDER_TEMPLATE]}})
+    watched = _watched_envs(catalog)
+    if watched:
+        # gantry watch: one scheduled job per environment (catalog environments.<env>.watch)
+        doc.append({"project": {"name": "gantry-watch", "jobs": [
+            {WATCH_TEMPLATE: {"env": env, "watch-schedule": spec}} for env, spec in watched]}})
     for svc in catalog.services:
         project = _service_project(svc)
         if github_url != "https://github.com":

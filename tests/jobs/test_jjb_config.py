@@ -109,8 +109,8 @@ TEAM_FILES = {
 """,
     ".drafts/draft.yaml": "- job: [this is not a job: it must never be read\n",
 }
-# 16 catalog items (event/loadtest included); payments: folder + 16 + shared-lint; search: folder + 8 + 4 + notes
-N_ITEMS = 16 + 18 + 14
+# 19 catalog items (event/loadtest and the 3 environments' watch jobs included); payments: folder + 16 + shared-lint; search: folder + 8 + 4 + notes
+N_ITEMS = 19 + 18 + 14
 INI = """\
 [job_builder]
 ignore_cache=True
@@ -245,7 +245,7 @@ def test_without_recursive_the_subdirectories_are_not_read_by_either_tool(tree: 
     rc, _, err = _run(capsys, "render", "--jobs-dir", str(tree), "--conf", str(ini), "-o", str(tmp_path / "g"))
     assert rc == 0, err
     assert _tree(tmp_path / "g") == _tree(tmp_path / "jjb")
-    assert len(_tree(tmp_path / "g")) == 16
+    assert len(_tree(tmp_path / "g")) == 19
 
 
 @pytest.mark.parametrize("option,value", [("retain_anchors", "False"), ("allow_empty_variables", "False"),
@@ -464,6 +464,6 @@ def test_every_shipped_job_carries_gantrys_marker() -> None:
     """jobs/defaults.yaml and jobs/templates.yaml give each rendered item gantry's line, which
     JJB's output carries too: what `jenkins-jobs update jobs/` creates, gantry can prune later."""
     jobs = render_jobs(jjb_files(JOBS_DIR, exclude=[JOBS_DIR / "catalog.yaml"]))
-    assert len(jobs) == 16 and all(is_managed(j.xml) for j in jobs)
+    assert len(jobs) == 19 and all(is_managed(j.xml) for j in jobs)
     assert not is_managed(jobs[0].xml.replace(b"Managed by gantry", b"Managed by hand"))
     assert not is_managed(jobs[0].xml.replace(b"&lt;!-- Managed by Jenkins Job Builder --&gt;", b""))

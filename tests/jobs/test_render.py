@@ -59,7 +59,14 @@ def test_render_is_byte_identical_to_jenkins_jobs_test(tmp_path: Path, monkeypat
 def test_every_pipeline_job_points_at_the_jenkinsfile() -> None:
     jobs = render_jobs(jjb_files(JOBS_DIR, exclude=[JOBS_DIR / "catalog.yaml"]))
     catalog = load_catalog(JOBS_DIR / "catalog.yaml")
-    pipelines = [j for j in jobs if not j.is_folder and j.name != loadtest_job_name(catalog)]
+    watches = [j for j in jobs if j.name.endswith("/watch")]   # gantry watch: an inline pipeline, see below
+    assert sorted(j.name for j in watches) == ["dev/watch", "event/watch", "prod/watch"]
+    for job in watches:
+        script = ET.fromstring(job.xml).findtext("definition/script")
+        assert f"gantry watch --env {job.name.split('/')[0]} " in script
+        assert ET.fromstring(job.xml).findtext(".//hudson.triggers.TimerTrigger/spec") == "H H * * *"
+    pipelines = [j for j in jobs if not j.is_folder and j not in watches
+                 and j.name != loadtest_job_name(catalog)]
     assert len(pipelines) == sum(len(s.environments) + 1 for s in catalog.services)
     for job in pipelines:
         root = ET.fromstring(job.xml)

@@ -16,7 +16,7 @@ from pipeline_lib.jobs.sync import normalize_xml
 
 from .conftest import PROJECT_ROOT
 
-N_JOBS = 16  # 3 folders + 12 service jobs + event/loadtest for the shipped catalog
+N_JOBS = 19  # 3 folders + 12 service jobs + event/loadtest + 3 environment watch jobs for the shipped catalog
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_orphans_are_reported_and_deleted_only_with_prune(jenkins_env: LocalJenk
         jenkins_env.reset_counts()
         rc, out, err = _run(capsys, "update", "--prune", *extra)
         assert rc == 2 and err.count("\n") == 1
-        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 20 items gantry manages (20%), "
+        assert err.startswith("gantry: jobs update --prune: would delete 4 of the 23 items gantry manages (17%), "
                               "more than --max-deletion-percent 10: refused, nothing")
         assert [ln for ln in out.splitlines() if ln.startswith("would delete")] == [f"would delete {d} (refused)"
                                                                                    for d in doomed]

@@ -49,6 +49,10 @@ def test_env_is_validated_against_the_catalog_names() -> None:
             assert action.default == "event", prog
         elif prog.endswith("image verify"):                  # --env ENV or --key PUB, one required
             assert action.default is None, prog
+        elif action.help == "only this environment":         # a listing's filter: none given = every env
+            assert action.default is None, prog
+        elif "(required)" in action.help:                     # required, checked by the handler
+            assert action.default is None, prog
         else:
             assert action.required or action.default == "dev", prog
 

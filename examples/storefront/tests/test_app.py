@@ -39,10 +39,10 @@ def test_cart_prices_a_line(client):
     assert (resp.status_code, resp.get_json()) == (200, {"sku": "sku-1001", "qty": 2, "line_total": 118000})
 
 
-@pytest.mark.parametrize(("body", "status"), [({"sku": "sku-1002", "qty": 1}, 409), ({"sku": "nope"}, 404),
-                                              ({"qty": 1}, 400), ({"sku": "sku-1001", "qty": 0}, 400), (None, 400)])
-def test_cart_refuses(client, body, status):
-    assert client.post("/cart", json=body).status_code == status
+def test_cart_refuses(client):
+    cases = [({"sku": "sku-1002", "qty": 1}, 409), ({"sku": "nope"}, 404), ({"qty": 1}, 400),
+             ({"sku": "sku-1001", "qty": 0}, 400), (None, 400)]
+    assert [client.post("/cart", json=body).status_code for body, _ in cases] == [status for _, status in cases]
 
 
 def test_checkout_totals_the_order(client):
