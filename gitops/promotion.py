@@ -15,9 +15,10 @@ Any problem: one line each, exit 1 (CheckFailed), nothing written. A check whose
 ``revoke`` (a failed re-verification: evidence that no longer verifies, the app Degraded at the
 pin) also revokes the freight (:func:`gitops.freight.revoke`, its own commit). All passed: one
 commit pinning every item of the freight in the target (effect-checked like every pin edit,
-:mod:`gitops.writeback`), its message ending with the trailers ``Gantry-Action: promote``,
-``Freight:``, one ``Evidence:`` per verified bundle, ``Checks:`` and ``By:``; in ``pr`` mode
-pushed to a review branch and proposed by a pull request whose body lists the same.
+:mod:`gitops.writeback`), its message ending with the write path's record trailers
+(``Gantry-Action: promote``, ``By:``, ``Reason:``) and ``Freight:``, one ``Evidence:`` per verified
+bundle and ``Checks:``; in ``pr`` mode pushed to a review branch and proposed by a pull request
+whose body lists the same.
 """
 
 from __future__ import annotations

@@ -116,7 +116,9 @@ class PromoteOptions:
     source environment's Argo CD API; ``soak_seconds`` (None: the catalog's ``promotion.soak``);
     ``replica_hosts``: region -> registry host checked for the digest (None: the catalog's
     replica regions' ECR hosts); ``bundles_for``: exported bundles instead of the registry;
-    ``guards``: refusal checks run first (holds, freeze windows); ``clock``: now (UTC)."""
+    ``guards``: refusal checks run first (besides ``gitops.promotion.GUARDS``, the holds, and the
+    target's freeze windows: ``freeze``, None: the catalog's; ``break_glass`` with ``reason``
+    writes inside a window, the commit saying ``Break-Glass: true``); ``clock``: now (UTC)."""
 
     catalog: Catalog
     source: str
