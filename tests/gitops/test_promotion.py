@@ -123,33 +123,28 @@ def test_prod_promotes_by_pull_request_listing_freight_evidence_and_checks(world
                                                               result.branch).stdout)
 
 
-def test_guards_refuse_first_and_dry_run_writes_nothing(world: World, monkeypatch) -> None:
+def test_guards_refuse_first_dry_run_writes_nothing_break_glass_is_recorded(world: World, monkeypatch) -> None:
+    """A caller's guard, the freeze window (refused, then broken with --break-glass), a hold."""
     import gitops.promotion as promotion
-    freight = world.build()
-    world.advance(31)
-    seen = []
-
-    def hold(plan) -> list[str]:
-        seen.append((plan.freight.id, plan.target, plan.now))
-        return [f"hold: {plan.freight.services[0]} is held in {plan.target} by alice: incident 42"]
-    before = world.head()
-    problems = _refused(world, freight=freight.id, guards=[hold])
-    assert problems[0] == "gitops promote: hold: storefront is held in prod by alice: incident 42"
-    assert seen == [(freight.id, "prod", world.now)] and world.head() == before
-    monkeypatch.setattr(promotion, "GUARDS", ["gitops.no_such_module:guard"])
-    with pytest.raises(GantryError, match="does not load"):
-        run(world.options(freight=freight.id))
-    monkeypatch.setattr(promotion, "GUARDS", [])
-    result = run(world.options(freight=freight.id, dry_run=True)).value
-    assert result.dry_run and result.commit is None and world.head() == before
-    assert result.checks == ["not-revoked", "dev-soak", "evidence", "tokyo"]
-
-
-def test_a_freeze_window_refuses_break_glass_is_recorded_and_a_hold_refuses(world: World) -> None:
     from gitops import holds
     from pipeline_lib.core.freeze import parse_spec, to_json
     freight = world.build()
     world.advance(31)
+    seen = []
+
+    def custom(plan) -> list[str]:
+        seen.append((plan.freight.id, plan.target, plan.now))
+        return ["custom: not today"]
+    before = world.head()
+    assert _refused(world, freight=freight.id, guards=[custom]) == ["gitops promote: custom: not today"]
+    assert seen == [(freight.id, "prod", world.now)] and world.head() == before
+    monkeypatch.setattr(promotion, "GUARDS", ["gitops.no_such_module:guard"])
+    with pytest.raises(GantryError, match="does not load"):
+        run(world.options(freight=freight.id))
+    monkeypatch.undo()
+    result = run(world.options(freight=freight.id, dry_run=True)).value
+    assert result.dry_run and result.commit is None and world.head() == before
+    assert result.checks == ["not-revoked", "dev-soak", "evidence", "tokyo"]
     start, end = world.now.isoformat(), world.now.replace(year=world.now.year + 1).isoformat()
     windows = tuple(to_json([parse_spec({"name": "flash-sale", "start": start, "end": end})]))
     problems = _refused(world, freight=freight.id, freeze=windows)

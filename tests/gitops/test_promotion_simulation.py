@@ -103,7 +103,7 @@ def test_200_promotions_never_pin_unverified_or_revoked_freight(tmp_path: Path, 
     while attempts < PROMOTIONS:
         world.advance(rng.uniform(0, 8))
         roll = rng.random()
-        if roll < 0.06 and len(freights) < 9:
+        if roll < 0.06 and len(freights) < 7:
             build()
             stats["builds"] += 1
         elif roll < 0.09:
