@@ -18,7 +18,8 @@ short enough to type.
 
 The record is written **in the pin commit itself** (:func:`gitops.writeback.write_edits`, for a
 :class:`~gitops.writeback.PinEdit` with ``freight=True``: the bump stage sets it for the catalog's
-``promotion.source``); the pinning commit is therefore the commit that added the record
+``promotion.source``; edits of one build — same build URL — committed together are one freight,
+:func:`gitops.writeback.record_freights`); the pinning commit is therefore the commit that added the record
 (:func:`pinning_commit`), read from git, never stored. :func:`revoke` marks it unusable (``revoked``), one commit
 with trailers (:mod:`gitops.trailers`): ``Gantry-Action: revoke``, ``Freight:``, ``By:``, ``Reason:``.
 Revocation is final: a revoked freight is never promoted (:mod:`gitops.promotion` reads the

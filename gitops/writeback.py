@@ -175,15 +175,8 @@ class PinEdit:
         return lines + ([f"Freight: {self.freight_id}"] if self.freight_id else [])
 
     def record_freight(self, checkout: Path, base: str) -> list[str]:
-        """When ``freight``: write its record into ``checkout`` (pinned on top of ``base``); the
-        paths to commit with the pin."""
-        if not self.freight:
-            return []
-        from .freight import Item, make, write
-        record = make(self.environment, base, [Item(self.service, self.image, self.digest, self.tag, self.rel)],
-                      build_url=self.build_url)
-        self.freight_id = record.id
-        return [write(checkout, record)]
+        """When ``freight``: write its record into ``checkout`` (see :func:`record_freights`)."""
+        return record_freights(checkout, [self], base)
 
     def _objects(self) -> tuple[Service, ServiceEnvironment]:
         env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
@@ -435,7 +428,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         together = [i for i in kept if not edits[i].alone]
         base = _tip(wd) if any(edits[i].freight for i in kept) else ""
         if together:   # records first: the messages name their freight (Freight: trailer)
-            records = [p for i in together for p in edits[i].record_freight(wd, base)]
+            records = record_freights(wd, [edits[i] for i in together], base)
             plan.append((batch_message([edits[i] for i in together]),
                          list(dict.fromkeys(edits[i].rel for i in together)) + records, together))
         for i in kept:
@@ -473,6 +466,27 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         result.freight = edit.freight_id if sha else None
         results.append(result)
     return results
+
+
+def record_freights(checkout: Path, edits: Sequence[PinEdit], base: str) -> list[str]:
+    """Write the freight records of the ``edits`` that ask for one (``freight``) into ``checkout``,
+    pinned on top of ``base``: one freight per build — edits of one environment with the same
+    build URL (one build's services, committed together) share a record; an edit without a build
+    URL is a freight of its own. Sets each edit's ``freight_id``; the paths to commit with the pins."""
+    from .freight import Item, make, write
+    groups: dict[tuple[str, object], list[PinEdit]] = {}
+    for e in edits:
+        if e.freight:
+            groups.setdefault((e.environment, e.build_url or id(e)), []).append(e)
+    paths = []
+    for members in groups.values():
+        record = make(members[0].environment, base,
+                      [Item(e.service, e.image, e.digest, e.tag, e.rel) for e in members],
+                      build_url=members[0].build_url)
+        for e in members:
+            e.freight_id = record.id
+        paths.append(write(checkout, record))
+    return paths
 
 
 def _tip(wd: Path) -> str:

@@ -116,3 +116,26 @@ def test_soak_counts_from_the_first_accepted_deployment_and_the_last_health_chan
     assert "not at pppppppppppp" in soak(moved, "p" * 40, good.__contains__, 60, T0 + timedelta(hours=5)).problem
     degraded = AppStatus(**{**status.__dict__, "health": "Degraded"})
     assert soak(degraded, "p" * 40, good.__contains__, 60, T0 + timedelta(hours=5)).failed
+
+
+def test_one_build_of_several_services_is_one_freight(gitops_repo: Path) -> None:
+    """Edits of one build (same build URL) committed together share one freight; another build's don't."""
+    from gitops.freight import read
+    from gitops.git import checkout
+    from gitops.writeback import PinEdit, write_edits
+    from pipeline_lib.core.catalog import load_catalog
+    catalog = load_catalog(PROJECT_ROOT / "jobs" / "catalog.yaml")
+
+    def edit(service: str, digest: str, build: str) -> PinEdit:
+        env = catalog.service(service).environment("dev")
+        return PinEdit(service, "dev", env.ecr_repository, env.manifest, env.manifest_format, env.values_key,
+                       f"127.0.0.1:5000/{env.ecr_repository}", digest, build_url=build, freight=True)
+    services = [s.name for s in catalog.services_in("dev")][:3]
+    results = write_edits(gitops_repo.as_uri(), "main", [edit(services[0], D1, "https://ci/job/42/"),
+                                                          edit(services[1], D2, "https://ci/job/42/"),
+                                                          edit(services[2], D1, "https://ci/job/43/")])
+    assert results[0].freight == results[1].freight != results[2].freight and results[0].commit == results[2].commit
+    wd = checkout(gitops_repo.as_uri(), "main", gitops_repo.parent / "look")
+    both = read(wd, results[0].freight)
+    assert both.services == services[:2] and both.commit == results[0].commit
+    assert read(wd, results[2].freight).services == [services[2]]
