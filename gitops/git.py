@@ -73,6 +73,18 @@ def git(cwd: Path | None, *args: str, check: bool = True, input: str | None = No
     return proc
 
 
+def first_reason(stderr: str) -> str:
+    """The line of git's ``stderr`` that says what went wrong: the first ``fatal:``/``error:`` line
+    (prefix dropped; git's advice after it, e.g. "Please make sure you have the correct access
+    rights and the repository exists.", is not the reason), else the last non-empty line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in lines:
+        for prefix in ("fatal:", "error:"):
+            if line.startswith(prefix) and line[len(prefix):].strip():
+                return line[len(prefix):].strip()
+    return lines[-1] if lines else ""
+
+
 def out(cwd: Path | None, *args: str) -> str:
     return git(cwd, *args).stdout.strip()
 
@@ -106,7 +118,7 @@ def checkout(url: str, branch: str, workdir: Path) -> Path:
         raise GantryError("git", f"work dir {workdir} exists and is not a git checkout")
     proc = git(None, "clone", "-q", "--no-tags", "--single-branch", "-b", branch, url, str(workdir), check=False)
     if proc.returncode != 0:
-        msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "clone failed"
+        msg = first_reason(proc.stderr) or "clone failed"
         if "not found in upstream" in proc.stderr or "Remote branch" in proc.stderr:
             raise NotFound("git", f"{url}: branch {branch!r} not found")
         raise GantryError("git", f"cannot clone {url}: {msg}")

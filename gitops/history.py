@@ -8,7 +8,8 @@ Trailers are grouped per edit, a group starting at each ``Service:`` key; keys b
 ``Service:`` (``Gantry-Action``, ``Freight``, ``Evidence``, ``Checks``, ``By``, ``Reason``, …)
 apply to the whole commit. A commit whose trailers name no service (a promote commit ending with
 a commit-level trailer paragraph) takes its services from the body's ``Service:`` blocks. A commit
-is a record when it has a ``Gantry-Action`` trailer, or (commits older than the trailer) a
+is a record when it has a ``Gantry-Action`` trailer (commit-level or in a group: a hold or release
+names one service, its ``Service:`` comes first, and it pins no ``Digest``), or (commits older than the trailer) a
 ``Service:`` and ``Digest:`` block (action: its subject's verb, ``deploy`` read as ``bump``).
 """
 
@@ -74,7 +75,8 @@ def parse_commit(commit: str, date: str, subject: str, trailer_text: str, body: 
     if not groups:
         _, groups = _groups(_pairs(body))
         groups = [g for g in groups if "Digest" in g or "Environment" in g]
-    action = (common.get("Gantry-Action") or [None])[0]
+    # hold/release trailers put Gantry-Action after Service:, inside the (only) group
+    action = next((g["Gantry-Action"][0] for g in (common, *groups) if g.get("Gantry-Action")), None)
     if action is None:
         if not groups or not any("Digest" in g for g in groups):
             return []

@@ -45,6 +45,18 @@ class Hold:
         return f"held by {self.by} since {self.at} ({self.action}{pinned}): {self.reason}"
 
 
+def require_line(where: str, option: str, value: str | None) -> str:
+    """``value`` stripped, when it is one non-empty line of printable text; else :class:`BadInput`
+    naming ``option`` (a who/why recorded in a hold file, a commit trailer and the refusal line,
+    where a newline or control character would break the record and ``hold list``'s table)."""
+    text = (value or "").strip()
+    if not text:
+        raise BadInput(f"{where}: {option}", "must not be empty (it is recorded in the hold and the commit)")
+    if any(not ch.isprintable() for ch in text):
+        raise BadInput(f"{where}: {option}", "must be one line of printable text (no newline, tab or control character)")
+    return text
+
+
 def hold_rel(environment: str, service: str) -> str:
     """The hold file's path inside the repository."""
     return f"{HOLDS_DIR}/{environment}/{service}.json"
@@ -59,14 +71,30 @@ def read_hold(checkout: Path, environment: str, service: str) -> Hold | None:
     return _parse(path, hold_rel(environment, service))
 
 
+_FIELDS = ("environment", "service", "by", "reason", "at")   # required strings of a hold file
+
+
 def _parse(path: Path, rel: str) -> Hold:
+    where = f"gitops hold {rel}"
+    fix = (f"; 'gantry gitops hold release --env {path.parent.name} --service {path.stem}' removes it")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Hold(environment=str(data["environment"]), service=str(data["service"]), by=str(data["by"]),
-                    reason=str(data["reason"]), at=str(data["at"]), digest=data.get("digest"),
-                    action=str(data.get("action", "hold")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"gitops hold {rel}", f"unreadable hold file ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        raise BadInput(where, f"cannot read the hold file: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise BadInput(where, f"corrupt hold file: not JSON ({exc}){fix}") from None
+    if not isinstance(data, dict):
+        raise BadInput(where, f"corrupt hold file: expected a JSON object, got {type(data).__name__}{fix}")
+    for key in _FIELDS:
+        if not isinstance(data.get(key), str):
+            raise BadInput(where, f"corrupt hold file: {key!r} " + ("missing" if key not in data else
+                                                                      f"is {type(data[key]).__name__}, not a string")
+                           + fix)
+    digest, action = data.get("digest"), data.get("action", "hold")
+    if digest is not None and not isinstance(digest, str) or not isinstance(action, str):
+        raise BadInput(where, f"corrupt hold file: 'digest' and 'action' must be strings{fix}")
+    return Hold(environment=data["environment"], service=data["service"], by=data["by"], reason=data["reason"],
+                at=data["at"], digest=digest, action=action)
 
 
 def list_holds(checkout: Path, environment: str | None = None) -> list[Hold]:
@@ -121,26 +149,32 @@ def set_hold(repo_url: str, branch: str, hold: Hold, *, writers: Writers | None 
 
 
 def release_hold(repo_url: str, branch: str, environment: str, service: str, *, by: str, reason: str,
-                 writers: Writers | None = None) -> tuple[str, Hold]:
-    """Push one commit removing the hold on ``service`` in ``environment``: ``(commit, the hold)``.
-    NotFound (exit 2) when there is none."""
+                 writers: Writers | None = None) -> tuple[str, Hold, str | None]:
+    """Push one commit removing the hold on ``service`` in ``environment``: ``(commit, the hold,
+    None)``. A hold file that cannot be read is removed too (a corrupt hold refuses every write,
+    so release is the way out): then the hold returned is a placeholder and the third item the
+    reason it was unreadable (for a warning). NotFound (exit 2) when there is none."""
     from .git import git, transact
-    released: list[Hold] = []
+    released: list[tuple[Hold, str | None]] = []
 
     def change(wd: Path):
         released.clear()
-        current = read_hold(wd, environment, service)
-        if current is None:
-            raise NotFound(f"gitops hold release {service} {environment}", "no hold is set")
-        released.append(current)
         rel = hold_rel(environment, service)
+        if not (wd / rel).is_file():
+            raise NotFound(f"gitops hold release {service} {environment}", "no hold is set")
+        try:
+            current, corrupt = read_hold(wd, environment, service), None
+        except BadInput as exc:
+            current, corrupt = Hold(environment, service, "unknown", "unreadable hold file", ""), exc.what
+        assert current is not None
+        released.append((current, corrupt))
         git(wd, "rm", "-q", "--", rel)
         return hold_message("release", current, by, reason), [rel], None
 
     tx = transact(repo_url, change, branch=branch, writers=writers)
     if tx.commit is None:  # pragma: no cover - a removal always changes the tree
         raise GantryError(f"gitops hold release {service} {environment}", "nothing was committed")
-    return tx.commit, released[0]
+    return tx.commit, *released[0]
 
 
 def promotion_guard(plan) -> list[str]:

@@ -31,12 +31,14 @@ from pipeline_lib.core.errors import BadInput, GantryError, NotFound
 
 from .bump import default_image
 from .history import Record, read_history
+from .holds import require_line
 from .hostlock import Writers
 from .manifest import ImagePin
-from .writeback import BumpResult, PinEdit, Stamp, utcnow, write_edits
+from .writeback import BumpResult, PinEdit, Stamp, run_guards, utcnow, write_edits
 
 FREIGHT_DIR = ".gantry/freight"
 _FREIGHT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")   # a file name, never a path
+NOT_PINS = ("rollback", "hold", "release")   # records that did not choose what runs (a release names the held digest)
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,12 @@ def previous_pin(records: Sequence[Record], service: str, current: ImagePin) -> 
     records newest first; NotFound when the history names no earlier digest."""
     if not current.digest:
         raise NotFound(f"gitops rollback {service}", "pins no digest; nothing to roll back")
-    pinned_now = next((r for r in records if r.digest == current.digest and r.action != "rollback"), None)
+    pinned_now = next((r for r in records if r.digest == current.digest and r.action not in NOT_PINS), None)
     if pinned_now is None or not pinned_now.old_digest:
         raise NotFound(f"gitops rollback {service}",
                        f"no earlier digest in the GitOps history than {current.digest} (use --to FREIGHT)")
     previous = pinned_now.old_digest
-    origin = next((r for r in records if r.digest == previous and r.action != "rollback"), None)
+    origin = next((r for r in records if r.digest == previous and r.action not in NOT_PINS), None)
     return previous, origin.image if origin else None, origin.tag if origin else None, pinned_now.commit
 
 
@@ -118,13 +120,15 @@ def rollback(repo_url: str, *, catalog: Catalog, services: Sequence[str], enviro
              build_url: str | None = None,
              workdir: Path | None = None) -> tuple[list[Target], list[BumpResult | GantryError]]:
     """Roll ``services`` back in ``environment`` and hold them (see the module docstring): the
-    targets and, per service, its result or its own error (not written with ``dry_run``).
+    targets and, per service, its result or its own error; with ``dry_run`` nothing is written and
+    each is None (would pin) or the guard's refusal (e.g. a freeze window) the write would meet.
     ``stamp``: break-glass and the environment's freeze windows (its ``by``/``reason`` are replaced
     by these). ``workdir``: a checkout directory to reuse (fetched and reset; default: a temporary clone)."""
     if not services:
         raise BadInput("gitops rollback", "name at least one --service")
     if not (reason or "").strip():
         raise BadInput("gitops rollback: --reason", "required (recorded in the hold and the commit)")
+    reason, by = require_line("gitops rollback", "--reason", reason), require_line("gitops rollback", "--by", by)
     clock = now or utcnow
     stamp = replace(stamp or Stamp(), by=by, reason=reason)
     tmp = Path(tempfile.mkdtemp(prefix="gantry-rollback-"))
@@ -132,8 +136,6 @@ def rollback(repo_url: str, *, catalog: Catalog, services: Sequence[str], enviro
         from .git import checkout
         wd = checkout(repo_url, catalog.gitops_branch, workdir or tmp / "repo")
         targets = plan_rollback(wd, catalog, services, environment, freight)
-        if dry_run:
-            return targets, []
         edits = []
         for t in targets:
             env = catalog.service(t.service).environment(environment)
@@ -143,7 +145,18 @@ def rollback(repo_url: str, *, catalog: Catalog, services: Sequence[str], enviro
                                  env.values_key, t.image, t.digest, t.tag, build_url, "rollback",
                                  per_service=True, hold=hold,
                                  **{**stamp.fields(), "trailers": [*stamp.trailers, f"Rollback-From: {t.source}"]}))
+        if dry_run:   # the write path's guards (freeze windows) on this checkout, nothing written
+            return targets, [_refusal(wd, edit, clock()) for edit in edits]
         results = write_edits(repo_url, catalog.gitops_branch, edits, workdir=wd, writers=writers, now=clock)
         return targets, results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refusal(checkout: Path, edit: PinEdit, at: datetime) -> GantryError | None:
+    """What the write path's guards say of ``edit`` at ``at``: None (it would be written) or the refusal."""
+    try:
+        run_guards(checkout, edit, at)
+    except GantryError as exc:
+        return exc
+    return None

@@ -48,7 +48,7 @@ COMMANDS: dict[str, Command] = {
     "jobs": Command("pipeline_lib.commands.jobs", "render, diff and update Jenkins jobs from the catalog"),
     "webhook": Command("pipeline_lib.commands.webhook", "GitHub webhook receiver that starts Jenkins builds"),
     "infra": Command("pipeline_lib.commands.infra", "Terraform in infra/: check, sync catalog values, CLI config"),
-    "event": Command("pipeline_lib.commands.event", "event environment: schedule, lifecycle, cost, deploy"),
+    "event": Command("pipeline_lib.commands.event", "event environment: schedule, lifecycle, cost, deploy, load gate, readiness, sweep"),
     "dr": Command("pipeline_lib.commands.dr",
                   "image disaster recovery: fail an environment over to the replica registry (and back)"),
     "notify": Command("pipeline_lib.commands.notify", "post the build result to Slack"),
@@ -64,13 +64,27 @@ COMMANDS: dict[str, Command] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS.values()))
 
 
+_PROG = "_gantry_parser_prog"   # the namespace attribute naming the innermost (sub)command parsed
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one ``gantry: …`` line and exit code 2."""
+    """argparse that reports usage errors as one ``gantry: …`` line and exit code 2, naming the
+    (sub)command: arguments no parser knows are reported by the root parser, so each parser
+    records its ``prog`` in the namespace and the innermost one (recorded first) names them."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        ns, rest = self.parse_known_args(args, namespace)
+        prog = vars(ns).pop(_PROG, self.prog)
+        if rest:
+            self._fail(prog, f"unrecognized arguments: {' '.join(rest)}")
+        return ns
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         """Also replaces each :class:`~pipeline_lib.core.settings.FromSetting` default by its value in
         ``settings`` (the root parser's, set by :func:`build_parser`)."""
         ns, rest = super().parse_known_args(args, namespace)
+        if not hasattr(ns, _PROG):   # set already: a subcommand's parser (inner) ran
+            setattr(ns, _PROG, self.prog)
         settings = getattr(ns, "settings", None)
         if settings is not None:
             from pipeline_lib.core.settings import FromSetting
@@ -81,8 +95,11 @@ class _Parser(argparse.ArgumentParser):
         return ns, rest
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"gantry: {self.prog.removeprefix('gantry').strip() or 'usage'}: {message}"
-                  f" (see '{self.prog} --help')\n")
+        self._fail(self.prog, message)
+
+    def _fail(self, prog: str, message: str) -> None:
+        self.exit(EXIT_BAD_INPUT, f"gantry: {prog.removeprefix('gantry').strip() or 'usage'}: {message}"
+                  f" (see '{prog} --help')\n")
 
 
 def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:

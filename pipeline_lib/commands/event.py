@@ -1,5 +1,5 @@
 """``gantry event``: schedule the event stack, run its lifecycle step, estimate its cost, deploy a fix,
-run the load gate."""
+run the load gate, go/no-go before the sale, sweep what a destroy left, the cost ledger."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from pipeline_lib.core.settings import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window
-from .options import add_catalog, add_dry_run, add_env, add_format
+from ..event.ledger import DEFAULT_LEDGER
+from .options import add_catalog, add_dry_run, add_env, add_format, add_registry_for
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 
@@ -33,7 +34,7 @@ def _duration(flag: str, raw: str) -> timedelta:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("event", help="event environment: schedule, lifecycle, cost, deploy")
+    parser = sub.add_parser("event", help="event environment: schedule, lifecycle, cost, deploy, load gate, readiness, sweep")
     esub = parser.add_subparsers(dest="event_command", metavar="ACTION", parser_class=type(parser))
     parser.set_defaults(func=lambda a: parser.print_help() or 2)
 
@@ -70,12 +71,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--window", default="2h", help="retry window (default 2h)")
     lc.add_argument("--retry-interval", default="60s")
     lc.add_argument("--sync-wait", default="30m", help="wait per attempt for the DMS final sync")
+    lc.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER,
+                    help="cost ledger: create opens the event's entry, destroy closes it (default: %(default)s)")
+    lc.add_argument("--no-sweep", action="store_true",
+                    help="destroy: do not check for resources the destroy left behind")
     lc.set_defaults(func=_lifecycle)
 
-    cost = esub.add_parser("cost", help="event stack cost for its lifetime vs always on")
+    cost = esub.add_parser("cost", help="event stack cost for its lifetime vs always on; --history: the ledger",
+                           description="With --start/--end: the estimate. With --history: every event's "
+                                       "recorded hours and cost from the ledger the lifecycle appends.")
     cost.add_argument("--name", default="event")
-    cost.add_argument("--start", required=True)
-    cost.add_argument("--end", required=True)
+    cost.add_argument("--start")
+    cost.add_argument("--end")
+    cost.add_argument("--history", action="store_true", help="show the cost ledger instead of an estimate")
+    cost.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER, help="cost ledger (default: %(default)s)")
+    add_format(cost)
     cost.add_argument("--tz", default="Asia/Seoul")
     cost.add_argument("--destroy-delay", default="1h")
     cost.add_argument("--period-hours", type=float, default=HOURS_PER_MONTH,
@@ -120,6 +130,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dry_run(lt, help="print the plan (target, profile, thresholds); run nothing")
     add_format(lt)
     lt.set_defaults(func=_loadtest)
+    _register_readiness(esub)
+    _register_sweep(esub)
+
+
+def _register_readiness(esub: argparse._SubParsersAction) -> None:
+    rd = esub.add_parser("readiness", help="go/no-go before the sale: stack, digests, evidence, Tokyo copy, DMS, "
+                                           "alert routing, load gate",
+                         description="Exit 0: go; 1: no-go (each failed check on one line); 2: cannot evaluate. "
+                                     "Writes readiness.md and readiness.json to --out and posts to Slack when "
+                                     "SLACK_WEBHOOK_URL is set.")
+    add_env(rd, default="event", help="an ecs-fargate environment of the catalog")
+    add_catalog(rd)
+    rd.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    rd.add_argument("--cluster", help="ECS cluster (default: the environment's name)")
+    rd.add_argument("--region", help="AWS region (default: the environment's aws_region)")
+    rd.add_argument("--final-sync-task", default="event-final-sync", help="DMS task id (default: %(default)s)")
+    rd.add_argument("--tf-state", type=Path, help="read this Terraform state file instead of running "
+                                                   "'terraform output -json' in --event-root")
+    rd.add_argument("--event-root", type=Path, default=Path("infra/envs/event"))
+    rd.add_argument("--terraform", default=FromSetting("terraform"), help="terraform command (default: %(default)s)")
+    am = rd.add_mutually_exclusive_group()
+    am.add_argument("--alertmanager-config", type=Path, help="Alertmanager configuration file to test routes in")
+    am.add_argument("--alertmanager-url", help="a running Alertmanager whose configuration amtool tests")
+    rd.add_argument("--alert-label", action="append", default=None, metavar="NAME=VALUE",
+                    help="labels of the tested alert (repeatable; default: the event lifecycle alert's)")
+    rd.add_argument("--alert-receiver", action="append", default=None, metavar="NAME",
+                    help="receiver(s) the alert must reach, in order (default: slack-oncall)")
+    rd.add_argument("--loadtest", type=Path, default=Path("reports/loadtest/loadtest.json"),
+                    help="the load gate's verdict (default: %(default)s)")
+    rd.add_argument("--loadtest-max-age", default="6h", help="the load gate must have passed within this (default 6h)")
+    add_registry_for(rd)
+    rd.add_argument("--out", type=Path, default=Path("reports/readiness"), help="report directory (default: %(default)s)")
+    rd.add_argument("--no-slack", action="store_true", help="do not post to Slack")
+    add_format(rd)
+    rd.set_defaults(func=_readiness)
+
+
+def _register_sweep(esub: argparse._SubParsersAction) -> None:
+    sw = esub.add_parser("sweep", help="find (and delete) what the event stack's destroy left behind, priced",
+                         description="Exit 0: nothing left (final snapshots are kept on purpose); 1: leftovers "
+                                     "remain (--dry-run: any found); 2: AWS error.")
+    add_env(sw, default="event", help="the stack's Environment tag")
+    add_catalog(sw)
+    sw.add_argument("--region", help="AWS region (default: the environment's aws_region)")
+    sw.add_argument("--db-instance", default="event", help="the stack's DB (its final snapshots are kept)")
+    add_dry_run(sw, help="list what is left, delete nothing")
+    add_format(sw)
+    sw.set_defaults(func=_sweep)
 
 
 def _session(region: str) -> boto3.session.Session:
@@ -176,18 +234,32 @@ def _lifecycle(args: argparse.Namespace) -> int:
         window_seconds=_duration("--window", args.window).total_seconds(),
         retry_interval=_duration("--retry-interval", args.retry_interval).total_seconds(),
         sync_wait_seconds=_duration("--sync-wait", args.sync_wait).total_seconds(),
-        gitops_repo=args.gitops_repo, catalog_path=args.catalog)
+        gitops_repo=args.gitops_repo, catalog_path=args.catalog, sweep=not args.no_sweep, ledger_path=args.ledger)
     outcome = Handler(cfg, _session(args.region)).run(args.step)
     print(f"event {args.name}: {args.step} done after {outcome.attempts} attempt(s)")
     return EXIT_OK
 
 
 def _cost(args: argparse.Namespace) -> int:
+    if args.history:
+        from ..event.ledger import read_ledger, render_history
+        events = read_ledger(args.ledger)
+        print(json.dumps({"ledger": str(args.ledger), "events": events}, indent=2) if args.format == "json"
+              else render_history(events))
+        return EXIT_OK
+    if not args.start or not args.end:
+        raise GantryError("event cost", "--start and --end are required (or --history)")
     window = parse_window(args.name, args.start, args.end, args.tz, _duration("--destroy-delay", args.destroy_delay))
     if args.period_hours < window.lifetime_hours:
         raise GantryError("event cost: --period-hours", f"{args.period_hours:g} h is shorter than the stack's "
                           f"lifetime ({window.lifetime_hours:g} h)")
-    print(render(estimate(load_catalog(args.catalog), window, args.period_hours), window))
+    est = estimate(load_catalog(args.catalog), window, args.period_hours)
+    if args.format == "json":
+        print(json.dumps({"event": window.name, "hours": est.lifetime_hours, "hourly_usd": est.hourly,
+                          "event_usd": est.event_cost, "always_on_usd": est.always_on_cost, "saving": est.saving},
+                         indent=2))
+    else:
+        print(render(est, window))
     return EXIT_OK
 
 
@@ -261,3 +333,85 @@ def _loadtest(args: argparse.Namespace) -> int:
     for check in verdict.missed:
         print(f"gantry: event loadtest: threshold missed: {check.describe()}", file=sys.stderr)
     return EXIT_OK if verdict.passed else EXIT_CHECK_FAILED
+
+
+def _ecs_environment(catalog, env: str, where: str):
+    environment = catalog.environments.get(env)
+    if environment is None:
+        raise GantryError(f"{where}: --env", f"no environment {env!r} in the catalog")
+    return environment
+
+
+def _readiness(args: argparse.Namespace) -> int:
+    from ..event.readiness import ALERT_LABELS, ALERT_RECEIVERS, Inputs, evaluate
+    from ..image.registry import registry_for
+    from pipeline_lib.core.fileio import write_atomic
+    catalog = load_catalog(args.catalog)
+    env = _ecs_environment(catalog, args.env, "event readiness")
+    region = args.region or env.aws_region
+    session = _session(region)
+    overrides = dict(args.registry_for)
+    cmd = tuple(shlex.split(args.terraform))
+    if not cmd:
+        raise GantryError("event readiness: --terraform", "is empty")
+    for label in args.alert_label or []:
+        if "=" not in label:
+            raise GantryError("event readiness: --alert-label", f"{label!r} is not NAME=VALUE")
+    inputs = Inputs(
+        catalog=catalog, environment=args.env, aws=lambda name: session.client(name, region_name=region),
+        registry=registry_for, host_for=lambda r: overrides.get(r) or catalog.ecr_host(r),
+        gitops_repo=args.repo or catalog.gitops_repo, cluster=args.cluster or args.env,
+        final_sync_task_id=args.final_sync_task, tf_state=args.tf_state, event_root=args.event_root,
+        terraform_cmd=cmd, alertmanager_config=args.alertmanager_config, alertmanager_url=args.alertmanager_url,
+        alert_labels=tuple(args.alert_label or ALERT_LABELS), alert_receivers=tuple(args.alert_receiver or ALERT_RECEIVERS),
+        loadtest=args.loadtest, loadtest_max_age=_duration("--loadtest-max-age", args.loadtest_max_age))
+    report = evaluate(inputs, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "readiness.json", json.dumps(report.to_json(), indent=2) + "\n")
+    write_atomic(args.out / "readiness.md", report.markdown())
+    webhook = getattr(getattr(args, "settings", None), "slack_webhook_url", None)
+    if webhook and not args.no_slack:
+        from ..notify.slack import post_slack
+        try:
+            post_slack(webhook, report.slack())
+        except GantryError as exc:
+            print(f"gantry: warning: {exc}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for r in report.results:
+            print(f"{r.status.upper():<5} {r.name}: {r.detail}")
+        print(f"event readiness {args.env}: {report.verdict.upper()} (report: {args.out}/readiness.md)")
+    for r in report.failed():
+        print(f"gantry: event readiness: {report.verdict}: {r.name}: {r.detail}", file=sys.stderr)
+    return report.exit_code
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ..event.sweep import Sweeper, monthly_total, remaining, render
+    from botocore.exceptions import BotoCoreError, ClientError
+    catalog = load_catalog(args.catalog)
+    env = _ecs_environment(catalog, args.env, "event sweep")
+    region = args.region or env.aws_region
+    session = _session(region)
+    clients: dict = {}
+
+    def aws(name: str):
+        if name not in clients:
+            clients[name] = session.client(name, region_name=region)
+        return clients[name]
+    sweeper = Sweeper(aws, catalog, args.env, args.db_instance)
+    try:
+        items = sweeper.find()
+        if not args.dry_run:
+            items = sweeper.delete(items)
+    except (ClientError, BotoCoreError) as exc:
+        raise GantryError("event sweep", str(exc)) from None
+    left = remaining(items)
+    if args.format == "json":
+        print(json.dumps({"environment": args.env, "dry_run": args.dry_run, "remaining": len(left),
+                          "monthly_usd": round(monthly_total(items), 4),
+                          "resources": [i.to_json() for i in items]}, indent=2))
+    else:
+        print(render(items))
+    return 1 if left else EXIT_OK

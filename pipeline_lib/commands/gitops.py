@@ -381,14 +381,18 @@ def _wait(args: argparse.Namespace) -> int:
 
 
 # -- holds, rollback, freeze windows, history (issue 24: a rollback that sticks, freezes, records) --
-def add_guard_opts(p: argparse.ArgumentParser) -> None:
-    """``--by``, ``--break-glass``, ``--reason`` of a command that writes pins."""
-    p.add_argument("--by", default=FromSetting("actor", "gantry"),
-                   help="who asks (the By: trailer; default: $GANTRY_ACTOR, $BUILD_USER_ID, $GIT_AUTHOR_NAME or gantry)")
+BY_HELP = "who asks (the By: trailer; default: $GANTRY_ACTOR, $BUILD_USER_ID, $GIT_AUTHOR_NAME or gantry)"
+
+
+def add_guard_opts(p: argparse.ArgumentParser, *, reason_required: bool = False) -> None:
+    """``--by``, ``--break-glass``, ``--reason`` of a command that writes pins (``reason_required``:
+    the command always needs ``--reason``, e.g. rollback; checked by the command, one line)."""
+    p.add_argument("--by", default=FromSetting("actor", "gantry"), help=BY_HELP)
     p.add_argument("--break-glass", action="store_true",
                    help="write even inside a freeze window: one commit with Break-Glass: true and Reason: trailers, "
                         "announced on Slack ($SLACK_WEBHOOK_URL, required); needs --reason")
-    p.add_argument("--reason", help="why (the Reason: trailer; required with --break-glass)")
+    p.add_argument("--reason", help="why (the Reason: trailer; required)" if reason_required
+                   else "why (the Reason: trailer; required with --break-glass)")
 
 
 def freeze_specs(catalog: Catalog, environment: str, *, calendar: bool = True) -> list:
@@ -419,15 +423,23 @@ def stamp(args: argparse.Namespace, catalog: Catalog, environment: str):
     the environment's freeze windows (checked by the write path at write time)."""
     from gitops.writeback import Stamp
     from pipeline_lib.core.freeze import to_json
-    if args.break_glass and not args.settings.slack_webhook_url:
-        raise GantryError("gitops: --break-glass", "needs $SLACK_WEBHOOK_URL: breaking glass is announced on Slack")
+    if args.break_glass:   # checked before anything is written: the announcement must be possible
+        url = args.settings.slack_webhook_url
+        if not url:
+            raise GantryError("gitops: --break-glass", "needs $SLACK_WEBHOOK_URL: breaking glass is announced on Slack")
+        from urllib.parse import urlsplit
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise GantryError("gitops: --break-glass", "$SLACK_WEBHOOK_URL is not an http(s) URL "
+                                                       "(breaking glass is announced on Slack)")
     return Stamp(by=args.by, reason=args.reason, break_glass=args.break_glass,
                  freeze=tuple(to_json(freeze_specs(catalog, environment))))
 
 
 def announce_break_glass(args: argparse.Namespace, results: list, environment: str) -> None:
     """Post one Slack message per break-glass commit (service, window, commit, who, why). A failed
-    post is an error (exit 2) after the commit: the message says the commit exists."""
+    post comes after the commit was pushed: the write happened, so it is not an error (the exit
+    code stays the write's) but a loud warning on stderr naming the commit, to announce by hand."""
     from ..notify.slack import post_slack
     for service, result in results:
         if isinstance(result, GantryError) or not getattr(result, "break_glass", None):
@@ -437,8 +449,9 @@ def announce_break_glass(args: argparse.Namespace, results: list, environment: s
         try:
             post_slack(args.settings.slack_webhook_url, text)
         except GantryError as exc:
-            raise GantryError("gitops: --break-glass", f"commit {str(result.commit)[:12]} was pushed but the Slack "
-                                                       f"announcement failed: {exc.what}") from None
+            print(f"gantry: warning: gitops: --break-glass: {service} {environment}: commit "
+                  f"{str(result.commit)[:12]} was written and pushed, but its Slack announcement failed "
+                  f"({exc.what}): announce it by hand", file=sys.stderr)
 
 
 def register_records(gsub: argparse._SubParsersAction) -> None:
@@ -448,15 +461,16 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
                                      "(or --to FREIGHT's), effect-checked, one commit per service that also sets a "
                                      "hold (.gantry/holds/ENV/SERVICE.json): bump and promote then refuse the "
                                      "service until 'gantry gitops hold release'. --reason is required (recorded in "
-                                     "the hold and the commit). Inside a freeze window it needs --break-glass. Exit 1: refused (freeze); 2: nothing to roll back to, bad input.")
+                                     "the hold and the commit). Inside a freeze window it needs --break-glass; --dry-run meets the same window. Exit 1: refused "
+                                     "(freeze); 2: nothing to roll back to, bad input.")
     add_catalog(rb)
     rb.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     add_env(rb, required=True)
     rb.add_argument("--service", action="append", required=True, help="service (repeatable)")
     rb.add_argument("--to", dest="freight", metavar="FREIGHT", help="pin this freight's digest instead")
     rb.add_argument("--build-url", default=FromSetting("build_url"))
-    add_guard_opts(rb)
-    add_dry_run(rb, help="show what would be pinned; write nothing")
+    add_guard_opts(rb, reason_required=True)
+    add_dry_run(rb, help="show what would be pinned and whether a freeze window refuses it; write nothing")
     add_format(rb)
     rb.set_defaults(func=_rollback)
 
@@ -469,7 +483,7 @@ def register_records(gsub: argparse._SubParsersAction) -> None:
         hp.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
         add_env(hp, required=True)
         hp.add_argument("--service", required=True)
-        hp.add_argument("--by", default=FromSetting("actor", "gantry"), help="who (default: $GANTRY_ACTOR or gantry)")
+        hp.add_argument("--by", default=FromSetting("actor", "gantry"), help=BY_HELP)
         add_dry_run(hp, help="show the hold in force and what would change; write nothing")
         add_format(hp)
     hs.add_argument("--reason", required=True)
@@ -549,29 +563,35 @@ def _rollback(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"dry_run": args.dry_run, "targets": [asdict(t) for t in targets],
                           "results": [({"error": r.what, "exit_code": r.exit_code} if isinstance(r, GantryError)
-                                       else asdict(r)) for r in results]}, indent=2))
+                                       else None if r is None else asdict(r)) for r in results]}, indent=2))
     else:
         for i, t in enumerate(targets):
             r = results[i] if i < len(results) else None
-            state = ("would pin" if r is None else f"refused: {r.what}" if isinstance(r, GantryError)
+            would = "would be " if args.dry_run else ""
+            state = ("would pin" if r is None
+                     else f"{would}{r.what if r.what.startswith('refused') else 'refused: ' + r.what}"
+                     if isinstance(r, GantryError)
                      else f"pinned, held; commit {str(r.commit)[:12]}" if r.commit else "already pinned; hold unchanged")
             print(f"rollback {t.service} {args.env}: {t.image}@{t.digest} ({t.source}): {state}")
     announce_break_glass(args, list(zip(args.service, results)), args.env)
-    if failed:
-        raise GantryError("gitops rollback", f"{len(failed)} of {len(results)} service(s) not rolled back: "
-                                             f"{failed[0].what}", exit_code=max(e.exit_code for e in failed),
-                          problems=[f"gitops rollback: {e.where}: {e.what}" for e in failed])
+    if failed:   # each refusal already names its service and environment (its `where`)
+        raise GantryError("gitops rollback", f"{len(failed)} of {len(results)} service(s) "
+                                             f"{'would not be' if args.dry_run else 'not'} rolled back: "
+                                             f"{failed[0].where}: {failed[0].what}",
+                          exit_code=max(e.exit_code for e in failed),
+                          problems=[f"{e.where}: {e.what}" for e in failed])
     return 0
 
 
 def _hold_set(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from gitops.holds import Hold, set_hold
+    from gitops.holds import Hold, require_line, set_hold
     from gitops.hostlock import Writers
+    by, reason = (require_line("gitops hold set", opt, v) for opt, v in (("--by", args.by), ("--reason", args.reason)))
     catalog = _load_catalog(args.catalog)
     catalog.service(args.service).environment(args.env)
-    hold = Hold(args.env, args.service, args.by, args.reason,
+    hold = Hold(args.env, args.service, by, reason,
                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
     if args.dry_run:
         return _hold_dry_run(args, catalog, "set", hold)
@@ -586,24 +606,41 @@ def _hold_set(args: argparse.Namespace) -> int:
 
 
 def _hold_release(args: argparse.Namespace) -> int:
-    from gitops.holds import release_hold
+    from gitops.holds import release_hold, require_line
     from gitops.hostlock import Writers
+    by, reason = (require_line("gitops hold release", opt, v) for opt, v in (("--by", args.by), ("--reason", args.reason)))
     catalog = _load_catalog(args.catalog)
     if args.dry_run:
         return _hold_dry_run(args, catalog, "release", None)
-    commit, hold = release_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.env, args.service,
-                                by=args.by, reason=args.reason, writers=Writers.from_settings(args.settings))
+    commit, hold, corrupt = release_hold(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.env,
+                                         args.service, by=by, reason=reason,
+                                         writers=Writers.from_settings(args.settings))
+    if corrupt:
+        print(f"gantry: warning: gitops hold release {args.service} {args.env}: the hold file was unreadable "
+              f"({corrupt}); removed it", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps({"released": hold.__dict__, "commit": commit}, indent=2))
+        print(json.dumps({"released": None if corrupt else hold.__dict__, "corrupt": corrupt, "commit": commit},
+                         indent=2))
     else:
-        print(f"released {args.service} {args.env} ({hold.describe()}); commit {commit[:12]}")
+        print(f"released {args.service} {args.env} ({'unreadable hold file' if corrupt else hold.describe()}); "
+              f"commit {commit[:12]}")
     return 0
 
 
 def _hold_dry_run(args: argparse.Namespace, catalog: Catalog, action: str, new) -> int:
     from gitops.holds import read_hold
+    from pipeline_lib.core.errors import BadInput
     with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
-        current = read_hold(wd, args.env, args.service)
+        try:
+            current = read_hold(wd, args.env, args.service)
+        except BadInput as exc:
+            if action != "release":
+                raise
+            print(f"gantry: warning: {exc.where}: {exc.what}; release would remove it", file=sys.stderr)
+            print(json.dumps({"dry_run": True, "action": action, "current": None, "corrupt": exc.what, "new": None},
+                             indent=2) if args.format == "json"
+                  else f"would release the hold on {args.service} {args.env} (an unreadable hold file)")
+            return 0
     if action == "release" and current is None:
         raise GantryError(f"gitops hold release {args.service} {args.env}", "no hold is set")
     if args.format == "json":
@@ -637,7 +674,7 @@ def _freeze_status(args: argparse.Namespace) -> int:
     from pipeline_lib.core.freeze import active_at, parse_datetime, upcoming
     catalog = _load_catalog(args.catalog)
     try:
-        at = parse_datetime(args.at) if args.at else datetime.now(timezone.utc).replace(microsecond=0)
+        at = parse_datetime(args.at) if args.at is not None else datetime.now(timezone.utc).replace(microsecond=0)
     except ValueError as exc:
         raise GantryError("gitops freeze status: --at", str(exc)) from None
     envs = [args.env] if args.env else list(catalog.environments)
@@ -676,6 +713,8 @@ def _history(args: argparse.Namespace) -> int:
 
     from gitops.history import read_history
     catalog = _load_catalog(args.catalog)
+    if args.service is not None:
+        catalog.service(args.service)   # an unknown service is an error, not an empty history
     with _checkout_of(args.repo or catalog.gitops_repo, catalog.gitops_branch) as wd:
         records = read_history(wd, environment=args.env, service=args.service, limit=args.limit)
     if args.format == "json":

@@ -27,12 +27,20 @@ DEFAULT_ENV = "dev"
 ENV_HELP = "environment: " + ", ".join(ENVIRONMENT_NAMES)
 
 
+def nonempty_path(value: str) -> Path:
+    """argparse ``type=`` for a path option: an empty value (an unset ``$VAR`` in a Jenkins step)
+    is refused as a usage error naming the option, never read as ``.``."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path (name a file)")
+    return Path(value)
+
+
 def add_catalog(parser: argparse.ArgumentParser, *, default: Path | None = DEFAULT_CATALOG,
                 derived: str | None = None) -> None:
     """``--catalog FILE``; ``default=None`` with ``derived`` (what it defaults to) when the
-    command works the path out itself (e.g. from ``--jobs-dir``)."""
+    command works the path out itself (e.g. from ``--jobs-dir``). An empty value is refused."""
     shown = derived if default is None and derived else str(default)
-    parser.add_argument("--catalog", type=Path, default=default, metavar="FILE",
+    parser.add_argument("--catalog", type=nonempty_path, default=default, metavar="FILE",
                         help=f"service catalog file (default: {shown})")
 
 

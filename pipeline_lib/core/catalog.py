@@ -612,6 +612,8 @@ def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
     out: dict[str, SigningPolicy] = {}
     for name, value in data.items():
         path = f"signing.{name}"
+        if name not in ENVIRONMENT_NAMES:   # already reported as an unknown key
+            continue
         if name not in envs:
             problems.add(path, "environment is not defined under environments")
             continue
@@ -777,6 +779,8 @@ def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -
     out: dict[str, FreezePolicy] = {}
     for name, value in (data or {}).items():
         path = f"freeze.{name}"
+        if name not in ENVIRONMENT_NAMES:   # already reported as an unknown key
+            continue
         if name not in envs:
             problems.add(path, "environment is not defined under environments")
             continue

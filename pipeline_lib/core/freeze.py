@@ -148,6 +148,8 @@ def parse_spec(raw: Any) -> Spec:
         if duration > MAX_RECURRING:
             raise ValueError("for: a recurring window lasts at most 7d")
         tz = raw.get("tz")
+        if tz is None or (isinstance(tz, str) and not tz.strip()):
+            raise ValueError("tz: required (an IANA time zone, e.g. Asia/Seoul)")
         try:
             ZoneInfo(str(tz))
         except (ZoneInfoNotFoundError, ValueError):

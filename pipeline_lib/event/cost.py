@@ -1,7 +1,8 @@
 """What the event stack costs for its lifetime, against the same stack left always on.
 
 The price table is small and documented: AWS on-demand list prices for ap-northeast-2 (Seoul),
-USD, as published on the AWS pricing pages (checked 2026-11; rounded). Monthly-billed items
+USD, as published on the AWS pricing pages (:data:`PRICE_TABLE_DATE`; rounded; each row names its
+page in :data:`PRICE_SOURCES`). Monthly-billed items
 (WAF web ACLs and rules) are prorated over 730 hours, the month AWS bills by. Data transfer,
 requests and storage growth are excluded: they scale with traffic, not with the stack's lifetime.
 The quantities mirror infra/envs/event (terraform.tfvars and modules) and the catalog's replicas.
@@ -15,6 +16,8 @@ from pipeline_lib.core.catalog import Catalog
 from .schedule import EventWindow
 
 HOURS_PER_MONTH = 730.0
+PRICE_TABLE_DATE = "2026-11-15"      # when the rows below were read off the pricing pages
+PRICE_TABLE_SOURCE = "AWS on-demand list prices, ap-northeast-2, USD (https://aws.amazon.com/pricing/)"
 
 # USD per hour (per unit), ap-northeast-2 on-demand.
 PRICES: dict[str, tuple[float, str]] = {
@@ -29,7 +32,37 @@ PRICES: dict[str, tuple[float, str]] = {
     "waf_acl": (5.0 / HOURS_PER_MONTH, "WAF web ACL, $5/month prorated"),
     "waf_rule": (1.0 / HOURS_PER_MONTH, "WAF rule, $1/month prorated"),
 }
-SNAPSHOT_GB_MONTH = 0.095   # RDS snapshot storage beyond the free allowance, per GB-month
+# Where each row comes from (the service's pricing page, region Asia Pacific (Seoul)).
+PRICE_SOURCES: dict[str, str] = {
+    "fargate_vcpu": "https://aws.amazon.com/fargate/pricing/",
+    "fargate_gb": "https://aws.amazon.com/fargate/pricing/",
+    "rds_r6g_large": "https://aws.amazon.com/rds/postgresql/pricing/",
+    "redis_r6g_large": "https://aws.amazon.com/elasticache/pricing/",
+    "dms_c6i_large": "https://aws.amazon.com/dms/pricing/",
+    "nat_gateway": "https://aws.amazon.com/vpc/pricing/",
+    "alb": "https://aws.amazon.com/elasticloadbalancing/pricing/",
+    "vpc_endpoint": "https://aws.amazon.com/privatelink/pricing/",
+    "waf_acl": "https://aws.amazon.com/waf/pricing/",
+    "waf_rule": "https://aws.amazon.com/waf/pricing/",
+    "rds_snapshot_gb_month": "https://aws.amazon.com/rds/postgresql/pricing/ (backup storage)",
+    "ebs_snapshot_gb_month": "https://aws.amazon.com/ebs/pricing/ (snapshots, standard)",
+    "ecr_gb_month": "https://aws.amazon.com/ecr/pricing/ (storage)",
+    "logs_gb_month": "https://aws.amazon.com/cloudwatch/pricing/ (logs, archival storage)",
+    "secret_month": "https://aws.amazon.com/secrets-manager/pricing/",
+    "public_ipv4": "https://aws.amazon.com/vpc/pricing/ (public IPv4 address)",
+    "kms_key_month": "https://aws.amazon.com/kms/pricing/ (customer managed key; none while pending deletion)",
+}
+# What a resource left behind costs, per month (storage) or per hour (USD; same date and pages).
+LEFTOVER_PRICES: dict[str, tuple[float, str]] = {
+    "rds_snapshot_gb_month": (0.095, "RDS snapshot storage, per GB-month"),
+    "ebs_snapshot_gb_month": (0.05, "EBS snapshot (standard), per GB-month"),
+    "ecr_gb_month": (0.10, "ECR storage, per GB-month"),
+    "logs_gb_month": (0.0314, "CloudWatch Logs stored data, per GB-month"),
+    "secret_month": (0.40, "Secrets Manager secret, per month (charged as stored: an upper bound)"),
+    "public_ipv4": (0.005, "public IPv4 address, per hour"),
+    "kms_key_month": (1.0, "KMS customer managed key, per month"),
+}
+SNAPSHOT_GB_MONTH = LEFTOVER_PRICES["rds_snapshot_gb_month"][0]   # RDS snapshot storage beyond the free allowance, per GB-month
 FARGATE_TASK = (0.5, 1.0)   # vCPU, GB: the ecs-fargate module's defaults (cpu 512, memory 1024)
 AZS = 2
 INTERFACE_ENDPOINTS = 5     # ecr.api, ecr.dkr, sts, logs, secretsmanager

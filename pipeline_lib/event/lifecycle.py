@@ -3,7 +3,12 @@
 ``create``: ``terraform apply`` of ``infra/envs/event``.
 ``destroy``: (1) run the DMS final-sync task and wait until it has *completed* — event orders
 must reach prod; the destroy is refused while it has not; (2) take the final DB snapshot
-``<db>-<event>-final``; (3) ``terraform destroy``.
+``<db>-<event>-final``; (3) ``terraform destroy``; (4) sweep for what the destroy left behind
+(:mod:`pipeline_lib.event.sweep`: tagged resources, event-only ECR images, log groups, secrets
+pending deletion, ENIs, snapshots): any leftover fails the attempt, priced, so it is alerted.
+
+With a ledger (``ledger_path``), ``create`` opens the event's entry and a clean ``destroy`` closes
+it with the stack's cost (:mod:`pipeline_lib.event.ledger`).
 
 Every step is idempotent: a final sync that completed after the event end is not rerun, an
 existing snapshot is not retaken, and apply/destroy converge. A failed attempt is posted to
@@ -61,6 +66,9 @@ class LifecycleConfig:
     endpoint_url: str | None = None
     gitops_repo: str | None = None        # pin the event images from here before apply
     catalog_path: Path = Path("jobs/catalog.yaml")
+    environment: str = "event"            # the stack's Environment tag (the sweep's filter)
+    sweep: bool = True                    # after destroy, fail when anything tagged is left
+    ledger_path: Path | None = None       # the cost ledger (None: not recorded)
 
     @property
     def snapshot_id(self) -> str:
@@ -97,6 +105,7 @@ class Handler:
         self.cfg = cfg
         session = session or boto3.session.Session(region_name=cfg.region)
         kw = {"region_name": cfg.region, **({"endpoint_url": cfg.endpoint_url} if cfg.endpoint_url else {})}
+        self._client = lambda name: session.client(name, **kw)
         self.dms = session.client("dms", **kw)
         self.rds = session.client("rds", **kw)
         self.secrets = session.client("secretsmanager", **kw)
@@ -255,6 +264,60 @@ class Handler:
                                  f"{error_summary(proc.stderr or proc.stdout)}")
         actions.append(f"terraform {action}: ok")
 
+    # --- after destroy ---
+    def _catalog(self):
+        from pipeline_lib.core.catalog import load_catalog
+        try:
+            return load_catalog(self.cfg.catalog_path)
+        except GantryError as exc:
+            raise StepFailed(str(exc)) from None
+
+    def sweep(self, actions: list[str]) -> None:
+        """Fail the attempt when the destroy left anything of the stack (each priced)."""
+        from .sweep import Sweeper, remaining, summary
+        clients: dict[str, Any] = {}
+
+        def aws(name: str) -> Any:
+            if name not in clients:
+                clients[name] = self._client(name)
+            return clients[name]
+        try:
+            found = Sweeper(aws, self._catalog(), self.cfg.environment, self.cfg.db_instance_id).find()
+        except GantryError as exc:
+            raise StepFailed(f"sweep: {exc}") from None
+        if remaining(found):
+            for item in remaining(found):
+                self.log(f"event {self.cfg.event_name}: left behind: {item.kind} {item.key}: {item.detail}")
+            raise StepFailed(f"after terraform destroy: {summary(found)}; list them with 'gantry event sweep "
+                             f"--env {self.cfg.environment} --dry-run', delete them with 'gantry event sweep'")
+        actions.append(f"sweep: nothing left behind ({len(found)} kept on purpose)")
+
+    def _db_created(self) -> datetime | None:
+        try:
+            dbs = self.rds.describe_db_instances(DBInstanceIdentifier=self.cfg.db_instance_id)["DBInstances"]
+        except ClientError:
+            return None
+        return _utc(dbs[0].get("InstanceCreateTime")) if dbs else None
+
+    def ledger(self, step: str, actions: list[str], db_created: datetime | None = None) -> None:
+        """Open (create) or close (destroy) the event's ledger entry; a ledger fault fails the attempt."""
+        if self.cfg.ledger_path is None:
+            return
+        from .ledger import close_event, open_event
+        now = datetime.now(timezone.utc)
+        try:
+            if step == "create":
+                open_event(self.cfg.ledger_path, self.cfg.event_name, now)
+                return
+            entry = close_event(self.cfg.ledger_path, self.cfg.event_name, now, self._catalog(), db_created)
+        except GantryError as exc:
+            raise StepFailed(str(exc)) from None
+        if entry is None:
+            self.log(f"gantry: event {self.cfg.event_name}: ledger: no creation time known: not recorded")
+        else:
+            actions.append(f"ledger: {entry['hours']:g} h, {entry['event_usd']:,.2f} USD "
+                           f"(saving {entry['saving'] * 100:.1f} % against always on)")
+
     # --- entry point ---
     def attempt(self, step: str) -> list[str]:
         actions: list[str] = []
@@ -262,10 +325,15 @@ class Handler:
             if step == "create":
                 self.pin_images(actions)
                 self.terraform("apply", actions)
+                self.ledger("create", actions)
             else:
                 self.final_sync(actions)
                 self.final_snapshot(actions)
+                db_created = self._db_created() if self.cfg.ledger_path else None
                 self.terraform("destroy", actions)
+                if self.cfg.sweep:
+                    self.sweep(actions)
+                self.ledger("destroy", actions, db_created)
         except (ClientError, BotoCoreError) as exc:
             raise StepFailed(_aws_msg(exc)) from None
         return actions

@@ -51,6 +51,8 @@ def test_absolute_window_is_half_open_and_needs_an_offset() -> None:
      "freeze.prod.windows[0].for: a recurring window lasts at most 7d"),
     ({"windows": [{"name": "a", "every": ["fri"], "at": "10:00", "for": "1h", "tz": "Mars/Base"}]},
      "freeze.prod.windows[0].tz: unknown time zone"),
+    ({"windows": [{"name": "a", "every": ["fri"], "at": "10:00", "for": "1h"}]},   # trial item 15
+     "freeze.prod.windows[0].tz: required (an IANA time zone"),
     ({"windows": "always"}, "freeze.prod.windows: must be a list"),
     ({"event_calender": "x"}, "freeze.prod"),
 ])
@@ -59,3 +61,13 @@ def test_catalog_freeze_errors_name_the_field(entry: dict, where: str) -> None:
     with pytest.raises(GantryError) as info:
         parse_catalog({**data, "freeze": {"prod": entry}}, "cat.yaml")
     assert any(f"cat.yaml: {where}" in line for line in info.value.problems), info.value.problems
+
+
+@pytest.mark.parametrize("section", ["freeze", "signing"])
+def test_an_unknown_environment_is_one_problem(section: str) -> None:
+    """Trial item 24: ``freeze: {staging: …}`` was two lines (unknown key + not defined)."""
+    data = unwrap(load_yaml_file(SHIPPED))
+    with pytest.raises(GantryError) as info:
+        parse_catalog({**data, section: {"staging": {}}}, "cat.yaml")
+    assert [p for p in info.value.problems if "staging" in p] == [
+        f"cat.yaml: {section}.staging: unknown key (allowed: dev, event, prod)"], info.value.problems

@@ -118,7 +118,8 @@ def test_destroy_refuses_until_final_sync_completes_then_is_idempotent(stack, te
     outcome = handler.run("destroy")
     assert outcome.attempts == 1
     assert outcome.actions == ["final sync: already completed", "snapshot event-spring-sale-final: created",
-                               "terraform destroy: ok"]
+                               "terraform destroy: ok",
+                               "sweep: nothing left behind (1 kept on purpose)"]
     assert _snapshots(stack) == ["event-spring-sale-final"]
     assert terraform[1].read_text().splitlines() == ["init -input=false -no-color", "destroy -auto-approve -input=false -no-color"]
 

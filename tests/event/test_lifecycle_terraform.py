@@ -24,6 +24,7 @@ import pytest
 from gitops.bump import bump, default_image
 from pipeline_lib.cli import main
 from pipeline_lib.core.catalog import Catalog, load_catalog
+from pipeline_lib.event.readiness import Inputs, evaluate
 from pipeline_lib.infra.check import resolve_cli_config
 from pipeline_lib.infra.localaws import write_local_state, write_overrides
 from pipeline_lib.localparts.moto_server import MotoServer
@@ -130,7 +131,16 @@ def _dms_stand_in(url: str) -> tuple[object, str]:
 def _lifecycle(step: str, root: Path, end: datetime, *extra: str) -> int:
     return main(["event", "lifecycle", "--name", "spring-sale", "--step", step, "--event-end", end.isoformat(),
                  "--region", REGION, "--event-root", str(root), "--catalog", str(CATALOG),
+                 "--ledger", str(root.parent.parent.parent / "ledger.json"),
                  "--window", "1s", "--retry-interval", "1s", *extra])
+
+
+def _readiness_inputs(catalog: Catalog, repo: Path, tmp: Path) -> Inputs:
+    def unused(_: str) -> object:
+        raise AssertionError("not used by the stack and digest checks")
+    return Inputs(catalog=catalog, environment="event", aws=lambda name: boto3.client(name, region_name=REGION),
+                  registry=unused, host_for=unused, gitops_repo=repo.as_uri(), cluster="event",
+                  tf_state=tmp / "event.tfstate")
 
 
 def _event_vpcs(ec2) -> list[dict]:
@@ -180,6 +190,11 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
     repos = {s.name: s.environment("event").ecr_repository for s in catalog.services_in("event")}
     assert sorted(images.values()) == sorted(f"{catalog.registry_host}/{repos[name]}@{d}" for name, d in pinned.items())
 
+    # the go/no-go's stack and digest checks agree with what Terraform really created
+    ready = evaluate(_readiness_inputs(catalog, gitops_repo, tmp_path), only=["stack-applied", "digests-pinned"])
+    assert [(r.name, r.status) for r in ready.results] == [("stack-applied", "pass"), ("digests-pinned", "pass")], \
+        ready.to_json()
+
     db = aws["rds"].describe_db_instances(DBInstanceIdentifier="event")["DBInstances"][0]
     assert db["MultiAZ"] and db["StorageEncrypted"] and not db["DeletionProtection"]
     assert [lb["LoadBalancerName"] for lb in aws["elbv2"].describe_load_balancers()["LoadBalancers"]] == ["event-alb"]
@@ -224,4 +239,17 @@ def test_create_then_destroy_with_real_terraform(moto: MotoServer, catalog: Cata
     assert logs.describe_log_groups(logGroupNamePrefix="/ecs/event")["logGroups"] == []
     assert aws["ec2"].describe_security_groups(Filters=[{"Name": "tag:Environment", "Values": ["event"]}])[
         "SecurityGroups"] == []
+    after = evaluate(_readiness_inputs(catalog, gitops_repo, tmp_path), only=["stack-applied"])
+    assert after.results[0].status == "fail" and "not applied" in after.results[0].detail
+    # the sweep (the lifecycle ran it: destroy succeeded) finds 0 tagged leftovers; the final snapshot is kept
+    assert "sweep: nothing left behind (1 kept on purpose)" in err
+    assert main(["event", "sweep", "--env", "event", "--catalog", str(CATALOG), "--region", REGION,
+                 "--dry-run", "--format", "json"]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    assert swept["remaining"] == 0
+    assert [(r["kind"], r["status"]) for r in swept["resources"]] == [("rds-snapshot", "kept")]
+    # and the ledger has the event, costed from create to destroy
+    ledger = json.loads((tmp_path / "ledger.json").read_text())["events"]
+    assert [(e["event"], e["status"]) for e in ledger] == [("spring-sale", "destroyed")]
+    assert ledger[0]["hours"] > 0 and ledger[0]["event_usd"] > ledger[0]["snapshot_usd"]
     print(f"\nevent stack on moto: apply {apply_s:.0f}s, destroy {destroy_s:.0f}s")

@@ -50,3 +50,11 @@ def test_promotion_guards_refuse_held_and_frozen_freight(tmp_path) -> None:
     assert "xmas" in frozen and "--break-glass" in frozen
     assert freeze.promotion_guard_for(windows, break_glass="outage")(plan) == []
     assert freeze.promotion_guard_for(windows)(SimpleNamespace(**{**plan.__dict__, "now": at.replace(month=11)})) == []
+
+
+def test_hold_and_release_records_name_their_action_after_service() -> None:
+    """Trial item 6: hold/release commits put ``Gantry-Action`` inside the service's group, pin no digest."""
+    (hold,) = parse_commit("a" * 40, "d", "hold(x): dev: r", "Service: x\nEnvironment: dev\nGantry-Action: hold\n"
+                           "By: alice\nReason: r\n", "")
+    assert (hold.action, hold.service, hold.environment, hold.by, hold.digest) == ("hold", "x", "dev", "alice", None)
+    assert parse_commit("b" * 40, "d", "chore: x", "Service: x\nEnvironment: dev\n", "") == []

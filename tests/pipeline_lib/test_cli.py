@@ -50,3 +50,20 @@ def test_bad_option_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--registry-port" in err
+
+
+@pytest.mark.parametrize(("argv", "where"), [
+    (["config", "show", "--bogus"], "gantry: config show: unrecognized arguments: --bogus"),
+    (["gitops", "hold", "list", "--bogus", "x"], "gantry: gitops hold list: unrecognized arguments: --bogus x"),
+    (["event", "cost", "--bogus"], "gantry: event cost: unrecognized arguments: --bogus"),
+    (["--bogus"], "gantry: usage: unrecognized arguments: --bogus"),
+])
+def test_unknown_options_name_the_subcommand(argv: list[str], where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial item 21: argparse reports leftovers from the root parser; the line names the subcommand."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(where), err
+    prog = where.split(": ")[1]
+    assert f"(see 'gantry{'' if prog == 'usage' else ' ' + prog} --help')" in err

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_lib.cli import build_parser, main
+from pipeline_lib.commands.options import nonempty_path
 from pipeline_lib.core.catalog import ENVIRONMENT_NAMES
 
 
@@ -33,7 +34,7 @@ def test_catalog_is_a_path_with_one_help_text() -> None:
     found = _options("--catalog")
     assert len(found) > 5
     for prog, action in found:
-        assert action.type is Path, prog
+        assert action.type is nonempty_path and action.type("x") == Path("x"), prog
         assert action.default in (None, Path("jobs/catalog.yaml")), prog
         assert action.help.startswith("service catalog file (default: "), prog
 
@@ -45,7 +46,7 @@ def test_env_is_validated_against_the_catalog_names() -> None:
         assert tuple(action.choices) == ENVIRONMENT_NAMES, prog
         if isinstance(action, argparse._AppendAction):      # repeatable filter: none given = every env
             assert action.default is None, prog
-        elif prog.endswith(("event deploy", "event loadtest")):   # the event stack's own commands
+        elif prog.endswith(("event deploy", "event loadtest", "event readiness", "event sweep")):   # the event stack's own commands
             assert action.default == "event", prog
         elif prog.endswith("image verify"):                  # --env ENV or --key PUB, one required
             assert action.default is None, prog
@@ -75,3 +76,15 @@ def test_an_unknown_environment_is_one_usage_error(argv: list[str], capsys: pyte
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --env: invalid choice" in err
+
+
+@pytest.mark.parametrize("argv", [["catalog", "check"], ["gitops", "history"], ["gitops", "freeze", "status"]])
+def test_an_empty_catalog_path_is_refused_naming_the_option(argv: list[str],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial item 18: ``--catalog ""`` (an unset $VAR) was read as '.': "is a directory"."""
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--catalog", ""])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"gantry: {' '.join(argv)}: argument --catalog: an empty path (name a file) "
+                   f"(see 'gantry {' '.join(argv)} --help')\n")

@@ -98,7 +98,7 @@ module "monitoring" {
   slack_workspace_id    = var.slack_workspace_id
   slack_channel_id      = var.slack_alarm_channel_id
   force_destroy_archive = true
-  log_group_names       = [for name in keys(var.services) : "/ecs/${local.name}/${name}"]
+  log_group_names       = module.ecs.log_group_names # a reference: the subscription filters wait for the groups
 
   alarms = {
     rds-cpu = {

@@ -12,3 +12,8 @@ output "task_security_group_ids" {
   description = "Service name => security group of its tasks."
   value       = { for k, sg in aws_security_group.this : k => sg.id }
 }
+
+output "log_group_names" {
+  description = "The services' log group names (a reference: whatever subscribes to them waits for them)."
+  value       = [for lg in aws_cloudwatch_log_group.this : lg.name]
+}
