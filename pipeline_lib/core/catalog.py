@@ -188,6 +188,28 @@ class SigningPolicy:
     configured: bool = True
 
 
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """``"30m"`` -> 1800: an integer and one unit, s, m, h or d (:data:`_DURATION`); ValueError otherwise."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h or 1d")
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """The ``promotion:`` section: freight is recorded when a bump lands in ``source`` (dev) and
+    promoted only once its Argo CD Application there has been Synced and Healthy at the pinning
+    commit for ``soak_seconds`` (from ``soak``, e.g. ``30m``)."""
+
+    soak_seconds: int = 1800
+    source: str = "dev"
+
+
 @dataclass(frozen=True)
 class LoadStep:
     """One request of the load profile's mix: ``method`` ``path`` on the target, picked with
@@ -255,6 +277,7 @@ class Catalog:
     gitops_batch_window_ms: int = 200  # bumps arriving within this window share a batch
     signing: dict[str, SigningPolicy] | None = None
     """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
     event_load: LoadProfile | None = None
     """``event.load``: the load gate's traffic profile and thresholds (None: not configured)."""
     freeze: dict[str, FreezePolicy] = field(default_factory=dict)
@@ -666,6 +689,28 @@ def _parse_signing(raw: Any, envs: set[str], base: Path | None,
     return out
 
 
+def _parse_promotion(raw: Any, envs: dict[str, Environment], problems: _Problems) -> PromotionPolicy:
+    """``promotion: {soak: 30m, source: dev}``: each key optional (defaults: :class:`PromotionPolicy`)."""
+    if raw is None:
+        return PromotionPolicy()
+    m = _mapping(raw, "promotion", problems, {"soak", "source"})
+    if m is None:
+        return PromotionPolicy()
+    soak = PromotionPolicy.soak_seconds
+    value = m.get("soak")
+    if value is not None:
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"must be a string like 30m, got {_kind(value)}")
+            soak = duration_seconds(value)
+        except ValueError as exc:
+            problems.add("promotion.soak", str(exc))
+    source = _string(m, "source", "promotion", problems, default="dev") or "dev"
+    if envs and source not in envs:
+        problems.add("promotion.source", f"environment {source!r} is not defined under environments")
+    return PromotionPolicy(soak, source)
+
+
 _LOAD_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 MAX_LOAD_SECONDS = 24 * 3600.0   # a load test longer than a day is a typo, not a plan
 _LOAD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -830,7 +875,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
         if unwrapped is data:
             raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
         data = unwrapped
-    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze"},
+    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze",
+                                            "promotion"},
                    {"version", "defaults", "environments", "services"})
     if top is None:
         raise GantryError(source, problems.lines[0].split(": ", 1)[1], problems=problems.lines)
@@ -862,6 +908,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     signing = _parse_signing(top.get("signing"), defined, base, problems)
     event_load = _parse_event(top.get("event"), defined, problems)
     freeze = _parse_freeze(top.get("freeze"), envs, problems)
+    promotion = _parse_promotion(top.get("promotion"), envs, problems)
 
     services: list[Service] = []
     raw_services = top.get("services")
@@ -894,7 +941,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG)) -> Catalog:
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
                    gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
                    gitops_batch_window_ms=gitops_window, signing=signing, event_load=event_load,
-                   freeze=freeze)
+                   freeze=freeze, promotion=promotion)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG) -> Catalog:
