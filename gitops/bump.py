@@ -31,10 +31,11 @@ def default_image(catalog: Catalog, service: str, environment: str) -> str:
 
 
 def pin_edit(catalog: Catalog, service: str, environment: str, image: str, digest: str, tag: str | None = None,
-             build_url: str | None = None, verb: str = "deploy", stamp: Stamp | None = None) -> PinEdit:
+             build_url: str | None = None, verb: str = "deploy", stamp: Stamp | None = None,
+             freight: bool = False) -> PinEdit:
     """The checked :class:`PinEdit` of a bump (what :func:`bump` writes; a batch's leader makes
-    it for a queued raw request). Raises the GantryError of an unknown service or environment, a
-    malformed digest, tag or image."""
+    it for a queued raw request); ``freight``: see :func:`bump`. Raises the GantryError of an
+    unknown service or environment, a malformed digest, tag or image."""
     svc = catalog.service(service)
     env = svc.environment(environment)
     check_digest(digest, "bump: --digest")
@@ -44,13 +45,14 @@ def pin_edit(catalog: Catalog, service: str, environment: str, image: str, diges
     parse_repository(image, "bump: image")
     return PinEdit(svc.name, environment, env.ecr_repository, env.manifest, env.manifest_format,
                    env.values_key, image, digest, tag, build_url, verb,
-                   per_service=catalog.gitops_commits == "per-service", **(stamp or Stamp()).fields())
+                   per_service=catalog.gitops_commits == "per-service", freight=freight,
+                   **(stamp or Stamp()).fields())
 
 
 def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, image: str, digest: str,
          tag: str | None = None, build_url: str | None = None, workdir: Path | None = None,
          branch: str | None = None, push_branch: str | None = None, verb: str = "deploy",
-         writers: Writers | None = None, stamp: Stamp | None = None) -> BumpResult:
+         writers: Writers | None = None, stamp: Stamp | None = None, freight: bool = False) -> BumpResult:
     """Pin ``image@digest`` (and ``tag``) for ``service`` in ``environment`` and push the commit.
 
     Concurrent bumps of one repository and branch from this host are group-committed
@@ -59,11 +61,12 @@ def bump(repo_url: str, *, catalog: Catalog, service: str, environment: str, ima
     ``per-service``. ``branch`` defaults to the catalog's ``gitops_branch``. ``writers``: how
     this host's writers coordinate (:class:`gitops.hostlock.Writers`; the CLI's from the
     settings). ``stamp``: who asks, why, break-glass and the freeze windows the write path checks
-    (:class:`gitops.writeback.Stamp`). Raises the bump's own GantryError (exit 2 when its edit would not take effect),
+    (:class:`gitops.writeback.Stamp`). ``freight``: record the bump's freight (:mod:`gitops.freight`)
+    in its pin commit (``result.freight``: its ID). Raises the bump's own GantryError (exit 2 when its edit would not take effect),
     whether it ran alone or in a batch.
     """
     branch = branch or catalog.gitops_branch
-    edit = pin_edit(catalog, service, environment, image, digest, tag, build_url, verb, stamp)
+    edit = pin_edit(catalog, service, environment, image, digest, tag, build_url, verb, stamp, freight)
     writers = writers or Writers()
     if push_branch is None and workdir is None and batch.enabled(writers):
         return batch.submit(repo_url, branch, edit,

@@ -86,6 +86,7 @@ class BumpResult:
     batch: int = 1
     commit_edits: int = 0
     break_glass: str | None = None   # the freeze window this write broke (its own commit), else None
+    freight: str | None = None   # the freight recorded in the pin commit (gitops.freight)
 
 
 def _short(value: str | None, n: int = 19) -> str:
@@ -146,12 +147,14 @@ class PinEdit:
     freeze: list[dict] = field(default_factory=list)   # the environment's windows (core.freeze.to_json)
     hold: dict | None = None    # a gitops.holds.Hold (as a dict) set in the same commit (rollback)
     trailers: list[str] = field(default_factory=list)  # further "Key: value" trailers (e.g. Freight:)
+    freight: bool = False       # record its freight (gitops.freight) in the pin commit
 
     def __post_init__(self) -> None:
         self.requested = self.image
         self.rel = self.manifest
         self.old = ImagePin(None, None, None)
         self.warnings: list[str] = []
+        self.freight_id: str | None = None
         self.glass: Window | None = None   # set by the freeze guard when this edit breaks glass
 
     @property
@@ -168,7 +171,12 @@ class PinEdit:
             lines += ["Break-Glass: true", f"Freeze-Window: {one_line(self.glass.name)}"]
         if self.reason:
             lines.append(f"Reason: {one_line(self.reason)}")
-        return lines + [one_line(t) for t in self.trailers]
+        lines += [one_line(t) for t in self.trailers]
+        return lines + ([f"Freight: {self.freight_id}"] if self.freight_id else [])
+
+    def record_freight(self, checkout: Path, base: str) -> list[str]:
+        """When ``freight``: write its record into ``checkout`` (see :func:`record_freights`)."""
+        return record_freights(checkout, [self], base)
 
     def _objects(self) -> tuple[Service, ServiceEnvironment]:
         env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
@@ -418,11 +426,15 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
             if outcome.changed or edit.hold is not None:
                 kept.append(i)
         together = [i for i in kept if not edits[i].alone]
-        if together:
+        base = _tip(wd) if any(edits[i].freight for i in kept) else ""
+        if together:   # records first: the messages name their freight (Freight: trailer)
+            records = record_freights(wd, [edits[i] for i in together], base)
             plan.append((batch_message([edits[i] for i in together]),
-                         list(dict.fromkeys(edits[i].rel for i in together)), together))
-        plan.extend((edits[i].message(), [edits[i].rel, *_write_hold(wd, edits[i])], [i])
-                    for i in kept if edits[i].alone)
+                         list(dict.fromkeys(edits[i].rel for i in together)) + records, together))
+        for i in kept:
+            if edits[i].alone:
+                extra = [*_write_hold(wd, edits[i]), *edits[i].record_freight(wd, base)]
+                plan.append((edits[i].message(), [edits[i].rel, *extra], [i]))
         if not plan:
             return None
         return Change([(message, paths) for message, paths, _ in plan])
@@ -451,8 +463,35 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
         result = edit.result(sha, tx.attempts, target)
         result.timings = {"render": round(stats.seconds, 3), "push": round(tx.push_seconds, 3) if sha else 0.0}
         result.batch, result.commit_edits = len(edits), size
+        result.freight = edit.freight_id if sha else None
         results.append(result)
     return results
+
+
+def record_freights(checkout: Path, edits: Sequence[PinEdit], base: str) -> list[str]:
+    """Write the freight records of the ``edits`` that ask for one (``freight``) into ``checkout``,
+    pinned on top of ``base``: one freight per build — edits of one environment with the same
+    build URL (one build's services, committed together) share a record; an edit without a build
+    URL is a freight of its own. Sets each edit's ``freight_id``; the paths to commit with the pins."""
+    from .freight import Item, make, write
+    groups: dict[tuple[str, object], list[PinEdit]] = {}
+    for e in edits:
+        if e.freight:
+            groups.setdefault((e.environment, e.build_url or id(e)), []).append(e)
+    paths = []
+    for members in groups.values():
+        record = make(members[0].environment, base,
+                      [Item(e.service, e.image, e.digest, e.tag, e.rel) for e in members],
+                      build_url=members[0].build_url)
+        for e in members:
+            e.freight_id = record.id
+        paths.append(write(checkout, record))
+    return paths
+
+
+def _tip(wd: Path) -> str:
+    from .git import out
+    return out(wd, "rev-parse", "HEAD")
 
 
 def _write_hold(checkout: Path, edit: PinEdit) -> list[str]:

@@ -29,6 +29,8 @@ class EvidenceDecision:
     registry: str = ""
     verified: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: ``<kind> <registry>/<repository>@<bundle digest prefix>`` of each verified attestation
+    sources: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -75,6 +77,7 @@ def check_before_write(catalog: Catalog, environment: str, image: str, digest: s
         decision.warnings.append(f"{what}: evidence not checked: {exc}")
         return decision
     decision.verified = sorted(ev.verified)
+    decision.sources = sorted(f"{kind} {a.source}" for kind, atts in ev.verified.items() for a in atts)
     if ev.problems:
         lines = [f"{what}: {image}@{digest[:19]}… for {environment}: {p}" for p in ev.problems]
         if policy.evidence == "required":

@@ -14,7 +14,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, NoRegionError
 
-from pipeline_lib.core.catalog import load_catalog
+from pipeline_lib.core.catalog import MAX_LOAD_SECONDS, load_catalog
+from pipeline_lib.core.fileio import check_dir_creatable, ensure_dir
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
 from pipeline_lib.core.settings import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
@@ -26,11 +27,20 @@ from .options import add_catalog, add_dry_run, add_env, add_format, add_registry
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
 
 
-def _duration(flag: str, raw: str) -> timedelta:
+MAX_DURATION = timedelta(days=30)   # no event flag means more than a month; 999999h is a typo
+
+
+def _duration(args: argparse.Namespace, flag: str, raw: str) -> timedelta:
+    """``raw`` (``90s``, ``30m``, ``2h``) as a timedelta of at most :data:`MAX_DURATION`;
+    GantryError ``event <action>: <flag>`` otherwise."""
+    where = f"event {args.event_command}: {flag}"
     m = _DURATION.match(raw.strip())
     if not m:
-        raise GantryError(f"event: {flag}", f"{raw!r} is not a duration such as 90s, 30m or 2h")
-    return timedelta(seconds=float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
+        raise GantryError(where, f"{raw!r} is not a duration such as 90s, 30m or 2h")
+    value = timedelta(seconds=float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
+    if value > MAX_DURATION:
+        raise GantryError(where, f"{raw!r} is longer than {MAX_DURATION.days} days")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -200,10 +210,10 @@ def _schedule(args: argparse.Namespace) -> int:
         if not args.start or not args.end:
             raise GantryError("event schedule", "--start and --end are required (or --delete)")
         window = parse_window(args.name, args.start, args.end, args.tz,
-                              _duration("--destroy-delay", args.destroy_delay))
+                              _duration(args, "--destroy-delay", args.destroy_delay), where="event schedule")
         now = datetime.now(window.start.tzinfo)
         if window.destroy_at <= now:
-            raise GantryError("event: --end", f"the event is over (destroy time {window.destroy_at.isoformat()} "
+            raise GantryError("event schedule: --end", f"the event is over (destroy time {window.destroy_at.isoformat()} "
                               "has passed); nothing to schedule")
         if window.create_at <= now:
             print(f"note: create time {window.create_at.isoformat()} has passed; run "
@@ -221,19 +231,19 @@ def _lifecycle(args: argparse.Namespace) -> int:
     try:
         end = datetime.fromisoformat(args.event_end)
     except ValueError:
-        raise GantryError("event: --event-end", f"{args.event_end!r} is not an ISO date-time") from None
+        raise GantryError("event lifecycle: --event-end", f"{args.event_end!r} is not an ISO date-time") from None
     if end.tzinfo is None:
-        raise GantryError("event: --event-end", "needs a UTC offset (e.g. 2027-03-01T22:00:00+09:00)")
+        raise GantryError("event lifecycle: --event-end", "needs a UTC offset (e.g. 2027-03-01T22:00:00+09:00)")
     cmd = tuple(shlex.split(args.terraform))
     if not cmd:
-        raise GantryError("event: --terraform", "is empty")
+        raise GantryError("event lifecycle: --terraform", "is empty")
     cfg = LifecycleConfig(
         event_name=args.name, event_end=end, region=args.region, db_instance_id=args.db_instance,
         final_sync_task_id=args.final_sync_task, slack_secret_id=args.slack_secret,
         sns_topic_arn=args.sns_topic_arn, event_root=args.event_root, terraform_cmd=cmd,
-        window_seconds=_duration("--window", args.window).total_seconds(),
-        retry_interval=_duration("--retry-interval", args.retry_interval).total_seconds(),
-        sync_wait_seconds=_duration("--sync-wait", args.sync_wait).total_seconds(),
+        window_seconds=_duration(args, "--window", args.window).total_seconds(),
+        retry_interval=_duration(args, "--retry-interval", args.retry_interval).total_seconds(),
+        sync_wait_seconds=_duration(args, "--sync-wait", args.sync_wait).total_seconds(),
         gitops_repo=args.gitops_repo, catalog_path=args.catalog, sweep=not args.no_sweep, ledger_path=args.ledger)
     outcome = Handler(cfg, _session(args.region)).run(args.step)
     print(f"event {args.name}: {args.step} done after {outcome.attempts} attempt(s)")
@@ -249,7 +259,8 @@ def _cost(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.start or not args.end:
         raise GantryError("event cost", "--start and --end are required (or --history)")
-    window = parse_window(args.name, args.start, args.end, args.tz, _duration("--destroy-delay", args.destroy_delay))
+    window = parse_window(args.name, args.start, args.end, args.tz, _duration(args, "--destroy-delay", args.destroy_delay),
+                          where="event cost")
     if args.period_hours < window.lifetime_hours:
         raise GantryError("event cost: --period-hours", f"{args.period_hours:g} h is shorter than the stack's "
                           f"lifetime ({window.lifetime_hours:g} h)")
@@ -269,8 +280,8 @@ def _deploy(args: argparse.Namespace) -> int:
         load_catalog(args.catalog), args.service, args.env, lambda region: _session(region).client("ecs"),
         repo_url=args.repo, cluster=args.cluster, container=args.container, region=args.region,
         dry_run=args.dry_run, wait=not args.no_wait,
-        timeout=_duration("--timeout", args.timeout).total_seconds(),
-        interval=_duration("--interval", args.interval).total_seconds()))
+        timeout=_duration(args, "--timeout", args.timeout).total_seconds(),
+        interval=_duration(args, "--interval", args.interval).total_seconds()))
     if result.value is None:  # not an ECS environment
         raise GantryError("event deploy: --env", f"{result.detail}; not ECS Fargate (use gantry gitops bump)")
     if args.format == "json":
@@ -283,13 +294,16 @@ def _deploy(args: argparse.Namespace) -> int:
 def _loadtest(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..event.loadtest import Plan, run_loadtest
+    from ..event.loadtest import VERDICT_NAME, Plan, run_loadtest
     catalog = load_catalog(args.catalog)
     profile = catalog.event_load
     if profile is None:
         raise GantryError(str(args.catalog), "event.load: not configured (the load gate's profile and thresholds)")
     if args.env not in catalog.environments:
         raise GantryError("event loadtest: --env", f"{args.env!r} is not an environment of {args.catalog}")
+    if args.target is not None and not args.target.strip():
+        raise GantryError("event loadtest: --target", "is empty (an unset variable?): give the stack's URL "
+                          "or leave --target out to use the catalog's event.load.target")
     target = args.target or profile.target
     if not target:
         raise GantryError("event loadtest: --target", "required (the catalog's event.load has no target)")
@@ -301,15 +315,18 @@ def _loadtest(args: argparse.Namespace) -> int:
             raise GantryError("event loadtest: --users", f"must be from 1 to 100000, got {args.users}")
         profile = replace(profile, users=args.users)
     if args.duration is not None:
-        seconds = _duration("--duration", args.duration).total_seconds()
+        seconds = _duration(args, "--duration", args.duration).total_seconds()
         if seconds < 1:
             raise GantryError("event loadtest: --duration", f"{args.duration!r} is shorter than 1s")
+        if seconds > MAX_LOAD_SECONDS:
+            raise GantryError("event loadtest: --duration", f"{args.duration!r} is longer than 24h")
         profile = replace(profile, duration_s=seconds)
-    interval = _duration("--progress-interval", args.progress_interval).total_seconds()
+    interval = _duration(args, "--progress-interval", args.progress_interval).total_seconds()
     if interval < 0.5:
         raise GantryError("event loadtest: --progress-interval", f"{args.progress_interval!r} is shorter than 0.5s")
     plan = Plan(target.rstrip("/"), args.env, profile, args.out)
     if args.dry_run:
+        check_dir_creatable(args.out, "event loadtest: --out")
         if args.format == "json":
             print(json.dumps(plan.to_json(), indent=2))
         else:
@@ -321,8 +338,13 @@ def _loadtest(args: argparse.Namespace) -> int:
                   f"p99 <= {t.p99_ms:g} ms, errors <= {t.error_rate_pct:g} %, throughput >= {t.min_rps:g} req/s"
                   f"\n  reports: {plan.out}")
         return EXIT_OK
-    verdict = run_loadtest(plan, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                           progress_interval=interval)
+    try:
+        verdict = run_loadtest(plan, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                               progress_interval=interval)
+    except GantryError:
+        if args.format == "json":   # the failed verdict run_loadtest wrote, with its error
+            _print_written_verdict(plan.out / VERDICT_NAME)
+        raise
     if args.format == "json":
         print(json.dumps(verdict.to_json(), indent=2))
     else:
@@ -333,6 +355,14 @@ def _loadtest(args: argparse.Namespace) -> int:
     for check in verdict.missed:
         print(f"gantry: event loadtest: threshold missed: {check.describe()}", file=sys.stderr)
     return EXIT_OK if verdict.passed else EXIT_CHECK_FAILED
+
+
+def _print_written_verdict(path: Path) -> None:
+    """Print the verdict JSON at ``path`` if it is there (a run that could not be judged)."""
+    try:
+        print(path.read_text(encoding="utf-8"), end="")
+    except OSError:
+        pass
 
 
 def _ecs_environment(catalog, env: str, where: str):
@@ -364,9 +394,9 @@ def _readiness(args: argparse.Namespace) -> int:
         final_sync_task_id=args.final_sync_task, tf_state=args.tf_state, event_root=args.event_root,
         terraform_cmd=cmd, alertmanager_config=args.alertmanager_config, alertmanager_url=args.alertmanager_url,
         alert_labels=tuple(args.alert_label or ALERT_LABELS), alert_receivers=tuple(args.alert_receiver or ALERT_RECEIVERS),
-        loadtest=args.loadtest, loadtest_max_age=_duration("--loadtest-max-age", args.loadtest_max_age))
+        loadtest=args.loadtest, loadtest_max_age=_duration(args, "--loadtest-max-age", args.loadtest_max_age))
     report = evaluate(inputs, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    args.out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(args.out, "event readiness: --out")
     write_atomic(args.out / "readiness.json", json.dumps(report.to_json(), indent=2) + "\n")
     write_atomic(args.out / "readiness.md", report.markdown())
     webhook = getattr(getattr(args, "settings", None), "slack_webhook_url", None)

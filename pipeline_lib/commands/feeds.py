@@ -11,6 +11,7 @@ feed that does not parse, or (pull) a used feed missing from the policy or older
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -54,13 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     pull.set_defaults(func=_pull)
 
 
+#: a mirrored feed older than this gets a warning (upstream KEV and EPSS are daily)
+STALE_WARNING = dt.timedelta(days=7)
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     if args.format == "text":
         print(f"gantry feeds: {text}", file=sys.stderr, flush=True)
 
 
 def _mirror(args: argparse.Namespace) -> int:
-    from pipeline_lib.image.feedmirror import UPSTREAM, download, parse_ref, push_feed
+    from pipeline_lib.image.feedmirror import UPSTREAM, check_url, download, parse_ref, push_feed
     from pipeline_lib.image.registry import registry_for
 
     ref = parse_ref(args.dest, "--to")
@@ -70,24 +75,29 @@ def _mirror(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise GantryError(str(args.from_file), f"cannot read: {exc.strerror or exc}") from None
     else:
-        source = args.from_url or UPSTREAM[args.feed]
+        source = check_url(args.from_url or UPSTREAM[args.feed])
         _say(args, f"{args.feed}: downloading {source} …")
         raw = download(source, progress=lambda n: None)
     result = push_feed(registry_for(ref.host), ref, args.feed, raw, source=source, dry_run=args.dry_run)
+    age = dt.datetime.now(dt.timezone.utc) - result.date
+    if age > STALE_WARNING:   # the gate refuses it wherever the policy's feeds.max_age is shorter
+        print(f"gantry feeds: warning: {args.feed} is dated {result.to_json()['date']} ({age.days} days old); "
+              f"environments whose policy sets feeds.max_age below that will refuse it", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
         what = ("already present" if result.already_present else
                 "would push" if result.dry_run else "pushed")
         print(f"{result.name} {result.reference} {result.digest}: {what} ({result.size} bytes, "
-              f"dated {result.to_json()['date']})")
+              f"dated {result.to_json()['date']}{'; registry not contacted' if result.dry_run else ''})")
     return 0
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from pipeline_lib.core.fileio import ensure_dir
     from pipeline_lib.image.feedmirror import check_name, parse_ref, pull_feed
     from pipeline_lib.image.registry import registry_for
-    from scanners.feeds import load_feeds
+    from scanners.feeds import check_age, load_feeds
     from scanners.policy import load_policy, load_policy_feeds
 
     policy = load_policy(args.policy)
@@ -106,11 +116,20 @@ def _pull(args: argparse.Namespace) -> int:
                                                     f"no repository to pull it from (feeds.{unnamed[0]})")
         if not jobs:
             print("gantry feeds: the policy names no feeds for this environment: nothing to pull", file=sys.stderr)
+    ensure_dir(args.cache, "--cache")
+    checked = {args.feed} if args.source else policy.feeds_used(args.env)
+    max_age, now = policy.feed_settings_for(args.env).max_age, dt.datetime.now(dt.timezone.utc)
+
+    def fresh(name: str, date: dt.datetime) -> None:   # a stale used feed is refused before it is cached
+        status = check_age(name, date, max_age, args.env, now)
+        if name in checked and not status.ok:
+            raise GantryError(f"feed {name}", status.message.removeprefix(f"feed {name}: ") + "; nothing cached")
+
     results = []
     for name, reference in jobs:
         ref = parse_ref(reference, f"feeds.{name}")
         _say(args, f"{name}: pulling {ref} …")
-        results.append(pull_feed(registry_for(ref.host), ref, name, args.cache))
+        results.append(pull_feed(registry_for(ref.host), ref, name, args.cache, accept=fresh))
     if args.source:   # one feed: its age against the environment's limit
         _, statuses = load_feeds(args.cache, {args.feed}, policy.feed_settings_for(args.env), args.env)
     else:             # the feeds the environment's rules use: present and fresh (fail closed)

@@ -1,5 +1,5 @@
-"""``gantry gitops init|bump|promote|rollback|hold|freeze|history|apps|pins|check|wait``: the GitOps
-repository and Argo CD."""
+"""``gantry gitops init|bump|promote|revoke|rollback|hold|freeze|history|apps|pins|check|wait``: the
+GitOps repository and Argo CD."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from pipeline_lib.core.settings import FromSetting
 
-from .options import add_catalog, add_dry_run, add_env, add_format
+from .options import add_catalog, add_dry_run, add_env, add_format, add_registry_for
 
 if TYPE_CHECKING:
     from pipeline_lib.core.catalog import Catalog
@@ -30,6 +30,14 @@ def _digest(value: str) -> str:
     from pipeline_lib.core.reference import check_digest
     try:
         return check_digest(value)
+    except GantryError as exc:
+        raise argparse.ArgumentTypeError(exc.what) from None
+
+
+def _freight_id(value: str) -> str:
+    from gitops.freight import check_id
+    try:
+        return check_id(value)
     except GantryError as exc:
         raise argparse.ArgumentTypeError(exc.what) from None
 
@@ -82,18 +90,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_guard_opts(bump)
     bump.set_defaults(func=_bump, stage="bump")
 
-    promote = gsub.add_parser("promote", help="promote the exact digest from one environment to another")
+    promote = gsub.add_parser(
+        "promote", help="promote a freight (the digests one build pinned in dev) to another environment",
+        description="Promotes a freight, never whatever the source runs now: --freight ID, or --service S "
+                    "(repeatable) for the newest freight holding them. Checked inside the write, right before the "
+                    "commit: not revoked; the source's Argo CD Application Synced and Healthy at the pinning commit "
+                    "for the catalog's promotion.soak; signed evidence verifies for the target (gate verdict under "
+                    "its policy); every replica region (Tokyo) holds the digest and its evidence. Exit 1: a "
+                    "condition is not met (one line each), nothing written; a failed re-verification also revokes "
+                    "the freight.")
     add_catalog(promote)
     promote.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
     promote.add_argument("--from", dest="source", required=True)
     promote.add_argument("--to", dest="target", required=True)
-    promote.add_argument("--service", required=True)
+    what = promote.add_mutually_exclusive_group(required=True)
+    what.add_argument("--service", action="append", help="promote the newest freight holding this service (repeatable)")
+    what.add_argument("--freight", type=_freight_id, help="freight ID (12 hex digits)")
+    promote.add_argument("--argocd-server", default=FromSetting("argocd_server"),
+                         help="Argo CD API of the source environment (default: $ARGOCD_SERVER)")
+    promote.add_argument("--insecure", action="store_true", help="do not verify Argo CD's TLS certificate")
+    add_registry_for(promote, help="registry host of a replica region to check (default: its ECR host)")
     promote.add_argument("--build-url", default=FromSetting("build_url"))
     _mode_opts(promote)
+    add_dry_run(promote, help="check every condition; write nothing")
     add_format(promote)
     promote.add_argument("--json", action="store_true", help="same as --format json")
     add_guard_opts(promote)
-    promote.set_defaults(func=_promote)
+    promote.set_defaults(func=_promote, stage="promote")
+
+    revoke = gsub.add_parser("revoke", help="mark a freight unusable: it is never promoted again",
+                             description="One commit in the GitOps repo (.gantry/freight/ID.json) with the trailers "
+                                         "Gantry-Action: revoke, Freight, By and Reason. Already revoked: nothing "
+                                         "written.")
+    add_catalog(revoke)
+    revoke.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
+    revoke.add_argument("--freight", required=True, type=_freight_id)
+    revoke.add_argument("--reason", required=True, help="why (the Reason: trailer)")
+    revoke.add_argument("--by", default=FromSetting("actor", "gantry"),
+                        help="who (the By: trailer; default: $GANTRY_ACTOR, $BUILD_USER_ID, $GIT_AUTHOR_NAME or gantry)")
+    add_dry_run(revoke, help="check the freight exists; write nothing")
+    add_format(revoke)
+    revoke.set_defaults(func=_revoke)
 
     apps = gsub.add_parser("apps", help="generate Argo CD Applications (or one ApplicationSet)")
     add_catalog(apps)
@@ -216,11 +253,13 @@ def _print_bump(result, as_json: bool, what: str) -> None:
     r = argparse.Namespace(**result)
     if not r.changed:
         print(f"{what}: {r.manifest} already pins {r.new_digest}; no commit")
-        return
-    print(f"{what}: {r.manifest}: {r.old_tag or 'none'} -> {r.new_tag or 'none'}, "
-          f"{r.old_digest or 'none'} -> {r.new_digest}; commit {r.commit} on {r.branch}"
-          + (f" ({r.commit_edits} of a batch of {r.batch} bumps)" if r.batch > 1 else "")
-          + (f"; pull request {r.pull_request}" if r.pull_request else ""))
+    else:
+        print(f"{what}: {r.manifest}: {r.old_tag or 'none'} -> {r.new_tag or 'none'}, "
+              f"{r.old_digest or 'none'} -> {r.new_digest}; commit {r.commit} on {r.branch}"
+              + (f" ({r.commit_edits} of a batch of {r.batch} bumps)" if r.batch > 1 else "")
+              + (f"; pull request {r.pull_request}" if r.pull_request else ""))
+    if r.freight:
+        print(f"freight {r.freight} recorded: gantry gitops promote --freight {r.freight}")
 
 
 def _bump(args: argparse.Namespace) -> int:
@@ -321,7 +360,7 @@ def _prepare_requests(settings):
             notes = [f"gantry: warning: {line}" for line in planned.evidence.warnings]
             try:
                 edit = pin_edit(catalog, args.service, args.env, planned.image, args.digest, args.tag,
-                                args.build_url, "deploy", stamp_)
+                                args.build_url, "deploy", stamp_, planned.freight)
                 out.append(Prepared(Ready(catalog.gitops_branch, edit,
                                           window_seconds(catalog.gitops_batch_window_ms, raw.get("window_ms"))),
                                     notes))
@@ -333,27 +372,58 @@ def _prepare_requests(settings):
 
 def _promote(args: argparse.Namespace) -> int:
     from gitops.hostlock import Writers
-    from gitops.promote import promote
-    from ..attest.enforce import check_before_write
+
+    from ..stages.promote import PromoteOptions, run
     catalog = _load_catalog(args.catalog)
+    replicas = None
+    if args.registry_for:
+        replicas = {r: catalog.ecr_host(r) for r in catalog.replica_regions}
+        replicas.update(dict(args.registry_for))
+    st = stamp(args, catalog, args.target)   # who, why, break-glass, the target's freeze windows
+    stage = run(PromoteOptions(catalog, args.source, args.target, args.freight, tuple(args.service or ()),
+                               args.repo, args.argocd_server, args.settings.argocd_token, not args.insecure,
+                               replica_hosts=replicas, build_url=args.build_url, mode=args.mode,
+                               github_api=args.github_api, github_repo=args.github_repo,
+                               github_token=args.settings.github_token, writers=Writers.from_settings(args.settings),
+                               by=st.by or "gantry", dry_run=args.dry_run, freeze=st.freeze,
+                               break_glass=st.break_glass, reason=st.reason))
+    result = stage.value
+    if stage.data.get("break_glass"):
+        from types import SimpleNamespace
+        announce_break_glass(args, [(f"freight {result.freight}", SimpleNamespace(
+            break_glass="a freeze window", commit=result.commit))], args.target)
+    for line in result.warnings:
+        print(f"gantry: warning: {line}", file=sys.stderr)
+    if args.json or args.format == "json":
+        from dataclasses import asdict
+        print(json.dumps(asdict(result), indent=2))
+        return 0
+    for pin in result.pins:
+        print(f"{pin['service']} {args.target}: {pin['old_digest'] or 'none'} -> {pin['digest']}")
+    state = ("dry run, nothing written" if result.dry_run else
+             f"commit {result.commit[:12]} on {result.branch}" if result.commit else f"{args.target} already pins it")
+    print(f"freight {result.freight} {args.source} -> {args.target}: {state}; checks passed: {', '.join(result.checks)}"
+          + (f"; pull request {result.pull_request}" if result.pull_request else ""))
+    return 0
 
-    def evidence(image: str, digest: str) -> None:
-        # the target environment's keys and policy: a digest gated for dev is not evidence for prod
-        from ..stages.bump import pulled_from
-        decision = check_before_write(catalog, args.target, pulled_from(catalog, args.repo, args.target, image),
-                                      digest, what="gitops promote")
-        for line in decision.warnings:
-            print(f"gantry: warning: {line}", file=sys.stderr)
-        if decision.mode != "off" and not decision.warnings:
-            print(f"gitops promote: {decision.summary}", file=sys.stderr)
 
-    result = promote(args.repo or catalog.gitops_repo, catalog=catalog, service=args.service,
-                     source=args.source, target=args.target, build_url=args.build_url, mode=args.mode,
-                     github_api=args.github_api, github_repo=args.github_repo,
-                     writers=Writers.from_settings(args.settings), github_token=args.settings.github_token,
-                     before_write=evidence, stamp=stamp(args, catalog, args.target))
-    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.source} -> {args.target}")
-    announce_break_glass(args, [(args.service, result)], args.target)
+def _revoke(args: argparse.Namespace) -> int:
+    from gitops.freight import revoke
+    from gitops.hostlock import Writers
+    catalog = _load_catalog(args.catalog)
+    result = revoke(args.repo or catalog.gitops_repo, catalog.gitops_branch, args.freight,
+                    by=args.by or "gantry", reason=args.reason,
+                    writers=Writers.from_settings(args.settings), dry_run=args.dry_run)
+    if args.format == "json":
+        from dataclasses import asdict
+        print(json.dumps(asdict(result), indent=2))
+    elif result.already:
+        print(f"freight {args.freight} was already revoked by {result.already.by} at {result.already.at}: "
+              f"{result.already.reason}; nothing written")
+    elif result.commit:
+        print(f"freight {args.freight} revoked: commit {result.commit[:12]}")
+    else:
+        print(f"freight {args.freight}: dry run, would revoke")
     return 0
 
 

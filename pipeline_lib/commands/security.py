@@ -173,6 +173,11 @@ def gate_options(args: argparse.Namespace) -> "GateOptions":
     """The gate stage's options from ``gantry gate`` arguments."""
     from ..stages.gate import GateOptions
 
+    if args.service is not None:
+        from ..core.catalog import SERVICE_NAME
+        if not SERVICE_NAME.match(args.service):
+            raise GantryError("gate: --service", f"{_printable(args.service)!r} is not a catalog service name "
+                                                 "(lower-case letters, digits and '-')")
     if args.baseline_from_jenkins and args.baseline:
         raise GantryError("--baseline-from-jenkins", "give either --baseline FILE or --baseline-from-jenkins JOB")
     return GateOptions(environment=args.env, reports=list(args.reports), outcomes_dir=args.outcomes,

@@ -56,12 +56,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", help="GitOps repository URL (default: the catalog's gitops_repo)")
-    p.add_argument("--ledger", type=Path, help="keep the ledger in this local file instead of "
+    p.add_argument("--ledger", type=_file_path, help="keep the ledger in this local file instead of "
                                                ".gantry/ledger/<env>.json in the GitOps repo")
     p.add_argument("--policy", type=Path, help="security policy (default: the packaged one)")
     p.add_argument("--feeds", type=Path, metavar="DIR",
                    help="the KEV/EPSS feed cache written by gantry feeds pull (needed when the policy has "
                         "kev/epss rules)")
+
+
+def _file_path(raw: str) -> Path:
+    """An argparse type: ``raw`` as a Path; an empty value (an unset variable) is refused, not ``.``."""
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("is empty: give a file path (an unset variable?)")
+    return Path(raw)
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -86,7 +93,7 @@ def _watch(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         for scan in report.scans:
-            state = "ok" if scan.evaluated else "CANNOT EVALUATE"
+            state = "ok" if scan.evaluated else "skipped: not deployed" if scan.skipped else "CANNOT EVALUATE"
             blocking = len(scan.verdict.blocking) if scan.verdict else 0
             print(f"{scan.service:<20} {scan.digest[:19] or '-':<20} sbom {scan.sbom_source or '-':<11} "
                   f"{blocking} blocking  {state}")

@@ -27,6 +27,8 @@ EVIDENCE_KINDS = ("provenance", "sbom", "verdict")   # pipeline_lib.attest.state
 DEFAULT_EVIDENCE = {"dev": "warn", "prod": "required", "event": "required"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+#: a service (and namespace, cluster) name: what ``services[].name`` must match
+SERVICE_NAME = _NAME
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 # ECR repository names: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
 _ECR_REPO = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -186,6 +188,28 @@ class SigningPolicy:
     configured: bool = True
 
 
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """``"30m"`` -> 1800: an integer and one unit, s, m, h or d (:data:`_DURATION`); ValueError otherwise."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h or 1d")
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """The ``promotion:`` section: freight is recorded when a bump lands in ``source`` (dev) and
+    promoted only once its Argo CD Application there has been Synced and Healthy at the pinning
+    commit for ``soak_seconds`` (from ``soak``, e.g. ``30m``)."""
+
+    soak_seconds: int = 1800
+    source: str = "dev"
+
+
 @dataclass(frozen=True)
 class LoadStep:
     """One request of the load profile's mix: ``method`` ``path`` on the target, picked with
@@ -253,6 +277,7 @@ class Catalog:
     gitops_batch_window_ms: int = 200  # bumps arriving within this window share a batch
     signing: dict[str, SigningPolicy] | None = None
     """The ``signing:`` section (None: the catalog has none, see :meth:`signing_for`)."""
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
     event_load: LoadProfile | None = None
     """``event.load``: the load gate's traffic profile and thresholds (None: not configured)."""
     freeze: dict[str, FreezePolicy] = field(default_factory=dict)
@@ -342,7 +367,8 @@ def _string(mapping: dict[str, Any], key: str, path: str, problems: _Problems,
     if value is None:
         return default
     if not isinstance(value, str) or not value.strip():
-        problems.add(where, f"must be a non-empty string, got {_kind(value)}")
+        got = "an empty string" if isinstance(value, str) else _kind(value)
+        problems.add(where, f"must be a non-empty string, got {got}")
         return None
     if choices and value not in choices:
         problems.add(where, f"must be one of {', '.join(choices)}, got {value!r}")
@@ -400,7 +426,41 @@ def _kind(value: Any) -> str:
 
 
 WATCH_SCHEDULES = {"hourly": "H * * * *", "daily": "H H * * *", "weekly": "H H * * H"}
-_CRON = re.compile(r"^\S+( \S+){4}$")
+#: Jenkins' cron aliases (hudson.scheduler.CronTab: @yearly … @hourly, each spread with H)
+_CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+#: the five fields and their ranges (Jenkins' "Build periodically" help: MINUTE HOUR DOM MONTH DOW)
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+                ("day of week", 0, 7))
+#: one term of a field, as Jenkins' CrontabParser.g reads it: ``*``, ``H``, ``H(a-b)``, ``n`` or
+#: ``a-b``; all but ``n`` may take a ``/step``
+_CRON_TERM = re.compile(r"^(?:(?P<star>\*)|H(?:\((?P<hlo>\d+)-(?P<hhi>\d+)\))?|(?P<lo>\d+)(?:-(?P<hi>\d+))?)"
+                        r"(?:/(?P<step>\d+))?$")
+
+
+def cron_problem(spec: str) -> str | None:
+    """Why ``spec`` is not a Jenkins cron spec (five fields, or an ``@hourly``-style alias), or
+    None when it is one. Each field is a comma list of ``*``, ``H``, ``H(a-b)``, ``n`` or ``a-b``
+    (all but ``n`` with an optional ``/step``), numbers within the field's range (minute 0-59,
+    hour 0-23, day of month 1-31, month 1-12, day of week 0-7). Source: Jenkins core,
+    hudson/scheduler/CrontabParser.g4 and CronTab.java."""
+    if spec.startswith("@"):
+        return None if spec in _CRON_ALIASES else f"unknown alias {spec!r} (known: {', '.join(_CRON_ALIASES)})"
+    fields = spec.split()
+    if len(fields) != 5:
+        return f"has {len(fields)} fields, a cron spec has five (minute hour day-of-month month day-of-week)"
+    for value, (label, lo, hi) in zip(fields, _CRON_FIELDS):
+        for term in value.split(","):
+            m = _CRON_TERM.match(term)
+            if m is None or (m["step"] is not None and m["lo"] is not None and m["hi"] is None):
+                return f"{label} field {value!r}: {term!r} is not *, H, H(a-b), a number or a range a-b (/step)"
+            bounds = [int(v) for v in (m["hlo"], m["hhi"], m["lo"], m["hi"]) if v is not None]
+            if any(not lo <= b <= hi for b in bounds):
+                return f"{label} field {value!r}: out of range {lo}-{hi}"
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                return f"{label} field {value!r}: range {bounds[0]}-{bounds[1]} runs backwards"
+            if m["step"] is not None and not 1 <= int(m["step"]) <= hi - lo + 1:
+                return f"{label} field {value!r}: step {m['step']} must be from 1 to {hi - lo + 1}"
+    return None
 
 
 def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]:
@@ -431,9 +491,9 @@ def _parse_environments(raw: Any, problems: _Problems) -> dict[str, Environment]
         cert = _string(m, "certificate_arn", path, problems, _ACM_ARN, "an ACM certificate ARN")
         # YAML 1.1 reads a bare `off` as false
         watch = "off" if m.get("watch") is False else _string(m, "watch", path, problems, default="daily")
-        if watch is not None and watch not in (*WATCH_SCHEDULES, "off") and not _CRON.match(watch):
-            problems.add(f"{path}.watch", f"must be hourly, daily, weekly, off or a five-field Jenkins cron spec, "
-                                          f"not {watch!r}")
+        if watch is not None and watch not in (*WATCH_SCHEDULES, "off") and (why := cron_problem(watch)):
+            problems.add(f"{path}.watch", f"must be hourly, daily, weekly, off or a Jenkins cron spec; "
+                                          f"{watch!r} {why}")
             watch = None
         if platform and region and domain and namespace and watch:
             envs[name] = Environment(name, platform, region, domain, dest, namespace, zones, cluster, cert, watch)
@@ -578,9 +638,10 @@ def _parse_service(index: int, raw: Any, env_names: set[str],
                    paths, test_command, owners, health)
 
 
-def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
+def _parse_signing(raw: Any, envs: set[str], base: Path | None,
                    problems: _Problems) -> dict[str, SigningPolicy] | None:
-    """``signing: {<env>: {evidence, trusted_keys, key, require}}``; key files relative to ``base``."""
+    """``signing: {<env>: {evidence, trusted_keys, key, require}}``; key files relative to ``base``;
+    each trusted key file (not ``awskms://``) must exist and be a regular file."""
     if raw is None:
         return None
     data = _mapping(raw, "signing", problems, set(ENVIRONMENT_NAMES))
@@ -614,13 +675,44 @@ def _parse_signing(raw: Any, envs: dict[str, Environment], base: Path | None,
             if p.startswith("awskms://") or Path(p).is_absolute() or base is None:
                 return p
             return str(base / p)
+        for i, k in enumerate(keys):
+            file = Path(resolve(k))
+            if k.startswith("awskms://") or not file.is_absolute():
+                continue
+            if not file.exists():
+                problems.add(f"{path}.trusted_keys[{i}]", f"{file}: no such file (a PEM public key file)")
+            elif not file.is_file():
+                problems.add(f"{path}.trusted_keys[{i}]", f"{file}: not a regular file (a PEM public key file)")
         if evidence is not None:
             out[name] = SigningPolicy(name, evidence, tuple(resolve(k) for k in keys),
                                       resolve(key) if key else None, tuple(dict.fromkeys(require)))
     return out
 
 
+def _parse_promotion(raw: Any, envs: dict[str, Environment], problems: _Problems) -> PromotionPolicy:
+    """``promotion: {soak: 30m, source: dev}``: each key optional (defaults: :class:`PromotionPolicy`)."""
+    if raw is None:
+        return PromotionPolicy()
+    m = _mapping(raw, "promotion", problems, {"soak", "source"})
+    if m is None:
+        return PromotionPolicy()
+    soak = PromotionPolicy.soak_seconds
+    value = m.get("soak")
+    if value is not None:
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"must be a string like 30m, got {_kind(value)}")
+            soak = duration_seconds(value)
+        except ValueError as exc:
+            problems.add("promotion.soak", str(exc))
+    source = _string(m, "source", "promotion", problems, default="dev") or "dev"
+    if envs and source not in envs:
+        problems.add("promotion.source", f"environment {source!r} is not defined under environments")
+    return PromotionPolicy(soak, source)
+
+
 _LOAD_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh])$")
+MAX_LOAD_SECONDS = 24 * 3600.0   # a load test longer than a day is a typo, not a plan
 _LOAD_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _URL = re.compile(r"^https?://[^\s/?#@]+(?:/\S*)?$")   # no user:password@: it goes into reports
 
@@ -669,6 +761,9 @@ def _parse_load(raw: Any, problems: _Problems) -> LoadProfile | None:
         seconds = float(d.group(1)) * {"s": 1, "m": 60, "h": 3600}[d.group(2)]
     if duration is not None and not seconds:
         problems.add(f"{path}.duration", f"must be seconds or a duration such as 90s, 5m or 1h, got {duration!r}")
+    elif seconds and seconds > MAX_LOAD_SECONDS:
+        problems.add(f"{path}.duration", f"must be at most 24h, got {duration!r}")
+        seconds = None
     wait = m.get("wait_ms", [0, 0])
     if (not isinstance(wait, list) or len(wait) != 2 or any(isinstance(w, bool) or not isinstance(w, int) for w in wait)
             or not 0 <= wait[0] <= wait[1] <= 600_000):
@@ -692,8 +787,9 @@ def _parse_load(raw: Any, problems: _Problems) -> LoadProfile | None:
             method = _string(s, "method", ip, problems, choices=_LOAD_METHODS, default="GET")
             if name in seen:
                 problems.add(f"{ip}.name", f"duplicate request name {name!r}")
-            elif s.get("json") is not None and not _json_body(s["json"]):
-                problems.add(f"{ip}.json", "must be plain JSON data (mappings, lists, strings, numbers, booleans)")
+            elif s.get("json") is not None and (not isinstance(s["json"], (dict, list)) or not _json_body(s["json"])):
+                problems.add(f"{ip}.json", "must be a JSON object or array (a mapping or list of plain data), "
+                                           f"got {_kind(s['json'])}")
             elif name and req_path and weight and method:
                 seen.add(name)
                 steps.append(LoadStep(name, req_path, weight, method, s.get("json")))
@@ -714,7 +810,7 @@ def _parse_load(raw: Any, problems: _Problems) -> LoadProfile | None:
     return None
 
 
-def _parse_event(raw: Any, envs: dict[str, Environment], problems: _Problems) -> LoadProfile | None:
+def _parse_event(raw: Any, envs: set[str], problems: _Problems) -> LoadProfile | None:
     """The ``event:`` section: ``load`` (the load gate's profile, :func:`_parse_load`)."""
     if raw is None:
         return None
@@ -780,7 +876,8 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG), *, located: Pat
         if unwrapped is data:
             raise GantryError(source, f"must be a mapping or a one-item list holding '{CATALOG_KEY}:'")
         data = unwrapped
-    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze"},
+    top = _mapping(data, "", problems, {"version", "defaults", "environments", "services", "signing", "event", "freeze",
+                                            "promotion"},
                    {"version", "defaults", "environments", "services"})
     if top is None:
         raise GantryError(source, problems.lines[0].split(": ", 1)[1], problems=problems.lines)
@@ -804,10 +901,15 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG), *, located: Pat
     github_url = _string(d, "github_url", "defaults", problems, re.compile(r"^https?://\S+$"),
                          "an http(s) URL", default="https://github.com")
     envs = _parse_environments(top.get("environments"), problems) if top.get("environments") is not None else {}
+    # an environment written under environments counts as defined even when one of its fields is
+    # wrong (that field's problem is reported once, not again at every service naming the env)
+    raw_envs = top.get("environments")
+    defined = set(envs) | ({n for n in raw_envs if n in ENVIRONMENT_NAMES} if isinstance(raw_envs, dict) else set())
     base = (located or Path(source)).resolve().parent if located or (source and not source.startswith("<")) else None
-    signing = _parse_signing(top.get("signing"), envs, base, problems)
-    event_load = _parse_event(top.get("event"), envs, problems)
+    signing = _parse_signing(top.get("signing"), defined, base, problems)
+    event_load = _parse_event(top.get("event"), defined, problems)
     freeze = _parse_freeze(top.get("freeze"), envs, problems)
+    promotion = _parse_promotion(top.get("promotion"), envs, problems)
 
     services: list[Service] = []
     raw_services = top.get("services")
@@ -819,7 +921,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG), *, located: Pat
         seen_names: dict[str, int] = {}
         seen_repos: dict[str, tuple[int, str]] = {}
         for i, raw in enumerate(raw_services):
-            svc = _parse_service(i, raw, set(envs), problems)
+            svc = _parse_service(i, raw, defined, problems)
             if svc is None:
                 continue
             if svc.name in seen_names:
@@ -840,7 +942,7 @@ def parse_catalog(data: Any, source: str = str(DEFAULT_CATALOG), *, located: Pat
     return Catalog(source, account, region, replicas, gitops_repo, github_url, envs, tuple(services),
                    gitops_branch=gitops_branch or "main", gitops_commits=gitops_commits or "batch",
                    gitops_batch_window_ms=gitops_window, signing=signing, event_load=event_load,
-                   freeze=freeze)
+                   freeze=freeze, promotion=promotion)
 
 
 def load_catalog(path: str | Path = DEFAULT_CATALOG, *, display: str | None = None) -> Catalog:

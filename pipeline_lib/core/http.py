@@ -167,6 +167,17 @@ def _timed_out(exc: requests.RequestException) -> bool:
             and not isinstance(reason, urllib3_exceptions.NewConnectionError))   # refused is not slow
 
 
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def failure_reason(exc: requests.RequestException) -> str:
+    """``ConnectionError (Connection refused)``: the exception's class and, when urllib3 recorded
+    one, the operating system's reason (``[Errno N] text``); never the URL (it may hold secrets)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    m = _ERRNO_TEXT.search(str(reason if reason is not None else exc))
+    return f"{type(exc).__name__} ({m.group(1).strip()})" if m else type(exc).__name__
+
+
 def send(s: requests.Session, method: str, url: str, *, where: str, ok: Iterable[int] = (),
          secrets: Iterable[str] = (), **kwargs: Any) -> requests.Response:
     """``s.request(method, url, **kwargs)`` then :func:`check`; transport failures become
@@ -176,7 +187,7 @@ def send(s: requests.Session, method: str, url: str, *, where: str, ok: Iterable
     except requests.RequestException as exc:
         if _timed_out(exc):
             raise TimeoutExceeded(where, f"{method} {_path(url)} timed out") from None
-        text = f"{method} {_path(url)} failed: {type(exc).__name__}"
+        text = f"{method} {_path(url)} failed: {failure_reason(exc)}"
         for secret in secrets:
             if secret:
                 text = text.replace(secret, "***")

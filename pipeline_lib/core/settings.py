@@ -199,7 +199,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Secrets Manager id of the Slack webhook URL (event lifecycle notifications)"),
     Setting("git_user", ("GIT_USER",), None, "user for HTTPS auth to the GitOps remote"),
     Setting("git_token", ("GIT_TOKEN",), None, "token for HTTPS auth to the GitOps remote", secret=True),
-    Setting("argocd_server", ("ARGOCD_SERVER",), None, "Argo CD API server (gantry gitops wait)"),
+    Setting("argocd_server", ("ARGOCD_SERVER",), None, "Argo CD API server (gantry gitops wait, promote)"),
     Setting("argocd_token", ("ARGOCD_AUTH_TOKEN", "ARGOCD_TOKEN"), None, "Argo CD API token", secret=True),
     Setting("actor", ("GANTRY_ACTOR", "BUILD_USER_ID", "GIT_AUTHOR_NAME"), None,
             "who promotes or revokes (the By: trailer; default: gantry)"),

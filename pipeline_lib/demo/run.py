@@ -43,6 +43,7 @@ from pipeline_lib.localparts.stack import LocalStack
 
 from ..stages import SKIPPED, StageResult, results_json, run_stage, summary
 from ..stages import build, bump, gate, notify, push, replicate, scan, test
+from .promotion import PromotionDemo, archive_digest
 from .storefront import PR_BLOCKING_IDS, prepare_variants, publish_demo_db
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -216,6 +217,8 @@ class Demo:
               f"(UpdatedAt {meta.to_json()['UpdatedAt']}); scans pull it with --db-repository", file=out, flush=True)
         verdicts: list[str] = []
         expected = True
+        pr_digest: str | None = None
+        self._parts = parts
         for n, v in enumerate(variants, 1):
             print(f"gantry demo: build {n}/2: {'pull request' if v.name == 'pr' else 'main branch'} "
                   f"({v.branch}; {variants.package} {variants.vulnerable if v.name == 'pr' else variants.fixed})",
@@ -227,12 +230,23 @@ class Demo:
             self.source, self.reports, self.results = v.source, self.workdir / v.name / "reports", []
             self._trivy_cache = cache
             self._pipeline(parts, f"{tag}-pr" if v.name == "pr" else tag, build_number)
+            if v.name == "pr" and (self.workdir / "image.oci.tar").is_file():
+                pr_digest = archive_digest(self.workdir / "image.oci.tar", self.workdir / "pr" / "image-layout")
             write_atomic(self.workdir / v.name / "stages.json", results_json(self.results))
             ok, verdict = self._judge(v.name, self.results, PR_BLOCKING_IDS)
             expected = expected and ok
             verdicts.append(verdict)
             self.builds.append((v.name, self.results))
         self.config, self.source = base, source
+        began = time.monotonic()
+        promoted = self._promotion(pr_digest)
+        print(f"gantry demo: promotion dev -> prod and the refused PR build took {time.monotonic() - began:.1f}s",
+              file=out, flush=True)
+        expected = expected and all(r.ok for r in promoted)
+        verdicts += [(f"promotion of the PR build's digest: REFUSED as expected: {r.detail}" if r.data.get("refused")
+                      else f"promotion of main's freight dev -> prod: {r.status.upper()}: {r.detail}")
+                     for r in promoted]
+        self.builds.append(("promotion", promoted))
         self.results = [r for _, results in self.builds for r in results]
         write_atomic(self.workdir / "stages.json", results_json(self.results))
         print(("demo OK: both builds behaved as expected" if expected else
@@ -241,6 +255,21 @@ class Demo:
             print(f"  {line}", file=out)
         self._print_links(self.results)
         return 0 if expected else 1
+
+    def _promotion(self, pr_digest: str | None) -> list[StageResult]:
+        """After main bumped dev: promote its freight to prod, and see the PR build's refused
+        (:mod:`pipeline_lib.demo.promotion`)."""
+        main = dict(self.builds).get("main") or []
+        by = {r.name: r for r in main}
+        bumped = by.get("bump")
+        if bumped is None or bumped.status != "passed" or not bumped.data.get("freight") or self.signing_key is None:
+            return [StageResult("promote", SKIPPED, "not run: the main build recorded no freight in dev")]
+        demo = PromotionDemo(self.catalog, self.service.name, self.workdir, self._parts, self.signing_key,
+                             Writers.from_settings(self.settings), self.config.out)
+        return demo.run(bare=self.workdir / "gitops.git", main_reports=self.workdir / "main" / "reports",
+                        policy=self.config.policy, repository=self.target.ecr_repository,
+                        digest=str(by["push"].data.get("digest", "")), freight=str(bumped.data["freight"]),
+                        pr_digest=pr_digest, tag=getattr(bumped.value, "new_tag", None))
 
     def _judge(self, name: str, results: list[StageResult], blocking_ids: tuple[str, ...]) -> tuple[bool, str]:
         """Did this build do what the story says? → (as expected, one summary line)."""

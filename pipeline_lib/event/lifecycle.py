@@ -247,7 +247,7 @@ class Handler:
     def terraform(self, action: str, actions: list[str]) -> None:
         root = self.cfg.event_root
         if not root.is_dir():
-            raise GantryError("event: --event-root", f"{root} is not a directory")
+            raise GantryError("event lifecycle: --event-root", f"{root} is not a directory")
         env = child_env(TF_IN_AUTOMATION="1", TF_INPUT="0")
         for argv in ([*self.cfg.terraform_cmd, "init", "-input=false", "-no-color"],
                      [*self.cfg.terraform_cmd, action, "-auto-approve", "-input=false", "-no-color"]):
@@ -340,7 +340,7 @@ class Handler:
 
     def run(self, step: str) -> Outcome:
         if step not in STEPS:
-            raise GantryError("event: --step", f"must be one of {', '.join(STEPS)}, got {step!r}")
+            raise GantryError("event lifecycle: --step", f"must be one of {', '.join(STEPS)}, got {step!r}")
         start = time.monotonic()
         attempts = 0
         while True:

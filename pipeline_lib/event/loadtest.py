@@ -59,7 +59,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import LoadProfile, LoadThresholds
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.fileio import ensure_dir, write_atomic
 from pipeline_lib.core.process import TAIL_OUTPUT, Completed, kill_running, run
 from pipeline_lib.core.settings import child_env
 
@@ -227,7 +227,7 @@ def check_target(target: str, timeout: float = 5.0) -> None:
     from pipeline_lib.core.http import retry_policy, send, session
 
     with session(retry=retry_policy(total=1, backoff=0.2), timeout=(timeout, timeout)) as s:
-        send(s, "GET", target, where=f"{WHERE}: --target", ok=range(100, 600), allow_redirects=False)
+        send(s, "GET", target, where=f"{WHERE}: --target {target}", ok=range(100, 600), allow_redirects=False)
 
 
 def locust_argv(plan: Plan, python: str = sys.executable) -> list[str]:
@@ -257,9 +257,8 @@ def run_loadtest(plan: Plan, *, progress: Callable[[str], None] | None = None,
     verdict (passed or not). Raises GantryError (exit 2; Unavailable/TimeoutExceeded when the
     target does not answer) when the run cannot be judged: the verdict is written first, failed,
     with its ``error``."""
-    out = plan.out.resolve()
+    out = ensure_dir(plan.out, f"{WHERE}: --out").resolve()
     plan = Plan(plan.target, plan.env, plan.profile, out)
-    out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
     started = datetime.now(UTC)

@@ -53,27 +53,28 @@ class EventWindow:
 
 
 def parse_window(name: str, start: str, end: str, tz: str,
-                 destroy_delay: timedelta = DEFAULT_DESTROY_DELAY) -> EventWindow:
-    """Validate user input: a schedule-safe name, ISO times (local to ``tz``), end after start."""
+                 destroy_delay: timedelta = DEFAULT_DESTROY_DELAY, where: str = "event") -> EventWindow:
+    """Validate user input: a schedule-safe name, ISO times (local to ``tz``), end after start.
+    Raises GantryError ``<where>: --<option>`` (``where``: the command, e.g. ``event cost``)."""
     if not _NAME.match(name or ""):
-        raise GantryError("event: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
+        raise GantryError(f"{where}: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise GantryError("event: --tz", f"unknown time zone {tz!r} (e.g. Asia/Seoul)") from None
+        raise GantryError(f"{where}: --tz", f"unknown time zone {tz!r} (e.g. Asia/Seoul)") from None
     times = []
     for flag, raw in (("--start", start), ("--end", end)):
         try:
             value = datetime.fromisoformat(raw)
         except (TypeError, ValueError):
-            raise GantryError(f"event: {flag}", f"{raw!r} is not an ISO date-time (e.g. 2027-03-01T10:00)") from None
+            raise GantryError(f"{where}: {flag}", f"{raw!r} is not an ISO date-time (e.g. 2027-03-01T10:00)") from None
         times.append(value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone))
     if times[1] <= times[0]:
-        raise GantryError("event: --end", f"{end} is not after --start {start}")
+        raise GantryError(f"{where}: --end", f"{end} is not after --start {start}")
     if times[1] - times[0] > timedelta(days=14):
-        raise GantryError("event: --end", "an event lasts at most 14 days (this is not an always-on stack)")
+        raise GantryError(f"{where}: --end", "an event lasts at most 14 days (this is not an always-on stack)")
     if destroy_delay < timedelta(0):
-        raise GantryError("event: --destroy-delay", "must not be negative")
+        raise GantryError(f"{where}: --destroy-delay", "must not be negative")
     return EventWindow(name, times[0], times[1], tz, destroy_delay)
 
 
@@ -139,7 +140,7 @@ def _runner_arn(codebuild: Any, project: str) -> str:
     except (ClientError, BotoCoreError) as exc:
         raise _aws("event: codebuild", exc) from None
     if not found:
-        raise GantryError("event: --project", f"CodeBuild project {project!r} not found (apply infra/envs/prod first)")
+        raise GantryError("event schedule: --project", f"CodeBuild project {project!r} not found (apply infra/envs/prod first)")
     return found[0]["arn"]
 
 
@@ -151,7 +152,7 @@ def ensure_schedules(scheduler: Any, codebuild: Any, window: EventWindow, group:
         scheduler.get_schedule_group(Name=group)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise GantryError("event: --group", f"schedule group {group!r} not found (apply infra/envs/prod first)") from None
+            raise GantryError("event schedule: --group", f"schedule group {group!r} not found (apply infra/envs/prod first)") from None
         raise _aws("event: scheduler", exc) from None
     results = []
     for name, want in desired_schedules(window, project, project_arn, role_arn).items():
@@ -177,7 +178,7 @@ def ensure_schedules(scheduler: Any, codebuild: Any, window: EventWindow, group:
 def delete_schedules(scheduler: Any, name: str, group: str) -> list[tuple[str, str]]:
     """Delete the event's schedules; missing ones are ``absent`` (idempotent)."""
     if not _NAME.match(name or ""):
-        raise GantryError("event: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
+        raise GantryError("event schedule: --name", f"{name!r} must be lower-case letters, digits and '-' (max 40)")
     results = []
     for step in ("create", "destroy"):
         sched = f"{name}-{step}"

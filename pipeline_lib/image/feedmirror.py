@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from pipeline_lib.core.reference import DIGEST_RE, check_tag, parse_repository
 from scanners.feeds import EPSS, FILES, KEV, MAX_FEED_BYTES, NAMES, parse_feed
 from .registry import RegistryClient
 from .trivydb import OCI_MANIFEST, TITLE, ArtifactRef
+
+if TYPE_CHECKING:
+    from urllib3.util.retry import Retry
 
 ARTIFACT_TYPE = "application/vnd.gantry.feed.v1"
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
@@ -105,7 +109,8 @@ def push_feed(client: RegistryClient, ref: ArtifactRef, name: str, raw: bytes, *
     """Validate ``raw`` as feed ``name`` and push it to ``ref`` (the tag moves; idempotent).
 
     Raises GantryError(source, …) when the feed does not parse, GantryError(registry…) when the
-    registry refuses. With ``dry_run`` nothing is written (the result says what would be).
+    registry refuses. With ``dry_run`` the registry is not contacted (the result says what would
+    be pushed; it cannot know whether the tag already holds these bytes).
     """
     check_name(name)
     if ref.reference.startswith("sha256:"):
@@ -115,11 +120,11 @@ def push_feed(client: RegistryClient, ref: ArtifactRef, name: str, raw: bytes, *
     title = FILES[name] + (".gz" if raw[:2] == b"\x1f\x8b" else "")
     body = manifest_for(name, layer_digest, len(raw), title, feed.date)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    existing = client.head_manifest(ref.repository, ref.reference)
-    if existing is not None and existing.digest == digest:
-        return FeedArtifact(name, str(ref), digest, feed.date, len(raw), already_present=True, dry_run=dry_run)
     if dry_run:
         return FeedArtifact(name, str(ref), digest, feed.date, len(raw), dry_run=True)
+    existing = client.head_manifest(ref.repository, ref.reference)
+    if existing is not None and existing.digest == digest:
+        return FeedArtifact(name, str(ref), digest, feed.date, len(raw), already_present=True)
     config_digest = "sha256:" + hashlib.sha256(EMPTY_CONFIG).hexdigest()
     if not client.has_blob(ref.repository, config_digest):
         client.upload_blob(ref.repository, config_digest, lambda: EMPTY_CONFIG, len(EMPTY_CONFIG))
@@ -150,10 +155,12 @@ def _layer(body: bytes, name: str, where: str) -> tuple[str, int]:
     return digest, size
 
 
-def pull_feed(client: RegistryClient, ref: ArtifactRef, name: str, cache_dir: Path) -> FeedArtifact:
+def pull_feed(client: RegistryClient, ref: ArtifactRef, name: str, cache_dir: Path, *,
+              accept: Callable[[str, dt.datetime], None] | None = None) -> FeedArtifact:
     """Fetch feed ``name`` from ``ref`` into ``cache_dir`` (``FILES[name]``, plain text, written
     atomically, with ``<file>.source.json``: reference, digest, date). The bytes are checked
-    against the layer digest and parsed before anything is written. Raises GantryError."""
+    against the layer digest and parsed, and ``accept(name, feed date)`` (e.g. an age check that
+    raises) is called, before anything is written. Raises GantryError."""
     check_name(name)
     where = str(ref)
     body, info = client.get_manifest(ref.repository, ref.reference)
@@ -166,6 +173,8 @@ def pull_feed(client: RegistryClient, ref: ArtifactRef, name: str, cache_dir: Pa
     if len(raw) != size or "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
         raise GantryError(where, f"feed layer {digest[:19]} does not match its descriptor (size or digest)")
     feed = parse_feed(name, raw, f"{where} ({FILES[name]})")
+    if accept is not None:
+        accept(name, feed.date)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     path = write_atomic(Path(cache_dir) / FILES[name], raw)
@@ -174,15 +183,24 @@ def pull_feed(client: RegistryClient, ref: ArtifactRef, name: str, cache_dir: Pa
     return FeedArtifact(name, str(ref), info.digest, feed.date, size, path=str(path))
 
 
-def download(url: str, *, progress: Callable[[int], None] | None = None, timeout: float = 120.0) -> bytes:
-    """GET ``url`` (http/https, through :func:`pipeline_lib.core.http.session`), at most
-    :data:`MAX_FEED_BYTES`; GantryError(url, …) on an HTTP error or an oversized answer."""
-    from pipeline_lib.core.http import check, session
-
+def check_url(url: str) -> str:
+    """``url`` if it is http(s); GantryError("--from-url", …) otherwise."""
     if not url.startswith(("https://", "http://")):
         raise GantryError("--from-url", f"expected an http(s) URL, not {url!r}")
-    with session(timeout=timeout) as s:
-        resp = check(s.get(url, stream=True), url)
+    return url
+
+
+def download(url: str, *, progress: Callable[[int], None] | None = None, timeout: float = 120.0,
+             retry: Retry | None = None) -> bytes:
+    """GET ``url`` (http/https, through :func:`pipeline_lib.core.http.session`), at most
+    :data:`MAX_FEED_BYTES`; GantryError(url, …) on an HTTP error or an oversized answer,
+    Unavailable/TimeoutExceeded(url, …) when the server cannot be reached (after ``retry``, a
+    urllib3 ``Retry``; default :func:`pipeline_lib.core.http.retry_policy`)."""
+    from pipeline_lib.core.http import send, session
+
+    check_url(url)
+    with session(timeout=timeout, retry=retry) as s:
+        resp = send(s, "GET", url, where=url, stream=True)
         chunks, total = [], 0
         for chunk in resp.iter_content(1 << 16):
             total += len(chunk)

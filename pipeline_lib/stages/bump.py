@@ -6,6 +6,10 @@ between a direct commit and a pull request (``mode``); both are :func:`gitops.pr
 Before anything is written, the digest's signed evidence is verified for the environment
 (:func:`pipeline_lib.attest.enforce.check_before_write`, the catalog's ``signing:`` policy):
 required evidence that does not verify is exit 1 and no commit.
+
+A bump committed directly to the catalog's promotion source (``promotion.source``, dev) records
+its freight (:mod:`gitops.freight`: the digest, in the pin commit itself); ``data["freight"]``
+is its ID, what ``gantry gitops promote --freight`` takes.
 """
 
 from __future__ import annotations
@@ -69,11 +73,13 @@ def evidence_is_local(catalog: Catalog, environment: str) -> bool:
 @dataclass(frozen=True)
 class Plan:
     """What :func:`run` delivers: ``image`` (host/repository) pinned, delivery ``mode`` (commit |
-    pr) and the ``evidence`` decision (its warnings are printed before the delivery)."""
+    pr), the ``evidence`` decision (its warnings are printed before the delivery) and ``freight``:
+    the pin commit records the bump's freight (the environment is the catalog's promotion source)."""
 
     image: str
     mode: str
     evidence: EvidenceDecision
+    freight: bool = False
 
 
 def plan(opts: BumpOptions) -> Plan:
@@ -85,7 +91,7 @@ def plan(opts: BumpOptions) -> Plan:
     evidence = check_before_write(opts.catalog, opts.environment,
                                   pulled_from(opts.catalog, opts.repo_url, opts.environment, image),
                                   opts.digest, what="gitops bump")
-    return Plan(image, opts.mode or env.deploy, evidence)
+    return Plan(image, opts.mode or env.deploy, evidence, opts.environment == opts.catalog.promotion.source)
 
 
 def run(opts: BumpOptions) -> StageResult:
@@ -99,7 +105,8 @@ def run(opts: BumpOptions) -> StageResult:
                                  digest=opts.digest, tag=opts.tag, build_url=opts.build_url,
                                  mode=planned.mode, github_api=opts.github_api,
                                  github_repo=opts.github_repo, workdir=opts.workdir, writers=opts.writers,
-                                 github_token=opts.github_token, stamp=opts.stamp)
+                                 github_token=opts.github_token, stamp=opts.stamp,
+                                 freight=planned.freight)
     if not result.changed:
         detail = f"{result.manifest}: already at {opts.digest[:19]}, no commit"
     else:
@@ -107,4 +114,8 @@ def run(opts: BumpOptions) -> StageResult:
                   f"({str(result.commit)[:12]})" + (f"; pull request {result.pull_request}" if result.pull_request else ""))
     if evidence.mode != "off":
         detail += f"; {evidence.summary}"
-    return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence)}, value=result)
+    freight = result.freight
+    if freight:
+        detail += f"; freight {freight}"
+    return StageResult("bump", PASSED, detail, data={**asdict(result), "evidence": asdict(evidence),
+                                                      "freight": freight}, value=result)

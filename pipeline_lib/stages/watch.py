@@ -21,8 +21,9 @@ the next run tries again (a duplicate message rather than a lost one). Metrics p
 env/service/severity go to the Pushgateway when one is configured.
 
 Exit codes (``StageResult.data["exit_code"]``): 0 nothing new, 1 new blocking findings, 2 a
-digest could not be evaluated (no digest pinned, no SBOM, scan failed, DB too old, bad evidence)
-or a notification failed.
+digest could not be evaluated (no SBOM, scan failed, DB too old, bad evidence) or a
+notification failed. A service whose overlay pins no digest yet is not deployed there: skipped
+and listed (``ServiceScan.skipped``), not a problem.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 
 from pipeline_lib.core.catalog import Catalog
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.fileio import write_atomic
+from pipeline_lib.core.fileio import ensure_dir, write_atomic
 from pipeline_lib.core.reference import check_digest, parse_repository
 from pipeline_lib.watch import ledger as lg
 from scanners.base import ScanOutcome
@@ -108,6 +109,9 @@ class ServiceScan:
     problems: list[str] = field(default_factory=list)
     #: ``(commit, ref)`` of the build, from the digest's verified provenance (code scanning)
     source: tuple[str, str] | None = None
+    #: why the service was not scanned although nothing is wrong (its overlay pins no digest yet:
+    #: not deployed to the environment); "" when it was scanned
+    skipped: str = ""
 
     @property
     def evaluated(self) -> bool:
@@ -115,7 +119,7 @@ class ServiceScan:
 
     def to_json(self) -> dict[str, Any]:
         return {"service": self.service, "image": self.image, "digest": self.digest, "sbom": self.sbom_source,
-                "evaluated": self.evaluated, "problems": self.problems,
+                "evaluated": self.evaluated, "skipped": self.skipped or None, "problems": self.problems,
                 "blocking": len(self.verdict.blocking) if self.verdict else None,
                 "findings": len(self.verdict.findings) if self.verdict else None}
 
@@ -141,10 +145,14 @@ class WatchReport:
 
     @property
     def summary(self) -> str:
-        bad = [s.service for s in self.scans if not s.evaluated]
-        head = f"{self.environment}: {len(self.scans)} digest(s), {len(self.new_blocking)} new blocking finding(s)"
+        bad = [s.service for s in self.scans if not s.evaluated and not s.skipped]
+        skipped = [s.service for s in self.scans if s.skipped]
+        head = (f"{self.environment}: {len(self.scans) - len(skipped)} digest(s), "
+                f"{len(self.new_blocking)} new blocking finding(s)")
         if self.recorded is not None:
             head += f", {len(self.recorded.of('fixed'))} fixed"
+        if skipped:
+            head += f"; not deployed (no digest pinned), skipped: {', '.join(skipped)}"
         if bad or self.problems:
             head += f"; cannot evaluate: {', '.join(bad) or self.problems[0]}"
         return head
@@ -258,8 +266,9 @@ def _scan_service(opts: WatchOptions, policy: Policy, svc: str, pin: Any, cache:
 
     scan = ServiceScan(svc)
     try:
-        if not pin.name or not pin.digest:
-            raise GantryError(svc, f"no digest pinned in {opts.environment}")
+        if not pin.name or not pin.digest:   # in the overlay but never deployed by digest: nothing runs
+            scan.skipped = f"no digest pinned in {opts.environment}: not deployed"
+            return scan
         scan.image, scan.digest = pin.name, check_digest(pin.digest, f"{svc} pinned digest")
         scan.repository = parse_repository(pin.name, f"{svc} pinned image").repository
         out = work / svc
@@ -410,14 +419,16 @@ def run(opts: WatchOptions) -> StageResult:
         raise GantryError("watch", f"no catalog service is deployed to {env!r}")
     url = opts.repo or opts.catalog.gitops_repo
     branch = opts.branch or opts.catalog.gitops_branch
+    for directory, flag in ((opts.sbom_cache, "--sbom-cache"), (opts.work_dir, "--report-dir")):
+        if directory is not None:   # before anything slow: a path that cannot be a directory is bad input
+            ensure_dir(directory, f"watch: {flag}")
     tmp = Path(tempfile.mkdtemp(prefix="gantry-watch-"))
     try:
         work = checkout(url, branch, tmp / "repo")
         pins = running_pins(work, [(s, s.environment(env)) for s in services])
         ledger = (read_ledger_file(opts.ledger_file, env) if opts.ledger_file
                   else lg.loads(_read(work / lg.ledger_path(env)), env, lg.ledger_path(env)))
-        cache = opts.sbom_cache or tmp / "sboms"
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = ensure_dir(opts.sbom_cache or tmp / "sboms")
         reports = opts.work_dir or tmp / "reports"
         print(f"watch {env}: scanning {len(services)} running digest(s)", file=sys.stderr)
         workers = opts.workers or min(len(services), os.cpu_count() or 1)
@@ -508,7 +519,7 @@ def exception_notes(scans: list[ServiceScan]) -> tuple[list[str], list[str]]:
         return [], []
     label = lambda a: f"{a.label} (owner {a.owner}, expires {a.expires.isoformat()})"  # noqa: E731
     stale: list[str] = []
-    if all(s.evaluated for s in scans):
+    if all(s.evaluated or s.skipped for s in scans):
         common = set(verdicts[0].stale).intersection(*(set(v.stale) for v in verdicts[1:]))
         stale = [label(a) for a in verdicts[0].stale if a in common]
     hit = {id(a): a for v in verdicts for e in v.findings for a in v.expired if a.matches(e.finding)}

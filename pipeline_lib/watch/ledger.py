@@ -230,8 +230,10 @@ def loads(text: str, environment: str, where: str = "ledger") -> Ledger:
         raise BadInput(where, f"not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
         raise BadInput(where, f"not a version {VERSION} gantry ledger")
-    if doc.get("environment") != environment:
-        raise BadInput(where, f"is the ledger of {doc.get('environment')!r}, not {environment!r}")
+    if not isinstance(doc.get("environment"), str) or not doc["environment"]:
+        raise BadInput(where, f"environment is missing or not a name (expected {environment!r})")
+    if doc["environment"] != environment:
+        raise BadInput(where, f"is the ledger of {doc['environment']!r}, not {environment!r}")
     items = doc.get("findings")
     if not isinstance(items, list):
         raise BadInput(where, "findings must be a list")

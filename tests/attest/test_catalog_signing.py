@@ -36,12 +36,16 @@ def test_unquoted_off_is_off(tmp_path: Path) -> None:
 
 
 def test_defaults_paths_and_kms_keys(tmp_path: Path) -> None:
+    (tmp_path / "jobs" / "keys").mkdir(parents=True)
+    (tmp_path / "jobs" / "keys" / "prod.pub").write_text("pem")
+    dev_key = tmp_path / "dev.pub"
+    dev_key.write_text("pem")
     catalog = load_catalog(_with({"prod": {"trusted_keys": ["keys/prod.pub"], "key": "awskms:///alias/gantry-prod"},
-                                  "dev": {"trusted_keys": ["/etc/gantry/dev.pub"], "require": ["sbom"]}}, tmp_path))
+                                  "dev": {"trusted_keys": [str(dev_key)], "require": ["sbom"]}}, tmp_path))
     prod, dev, event = (catalog.signing_for(e) for e in ("prod", "dev", "event"))
     assert prod.evidence == "required" and prod.trusted_keys == (str(tmp_path / "jobs" / "keys" / "prod.pub"),)
     assert prod.key == "awskms:///alias/gantry-prod" and prod.require == ("provenance", "sbom", "verdict")
-    assert dev.evidence == "warn" and dev.trusted_keys == ("/etc/gantry/dev.pub",) and dev.require == ("sbom",)
+    assert dev.evidence == "warn" and dev.trusted_keys == (str(dev_key),) and dev.require == ("sbom",)
     assert event.evidence == "required" and event.trusted_keys == ()     # listed nowhere: required, no key
 
 
@@ -54,3 +58,13 @@ def test_problems_are_named(tmp_path: Path) -> None:
     assert "signing.dev.evidence: must be one of required, warn, off" in text
     assert "signing.dev.require[0]: unknown attestation 'magic'" in text
     assert "signing.staging: unknown key" in text
+
+
+def test_trusted_keys_must_be_existing_files(tmp_path: Path, capsys) -> None:
+    """A trusted key that is missing or a directory is named by catalog check (trial: /etc passed)."""
+    from pipeline_lib.cli import main
+    path = _with({"prod": {"trusted_keys": ["keys/missing.pub", "/etc"]}}, tmp_path)
+    assert main(["catalog", "check", "--catalog", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"signing.prod.trusted_keys[0]: {tmp_path / 'jobs' / 'keys' / 'missing.pub'}: no such file" in err
+    assert "signing.prod.trusted_keys[1]: /etc: not a regular file" in err

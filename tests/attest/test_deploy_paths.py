@@ -44,29 +44,58 @@ def _catalog(path: Path, keyset, repo: str, envs: dict[str, str]) -> Path:
     return path
 
 
-def test_promote_needs_a_verdict_for_the_target_environment(registry, keyset, tmp_path: Path, capsys) -> None:
-    client = RegistryClient(registry.host)
-    repo, digest = push_image(client, tmp_path, repository=f"p{uuid.uuid4().hex[:8]}/storefront")
+def test_promote_needs_a_verdict_for_the_target_environment_and_tokyo(registry, registry_tokyo, keyset, httpserver,
+                                                                       monkeypatch, tmp_path: Path, capsys) -> None:
+    """``gantry gitops promote --freight``: the evidence in the registry (Seoul) and in Tokyo, each
+    missing condition one line, exit 1, nothing written; then all met: one commit with trailers."""
+    from datetime import datetime, timedelta, timezone
+
+    from gitops import trailers
+    from tests.support.argocd import FakeArgoCD
+    seoul, tokyo = RegistryClient(registry.host), RegistryClient(registry_tokyo.host)
+    repo, digest = push_image(seoul, tmp_path, repository=f"p{uuid.uuid4().hex[:8]}/storefront")
     catalog_path = _catalog(tmp_path / "catalog.yaml", keyset, repo, {"dev": "jenkins", "prod": "eks"})
     catalog = load_catalog(catalog_path)
     bare = tmp_path / "gitops.git"
     assert init_repo(bare, catalog, list(catalog.services), "dev", registry.host)
     init_repo(bare, catalog, list(catalog.services), "prod", registry.host)
-    bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev", image=f"{registry.host}/{repo}",
-         digest=digest, tag="v1")
-    push_bundles(client, repo, digest, signed(keyset.prod, digest=digest, environment="dev"))
-    argv = ["gitops", "promote", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--from", "dev",
-            "--to", "prod", "--service", "storefront", "--mode", "commit"]
+    freight = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
+                   image=f"{registry.host}/{repo}", digest=digest, tag="v1", freight=True).freight
+    argocd = FakeArgoCD(httpserver)
+    argocd.deploy("storefront-dev", git(bare, "rev-parse", "main"), datetime.now(timezone.utc) - timedelta(hours=1))
+    monkeypatch.setenv("ARGOCD_SERVER", argocd.url)
+    monkeypatch.setenv("ARGOCD_AUTH_TOKEN", argocd.token)
+    monkeypatch.setenv("GANTRY_ACTOR", "release-bot")
+    push_bundles(seoul, repo, digest, signed(keyset.prod, digest=digest, environment="dev"))
+    def argv(fid: str) -> list[str]:
+        return ["gitops", "promote", "--catalog", str(catalog_path), "--repo", bare.as_uri(), "--from", "dev",
+                "--to", "prod", "--freight", fid, "--mode", "commit",
+                "--registry-for", f"ap-northeast-1={registry_tokyo.host}"]
     before = git(bare, "rev-parse", "main")
     capsys.readouterr()
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("gantry: gitops promote: ") and "no gate verdict for prod" in err[0]
-    assert git(bare, "rev-parse", "main") == before
-    push_bundles(client, repo, digest, {"verdict": signed(keyset.prod, digest=digest, environment="prod")["verdict"]})
-    assert main(argv) == 0
-    assert "evidence verified for prod" in capsys.readouterr().err
-    assert git(bare, "rev-parse", "main") != before
+    assert main(argv(freight)) == 1
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("gantry: ")]
+    assert len(err) == 2, err
+    assert err[0].startswith("gantry: gitops promote: evidence: storefront: ") and "no gate verdict for prod" in err[0]
+    assert err[1].startswith("gantry: gitops promote: tokyo: storefront: ") and "not in ap-northeast-1" in err[1]
+    # a failed re-verification revoked the freight: one revoke commit, no pin
+    assert dict(trailers.parse(git(bare, "log", "-1", "--format=%B", "main")))[trailers.ACTION] == "revoke"
+    assert git(bare, "rev-parse", "main~1") == before
+    # a new build of the same image with full evidence, replicated to Tokyo: promoted
+    push_bundles(seoul, repo, digest, {"verdict": signed(keyset.prod, digest=digest, environment="prod")["verdict"]})
+    copy_image(RegistrySource(seoul, repo), digest, tokyo, repo, ["v1"])
+    copy_referrers(seoul, tokyo, repo, digest)
+    monkeypatch.setenv("GANTRY_GITOPS_NO_BATCH", "1")
+    second = bump(bare.as_uri(), catalog=catalog, service="storefront", environment="dev",
+                  image=f"{registry.host}/{repo}", digest=digest, tag="v1b", freight=True).freight
+    argocd.deploy("storefront-dev", git(bare, "rev-parse", "main"), datetime.now(timezone.utc) - timedelta(hours=1))
+    assert main(argv(freight)) == 1          # revoked stays revoked, evidence or not
+    assert "not-revoked: freight" in capsys.readouterr().err
+    assert main(argv(second)) == 0
+    assert f"freight {second} dev -> prod: commit" in capsys.readouterr().out
+    found = trailers.parse(git(bare, "log", "-1", "--format=%B", "main"))
+    assert (trailers.BY, "release-bot") in found and (trailers.FREIGHT, second) in found
+    assert {v.split()[1] for k, v in found if k == trailers.EVIDENCE} == {"provenance", "sbom", "verdict"}
 
 
 def test_failover_checks_the_evidence_in_tokyo(registry, registry_tokyo, keyset, tmp_path: Path, capsys) -> None:

@@ -102,6 +102,7 @@ def head(bare: Path) -> str:
                           check=True).stdout.strip()
 
 
+@pytest.mark.slow   # stops and restarts a registry, waits for both directions (~35 s)
 def test_failover_then_failback(regions, tmp_path: Path) -> None:
     seoul, tokyo = regions
     catalog_path = write_catalog(tmp_path / "catalog.yaml")

@@ -152,7 +152,7 @@ def test_lifecycle_cli_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> 
     from pipeline_lib.cli import main
 
     assert main(["event", "lifecycle", "--name", "s", "--step", "destroy", "--event-end", "2027-03-05T22:00"]) == 2
-    assert "gantry: event: --event-end: needs a UTC offset" in capsys.readouterr().err
+    assert "gantry: event lifecycle: --event-end: needs a UTC offset" in capsys.readouterr().err
     assert main(["event", "lifecycle", "--name", "s", "--step", "destroy", "--event-end",
                  "2027-03-05T22:00+09:00", "--window", "soon"]) == 2
-    assert "gantry: event: --window: 'soon' is not a duration" in capsys.readouterr().err
+    assert "gantry: event lifecycle: --window: 'soon' is not a duration" in capsys.readouterr().err

@@ -70,10 +70,10 @@ def test_schedules_created_updated_deleted_idempotently(runner, capsys: pytest.C
 
 def test_missing_runner_and_bad_input_are_one_line_errors(aws_env, capsys: pytest.CaptureFixture[str]) -> None:
     assert _schedule("--start", "2027-03-05T10:00", "--end", "2027-03-05T22:00") == 2
-    assert "gantry: event: --project: CodeBuild project 'event-runner' not found" in capsys.readouterr().err
+    assert "gantry: event schedule: --project: CodeBuild project 'event-runner' not found" in capsys.readouterr().err
     assert _schedule("--start", "2027-03-05T22:00", "--end", "2027-03-05T10:00") == 2
-    assert "gantry: event: --end: 2027-03-05T10:00 is not after --start" in capsys.readouterr().err
+    assert "gantry: event schedule: --end: 2027-03-05T10:00 is not after --start" in capsys.readouterr().err
     assert _schedule("--start", "2027-03-05T10:00", "--end", "2027-03-05T22:00", "--tz", "Mars/Base") == 2
-    assert "gantry: event: --tz: unknown time zone 'Mars/Base'" in capsys.readouterr().err
+    assert "gantry: event schedule: --tz: unknown time zone 'Mars/Base'" in capsys.readouterr().err
     assert _schedule("--start", "2020-03-05T10:00", "--end", "2020-03-05T22:00") == 2
-    assert "gantry: event: --end: the event is over" in capsys.readouterr().err
+    assert "gantry: event schedule: --end: the event is over" in capsys.readouterr().err

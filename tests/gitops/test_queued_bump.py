@@ -99,7 +99,7 @@ def test_a_waiting_bump_loads_no_catalog_render_or_git_machinery(repo, tmp_path:
         result = {"changed": False, "commit": None, "old_tag": None, "new_tag": None, "old_digest": digest("a"),
                   "new_digest": digest("a"), "manifest": "apps/svc-000/overlays/dev/kustomization.yaml",
                   "attempts": 1, "branch": "main", "pull_request": None, "warnings": ["w1"], "image": "",
-                  "timings": {}, "batch": 1, "commit_edits": 0, "break_glass": None}
+                  "timings": {}, "batch": 1, "commit_edits": 0, "break_glass": None, "freight": None}
         req.with_suffix(".res").write_text(json.dumps({"result": result, "notes": ["gantry: warning: n1"]}))
         fcntl.flock(fh, fcntl.LOCK_UN)
     out, err = proc.communicate(timeout=60)

@@ -144,3 +144,46 @@ def test_epss_layout_errors_name_the_line(tmp_path, text, needle) -> None:
     with pytest.raises(GantryError) as info:
         parse_epss(text.encode(), "epss.csv")
     assert needle in str(info.value)
+
+
+def test_unreachable_upstream_is_one_error_naming_the_url() -> None:
+    from pipeline_lib.core.errors import Unavailable
+    from pipeline_lib.core.http import retry_policy
+    from pipeline_lib.core.process import free_port
+    from pipeline_lib.image.feedmirror import download
+    url = f"http://127.0.0.1:{free_port()}/kev.json"
+    with pytest.raises(Unavailable) as exc:
+        download(url, retry=retry_policy(total=0))
+    assert str(exc.value) == f"{url}: GET /kev.json failed: ConnectionError (Connection refused)"
+    assert exc.value.exit_code == 2
+
+
+def test_mirror_checks_the_url_before_downloading_and_a_dry_run_contacts_no_registry(tmp_path, capsys) -> None:
+    from pipeline_lib.core.process import free_port
+    nowhere = f"127.0.0.1:{free_port()}/feeds/kev:latest"
+    code, out, err = gantry(capsys, "feeds", "mirror", "--feed", "kev", "--from-url", "file:///etc/passwd",
+                            "--to", nowhere, "--dry-run")
+    assert code == 2 and err == "gantry: --from-url: expected an http(s) URL, not 'file:///etc/passwd'\n"
+    (tmp_path / "kev.json").write_bytes(kev_bytes(NOW - dt.timedelta(days=467)))
+    code, out, err = gantry(capsys, "feeds", "mirror", "--feed", "kev", "--from-file", str(tmp_path / "kev.json"),
+                            "--to", nowhere, "--dry-run")
+    assert code == 0, err
+    assert ": would push (" in out and out.endswith("; registry not contacted)\n")
+    assert err.startswith("gantry feeds: warning: kev is dated ") and "(467 days old)" in err
+
+
+def test_pull_of_a_stale_used_feed_caches_nothing(registry, tmp_path, capsys) -> None:
+    (tmp_path / "old.csv").write_text(epss_text(NOW - dt.timedelta(days=5), {"CVE-2024-0002": (0.7, 0.99)}))
+    assert gantry(capsys, "feeds", "mirror", "--feed", "epss", "--from-file", str(tmp_path / "old.csv"),
+                  "--to", f"{registry.host}/stale2/epss:latest")[0] == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nfeeds: {{max_age: 2d, epss: {registry.host}/stale2/epss:latest}}\n"
+                      "environments:\n  prod: {epss: 0.5}\n  dev: {}\n")
+    cache = tmp_path / "c"
+    code, _, err = gantry(capsys, "feeds", "pull", "--policy", str(policy), "--env", "prod", "--cache", str(cache))
+    assert code == 2 and err.endswith("; nothing cached\n") and "is 5 days" in err
+    assert list(cache.iterdir()) == []
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = gantry(capsys, "feeds", "pull", "--policy", str(policy), "--env", "prod", "--cache", str(afile))
+    assert code == 2 and err == f"gantry: --cache: {afile}: cannot create the directory: it or a parent is a file\n"

@@ -73,6 +73,7 @@ def _tf(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow   # a real terraform apply against moto (~40 s): run beside the other slow ones
 def test_ecr_module_applies_the_catalog_rule(aws_env, catalog: Catalog, tmp_path: Path) -> None:
     region = catalog.registry_region
     root = tmp_path / "ecr-moto"

@@ -37,6 +37,44 @@ def test_a_bad_watch_schedule_is_a_one_line_error_naming_the_field(value) -> Non
     assert "environments.prod.watch" in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["H/15 * * * *", "H(0-29) H(1-5) * * 1-5", "0,30 8-18/2 1 1-12 0-7", "@daily",
+                                   "@midnight", "*/5 * * * *", "H H(0-7) * * H(1-5)/2", "59 23 31 12 7"])
+def test_jenkins_cron_specs_are_accepted(value: str) -> None:
+    assert parse_catalog(_catalog(value)).environments["prod"].watch_schedule == value
+
+
+@pytest.mark.parametrize("value,why", [
+    ("a b c d e", "minute field 'a': 'a' is not *, H, H(a-b), a number or a range a-b (/step)"),
+    ("99 99 * * *", "minute field '99': out of range 0-59"),
+    ("0 24 * * *", "hour field '24': out of range 0-23"),
+    ("0 0 0 * *", "day of month field '0': out of range 1-31"),
+    ("0 0 * 13 *", "month field '13': out of range 1-12"),
+    ("0 0 * * 8", "day of week field '8': out of range 0-7"),
+    ("30-10 * * * *", "minute field '30-10': range 30-10 runs backwards"),
+    ("*/0 * * * *", "minute field '*/0': step 0 must be from 1 to 60"),
+    ("5/10 * * * *", "minute field '5/10': '5/10' is not"),
+    ("H(0-99) * * * *", "minute field 'H(0-99)': out of range 0-59"),
+    ("* * * * * *", "has 6 fields"),
+    ("@sometimes", "unknown alias '@sometimes'"),
+])
+def test_bad_jenkins_cron_specs_are_named(value: str, why: str, tmp_path, capsys) -> None:
+    """One line naming the field and the reason; the environment still counts as defined, so the
+    services deployed to it get no spurious "environment is not defined" lines (trial 10, 14)."""
+    from pipeline_lib.cli import main
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(_catalog(value)))
+    assert main(["catalog", "check", "--catalog", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"environments.prod.watch: must be hourly, daily, weekly, off or a Jenkins cron spec; {value!r} {why}" in err
+    assert "not defined" not in err and err.count("\n") == 1
+
+
+def test_an_empty_watch_is_an_empty_string() -> None:
+    with pytest.raises(GantryError) as info:
+        parse_catalog(_catalog(""))
+    assert str(info.value).endswith("environments.prod.watch: must be a non-empty string, got an empty string")
+
+
 def test_metrics_are_put_per_environment_with_every_severity(httpserver) -> None:
     bodies = []
 
