@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,11 +177,9 @@ def submit_request(url: str, request: dict, prepare: Prepare, *, writers: Writer
     return data
 
 
-def _prepare_raw(spool: Path, prepare: Prepare) -> None:
-    """Turn the raw requests of live processes into typed requests (with their branch, batch
-    window and notes), or write their results (refused, or deferred)."""
-    from .writeback import result_to_json
-    raws: list[tuple[Path, dict]] = []
+def _unanswered(spool: Path) -> Iterator[tuple[Path, dict]]:
+    """The spool's requests that have no result yet, oldest first, parsed; one that cannot be
+    read (being written, or just removed by its process) is skipped this time."""
     for req in sorted(spool.glob("*.req")):
         if req.with_suffix(".res").exists():
             continue
@@ -189,6 +187,15 @@ def _prepare_raw(spool: Path, prepare: Prepare) -> None:
             data = json.loads(req.read_text())
         except (OSError, ValueError):
             continue
+        yield req, data
+
+
+def _prepare_raw(spool: Path, prepare: Prepare) -> None:
+    """Turn the raw requests of live processes into typed requests (with their branch, batch
+    window and notes), or write their results (refused, or deferred)."""
+    from .writeback import result_to_json
+    raws: list[tuple[Path, dict]] = []
+    for req, data in _unanswered(spool):
         if "request" not in data:
             continue
         if not _alive(int(data.get("pid", 0))):
@@ -211,13 +218,7 @@ def _prepare_raw(spool: Path, prepare: Prepare) -> None:
 def _branches(spool: Path) -> dict[str, float]:
     """branch -> batch window of the typed requests still waiting for a result."""
     out: dict[str, float] = {}
-    for req in sorted(spool.glob("*.req")):
-        if req.with_suffix(".res").exists():
-            continue
-        try:
-            data = json.loads(req.read_text())
-        except (OSError, ValueError):
-            continue
+    for _, data in _unanswered(spool):
         if "branch" in data:
             out.setdefault(str(data["branch"]), float(data.get("window", DEFAULT_WINDOW)))
     return out
@@ -243,13 +244,7 @@ def _pending(spool: Path, branch: str) -> list[tuple[Path, float, PinEdit]]:
     from .writeback import PinEdit
     out = []
     t = time.time()
-    for req in sorted(spool.glob("*.req")):
-        if req.with_suffix(".res").exists():
-            continue
-        try:
-            data = json.loads(req.read_text())
-        except (OSError, ValueError):
-            continue
+    for req, data in _unanswered(spool):
         if not _alive(int(data.get("pid", 0))) or t - req.stat().st_mtime > STALE_SECONDS:
             req.unlink(missing_ok=True)  # its process is gone: never apply a bump nobody waits for
             continue
