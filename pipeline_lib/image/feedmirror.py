@@ -26,10 +26,10 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.reference import DIGEST_RE, check_tag, parse_repository
+from pipeline_lib.core.reference import DIGEST_RE
 from scanners.feeds import EPSS, FILES, KEV, MAX_FEED_BYTES, NAMES, parse_feed
 from .registry import RegistryClient
-from .trivydb import OCI_MANIFEST, TITLE, ArtifactRef
+from .trivydb import OCI_MANIFEST, TITLE, ArtifactRef, parse_artifact_ref
 
 if TYPE_CHECKING:
     from urllib3.util.retry import Retry
@@ -55,18 +55,7 @@ def check_name(name: str, where: str = "--feed") -> str:
 
 def parse_ref(ref: str, where: str = "reference") -> ArtifactRef:
     """``host/repo[:tag]`` or ``host/repo@sha256:…``; the tag defaults to ``latest``."""
-    name, at, digest = ref.strip().partition("@")
-    if at:
-        if not DIGEST_RE.match(digest):
-            raise GantryError(where, f"invalid digest in {ref!r}")
-        reference = digest
-    else:
-        head, slash, last = name.rpartition("/")
-        last, colon, tag = last.partition(":")
-        name = f"{head}{slash}{last}"
-        reference = check_tag(tag, where) if colon else DEFAULT_TAG
-    image = parse_repository(name, where)
-    return ArtifactRef(image.host, image.repository, reference)
+    return parse_artifact_ref(ref.strip(), DEFAULT_TAG, where)
 
 
 def _iso(t: dt.datetime) -> str:

@@ -154,6 +154,12 @@ class ArtifactRef:
 
 def parse_ref(ref: str, kind: DbKind = DB, where: str = "reference") -> ArtifactRef:
     """Parse a DB artifact reference; the tag defaults to the kind's schema version (2 or 1)."""
+    return parse_artifact_ref(ref, str(kind.schema_version), where)
+
+
+def parse_artifact_ref(ref: str, default_tag: str, where: str = "reference") -> ArtifactRef:
+    """``host/repo[:tag]`` or ``host/repo@sha256:…`` → :class:`ArtifactRef` (no tag:
+    ``default_tag``). Raises :class:`GantryError` naming ``where`` for a bad digest, tag or name."""
     name, at, digest = ref.partition("@")
     if at:
         if not DIGEST_RE.match(digest):
@@ -163,7 +169,7 @@ def parse_ref(ref: str, kind: DbKind = DB, where: str = "reference") -> Artifact
         head, slash, last = name.rpartition("/")
         last, colon, tag = last.partition(":")
         name = f"{head}{slash}{last}"
-        reference = check_tag(tag, where) if colon else str(kind.schema_version)
+        reference = check_tag(tag, where) if colon else default_tag
     image = parse_repository(name, where)
     return ArtifactRef(image.host, image.repository, reference)
 
