@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from pipeline_lib.core.errors import GantryError
 
 from .base import ScanOutcome
 
-KEYS = {"repository", "java_repository", "max_age"}
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
 
@@ -53,32 +52,50 @@ def parse_age(value: Any, where: str) -> dt.timedelta | None:
     return dt.timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
 
 
-def parse_section(data: Any, where: str) -> dict[str, Any]:
-    """Validate one ``vulnerability_db`` mapping → the keys it sets (max_age as a timedelta)."""
+def parse_mirror_section(data: Any, where: str, references: Iterable[str], expected: str,
+                         example: Callable[[str], str]) -> dict[str, Any]:
+    """Validate one policy mapping of mirrored artifacts — OCI references under ``references``
+    plus ``max_age`` (``vulnerability_db:``, ``feeds:``) → the keys it sets (a reference stripped
+    or None, ``max_age`` as a timedelta). ``expected`` lists the keys for the not-a-mapping error;
+    ``example(key)`` is what a reference looks like. Raises :class:`GantryError` naming the key."""
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise GantryError(where, "expected a mapping (repository, java_repository, max_age)")
-    unknown = sorted(str(k) for k in data if k not in KEYS)
+        raise GantryError(where, f"expected a mapping ({expected})")
+    allowed = {*references, "max_age"}
+    unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise GantryError(where, f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(KEYS))})")
+        raise GantryError(where, f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
     out: dict[str, Any] = {}
-    for key in ("repository", "java_repository"):
+    for key in references:
         if key in data:
             v = data[key]
             if v is not None and (not isinstance(v, str) or not v.strip() or "://" in v):
-                raise GantryError(f"{where}.{key}", f"must be an OCI repository like host/trivy-db:2 or null, not {v!r}")
+                raise GantryError(f"{where}.{key}", f"must be {example(key)} or null, not {v!r}")
             out[key] = v.strip() if isinstance(v, str) else None
     if "max_age" in data:
         out["max_age"] = parse_age(data["max_age"], f"{where}.max_age")
     return out
 
 
-def merge(*layers: dict[str, Any]) -> VulnDbSettings:
-    merged: dict[str, Any] = {}
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    """The layers' keys, a later layer's value winning (defaults → tool → environment)."""
+    out: dict[str, Any] = {}
     for layer in layers:
-        merged.update(layer)
-    return VulnDbSettings(merged.get("repository"), merged.get("java_repository"), merged.get("max_age"))
+        out.update(layer)
+    return out
+
+
+def parse_section(data: Any, where: str) -> dict[str, Any]:
+    """Validate one ``vulnerability_db`` mapping → the keys it sets (max_age as a timedelta)."""
+    return parse_mirror_section(data, where, ("repository", "java_repository"),
+                                "repository, java_repository, max_age",
+                                lambda _key: "an OCI repository like host/trivy-db:2")
+
+
+def merge(*layers: dict[str, Any]) -> VulnDbSettings:
+    m = merged(*layers)
+    return VulnDbSettings(m.get("repository"), m.get("java_repository"), m.get("max_age"))
 
 
 def format_age(age: dt.timedelta) -> str:

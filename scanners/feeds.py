@@ -42,7 +42,7 @@ from typing import Any
 
 from pipeline_lib.core.errors import GantryError
 
-from .dbage import format_age, format_limit, parse_age, parse_db_time
+from .dbage import format_age, format_limit, merged, parse_db_time, parse_mirror_section
 
 KEV, EPSS = "kev", "epss"
 NAMES = (KEV, EPSS)
@@ -51,7 +51,6 @@ FILES = {KEV: "known_exploited_vulnerabilities.json", EPSS: "epss_scores.csv"}
 LABELS = {KEV: "CISA KEV catalog", EPSS: "FIRST EPSS scores"}
 KEV_SCHEMA = Path(__file__).with_name("feeddata") / "known_exploited_vulnerabilities_schema.json"
 MAX_FEED_BYTES = 256 * 1024 * 1024   # the EPSS CSV is ~10 MB uncompressed (~300 000 CVEs)
-SECTION_KEYS = {"max_age", KEV, EPSS}
 _EPSS_HEAD = re.compile(r"^#\s*model_version:(?P<model>[^,]*),\s*score_date:(?P<date>\S+)\s*$")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,19}$")
 
@@ -132,31 +131,13 @@ class FeedSettings:
 
 def parse_section(data: Any, where: str) -> dict[str, Any]:
     """Validate one ``feeds`` mapping → the keys it sets (``max_age`` as a timedelta)."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise GantryError(where, "expected a mapping (max_age, kev, epss)")
-    unknown = sorted(str(k) for k in data if k not in SECTION_KEYS)
-    if unknown:
-        raise GantryError(where, f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(SECTION_KEYS))})")
-    out: dict[str, Any] = {}
-    for key in NAMES:
-        if key in data:
-            v = data[key]
-            if v is not None and (not isinstance(v, str) or not v.strip() or "://" in v):
-                raise GantryError(f"{where}.{key}", f"must be an OCI reference like host/gantry-feeds/{key}:latest "
-                                                    f"or null, not {v!r}")
-            out[key] = v.strip() if isinstance(v, str) else None
-    if "max_age" in data:
-        out["max_age"] = parse_age(data["max_age"], f"{where}.max_age")
-    return out
+    return parse_mirror_section(data, where, NAMES, "max_age, kev, epss",
+                                lambda key: f"an OCI reference like host/gantry-feeds/{key}:latest")
 
 
 def merge(*layers: dict[str, Any]) -> FeedSettings:
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged.update(layer)
-    return FeedSettings(merged.get("max_age"), merged.get(KEV), merged.get(EPSS))
+    m = merged(*layers)
+    return FeedSettings(m.get("max_age"), m.get(KEV), m.get(EPSS))
 
 
 # ---------------------------------------------------------------------------------------
