@@ -30,14 +30,20 @@ from pipeline_lib.core.catalog import load_catalog  # noqa: E402
 REGISTRY = "127.0.0.1:5000"
 
 
-def write_catalog(path: Path, n: int) -> Path:
+DEV = ("dev", ("platform: jenkins", "aws_region: ap-northeast-2", "domain: dev.example.com", "namespace: shop-dev"))
+
+
+def write_catalog(path: Path, n: int, environment: tuple[str, tuple[str, ...]] = DEV, service_env: str = "{}",
+                  extra: tuple[str, ...] = ()) -> Path:
+    """A catalog of ``n`` services ``svc-000`` … in one ``(name, settings lines)`` environment, each
+    with ``service_env`` there; ``extra``: top-level lines added before ``services:``."""
+    env, settings = environment
     lines = ["version: 1", "defaults:", '  aws_account_id: "123456789012"', "  registry_region: ap-northeast-2",
              "  replica_regions: [ap-northeast-1]", "  gitops_repo: https://github.com/example/gitops.git",
-             "environments:", "  dev:", "    platform: jenkins", "    aws_region: ap-northeast-2",
-             "    domain: dev.example.com", "    namespace: shop-dev", "services:"]
-    for i in range(n + 1):
+             "environments:", f"  {env}:", *(f"    {line}" for line in settings), *extra, "services:"]
+    for i in range(n):
         lines += [f"  - name: svc-{i:03d}", f"    repo: example/svc-{i:03d}", f"    ecr_repository: shop/svc-{i:03d}",
-                  f"    manifest_path: apps/svc-{i:03d}", "    environments:", "      dev: {}"]
+                  f"    manifest_path: apps/svc-{i:03d}", "    environments:", f"      {env}: {service_env}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -101,7 +107,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-gitops-") as tmp_s:
         tmp = Path(tmp_s)
         os.environ["GANTRY_LOCK_DIR"] = str(tmp / "locks")  # the host lock, spool and kept checkout go with it
-        cat_path = write_catalog(tmp / "catalog.yaml", n)
+        cat_path = write_catalog(tmp / "catalog.yaml", n + 1)   # svc-<n>: the lone reference bump
         catalog = load_catalog(cat_path)
         bare = tmp / "gitops.git"
         init_repo(bare, catalog, list(catalog.services), "dev", REGISTRY)

@@ -22,27 +22,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gitops.git import checkout  # noqa: E402
 from gitops.layout import init_repo  # noqa: E402
 from gitops.rollback import rollback  # noqa: E402
 from gitops.writeback import PinEdit, write_edits  # noqa: E402
 from pipeline_lib.core.catalog import load_catalog  # noqa: E402
+from bench_gitops import write_catalog as synthetic_catalog  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
 
 
+PROD = ("prod", ("platform: eks", "aws_region: ap-northeast-2", "domain: shop.example.com", "namespace: shop"))
+
+
 def write_catalog(path: Path, n: int) -> Path:
-    lines = ["version: 1", "defaults:", '  aws_account_id: "123456789012"', "  registry_region: ap-northeast-2",
-             "  replica_regions: [ap-northeast-1]", "  gitops_repo: https://github.com/example/gitops.git",
-             "environments:", "  prod:", "    platform: eks", "    aws_region: ap-northeast-2",
-             "    domain: shop.example.com", "    namespace: shop", "signing:", "  prod: {evidence: off}",
-             "services:"]
-    for i in range(n):
-        lines += [f"  - name: svc-{i:03d}", f"    repo: example/svc-{i:03d}", f"    ecr_repository: shop/svc-{i:03d}",
-                  f"    manifest_path: apps/svc-{i:03d}", "    environments:", "      prod: {deploy: commit}"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """``n`` services in prod, committed directly, evidence off (this measures the render and the commits)."""
+    return synthetic_catalog(path, n, PROD, "{deploy: commit}", ("signing:", "  prod: {evidence: off}"))
 
 
 def digest(i: int, round_: int) -> str:
