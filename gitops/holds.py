@@ -21,6 +21,7 @@ from pathlib import Path
 from pipeline_lib.core.errors import BadInput, CheckFailed, GantryError, NotFound
 from pipeline_lib.core.fileio import write_atomic
 
+from . import trailers
 from .hostlock import Writers
 
 HOLDS_DIR = ".gantry/holds"
@@ -125,12 +126,11 @@ def refuse_if_held(checkout: Path, environment: str, service: str, verb: str) ->
 
 def hold_message(action: str, hold: Hold, by: str, reason: str) -> str:
     """The commit message of a hold or release: subject, then its trailers (``Gantry-Action``)."""
-    lines = [f"{action}({hold.service}): {hold.environment}: {' '.join(reason.split())}", "",
-             f"Service: {hold.service}", f"Environment: {hold.environment}"]
+    pairs = [("Service", hold.service), ("Environment", hold.environment)]
     if hold.digest:
-        lines.append(f"Digest: {hold.digest}")
-    lines += [f"Gantry-Action: {action}", f"By: {' '.join(by.split())}", f"Reason: {' '.join(reason.split())}"]
-    return "\n".join(lines) + "\n"
+        pairs.append(("Digest", hold.digest))
+    pairs += [(trailers.ACTION, action), (trailers.BY, by), (trailers.REASON, reason)]
+    return trailers.message(f"{action}({hold.service}): {hold.environment}: {' '.join(reason.split())}", [], pairs)
 
 
 def set_hold(repo_url: str, branch: str, hold: Hold, *, writers: Writers | None = None) -> str | None:

@@ -2,7 +2,8 @@
 
 Format: git-interpret-trailers(1) — ``Key: value`` lines in the last paragraph of the commit
 message, one key per line (a key may repeat, e.g. one ``Evidence:`` per bundle). The keys gantry
-writes are :data:`KEYS`; ``gantry gitops history`` reads them back with :func:`parse`.
+writes are :data:`KEYS`; :func:`parse` reads them back from one message (``gantry gitops history``
+lets git do it: ``%(trailers)``, :mod:`gitops.history`).
 """
 
 from __future__ import annotations
