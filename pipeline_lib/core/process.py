@@ -49,6 +49,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024   # bytes kept per stream
 TAIL_OUTPUT = 64 * 1024                 # bytes kept when only the error tail matters
 KILL_GRACE = 2.0                        # seconds between SIGTERM and SIGKILL
+KILL_SETTLE = 2.0                       # at most this long for SIGKILLed members to be gone
 _CHUNK = 65536
 
 
@@ -157,7 +158,9 @@ def group_alive(pgid: int) -> bool:
 
 def kill_group(proc: subprocess.Popen, grace: float = KILL_GRACE) -> None:
     """SIGTERM the process group led by ``proc``, SIGKILL what is left after ``grace`` seconds,
-    and reap ``proc``. Safe to call when the group is already gone."""
+    wait (at most ``KILL_SETTLE`` s) until the kernel has ended every member — SIGKILL is
+    delivered asynchronously, so a loaded machine can still show one running just after — and
+    reap ``proc``. Safe to call when the group is already gone."""
     pgid = proc.pid
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -175,6 +178,12 @@ def kill_group(proc: subprocess.Popen, grace: float = KILL_GRACE) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        settle = time.monotonic() + KILL_SETTLE
+        while time.monotonic() < settle:
+            proc.poll()
+            if not group_alive(pgid):
+                break
+            time.sleep(0.01)
     proc.wait()
 
 
