@@ -275,7 +275,12 @@ def test_trigger_process_mode_starts_builds_and_reports_metrics(test_catalog, je
         assert c.post("/github-webhook/", content=PUSH, headers=headers_for("push", PUSH)).status_code == 202
         assert c.post("/github-webhook/", content=pr, headers=headers_for("pull_request", pr)).status_code == 202
         c.portal.call(r.drain, 20.0)
-        metrics = c.get("/metrics").text
+        # drain() returns once the store has no pending trigger; the child process reports each
+        # outcome just after it marks the row, so the counters may lag by one pipe read
+        deadline = time.monotonic() + 10
+        while 'gantry_webhook_triggers_total{result="started"} 2.0' not in (metrics := c.get("/metrics").text) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert c.get("/healthz").json()["pending_triggers"] == 0
     r.store.close()
     assert sorted(b.job for b in jenkins.state.builds) == ["dev/hello-world-pr", "prod/hello-world"]
