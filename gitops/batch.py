@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.fileio import write_atomic
 
+from . import spool as spools
 from .hostlock import Writers, lock_path, writer_lock
 
 if TYPE_CHECKING:
@@ -92,8 +92,7 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
     writers = writers or Writers()
     spool, req, res = _new_request(url, writers)
     submitted = now()
-    write_atomic(req, json.dumps({"pid": os.getpid(), "branch": branch, "submitted": submitted,
-                                  "edit": edit.to_json()}))
+    spools.put(str(req), {"pid": os.getpid(), "branch": branch, "submitted": submitted, "edit": edit.to_json()})
     try:
         with writer_lock(url, writers):
             if not res.exists():
@@ -114,10 +113,9 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
 
 def _new_request(url: str, writers: Writers) -> tuple[Path, Path, Path]:
     """The spool of ``url`` (created) and a new request's ``.req`` and ``.res`` paths."""
-    spool = lock_path(url, writers.lock_dir).with_suffix(".spool")
-    spool.mkdir(parents=True, exist_ok=True)
-    rid = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
-    return spool, spool / f"{rid}.req", spool / f"{rid}.res"
+    spool = spools.spool_dir(url, writers.lock_dir)
+    req, res = spools.new_request(spool)
+    return Path(spool), Path(req), Path(res)
 
 
 @dataclass
@@ -142,7 +140,8 @@ class Prepared:
 
 
 Prepare = Callable[[Sequence[dict]], Sequence[Prepared]]
-"""The leader's hook: raw requests (as given to :func:`submit_request`) -> one :class:`Prepared` each."""
+"""The leader's hook: raw requests (as given to :func:`submit_request`, with ``pid``: their
+waiting process) -> one :class:`Prepared` each."""
 
 
 def submit_request(url: str, request: dict, prepare: Prepare, *, writers: Writers | None = None) -> dict:
@@ -153,25 +152,16 @@ def submit_request(url: str, request: dict, prepare: Prepare, *, writers: Writer
     ``prepare`` (the same checks, in the same order, as a lone bump), then runs the batches. The
     answer is the result's JSON (:func:`gitops.writeback.result_to_json`; a result's
     ``timings.total`` set here) with ``notes`` (stderr lines), or ``{"defer": true}``: run the
-    bump yourself. ``request`` must name ``service`` and ``env`` (for the error when nothing
-    answers it).
+    bump yourself. ``request`` (what ``prepare`` reads: :mod:`pipeline_lib.commands.bumpqueue`
+    sends the command's arguments and directory) must name ``service`` and ``env`` (for the error
+    when nothing answers it). :func:`gitops.spool.submit` is the waiting side.
     """
     writers = writers or Writers()
-    spool, req, res = _new_request(url, writers)
     submitted = time.time()
-    write_atomic(req, json.dumps({"pid": os.getpid(), "submitted": submitted, "request": request}))
-    try:
-        with writer_lock(url, writers):
-            if not res.exists():
-                run_requests(url, spool, prepare, writers=writers)
-        try:
-            data = json.loads(res.read_text())
-        except FileNotFoundError:
-            raise GantryError("git", f"bump of {request.get('service')} {request.get('env')} "
-                                     "was not processed") from None
-    finally:
-        req.unlink(missing_ok=True)
-        res.unlink(missing_ok=True)
+    data = spools.submit(url, writers.lock_dir, request,
+                         lambda spool: run_requests(url, Path(spool), prepare, writers=writers))
+    if data is None:
+        raise GantryError("git", f"bump of {request.get('service')} {request.get('env')} was not processed")
     if "result" in data:
         data["result"].setdefault("timings", {})["total"] = round(time.time() - submitted, 3)
     return data
@@ -204,15 +194,14 @@ def _prepare_raw(spool: Path, prepare: Prepare) -> None:
         raws.append((req, data))
     if not raws:
         return
-    for (req, data), prepared in zip(raws, prepare([d["request"] for _, d in raws])):
+    for (req, data), prepared in zip(raws, prepare([{**d["request"], "pid": d["pid"]} for _, d in raws])):
         ready = prepared.outcome
         if isinstance(ready, Ready):
-            write_atomic(req, json.dumps({"pid": data["pid"], "branch": ready.branch, "submitted": data["submitted"],
-                                          "edit": ready.edit.to_json(), "window": ready.window,
-                                          "notes": prepared.notes}))
+            spools.put(str(req), {"pid": data["pid"], "branch": ready.branch, "submitted": data["submitted"],
+                                  "edit": ready.edit.to_json(), "window": ready.window, "notes": prepared.notes})
         else:
             answer = {"defer": True} if ready is None else result_to_json(ready)
-            write_atomic(req.with_suffix(".res"), json.dumps({**answer, "notes": prepared.notes}))
+            spools.put(str(req.with_suffix(".res")), {**answer, "notes": prepared.notes})
 
 
 def _branches(spool: Path) -> dict[str, float]:
@@ -335,7 +324,7 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     for (req, submitted, _), result in zip(pending, results):
         if not isinstance(result, GantryError):
             result.timings["queue_wait"] = round(max(0.0, started - submitted), 3)
-        write_atomic(req.with_suffix(".res"), json.dumps({**result_to_json(result), "notes": _notes(req)}))
+        spools.put(str(req.with_suffix(".res")), {**result_to_json(result), "notes": _notes(req)})
     prune_workdirs(work.parent, work)
     trace = writers.trace
     if trace:

@@ -8,12 +8,11 @@ without loading the git, retry and render machinery it leaves to the batch's lea
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .spool import lock_file, locked
 
 if TYPE_CHECKING:
     from pipeline_lib.core.settings import Settings
@@ -42,9 +41,9 @@ class Writers:
 
 
 def lock_path(url: str, lock_dir: str | None = None) -> Path:
-    """The host-wide lock file for writers of ``url`` (under ``lock_dir``, default the temp dir)."""
-    base = Path(lock_dir or tempfile.gettempdir()) / "gantry-gitops-locks"
-    return base / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".lock")
+    """The host-wide lock file for writers of ``url`` (under ``lock_dir``, default the temp dir;
+    :func:`gitops.spool.lock_file`)."""
+    return Path(lock_file(url, lock_dir))
 
 
 @contextlib.contextmanager
@@ -58,16 +57,5 @@ def writer_lock(url: str, writers: Writers | None = None):
     if not writers.lock:
         yield True
         return
-    path = lock_path(url, writers.lock_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        waited = False
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waited = True
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield waited
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with locked(lock_file(url, writers.lock_dir)) as waited:
+        yield waited

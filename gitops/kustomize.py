@@ -35,8 +35,13 @@ import yaml
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.process import require_tool, run as run_command
+from pipeline_lib.core.settings import child_env
 
 KUBECTL_TIMEOUT = 120.0   # seconds per render
+# Go's garbage collector took ~40 % of a combined render's CPU (`kubectl kustomize --profile=cpu`,
+# 50 overlays); a render lives about a second: collecting 4x less often (GOGC=400, Go's default
+# 100) cut its CPU by ~20 % for ~60 MB more memory per 25 overlays. A GOGC the caller set wins.
+KUBECTL_GOGC = "400"
 # kubectl's klog prefix (level, date, time, pid, source line): not part of the message, and it
 # would make the same failure read differently each time
 _KLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [\w.-]+:\d+\] ")
@@ -52,7 +57,7 @@ def render_kustomize(target: Path, where: str, *, failure_exit: int = 2,
     """
     kubectl = require_tool("kubectl", "kubernetes-client")
     try:
-        proc = run_command([kubectl, "kustomize", str(target)], timeout=timeout, what=where)
+        proc = run_command([kubectl, "kustomize", str(target)], timeout=timeout, what=where, env=_kubectl_env())
     except TimeoutExceeded:
         raise TimeoutExceeded(where, f"kubectl kustomize did not finish in {timeout:.0f}s") from None
     if proc.returncode != 0:
@@ -65,6 +70,12 @@ def render_kustomize(target: Path, where: str, *, failure_exit: int = 2,
         return [d for d in yaml.load_all(proc.stdout, Loader=loader) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
         raise GantryError(where, f"kubectl kustomize printed unreadable YAML: {exc}") from None
+
+
+def _kubectl_env() -> dict[str, str]:
+    env = child_env()
+    env.setdefault("GOGC", KUBECTL_GOGC)
+    return env
 
 
 UNIT_ANNOTATION = "gantry.dev/render-unit"

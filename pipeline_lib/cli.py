@@ -11,14 +11,16 @@ running children are killed, servers stopped, nothing is left running
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections import namedtuple
 from collections.abc import Sequence
 
-from . import __version__
 from pipeline_lib.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, GantryError
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~5 ms of start-up)
+if TYPE_CHECKING:
+    import argparse
 
 # Command name -> (the module that registers it, its one-line help). The top-level parser
 # (`gantry`, `gantry --help`, `gantry --version`, an unknown command) is built from this table
@@ -64,50 +66,6 @@ COMMANDS: dict[str, Command] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(c.module for c in COMMANDS.values()))
 
 
-_PROG = "_gantry_parser_prog"   # the namespace attribute naming the innermost (sub)command parsed
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one ``gantry: …`` line and exit code 2, naming the
-    (sub)command: arguments no parser knows are reported by the root parser, so each parser
-    records its ``prog`` in the namespace and the innermost one (recorded first) names them."""
-
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        ns, rest = self.parse_known_args(args, namespace)
-        prog = vars(ns).pop(_PROG, self.prog)
-        if rest:
-            self._fail(prog, f"unrecognized arguments: {' '.join(rest)}")
-        return ns
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        """Also replaces each :class:`~pipeline_lib.core.settings.FromSetting` default by its value in
-        ``settings`` (the root parser's, set by :func:`build_parser`)."""
-        ns, rest = super().parse_known_args(args, namespace)
-        if not hasattr(ns, _PROG):   # set already: a subcommand's parser (inner) ran
-            setattr(ns, _PROG, self.prog)
-        settings = getattr(ns, "settings", None)
-        if settings is not None:
-            from pipeline_lib.core.settings import FromSetting
-
-            for key, value in vars(ns).items():
-                if isinstance(value, FromSetting):
-                    setattr(ns, key, value.resolve(settings))
-        return ns, rest
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self._fail(self.prog, message)
-
-    def _fail(self, prog: str, message: str) -> None:
-        self.exit(EXIT_BAD_INPUT, f"gantry: {prog.removeprefix('gantry').strip() or 'usage'}: {message}"
-                  f" (see '{prog} --help')\n")
-
-
-def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    parser = _Parser(prog="gantry", description="Catalog-driven Jenkins pipelines with security gates, ECR delivery and GitOps deployment.")
-    parser.add_argument("--version", action="version", version=f"gantry {__version__}")
-    return parser, parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser for ``command`` alone when it is known, else for every command; its
     namespaces carry ``settings`` (:func:`read_settings`).
@@ -115,7 +73,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Imports the command's module (every module without a known command: for tools and tests
     that walk the whole tree; ``main`` uses :func:`index_parser` instead).
     """
-    parser, sub = _root_parser()
+    from pipeline_lib.commands.parser import root_parser
+
+    parser, sub = root_parser()
     modules = (COMMANDS[command].module,) if command in COMMANDS else COMMAND_MODULES
     for name in modules:
         importlib.import_module(name).register(sub)
@@ -133,7 +93,9 @@ def read_settings():
 
 def index_parser() -> argparse.ArgumentParser:
     """The top-level parser from :data:`COMMANDS` alone: every command and its help, no import."""
-    parser, sub = _root_parser()
+    from pipeline_lib.commands.parser import root_parser
+
+    parser, sub = root_parser()
     for name, cmd in COMMANDS.items():
         sub.add_parser(name, help=cmd.help, add_help=False)
     return parser
@@ -147,12 +109,17 @@ def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["gitops", "bump"]:   # queued for a GitOps batch before anything else loads
+        code = _queued_bump(argv[2:])
+        if code is not None:
+            return code
     parser = parser_for(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr if args.command is None else sys.stdout)
         return EXIT_BAD_INPUT
+    args.argv = argv   # the command line as given (a queued bump hands it to its batch's leader)
     # the process runner (subprocess, socket, threading) loads once a command runs, not for --help
     from pipeline_lib.core.process import Terminated, terminate_on_sigterm
     with terminate_on_sigterm():
@@ -160,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return int(func(args) or 0)
             except GantryError as exc:
-                for line in exc.lines():
-                    print(line, file=sys.stderr)
-                return exc.exit_code
+                return _report(exc)
             except Terminated:
                 raise
             except KeyboardInterrupt:
@@ -175,6 +140,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             _stop_children()
             print("gantry: terminated by SIGTERM; its processes were stopped", file=sys.stderr)
             return EXIT_TERMINATED
+
+
+def _lead_bumps(url: str, spool: str, settings) -> None:
+    from pipeline_lib.commands.gitops import lead_requests
+    lead_requests(url, spool, settings)
+
+
+def _report(exc: GantryError) -> int:
+    """Print ``exc`` (its one-line message, and hints) on stderr; its exit code."""
+    for line in exc.lines():
+        print(line, file=sys.stderr)
+    return exc.exit_code
+
+
+def _queued_bump(argv: list[str]) -> int | None:
+    """``gitops bump ARGV`` queued raw (:mod:`pipeline_lib.commands.bumpqueue`): its exit code,
+    or None when the full CLI runs it. The same error policy as :func:`main`: a waiting process
+    has no children and SIGTERM simply ends it (a request not yet in a batch is then dropped,
+    never applied); the one that leads a batch turns SIGTERM into ``Terminated`` as any command."""
+    from pipeline_lib.commands.bumpqueue import queue
+    try:
+        return queue(argv, read_settings, _lead_bumps)
+    except GantryError as exc:
+        return _report(exc)
+    except KeyboardInterrupt as exc:   # Terminated too: the process runner is loaded only by a leader
+        _stop_children()
+        process = sys.modules.get("pipeline_lib.core.process")
+        if process is not None and isinstance(exc, process.Terminated):
+            print("gantry: terminated by SIGTERM; its processes were stopped", file=sys.stderr)
+            return EXIT_TERMINATED
+        print("gantry: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
 
 
 def _stop_children() -> None:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
 from pipeline_lib.core.settings import FromSetting
 
+from .bumpqueue import print_answer, print_bump
 from .options import add_catalog, add_dry_run, add_env, add_format, add_registry_for
 
 if TYPE_CHECKING:
     from pipeline_lib.core.catalog import Catalog
+    from pipeline_lib.core.settings import Settings
 
 
 def _load_catalog(path: Path) -> Catalog:
@@ -239,29 +241,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_bump(result, as_json: bool, what: str) -> None:
-    """``result``: a :class:`gitops.writeback.BumpResult`, or its fields as a dict (a queued bump's
-    answer, :func:`gitops.writeback.result_to_json`): the same output either way."""
-    if not isinstance(result, dict):
-        from dataclasses import asdict
-        result = asdict(result)
-    for line in result["warnings"]:
-        print(f"gantry: warning: {line}", file=sys.stderr)
-    if as_json:
-        print(json.dumps(result, indent=2))
-        return
-    r = argparse.Namespace(**result)
-    if not r.changed:
-        print(f"{what}: {r.manifest} already pins {r.new_digest}; no commit")
-    else:
-        print(f"{what}: {r.manifest}: {r.old_tag or 'none'} -> {r.new_tag or 'none'}, "
-              f"{r.old_digest or 'none'} -> {r.new_digest}; commit {r.commit} on {r.branch}"
-              + (f" ({r.commit_edits} of a batch of {r.batch} bumps)" if r.batch > 1 else "")
-              + (f"; pull request {r.pull_request}" if r.pull_request else ""))
-    if r.freight:
-        print(f"freight {r.freight} recorded: gantry gitops promote --freight {r.freight}")
-
-
 def _bump(args: argparse.Namespace) -> int:
     if _queues(args) and _queued_bump(args):
         return 0
@@ -270,7 +249,7 @@ def _bump(args: argparse.Namespace) -> int:
     from ..stages.bump import BumpOptions, run
     catalog = _load_catalog(args.catalog)
     result = run(_bump_options(args, catalog, Writers.from_settings(args.settings), stamp(args, catalog, args.env))).value
-    _print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
+    print_bump(result, args.json or args.format == "json", f"{args.service} {args.env}")
     announce_break_glass(args, [(args.service, result)], args.env)
     return 0
 
@@ -283,11 +262,10 @@ def _bump_options(args: argparse.Namespace, catalog: Catalog, writers, stamp_):
 
 
 # -- a bump that queues for a GitOps batch (issue 21: 50 at once) ---------------------------------
-# The waiting process stays thin: it writes its raw arguments to the spool and queues on the host's
+# The waiting process stays thin: it writes its command line to the spool and queues on the host's
 # writer lock; the process that gets the lock (the leader) loads the catalog once and runs, for each
-# raw request, the checks a lone bump runs (same order, same errors) before the batch writes them.
-_RAW = ("repo", "env", "service", "digest", "tag", "image", "build_url", "mode", "github_api", "github_repo",
-        "by", "reason")
+# queued command line, the checks a lone bump runs (same order, same errors) before the batch writes
+# them. pipeline_lib.commands.bumpqueue queues before the CLI loads; _queued_bump after it parsed.
 
 
 def _queues(args: argparse.Namespace) -> bool:
@@ -299,31 +277,65 @@ def _queues(args: argparse.Namespace) -> bool:
 
 
 def _queued_bump(args: argparse.Namespace) -> bool:
-    """Queue the raw request and print its answer as a lone bump would (its error raised); False:
+    """Queue the command line and print its answer as a lone bump would (its error raised); False:
     the leader deferred it (e.g. evidence read from a registry, a pull request): run it yourself."""
     from gitops import batch
     from gitops.hostlock import Writers
+    from pipeline_lib.core.settings import process_environ
+
+    if process_environ(os.getpid()) is None:   # the leader could not read our settings
+        return False
     url = args.repo or _load_catalog(args.catalog).gitops_repo
-    request = {**{k: getattr(args, k) for k in _RAW}, "catalog": str(args.catalog), "cwd": os.getcwd(),
-               "window_ms": args.settings.gitops_batch_window_ms}
-    answer = batch.submit_request(url, request, _prepare_requests(args.settings),
-                                  writers=Writers.from_settings(args.settings))
+    request = {"argv": list(args.argv[2:]), "cwd": os.getcwd(), "service": args.service, "env": args.env}
+    answer = batch.submit_request(url, request, prepare_requests(), writers=Writers.from_settings(args.settings))
     if answer.get("defer"):
         return False
-    for line in answer.get("notes") or []:
-        print(line, file=sys.stderr)
-    if "error" in answer:
-        from gitops.writeback import error_from_json
-        raise error_from_json(answer["error"])
-    _print_bump(answer["result"], args.json or args.format == "json", f"{args.service} {args.env}")
+    print_answer(answer, args.json or args.format == "json", f"{args.service} {args.env}")
     return True
 
 
-def _prepare_requests(settings):
-    """The leader's :data:`gitops.batch.Prepare`: each raw request through the lone bump's checks,
-    in its order (catalog, freeze windows, service and environment, evidence, the pin edit, the
-    batch window); deferred (None) when they would read more than the catalog (an event calendar,
-    evidence from a registry) or it delivers a pull request."""
+def lead_requests(url: str, spool: str, settings: Settings) -> None:
+    """Run the batches of ``url``'s spool as their leader (the caller holds the writer lock):
+    :func:`gitops.batch.run_requests` with :func:`prepare_requests`."""
+    from gitops.batch import run_requests
+    from gitops.hostlock import Writers
+    run_requests(url, Path(spool), prepare_requests(), writers=Writers.from_settings(settings))
+
+
+def _bump_parser() -> argparse.ArgumentParser:
+    """gantry's parser with the ``gitops`` command alone (no settings default: given per request)."""
+    from .parser import root_parser
+    parser, sub = root_parser()
+    register(sub)
+    return parser
+
+
+def _parse_queued(parser: argparse.ArgumentParser, raw: dict) -> argparse.Namespace | None:
+    """A queued command line as its own process parses it: ``gantry gitops bump ARGV`` with the
+    settings of that process's environment; None (defer) when that environment cannot be read,
+    the line does not parse (its process then reports it) or the bump would not queue."""
+    import contextlib
+    import io
+
+    from pipeline_lib.core.settings import Settings, process_environ
+    env = process_environ(int(raw.get("pid", 0)))
+    if env is None or not isinstance(raw.get("argv"), list):
+        return None
+    namespace = argparse.Namespace(settings=Settings.from_env(env))
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            args = parser.parse_args(["gitops", "bump", *map(str, raw["argv"])], namespace=namespace)
+    except SystemExit:
+        return None
+    return args if getattr(args, "func", None) is _bump and _queues(args) else None
+
+
+def prepare_requests():
+    """The leader's :data:`gitops.batch.Prepare`: each queued command line parsed
+    (:func:`_parse_queued`), then through the lone bump's checks, in its order (catalog, freeze
+    windows, service and environment, evidence, the pin edit, the batch window); deferred (None)
+    when it cannot be parsed here or the checks would read more than the catalog (an event
+    calendar, evidence from a registry) or it delivers a pull request."""
     def prepare(raws):
         from gitops.batch import Prepared, Ready, window_seconds
         from gitops.bump import pin_edit
@@ -331,15 +343,18 @@ def _prepare_requests(settings):
 
         from ..stages.bump import evidence_is_local, plan
         catalogs: dict[str, Catalog | GantryError] = {}
+        parser = _bump_parser()
         out = []
         for raw in raws:
-            args = argparse.Namespace(**{k: raw.get(k) for k in _RAW}, catalog=Path(raw["catalog"]),
-                                      break_glass=False, workdir=None, settings=settings)
+            args = _parse_queued(parser, raw)
+            if args is None:
+                out.append(Prepared(None))
+                continue
             try:
                 path = Path(raw["cwd"]) / args.catalog   # as its process reads it; errors name it as given
                 if str(path) not in catalogs:
                     try:
-                        catalogs[str(path)] = load_catalog(path, display=raw["catalog"])
+                        catalogs[str(path)] = load_catalog(path, display=str(args.catalog))
                     except GantryError as exc:
                         catalogs[str(path)] = exc
                 catalog = catalogs[str(path)]
@@ -362,7 +377,8 @@ def _prepare_requests(settings):
                 edit = pin_edit(catalog, args.service, args.env, planned.image, args.digest, args.tag,
                                 args.build_url, "deploy", stamp_, planned.freight)
                 out.append(Prepared(Ready(catalog.gitops_branch, edit,
-                                          window_seconds(catalog.gitops_batch_window_ms, raw.get("window_ms"))),
+                                          window_seconds(catalog.gitops_batch_window_ms,
+                                                         args.settings.gitops_batch_window_ms)),
                                     notes))
             except GantryError as exc:
                 out.append(Prepared(exc, notes))

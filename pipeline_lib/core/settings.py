@@ -135,6 +135,24 @@ def variable(name: str, env: Mapping[str, str] | None = None) -> str | None:
     return (env.get(name) or "").strip() or None
 
 
+def process_environ(pid: int) -> dict[str, str] | None:
+    """The environment another process of this user started with (``/proc/PID/environ``, Linux),
+    for :meth:`Settings.from_env` on its behalf (a GitOps batch leader reads the settings of each
+    bump it writes from the bump's own process); ``None`` when it cannot be read (no ``/proc``,
+    gone, another user). Values that are not UTF-8 are decoded with replacement characters."""
+    try:
+        with open(f"/proc/{int(pid)}/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            env[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return env
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """A copy of this process's environment plus ``extra``: the environment of a child process
     (Terraform, Trivy, git, a scanner) that reads its own variables. The only place besides

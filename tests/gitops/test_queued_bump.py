@@ -18,8 +18,9 @@ from gitops.layout import init_repo
 from pipeline_lib.core.catalog import load_catalog
 from tests.gitops.conftest import PROJECT_ROOT, REGISTRY, digest, synthetic_catalog
 
-# the machinery a waiting bump leaves to its leader
-LEADER_ONLY = ("yaml", "ruamel", "requests", "urllib3", "cryptography", "tenacity", "concurrent",
+# the machinery a waiting bump leaves to its leader (its command line is parsed there too)
+LEADER_ONLY = ("argparse", "yaml", "ruamel", "requests", "urllib3", "cryptography", "tenacity", "concurrent",
+               "subprocess", "pipeline_lib.commands.gitops", "pipeline_lib.core.process",
                "pipeline_lib.core.catalog", "gitops.writeback", "gitops.git", "gitops.bump", "pipeline_lib.stages")
 
 # gantry as the console script runs it, writing sys.modules at exit
@@ -94,8 +95,8 @@ def test_a_waiting_bump_loads_no_catalog_render_or_git_machinery(repo, tmp_path:
         while not list(spool.glob("*.req")) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
         (req,) = spool.glob("*.req")
-        raw = json.loads(req.read_text())["request"]   # its raw arguments, no edit
-        assert raw["service"] == "svc-000" and raw["catalog"] == str(cat_path) and raw["repo"] == url
+        raw = json.loads(req.read_text())["request"]   # its command line as typed, no edit
+        assert raw["argv"] == _argv(cat_path, bare, "svc-000")[2:] and raw["cwd"] == str(PROJECT_ROOT)
         result = {"changed": False, "commit": None, "old_tag": None, "new_tag": None, "old_digest": digest("a"),
                   "new_digest": digest("a"), "manifest": "apps/svc-000/overlays/dev/kustomization.yaml",
                   "attempts": 1, "branch": "main", "pull_request": None, "warnings": ["w1"], "image": "",
@@ -108,6 +109,60 @@ def test_a_waiting_bump_loads_no_catalog_render_or_git_machinery(repo, tmp_path:
     assert out == (f"svc-000 dev: apps/svc-000/overlays/dev/kustomization.yaml already pins {digest('a')}; "
                    "no commit\n")
     loaded = json.loads(modules.read_text())
-    assert "gitops.batch" in loaded
+    assert "gitops.spool" in loaded and "gitops.batch" not in loaded
     assert sorted(m for m in loaded if m.startswith(LEADER_ONLY)) == []
     assert not list(spool.iterdir())   # its request and answer removed
+
+
+def test_the_queued_reading_knows_every_option_of_bump() -> None:
+    """bumpqueue reads `gitops bump` without argparse: its option table is the parser's."""
+    from pipeline_lib.cli import build_parser
+    from pipeline_lib.commands import bumpqueue
+
+    gitops = next(a for a in build_parser("gitops")._subparsers._group_actions[0].choices["gitops"]._actions
+                  if a.dest == "gitops_command")
+    bump = gitops.choices["bump"]
+    flags = {o for a in bump._actions if a.nargs == 0 for o in a.option_strings}
+    values = {o for a in bump._actions if a.nargs != 0 for o in a.option_strings}
+    known = bumpqueue.VALUE_OPTIONS | bumpqueue.FLAG_OPTIONS | bumpqueue.UNQUEUED_OPTIONS
+    assert bumpqueue.VALUE_OPTIONS <= values and bumpqueue.FLAG_OPTIONS <= flags
+    assert flags | values == known
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--service", "a", "--repo=file:///r", "--json"], {"--service": "a", "--repo": "file:///r", "--json": True}),
+    (["--tag="], {"--tag": ""}),
+    (["--serv", "a"], None),                         # an abbreviation: argparse's call
+    (["--service", "a", "--service", "b"], None),    # repeated
+    (["--tag", "-1"], None),                         # a value like an option
+    (["--service"], None), (["--workdir", "w"], None), (["--help"], None), (["--json=1"], None), (["x"], None),
+])
+def test_the_queued_reading_leaves_anything_unusual_to_argparse(argv: list[str], expected) -> None:
+    from pipeline_lib.commands.bumpqueue import read
+
+    assert read(argv) == expected
+
+
+def test_queued_bumps_are_parsed_in_their_own_environment(repo, tmp_path: Path) -> None:
+    """The leader parses each queued command line with its process's settings: two bumps queued
+    while the test holds the writer lock land in one commit, each with its own $BUILD_URL (one
+    through an abbreviated option, so it queues after the full CLI parsed it)."""
+    cat_path, bare = repo
+    locks = str(tmp_path / "locks")
+    lock = lock_path(bare.as_uri(), locks)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        procs = [subprocess.Popen([sys.executable, "-m", "pipeline_lib.cli", *_argv(cat_path, bare, svc, *extra)],
+                                  cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "BUILD_URL": f"https://ci/{svc}", "GANTRY_LOCK_DIR": locks})
+                 for svc, extra in (("svc-001", ("--tag", "t1")), ("svc-002", ("--ta", "t2")))]
+        deadline = time.monotonic() + 60
+        while len(list(lock.with_suffix(".spool").glob("*.req"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    log = subprocess.run(["git", "log", "-1", "--format=%B", "main"], cwd=bare, capture_output=True, text=True).stdout
+    assert "Build: https://ci/svc-001" in log and "Build: https://ci/svc-002" in log, log
