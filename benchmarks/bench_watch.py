@@ -27,7 +27,7 @@ import yaml  # noqa: E402
 
 from gitops.layout import init_repo  # noqa: E402
 from pipeline_lib.core.catalog import load_catalog  # noqa: E402
-from pipeline_lib.core.settings import Settings  # noqa: E402
+from pipeline_lib.core.settingsmodel import Settings  # noqa: E402
 from pipeline_lib.stages.watch import WatchOptions, cached_sbom_path, run  # noqa: E402
 from scanners import rescan  # noqa: E402
 from scanners.dbage import VulnDbSettings  # noqa: E402

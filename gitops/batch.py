@@ -291,8 +291,10 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     those that arrived). A request's ``notes`` are copied into its result.
     """
     writers = writers or Writers()
+    from .effect import render_targets
     from .git import checkout
-    from .writeback import now, result_to_json, write_edits
+    from .kustomize import Prerender
+    from .writeback import now, result_to_json, tip, write_edits
     if not _pending(spool, branch):
         return
     opened = now()
@@ -302,12 +304,16 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
         checkout(url, branch, work)
     except GantryError as exc:
         failed = exc
+    ahead = Prerender()
+    head = tip(work) if failed is None else ""
     while True:
         if arrivals is not None:
             arrivals()
         pending = _pending(spool, branch)
         if not pending:
             return
+        if failed is None:   # render what the batch will edit while it waits (issue 21)
+            ahead.start(render_targets(work, [edit.service_environment() for _, _, edit in pending]), head)
         wait = min(max(s for _, s, _ in pending) + window, opened + MAX_WINDOWS * window) - now()
         if wait <= 0:
             break
@@ -317,7 +323,7 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     try:
         results = ([failed] * len(pending) if failed is not None else
                    write_edits(url, branch, [edit for _, _, edit in pending], workdir=work, lock=False,
-                               synced=True, deadline=deadline, writers=writers))
+                               synced=True, deadline=deadline, writers=writers, ahead=ahead))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)   # a half-done checkout is not reused
         raise
@@ -330,4 +336,5 @@ def run_batch(url: str, branch: str, spool: Path, *, window: float = DEFAULT_WIN
     if trace:
         with open(trace, "a") as fh:
             fh.write(f"{os.getpid()} batch {len(pending)} in {now() - started:.2f}s "
-                     f"(opened {started - opened:.2f}s before)\n")
+                     f"(opened {started - opened:.2f}s before; {ahead.stats.overlays} overlays rendered ahead "
+                     f"in {ahead.stats.seconds:.2f}s)\n")

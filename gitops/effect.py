@@ -49,7 +49,7 @@ from .kustomize import render_kustomize
 from .manifest import (ImagePin, describe_entry, helm_pin, kustomize_candidates, kustomize_entries,
                        manifest_file, pin_helm, pin_kustomize)
 from .yamlrt import LineDoc
-from .kustomize import RenderStats, render_many  # noqa: I001 (a line of its own: the Helm part above merges cleanly)
+from .kustomize import Prerender, RenderStats, render_many  # noqa: I001 (a line of its own: the Helm part above merges cleanly)
 
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -277,8 +277,8 @@ def _try_pin_all(group: list[_Prep], doc: LineDoc | None = None) -> str | None:
         return None
 
 
-def apply_each(checkout: Path, intents: Sequence[Intent], *,
-               stats: RenderStats | None = None) -> list[Applied | GantryError]:
+def apply_each(checkout: Path, intents: Sequence[Intent], *, stats: RenderStats | None = None,
+               ahead: Prerender | None = None, key: str | None = None) -> list[Applied | GantryError]:
     """Edit, render and check every intent on its own: in ``intents`` order, its :class:`Applied`,
     or the :class:`GantryError` a lone :func:`apply_intents` of it raises (its manifest then left
     as it was; the other intents are not held back).
@@ -289,6 +289,8 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
     all check out is put back and re-done one intent at a time with every candidate entry
     (:func:`_apply_kustomize`), which finds the refused edit and gives its lone-edit error. So
     an edit is kept only when a real render shows it: this reads nothing but kustomize's output.
+    ``ahead``: overlays rendered ahead at commit ``key`` (:class:`gitops.kustomize.Prerender`),
+    used for the renders before the edits when ``checkout`` is at ``key``, unedited.
     """
     results: list[Applied | GantryError | None] = [None] * len(intents)
     located: list[tuple[int, Path]] = []
@@ -303,7 +305,7 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
     # manifests are parsed and the edits worked out in memory
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=1) as pool:
-        rendering = pool.submit(render_many, targets, stats=stats)
+        rendering = pool.submit(_render_before, targets, stats, ahead, key)
         groups: dict[Path, list[_Prep]] = {}
         index: dict[int, int] = {}
         for i, _ in kustomize:
@@ -369,6 +371,30 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *,
                 path, lambda prep=prep, seed=seed: _apply_kustomize(checkout, prep.intent, before=seed))  # type: ignore[misc]
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
+
+
+def _render_before(targets: list[tuple[Path, str]], stats: RenderStats | None, ahead: Prerender | None,
+                   key: str | None) -> list[list[dict[str, Any]] | GantryError]:
+    """The renders of ``targets`` as they stand: those rendered ahead at ``key``, the others now."""
+    have = ahead.take(targets, key) if ahead is not None and key is not None else {}
+    rest = [t for t in targets if t not in have]
+    have.update(zip(rest, render_many(rest, stats=stats)))
+    return [have[t] for t in targets]
+
+
+def render_targets(checkout: Path, envs: Sequence[ServiceEnvironment]) -> list[tuple[Path, str]]:
+    """The kustomize overlays (directory, path in the repo) the pins of ``envs`` are in, as
+    :func:`apply_each` renders them; an environment whose manifest cannot be found is left out."""
+    out = []
+    for env in envs:
+        if env.manifest_format != "kustomize":
+            continue
+        try:
+            path, rel = manifest_file(checkout, env)
+        except GantryError:
+            continue
+        out.append((path.parent, rel))
+    return list(dict.fromkeys(out))
 
 
 def _apply_kustomize(checkout: Path, intent: Intent, *, before: dict[str, str] | None = None) -> Applied:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .spool import lock_file, locked
 
 if TYPE_CHECKING:
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 
 @dataclass(frozen=True)

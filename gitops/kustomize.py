@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -205,3 +206,52 @@ def render_many(targets: Sequence[tuple[Path, str]], *, failure_exit: int = 2,
     if stats is not None:
         stats.add(run)
     return results  # type: ignore[return-value]
+
+
+Target = tuple[Path, str]   # (overlay directory, where: the name errors give)
+
+
+class Prerender:
+    """Renders taken ahead of the edits a GitOps batch will check (issue 21).
+
+    While a batch waits for more bumps (:func:`gitops.batch.run_batch`), the overlays it will
+    edit are rendered as they stand: :meth:`start` renders the targets not rendered yet with
+    :func:`render_many`, in one background thread at a time (a call while one runs does nothing:
+    the next call picks its targets up). :meth:`take` hands the renders to the effect check
+    (:func:`gitops.effect.apply_each`), waiting for a running one, only when the checkout is at
+    the commit they were rendered at (``key``: its HEAD) — with its files unedited, which the
+    caller guarantees (a check runs on a freshly reset checkout). Each render is taken once.
+    ``stats`` counts what was rendered ahead.
+    """
+
+    def __init__(self) -> None:
+        self.stats = RenderStats()
+        self._key: str | None = None
+        self._done: dict[Target, list[dict[str, Any]] | GantryError] = {}
+        self._started: set[Target] = set()
+        self._thread: threading.Thread | None = None
+
+    def start(self, targets: Sequence[Target], key: str) -> None:
+        """Render ``targets`` (those not rendered at ``key`` yet) in the background."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if key != self._key:
+            self._key, self._done, self._started = key, {}, set()
+        todo = [t for t in dict.fromkeys(targets) if t not in self._started]
+        if not todo:
+            return
+        self._started.update(todo)
+
+        def work() -> None:
+            self._done.update(zip(todo, render_many(todo, stats=self.stats)))
+
+        self._thread = threading.Thread(target=work, name="gantry-prerender", daemon=True)
+        self._thread.start()
+
+    def take(self, targets: Sequence[Target], key: str) -> dict[Target, list[dict[str, Any]] | GantryError]:
+        """The renders of ``targets`` made at ``key`` (after any running render finished)."""
+        if self._thread is not None:
+            self._thread.join()
+        if key != self._key:
+            return {}
+        return {t: self._done.pop(t) for t in targets if t in self._done}

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from .effect import Applied, Intent
     from .git import Change
+    from .kustomize import Prerender
 
 # The render and git machinery (effect, git, kustomize, drstate) is imported where it is used:
 # a bump that only queues for a batch (gitops.batch) carries a PinEdit and never loads it.
@@ -177,6 +178,10 @@ class PinEdit:
     def record_freight(self, checkout: Path, base: str) -> list[str]:
         """When ``freight``: write its record into ``checkout`` (see :func:`record_freights`)."""
         return record_freights(checkout, [self], base)
+
+    def service_environment(self) -> ServiceEnvironment:
+        """The catalog entry of this service in its environment (what locates its manifest)."""
+        return self._objects()[1]
 
     def _objects(self) -> tuple[Service, ServiceEnvironment]:
         env = ServiceEnvironment(self.environment, self.manifest, self.ecr_repository, self.manifest_format,
@@ -381,7 +386,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
                 workdir: Path | None = None, lock: bool = True, stale: bool = False,
                 synced: bool = False, deadline: float = 300.0,
                 writers: Writers | None = None, now: Callable[[], datetime] | None = None,
-                guards: Sequence[Guard] | None = None) -> list[BumpResult | GantryError]:
+                guards: Sequence[Guard] | None = None, ahead: Prerender | None = None) -> list[BumpResult | GantryError]:
     """Apply ``edits`` on the tip of ``branch``, check their effect, commit and push (see the
     module docstring); in ``edits`` order, each edit's result or its own error.
 
@@ -391,7 +396,9 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
     see :func:`gitops.git.transact`. ``writers``: the host's lock directory, lock switch and
     commit log (:class:`gitops.hostlock.Writers`; default: the temp dir, locked, beside the lock).
     ``now``: the clock the freeze guard reads at each attempt (default :func:`utcnow`);
-    ``guards``: the pre-commit checks (default :data:`GUARDS`).
+    ``guards``: the pre-commit checks (default :data:`GUARDS`). ``ahead``: overlays the batch
+    rendered while it waited (:class:`gitops.kustomize.Prerender`, at the checkout's HEAD); the
+    bumps' ``render`` timing counts them too.
     """
     from .effect import apply_each
     from .git import Change, transact
@@ -414,7 +421,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
                 todo.append(i)
             except GantryError as exc:  # e.g. an unreadable DR state: this edit's error only
                 outcomes[i] = exc
-        applied = apply_each(wd, intents, stats=stats)
+        applied = apply_each(wd, intents, stats=stats, ahead=ahead, key=tip(wd) if ahead is not None else None)
         kept: list[int] = []
         for i, outcome in zip(todo, applied):
             edit = edits[i]
@@ -426,7 +433,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
             if outcome.changed or edit.hold is not None:
                 kept.append(i)
         together = [i for i in kept if not edits[i].alone]
-        base = _tip(wd) if any(edits[i].freight for i in kept) else ""
+        base = tip(wd) if any(edits[i].freight for i in kept) else ""
         if together:   # records first: the messages name their freight (Freight: trailer)
             records = record_freights(wd, [edits[i] for i in together], base)
             plan.append((batch_message([edits[i] for i in together]),
@@ -461,7 +468,8 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
             continue
         sha, size = commit_of.get(i, (None, 0))
         result = edit.result(sha, tx.attempts, target)
-        result.timings = {"render": round(stats.seconds, 3), "push": round(tx.push_seconds, 3) if sha else 0.0}
+        rendered = stats.seconds + (ahead.stats.seconds if ahead is not None else 0.0)
+        result.timings = {"render": round(rendered, 3), "push": round(tx.push_seconds, 3) if sha else 0.0}
         result.batch, result.commit_edits = len(edits), size
         result.freight = edit.freight_id if sha else None
         results.append(result)
@@ -489,7 +497,8 @@ def record_freights(checkout: Path, edits: Sequence[PinEdit], base: str) -> list
     return paths
 
 
-def _tip(wd: Path) -> str:
+def tip(wd: Path) -> str:
+    """The commit checked out in ``wd`` (its HEAD, 40 hex digits)."""
     from .git import out
     return out(wd, "rev-parse", "HEAD")
 

@@ -86,7 +86,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def read_settings():
     """The environment, read once for the command being run (``args.settings``): handlers pass
     its values down in stage options and parameters; nothing below the CLI reads the environment."""
-    from pipeline_lib.core.settings import Settings   # not on the --help/--version path
+    from pipeline_lib.core.settingsmodel import Settings   # not on the --help/--version path
 
     return Settings.from_env()
 

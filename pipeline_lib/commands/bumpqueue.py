@@ -31,7 +31,7 @@ TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~5 ms o
 if TYPE_CHECKING:
     from typing import Any
 
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 # the options of `gantry gitops bump` (tests/gitops/test_queued_bump.py compares them with its parser)
 VALUE_OPTIONS = frozenset({"--catalog", "--repo", "--env", "--service", "--digest", "--tag", "--image", "--build-url",
@@ -70,19 +70,19 @@ def queue(argv: Sequence[str], read_settings: Callable[[], Settings],
           lead: Callable[[str, str, Settings], None]) -> int | None:
     """Queue the bump ``argv`` (what follows ``gitops bump``) raw and print its answer as the
     lone bump would: its exit code, or None when the full CLI must run it (not readable here,
-    or the leader deferred it). ``read_settings()``: the CLI's settings, read once;
-    ``lead(url, spool, settings)`` runs the batches when this process gets the writer lock first
-    (:func:`pipeline_lib.commands.gitops.lead_requests`).
+    or the leader deferred it). The waiting process reads three settings
+    (:func:`pipeline_lib.core.settings.value`: the lock directory, no lock, no batching). When it
+    gets the writer lock first, it reads them all (``read_settings()``, the CLI's) and
+    ``lead(url, spool, settings)`` runs the batches (:func:`pipeline_lib.commands.gitops.lead_requests`).
 
     Raises the bump's own :class:`GantryError` when it was refused or its batch failed.
     """
     opts = read(argv)
     if opts is None or not opts.get("--repo") or opts.get("--mode") == "pr":
         return None
-    from pipeline_lib.core.settings import process_environ
+    from pipeline_lib.core.settings import process_environ, value
 
-    settings = read_settings()
-    if settings.gitops_no_lock == "1" or settings.gitops_no_batch == "1" or process_environ(os.getpid()) is None:
+    if value("gitops_no_lock") == "1" or value("gitops_no_batch") == "1" or process_environ(os.getpid()) is None:
         return None
     from gitops.spool import submit
 
@@ -92,10 +92,10 @@ def queue(argv: Sequence[str], read_settings: Callable[[], Settings],
     def leader(spool: str) -> None:   # this process got the writer lock first: it runs the batches
         from pipeline_lib.core.process import terminate_on_sigterm
         with terminate_on_sigterm():
-            lead(url, spool, settings)
+            lead(url, spool, read_settings())
 
     submitted = time.time()
-    answer = submit(url, settings.lock_dir, request, leader)
+    answer = submit(url, value("lock_dir"), request, leader)
     if answer is None:
         raise GantryError("git", f"bump of {opts.get('--service')} {opts.get('--env')} was not processed")
     if answer.get("defer"):

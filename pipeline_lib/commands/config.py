@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pipeline_lib.core.settings import GROUPS, settings_table
+    from pipeline_lib.core.settings import GROUPS
+    from pipeline_lib.core.settingsmodel import settings_table
 
     rows = settings_table()
     if args.format == "json":

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, NoRegionError
 from pipeline_lib.core.catalog import MAX_LOAD_SECONDS, load_catalog
 from pipeline_lib.core.fileio import check_dir_creatable, ensure_dir
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, EXIT_OK, GantryError
-from pipeline_lib.core.settings import FromSetting
+from pipeline_lib.core.settingsmodel import FromSetting
 from ..event.cost import HOURS_PER_MONTH, estimate, render
 from ..event.lifecycle import STEPS, Handler, LifecycleConfig
 from ..event.schedule import DEFAULT_DESTROY_DELAY, delete_schedules, ensure_schedules, parse_window

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_lib.core.errors import EXIT_CHECK_FAILED, GantryError
-from pipeline_lib.core.settings import FromSetting
+from pipeline_lib.core.settingsmodel import FromSetting
 
 from .bumpqueue import print_answer, print_bump
 from .options import add_catalog, add_dry_run, add_env, add_format, add_registry_for
 
 if TYPE_CHECKING:
     from pipeline_lib.core.catalog import Catalog
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 
 def _load_catalog(path: Path) -> Catalog:
@@ -317,7 +317,8 @@ def _parse_queued(parser: argparse.ArgumentParser, raw: dict) -> argparse.Namesp
     import contextlib
     import io
 
-    from pipeline_lib.core.settings import Settings, process_environ
+    from pipeline_lib.core.settings import process_environ
+    from pipeline_lib.core.settingsmodel import Settings
     env = process_environ(int(raw.get("pid", 0)))
     if env is None or not isinstance(raw.get("argv"), list):
         return None

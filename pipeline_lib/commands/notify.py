@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline_lib.core.settings import FromSetting, variable
+from pipeline_lib.core.settings import variable
+from pipeline_lib.core.settingsmodel import FromSetting
 
 from ..stages.notify import STATUS_ICONS, NotifyOptions, run as run_notify
 from .options import add_dry_run, add_env

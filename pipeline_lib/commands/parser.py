@@ -35,7 +35,7 @@ class GantryParser(argparse.ArgumentParser):
             setattr(ns, _PROG, self.prog)
         settings = getattr(ns, "settings", None)
         if settings is not None:
-            from pipeline_lib.core.settings import FromSetting
+            from pipeline_lib.core.settingsmodel import FromSetting
 
             for key, value in vars(ns).items():
                 if isinstance(value, FromSetting):

@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings, variable
+from pipeline_lib.core.settings import variable
+from pipeline_lib.core.settingsmodel import Settings
 from ..webhook.retry import DEFAULT_HORIZON, DEFAULT_LEASE
 from .options import add_catalog
 

@@ -1,10 +1,17 @@
-"""Settings read from the environment once, as one frozen value; secrets never in its repr.
+"""The environment gantry reads, in one place: the table of every variable (:data:`SETTINGS`) and the reads.
 
 Configuration is read once, at the edge: the CLI (:func:`pipeline_lib.cli.build_parser` puts
 ``Settings.from_env()`` in ``args.settings``) and the demo read it; stages get the values in their
 options, domain code as parameters. Only this module touches ``os.environ``
-(tests/core/test_settings_read_once.py checks): :meth:`Settings.from_env`, :func:`variable` (a
-variable the user named on the command line) and :func:`child_env` (a child process's environment).
+(tests/core/test_settings_read_once.py checks): :func:`environment` (what
+:meth:`Settings.from_env` reads), :func:`value` (one row, for a command that must not load more:
+a queued ``gitops bump``), :func:`variable` (a variable the user named on the command line),
+:func:`process_environ` (another process's) and :func:`child_env` (a child process's environment).
+
+This module loads nothing but ``os`` and ``collections`` (a queued ``gantry gitops bump`` reads
+three rows before anything else loads, issue 21): the settings as one value, :class:`Settings`
+(a frozen dataclass), :class:`FromSetting` and :func:`settings_table` are in
+:mod:`pipeline_lib.core.settingsmodel`.
 
 :data:`SETTINGS` is the full table of the variables gantry reads (services' secrets, Jenkins build
 variables, tool knobs, the platform's variables gantry honours), each with its default and help;
@@ -16,115 +23,24 @@ Empty values count as unset.
 from __future__ import annotations
 
 import os
-import re
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from pathlib import Path
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Every row of :data:`SETTINGS` as a field of the same name (a rule default in angle brackets
-    is ``None`` here: the code that uses the setting applies the rule)."""
-
-    jenkins_url: str | None = None
-    jenkins_user: str | None = None
-    jenkins_token: str | None = None
-    jenkins_api_extra_headers: str | None = None
-    github_token: str | None = None
-    github_api_url: str = DEFAULT_GITHUB_API_URL
-    github_webhook_secret: str | None = None
-    sonar_host_url: str | None = None
-    sonar_token: str | None = None
-    slack_webhook_url: str | None = None
-    slack_webhook_secret_id: str = "event/slack-webhook"
-    git_user: str | None = None
-    git_token: str | None = None
-    argocd_server: str | None = None
-    argocd_token: str | None = None
-    actor: str | None = None
-    aws_region: str | None = None
-    aws_endpoint_url: str | None = None
-    pushgateway_url: str | None = None
-    pushgateway_username: str | None = None
-    pushgateway_password: str | None = None
-    nvd_api_key: str | None = None
-    docker_host: str = "unix:///var/run/docker.sock"
-    key_password: str | None = None
-    build_url: str | None = None
-    git_commit: str | None = None
-    job_name: str | None = None
-    job_url: str | None = None
-    git_url: str | None = None
-    git_branch: str | None = None
-    tag_name: str | None = None
-    service: str = "unknown"
-    target_env: str = "unknown"
-    trivy_bin: str | None = None
-    trivy_cache_dir: str | None = None
-    dependency_check_home: str | None = None
-    checkov: str | None = None
-    terraform: str = "terraform"
-    tf_provider_mirror: str | None = None
-    cache_dir: str | None = None
-    lock_dir: str | None = None
-    gitops_no_lock: str | None = None
-    gitops_no_batch: str | None = None
-    gitops_trace: str | None = None
-    gitops_batch_window_ms: str | None = None
-    gitops_log: str | None = None
-    xdg_cache_home: str | None = None
-    tf_cli_config_file: str | None = None
-    proxy: str | None = None
-    ca_bundle: str | None = None
-    python_https_verify: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """The settings in ``env`` (default: ``os.environ``), read once: each :data:`SETTINGS` row's
-        first non-empty variable (stripped), else its default (``None`` for a rule default)."""
-        env = os.environ if env is None else env
-        values = {}
-        for s in SETTINGS:
-            value, source = s.lookup(env)
-            values[s.name] = None if source == "default" and s.is_rule else value
-        return cls(**values)
-
-    def secrets(self) -> tuple[str, ...]:
-        """The secret values that are set (to mask in any text that might echo them)."""
-        return tuple(v for f in fields(self) if f.name in _SECRETS and (v := getattr(self, f.name)))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={'***' if f.name in _SECRETS else repr(_unpassworded(v))}"
-                          for f in fields(self) if (v := getattr(self, f.name)) is not None)
-        return f"Settings({shown})"
-
-    __str__ = __repr__
-
-    def cache_home(self) -> Path:
-        """The base of cache directories: ``$XDG_CACHE_HOME``, else ``~/.cache``."""
-        return Path(self.xdg_cache_home) if self.xdg_cache_home else Path.home() / ".cache"
+def environment() -> Mapping[str, str]:
+    """This process's environment (``os.environ``), for :meth:`Settings.from_env` and
+    :func:`settings_table` when they are given none."""
+    return os.environ
 
 
-@dataclass(frozen=True)
-class FromSetting:
-    """An argparse default taken from the settings the CLI read (``args.settings``): the field
-    ``name``, else ``fallback`` when it is unset. ``gantry``'s parser replaces it after parsing
-    (:func:`pipeline_lib.cli.build_parser`), so a handler sees a plain value; ``str()`` is the
-    variable for help texts (``%(default)s``)."""
-
-    name: str
-    fallback: str | None = None
-
-    def resolve(self, settings: Settings) -> str | None:
-        value = getattr(settings, self.name)
-        return value if value is not None else self.fallback
-
-    def __str__(self) -> str:
-        row = next(s for s in SETTINGS if s.name == self.name)
-        return "$" + row.variables[0] + (f" or {self.fallback}" if self.fallback is not None else "")
+def value(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The value of the :data:`SETTINGS` row ``name`` in ``env`` (default: this process's
+    environment), as :meth:`Settings.from_env` would read it (``None`` for a rule default);
+    ``KeyError`` for a name not in the table."""
+    row = _ROWS[name]
+    found, source = row.lookup(os.environ if env is None else env)
+    return None if source == "default" and row.is_rule else found
 
 
 def variable(name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -167,18 +83,16 @@ def child_env(**extra: str) -> dict[str, str]:
 # checks that it covers every Settings field and every variable the code reads by name.
 # ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Setting:
-    """One setting: ``name`` (a :class:`Settings` field when it has one), the variables read in
-    order (first non-empty wins), the default when none is set (``None``: unset; text in angle
-    brackets: a rule, not a value), one-line ``help``, whether it is a ``secret``, its ``group``."""
+class Setting(namedtuple("Setting", "name variables default help secret group", defaults=(False, "services"))):
+    """One setting: ``name`` (str: the :class:`Settings` field), ``variables`` (tuple of str: read
+    in order, first non-empty wins), ``default`` (str or None: the value when none is set; None:
+    unset; text in angle brackets: a rule, not a value), one-line ``help`` (str), whether it is a
+    ``secret`` (bool), its ``group`` (str, one of :data:`GROUPS`).
 
-    name: str
-    variables: tuple[str, ...]
-    default: str | None
-    help: str
-    secret: bool = False
-    group: str = "services"
+    A named tuple, not a dataclass: a queued ``gantry gitops bump`` reads this table before
+    anything else loads, and ``dataclasses`` alone is ~11 ms of its start-up (issue 21)."""
+
+    __slots__ = ()
 
     @property
     def is_rule(self) -> bool:
@@ -288,35 +202,4 @@ SETTINGS: tuple[Setting, ...] = (
             "0: Python's own switch; Jenkins is then called through requests", group="platform"),
 )
 
-_SECRETS = frozenset(s.name for s in SETTINGS if s.secret)
-
-
-_USERINFO = re.compile(r"(://[^/@:\s]*:)[^/@\s]*@")
-
-
-def _unpassworded(value: str) -> str:
-    """``value`` with a URL's password (``scheme://user:PASSWORD@``) masked."""
-    return _USERINFO.sub(r"\1***@", value)
-
-
-def settings_table(env: Mapping[str, str] | None = None) -> list[dict[str, object]]:
-    """Each :data:`SETTINGS` row with its value in ``env`` (default ``os.environ``), secrets masked.
-
-    Row: ``name``, ``variables``, ``value`` (a secret's is ``"***"`` when set), ``source`` (the
-    variable it came from, ``"default"``, or ``None`` when unset), ``default``, ``secret``,
-    ``group``, ``help``. No secret value is ever in a row.
-    """
-    env = os.environ if env is None else env
-    looked = [(s, *s.lookup(env)) for s in SETTINGS]
-    secrets = [v for s, v, src in looked if s.secret and v and src != "default"]
-    rows = []
-    for s, value, source in looked:
-        if s.secret and value is not None:
-            value = "***"
-        elif value is not None:   # a URL's password, or a secret pasted into another variable
-            value = _USERINFO.sub(r"\1***@", value)
-            for secret in secrets:
-                value = value.replace(secret, "***")
-        rows.append({"name": s.name, "variables": list(s.variables), "value": value, "source": source,
-                     "default": s.default, "secret": s.secret, "group": s.group, "help": s.help})
-    return rows
+_ROWS = {s.name: s for s in SETTINGS}

@@ -38,7 +38,7 @@ from pipeline_lib.core.catalog import EVIDENCE_KINDS, Catalog, Service, SigningP
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.process import run
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.localparts.stack import LocalStack
 
 from ..stages import SKIPPED, StageResult, results_json, run_stage, summary

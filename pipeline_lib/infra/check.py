@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline_lib.core.catalog import Catalog, load_catalog
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from . import checkov as checkov_mod
 from .catalogvars import drift
 from .cliconfig import write_cli_config

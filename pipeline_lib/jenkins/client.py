@@ -27,7 +27,7 @@ import requests
 from pipeline_lib.core.answer import parse as parse_answer, require
 from pipeline_lib.core.errors import GantryError, NotFound, Unauthorized, Unavailable
 from pipeline_lib.core.retry import retrying
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,7 +25,7 @@ from pipeline_lib.core import pipelinemetrics as pm
 from pipeline_lib.core.errors import GantryError
 
 if TYPE_CHECKING:
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
     from prometheus_client import CollectorRegistry
 
 # prometheus_client (and the urllib3 it pulls in) is imported only when a push happens: every

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 
 PASSED = "passed"
 FAILED = "failed"

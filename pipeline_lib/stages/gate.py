@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.jenkins.client import load_settings
 from pipeline_lib.jenkins.artifacts import fetch_last_successful
 from scanners.baseline import BaselineFingerprints, annotate as annotate_baseline, read_baseline

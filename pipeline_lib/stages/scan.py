@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from scanners.base import ScanOutcome
 from scanners.inputs import SBOM_SUFFIX
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, SUBJECT_LABELS

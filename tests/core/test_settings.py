@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_lib.core.settings import DEFAULT_GITHUB_API_URL, Settings
+from pipeline_lib.core.settings import DEFAULT_GITHUB_API_URL
+from pipeline_lib.core.settingsmodel import Settings
 
 
 def test_from_env_reads_every_variable_and_hides_secrets() -> None:

@@ -11,7 +11,7 @@ import pytest
 from gitops import batch, writeback
 from gitops.hostlock import Writers, lock_path, writer_lock
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 
 
 def test_writers_come_from_the_settings_table() -> None:

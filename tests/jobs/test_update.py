@@ -9,7 +9,7 @@ import pytest
 
 from pipeline_lib.cli import main
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.jenkins.client import JenkinsClient, JenkinsSettings, load_settings
 from tests.support.localjenkins import LocalJenkins
 from pipeline_lib.jobs.sync import normalize_xml

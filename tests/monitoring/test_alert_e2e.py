@@ -25,7 +25,7 @@ import yaml
 from gitops.monitoring import DEFAULT_POLICY, alertmanager_config, monitoring_resources
 from pipeline_lib.core.catalog import load_catalog
 from pipeline_lib.core.process import LOOPBACK, ManagedProcess, free_port
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.stages import FAILED, StageResult, run_stage
 from tests.support.localjenkins import LocalJenkins
 from tests.support.paths import FIXTURES

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline_lib.core import pipelinemetrics as pm
 from pipeline_lib.core.process import free_port
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.stages import FAILED, PASSED, StageResult, run_stage
 
 from .parts import Part, start_pushgateway

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from pipeline_lib.core import settings as settings_mod
-from pipeline_lib.core.settings import SETTINGS, Settings, settings_table
+from pipeline_lib.core import settingsmodel
+from pipeline_lib.core.settings import SETTINGS
+from pipeline_lib.core.settingsmodel import Settings, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +45,7 @@ def test_every_settings_field_is_in_the_table_and_read_the_same_way() -> None:
     assert [f.name for f in fields(Settings)] == list(table)   # every row is a field, in order
     for f in fields(Settings):
         row = table[f.name]
-        assert row.secret == (f.name in settings_mod._SECRETS), f.name
+        assert row.secret == (f.name in settingsmodel._SECRETS), f.name
         # a rule default ("<…>") is applied by the code that uses the setting: None in Settings
         assert (None if row.is_rule else row.default) == (f.default if isinstance(f.default, str) else None), f.name
         for var in row.variables:

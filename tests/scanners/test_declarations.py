@@ -20,7 +20,7 @@ import pytest
 from pipeline_lib.cli import build_parser, main
 from pipeline_lib.commands.security import scan_options
 from pipeline_lib.core.errors import GantryError
-from pipeline_lib.core.settings import Settings
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.stages import scan
 from scanners import registry
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
