@@ -4,12 +4,13 @@ A :class:`LineDoc` keeps the file's exact text (line endings, BOM-less UTF-8, co
 lines, ``---`` markers, quoting and flow style). ruamel.yaml's event parser gives each node's
 character span; an edit replaces only the span of one scalar value, inserts one ``key: value``
 line (block mappings) or one ``, key: value`` item (flow mappings), or removes one such line or
-item. Later edits are located in the new text: an edit whose outcome is certain (a single-line
-scalar replaced by a single-line scalar that reads back as the value, or one ``key: value`` line
-appended to a block mapping after a last value that ends on its line, see :meth:`LineDoc._fast`)
-updates the parsed nodes in place (new spans, later offsets shifted); any other edit parses the
-whole text again. Both give the same nodes; the first costs no parse (issue 21: a pin is ~60x
-cheaper).
+item. Later edits are located in the new text. An edit whose outcome is certain updates the
+parsed nodes in place (its spans, later offsets shifted): a single-line scalar of a block mapping
+replaced by a one-line scalar that reads back as the value, or one ``key: value`` line appended
+to a block mapping whose last content ends on its line (:meth:`LineDoc._appendable`). Any other
+edit parses the whole text again. Both give the same nodes (tests/gitops/test_yamlrt_fast.py
+compares them with a fresh parse); the first costs no parse (issue 21: ``pin_kustomize`` of a
+``gantry gitops init`` overlay, 3.3 -> 0.035 ms CPU, the file's first parse ~0.8 ms).
 
 Refused (:class:`GantryError`, exit 2), because a text edit could not be limited to the pin:
 an edited value that carries an anchor other nodes alias, a duplicate key in an edited mapping,
@@ -432,7 +433,7 @@ class LineDoc:
         return node.kind in ("alias", "map", "seq") or node.style in (None, "'", '"')
 
     def _plain_text(self) -> bool:
-        """True when the text has no tab and no line break but ``\n`` and ``\r\n`` (offsets and
+        """True when the text has no tab and no line break other than LF and CRLF (offsets and
         lines are then what the in-place edits assume)."""
         text = self.text
         return ("\t" not in text and text.count("\r") == text.count("\r\n")
