@@ -9,7 +9,6 @@ pure; subprocess and HTTP live in ``run``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline_lib.core.errors import GantryError
+
+try:   # hashlib.blake2b is this builtin's; hashlib itself loads OpenSSL (~3 ms of a scan's start-up)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN")
 #: Rank used for thresholds: higher is worse. UNKNOWN ranks with MEDIUM so that an unrated
@@ -99,7 +103,7 @@ def normalize_severity(value: Any, names: dict[str, str]) -> tuple[str, str | No
 def fingerprint(*parts: object) -> str:
     """A stable id from the identifying parts of a finding (never its line number)."""
     text = "\x1f".join([p if p.__class__ is str else ("" if p is None else str(p)) for p in parts])
-    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)

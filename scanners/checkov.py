@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import run as run_command
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.core.settings import Settings, child_env
 
@@ -73,6 +72,8 @@ def run_raw(infra_dir: Path, project_dir: Path | None = None, timeout: float = D
         env.pop(key, None)
     argv = [find_checkov(project_dir, checkov), "-d", str(infra_dir), "--framework", "terraform",
             "--skip-download", "--download-external-modules", "false", "-o", "json", "--compact"]
+    from pipeline_lib.core.process import run as run_command   # subprocess: only when it runs
+
     try:
         proc = run_command(argv, timeout=timeout, env=env, what="checkov")
     except TimeoutExceeded:

@@ -16,15 +16,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
-import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, Finding, FindingSet, ParsedReport, ScanOutcome, ScanRun, Suppressed, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
@@ -33,6 +29,8 @@ from .options import Option
 from .registry import ParseOptions, register
 
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
     from pipeline_lib.core.settings import Settings
 
 TOOL = "dependency-check"
@@ -140,10 +138,15 @@ def run(project_dir: Path, out_dir: Path, *, cli: str | None = None, data_dir: P
         if not Path(suppression).is_file():
             return ScanOutcome(TOOL, "error", [], f"{suppression}: suppression file not found")
         cmd += ["--suppression", str(suppression)]
+    from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command   # subprocess: only when it runs
+
     key = nvd_api_key or ""
     props = None
     try:
         if key:
+            import stat
+            import tempfile
+
             fd, props = tempfile.mkstemp(prefix=".dc-", suffix=".properties", dir=work)
             os.fchmod(fd, stat.S_IRUSR | stat.S_IWUSR)
             with os.fdopen(fd, "w") as fh:
@@ -402,6 +405,8 @@ def load_xml(path: Path) -> ET.Element:
     head = path.read_bytes()[:65536]
     if re.search(rb"<!(DOCTYPE|ENTITY)", head, re.I):
         raise GantryError(where, "XML with a DOCTYPE/ENTITY declaration is refused")
+    import xml.etree.ElementTree as ET   # only when an XML report is read: ~2 ms at start-up
+
     try:
         return ET.parse(path).getroot()
     except ET.ParseError as exc:

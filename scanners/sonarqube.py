@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
-from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 from pipeline_lib.core.settings import Settings, child_env
 from pipeline_lib.core.fileio import write_atomic
 
@@ -36,8 +35,9 @@ from .registry import ParseOptions, register, register_not_report
 if TYPE_CHECKING:
     import requests
 
-# requests (core.http) and tenacity (core.retry) are imported by the client that uses them: every
-# report parse imports this module (the registry's formats), a `gantry scan trivy` too.
+# requests (core.http) and tenacity (core.retry) are imported by the client that uses them, the
+# process runner (subprocess) by run: every report parse imports this module (the registry's
+# formats), a `gantry scan trivy` too.
 
 TOOL = "sonarqube"
 REPORT_NAME = "sonarqube.json"
@@ -250,6 +250,8 @@ def run(project_dir: Path, out_dir: Path, *, host_url: str | None = None, projec
     cmd += [f"-Dsonar.host.url={host}", f"-Dsonar.projectKey={key}",
             f"-Dsonar.projectBaseDir={project_dir.resolve()}", f"-Dsonar.working.directory={work}", *extra_args]
     env = child_env(SONAR_TOKEN=token)
+    from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command   # subprocess: only when it runs
+
     try:
         res = run_command(cmd, timeout=timeout, cwd=project_dir, env=env, max_output=TAIL_OUTPUT, secrets=(token,))
     except TimeoutExceeded:

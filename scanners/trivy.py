@@ -31,7 +31,6 @@ from urllib.parse import unquote
 
 from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, ScanRun, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
@@ -69,10 +68,19 @@ OPTIONS = (
 
 def to_options(values: dict[str, Any]) -> dict[str, Any]:
     """``OPTIONS`` values → ``run_fs``/``run_image`` keywords: the DB mirrors not given as flags
-    come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win)."""
+    come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win).
+
+    With ``--skip-db-update`` and no ``--policy``, the packaged policy is not read (YAML and the
+    policy model are a third of the process's start-up): Trivy downloads no DB then, so a
+    mirror would not be used. A policy given with ``--policy`` is always read (a bad one is an
+    error whatever the other flags).
+    """
+    policy, env = values.pop("policy"), values.pop("env")
+    if values["skip_db_update"] and policy is None:
+        return values
     from .policy import load_policy   # YAML: only when a scan runs
 
-    mirror = load_policy(values.pop("policy")).vulnerability_db_for(values.pop("env"))
+    mirror = load_policy(policy).vulnerability_db_for(env)
     values["db_repository"] = values["db_repository"] or mirror.repository
     values["java_db_repository"] = values["java_db_repository"] or mirror.java_repository
     return values
@@ -193,6 +201,8 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     common = _common_args(timeout=timeout, cache_dir=cache_dir, db_repository=db_repository,
                           java_db_repository=java_db_repository, skip_db_update=skip_db_update,
                           skip_check_update=skip_check_update)
+    from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command   # subprocess: only when it runs
+
     report = out_dir / REPORT_NAME
     tmp = out_dir / f".{REPORT_NAME}.partial"
     cmd = [binary, mode, "--scanners", ",".join(scanners), "--format", "json", "--output", str(tmp),
