@@ -24,7 +24,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.fileio import write_atomic

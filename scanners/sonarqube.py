@@ -22,7 +22,9 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
 from pipeline_lib.core.settings import Settings, child_env

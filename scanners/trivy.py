@@ -26,7 +26,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
+if TYPE_CHECKING:
+    from typing import Any
 from urllib.parse import unquote
 
 from pipeline_lib.core.environments import ENVIRONMENT_NAMES
