@@ -29,6 +29,8 @@ SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNK
 #: finding is never silently below a MEDIUM threshold (fail closed) but does not fail a HIGH gate.
 SEVERITY_RANK: dict[str, int] = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "UNKNOWN": 3, "LOW": 2, "INFO": 1}
 OUTCOME_STATUSES = ("ok", "skipped", "error")
+#: a report whose name ends so is an SBOM (CycloneDX), not a findings report of its scan
+SBOM_SUFFIX = ".cdx.json"
 MAX_TEXT = 500          # titles/messages are cut to this many characters (hostile reports)
 MAX_REFERENCES = 8
 #: The fingerprint scheme: raised whenever a scanner's fingerprints change. ``findings.json``

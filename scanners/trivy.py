@@ -24,7 +24,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
 if TYPE_CHECKING:
@@ -841,17 +840,19 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
     return ParsedReport(Path(path), tool, "sarif", out.findings, errors=errors, run=scan_run)
 
 
-@dataclass
 class _Identity:
-    """What one SARIF result is: its dedup key (None: always its own finding), fingerprint, place."""
+    """What one SARIF result is: its dedup key (None: always its own finding), fingerprint, place.
 
-    key: tuple | None
-    fingerprint: str
-    target: str | None
-    line: int | None
-    package: str | None = None
-    installed: str | None = None
-    id: str | None = None
+    A plain class: a dataclass costs ~1 ms to define at every start-up of a command importing
+    this module (every ``gantry scan``), and only SARIF reading uses this one.
+    """
+
+    __slots__ = ("key", "fingerprint", "target", "line", "package", "installed", "id")
+
+    def __init__(self, key: tuple | None, fingerprint: str, target: str | None, line: int | None,
+                 package: str | None = None, installed: str | None = None, id: str | None = None) -> None:
+        self.key, self.fingerprint, self.target, self.line = key, fingerprint, target, line
+        self.package, self.installed, self.id = package, installed, id
 
 
 #: partialFingerprints key of the SARIF gantry writes (scanners/formats/sarif.py): its value is

@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.settingsmodel import Settings
-from scanners.base import ScanOutcome
-from scanners.inputs import SBOM_SUFFIX
+from scanners.base import SBOM_SUFFIX, ScanOutcome
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, SUBJECT_LABELS
 from scanners.registry import image_archives, parse_report, scanner, subjects, tools_for
 from scanners.registry import settings_options as registry_settings_options
@@ -59,11 +58,13 @@ def settings_options(tool: str, settings: Settings) -> dict[str, Any]:
 def _is_oci_archive(path: Path) -> bool:
     import tarfile   # only for a tool that cannot read OCI archives itself: ~2 ms at start-up
 
-    try:
-        with tarfile.open(path) as tar:
-            return any(m.name.lstrip("./") == "oci-layout" for m in tar)   # stops at the first match
-    except (tarfile.TarError, OSError):
-        return False
+    for mode in ("r:", "r:*"):   # a plain tar first: "r:*" tries (and imports) every compression first
+        try:
+            with tarfile.open(path, mode) as tar:
+                return any(m.name.lstrip("./") == "oci-layout" for m in tar)   # stops at the first match
+        except (tarfile.TarError, OSError):
+            continue
+    return False
 
 
 def _subject(opts: ScanOptions) -> str:
