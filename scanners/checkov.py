@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.core.settings import Settings, child_env
+from pipeline_lib.core.settings import child_env
+from pipeline_lib.core.settingsmodel import Settings
 
 from .base import FindingSet, Finding, ParsedReport, ScanOutcome, clip, fingerprint
 from .registry import ParseOptions, register

@@ -33,7 +33,7 @@ from .registry import ParseOptions, register
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 TOOL = "dependency-check"
 REPORT_JSON = "dependency-check-report.json"

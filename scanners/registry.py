@@ -28,7 +28,7 @@ from pipeline_lib.core.errors import GantryError
 from .base import ParsedReport
 if TYPE_CHECKING:
     from .base import Scanner
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 from .options import ARCHIVE_FORMATS, IMAGE_ARCHIVE, RESERVED_FLAGS, SOURCE, SUBJECT_KINDS, Option
 

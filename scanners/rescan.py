@@ -16,7 +16,7 @@ from .base import ScanOutcome
 from .dbage import VulnDbSettings
 
 if TYPE_CHECKING:
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 #: the SBOM file an image scan leaves next to its report
 SBOM_NAME = trivy.SBOM_NAME

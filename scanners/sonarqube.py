@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded, Unauthorized, Unavailable, error_for_status
-from pipeline_lib.core.settings import Settings, child_env
+from pipeline_lib.core.settings import child_env
+from pipeline_lib.core.settingsmodel import Settings
 from pipeline_lib.core.fileio import write_atomic
 
 from .base import Finding, FindingSet, ParsedReport, ScanOutcome, clip, fingerprint

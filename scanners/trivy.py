@@ -40,7 +40,7 @@ from .options import IMAGE_ARCHIVE, IMAGE_REFERENCE, SOURCE, Option
 from .registry import ParseOptions, register
 
 if TYPE_CHECKING:
-    from pipeline_lib.core.settings import Settings
+    from pipeline_lib.core.settingsmodel import Settings
 
 TOOL = "trivy"
 REPORT_NAME = "trivy.json"
