@@ -59,7 +59,8 @@ def map_severity(text: Any, scores: list[float]) -> tuple[str, str | None]:
     return sev, problem
 
 
-_SARIF_SHORT = re.compile(r"^\s*([A-Za-z]+) severity - ")
+# patterns are compiled on first use (re caches them): every `gantry scan` imports this module
+_SARIF_SHORT = r"^\s*([A-Za-z]+) severity - "
 
 
 def sarif_rule_severity(rule: dict) -> str:
@@ -83,7 +84,7 @@ def sarif_rule_severity(rule: dict) -> str:
         return severity_from_score(v4)
     short = rule.get("shortDescription")
     text = short.get("text") if isinstance(short, dict) else None
-    m = _SARIF_SHORT.match(text) if isinstance(text, str) else None
+    m = re.match(_SARIF_SHORT, text) if isinstance(text, str) else None
     names = [m.group(1)] if m else []
     names += [props.get("cvssv3_baseSeverity"), props.get("cvssv2_severity")]
     for name in names:
@@ -224,7 +225,7 @@ def _num(v: Any) -> float | None:
     return f if 0.0 <= f <= 10.0 else None
 
 
-_ANALYZER = re.compile(r"\.analyzer\.([A-Za-z0-9_$]+Analyzer)\b")
+_ANALYZER = r"\.analyzer\.([A-Za-z0-9_$]+Analyzer)\b"
 MAX_ANALYSIS_ERRORS = 20
 
 
@@ -248,9 +249,9 @@ def analysis_errors(exceptions: list[tuple[str | None, list[str], str | None]]) 
     """
     grouped: dict[tuple[str, str], int] = {}
     for message, trace, cause in exceptions:
-        analyzer = next((m.group(1) for t in trace for m in [_ANALYZER.search(t)] if m), None)
+        analyzer = next((m.group(1) for t in trace for m in [re.search(_ANALYZER, t)] if m), None)
         if analyzer is None:
-            m = _ANALYZER.search(message or "")
+            m = re.search(_ANALYZER, message or "")
             analyzer = m.group(1) if m else "unknown analyzer"
         text = _exception_text(message)
         if cause:

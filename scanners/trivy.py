@@ -705,7 +705,7 @@ def _sniff_sarif(head: str) -> bool:
     return head.startswith("{") and '"runs"' in head and re.search(r'"version"\s*:\s*"2\.1\.0"', head) is not None
 
 
-_MSG_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$", re.M)
+_MSG_FIELD = r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$"   # compiled on first use (re caches it)
 
 
 def _suppressed(result: dict) -> bool:
@@ -810,7 +810,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
             rule = rule if isinstance(rule, dict) else {}
             msg = (res.get("message") or {}).get("text") if isinstance(res.get("message"), dict) else None
             msg = msg if isinstance(msg, str) else ""
-            fields = dict(_MSG_FIELD.findall(msg)) if tool == TOOL else {}
+            fields = dict(re.findall(_MSG_FIELD, msg, re.M)) if tool == TOOL else {}
             uri, line = None, None
             locs = res.get("locations")
             if isinstance(locs, list) and locs and isinstance(locs[0], dict):
