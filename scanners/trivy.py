@@ -71,13 +71,13 @@ def to_options(values: dict[str, Any]) -> dict[str, Any]:
     """``OPTIONS`` values → ``run_fs``/``run_image`` keywords: the DB mirrors not given as flags
     come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win).
 
-    With ``--skip-db-update`` and no ``--policy``, the packaged policy is not read (YAML and the
-    policy model are a third of the process's start-up): Trivy downloads no DB then, so a
-    mirror would not be used. A policy given with ``--policy`` is always read (a bad one is an
-    error whatever the other flags).
+    Without ``--policy``, the packaged policy is read only when a mirror it names could be used
+    (PyYAML and the policy model cost ~35 ms, more than the rest of the start-up): not with
+    ``--skip-db-update`` (Trivy downloads no DB then) nor when both mirrors are given as flags.
+    A policy given with ``--policy`` is always read (a bad one is an error whatever the flags).
     """
     policy, env = values.pop("policy"), values.pop("env")
-    if values["skip_db_update"] and policy is None:
+    if policy is None and (values["skip_db_update"] or (values["db_repository"] and values["java_db_repository"])):
         return values
     from .policy import load_policy   # YAML: only when a scan runs
 
