@@ -9,20 +9,28 @@ pure; subprocess and HTTP live in ``run``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 from pipeline_lib.core.errors import GantryError
+
+try:   # hashlib.blake2b is this builtin's; hashlib itself loads OpenSSL (~3 ms of a scan's start-up)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "UNKNOWN")
 #: Rank used for thresholds: higher is worse. UNKNOWN ranks with MEDIUM so that an unrated
 #: finding is never silently below a MEDIUM threshold (fail closed) but does not fail a HIGH gate.
 SEVERITY_RANK: dict[str, int] = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "UNKNOWN": 3, "LOW": 2, "INFO": 1}
 OUTCOME_STATUSES = ("ok", "skipped", "error")
+#: a report whose name ends so is an SBOM (CycloneDX), not a findings report of its scan
+SBOM_SUFFIX = ".cdx.json"
 MAX_TEXT = 500          # titles/messages are cut to this many characters (hostile reports)
 MAX_REFERENCES = 8
 #: The fingerprint scheme: raised whenever a scanner's fingerprints change. ``findings.json``
@@ -99,7 +107,7 @@ def normalize_severity(value: Any, names: dict[str, str]) -> tuple[str, str | No
 def fingerprint(*parts: object) -> str:
     """A stable id from the identifying parts of a finding (never its line number)."""
     text = "\x1f".join([p if p.__class__ is str else ("" if p is None else str(p)) for p in parts])
-    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
@@ -336,18 +344,21 @@ class ScanOutcome:
         return cls.from_json(raw, str(path))
 
 
-class Scanner(Protocol):
-    """What a scanner module provides (modules satisfy this protocol structurally).
+if TYPE_CHECKING:   # a protocol for type checkers (defining it at run time imports typing)
+    from typing import Protocol
 
-    Optional declarations (:mod:`scanners.options`; read through :mod:`scanners.registry`):
-    ``OPTIONS`` (its ``gantry scan`` flags, default none), ``SUBJECTS`` (default: a source tree
-    only), ``IMAGE_ARCHIVES``, ``to_options(values) -> run keywords``; a module whose
-    ``SUBJECTS`` name an image has ``run_image(reference, out_dir, *, input_tar=None, **opts)``.
-    """
+    class Scanner(Protocol):
+        """What a scanner module provides (modules satisfy this protocol structurally).
 
-    TOOL: str
-    REPORT_NAME: str
+        Optional declarations (:mod:`scanners.options`; read through :mod:`scanners.registry`):
+        ``OPTIONS`` (its ``gantry scan`` flags, default none), ``SUBJECTS`` (default: a source tree
+        only), ``IMAGE_ARCHIVES``, ``to_options(values) -> run keywords``; a module whose
+        ``SUBJECTS`` name an image has ``run_image(reference, out_dir, *, input_tar=None, **opts)``.
+        """
 
-    def run(self, project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome: ...
+        TOOL: str
+        REPORT_NAME: str
 
-    def parse(self, path: Path, **opts: Any) -> ParsedReport: ...
+        def run(self, project_dir: Path, out_dir: Path, **opts: Any) -> ScanOutcome: ...
+
+        def parse(self, path: Path, **opts: Any) -> ParsedReport: ...

@@ -20,11 +20,9 @@ from pathlib import Path
 
 from pipeline_lib.core.errors import GantryError
 
-from .base import ParsedReport, ScanOutcome
+from .base import SBOM_SUFFIX, ParsedReport, ScanOutcome
 from .baseline import BaselineFingerprints, read_baseline
 from .registry import parse_report, report_names
-
-SBOM_SUFFIX = ".cdx.json"
 
 
 @dataclass

@@ -24,14 +24,14 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
+if TYPE_CHECKING:
+    from typing import Any
 from urllib.parse import unquote
 
 from pipeline_lib.core.environments import ENVIRONMENT_NAMES
 from pipeline_lib.core.errors import GantryError, TimeoutExceeded
-from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command
 
 from .base import (MAX_REFERENCES, SEVERITIES, FindingSet, Finding, ParsedReport, ScanOutcome, ScanRun, clip,
                    fingerprint, severity_from_score, normalize_severity, utc_second)
@@ -69,10 +69,19 @@ OPTIONS = (
 
 def to_options(values: dict[str, Any]) -> dict[str, Any]:
     """``OPTIONS`` values → ``run_fs``/``run_image`` keywords: the DB mirrors not given as flags
-    come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win)."""
+    come from the policy's ``vulnerability_db`` for ``--env`` (explicit flags win).
+
+    Without ``--policy``, the packaged policy is read only when a mirror it names could be used
+    (PyYAML and the policy model cost ~35 ms, more than the rest of the start-up): not with
+    ``--skip-db-update`` (Trivy downloads no DB then) nor when both mirrors are given as flags.
+    A policy given with ``--policy`` is always read (a bad one is an error whatever the flags).
+    """
+    policy, env = values.pop("policy"), values.pop("env")
+    if policy is None and (values["skip_db_update"] or (values["db_repository"] and values["java_db_repository"])):
+        return values
     from .policy import load_policy   # YAML: only when a scan runs
 
-    mirror = load_policy(values.pop("policy")).vulnerability_db_for(values.pop("env"))
+    mirror = load_policy(policy).vulnerability_db_for(env)
     values["db_repository"] = values["db_repository"] or mirror.repository
     values["java_db_repository"] = values["java_db_repository"] or mirror.java_repository
     return values
@@ -193,6 +202,8 @@ def _scan(mode: str, subject: list[str], out_dir: Path, *, scanners: Sequence[st
     common = _common_args(timeout=timeout, cache_dir=cache_dir, db_repository=db_repository,
                           java_db_repository=java_db_repository, skip_db_update=skip_db_update,
                           skip_check_update=skip_check_update)
+    from pipeline_lib.core.process import TAIL_OUTPUT, run as run_command   # subprocess: only when it runs
+
     report = out_dir / REPORT_NAME
     tmp = out_dir / f".{REPORT_NAME}.partial"
     cmd = [binary, mode, "--scanners", ",".join(scanners), "--format", "json", "--output", str(tmp),
@@ -694,7 +705,7 @@ def _sniff_sarif(head: str) -> bool:
     return head.startswith("{") and '"runs"' in head and re.search(r'"version"\s*:\s*"2\.1\.0"', head) is not None
 
 
-_MSG_FIELD = re.compile(r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$", re.M)
+_MSG_FIELD = r"^(Package|Installed Version|Fixed Version|Severity):\s*(.*)$"   # compiled on first use (re caches it)
 
 
 def _suppressed(result: dict) -> bool:
@@ -799,7 +810,7 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
             rule = rule if isinstance(rule, dict) else {}
             msg = (res.get("message") or {}).get("text") if isinstance(res.get("message"), dict) else None
             msg = msg if isinstance(msg, str) else ""
-            fields = dict(_MSG_FIELD.findall(msg)) if tool == TOOL else {}
+            fields = dict(re.findall(_MSG_FIELD, msg, re.M)) if tool == TOOL else {}
             uri, line = None, None
             locs = res.get("locations")
             if isinstance(locs, list) and locs and isinstance(locs[0], dict):
@@ -829,17 +840,19 @@ def parse_sarif(path: Path, options: ParseOptions = ParseOptions()) -> ParsedRep
     return ParsedReport(Path(path), tool, "sarif", out.findings, errors=errors, run=scan_run)
 
 
-@dataclass
 class _Identity:
-    """What one SARIF result is: its dedup key (None: always its own finding), fingerprint, place."""
+    """What one SARIF result is: its dedup key (None: always its own finding), fingerprint, place.
 
-    key: tuple | None
-    fingerprint: str
-    target: str | None
-    line: int | None
-    package: str | None = None
-    installed: str | None = None
-    id: str | None = None
+    A plain class: a dataclass costs ~1 ms to define at every start-up of a command importing
+    this module (every ``gantry scan``), and only SARIF reading uses this one.
+    """
+
+    __slots__ = ("key", "fingerprint", "target", "line", "package", "installed", "id")
+
+    def __init__(self, key: tuple | None, fingerprint: str, target: str | None, line: int | None,
+                 package: str | None = None, installed: str | None = None, id: str | None = None) -> None:
+        self.key, self.fingerprint, self.target, self.line = key, fingerprint, target, line
+        self.package, self.installed, self.id = package, installed, id
 
 
 #: partialFingerprints key of the SARIF gantry writes (scanners/formats/sarif.py): its value is

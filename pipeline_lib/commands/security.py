@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False   # typing's, without importing typing (~3 ms of a `gantry scan`'s start-up)
 
 from pipeline_lib.core.errors import GantryError
 from scanners.options import IMAGE_ARCHIVE, IMAGE_REFERENCE, Option

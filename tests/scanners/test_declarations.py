@@ -111,6 +111,48 @@ def test_building_the_groups_imports_no_heavy_library() -> None:
     assert sorted({m.split(".")[0] for m in modules} & set(HEAVY)) == []
 
 
+#: what `gantry scan trivy --input ARCHIVE --skip-db-update` must not load (issue 22, "a CLI that
+#: starts fast": each costs milliseconds of every scan's start-up; the policy's YAML ~35 ms)
+SCAN_PATH_UNUSED = ("yaml", "scanners.policy", "typing", "hashlib", "xml.etree.ElementTree")
+
+
+def _options_in_a_fresh_process(*argv: str) -> tuple[dict, list[str]]:
+    """``scan_options`` of ``gantry scan trivy ARGV`` in a new interpreter: (its DB options, which of
+    :data:`SCAN_PATH_UNUSED` it imported)."""
+    code = ("import json, sys; from pipeline_lib.cli import build_parser; "
+            "from pipeline_lib.commands.security import scan_options; "
+            f"o = scan_options(build_parser('scan').parse_args(['scan', 'trivy', *{list(argv)!r}])).options; "
+            "print(json.dumps([{k: o[k] for k in ('db_repository', 'java_db_repository', 'skip_db_update')}, "
+            f"[m for m in {SCAN_PATH_UNUSED!r} if m in sys.modules]]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert proc.returncode == 0, proc.stderr
+    opts, loaded = json.loads(proc.stdout)
+    return opts, loaded
+
+
+def test_the_packaged_policy_is_read_only_when_a_mirror_it_names_could_be_used(tmp_path: Path) -> None:
+    """The packaged policy gives the DB mirrors that no flag gives: with --skip-db-update Trivy
+    downloads nothing, with both mirror flags it has nothing left to give; then it is not read.
+    A --policy given is always read, so a bad one fails whatever the flags."""
+    base = ["--src", str(tmp_path), "--out", str(tmp_path / "o")]
+    opts, loaded = _options_in_a_fresh_process(*base, "--skip-db-update")
+    assert opts == {"db_repository": None, "java_db_repository": None, "skip_db_update": True} and loaded == []
+    opts, loaded = _options_in_a_fresh_process(*base, "--db-repository", "m.example/db:2",
+                                               "--java-db-repository", "m.example/java-db:1")
+    assert (opts["db_repository"], opts["java_db_repository"]) == ("m.example/db:2", "m.example/java-db:1")
+    assert loaded == []
+    _, loaded = _options_in_a_fresh_process(*base, "--db-repository", "m.example/db:2")   # the Java DB's mirror
+    assert "scanners.policy" in loaded
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nvulnerability_db: {repository: mirror.example/trivy-db:2}\n")
+    given = scan_options(_parse("trivy", *base, "--skip-db-update", "--policy", str(policy)))
+    assert given.options["db_repository"] == "mirror.example/trivy-db:2"
+    policy.write_text("version: 1\nvulnerability_db: {repositry: typo}\n")
+    with pytest.raises(GantryError, match="repositry"):
+        scan_options(_parse("trivy", *base, "--skip-db-update", "--policy", str(policy)))
+
+
 def test_a_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["scan", "trivy", "--src", ".", "--out", "o", "--env", "moon"])
