@@ -25,17 +25,19 @@ import tempfile
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gitops.drstate import fetch_state
-from pipeline_lib.attest.publish import EvidenceFiles, build_info_from_env, predicates, sign_image
-from pipeline_lib.attest.statement import BuildInfo
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 from pipeline_lib.image.copy import LayoutSource, copy_image, extract_archive
 from pipeline_lib.image.registry import registry_for
 
 from . import PASSED, StageResult
+
+if TYPE_CHECKING:   # signing (attest) is imported when the environment signs
+    from pipeline_lib.attest.publish import EvidenceFiles
+    from pipeline_lib.attest.statement import BuildInfo
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def evidence_from_reports(reports: Path, env: Mapping[str, str], *, service: str
     environment ``env`` (:func:`pipeline_lib.attest.publish.build_info_from_env`; BadInput when
     ``JOB_URL``/``BUILD_URL``/``GIT_COMMIT`` are missing). The build started no later than its
     first report (the Test stage's), and finished now."""
+    from pipeline_lib.attest.publish import EvidenceFiles, build_info_from_env
+
     files = EvidenceFiles(sbom=reports / "scans" / "sbom.cdx.json", verdict=reports / "gate" / "verdict.json",
                           outcomes=reports / "scans")
     try:
@@ -152,6 +156,7 @@ def run(opts: PushOptions) -> StageResult:
     detail = f"{record['references'][0]}@{record['digest']}" + (f" (failed over to {failed_over_to})"
                                                                   if failed_over_to else "")
     if opts.sign_key:
+        from pipeline_lib.attest.publish import EvidenceFiles, predicates, sign_image
         published = sign_image(f"{host}/{opts.repository}", record["digest"], opts.sign_key,
                                predicates(opts.evidence or EvidenceFiles(), opts.provenance),
                                key_password=opts.key_password)
