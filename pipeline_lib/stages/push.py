@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gitops.drstate import fetch_state
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.image.copy import LayoutSource, copy_image, extract_archive
+from pipeline_lib.image.copy import CopyResult, LayoutSource, copy_image, extract_archive
 from pipeline_lib.image.registry import registry_for
 
 from . import PASSED, StageResult
@@ -142,11 +142,15 @@ def run(opts: PushOptions) -> StageResult:
     if opts.oci_archive is None and opts.oci_layout is None:
         record.update(_push_engine(opts, host))
     else:
-        with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
-            source = (LayoutSource(opts.oci_layout) if opts.oci_layout is not None
-                      else extract_archive(opts.oci_archive, Path(tmp)))
-            result = copy_image(source, opts.ref or opts.tags[0], registry_for(host), opts.repository,
-                                opts.tags, mount_hint=opts.mount_from)
+        def push(source: LayoutSource) -> CopyResult:
+            return copy_image(source, opts.ref or opts.tags[0], registry_for(host), opts.repository, opts.tags,
+                              mount_hint=opts.mount_from)
+
+        if opts.oci_layout is not None:
+            result = push(LayoutSource(opts.oci_layout))
+        else:   # an archive is unpacked into a temporary layout
+            with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
+                result = push(extract_archive(opts.oci_archive, Path(tmp)))
         record.update({"digest": result.digest,
                        "references": [f"{host}/{opts.repository}:{t}" for t in opts.tags],
                        "blobs_skipped": result.stats.blobs_skipped, "blobs_mounted": result.stats.blobs_mounted,
