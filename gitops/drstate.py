@@ -30,8 +30,6 @@ import yaml
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
 
-from .git import checkout
-
 STATE_DIR = ".gantry/dr"
 _FIELDS = ("environment", "active_region", "active_registry", "primary_region", "primary_registry",
            "changed_at", "reason")
@@ -99,6 +97,8 @@ def write_state(checkout: Path, state: RegistryState) -> str:
 
 def fetch_state(repo_url: str, environment: str, branch: str = "main") -> RegistryState | None:
     """:func:`read_state` on a fresh checkout of ``repo_url``'s ``branch`` (GantryError on git failures)."""
+    from .git import checkout   # git, retries, host locks: only for reading a remote (push reads no state by default)
+
     tmp = Path(tempfile.mkdtemp(prefix="gantry-dr-state-"))
     try:
         return read_state(checkout(repo_url, branch, tmp / "repo"), environment)

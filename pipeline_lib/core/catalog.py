@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .environments import DEFAULT_CATALOG, ENVIRONMENT_NAMES
 from .errors import GantryError
-from .freeze import Spec, parse_spec as parse_freeze_spec
 from .yamlload import load_yaml_file
+
+if TYPE_CHECKING:   # core.freeze (datetime, zoneinfo) is imported when a catalog has freeze windows
+    from .freeze import Spec
 
 CATALOG_KEY = "_catalog"
 DEPLOY_MODES = ("commit", "pr")
@@ -843,6 +845,8 @@ def _parse_freeze(raw: Any, envs: dict[str, Environment], problems: _Problems) -
         if not isinstance(raw_windows, list):
             problems.add(f"{path}.windows", f"must be a list, got {_kind(raw_windows)}")
             raw_windows = []
+        if raw_windows:
+            from .freeze import parse_spec as parse_freeze_spec
         for i, item in enumerate(raw_windows):
             try:
                 windows.append(parse_freeze_spec(item))

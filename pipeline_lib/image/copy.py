@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -104,6 +103,8 @@ class LayoutSource:
 
 def extract_archive(archive: Path, dest: Path) -> LayoutSource:
     """Unpack an OCI archive (tar of a layout) safely (no absolute paths, no ``..``, no links)."""
+    import tarfile   # not on the OCI layout path
+
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")

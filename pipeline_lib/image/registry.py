@@ -25,7 +25,7 @@ from pipeline_lib.core.answer import json_of, optional
 from pipeline_lib.core.errors import BadAnswer, GantryError, Unavailable, error_for_status
 from pipeline_lib.core.http import retry_policy
 from pipeline_lib.core.http import session as http_session
-from pipeline_lib.core.retry import backoff_delay, retrying
+from pipeline_lib.core.retry import backoff_delay, call as retry_call
 from pipeline_lib.core.reference import MANIFEST_ACCEPT
 
 Credentials = Callable[[], "tuple[str, str] | None"]
@@ -245,10 +245,9 @@ class RegistryClient:
         if size > self.chunk_size:
             return self._upload_chunked(repository, digest, opener, size)
         try:
-            for attempt in retrying(Unavailable, deadline=float("inf"), attempts=self.attempts,
-                                    first=self.backoff, max_wait=self.backoff * 2 ** self.attempts):
-                with attempt:
-                    self._upload_once(repository, digest, opener, size)
+            retry_call(lambda: self._upload_once(repository, digest, opener, size), Unavailable,
+                       deadline=float("inf"), attempts=self.attempts, first=self.backoff,
+                       max_wait=self.backoff * 2 ** self.attempts)
         except Unavailable as exc:
             raise Unavailable(f"registry {self.host}", f"upload of blob {digest[:19]} to {repository} failed "
                                                        f"after {self.attempts} attempts: {exc.what}") from None

@@ -25,17 +25,19 @@ import tempfile
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gitops.drstate import fetch_state
-from pipeline_lib.attest.publish import EvidenceFiles, build_info_from_env, predicates, sign_image
-from pipeline_lib.attest.statement import BuildInfo
 from pipeline_lib.core.errors import GantryError
 from pipeline_lib.core.fileio import write_atomic
-from pipeline_lib.image.copy import LayoutSource, copy_image, extract_archive
+from pipeline_lib.image.copy import CopyResult, LayoutSource, copy_image, extract_archive
 from pipeline_lib.image.registry import registry_for
 
 from . import PASSED, StageResult
+
+if TYPE_CHECKING:   # signing (attest) is imported when the environment signs
+    from pipeline_lib.attest.publish import EvidenceFiles
+    from pipeline_lib.attest.statement import BuildInfo
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def evidence_from_reports(reports: Path, env: Mapping[str, str], *, service: str
     environment ``env`` (:func:`pipeline_lib.attest.publish.build_info_from_env`; BadInput when
     ``JOB_URL``/``BUILD_URL``/``GIT_COMMIT`` are missing). The build started no later than its
     first report (the Test stage's), and finished now."""
+    from pipeline_lib.attest.publish import EvidenceFiles, build_info_from_env
+
     files = EvidenceFiles(sbom=reports / "scans" / "sbom.cdx.json", verdict=reports / "gate" / "verdict.json",
                           outcomes=reports / "scans")
     try:
@@ -138,11 +142,15 @@ def run(opts: PushOptions) -> StageResult:
     if opts.oci_archive is None and opts.oci_layout is None:
         record.update(_push_engine(opts, host))
     else:
-        with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
-            source = (LayoutSource(opts.oci_layout) if opts.oci_layout is not None
-                      else extract_archive(opts.oci_archive, Path(tmp)))
-            result = copy_image(source, opts.ref or opts.tags[0], registry_for(host), opts.repository,
-                                opts.tags, mount_hint=opts.mount_from)
+        def push(source: LayoutSource) -> CopyResult:
+            return copy_image(source, opts.ref or opts.tags[0], registry_for(host), opts.repository, opts.tags,
+                              mount_hint=opts.mount_from)
+
+        if opts.oci_layout is not None:
+            result = push(LayoutSource(opts.oci_layout))
+        else:   # an archive is unpacked into a temporary layout
+            with tempfile.TemporaryDirectory(prefix="gantry-oci-") as tmp:
+                result = push(extract_archive(opts.oci_archive, Path(tmp)))
         record.update({"digest": result.digest,
                        "references": [f"{host}/{opts.repository}:{t}" for t in opts.tags],
                        "blobs_skipped": result.stats.blobs_skipped, "blobs_mounted": result.stats.blobs_mounted,
@@ -152,6 +160,7 @@ def run(opts: PushOptions) -> StageResult:
     detail = f"{record['references'][0]}@{record['digest']}" + (f" (failed over to {failed_over_to})"
                                                                   if failed_over_to else "")
     if opts.sign_key:
+        from pipeline_lib.attest.publish import EvidenceFiles, predicates, sign_image
         published = sign_image(f"{host}/{opts.repository}", record["digest"], opts.sign_key,
                                predicates(opts.evidence or EvidenceFiles(), opts.provenance),
                                key_password=opts.key_password)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from pipeline_lib.core.errors import Conflict, NotFound, TimeoutExceeded
-from pipeline_lib.core.retry import backoff_delay, poll, retrying
+from pipeline_lib.core.retry import backoff_delay, call, poll, retrying
 
 
 def test_retries_the_named_error_then_reraises_it_unchanged() -> None:
@@ -65,3 +68,39 @@ def test_poll_returns_the_first_truthy_value_and_times_out_cleanly() -> None:
     with pytest.raises(TimeoutExceeded, match=r"^slow: not ready after 0.3s \(still starting\)$"):
         poll(lambda: False, timeout=0.3, what="slow", first=0.01, interval=0.05, describe=lambda: "still starting")
     assert time.monotonic() - start < 2
+
+
+def test_call_keeps_the_schedule_of_retrying_and_reraises_the_last_error() -> None:
+    waits: list[float] = []
+    calls = 0
+
+    def lose() -> None:
+        nonlocal calls
+        calls += 1
+        raise Conflict("git", f"lost the race {calls}")
+    with pytest.raises(Conflict, match="lost the race 4"):
+        call(lose, Conflict, attempts=4, first=0.1, max_wait=1.0, sleep=waits.append)
+    assert calls == 4 and len(waits) == 3
+    assert 0.05 <= waits[0] <= 0.1 and 0.1 <= waits[1] <= 0.2 and 0.2 <= waits[2] <= 0.4   # as retrying's
+    seen = iter([Conflict("x", "again"), Conflict("x", "again")])
+
+    def flaky() -> str:
+        exc = next(seen, None)
+        if exc is not None:
+            raise exc
+        return "done"
+    assert call(flaky, Conflict, attempts=3, sleep=lambda s: None) == "done"
+    with pytest.raises(NotFound):   # not the named error: no retry
+        call(lambda: (_ for _ in ()).throw(NotFound("x", "gone")), Conflict, attempts=5, sleep=lambda s: None)
+    with pytest.raises(Conflict, match="once"):   # one attempt: no wait, no retry
+        call(lambda: (_ for _ in ()).throw(Conflict("x", "once")), Conflict, attempts=1, sleep=waits.append)
+    assert len(waits) == 3
+
+
+def test_a_first_try_that_succeeds_loads_no_tenacity() -> None:
+    code = ("import sys; from pipeline_lib.core.retry import call; "
+            "assert call(lambda: 7, attempts=3) == 7; print('tenacity' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

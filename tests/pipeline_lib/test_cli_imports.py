@@ -126,3 +126,22 @@ def test_a_report_is_detected_importing_only_what_it_needs(report: str, fmt: str
     proc = _python("-c", code)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [fmt, sorted(imported)]
+
+
+def test_an_image_push_run_imports_only_what_the_push_runs(tmp_path: Path, registry) -> None:
+    """``gantry image push`` of an OCI layout (no DR state, no signing key, first try succeeds):
+    no git machinery, signing, freeze windows, tar reader or retry library is loaded."""
+    from tests.support.oci import image_layout
+
+    layout, _ = image_layout(tmp_path / "layout", "push-imports")
+    catalog = Path(__file__).resolve().parents[2] / "jobs" / "catalog.yaml"
+    out = tmp_path / "image.json"
+    modules = _imported_by_run(tmp_path, "image", "push", "--catalog", str(catalog), "--service", "storefront",
+                               "--registry", registry.host, "--oci-layout", str(layout), "--ref", "app",
+                               "--tag", "push-imports", "--output", str(out))
+    assert json.loads(out.read_text())["digest"].startswith("sha256:")   # the push did run
+    assert "requests" in modules
+    unused = {"tenacity", "tarfile", "boto3", "docker", "gitops.git", "gitops.hostlock", "pipeline_lib.attest",
+              "pipeline_lib.core.freeze"}
+    assert sorted(m for m in modules if m in unused or m.split(".")[0] in unused
+                  or m.startswith("pipeline_lib.attest.")) == []
