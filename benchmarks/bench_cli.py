@@ -100,7 +100,7 @@ def bench_startup(rounds: int) -> bool:
 
 
 def bench_push_process(rounds: int, base_mb: int, top_mb: int) -> bool:
-    from bench_push import gantry_push, make_layout, skopeo_push
+    from bench_push import CATALOG, gantry_push, make_layout, skopeo_push
     from pipeline_lib.localparts.registry import LocalRegistry
 
     rng = random.Random(1)
@@ -118,7 +118,9 @@ def bench_push_process(rounds: int, base_mb: int, top_mb: int) -> bool:
                 gantry_push(reg.host, v1, svc, f"v1-{r}")      # each tool's repository holds v1
                 skopeo_push(reg.host, v1, f"skopeo/r{r}", "v1")
                 runs: list[tuple[list[tuple[float, float]], Callable[[], tuple[float, float]]]] = [
-                    (cli, lambda: cpu_of(lambda: gantry_push(reg.host, v2, svc, f"v2-{r}")[0])),
+                    (cli, lambda: wall([*gantry_argv(), "image", "push", "--catalog", str(CATALOG), "--service",
+                                        svc, "--registry", reg.host, "--oci-layout", str(v2), "--ref", "app",
+                                        "--tag", f"v2-{r}", "--output", str(tmp / f"push-{r}.json")])),
                     (sko, lambda: cpu_of(lambda: skopeo_push(reg.host, v2, f"skopeo/r{r}", "v2")))]
                 rng.shuffle(runs)
                 for times, fn in runs:
