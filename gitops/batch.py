@@ -88,34 +88,15 @@ def submit(url: str, branch: str, edit: PinEdit, *, window: float = DEFAULT_WIND
 
     Raises the edit's own typed :class:`GantryError` when it was refused or its batch failed.
     """
-    from .writeback import now, result_from_json
+    from .writeback import result_from_json
     writers = writers or Writers()
-    spool, req, res = _new_request(url, writers)
-    submitted = now()
-    spools.put(str(req), {"pid": os.getpid(), "branch": branch, "submitted": submitted, "edit": edit.to_json()})
-    try:
-        with writer_lock(url, writers):
-            if not res.exists():
-                run_batch(url, branch, spool, window=window, writers=writers)
-        try:
-            data = json.loads(res.read_text())
-        except FileNotFoundError:
-            raise GantryError("git", f"bump of {edit.service} {edit.environment} was not processed") from None
-    finally:
-        req.unlink(missing_ok=True)
-        res.unlink(missing_ok=True)
+    data = spools.submit(url, writers.lock_dir, {"branch": branch, "edit": edit.to_json()},
+                         lambda spool: run_batch(url, branch, Path(spool), window=window, writers=writers),
+                         f"bump of {edit.service} {edit.environment}")
     outcome = result_from_json(data)
     if isinstance(outcome, GantryError):
         raise outcome
-    outcome.timings["total"] = round(now() - submitted, 3)
     return outcome
-
-
-def _new_request(url: str, writers: Writers) -> tuple[Path, Path, Path]:
-    """The spool of ``url`` (created) and a new request's ``.req`` and ``.res`` paths."""
-    spool = spools.spool_dir(url, writers.lock_dir)
-    req, res = spools.new_request(spool)
-    return Path(spool), Path(req), Path(res)
 
 
 @dataclass
@@ -151,20 +132,15 @@ def submit_request(url: str, request: dict, prepare: Prepare, *, writers: Writer
     writer lock (the leader) turns every raw request in the spool into its edit with
     ``prepare`` (the same checks, in the same order, as a lone bump), then runs the batches. The
     answer is the result's JSON (:func:`gitops.writeback.result_to_json`; a result's
-    ``timings.total`` set here) with ``notes`` (stderr lines), or ``{"defer": true}``: run the
+    ``timings.total`` set) with ``notes`` (stderr lines), or ``{"defer": true}``: run the
     bump yourself. ``request`` (what ``prepare`` reads: :mod:`pipeline_lib.commands.bumpqueue`
     sends the command's arguments and directory) must name ``service`` and ``env`` (for the error
     when nothing answers it). :func:`gitops.spool.submit` is the waiting side.
     """
     writers = writers or Writers()
-    submitted = time.time()
-    data = spools.submit(url, writers.lock_dir, request,
-                         lambda spool: run_requests(url, Path(spool), prepare, writers=writers))
-    if data is None:
-        raise GantryError("git", f"bump of {request.get('service')} {request.get('env')} was not processed")
-    if "result" in data:
-        data["result"].setdefault("timings", {})["total"] = round(time.time() - submitted, 3)
-    return data
+    return spools.submit(url, writers.lock_dir, {"request": request},
+                         lambda spool: run_requests(url, Path(spool), prepare, writers=writers),
+                         f"bump of {request.get('service')} {request.get('env')}")
 
 
 def _unanswered(spool: Path) -> Iterator[tuple[Path, dict]]:

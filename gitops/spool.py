@@ -7,7 +7,7 @@ temporary directory), for a repository URL hashed to ``H`` (sha256, 24 hex digit
 - ``H.spool/<id>.req``: a waiting writer's request, JSON ``{"pid", "submitted", ...}``;
   ``<id>.res``: its answer, written by whoever ran the batch (:mod:`gitops.batch`).
 
-Standard library only, on purpose: a ``gantry gitops bump`` that queues raw and waits
+Standard library only (and :mod:`pipeline_lib.core.errors`), on purpose: a ``gantry gitops bump`` that queues raw and waits
 (:mod:`pipeline_lib.commands.bumpqueue`) imports this module and little else, so 50 of them
 started at once on 2 cores spend their CPU on the batch, not on start-up (issue 21). Spool files
 live for seconds and are rewritten on every retry: they are written temp-then-rename (a reader
@@ -23,6 +23,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from pipeline_lib.core.errors import GantryError
 
 LOCKS = "gantry-gitops-locks"
 
@@ -81,30 +83,35 @@ def put(path: str, data: dict) -> None:
         raise
 
 
-def submit(url: str, lock_dir: str | None, request: dict, lead: Callable[[str], None]) -> dict | None:
-    """Queue ``request`` for ``url``'s writers and return its answer (parsed JSON), or None when
-    nobody answered it.
+def submit(url: str, lock_dir: str | None, entry: dict, lead: Callable[[str], None], what: str) -> dict:
+    """Queue a request for ``url``'s writers and return its answer (parsed JSON).
 
-    Writes ``{"pid", "submitted", "request"}`` to the spool, then waits for the writer lock;
-    the holder that finds no answer yet is the leader: ``lead(spool)`` runs the batches (and
-    answers this request with the others). The request and its answer are removed before
-    returning, also on an error or a signal.
+    Writes ``{"pid", "submitted", **entry}`` to the spool, then waits for the writer lock; the
+    holder that finds no answer yet is the leader: ``lead(spool)`` runs the batches (and answers
+    this request with the others). An answer's ``result`` gets ``timings.total``: seconds since
+    the request was queued. The request and its answer are removed before returning, also on an
+    error or a signal. Raises :class:`GantryError` (``git: <what> was not processed``) when
+    nobody answered it.
     """
+    submitted = time.time()
     spool = spool_dir(url, lock_dir)
     req, res = new_request(spool)
-    put(req, {"pid": os.getpid(), "submitted": time.time(), "request": request})
+    put(req, {"pid": os.getpid(), "submitted": submitted, **entry})
     try:
         with locked(lock_file(url, lock_dir)):
             if not os.path.exists(res):
                 lead(spool)
         try:
             with open(res, encoding="utf-8") as fh:
-                return json.load(fh)
+                data = json.load(fh)
         except FileNotFoundError:
-            return None
+            raise GantryError("git", f"{what} was not processed") from None
     finally:
         for path in (req, res):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+    if "result" in data:
+        data["result"].setdefault("timings", {})["total"] = round(time.time() - submitted, 3)
+    return data

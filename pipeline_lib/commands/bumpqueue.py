@@ -22,10 +22,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 
-from pipeline_lib.core.errors import GantryError
 
 TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~5 ms of start-up)
 if TYPE_CHECKING:
@@ -94,14 +92,10 @@ def queue(argv: Sequence[str], read_settings: Callable[[], Settings],
         with terminate_on_sigterm():
             lead(url, spool, read_settings())
 
-    submitted = time.time()
-    answer = submit(url, value("lock_dir"), request, leader)
-    if answer is None:
-        raise GantryError("git", f"bump of {opts.get('--service')} {opts.get('--env')} was not processed")
+    answer = submit(url, value("lock_dir"), {"request": request}, leader,
+                    f"bump of {opts.get('--service')} {opts.get('--env')}")
     if answer.get("defer"):
         return None
-    if "result" in answer:
-        answer["result"].setdefault("timings", {})["total"] = round(time.time() - submitted, 3)
     print_answer(answer, opts.get("--json") is True or opts.get("--format") == "json",
                  f"{opts.get('--service')} {opts.get('--env')}")
     return 0
