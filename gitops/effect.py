@@ -300,7 +300,7 @@ def apply_each(checkout: Path, intents: Sequence[Intent], *, stats: RenderStats 
         except GantryError as exc:
             results[i] = exc
     kustomize = [(i, path) for i, path in located if intents[i].env.manifest_format == "kustomize"]
-    targets = list(dict.fromkeys((path.parent, manifest_file(checkout, intents[i].env)[1]) for i, path in kustomize))
+    targets = render_targets(checkout, [intents[i].env for i, _ in kustomize])   # as a Prerender keys them
     # the overlays render as they are now (nothing is written until this is done) while the
     # manifests are parsed and the edits worked out in memory
     from concurrent.futures import ThreadPoolExecutor

@@ -421,7 +421,8 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
                 todo.append(i)
             except GantryError as exc:  # e.g. an unreadable DR state: this edit's error only
                 outcomes[i] = exc
-        applied = apply_each(wd, intents, stats=stats, ahead=ahead, key=tip(wd) if ahead is not None else None)
+        head = tip(wd) if ahead is not None else None   # no commit yet on this attempt: also the freights' base
+        applied = apply_each(wd, intents, stats=stats, ahead=ahead, key=head)
         kept: list[int] = []
         for i, outcome in zip(todo, applied):
             edit = edits[i]
@@ -433,7 +434,7 @@ def write_edits(url: str, branch: str, edits: Sequence[PinEdit], *, push_branch:
             if outcome.changed or edit.hold is not None:
                 kept.append(i)
         together = [i for i in kept if not edits[i].alone]
-        base = tip(wd) if any(edits[i].freight for i in kept) else ""
+        base = (head or tip(wd)) if any(edits[i].freight for i in kept) else ""
         if together:   # records first: the messages name their freight (Freight: trailer)
             records = record_freights(wd, [edits[i] for i in together], base)
             plan.append((batch_message([edits[i] for i in together]),
