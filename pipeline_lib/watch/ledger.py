@@ -61,8 +61,20 @@ class Key:
     vulnerability: str
 
 
+class _Keyed:
+    """A record of one finding: its :class:`Key` from its repository, package and vulnerability."""
+
+    repository: str
+    package: str
+    vulnerability: str
+
+    @property
+    def key(self) -> Key:
+        return Key(self.repository, self.package, self.vulnerability)
+
+
 @dataclass(frozen=True)
-class Observation:
+class Observation(_Keyed):
     """One finding seen in one scan of ``repository`` (for ``service``)."""
 
     repository: str
@@ -76,13 +88,9 @@ class Observation:
     fixed_version: str = ""
     title: str = ""
 
-    @property
-    def key(self) -> Key:
-        return Key(self.repository, self.package, self.vulnerability)
-
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(_Keyed):
     repository: str
     package: str
     vulnerability: str
@@ -96,10 +104,6 @@ class Entry:
     installed_version: str = ""
     fixed_version: str = ""
     title: str = ""
-
-    @property
-    def key(self) -> Key:
-        return Key(self.repository, self.package, self.vulnerability)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
